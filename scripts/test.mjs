@@ -1,0 +1,29 @@
+// Runs every compiled test file of every workspace package with node's test runner.
+// Usage: node scripts/test.mjs [substring filter]
+import { spawnSync } from 'node:child_process';
+import { readdirSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const filter = process.argv[2] ?? '';
+const files = [];
+const walk = (dir) => {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (name.endsWith('.test.js') && path.includes(filter)) files.push(path);
+  }
+};
+for (const pkg of readdirSync('packages')) {
+  const dir = join('packages', pkg, 'dist', 'test');
+  if (existsSync(dir)) walk(dir);
+}
+if (files.length === 0) {
+  console.error('no test files found (did the build run?)');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=2', '--test-timeout=60000', '--test-reporter=spec', ...files.sort()],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);
