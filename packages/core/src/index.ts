@@ -1,1 +1,7 @@
-export {};
+export * from './broker.js';
+export * from './channel.js';
+export * from './outbound.js';
+export * from './presence.js';
+export * from './refusal.js';
+export type { Subscriber } from './subscriber.js';
+export * from './topic-index.js';

@@ -1,1 +1,2 @@
-export {};
+export * from './native/index.js';
+export * from './websocket/index.js';

@@ -1,0 +1,131 @@
+import { ErrorCode } from '@pulse/protocol';
+import { checkPublishChannel, checkSubscribeFilter } from './channel.js';
+import type { Message, Publication } from './outbound.js';
+import { PresenceRegistry } from './presence.js';
+import { Refusal } from './refusal.js';
+import type { Subscriber } from './subscriber.js';
+import { TopicIndex } from './topic-index.js';
+
+export interface BrokerLimits {
+  /** Distinct channel filters with subscribers. */
+  maxChannels: number;
+  maxSubscriptionsPerConnection: number;
+}
+
+export interface BrokerStats {
+  publications: number;
+  deliveries: number;
+  subscriptions: number;
+}
+
+/**
+ * The router: subscriptions, fan-out and presence, independent of any wire format.
+ * Every protocol adapter calls it; it calls `Subscriber.deliver` and nothing else.
+ */
+export class Broker {
+  private readonly index = new TopicIndex();
+  readonly presence = new PresenceRegistry();
+  readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
+
+  constructor(private readonly limits: BrokerLimits) {}
+
+  get channelCount(): number {
+    return this.index.filterCount;
+  }
+
+  subscribe(subscriber: Subscriber, filter: string): Refusal | undefined {
+    const invalid = checkSubscribeFilter(filter);
+    if (invalid) return invalid;
+    if (subscriber.filters?.has(filter)) {
+      return new Refusal(ErrorCode.AlreadySubscribed, `already subscribed to ${filter}`);
+    }
+    if ((subscriber.filters?.size ?? 0) >= this.limits.maxSubscriptionsPerConnection) {
+      return new Refusal(
+        ErrorCode.RateLimited,
+        `too many subscriptions (limit ${this.limits.maxSubscriptionsPerConnection})`,
+      );
+    }
+    if (!this.index.hasFilter(filter) && this.index.filterCount >= this.limits.maxChannels) {
+      return new Refusal(ErrorCode.RateLimited, `too many channels (limit ${this.limits.maxChannels})`);
+    }
+    subscriber.filters ??= new Set();
+    subscriber.filters.add(filter);
+    this.index.add(filter, subscriber);
+    this.stats.subscriptions++;
+    return undefined;
+  }
+
+  unsubscribe(subscriber: Subscriber, filter: string): Refusal | undefined {
+    if (!subscriber.filters?.delete(filter)) {
+      return new Refusal(ErrorCode.NotSubscribed, `not subscribed to ${filter}`);
+    }
+    this.index.remove(filter, subscriber);
+    this.stats.subscriptions--;
+    return undefined;
+  }
+
+  /** Fans `publication` out to every subscriber of its channel; returns how many received it. */
+  publish(publication: Publication): number | Refusal {
+    const invalid = checkPublishChannel(publication.channel);
+    if (invalid) return invalid;
+    this.stats.publications++;
+    return this.fanOut(publication);
+  }
+
+  private fanOut(message: Message): number {
+    let delivered = 0;
+    for (const subscriber of this.index.subscribersOf(message.channel)) {
+      subscriber.deliver(message);
+      delivered++;
+    }
+    this.stats.deliveries += delivered;
+    return delivered;
+  }
+
+  presenceJoin(subscriber: Subscriber, channel: string, data?: Record<string, unknown>): Refusal | undefined {
+    const invalid = checkPublishChannel(channel);
+    if (invalid) return invalid;
+    this.fanOut(this.presence.join(subscriber, channel, data));
+    return undefined;
+  }
+
+  presenceUpdate(subscriber: Subscriber, channel: string, data?: Record<string, unknown>): Refusal | undefined {
+    const invalid = checkPublishChannel(channel);
+    if (invalid) return invalid;
+    const event = this.presence.update(subscriber, channel, data);
+    if (!event) return new Refusal(ErrorCode.NotSubscribed, `not present on ${channel}`);
+    this.fanOut(event);
+    return undefined;
+  }
+
+  presenceLeave(subscriber: Subscriber, channel: string): Refusal | undefined {
+    const invalid = checkPublishChannel(channel);
+    if (invalid) return invalid;
+    const event = this.presence.leave(subscriber, channel);
+    if (!event) return new Refusal(ErrorCode.NotSubscribed, `not present on ${channel}`);
+    this.fanOut(event);
+    return undefined;
+  }
+
+  presenceSync(channel: string): Record<string, Record<string, unknown>> | Refusal {
+    const invalid = checkPublishChannel(channel);
+    if (invalid) return invalid;
+    return this.presence.snapshot(channel);
+  }
+
+  /** Drops everything a departing subscriber held; its presence leaves are announced. */
+  disconnect(subscriber: Subscriber): void {
+    if (subscriber.filters) {
+      for (const filter of subscriber.filters) this.index.remove(filter, subscriber);
+      this.stats.subscriptions -= subscriber.filters.size;
+      subscriber.filters = undefined;
+    }
+    if (subscriber.presenceChannels) {
+      for (const channel of [...subscriber.presenceChannels]) {
+        const event = this.presence.leave(subscriber, channel);
+        if (event) this.fanOut(event);
+      }
+      subscriber.presenceChannels = undefined;
+    }
+  }
+}

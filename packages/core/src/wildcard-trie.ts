@@ -1,0 +1,103 @@
+import { LEVEL_SEPARATOR, isSystemChannel } from './channel.js';
+import type { Subscriber } from './subscriber.js';
+
+class TrieNode {
+  children: Map<string, TrieNode> | undefined;
+  plus: TrieNode | undefined;
+  /** Subscribers whose filter ends here. */
+  exact: Set<Subscriber> | undefined;
+  /** Subscribers whose filter ends here with `#`. */
+  hash: Set<Subscriber> | undefined;
+
+  isEmpty(): boolean {
+    return !this.children?.size && !this.plus && !this.exact?.size && !this.hash?.size;
+  }
+}
+
+/** Wildcard filters (`+`, `#`) by level, as in MQTT (and nats-server's sublist). */
+export class WildcardTrie {
+  private readonly root = new TrieNode();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(filter: string, subscriber: Subscriber): void {
+    let node = this.root;
+    const levels = filter.split(LEVEL_SEPARATOR);
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i];
+      if (level === '#') {
+        node.hash ??= new Set();
+        if (!node.hash.has(subscriber)) this.count++;
+        node.hash.add(subscriber);
+        return;
+      }
+      if (level === '+') {
+        node.plus ??= new TrieNode();
+        node = node.plus;
+      } else {
+        node.children ??= new Map();
+        let child = node.children.get(level);
+        if (!child) {
+          child = new TrieNode();
+          node.children.set(level, child);
+        }
+        node = child;
+      }
+    }
+    node.exact ??= new Set();
+    if (!node.exact.has(subscriber)) this.count++;
+    node.exact.add(subscriber);
+  }
+
+  remove(filter: string, subscriber: Subscriber): void {
+    const levels = filter.split(LEVEL_SEPARATOR);
+    const path: TrieNode[] = [this.root];
+    let node: TrieNode | undefined = this.root;
+    for (const level of levels) {
+      if (level === '#') break;
+      node = level === '+' ? node.plus : node.children?.get(level);
+      if (!node) return;
+      path.push(node);
+    }
+    const set = levels[levels.length - 1] === '#' ? node.hash : node.exact;
+    if (set?.delete(subscriber)) this.count--;
+    // Prune empty nodes bottom-up so that churn does not leave garbage behind.
+    for (let i = path.length - 1; i > 0; i--) {
+      const child = path[i];
+      if (!child.isEmpty()) break;
+      const parent = path[i - 1];
+      const level = levels[i - 1];
+      if (level === '+') parent.plus = undefined;
+      else parent.children?.delete(level);
+    }
+  }
+
+  /** Calls `visit` for every subscriber with a filter matching `channel` (a subscriber may repeat). */
+  match(channel: string, visit: (subscriber: Subscriber) => void): void {
+    const levels = channel.split(LEVEL_SEPARATOR);
+    // MQTT 4.7.2: wildcards in the first level do not match topics starting with `$`.
+    const system = isSystemChannel(channel);
+    this.walk(this.root, levels, 0, visit, system);
+  }
+
+  private walk(
+    node: TrieNode,
+    levels: string[],
+    depth: number,
+    visit: (subscriber: Subscriber) => void,
+    system: boolean,
+  ): void {
+    const atRootOfSystem = system && depth === 0;
+    if (node.hash && !atRootOfSystem) for (const s of node.hash) visit(s);
+    if (depth === levels.length) {
+      if (node.exact) for (const s of node.exact) visit(s);
+      return;
+    }
+    const child = node.children?.get(levels[depth]);
+    if (child) this.walk(child, levels, depth + 1, visit, system);
+    if (node.plus && !atRootOfSystem) this.walk(node.plus, levels, depth + 1, visit, system);
+  }
+}

@@ -1,0 +1,59 @@
+import { LENGTH_PREFIX_BYTES } from './encode.js';
+
+export interface FrameReaderHandler {
+  /** One complete frame body (without its length prefix). The buffer may be a view of input data. */
+  onFrameBody(body: Buffer): void;
+  /** The stream is unusable (a declared length over the cap); no more frames follow. */
+  onFrameTooLarge(declaredLength: number): void;
+}
+
+/**
+ * Splits a byte stream into length-prefixed frames: several frames per chunk and frames
+ * spanning chunks. Only the unfinished tail of a chunk is ever copied, and a declared length
+ * over `maxFrameSize` is refused before anything is allocated for it.
+ */
+export class FrameReader {
+  private pending: Buffer | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly handler: FrameReaderHandler,
+    private readonly maxFrameSize: number,
+  ) {}
+
+  /** Bytes held while waiting for the rest of a frame. */
+  get bufferedBytes(): number {
+    return this.pending ? this.pending.length : 0;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed) return;
+    let data = chunk;
+    if (this.pending) {
+      data = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    let pos = 0;
+    const end = data.length;
+    while (end - pos >= LENGTH_PREFIX_BYTES) {
+      const length = data.readUInt32BE(pos);
+      if (length > this.maxFrameSize) {
+        this.failed = true;
+        this.handler.onFrameTooLarge(length);
+        return;
+      }
+      const frameEnd = pos + LENGTH_PREFIX_BYTES + length;
+      if (frameEnd > end) break;
+      this.handler.onFrameBody(data.subarray(pos + LENGTH_PREFIX_BYTES, frameEnd));
+      if (this.failed) return;
+      pos = frameEnd;
+    }
+    if (pos < end) this.pending = Buffer.from(data.subarray(pos));
+  }
+
+  /** Stops reading, e.g. when the connection is closing. */
+  stop(): void {
+    this.failed = true;
+    this.pending = undefined;
+  }
+}

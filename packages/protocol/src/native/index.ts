@@ -1,0 +1,6 @@
+export * from './decode.js';
+export * from './encode.js';
+export * from './error-codes.js';
+export * from './frame-reader.js';
+export * from './frames.js';
+export { msgpack } from './msgpack.js';
