@@ -1,1 +1,5 @@
-export {};
+export { type ClientOptions, type PresenceEvent, type Publication, PulseClient } from './client.js';
+export { PulseError } from './errors.js';
+export { filterMatches } from './filter-match.js';
+export { encodeFrame, FrameSplitter } from './framing.js';
+export type { ClientTransport, WebSocketConstructor, WebSocketLike } from './transport.js';

@@ -89,7 +89,11 @@ export class Broker {
     return undefined;
   }
 
-  presenceUpdate(subscriber: Subscriber, channel: string, data?: Record<string, unknown>): Refusal | undefined {
+  presenceUpdate(
+    subscriber: Subscriber,
+    channel: string,
+    data?: Record<string, unknown>,
+  ): Refusal | undefined {
     const invalid = checkPublishChannel(channel);
     if (invalid) return invalid;
     const event = this.presence.update(subscriber, channel, data);

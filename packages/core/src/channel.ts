@@ -19,7 +19,8 @@ function hasWildcardLevel(name: string): boolean {
 }
 
 function shapeProblem(name: string): string | undefined {
-  if (name.length === 0 || name.length > MAX_CHANNEL_LENGTH) return `channel must be 1-${MAX_CHANNEL_LENGTH} bytes`;
+  if (name.length === 0 || name.length > MAX_CHANNEL_LENGTH)
+    return `channel must be 1-${MAX_CHANNEL_LENGTH} bytes`;
   if (!printableAscii(name)) return 'channel must be printable ASCII';
   return undefined;
 }

@@ -1,1 +1,4 @@
-export {};
+export * from './config/index.js';
+export { createLogger } from './log.js';
+export { type ListeningAddresses, PulseServer, type PulseServerOptions } from './server.js';
+export { VERSION } from './version.js';

@@ -31,7 +31,8 @@ function typeName(raw: unknown): FrameTypeName | undefined {
 }
 
 function requireId(f: Fields, type: string): number {
-  if (!isId(f.id)) throw new FrameError(ErrorCode.InvalidFrame, `${type}: "id" must be a non-negative integer`);
+  if (!isId(f.id))
+    throw new FrameError(ErrorCode.InvalidFrame, `${type}: "id" must be a non-negative integer`);
   return f.id;
 }
 
@@ -72,7 +73,10 @@ function recoverPosition(raw: unknown, id: number): RecoverPosition | undefined 
 function fromFields(f: Fields): Frame {
   const type = typeName(f.type);
   if (!type) {
-    throw new FrameError(ErrorCode.InvalidFrame, `unknown frame type ${JSON.stringify(f.type) ?? 'undefined'}`);
+    throw new FrameError(
+      ErrorCode.InvalidFrame,
+      `unknown frame type ${JSON.stringify(f.type) ?? 'undefined'}`,
+    );
   }
   switch (type) {
     case 'subscribe': {

@@ -20,7 +20,10 @@ export interface FrameParserOptions {
 
 /** Client close codes a peer may send (RFC 6455 §7.4). */
 function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  );
 }
 
 function unmask(data: Buffer, start: number, end: number, maskOffset: number): void {
@@ -91,7 +94,10 @@ export class FrameParser {
       const masked = (b1 & 0x80) !== 0;
       if ((b0 & 0x70) !== 0) return this.fail(CloseCode.ProtocolError, 'reserved bits set');
       if (masked !== this.requireMask) {
-        return this.fail(CloseCode.ProtocolError, masked ? 'unexpected mask' : 'client frames must be masked');
+        return this.fail(
+          CloseCode.ProtocolError,
+          masked ? 'unexpected mask' : 'client frames must be masked',
+        );
       }
       let length = b1 & 0x7f;
       let headerSize = 2;
@@ -128,7 +134,8 @@ export class FrameParser {
 
   private data(opcode: number, fin: boolean, payload: Buffer): void {
     if (opcode === Opcode.Continuation) {
-      if (!this.fragments) return this.fail(CloseCode.ProtocolError, 'continuation without a started message');
+      if (!this.fragments)
+        return this.fail(CloseCode.ProtocolError, 'continuation without a started message');
       this.fragments.push(payload);
       this.fragmentBytes += payload.length;
       if (!fin) return;
@@ -150,7 +157,8 @@ export class FrameParser {
   }
 
   private deliver(message: Buffer, isText: boolean): void {
-    if (isText && !isUtf8(message)) return this.fail(CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+    if (isText && !isUtf8(message))
+      return this.fail(CloseCode.InvalidPayload, 'text message is not valid UTF-8');
     this.handler.onMessage(message, isText);
   }
 
@@ -165,7 +173,8 @@ export class FrameParser {
           this.stop();
           return this.handler.onClose(1005, '');
         }
-        if (payload.length === 1) return this.fail(CloseCode.ProtocolError, 'close frame with a 1-byte payload');
+        if (payload.length === 1)
+          return this.fail(CloseCode.ProtocolError, 'close frame with a 1-byte payload');
         const code = payload.readUInt16BE(0);
         if (!isValidCloseCode(code)) return this.fail(CloseCode.ProtocolError, `invalid close code ${code}`);
         const reason = payload.subarray(2);

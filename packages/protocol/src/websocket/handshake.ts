@@ -26,7 +26,10 @@ export function upgradeProblem(h: UpgradeHeaders): string | undefined {
 }
 
 /** Picks the first of the client's offered subprotocols that the server supports. */
-export function pickSubprotocol(offered: string | undefined, supported: readonly string[]): string | undefined {
+export function pickSubprotocol(
+  offered: string | undefined,
+  supported: readonly string[],
+): string | undefined {
   if (!offered) return undefined;
   for (const raw of offered.split(',')) {
     const name = raw.trim();

@@ -1,0 +1,155 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+export interface SpawnOptions {
+  /** Shown in messages. */
+  label: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  logFile: string;
+  /** Open an IPC channel (node peers exit when it closes, so nothing outlives the benchmark). */
+  ipc?: boolean;
+  /** Resolves true once the server answers. */
+  ready: () => Promise<boolean>;
+  timeoutMs?: number;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** A server under test, started as a child process with its output in a log file. */
+export class ServerProcess {
+  private constructor(
+    readonly label: string,
+    private readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {}
+
+  static async start(options: SpawnOptions): Promise<ServerProcess> {
+    const log = openSync(options.logFile, 'w');
+    const child = spawn(options.command, options.args, {
+      env: options.env ?? process.env,
+      stdio: ['ignore', log, log, ...(options.ipc ? (['ipc'] as const) : [])],
+    });
+    closeSync(log);
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    const server = new ServerProcess(options.label, child, options.logFile);
+    const deadline = Date.now() + (options.timeoutMs ?? 15000);
+    while (Date.now() < deadline) {
+      if (!server.alive) throw new Error(`${options.label} exited during start-up: ${server.logTail()}`);
+      if (await options.ready().catch(() => false)) return server;
+      await sleep(50);
+    }
+    await server.stop();
+    throw new Error(`${options.label} did not become ready: ${server.logTail()}`);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resident set size in KiB (VmRSS of /proc/PID/status). */
+  rssKiB(): number {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'latin1');
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    if (!m) throw new Error(`no VmRSS for ${this.label}`);
+    return Number(m[1]);
+  }
+
+  /** User + system CPU time in microseconds, all threads (/proc/PID/stat). */
+  cpuMicros(): number {
+    const stat = readFileSync(`/proc/${this.pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  }
+
+  logTail(lines = 10): string {
+    try {
+      const text = readFileSync(this.logFile, 'utf8').trimEnd();
+      return text.split('\n').slice(-lines).join('\n') || '(empty log)';
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Peak RSS and CPU share of a server while a measurement runs. */
+export class ResourceWatch {
+  peakRssKiB = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly cpuStart: number;
+  private readonly startedAt = performance.now();
+
+  constructor(private readonly server: ServerProcess) {
+    this.cpuStart = server.cpuMicros();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 100);
+  }
+
+  /** Stops watching; returns the CPU the server used as a share of one core (1 = 100 %). */
+  stop(): { peakRssKiB: number; cpuShare: number } {
+    clearInterval(this.timer);
+    this.sample();
+    const elapsedMicros = (performance.now() - this.startedAt) * 1000;
+    return { peakRssKiB: this.peakRssKiB, cpuShare: (this.server.cpuMicros() - this.cpuStart) / elapsedMicros };
+  }
+
+  private sample(): void {
+    if (this.server.alive) this.peakRssKiB = Math.max(this.peakRssKiB, this.server.rssKiB());
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A port nobody listens on right now. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True once something accepts TCP connections on host:port. */
+export function tcpOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** True once GET url answers 200. */
+export async function httpOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  await res.arrayBuffer();
+  return res.status === 200;
+}

@@ -1,0 +1,256 @@
+import type { ConnectedFrame } from '@pulse/protocol/frames';
+import { PulseError } from './errors.js';
+import { filterMatches } from './filter-match.js';
+import { FrameSplitter, encodeFrame } from './framing.js';
+import { type ClientTransport, type WebSocketConstructor, openWebSocket } from './transport.js';
+
+export interface Publication {
+  channel: string;
+  payload: Uint8Array;
+  event?: string;
+  offset?: number;
+  epoch?: string;
+}
+
+export interface PresenceEvent {
+  channel: string;
+  action: 'join' | 'leave' | 'update';
+  connectionId: string;
+  user?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface ClientOptions {
+  /** WebSocket implementation; defaults to the global one (browsers, Node 22+). */
+  WebSocket?: WebSocketConstructor;
+  /** Sent in a `connect` frame after the socket opens. */
+  token?: string;
+  /** How long a request waits for its ack (ms). */
+  requestTimeoutMs?: number;
+}
+
+interface Pending {
+  resolve(frame: Record<string, unknown>): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const PRESENCE_ACTIONS = ['join', 'leave', 'update'] as const;
+
+/**
+ * A Pulse client for the native protocol, over WebSocket (browsers and Node) or raw TCP
+ * (Node, via `@pulse/client/tcp`). Requests return promises settled by the server's ack or error.
+ */
+export class PulseClient {
+  connectionId = '';
+  heartbeatMs = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly handlers = new Map<string, Set<(p: Publication) => void>>();
+  private readonly presenceHandlers = new Set<(e: PresenceEvent) => void>();
+  private readonly errorHandlers = new Set<(e: PulseError) => void>();
+  private readonly splitter = new FrameSplitter();
+  private connectedWaiter: ((f: ConnectedFrame) => void) | undefined;
+  private closedResolve!: (info: { code: number; reason: string }) => void;
+  /** Settles when the connection has closed. */
+  readonly closed = new Promise<{ code: number; reason: string }>((r) => {
+    this.closedResolve = r;
+  });
+
+  private constructor(
+    private readonly transport: ClientTransport,
+    private readonly timeoutMs: number,
+  ) {
+    transport.onBytes = (bytes) => {
+      try {
+        this.splitter.push(bytes, (frame) => this.onFrame(frame));
+      } catch (err) {
+        this.emitError(new PulseError(1001, (err as Error).message));
+        transport.close();
+      }
+    };
+    transport.onClose = (code, reason) => {
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new PulseError(1010, 'connection closed'));
+      }
+      this.pending.clear();
+      this.closedResolve({ code, reason });
+    };
+  }
+
+  static async connect(url: string, options: ClientOptions = {}): Promise<PulseClient> {
+    const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the "ws" package)');
+    return PulseClient.over(await openWebSocket(url, Ctor), options);
+  }
+
+  /** Runs the client over an already open transport (e.g. `openTcp` from `@pulse/client/tcp`). */
+  static async over(transport: ClientTransport, options: ClientOptions = {}): Promise<PulseClient> {
+    const client = new PulseClient(transport, options.requestTimeoutMs ?? 10_000);
+    const connected = new Promise<ConnectedFrame>((resolve, reject) => {
+      client.connectedWaiter = resolve;
+      client.closed.then(() => reject(new PulseError(1010, 'connection closed before connected')));
+    });
+    if (options.token !== undefined) client.send({ type: 'connect', version: 1, token: options.token });
+    const frame = await connected;
+    client.connectionId = frame.connection_id;
+    client.heartbeatMs = frame.heartbeat;
+    return client;
+  }
+
+  /** Subscribes to a channel or wildcard filter; `handler` gets every publication it matches. */
+  async subscribe(channel: string, handler: (p: Publication) => void): Promise<void> {
+    await this.request({ type: 'subscribe', channel });
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
+    set.add(handler);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    await this.request({ type: 'unsubscribe', channel });
+    this.handlers.delete(channel);
+  }
+
+  /** Publishes; with `ack` (the default) resolves when the server has routed it. */
+  async publish(channel: string, payload: Uint8Array | string, opts: { event?: string; ack?: boolean } = {}) {
+    const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+    const frame = { type: 'publish', channel, payload: bytes, event: opts.event };
+    if (opts.ack === false) this.send(frame);
+    else await this.request(frame);
+  }
+
+  readonly presence = {
+    join: (channel: string, data?: Record<string, unknown>) =>
+      this.request({ type: 'presence', channel, action: 0, data }).then(() => {}),
+    leave: (channel: string) => this.request({ type: 'presence', channel, action: 1 }).then(() => {}),
+    update: (channel: string, data?: Record<string, unknown>) =>
+      this.request({ type: 'presence', channel, action: 2, data }).then(() => {}),
+    /** `{connection_id: data}` of every member of the channel. */
+    sync: async (channel: string): Promise<Record<string, Record<string, unknown>>> => {
+      const reply = await this.request({ type: 'presence', channel, action: 3 });
+      return (reply.data ?? {}) as Record<string, Record<string, unknown>>;
+    },
+  };
+
+  onPresence(handler: (e: PresenceEvent) => void): () => void {
+    this.presenceHandlers.add(handler);
+    return () => this.presenceHandlers.delete(handler);
+  }
+
+  /** Errors the server sends without a request id (e.g. shutdown, heartbeat timeout). */
+  onError(handler: (e: PulseError) => void): () => void {
+    this.errorHandlers.add(handler);
+    return () => this.errorHandlers.delete(handler);
+  }
+
+  /** Round-trip time of a ping, in ms. */
+  async ping(): Promise<number> {
+    const started = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new PulseError(1000, 'ping timed out')), this.timeoutMs);
+      this.pongWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.send({ type: 'ping', timestamp: started });
+    });
+    return Date.now() - started;
+  }
+
+  private readonly pongWaiters: (() => void)[] = [];
+
+  close(): Promise<{ code: number; reason: string }> {
+    this.transport.close();
+    return this.closed;
+  }
+
+  /** Sends a raw frame object (for tests and tools). */
+  send(frame: object): void {
+    this.transport.send(encodeFrame(frame));
+  }
+
+  private request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new PulseError(1000, `request ${id} (${String(frame.type)}) timed out`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.send({ ...frame, id });
+    });
+  }
+
+  private settle(id: number, frame: Record<string, unknown>, error?: PulseError): boolean {
+    const p = this.pending.get(id);
+    if (!p) return false;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    if (error) p.reject(error);
+    else p.resolve(frame);
+    return true;
+  }
+
+  private emitError(error: PulseError): void {
+    for (const h of this.errorHandlers) h(error);
+  }
+
+  private onFrame(frame: Record<string, unknown>): void {
+    switch (frame.type) {
+      case 'publish': {
+        const channel = frame.channel as string;
+        const publication: Publication = {
+          channel,
+          payload: frame.payload as Uint8Array,
+          event: frame.event as string | undefined,
+          offset: frame.offset as number | undefined,
+          epoch: frame.epoch as string | undefined,
+        };
+        for (const [filter, set] of this.handlers) {
+          if (filterMatches(filter, channel)) for (const h of set) h(publication);
+        }
+        return;
+      }
+      case 'presence': {
+        const action = frame.action as number;
+        if (action === 3) {
+          this.settle(frame.id as number, frame);
+          return;
+        }
+        const event: PresenceEvent = {
+          channel: frame.channel as string,
+          action: PRESENCE_ACTIONS[action],
+          connectionId: frame.connection_id as string,
+          user: frame.user as string | undefined,
+          data: frame.data as Record<string, unknown> | undefined,
+        };
+        for (const h of this.presenceHandlers) h(event);
+        return;
+      }
+      case 'ack':
+        this.settle(frame.id as number, frame);
+        return;
+      case 'error': {
+        const error = new PulseError(frame.code as number, frame.message as string);
+        if (!frame.id || !this.settle(frame.id as number, frame, error)) this.emitError(error);
+        return;
+      }
+      case 'ping':
+        this.send(
+          frame.timestamp === undefined ? { type: 'pong' } : { type: 'pong', timestamp: frame.timestamp },
+        );
+        return;
+      case 'pong':
+        this.pongWaiters.shift()?.();
+        return;
+      case 'connected':
+        this.connectedWaiter?.(frame as unknown as ConnectedFrame);
+        this.connectedWaiter = undefined;
+        return;
+    }
+  }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config/index.js';
+import { createLogger } from './log.js';
+import { PulseServer } from './server.js';
+import { VERSION } from './version.js';
+
+async function main(): Promise<number> {
+  let result: ReturnType<typeof loadConfig>;
+  try {
+    result = loadConfig(process.argv.slice(2), process.env, process.cwd(), VERSION);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pulse: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (result.kind === 'help' || result.kind === 'version') {
+    process.stdout.write(`${result.text}\n`);
+    return 0;
+  }
+  const { config } = result;
+  const log = createLogger(config.log.level);
+  if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
+  if (config.mqtt.port !== 0)
+    log.warn({ port: config.mqtt.port }, 'the MQTT listener is not available in this version');
+  const server = new PulseServer(config, { logger: log });
+  try {
+    await server.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    const where = e.address !== undefined ? ` ${e.address}:${e.port}` : '';
+    process.stderr.write(`pulse: cannot listen on${where}: ${e.code ?? e.message}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutting down');
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await server.stop();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`pulse: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,3 @@
+export { ConfigError } from './errors.js';
+export { defaultConfig, type LoadResult, loadConfig } from './load.js';
+export type { PulseConfig } from './schema.js';

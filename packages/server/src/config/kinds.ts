@@ -1,0 +1,158 @@
+import { z } from 'zod';
+
+/**
+ * One configuration key: its type, default, limits and help line. The same record
+ * drives TOML validation, environment variables, CLI flags and `--help`.
+ */
+export interface KeySpec<T> {
+  readonly default: T;
+  readonly help: string;
+  /** Placeholder shown in --help, e.g. `PORT`, `N`, `drop|disconnect`. */
+  readonly metavar: string;
+  /** `true` for booleans: the flag may stand alone, meaning true. */
+  readonly isBoolean: boolean;
+  /** What a valid value is, completing "must be ...". */
+  readonly expect: string;
+  /** Same, for values written as text (environment variables and flags). */
+  readonly expectText: string;
+  /** Validates a typed value (from TOML, or from `fromText`) and returns the config value. */
+  readonly schema: z.ZodType<T>;
+  /** Turns env/flag text into the typed value `schema` expects; unparseable text is returned as is. */
+  readonly fromText: (text: string) => unknown;
+  /** Extra flag names (without `--`) besides `--<section>-<key>`. */
+  readonly flags: readonly string[];
+  /** Extra environment variable names besides `PULSE_<SECTION>_<KEY>`. */
+  readonly envs: readonly string[];
+}
+
+interface Extras {
+  /** Extra flag names (without `--`). */
+  flags?: readonly string[];
+  /** Extra environment variable names. */
+  envs?: readonly string[];
+  metavar?: string;
+}
+
+/** Longest delay setTimeout/setInterval honour; larger values would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A `<section>.<key>` check that is not "type or range": a message after the key name. */
+interface Rule<T> {
+  test: (value: T) => boolean;
+  /** Completes "<key> ...", e.g. `must start with "/"`; or, with `standalone`, a sentence of its own. */
+  message: string;
+  standalone?: boolean;
+}
+
+function withRules<T>(schema: z.ZodType<T>, rules: readonly Rule<T>[]): z.ZodType<T> {
+  let s = schema;
+  for (const r of rules)
+    s = s.refine(r.test, { message: r.message, params: { standalone: r.standalone === true } });
+  return s;
+}
+
+/** An integer. TOML integers only (a float such as `8080.0` is rejected); env/flag text: decimal digits only. */
+export function int(
+  def: number,
+  range: { min: number; max?: number },
+  help: string,
+  extras: Extras = {},
+): KeySpec<number> {
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  const expect =
+    range.max === undefined
+      ? `an integer >= ${range.min}`
+      : `an integer between ${range.min} and ${range.max}`;
+  return {
+    default: def,
+    help,
+    metavar: extras.metavar ?? 'N',
+    isBoolean: false,
+    expect,
+    expectText: expect,
+    schema: z.bigint().min(BigInt(range.min)).max(BigInt(max)).transform(Number),
+    fromText: (text) => (/^[0-9]+$/.test(text) ? BigInt(text) : text),
+    flags: extras.flags ?? [],
+    envs: extras.envs ?? [],
+  };
+}
+
+/** A TCP port; 0 has the meaning the help line gives it (off, or any free port). */
+export function port(def: number, help: string, extras: Extras = {}): KeySpec<number> {
+  return int(def, { min: 0, max: 65535 }, help, { metavar: 'PORT', ...extras });
+}
+
+const TRUE_TEXT = new Set(['true', '1', 'yes']);
+const FALSE_TEXT = new Set(['false', '0', 'no']);
+
+/** Whether `text` is one of the accepted boolean spellings (true/false, 1/0, yes/no; any case). */
+export function isBooleanText(text: string): boolean {
+  const t = text.toLowerCase();
+  return TRUE_TEXT.has(t) || FALSE_TEXT.has(t);
+}
+
+export function bool(
+  def: boolean,
+  help: string,
+  extras: Extras & { rules?: readonly Rule<boolean>[] } = {},
+): KeySpec<boolean> {
+  return {
+    default: def,
+    help,
+    metavar: extras.metavar ?? '[BOOL]',
+    isBoolean: true,
+    expect: 'true or false',
+    expectText: 'a boolean (true/false, 1/0 or yes/no)',
+    schema: withRules(z.boolean(), extras.rules ?? []),
+    fromText: (text) => {
+      const t = text.toLowerCase();
+      if (TRUE_TEXT.has(t)) return true;
+      if (FALSE_TEXT.has(t)) return false;
+      return text;
+    },
+    flags: extras.flags ?? [],
+    envs: extras.envs ?? [],
+  };
+}
+
+export function str(
+  def: string,
+  help: string,
+  extras: Extras & { nonEmpty?: boolean; rules?: readonly Rule<string>[] } = {},
+): KeySpec<string> {
+  const expect = extras.nonEmpty ? 'a non-empty string' : 'a string';
+  return {
+    default: def,
+    help,
+    metavar: extras.metavar ?? 'TEXT',
+    isBoolean: false,
+    expect,
+    expectText: expect,
+    schema: withRules(extras.nonEmpty ? z.string().min(1) : z.string(), extras.rules ?? []),
+    fromText: (text) => text,
+    flags: extras.flags ?? [],
+    envs: extras.envs ?? [],
+  };
+}
+
+/** One of a fixed set of strings. */
+export function oneOf<const C extends readonly [string, ...string[]]>(
+  choices: C,
+  def: C[number],
+  help: string,
+  extras: Extras = {},
+): KeySpec<C[number]> {
+  const expect = `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`;
+  return {
+    default: def,
+    help,
+    metavar: extras.metavar ?? choices.join('|'),
+    isBoolean: false,
+    expect,
+    expectText: expect,
+    schema: z.enum(choices) as unknown as z.ZodType<C[number]>,
+    fromText: (text) => text,
+    flags: extras.flags ?? [],
+    envs: extras.envs ?? [],
+  };
+}

@@ -1,0 +1,173 @@
+import type { Broker } from '@pulse/core';
+import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NativeStats } from '../native/native-stats.js';
+import type { TransportStats } from '../transport/transport-stats.js';
+
+export interface MetricSources {
+  broker: Broker;
+  native: NativeStats;
+  transports: Record<'ws' | 'tcp', TransportStats>;
+  rejectedConnections: Map<string, number>;
+}
+
+/** A counter whose value lives in a plain field the hot path increments; read at scrape time. */
+function mirror(
+  counter: Counter<string>,
+  labels: Record<string, string>,
+  total: number,
+  seen: Map<string, number>,
+) {
+  const key = (counter as unknown as { name: string }).name + JSON.stringify(labels);
+  const delta = total - (seen.get(key) ?? 0);
+  if (delta > 0) {
+    counter.inc(labels, delta);
+    seen.set(key, total);
+  }
+}
+
+/**
+ * Pulse's Prometheus registry. Hot-path code only bumps numbers in the stats objects; the
+ * metrics below copy them in when scraped, so an unscraped server pays nothing for them.
+ */
+export function createMetrics(src: MetricSources): {
+  registry: Registry;
+  observeLatencyMs: (ms: number) => void;
+} {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pulse_process_' });
+  const seen = new Map<string, number>();
+  const transportNames = ['ws', 'tcp'] as const;
+
+  new Gauge({
+    name: 'pulse_connections',
+    help: 'Open client connections by transport',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) this.set({ transport: t }, src.transports[t].open);
+    },
+  });
+  new Counter({
+    name: 'pulse_connections_accepted_total',
+    help: 'Client connections accepted by transport',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) mirror(this, { transport: t }, src.transports[t].accepted, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_connections_rejected_total',
+    help: 'Client connections refused, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of src.rejectedConnections) mirror(this, { reason }, n, seen);
+    },
+  });
+  new Gauge({
+    name: 'pulse_subscriptions',
+    help: 'Active subscriptions',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.stats.subscriptions);
+    },
+  });
+  new Gauge({
+    name: 'pulse_channels',
+    help: 'Distinct channels (filters) with subscribers',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.channelCount);
+    },
+  });
+  new Gauge({
+    name: 'pulse_presence_channels',
+    help: 'Channels with at least one presence member',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.presence.channelCount);
+    },
+  });
+  new Counter({
+    name: 'pulse_publications_total',
+    help: 'Publications routed',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, src.broker.stats.publications, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_deliveries_total',
+    help: 'Messages handed to subscribers (publications and presence events)',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, src.broker.stats.deliveries, seen);
+    },
+  });
+  for (const dir of ['in', 'out'] as const) {
+    new Counter({
+      name: `pulse_frames_${dir}_total`,
+      help: `Native frames ${dir === 'in' ? 'received' : 'sent'} by type`,
+      labelNames: ['type'],
+      registers: [registry],
+      collect() {
+        const counts = dir === 'in' ? src.native.framesIn : src.native.framesOut;
+        FRAME_TYPE_NAMES.forEach((type, i) => {
+          mirror(this, { type }, counts[i + 1], seen);
+        });
+      },
+    });
+    new Counter({
+      name: `pulse_bytes_${dir}_total`,
+      help: `Bytes ${dir === 'in' ? 'received' : 'sent'} on client connections, by transport`,
+      labelNames: ['transport'],
+      registers: [registry],
+      collect() {
+        for (const t of transportNames) {
+          const s = src.transports[t];
+          mirror(this, { transport: t }, dir === 'in' ? s.bytesIn : s.bytesOut, seen);
+        }
+      },
+    });
+  }
+  new Counter({
+    name: 'pulse_dropped_total',
+    help: 'Messages dropped for slow consumers (policy "drop")',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) mirror(this, { transport: t }, src.transports[t].dropped, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_slow_consumer_disconnects_total',
+    help: 'Connections closed because their outbound queue exceeded the budget',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) {
+        mirror(this, { transport: t }, src.transports[t].slowConsumerDisconnects, seen);
+      }
+    },
+  });
+  new Counter({
+    name: 'pulse_errors_total',
+    help: 'Error frames sent, by code',
+    labelNames: ['code', 'name'],
+    registers: [registry],
+    collect() {
+      for (const [code, n] of src.native.errors) {
+        mirror(this, { code: String(code), name: ERROR_CODE_NAMES[code] ?? 'Unknown' }, n, seen);
+      }
+    },
+  });
+  const latency = new Histogram({
+    name: 'pulse_publish_latency_seconds',
+    help: 'From a publication entering the server to the end of the write of its fan-out',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  return { registry, observeLatencyMs: (ms) => latency.observe(ms / 1000) };
+}

@@ -1,0 +1,48 @@
+import type { Message } from '@pulse/core';
+import { FRAME_TYPE_IDS, type Frame, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import type { Connection } from '../transport/connection.js';
+
+/** Slot of the encoded-with-headroom native frame that the transport views are cut from. */
+const RAW_SLOT = 2;
+
+function toFrame(message: Message): Frame {
+  if (message.kind === 'publication') {
+    return {
+      type: 'publish',
+      channel: message.channel,
+      event: message.event,
+      payload: message.payload,
+      offset: message.offset,
+      epoch: message.epoch,
+    };
+  }
+  return {
+    type: 'presence',
+    channel: message.channel,
+    action: message.action,
+    connection_id: message.connectionId,
+    user: message.user,
+    data: message.data,
+  };
+}
+
+export const frameTypeIdOf = (message: Message): number =>
+  message.kind === 'publication' ? FRAME_TYPE_IDS.publish : FRAME_TYPE_IDS.presence;
+
+/**
+ * The bytes of `message` as a native frame in `connection`'s framing. The MessagePack map is
+ * encoded once per message; each transport's view of it is cut once and then shared by every
+ * subscriber on that transport.
+ */
+export function nativeWireBytes(message: Message, connection: Connection): Buffer {
+  const cached = message.encodings[connection.wireSlot];
+  if (cached) return cached;
+  let raw = message.encodings[RAW_SLOT];
+  if (!raw) {
+    raw = encodeFrame(toFrame(message), MAX_HEADER_SIZE);
+    message.encodings[RAW_SLOT] = raw;
+  }
+  const view = connection.wrapNative(raw);
+  message.encodings[connection.wireSlot] = view;
+  return view;
+}

@@ -1,0 +1,276 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import {
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+  createServer as createNetServer,
+} from 'node:net';
+import { Broker } from '@pulse/core';
+import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import type { PulseConfig } from './config/index.js';
+import { createHttpServer, createMetricsServer } from './http/http-server.js';
+import { type Logger, createLogger } from './log.js';
+import { createMetrics } from './metrics/metrics.js';
+import { NativeSession } from './native/native-session.js';
+import { NativeStats } from './native/native-stats.js';
+import { CoarseClock } from './transport/coarse-clock.js';
+import type { Connection, ConnectionLimits } from './transport/connection.js';
+import { FlushScheduler } from './transport/flush-scheduler.js';
+import { HeartbeatMonitor } from './transport/heartbeat.js';
+import { TcpConnection } from './transport/tcp-connection.js';
+import { TransportStats } from './transport/transport-stats.js';
+import { WsConnection } from './transport/ws-connection.js';
+import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
+import { VERSION } from './version.js';
+
+export interface ListeningAddresses {
+  http: AddressInfo;
+  tcp?: AddressInfo;
+  metrics?: AddressInfo;
+}
+
+export interface PulseServerOptions {
+  logger?: Logger;
+}
+
+function listen(server: Server | NetServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port, backlog: 4096 }, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/**
+ * One Pulse server: the HTTP/WebSocket listener, the native TCP listener, the metrics
+ * listener, and the broker they share. The CLI runs one; tests and embedders can run many.
+ */
+export class PulseServer {
+  readonly broker: Broker;
+  readonly log: Logger;
+  readonly nativeStats = new NativeStats();
+  readonly transportStats = { ws: new TransportStats(), tcp: new TransportStats() };
+  readonly rejectedConnections = new Map<string, number>();
+  private readonly sessions = new Set<NativeSession>();
+  private readonly connections = new Set<Connection>();
+  private readonly clock = new CoarseClock();
+  private readonly scheduler: FlushScheduler;
+  private readonly heartbeat: HeartbeatMonitor;
+  private readonly metrics: ReturnType<typeof createMetrics>;
+  private readonly connectionLimits: ConnectionLimits;
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private nextId = 0;
+  private http: Server | undefined;
+  private tcp: NetServer | undefined;
+  private metricsServer: Server | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private readonly nativeContext;
+
+  constructor(
+    readonly config: PulseConfig,
+    options: PulseServerOptions = {},
+  ) {
+    this.log = options.logger ?? createLogger(config.log.level);
+    this.broker = new Broker({
+      maxChannels: config.limits.max_channels,
+      maxSubscriptionsPerConnection: config.limits.max_subscriptions_per_connection,
+    });
+    this.metrics = createMetrics({
+      broker: this.broker,
+      native: this.nativeStats,
+      transports: this.transportStats,
+      rejectedConnections: this.rejectedConnections,
+    });
+    this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
+    this.heartbeat = new HeartbeatMonitor(
+      config.heartbeat.interval_ms,
+      config.heartbeat.timeout_ms,
+      () => this.connections,
+      this.clock,
+    );
+    this.connectionLimits = {
+      maxOutboundBytes: config.limits.max_outbound_bytes,
+      slowConsumerPolicy: config.limits.slow_consumer_policy,
+    };
+    this.nativeContext = {
+      broker: this.broker,
+      scheduler: this.scheduler,
+      stats: this.nativeStats,
+      maxMessageSize: config.limits.max_message_size,
+      maxFrameSize: config.limits.max_frame_size,
+      heartbeatIntervalMs: config.heartbeat.interval_ms,
+      onSessionClosed: (session: NativeSession) => this.onSessionClosed(session),
+    };
+  }
+
+  get metricsRegistry() {
+    return this.metrics.registry;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async start(): Promise<ListeningAddresses> {
+    const { config } = this;
+    const routes = new Map<string, UpgradeRoute>();
+    if (config.transport.websocket) {
+      routes.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
+    }
+    this.http = createHttpServer({
+      version: VERSION,
+      isDraining: () => this.draining,
+      onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => {
+        if (this.draining) {
+          socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        handleUpgrade(routes, req, socket, head);
+      },
+    });
+    const addresses: ListeningAddresses = {
+      http: await listen(this.http, config.server.host, config.server.port),
+    };
+    if (config.transport.tcp_port !== 0) {
+      this.tcp = createNetServer({ noDelay: true }, (socket) => this.acceptTcp(socket));
+      addresses.tcp = await listen(this.tcp, config.server.host, config.transport.tcp_port);
+    }
+    if (config.metrics.enabled && config.metrics.port !== 0) {
+      this.metricsServer = createMetricsServer(async () => ({
+        contentType: this.metrics.registry.contentType,
+        body: await this.metrics.registry.metrics(),
+      }));
+      addresses.metrics = await listen(this.metricsServer, config.metrics.host, config.metrics.port);
+    }
+    this.heartbeat.start();
+    if (config.log.report_interval_ms > 0) {
+      this.reportTimer = setInterval(() => this.report(), config.log.report_interval_ms);
+      this.reportTimer.unref();
+    }
+    this.log.info(
+      {
+        http: `${addresses.http.address}:${addresses.http.port}`,
+        tcp: addresses.tcp ? `${addresses.tcp.address}:${addresses.tcp.port}` : 'off',
+        metrics: addresses.metrics ? `${addresses.metrics.address}:${addresses.metrics.port}` : 'off',
+        version: VERSION,
+      },
+      'pulse listening',
+    );
+    return addresses;
+  }
+
+  /** The periodic registry report (connections, channels) logged at info. */
+  report(): void {
+    this.log.info(
+      {
+        connections: this.connections.size,
+        ws: this.transportStats.ws.open,
+        tcp: this.transportStats.tcp.open,
+        channels: this.broker.channelCount,
+        subscriptions: this.broker.stats.subscriptions,
+        publications: this.broker.stats.publications,
+        deliveries: this.broker.stats.deliveries,
+      },
+      'registry report',
+    );
+  }
+
+  private newConnectionId(): string {
+    return this.idPrefix + (this.nextId++).toString(36);
+  }
+
+  private refuseOverLimit(): boolean {
+    if (this.connections.size < this.config.limits.max_connections) return false;
+    this.rejectedConnections.set(
+      'max_connections',
+      (this.rejectedConnections.get('max_connections') ?? 0) + 1,
+    );
+    return true;
+  }
+
+  private acceptWebSocket(socket: Socket, head: Buffer): void {
+    const stats = this.transportStats.ws;
+    const maxWsMessage = this.config.limits.max_frame_size + 4;
+    const connection = new WsConnection(
+      socket,
+      this.scheduler,
+      this.connectionLimits,
+      stats,
+      this.clock,
+      maxWsMessage,
+    );
+    this.open(connection, head);
+  }
+
+  private acceptTcp(socket: Socket): void {
+    const connection = new TcpConnection(
+      socket,
+      this.scheduler,
+      this.connectionLimits,
+      this.transportStats.tcp,
+      this.clock,
+    );
+    this.open(connection);
+  }
+
+  private open(connection: Connection, head?: Buffer): void {
+    if (this.draining || this.refuseOverLimit()) {
+      const message = this.draining ? 'server shutting down' : 'too many connections';
+      const code = this.draining ? ErrorCode.ConnectionClosed : ErrorCode.RateLimited;
+      this.nativeStats.countError(code);
+      connection.enqueue(
+        connection.wrapNative(encodeFrame({ type: 'error', id: 0, code, message }, MAX_HEADER_SIZE)),
+        false,
+      );
+      connection.close('overloaded', message);
+      return;
+    }
+    connection.stats.accepted++;
+    connection.stats.open++;
+    this.connections.add(connection);
+    const session = new NativeSession(this.newConnectionId(), connection, this.nativeContext);
+    this.sessions.add(session);
+    session.start();
+    if (head && head.length > 0) connection.socket.unshift(head);
+  }
+
+  private onSessionClosed(session: NativeSession): void {
+    this.sessions.delete(session);
+    this.connections.delete(session.connection);
+    session.connection.stats.open--;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, tell every client (error 1010, WebSocket close 1001),
+   * let queued bytes drain, and give up on stragglers after the drain timeout.
+   */
+  async stop(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    clearInterval(this.reportTimer);
+    this.heartbeat.stop();
+    const closed = (server: Server | NetServer | undefined) =>
+      new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    const listenersClosed = Promise.all([closed(this.http), closed(this.tcp)]);
+    for (const session of this.sessions) session.goAway();
+    this.scheduler.flushAll();
+    const deadline = Date.now() + this.config.server.shutdown_drain_timeout_ms;
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const connection of this.connections) connection.abort();
+    this.http?.closeAllConnections();
+    await listenersClosed;
+    await closed(this.metricsServer);
+    this.log.info({ remaining: this.connections.size }, 'pulse stopped');
+  }
+}

@@ -1,0 +1,155 @@
+import type { Socket } from 'node:net';
+import type { CoarseClock } from './coarse-clock.js';
+import type { FlushScheduler } from './flush-scheduler.js';
+import type { HeartbeatTarget } from './heartbeat.js';
+import type { TransportStats } from './transport-stats.js';
+
+export type SlowConsumerPolicy = 'drop' | 'disconnect';
+
+export interface ConnectionLimits {
+  /** Outbound bytes a connection may have waiting (our queue + the socket's) before the policy applies. */
+  maxOutboundBytes: number;
+  slowConsumerPolicy: SlowConsumerPolicy;
+}
+
+/** What the protocol adapter on top of a connection is told. */
+export interface ConnectionHandler {
+  onBytes(data: Buffer): void;
+  onClosed(): void;
+  /** The client has been silent for the heartbeat interval. */
+  sendPing(): void;
+  /** The client has been silent past the heartbeat timeout. */
+  onTimeout(): void;
+}
+
+/** Why a connection is being closed, in transport-neutral terms. */
+export type CloseReason =
+  | 'normal'
+  | 'going-away'
+  | 'protocol-error'
+  | 'too-large'
+  | 'slow-consumer'
+  | 'overloaded';
+
+/**
+ * A client socket with an outbound queue: writes of one turn go out in one `write`, and the
+ * bytes waiting are bounded by a budget past which the slow-consumer policy applies. The
+ * transport subclasses (WebSocket, raw TCP) add their own framing.
+ */
+export abstract class Connection implements HeartbeatTarget {
+  private queue: Buffer[] | undefined;
+  private queuedBytes = 0;
+  /** The socket's own buffered bytes, sampled at the first enqueue of a turn. */
+  private socketBacklog = 0;
+  private dirty = false;
+  closing = false;
+  closed = false;
+  /** Coarse clock reading of the last bytes received (see HeartbeatMonitor). */
+  lastSeen: number;
+  pingSent = false;
+  handler: ConnectionHandler | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    protected readonly scheduler: FlushScheduler,
+    protected readonly limits: ConnectionLimits,
+    readonly stats: TransportStats,
+    protected readonly clock: CoarseClock,
+  ) {
+    this.lastSeen = clock.now;
+  }
+
+  /** Stamps activity; called by the transports for every chunk received. */
+  protected touch(): void {
+    this.lastSeen = this.clock.now;
+    this.pingSent = false;
+  }
+
+  sendPing(): void {
+    this.handler?.sendPing();
+  }
+
+  expire(): void {
+    if (this.handler) this.handler.onTimeout();
+    else this.abort();
+  }
+
+  abstract readonly transport: 'ws' | 'tcp';
+  /** Index of this transport's cached encoding on an Outbound message. */
+  abstract readonly wireSlot: number;
+  /** Wraps a native frame encoded with MAX_HEADER_SIZE bytes of headroom into this transport's framing. */
+  abstract wrapNative(encodedWithHeadroom: Buffer): Buffer;
+  /** Sends the transport's own goodbye and closes. */
+  abstract close(reason: CloseReason, message?: string): void;
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  /**
+   * Queues bytes for this turn's write. `droppable` data (publications) is dropped or
+   * disconnects under the slow-consumer policy once over budget; replies to the client's
+   * own requests are always queued, up to twice the budget.
+   */
+  enqueue(bytes: Buffer, droppable: boolean): boolean {
+    if (this.closing) return false;
+    if (!this.dirty) {
+      this.socketBacklog = this.socket.writableLength;
+    }
+    const waiting = this.queuedBytes + this.socketBacklog + bytes.length;
+    const budget = this.limits.maxOutboundBytes;
+    if (waiting > budget && (droppable || waiting > 2 * budget)) {
+      if (droppable && this.limits.slowConsumerPolicy === 'drop') {
+        this.stats.dropped++;
+        return false;
+      }
+      this.stats.slowConsumerDisconnects++;
+      this.abort();
+      return false;
+    }
+    if (!this.queue) this.queue = [];
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
+    if (!this.dirty) {
+      this.dirty = true;
+      this.scheduler.markDirty(this);
+    }
+    return true;
+  }
+
+  flush(): void {
+    this.dirty = false;
+    const queue = this.queue;
+    if (!queue || queue.length === 0 || this.closed) return;
+    const data = queue.length === 1 ? queue[0] : Buffer.concat(queue, this.queuedBytes);
+    queue.length = 0;
+    this.queuedBytes = 0;
+    this.stats.bytesOut += data.length;
+    this.socket.write(data);
+  }
+
+  /** Flushes what is queued, then half-closes; destroys the socket if the peer lingers. */
+  protected endAfterFlush(lingerMs = 2000): void {
+    this.flush();
+    this.closing = true;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), lingerMs).unref();
+  }
+
+  /** Closes at once, dropping whatever is queued. */
+  abort(): void {
+    this.closing = true;
+    this.queue = undefined;
+    this.queuedBytes = 0;
+    this.socket.destroy();
+  }
+
+  /** Called once when the socket has closed, whatever the cause. */
+  protected onSocketClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing = true;
+    this.queue = undefined;
+    this.handler?.onClosed();
+  }
+}

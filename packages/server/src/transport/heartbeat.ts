@@ -1,0 +1,48 @@
+import type { CoarseClock } from './coarse-clock.js';
+
+/** What the heartbeat monitor needs of a connection's protocol session. */
+export interface HeartbeatTarget {
+  lastSeen: number;
+  pingSent: boolean;
+  sendPing(): void;
+  /** Closes a connection that stayed silent past the timeout. */
+  expire(): void;
+}
+
+/**
+ * One timer for all connections instead of one per connection: every sweep pings clients
+ * silent for `intervalMs` and closes those silent for `timeoutMs`. It also keeps the coarse
+ * clock that connections stamp `lastSeen` with, so no clock is read per received chunk.
+ */
+export class HeartbeatMonitor {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly timeoutMs: number,
+    private readonly targets: () => Iterable<HeartbeatTarget>,
+    private readonly clock: CoarseClock,
+  ) {}
+
+  start(): void {
+    const period = Math.max(5, Math.min(1000, Math.floor(Math.min(this.intervalMs, this.timeoutMs) / 4)));
+    this.timer = setInterval(() => this.sweep(), period);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  sweep(): void {
+    const now = this.clock.tick();
+    for (const target of this.targets()) {
+      const silent = now - target.lastSeen;
+      if (silent >= this.timeoutMs) target.expire();
+      else if (silent >= this.intervalMs && !target.pingSent) {
+        target.pingSent = true;
+        target.sendPing();
+      }
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import type { Socket } from 'node:net';
+import type { Connection } from './connection.js';
+
+const owner = Symbol('pulse.connection');
+
+interface OwnedSocket extends Socket {
+  [owner]?: SocketOwner;
+}
+
+export interface SocketOwner {
+  onSocketData(chunk: Buffer): void;
+  onSocketClosed(): void;
+}
+
+// Module-level listeners (the socket is `this`) instead of closures per connection:
+// three fewer function objects for every idle connection.
+function onData(this: OwnedSocket, chunk: Buffer): void {
+  this[owner]?.onSocketData(chunk);
+}
+function onClose(this: OwnedSocket): void {
+  this[owner]?.onSocketClosed();
+}
+function onError(this: OwnedSocket): void {
+  // 'close' follows every 'error'; the owner handles the cleanup there.
+}
+
+export function attachSocket(socket: Socket, target: SocketOwner & Connection): void {
+  (socket as OwnedSocket)[owner] = target;
+  socket.setNoDelay(true);
+  socket.on('data', onData);
+  socket.on('close', onClose);
+  socket.on('error', onError);
+}

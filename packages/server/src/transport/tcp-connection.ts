@@ -1,0 +1,45 @@
+import type { Socket } from 'node:net';
+import { MAX_HEADER_SIZE } from '@pulse/protocol';
+import { Connection, type ConnectionLimits } from './connection.js';
+import type { CoarseClock } from './coarse-clock.js';
+import type { FlushScheduler } from './flush-scheduler.js';
+import { type SocketOwner, attachSocket } from './socket-events.js';
+import type { TransportStats } from './transport-stats.js';
+
+export const TCP_WIRE_SLOT = 0;
+
+/** A raw TCP connection carrying length-prefixed native frames. */
+export class TcpConnection extends Connection implements SocketOwner {
+  readonly transport = 'tcp' as const;
+  readonly wireSlot = TCP_WIRE_SLOT;
+
+  constructor(
+    socket: Socket,
+    scheduler: FlushScheduler,
+    limits: ConnectionLimits,
+    stats: TransportStats,
+    clock: CoarseClock,
+  ) {
+    super(socket, scheduler, limits, stats, clock);
+    attachSocket(socket, this);
+  }
+
+  wrapNative(encodedWithHeadroom: Buffer): Buffer {
+    return encodedWithHeadroom.subarray(MAX_HEADER_SIZE);
+  }
+
+  close(): void {
+    if (this.closing) return;
+    this.endAfterFlush();
+  }
+
+  onSocketData(chunk: Buffer): void {
+    this.stats.bytesIn += chunk.length;
+    this.touch();
+    if (!this.closing) this.handler?.onBytes(chunk);
+  }
+
+  onSocketClosed(): void {
+    this.onSocketClose();
+  }
+}

@@ -1,0 +1,9 @@
+/** Plain counters the hot path bumps; the metrics module reads them at scrape time. */
+export class TransportStats {
+  bytesIn = 0;
+  bytesOut = 0;
+  dropped = 0;
+  slowConsumerDisconnects = 0;
+  accepted = 0;
+  open = 0;
+}

@@ -1,0 +1,102 @@
+import type { Socket } from 'node:net';
+import {
+  CloseCode,
+  FrameParser,
+  type FrameParserHandler,
+  MAX_HEADER_SIZE,
+  Opcode,
+  binaryFrameInPlace,
+  closeFrame,
+  frame,
+} from '@pulse/protocol';
+import { type CloseReason, Connection, type ConnectionLimits } from './connection.js';
+import type { CoarseClock } from './coarse-clock.js';
+import type { FlushScheduler } from './flush-scheduler.js';
+import { type SocketOwner, attachSocket } from './socket-events.js';
+import type { TransportStats } from './transport-stats.js';
+
+export const WS_WIRE_SLOT = 1;
+
+const CLOSE_CODES: Record<CloseReason, number> = {
+  normal: CloseCode.Normal,
+  'going-away': CloseCode.GoingAway,
+  'protocol-error': CloseCode.ProtocolError,
+  'too-large': CloseCode.MessageTooBig,
+  'slow-consumer': CloseCode.PolicyViolation,
+  overloaded: CloseCode.TryAgainLater,
+};
+
+export interface TextHandler {
+  onText(data: Buffer): void;
+}
+
+/** A WebSocket connection after the opening handshake (RFC 6455), server side. */
+export class WsConnection extends Connection implements FrameParserHandler, SocketOwner {
+  readonly transport = 'ws' as const;
+  readonly wireSlot = WS_WIRE_SLOT;
+  private readonly parser: FrameParser;
+  textHandler: TextHandler | undefined;
+
+  constructor(
+    socket: Socket,
+    scheduler: FlushScheduler,
+    limits: ConnectionLimits,
+    stats: TransportStats,
+    clock: CoarseClock,
+    maxMessageSize: number,
+  ) {
+    super(socket, scheduler, limits, stats, clock);
+    this.parser = new FrameParser(this, { maxMessageSize });
+    attachSocket(socket, this);
+  }
+
+  wrapNative(encodedWithHeadroom: Buffer): Buffer {
+    return binaryFrameInPlace(encodedWithHeadroom, MAX_HEADER_SIZE);
+  }
+
+  sendText(text: string): void {
+    this.enqueue(frame(Opcode.Text, Buffer.from(text, 'utf8')), false);
+  }
+
+  close(reason: CloseReason, message = ''): void {
+    if (this.closing) return;
+    this.enqueue(closeFrame(CLOSE_CODES[reason], message), false);
+    this.parser.stop();
+    this.endAfterFlush();
+  }
+
+  onSocketData(chunk: Buffer): void {
+    this.stats.bytesIn += chunk.length;
+    this.touch();
+    this.parser.push(chunk);
+  }
+
+  onSocketClosed(): void {
+    this.parser.stop();
+    this.onSocketClose();
+  }
+
+  onMessage(data: Buffer, isText: boolean): void {
+    if (this.closing) return;
+    if (isText) this.textHandler?.onText(data);
+    else this.handler?.onBytes(data);
+  }
+
+  onPing(data: Buffer): void {
+    this.enqueue(frame(Opcode.Pong, data), false);
+  }
+
+  onPong(): void {}
+
+  onClose(code: number): void {
+    if (this.closing) return;
+    this.enqueue(closeFrame(code === 1005 ? CloseCode.Normal : code), false);
+    this.endAfterFlush();
+  }
+
+  onProtocolError(closeCode: number, reason: string): void {
+    if (this.closing) return;
+    this.enqueue(closeFrame(closeCode, reason), false);
+    this.endAfterFlush();
+  }
+}
