@@ -60,23 +60,27 @@ export class PulseClient {
   private constructor(
     private readonly transport: ClientTransport,
     private readonly timeoutMs: number,
-  ) {
-    transport.onBytes = (bytes) => {
-      try {
-        this.splitter.push(bytes, (frame) => this.onFrame(frame));
-      } catch (err) {
-        this.emitError(new PulseError(1001, (err as Error).message));
-        transport.close();
-      }
-    };
-    transport.onClose = (code, reason) => {
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new PulseError(1010, 'connection closed'));
-      }
-      this.pending.clear();
-      this.closedResolve({ code, reason });
-    };
+  ) {}
+
+  private attach(): void {
+    this.transport.attach(
+      (bytes) => {
+        try {
+          this.splitter.push(bytes, (frame) => this.onFrame(frame));
+        } catch (err) {
+          this.emitError(new PulseError(1001, (err as Error).message));
+          this.transport.close();
+        }
+      },
+      (code, reason) => {
+        for (const p of this.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(new PulseError(1010, 'connection closed'));
+        }
+        this.pending.clear();
+        this.closedResolve({ code, reason });
+      },
+    );
   }
 
   static async connect(url: string, options: ClientOptions = {}): Promise<PulseClient> {
@@ -92,6 +96,7 @@ export class PulseClient {
       client.connectedWaiter = resolve;
       client.closed.then(() => reject(new PulseError(1010, 'connection closed before connected')));
     });
+    client.attach();
     if (options.token !== undefined) client.send({ type: 'connect', version: 1, token: options.token });
     const frame = await connected;
     client.connectionId = frame.connection_id;

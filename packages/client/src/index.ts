@@ -2,4 +2,4 @@ export { type ClientOptions, type PresenceEvent, type Publication, PulseClient }
 export { PulseError } from './errors.js';
 export { filterMatches } from './filter-match.js';
 export { encodeFrame, FrameSplitter } from './framing.js';
-export type { ClientTransport, WebSocketConstructor, WebSocketLike } from './transport.js';
+export { type ClientTransport, Inlet, type WebSocketConstructor, type WebSocketLike } from './transport.js';

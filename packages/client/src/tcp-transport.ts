@@ -1,17 +1,17 @@
 import { connect } from 'node:net';
-import type { ClientTransport } from './transport.js';
+import { type ClientTransport, Inlet } from './transport.js';
 
 /** Native frames over raw TCP (Node only). */
 export function openTcp(host: string, port: number): Promise<ClientTransport> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, noDelay: true });
+    const inlet = new Inlet();
     const transport: ClientTransport = {
       send: (bytes) => {
         socket.write(bytes);
       },
       close: () => socket.end(),
-      onBytes: () => {},
-      onClose: () => {},
+      attach: (onBytes, onClose) => inlet.attach(onBytes, onClose),
     };
     socket.once('connect', () => {
       socket.off('error', reject);
@@ -19,7 +19,7 @@ export function openTcp(host: string, port: number): Promise<ClientTransport> {
       resolve(transport);
     });
     socket.once('error', reject);
-    socket.on('data', (chunk) => transport.onBytes(chunk));
-    socket.on('close', () => transport.onClose(1006, 'socket closed'));
+    socket.on('data', (chunk) => inlet.bytes(chunk));
+    socket.on('close', () => inlet.close(1006, 'socket closed'));
   });
 }

@@ -2,8 +2,38 @@
 export interface ClientTransport {
   send(bytes: Uint8Array): void;
   close(): void;
-  onBytes: (bytes: Uint8Array) => void;
-  onClose: (code: number, reason: string) => void;
+  /** Starts delivering received bytes (including any that arrived before) and the close. */
+  attach(onBytes: (bytes: Uint8Array) => void, onClose: (code: number, reason: string) => void): void;
+}
+
+/**
+ * Holds what arrives before the client attaches: the server's first frame can come in the
+ * same read as the handshake, before the code awaiting the open has run.
+ */
+export class Inlet {
+  private early: Uint8Array[] | undefined = [];
+  private closedWith: [number, string] | undefined;
+  private onBytes: ((bytes: Uint8Array) => void) | undefined;
+  private onClose: ((code: number, reason: string) => void) | undefined;
+
+  bytes(data: Uint8Array): void {
+    if (this.onBytes) this.onBytes(data);
+    else this.early?.push(data);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.onClose) this.onClose(code, reason);
+    else this.closedWith = [code, reason];
+  }
+
+  attach(onBytes: (bytes: Uint8Array) => void, onClose: (code: number, reason: string) => void): void {
+    this.onBytes = onBytes;
+    this.onClose = onClose;
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const data of early) onBytes(data);
+    if (this.closedWith) onClose(...this.closedWith);
+  }
 }
 
 /** The subset of the WebSocket API the client uses (browsers' WebSocket, or the `ws` package). */
@@ -25,20 +55,20 @@ export function openWebSocket(url: string, Ctor: WebSocketConstructor): Promise<
   return new Promise((resolve, reject) => {
     const ws = new Ctor(url);
     ws.binaryType = 'arraybuffer';
+    const inlet = new Inlet();
     const transport: ClientTransport = {
       send: (bytes) => ws.send(bytes),
       close: () => ws.close(1000),
-      onBytes: () => {},
-      onClose: () => {},
+      attach: (onBytes, onClose) => inlet.attach(onBytes, onClose),
     };
     ws.onopen = () => resolve(transport);
     ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
     ws.onmessage = (ev) => {
       const data = ev.data;
-      if (data instanceof ArrayBuffer) transport.onBytes(new Uint8Array(data));
+      if (data instanceof ArrayBuffer) inlet.bytes(new Uint8Array(data));
       else if (ArrayBuffer.isView(data))
-        transport.onBytes(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        inlet.bytes(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     };
-    ws.onclose = (ev) => transport.onClose(ev.code, ev.reason);
+    ws.onclose = (ev) => inlet.close(ev.code, ev.reason);
   });
 }

@@ -20,9 +20,21 @@ import { FlushScheduler } from './transport/flush-scheduler.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
 import { TransportStats } from './transport/transport-stats.js';
-import { WsConnection } from './transport/ws-connection.js';
+import { type TextHandler, WsConnection } from './transport/ws-connection.js';
 import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
 import { VERSION } from './version.js';
+
+/** Text messages carry the JSON protocol (INTERFACE.md §4), which is not implemented yet. */
+const jsonNotAvailable: TextHandler = {
+  onText(connection, data) {
+    let id: unknown = null;
+    try {
+      id = (JSON.parse(data.toString('utf8')) as { id?: unknown }).id ?? null;
+    } catch {}
+    const error = { code: 404, message: 'the JSON protocol is not available on this server yet' };
+    connection.sendText(JSON.stringify({ id, error }));
+  },
+};
 
 export interface ListeningAddresses {
   http: AddressInfo;
@@ -208,6 +220,7 @@ export class PulseServer {
       this.clock,
       maxWsMessage,
     );
+    connection.textHandler = jsonNotAvailable;
     this.open(connection, head);
   }
 
@@ -260,7 +273,9 @@ export class PulseServer {
     this.heartbeat.stop();
     const closed = (server: Server | NetServer | undefined) =>
       new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    const listenersClosed = Promise.all([closed(this.http), closed(this.tcp)]);
+    // The TCP listener stops at once; the HTTP one keeps answering /health (503) and refusing
+    // upgrades until the drain is over, so that load balancers see the server leave.
+    const tcpClosed = closed(this.tcp);
     for (const session of this.sessions) session.goAway();
     this.scheduler.flushAll();
     const deadline = Date.now() + this.config.server.shutdown_drain_timeout_ms;
@@ -268,9 +283,9 @@ export class PulseServer {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const connection of this.connections) connection.abort();
+    const httpClosed = closed(this.http);
     this.http?.closeAllConnections();
-    await listenersClosed;
-    await closed(this.metricsServer);
+    await Promise.all([tcpClosed, httpClosed, closed(this.metricsServer)]);
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');
   }
 }

@@ -17,7 +17,10 @@ export const pulseDialect: Dialect = {
 
   open(conn: DialectConn): void {
     if (conn.role === 'subscriber') {
-      conn.sendMessage(OPCODE_BINARY, encodeFrame({ type: 'subscribe', id: SUBSCRIBE_ID, channel: conn.channel }));
+      conn.sendMessage(
+        OPCODE_BINARY,
+        encodeFrame({ type: 'subscribe', id: SUBSCRIBE_ID, channel: conn.channel }),
+      );
     }
   },
 

@@ -104,7 +104,9 @@ export const socketIoDialect: Dialect = {
 
   publication(channel: string, payload: Buffer) {
     const text = payload.toString('latin1');
-    if (/["\\\u0000-\u001f\u007f-\uffff]/.test(text)) throw new Error('Socket.IO payload must be plain ASCII');
+    if (!/^[ !#-[\]-~]*$/.test(text)) {
+      throw new Error('Socket.IO payload must be printable ASCII without quotes or backslashes');
+    }
     return { opcode: OPCODE_TEXT, message: Buffer.from(`42${JSON.stringify(['pub', channel, text])}`) };
   },
 };

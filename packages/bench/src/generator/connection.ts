@@ -9,6 +9,11 @@ import { maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, WsReader } from '.
 const WS_KEY = 'cHVsc2UtYmVuY2gta2V5IQ==';
 const WS_ACCEPT = createHash('sha1').update(`${WS_KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 const HEADER_END = Buffer.from('\r\n\r\n');
+/**
+ * Every socket of the process reads into this one buffer (net's `onread`): no Buffer per read and
+ * no stream machinery. Safe because a read is fully consumed before the callback returns.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 export interface ConnectOptions {
   host: string;
@@ -46,9 +51,8 @@ export class Connection implements DialectConn {
   ) {
     this.role = options.role;
     this.channel = options.channel;
-    this.reader = new WsReader(
-      new WholeMessages((m) => this.onSetupMessage(m)),
-      (opcode, payload) => this.onControl(opcode, payload),
+    this.reader = new WsReader(new WholeMessages((m) => this.onSetupMessage(m)), (opcode, payload) =>
+      this.onControl(opcode, payload),
     );
   }
 
@@ -74,14 +78,15 @@ export class Connection implements DialectConn {
     this.socket.destroy();
   }
 
-  onData(chunk: Buffer): void {
+  onData(chunk: Buffer, length: number): void {
     try {
       if (this.state === 'http') {
-        const rest = this.onHandshakeData(chunk);
+        const rest = this.onHandshakeData(chunk.subarray(0, length));
         if (rest === null || rest.length === 0) return;
         chunk = rest;
+        length = rest.length;
       }
-      this.reader.push(chunk);
+      this.reader.push(chunk, 0, length);
       if (this.afterChunk !== null) this.afterChunk();
     } catch (err) {
       this.fail(err as Error);
@@ -143,12 +148,23 @@ export class Connection implements DialectConn {
 export function connect(options: ConnectOptions): Promise<Connection> {
   return new Promise((resolve, reject) => {
     let done = false;
-    const socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+    const socket: net.Socket = net.connect({
+      host: options.host,
+      port: options.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (length: number, buffer: Uint8Array): boolean => {
+          conn.onData(buffer as Buffer, length);
+          return true;
+        },
+      },
+    });
     const timer = setTimeout(
       () => conn.fail(new Error(`setup timed out after ${options.timeoutMs ?? 15000} ms`)),
       options.timeoutMs ?? 15000,
     );
-    const conn = new Connection(socket, options, (err) => {
+    const conn: Connection = new Connection(socket, options, (err) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -162,8 +178,7 @@ export function connect(options: ConnectOptions): Promise<Connection> {
           'Sec-WebSocket-Version: 13\r\n\r\n',
       );
     });
-    socket.on('data', (chunk: Buffer) => conn.onData(chunk));
-    socket.on('error', (err) => conn.fail(err));
+    socket.on('error', (err: Error) => conn.fail(err));
     socket.on('close', () => conn.onClosed());
   });
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pinProcess } from '../targets/server-process.js';
 import type { Reply, Report, Request, Totals } from './protocol.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -10,9 +11,18 @@ export class GeneratorPool {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
 
-  constructor(readonly size: number) {
+  /** `cpus`: pin every generator process to these CPUs (taskset list), or null. */
+  constructor(
+    readonly size: number,
+    cpus: string | null = null,
+  ) {
     for (let i = 0; i < size; i++) {
-      const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+      const child = fork(WORKER, [], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'advanced',
+        // e.g. PULSE_BENCH_WORKER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the generator
+        execArgv: (process.env.PULSE_BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean),
+      });
       child.on('message', (reply: Reply) => {
         const waiter = this.pending.get(reply.id);
         if (!waiter) return;
@@ -26,6 +36,7 @@ export class GeneratorPool {
           this.pending.delete(id);
         }
       });
+      if (cpus) pinProcess(child.pid!, cpus);
       this.workers.push(child);
     }
   }

@@ -7,8 +7,11 @@ export interface ConnSpec {
   key?: string;
   role: Role;
   channel: string;
-  /** Record latency from the marker of every publication this connection receives. */
-  sample?: boolean;
+  /**
+   * Record the latency of every publication this connection receives, from its marker: with the
+   * subscribers' samples, or apart as the last subscriber's (the fan-out lead).
+   */
+  sample?: 'latency' | 'last';
 }
 
 export interface LoopSpec {
@@ -31,6 +34,12 @@ export type Request =
     }
   | { op: 'startLoops'; loops: LoopSpec[] }
   | { op: 'stopLoops' }
+  /**
+   * Sleep `ms` between event-loop turns (0 = never): each turn then reads everything that arrived
+   * on every socket at once, instead of waking up per segment. Only for processes whose connections
+   * just count; the kernel keeps receiving (and acknowledging) while the process sleeps.
+   */
+  | { op: 'nap'; ms: number }
   | { op: 'mark' }
   | { op: 'report' }
   | { op: 'totals' }
@@ -54,8 +63,12 @@ export interface Report extends Totals {
   elapsedMs: number;
   /** User + system CPU time this process spent, in microseconds. */
   cpuMicros: number;
+  /** The system (kernel) part of it. */
+  cpuSystemMicros: number;
   /** Latency samples in microseconds. */
   samples: number[];
+  /** Latency samples of the last subscriber, in microseconds. */
+  lastSamples: number[];
 }
 
 export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };

@@ -1,7 +1,7 @@
 import type { Connection } from './connection.js';
 import type { Dialect } from './dialect.js';
 import { MARKER_LENGTH, markedPayload, nowMicros, writeStamp } from './marker.js';
-import { maskedHeaderSize, writeMaskedFrame } from './ws-frames.js';
+import { maskAt, maskedFrame, maskedHeaderSize } from './ws-frames.js';
 
 export type Pacing =
   /** Closed loop: keep `window` publications in flight, as seen by the lead subscriber. */
@@ -12,20 +12,23 @@ export type Pacing =
 /** Longest burst an open loop sends at once to catch up after a late timer. */
 const MAX_CATCH_UP = 256;
 /** A closed loop with no progress for this long assumes its outstanding publications were dropped. */
-const STALL_MS = 250;
+const STALL_MS = 1000;
 
 /**
  * Drives one publisher connection. Every publication is the dialect's message with the send time
- * stamped into the payload's marker; a batch goes out as one socket write.
+ * stamped into the payload's marker; a batch goes out as one socket write. The masked frame is built
+ * once: a batch is that frame repeated, with only the 16 masked stamp digits rewritten.
  */
 export class PublishLoop {
   sent = 0;
   /** Times a closed loop gave up waiting for outstanding publications. */
   stalls = 0;
-  private readonly template: Buffer;
-  private readonly markerAt: number;
-  private readonly opcode: number;
-  private readonly frameLength: number;
+  /** The whole masked frame of one publication. */
+  private readonly frame: Buffer;
+  /** Where the stamp digits sit in `frame`, and their offset in the payload (the mask phase). */
+  private readonly digitsAt: number;
+  private readonly digitsPayloadOffset: number;
+  private readonly digits = Buffer.alloc(MARKER_LENGTH);
   private leadBase = 0;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
@@ -42,13 +45,13 @@ export class PublishLoop {
     private readonly pacing: Pacing,
   ) {
     const { opcode, message } = dialect.publication(publisher.channel, markedPayload(payloadSize));
-    this.opcode = opcode;
-    this.template = message;
-    this.markerAt = message.indexOf('@@');
-    if (this.markerAt < 0 || this.markerAt + MARKER_LENGTH > message.length) {
+    const markerAt = message.indexOf('@@');
+    if (markerAt < 0 || markerAt + MARKER_LENGTH > message.length) {
       throw new Error(`${dialect.name}: the marker is not in the publication bytes`);
     }
-    this.frameLength = maskedHeaderSize(message.length) + message.length;
+    this.frame = maskedFrame(opcode, message);
+    this.digitsPayloadOffset = markerAt;
+    this.digitsAt = maskedHeaderSize(message.length) + markerAt;
     if (pacing.kind === 'window' && lead === null) throw new Error('a closed loop needs a lead subscriber');
   }
 
@@ -66,7 +69,8 @@ export class PublishLoop {
     } else {
       const rate = this.pacing.rate;
       this.timer = setInterval(() => {
-        const due = Math.floor(((performance.now() - this.startedAt) * rate) / 1000) - (this.sent - this.sentAtStart);
+        const due =
+          Math.floor(((performance.now() - this.startedAt) * rate) / 1000) - (this.sent - this.sentAtStart);
         if (due > 0) this.publish(Math.min(due, MAX_CATCH_UP));
       }, 1);
     }
@@ -103,10 +107,14 @@ export class PublishLoop {
 
   private publish(n: number): void {
     if (!this.publisher.ready) return;
-    const out = Buffer.allocUnsafe(n * this.frameLength);
-    writeStamp(this.template, this.markerAt, nowMicros());
-    let at = 0;
-    for (let k = 0; k < n; k++) at = writeMaskedFrame(out, at, this.opcode, this.template);
+    const size = this.frame.length;
+    const out = Buffer.allocUnsafe(n * size);
+    out.fill(this.frame);
+    this.digits[0] = 0x40;
+    this.digits[1] = 0x40;
+    writeStamp(this.digits, 0, nowMicros());
+    maskAt(this.digits, this.digitsPayloadOffset);
+    for (let at = this.digitsAt; at < out.length; at += size) this.digits.copy(out, at);
     this.sent += n;
     this.publisher.write(out);
   }

@@ -11,11 +11,19 @@ import { PublishLoop } from './publish-loop.js';
 
 const tally: Tally = { delivered: 0, closed: 0 };
 const samples = new LatencySamples();
+const lastSamples = new LatencySamples();
 const conns: Connection[] = [];
 const byKey = new Map<string, Connection>();
 let loops: PublishLoop[] = [];
 let stoppedSent = 0;
 let stoppedStalls = 0;
+let napMs = 0;
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+function nap(): void {
+  if (napMs === 0) return;
+  Atomics.wait(napCell, 0, 0, napMs);
+  setImmediate(nap);
+}
 let mark = { at: performance.now(), cpu: process.cpuUsage(), totals: totals() };
 
 function totals(): Totals {
@@ -42,7 +50,7 @@ async function openAll(req: Extract<Request, { op: 'connect' }>): Promise<Connec
         role: spec.role,
         channel: spec.channel,
         tally,
-        samples: spec.sample ? samples : null,
+        samples: spec.sample === 'latency' ? samples : spec.sample === 'last' ? lastSamples : null,
       });
       conns.push(conn);
       if (spec.key) byKey.set(spec.key, conn);
@@ -86,8 +94,15 @@ async function handle(req: Request): Promise<unknown> {
       }
       loops = [];
       return null;
+    case 'nap': {
+      const wasNapping = napMs > 0;
+      napMs = req.ms;
+      if (!wasNapping && napMs > 0) setImmediate(nap);
+      return null;
+    }
     case 'mark':
       samples.clear();
+      lastSamples.clear();
       mark = { at: performance.now(), cpu: process.cpuUsage(), totals: totals() };
       return null;
     case 'report': {
@@ -100,13 +115,16 @@ async function handle(req: Request): Promise<unknown> {
         stalls: now.stalls - mark.totals.stalls,
         elapsedMs: performance.now() - mark.at,
         cpuMicros: cpu.user + cpu.system,
+        cpuSystemMicros: cpu.system,
         samples: samples.toArray(),
+        lastSamples: lastSamples.toArray(),
       };
       return report;
     }
     case 'totals':
       return totals();
     case 'closeAll':
+      napMs = 0;
       for (const loop of loops) loop.stop();
       loops = [];
       for (const conn of conns) conn.close();

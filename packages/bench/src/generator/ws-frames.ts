@@ -46,6 +46,11 @@ export function writeMaskedFrame(out: Buffer, at: number, opcode: number, payloa
   return i + len;
 }
 
+/** Masks (or unmasks) `bytes` in place as if they sat at `payloadOffset` in a client frame's payload. */
+export function maskAt(bytes: Buffer, payloadOffset: number): void {
+  for (let j = 0; j < bytes.length; j++) bytes[j] ^= MASK_KEY[(payloadOffset + j) & 3];
+}
+
 /** One masked client frame in a buffer of its own. */
 export function maskedFrame(opcode: number, payload: Uint8Array | string): Buffer {
   const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
@@ -105,13 +110,14 @@ export class WsReader {
     this.onControl = onControl;
   }
 
-  push(chunk: Buffer): void {
-    const n = chunk.length;
-    let i = 0;
+  /** Parses `chunk[start, end)`; nothing of it is kept after return (the buffer may be reused). */
+  push(chunk: Buffer, start = 0, end = chunk.length): void {
+    const n = end;
+    let i = start;
     while (i < n) {
       if (this.inFrame) {
         const take = Math.min(this.remaining, n - i);
-        if (this.frameOpcode >= OPCODE_CLOSE) this.control.push(chunk.subarray(i, i + take));
+        if (this.frameOpcode >= OPCODE_CLOSE) this.control.push(Buffer.from(chunk.subarray(i, i + take)));
         else if (this.sink.wantsBytes) this.sink.bytes(chunk, i, i + take);
         i += take;
         this.remaining -= take;
@@ -131,7 +137,9 @@ export class WsReader {
         const need = len7 === 126 ? 4 : 10;
         if (n - i >= need) {
           const len =
-            len7 === 126 ? chunk.readUInt16BE(i + 2) : chunk.readUInt32BE(i + 2) * 0x100000000 + chunk.readUInt32BE(i + 6);
+            len7 === 126
+              ? chunk.readUInt16BE(i + 2)
+              : chunk.readUInt32BE(i + 2) * 0x100000000 + chunk.readUInt32BE(i + 6);
           this.beginFrame(chunk[i], len);
           i += need;
           continue;

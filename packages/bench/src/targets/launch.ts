@@ -1,5 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TargetName } from '../dialects/index.js';
 import { freePort, httpOk, ServerProcess, tcpOpen } from './server-process.js';
@@ -12,6 +12,8 @@ export interface LaunchOptions {
   tag: string;
   /** GOMAXPROCS for nats-server. */
   natsProcs: number;
+  /** CPUs the server is pinned to, or null. */
+  cpus: string | null;
 }
 
 export interface RunningTarget {
@@ -24,7 +26,13 @@ const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url
 export const PULSE_CLI = here('../../../../server/dist/src/cli.js');
 const NAIVE_WS = here('../peers/naive-ws-server.js');
 const SOCKET_IO = here('../peers/socketio-server.js');
-const NATS_SERVER = '/usr/bin/nats-server';
+/** nats-server from $NATS_SERVER, $PATH or the sbin directories Debian installs it in. */
+const NATS_SERVER = (() => {
+  if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
+  const found = dirs.filter((d) => d !== '').map((d) => join(d, 'nats-server'));
+  return found.find((p) => existsSync(p)) ?? '/usr/sbin/nats-server';
+})();
 
 export const TARGET_LABELS: Record<TargetName, string> = {
   pulse: 'Pulse',
@@ -36,7 +44,8 @@ export const TARGET_LABELS: Record<TargetName, string> = {
 /** Why a target cannot run here, or null when it can. */
 export function unavailable(target: TargetName): string | null {
   if (target === 'pulse' && !existsSync(PULSE_CLI)) return `${PULSE_CLI} is not built`;
-  if (target === 'nats' && !existsSync(NATS_SERVER)) return `${NATS_SERVER} is not installed`;
+  if (target === 'nats' && !existsSync(NATS_SERVER))
+    return 'nats-server is not installed (or set NATS_SERVER)';
   return null;
 }
 
@@ -46,21 +55,39 @@ async function launchPulse(o: LaunchOptions, port: number): Promise<ServerProces
     command: process.execPath,
     args: [
       PULSE_CLI,
-      ...['--host', o.host, '--port', String(port), '--tcp-port', '0', '--mqtt-port', '0', '--metrics-port', '0'],
+      ...[
+        '--host',
+        o.host,
+        '--port',
+        String(port),
+        '--tcp-port',
+        '0',
+        '--mqtt-port',
+        '0',
+        '--metrics-port',
+        '0',
+      ],
       ...['--log', 'warn', '--limits-max-connections', '100000'],
       ...['--limits-max-subscriptions-per-connection', '1000', '--limits-max-outbound-bytes', '8388608'],
     ],
     logFile: join(o.workDir, `${o.tag}.log`),
+    cpus: o.cpus,
     ready: () => httpOk(`http://${o.host}:${port}/healthz`),
   });
 }
 
-function launchNodePeer(label: string, script: string, o: LaunchOptions, port: number): Promise<ServerProcess> {
+function launchNodePeer(
+  label: string,
+  script: string,
+  o: LaunchOptions,
+  port: number,
+): Promise<ServerProcess> {
   return ServerProcess.start({
     label,
     command: process.execPath,
     args: [script, '--host', o.host, '--port', String(port)],
     logFile: join(o.workDir, `${o.tag}.log`),
+    cpus: o.cpus,
     ipc: true,
     ready: () => tcpOpen(o.host, port),
   });
@@ -92,6 +119,7 @@ async function launchNats(o: LaunchOptions, wsPort: number): Promise<ServerProce
     args: ['-c', config],
     env: { ...process.env, GOMAXPROCS: String(o.natsProcs) },
     logFile: join(o.workDir, `${o.tag}.log`),
+    cpus: o.cpus,
     ready: () => tcpOpen(o.host, wsPort),
   });
 }

@@ -13,6 +13,8 @@ export interface SpawnOptions {
   logFile: string;
   /** Open an IPC channel (node peers exit when it closes, so nothing outlives the benchmark). */
   ipc?: boolean;
+  /** CPUs to pin the server to (`taskset -c`), or null to let the scheduler place it. */
+  cpus?: string | null;
   /** Resolves true once the server answers. */
   ready: () => Promise<boolean>;
   timeoutMs?: number;
@@ -33,7 +35,11 @@ export class ServerProcess {
 
   static async start(options: SpawnOptions): Promise<ServerProcess> {
     const log = openSync(options.logFile, 'w');
-    const child = spawn(options.command, options.args, {
+    // taskset execs the command, so the child's pid stays the server's pid.
+    const [command, args] = options.cpus
+      ? ['taskset', ['-c', options.cpus, options.command, ...options.args]]
+      : [options.command, options.args];
+    const child = spawn(command, args, {
       env: options.env ?? process.env,
       stdio: ['ignore', log, log, ...(options.ipc ? (['ipc'] as const) : [])],
     });
@@ -93,11 +99,34 @@ export class ServerProcess {
   }
 }
 
+/** Busy, interrupt and total jiffies of each core (/proc/stat `cpuN` lines; busy includes irq). */
+function coreTicks(): { busy: number; irq: number; total: number }[] {
+  return readFileSync('/proc/stat', 'latin1')
+    .split('\n')
+    .filter((line) => /^cpu\d+ /.test(line))
+    .map((line) => {
+      const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+      const total = fields.reduce((a, b) => a + b, 0);
+      return { busy: total - fields[3] - fields[4], irq: fields[5] + fields[6], total };
+    });
+}
+
+export interface ResourceUse {
+  peakRssKiB: number;
+  /** CPU the server used, in cores (1 = one core busy). */
+  cpuShare: number;
+  /** How busy each core was, 1 = 100 %. */
+  coreBusy: number[];
+  /** Interrupt and softirq time of all cores (loopback TCP is processed there), in cores. */
+  irqShare: number;
+}
+
 /** Peak RSS and CPU share of a server while a measurement runs. */
 export class ResourceWatch {
   peakRssKiB = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly cpuStart: number;
+  private readonly coresStart = coreTicks();
   private readonly startedAt = performance.now();
 
   constructor(private readonly server: ServerProcess) {
@@ -106,12 +135,21 @@ export class ResourceWatch {
     this.timer = setInterval(() => this.sample(), 100);
   }
 
-  /** Stops watching; returns the CPU the server used as a share of one core (1 = 100 %). */
-  stop(): { peakRssKiB: number; cpuShare: number } {
+  stop(): ResourceUse {
     clearInterval(this.timer);
     this.sample();
     const elapsedMicros = (performance.now() - this.startedAt) * 1000;
-    return { peakRssKiB: this.peakRssKiB, cpuShare: (this.server.cpuMicros() - this.cpuStart) / elapsedMicros };
+    const cores = coreTicks();
+    const start = (i: number) => this.coresStart[i] ?? { busy: 0, irq: 0, total: 0 };
+    return {
+      peakRssKiB: this.peakRssKiB,
+      cpuShare: (this.server.cpuMicros() - this.cpuStart) / elapsedMicros,
+      coreBusy: cores.map((c, i) => (c.busy - start(i).busy) / Math.max(1, c.total - start(i).total)),
+      irqShare: cores.reduce(
+        (n, c, i) => n + (c.irq - start(i).irq) / Math.max(1, c.total - start(i).total),
+        0,
+      ),
+    };
   }
 
   private sample(): void {
@@ -121,6 +159,11 @@ export class ResourceWatch {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Pins every thread of a running process to `cpus` (a taskset list such as "1" or "0-1"). */
+export function pinProcess(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
 
 /** A port nobody listens on right now. */

@@ -109,7 +109,8 @@ function fromFields(f: Fields): Frame {
         throw new FrameError(ErrorCode.InvalidFrame, 'presence: "action" must be 0, 1, 2 or 3', id ?? 0);
       }
       const data = f.data;
-      if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data))) {
+      // A MessagePack map decodes to a plain object; bin (Buffer), arrays and ext values (Date...) are not maps.
+      if (data !== undefined && data !== null && Object.getPrototypeOf(data) !== Object.prototype) {
         throw new FrameError(ErrorCode.InvalidFrame, 'presence: "data" must be a map', id ?? 0);
       }
       return { type, id, channel, action: action as PresenceAction, data: (data as Fields) ?? undefined };

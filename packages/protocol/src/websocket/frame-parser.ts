@@ -75,6 +75,7 @@ export class FrameParser {
     this.stopped = true;
     this.pending = undefined;
     this.fragments = undefined;
+    this.fragmentBytes = 0;
   }
 
   push(chunk: Buffer): void {

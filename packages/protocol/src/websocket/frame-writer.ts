@@ -46,7 +46,13 @@ export function binaryFrameInPlace(buffer: Buffer, headroom: number): Buffer {
 }
 
 export function closeFrame(code: number, reason = ''): Buffer {
-  const reasonBytes = Buffer.from(reason, 'utf8').subarray(0, 123);
+  let reasonBytes = Buffer.from(reason, 'utf8');
+  if (reasonBytes.length > 123) {
+    // Cut on a character boundary: a split multi-byte character is invalid UTF-8 (peers close with 1007).
+    let end = 123;
+    while (end > 0 && (reasonBytes[end] & 0xc0) === 0x80) end--;
+    reasonBytes = reasonBytes.subarray(0, end);
+  }
   const payload = Buffer.allocUnsafe(2 + reasonBytes.length);
   payload.writeUInt16BE(code, 0);
   reasonBytes.copy(payload, 2);

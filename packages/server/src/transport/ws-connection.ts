@@ -27,7 +27,7 @@ const CLOSE_CODES: Record<CloseReason, number> = {
 };
 
 export interface TextHandler {
-  onText(data: Buffer): void;
+  onText(connection: WsConnection, data: Buffer): void;
 }
 
 /** A WebSocket connection after the opening handshake (RFC 6455), server side. */
@@ -78,7 +78,7 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
 
   onMessage(data: Buffer, isText: boolean): void {
     if (this.closing) return;
-    if (isText) this.textHandler?.onText(data);
+    if (isText) this.textHandler?.onText(this, data);
     else this.handler?.onBytes(data);
   }
 

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: Pulse and its peers side by side, on one load generator, in one run.
+ * Prints the tables and (for a full run) writes them into docs/BENCHMARKS.md between the markers.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BenchOptions, parseBenchArgs, SCENARIO_NAMES, USAGE } from './args.js';
+import { TARGET_NAMES, type TargetName } from './dialects/index.js';
+import { GeneratorPool } from './generator/pool.js';
+import { writeGenerated } from './report/doc.js';
+import { renderMarkdown } from './report/markdown.js';
+import type { BenchResults, Outcome, TargetResults } from './results.js';
+import type { ScenarioContext } from './scenarios/context.js';
+import { runFanout } from './scenarios/fanout.js';
+import { runIdle } from './scenarios/idle.js';
+import { runMicro } from './scenarios/micro.js';
+import { runPairs } from './scenarios/pairs.js';
+import { launch, TARGET_LABELS, unavailable } from './targets/launch.js';
+
+const DOC = fileURLToPath(new URL('../../../../docs/BENCHMARKS.md', import.meta.url));
+
+const log = (line: string): void => console.error(`[bench] ${line}`);
+
+function command(argv: string[]): string {
+  const args = argv.join(' ');
+  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${args ? ` -- ${args}` : ''}`;
+  return `node packages/bench/dist/src/run.js${args ? ` ${args}` : ''}`;
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${os.release()}`;
+}
+
+/** Which CPUs servers and generator processes run on (taskset lists), null = anywhere. */
+interface Placement {
+  server: string | null;
+  generator: string | null;
+  description: string;
+}
+
+function choosePlacement(o: BenchOptions): Placement {
+  const cores = os.cpus().length;
+  const taskset = spawnSync('taskset', ['-V']).status === 0;
+  if (!o.pin || cores < 2 || !taskset) {
+    return { server: null, generator: null, description: 'servers and generator not pinned' };
+  }
+  const generator = cores === 2 ? '1' : `1-${cores - 1}`;
+  return { server: '0', generator, description: `server pinned to CPU 0, generator to CPU ${generator}` };
+}
+
+async function attempt<T>(what: string, run: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await run() };
+  } catch (err) {
+    const error = (err as Error).message;
+    log(`${what} failed: ${error}`);
+    return { ok: false, error };
+  }
+}
+
+/** One fresh server per scenario, so each RSS figure starts from a clean process. */
+async function runTarget(
+  target: TargetName,
+  o: BenchOptions,
+  pool: GeneratorPool,
+  workDir: string,
+  placement: Placement,
+): Promise<TargetResults> {
+  const results: TargetResults = {};
+  const missing = unavailable(target);
+  const scenarios = o.scenarios.filter((s) => s !== 'micro') as ('a' | 'b' | 'c')[];
+  for (const scenario of scenarios) {
+    const what = `${TARGET_LABELS[target]} (${scenario})`;
+    const outcome = await attempt(what, async () => {
+      if (missing) throw new Error(missing);
+      const { server, port } = await launch(target, {
+        host: o.host,
+        workDir,
+        tag: `${target}-${scenario}`,
+        natsProcs: o.natsProcs,
+        cpus: placement.server,
+      });
+      const ctx: ScenarioContext = {
+        target,
+        server,
+        host: o.host,
+        port,
+        pool,
+        warmupMs: o.warmupMs,
+        measureMs: o.measureMs,
+        concurrency: 64,
+        log: (line) => log(`${what}: ${line}`),
+      };
+      try {
+        log(`${what}: server pid ${server.pid} on port ${port}`);
+        switch (scenario) {
+          case 'a':
+            return await runFanout(ctx, {
+              subscribers: o.subscribers,
+              payloadSize: o.payloadSize,
+              windows: o.fanoutWindows,
+              samplers: 5,
+              crowdNapMs: o.crowdNapMs,
+              fractions: o.openLoopFractions,
+            });
+          case 'b':
+            return await runPairs(ctx, {
+              pairs: o.pairs,
+              payloadSize: o.payloadSize,
+              window: o.pairWindow,
+              samplers: 10,
+              napMs: o.pairNapMs,
+            });
+          case 'c':
+            return await runIdle(ctx, { connections: o.idleConnections, settleMs: 2000 });
+        }
+      } catch (err) {
+        await pool.all({ op: 'closeAll' }).catch(() => {});
+        if (!server.alive)
+          throw new Error(`${(err as Error).message}; the server died: ${server.logTail(3)}`);
+        throw err;
+      } finally {
+        await server.stop();
+      }
+    });
+    (results as Record<string, Outcome<unknown>>)[scenario] = outcome;
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  let o: BenchOptions | 'help';
+  try {
+    o = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (o === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const startedAt = performance.now();
+  const place = choosePlacement(o);
+  const full =
+    o.scenarios.length === SCENARIO_NAMES.length && o.targets.length === TARGET_NAMES.length && !o.quick;
+  const results: BenchResults = {
+    settings: {
+      command: command(o.argv),
+      date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      node: process.version,
+      machine: machine(),
+      scenarios: o.scenarios,
+      targets: o.targets,
+      procs: o.procs,
+      warmupMs: o.warmupMs,
+      measureMs: o.measureMs,
+      payloadSize: o.payloadSize,
+      subscribers: o.subscribers,
+      fanoutWindows: o.fanoutWindows,
+      openLoopFractions: o.openLoopFractions,
+      pairs: o.pairs,
+      pairWindow: o.pairWindow,
+      idleConnections: o.idleConnections,
+      natsProcs: o.natsProcs,
+      placement: place.description,
+      durationSec: 0,
+    },
+    targets: {},
+  };
+
+  if (o.scenarios.includes('micro')) {
+    log('codec micro-benchmarks');
+    const sizes = [64, 1024, 65536];
+    const [warmupMs, measureMs] = o.quick ? [100, 200] : [300, 1000];
+    results.micro = await attempt('micro', async () => runMicro({ sizes, warmupMs, measureMs }));
+  }
+
+  if (o.scenarios.some((s) => s !== 'micro')) {
+    const workDir = mkdtempSync(join(os.tmpdir(), 'pulse-bench-'));
+    const pool = new GeneratorPool(o.procs, place.generator);
+    const stop = (): void => {
+      void pool.close().finally(() => process.exit(130));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      for (const target of o.targets)
+        results.targets[target] = await runTarget(target, o, pool, workDir, place);
+    } finally {
+      await pool.close();
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  }
+
+  results.settings.durationSec = (performance.now() - startedAt) / 1000;
+  const markdown = renderMarkdown(results);
+  console.log(`\n${markdown}`);
+  const write = o.write ?? full;
+  if (write) {
+    const doc = o.doc ?? DOC;
+    writeGenerated(doc, markdown);
+    log(`results written to ${doc}`);
+  } else {
+    log('partial or quick run: docs/BENCHMARKS.md left alone (pass --write to update it)');
+  }
+}
+
+await main();

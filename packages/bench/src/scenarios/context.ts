@@ -1,0 +1,17 @@
+import type { TargetName } from '../dialects/index.js';
+import type { GeneratorPool } from '../generator/pool.js';
+import type { ServerProcess } from '../targets/server-process.js';
+
+/** Everything a load scenario needs for one target. */
+export interface ScenarioContext {
+  target: TargetName;
+  server: ServerProcess;
+  host: string;
+  port: number;
+  pool: GeneratorPool;
+  warmupMs: number;
+  measureMs: number;
+  /** Handshakes in flight per generator process. */
+  concurrency: number;
+  log: (line: string) => void;
+}

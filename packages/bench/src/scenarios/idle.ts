@@ -1,0 +1,73 @@
+import type { ConnectResult, ConnSpec } from '../generator/protocol.js';
+import { sleep } from '../targets/server-process.js';
+import type { ScenarioContext } from './context.js';
+import { shares } from './measure.js';
+
+export interface IdleOptions {
+  connections: number;
+  /** How long to let the server settle before reading its RSS again. */
+  settleMs: number;
+}
+
+export interface IdleResult {
+  connections: number;
+  connectMs: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  /** (after − before) / connections. */
+  kibPerConnection: number;
+  generatorCpu: number;
+}
+
+/**
+ * Scenario (c): many idle WebSocket connections, each subscribed to a channel of its own; the
+ * server's RSS before and after. Connections open in parallel lanes (`concurrency` handshakes in
+ * flight per generator process) so the accept backlog is never overrun.
+ */
+export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<IdleResult> {
+  const { pool } = ctx;
+  await sleep(500);
+  const rssBeforeKiB = ctx.server.rssKiB();
+  const cpu = process.cpuUsage();
+  await pool.mark();
+  const started = performance.now();
+  let first = 0;
+  const opened = await Promise.all(
+    shares(o.connections, pool.size).map((n, w) => {
+      const from = first;
+      first += n;
+      return pool.request<ConnectResult>(w, {
+        op: 'connect',
+        host: ctx.host,
+        port: ctx.port,
+        target: ctx.target,
+        concurrency: ctx.concurrency,
+        conns: Array.from(
+          { length: n },
+          (_, i): ConnSpec => ({ role: 'subscriber', channel: `idle.${from + i}` }),
+        ),
+      });
+    }),
+  );
+  const connectMs = performance.now() - started;
+  const reports = await pool.reports();
+  const own = process.cpuUsage(cpu);
+  const failed = opened.reduce((n, r) => n + r.failed, 0);
+  if (failed > 0)
+    throw new Error(`${failed} connections failed: ${opened.find((r) => r.failed)?.firstError}`);
+  ctx.log(`${o.connections} idle connections ready in ${connectMs.toFixed(0)} ms`);
+  await sleep(o.settleMs);
+  const rssAfterKiB = ctx.server.rssKiB();
+  const totals = await pool.totals();
+  await pool.all({ op: 'closeAll' });
+  if (totals.closed > 0) throw new Error(`the server closed ${totals.closed} idle connections`);
+  const generatorMicros = reports.reduce((n, r) => n + r.cpuMicros, own.user + own.system);
+  return {
+    connections: o.connections,
+    connectMs,
+    rssBeforeKiB,
+    rssAfterKiB,
+    kibPerConnection: (rssAfterKiB - rssBeforeKiB) / o.connections,
+    generatorCpu: generatorMicros / (connectMs * 1000),
+  };
+}

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseBenchArgs } from '../src/args.js';
+import { BEGIN, END, replaceGenerated } from '../src/report/doc.js';
+
+describe('replaceGenerated', () => {
+  it('replaces only what is between the markers', () => {
+    const doc = `# B\n\nintro\n\n${BEGIN}\nold table\n${END}\n\n## Analysis\nkeep me\n`;
+    const out = replaceGenerated(doc, 'new table\n');
+    assert.equal(out, `# B\n\nintro\n\n${BEGIN}\nnew table\n${END}\n\n## Analysis\nkeep me\n`);
+    assert.equal(replaceGenerated(out, 'new table'), out);
+  });
+
+  it('appends the markers to a document without them', () => {
+    assert.match(replaceGenerated('# B\n', 't'), new RegExp(`${BEGIN}\\nt\\n${END}\\n$`));
+  });
+});
+
+describe('parseBenchArgs', () => {
+  it('selects scenarios and targets by name or alias', () => {
+    const o = parseBenchArgs(['--only', 'a,idle', '--targets', 'pulse,nats-server,ws', '--quick']);
+    assert.notEqual(o, 'help');
+    if (o === 'help') return;
+    assert.deepEqual(o.scenarios, ['a', 'c']);
+    assert.deepEqual(o.targets, ['pulse', 'naive-ws', 'nats']);
+    assert.equal(o.quick, true);
+    assert.equal(o.idleConnections, 2000);
+  });
+
+  it('refuses unknown names', () => {
+    assert.throws(() => parseBenchArgs(['--targets', 'kafka']), /unknown target "kafka"/);
+    assert.throws(() => parseBenchArgs(['--procs', '0']), /--procs/);
+  });
+});
