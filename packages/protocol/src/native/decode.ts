@@ -99,6 +99,8 @@ function fromFields(f: Fields): Frame {
         channel,
         event: (f.event as string | undefined) ?? undefined,
         payload: payloadBytes(f.payload, id ?? 0),
+        offset: isId(f.offset) ? f.offset : undefined,
+        epoch: typeof f.epoch === 'string' ? f.epoch : undefined,
       };
     }
     case 'presence': {
@@ -113,7 +115,15 @@ function fromFields(f: Fields): Frame {
       if (data !== undefined && data !== null && Object.getPrototypeOf(data) !== Object.prototype) {
         throw new FrameError(ErrorCode.InvalidFrame, 'presence: "data" must be a map', id ?? 0);
       }
-      return { type, id, channel, action: action as PresenceAction, data: (data as Fields) ?? undefined };
+      return {
+        type,
+        id,
+        channel,
+        action: action as PresenceAction,
+        data: (data as Fields) ?? undefined,
+        connection_id: typeof f.connection_id === 'string' ? f.connection_id : undefined,
+        user: typeof f.user === 'string' ? f.user : undefined,
+      };
     }
     case 'ack':
       return { ...f, type, id: requireId(f, type) };

@@ -13,7 +13,11 @@ export interface FrameReaderHandler {
  * over `maxFrameSize` is refused before anything is allocated for it.
  */
 export class FrameReader {
-  private pending: Buffer | undefined;
+  /** Chunks of an unfinished frame, joined only once the whole frame is there. */
+  private pending: Buffer[] | undefined;
+  private pendingBytes = 0;
+  /** Bytes the unfinished frame needs in all. */
+  private needed = 0;
   private failed = false;
 
   constructor(
@@ -23,15 +27,20 @@ export class FrameReader {
 
   /** Bytes held while waiting for the rest of a frame. */
   get bufferedBytes(): number {
-    return this.pending ? this.pending.length : 0;
+    return this.pendingBytes;
   }
 
   push(chunk: Buffer): void {
     if (this.failed) return;
     let data = chunk;
     if (this.pending) {
-      data = Buffer.concat([this.pending, chunk]);
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      // Joining on every chunk would copy a large frame over and over (quadratic in its size).
+      if (this.pendingBytes < this.needed) return;
+      data = Buffer.concat(this.pending, this.pendingBytes);
       this.pending = undefined;
+      this.pendingBytes = 0;
     }
     let pos = 0;
     const end = data.length;
@@ -48,12 +57,19 @@ export class FrameReader {
       if (this.failed) return;
       pos = frameEnd;
     }
-    if (pos < end) this.pending = Buffer.from(data.subarray(pos));
+    if (pos < end) {
+      const tail = Buffer.from(data.subarray(pos));
+      this.pending = [tail];
+      this.pendingBytes = tail.length;
+      this.needed =
+        tail.length >= LENGTH_PREFIX_BYTES ? LENGTH_PREFIX_BYTES + tail.readUInt32BE(0) : LENGTH_PREFIX_BYTES;
+    }
   }
 
   /** Stops reading, e.g. when the connection is closing. */
   stop(): void {
     this.failed = true;
     this.pending = undefined;
+    this.pendingBytes = 0;
   }
 }

@@ -18,6 +18,17 @@ export interface FrameParserOptions {
   requireMask?: boolean;
 }
 
+/** How many bytes the frame starting `tail` needs, as far as the bytes present tell. */
+function bytesNeeded(tail: Buffer): number {
+  if (tail.length < 2) return 2;
+  const masked = (tail[1] & 0x80) !== 0 ? 4 : 0;
+  const length7 = tail[1] & 0x7f;
+  if (length7 < 126) return 2 + masked + length7;
+  if (length7 === 126) return tail.length < 4 ? 4 : 4 + masked + tail.readUInt16BE(2);
+  // 64-bit lengths over 2^32 are refused by the parser before they are ever waited for.
+  return tail.length < 10 ? 10 : 10 + masked + tail.readUInt32BE(6);
+}
+
 /** Client close codes a peer may send (RFC 6455 §7.4). */
 function isValidCloseCode(code: number): boolean {
   return (
@@ -49,9 +60,15 @@ function unmask(data: Buffer, start: number, end: number, maskOffset: number): v
  * Incremental parser of RFC 6455 frames as a server receives them: masked, possibly
  * fragmented, interleaved with control frames. Lengths are checked against the limit before
  * any byte of the payload is buffered; only an unfinished frame is copied.
+ * Payloads are unmasked in place and handed out as views of the pushed chunks, so callers
+ * must not reuse a chunk's memory after pushing it (Node sockets never do).
  */
 export class FrameParser {
-  private pending: Buffer | undefined;
+  /** Chunks of an unfinished frame, joined only once the whole frame is there. */
+  private pending: Buffer[] | undefined;
+  private pendingBytes = 0;
+  /** Bytes the unfinished frame needs in all, as far as its header tells. */
+  private needed = 0;
   private fragments: Buffer[] | undefined;
   private fragmentBytes = 0;
   private fragmentIsText = false;
@@ -68,12 +85,13 @@ export class FrameParser {
   }
 
   get bufferedBytes(): number {
-    return (this.pending?.length ?? 0) + this.fragmentBytes;
+    return this.pendingBytes + this.fragmentBytes;
   }
 
   stop(): void {
     this.stopped = true;
     this.pending = undefined;
+    this.pendingBytes = 0;
     this.fragments = undefined;
     this.fragmentBytes = 0;
   }
@@ -82,8 +100,13 @@ export class FrameParser {
     if (this.stopped) return;
     let data = chunk;
     if (this.pending) {
-      data = Buffer.concat([this.pending, chunk]);
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      // Joining on every chunk would copy a large frame over and over (quadratic in its size).
+      if (this.pendingBytes < this.needed) return;
+      data = Buffer.concat(this.pending, this.pendingBytes);
       this.pending = undefined;
+      this.pendingBytes = 0;
     }
     let pos = 0;
     const end = data.length;
@@ -130,7 +153,12 @@ export class FrameParser {
       if (isControl) this.control(opcode, payload);
       else this.data(opcode, fin, payload);
     }
-    if (!this.stopped && pos < end) this.pending = Buffer.from(data.subarray(pos));
+    if (!this.stopped && pos < end) {
+      const tail = Buffer.from(data.subarray(pos));
+      this.pending = [tail];
+      this.pendingBytes = tail.length;
+      this.needed = bytesNeeded(tail);
+    }
   }
 
   private data(opcode: number, fin: boolean, payload: Buffer): void {
@@ -151,8 +179,7 @@ export class FrameParser {
     }
     if (this.fragments) return this.fail(CloseCode.ProtocolError, 'new message before the last one ended');
     if (fin) return this.deliver(payload, opcode === Opcode.Text);
-    // Fragments are copied: they outlive the chunk they arrived in.
-    this.fragments = [Buffer.from(payload)];
+    this.fragments = [payload];
     this.fragmentBytes = payload.length;
     this.fragmentIsText = opcode === Opcode.Text;
   }
