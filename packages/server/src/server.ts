@@ -97,6 +97,7 @@ export class PulseServer {
       native: this.nativeStats,
       transports: this.transportStats,
       rejectedConnections: this.rejectedConnections,
+      outboundBytes: () => this.outboundBytes(),
     });
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
     this.heartbeat = new HeartbeatMonitor(
@@ -126,6 +127,13 @@ export class PulseServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Outbound bytes held for all connections (queues and socket buffers). */
+  outboundBytes(): number {
+    let total = 0;
+    for (const connection of this.connections) total += connection.outboundBytes;
+    return total;
   }
 
   get isDraining(): boolean {

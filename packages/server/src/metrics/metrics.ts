@@ -9,6 +9,7 @@ export interface MetricSources {
   native: NativeStats;
   transports: Record<'ws' | 'tcp', TransportStats>;
   rejectedConnections: Map<string, number>;
+  outboundBytes: () => number;
 }
 
 /** A counter whose value lives in a plain field the hot path increments; read at scrape time. */
@@ -64,6 +65,14 @@ export function createMetrics(src: MetricSources): {
     registers: [registry],
     collect() {
       for (const [reason, n] of src.rejectedConnections) mirror(this, { reason }, n, seen);
+    },
+  });
+  new Gauge({
+    name: 'pulse_outbound_queued_bytes',
+    help: 'Bytes waiting to be written to clients (queues and socket buffers)',
+    registers: [registry],
+    collect() {
+      this.set(src.outboundBytes());
     },
   });
   new Gauge({

@@ -82,6 +82,11 @@ export abstract class Connection implements HeartbeatTarget {
   /** Sends the transport's own goodbye and closes. */
   abstract close(reason: CloseReason, message?: string): void;
 
+  /** Bytes waiting to be sent: this turn's queue plus what the socket has not written yet. */
+  get outboundBytes(): number {
+    return this.queuedBytes + (this.closed ? 0 : this.socket.writableLength);
+  }
+
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
   }

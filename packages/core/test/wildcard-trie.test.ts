@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Message } from '../src/outbound.js';
+import type { Subscriber } from '../src/subscriber.js';
+import { WildcardTrie } from '../src/wildcard-trie.js';
+
+function sub(id: string): Subscriber {
+  return { id, deliver(_m: Message) {} };
+}
+
+/** Ids visited by `match`, in order, repeats kept. */
+function visits(trie: WildcardTrie, channel: string): string[] {
+  const out: string[] = [];
+  trie.match(channel, (s) => out.push(s.id));
+  return out;
+}
+
+function ids(trie: WildcardTrie, channel: string): string[] {
+  return visits(trie, channel).sort();
+}
+
+describe('WildcardTrie', () => {
+  it('matches + against exactly one level, at every position', () => {
+    const trie = new WildcardTrie();
+    trie.add('+/b/c', sub('first'));
+    trie.add('a/+/c', sub('middle'));
+    trie.add('a/b/+', sub('last'));
+    trie.add('+/+/+', sub('all'));
+    assert.deepEqual(ids(trie, 'a/b/c'), ['all', 'first', 'last', 'middle']);
+    assert.deepEqual(ids(trie, 'x/b/c'), ['all', 'first']);
+    assert.deepEqual(ids(trie, 'a/x/c'), ['all', 'middle']);
+    assert.deepEqual(ids(trie, 'a/b/x'), ['all', 'last']);
+    assert.deepEqual(ids(trie, 'a/b'), []);
+    assert.deepEqual(ids(trie, 'a/b/c/d'), []);
+  });
+
+  it('matches + against an empty level', () => {
+    const trie = new WildcardTrie();
+    trie.add('a/+/c', sub('s'));
+    assert.deepEqual(ids(trie, 'a//c'), ['s']);
+    trie.add('+', sub('t'));
+    assert.deepEqual(ids(trie, ''), ['t']);
+  });
+
+  it('matches # against the parent level and any number of levels below', () => {
+    const trie = new WildcardTrie();
+    trie.add('a/#', sub('s'));
+    assert.deepEqual(ids(trie, 'a'), ['s']);
+    assert.deepEqual(ids(trie, 'a/b'), ['s']);
+    assert.deepEqual(ids(trie, 'a/b/c/d'), ['s']);
+    assert.deepEqual(ids(trie, 'b'), []);
+    assert.deepEqual(ids(trie, 'ab'), []);
+  });
+
+  it('matches a lone # against every non-$ channel', () => {
+    const trie = new WildcardTrie();
+    trie.add('#', sub('s'));
+    for (const c of ['a', 'a/b', '/x', 'x/']) assert.deepEqual(ids(trie, c), ['s'], c);
+  });
+
+  it('does not match $ channels with a wildcard in the first level (MQTT 4.7.2)', () => {
+    const trie = new WildcardTrie();
+    trie.add('#', sub('hash'));
+    trie.add('+/clients', sub('plus'));
+    trie.add('+/#', sub('plushash'));
+    trie.add('$SYS/#', sub('sys'));
+    trie.add('$SYS/+', sub('sysplus'));
+    assert.deepEqual(ids(trie, '$SYS/clients'), ['sys', 'sysplus']);
+    assert.deepEqual(ids(trie, '$SYS'), ['sys']);
+    assert.deepEqual(ids(trie, 'foo/clients'), ['hash', 'plus', 'plushash']);
+  });
+
+  it('visits a subscriber once per matching filter', () => {
+    const trie = new WildcardTrie();
+    const s = sub('s');
+    trie.add('a/+', s);
+    trie.add('a/#', s);
+    trie.add('+/b', s);
+    assert.deepEqual(visits(trie, 'a/b'), ['s', 's', 's']);
+  });
+
+  it('counts distinct (filter, subscriber) pairs', () => {
+    const trie = new WildcardTrie();
+    const s = sub('s');
+    const t = sub('t');
+    trie.add('a/+', s);
+    trie.add('a/+', s);
+    assert.equal(trie.size, 1);
+    trie.add('a/+', t);
+    trie.add('a/#', s);
+    assert.equal(trie.size, 3);
+    trie.remove('a/+', s);
+    assert.equal(trie.size, 2);
+    trie.remove('a/+', s);
+    trie.remove('x/+', s);
+    trie.remove('a/+/b', s);
+    assert.equal(trie.size, 2);
+    trie.remove('a/#', s);
+    trie.remove('a/+', t);
+    assert.equal(trie.size, 0);
+  });
+
+  it('removing one filter leaves overlapping filters intact', () => {
+    const trie = new WildcardTrie();
+    const s = sub('s');
+    trie.add('a/#', s);
+    trie.add('a/+', s);
+    trie.add('a/+/c', s);
+    trie.add('a/b/+', s);
+    trie.remove('a/+', s);
+    assert.deepEqual(visits(trie, 'a/b'), ['s']);
+    assert.deepEqual(visits(trie, 'a/b/c').length, 3);
+    trie.remove('a/#', s);
+    assert.deepEqual(visits(trie, 'a/b'), []);
+    assert.deepEqual(visits(trie, 'a/b/c'), ['s', 's']);
+    trie.remove('a/b/+', s);
+    assert.deepEqual(visits(trie, 'a/b/c'), ['s']);
+    assert.deepEqual(visits(trie, 'a/x/c'), ['s']);
+  });
+
+  it('prunes emptied nodes: after removing everything nothing matches and re-adding works', () => {
+    const trie = new WildcardTrie();
+    const subs = [sub('a'), sub('b'), sub('c')];
+    const filters = ['#', '+', 'a/#', 'a/+/c', '+/+/#', 'x/y/z/+', '$SYS/#', 'a/b/+'];
+    for (let round = 0; round < 3; round++) {
+      for (const f of filters) for (const s of subs) trie.add(f, s);
+      assert.equal(trie.size, filters.length * subs.length);
+      assert.ok(visits(trie, 'a/b/c').length > 0);
+      // Remove in a different order from insertion to exercise partial pruning.
+      for (const f of [...filters].reverse()) for (const s of subs) trie.remove(f, s);
+      assert.equal(trie.size, 0);
+      for (const c of ['a', 'a/b', 'a/b/c', 'x/y/z/w', '$SYS/x', 'q']) assert.deepEqual(visits(trie, c), [], c);
+    }
+  });
+});
