@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { freePort, RawWs, sleep } from './helpers.js';
+
+const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+
+test('--version and --help', () => {
+  const version = run(['--version']);
+  assert.equal(version.status, 0);
+  assert.match(version.stdout, /^pulse \d+\.\d+\.\d+/);
+  const help = run(['--help']);
+  assert.equal(help.status, 0);
+  for (const flag of ['--port', '--tcp-port', '--metrics-port', '--limits-max-connections', '--heartbeat-interval-ms']) {
+    assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
+  }
+});
+
+test('a config mistake stops start-up with one line naming the key and the source, exit 2', () => {
+  const bad = run([], { PULSE_LIMITS_MAX_CONNECTIONS: 'lots' });
+  assert.equal(bad.status, 2);
+  const lines = bad.stderr.trim().split('\n');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /limits\.max_connections/);
+  assert.match(lines[0], /PULSE_LIMITS_MAX_CONNECTIONS/);
+  const unknown = run(['--prot', '1']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /--prot/);
+});
+
+test('a port in use is one clear line, exit 1', async () => {
+  const port = await freePort();
+  const { createServer } = await import('node:net');
+  const blocker = createServer().listen(port, '127.0.0.1');
+  await once(blocker, 'listening');
+  const res = run(['--port', String(port), '--tcp-port', '0', '--metrics-port', '0', '--mqtt-port', '0']);
+  blocker.close();
+  assert.equal(res.status, 1);
+  assert.match(res.stderr.trim(), new RegExp(`^pulse: cannot listen on 127.0.0.1:${port}: EADDRINUSE$`));
+});
+
+test('runs, logs a periodic registry report, serves metrics, exits 0 on SIGTERM after draining', async () => {
+  const [port, tcpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const child = spawn(
+    process.execPath,
+    [cli, '--port', String(port), '--tcp-port', String(tcpPort), '--metrics-port', String(metricsPort)],
+    { env: { PATH: process.env.PATH ?? '', PULSE_MQTT_PORT: '0', PULSE_LOG_REPORT_INTERVAL_MS: '100' } },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  for (let i = 0; i < 100 && !out.includes('pulse listening'); i++) await sleep(50);
+  const client = await RawWs.open(`ws://127.0.0.1:${port}/ws`);
+  for (let i = 0; i < 40 && !out.includes('registry report'); i++) await sleep(50);
+  const report = out.split('\n').find((l) => l.includes('registry report'));
+  assert.ok(report, 'a registry report was logged');
+  assert.equal(JSON.parse(report).connections >= 0, true);
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(metrics, /^pulse_connections\{transport="ws"\} 1$/m);
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(await health.text(), 'ok');
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  assert.equal(await client.closed, 1001);
+  assert.match(out, /shutting down/);
+});
