@@ -82,7 +82,21 @@ describe('checkPublishChannel', () => {
 
 describe('checkSubscribeFilter', () => {
   it('accepts concrete channels and whole-level wildcards', () => {
-    for (const f of ['a', 'a/b', '+', '#', 'a/+', 'a/#', '+/b', 'a/+/c', '+/+/#', 'a+', 'a#', 'a/b#', 'a//+']) {
+    for (const f of [
+      'a',
+      'a/b',
+      '+',
+      '#',
+      'a/+',
+      'a/#',
+      '+/b',
+      'a/+/c',
+      '+/+/#',
+      'a+',
+      'a#',
+      'a/b#',
+      'a//+',
+    ]) {
       assert.equal(checkSubscribeFilter(f), undefined, f);
     }
     assert.equal(checkSubscribeFilter('x'.repeat(MAX_CHANNEL_LENGTH)), undefined);

@@ -22,7 +22,9 @@ describe('PresenceRegistry', () => {
     assert.equal(event.user, 'alice');
     assert.deepEqual(event.data, { name: 'Alice' });
     assert.deepEqual(registry.snapshot('lobby'), { c1: { name: 'Alice' } });
-    assert.deepEqual(registry.members('lobby'), [{ connectionId: 'c1', user: 'alice', data: { name: 'Alice' } }]);
+    assert.deepEqual(registry.members('lobby'), [
+      { connectionId: 'c1', user: 'alice', data: { name: 'Alice' } },
+    ]);
     assert.deepEqual([...(alice.presenceChannels ?? [])], ['lobby']);
     assert.equal(registry.channelCount, 1);
   });

@@ -76,7 +76,11 @@ function run(seed: number, operations: number): void {
     for (const [filter, subs] of model) {
       if (naiveMatches(filter, channel)) for (const s of subs) expected.add(s.id);
     }
-    assert.deepEqual(ids.sort(), [...expected].sort(), `seed ${seed}: subscribersOf(${JSON.stringify(channel)})`);
+    assert.deepEqual(
+      ids.sort(),
+      [...expected].sort(),
+      `seed ${seed}: subscribersOf(${JSON.stringify(channel)})`,
+    );
   };
 
   for (let op = 0; op < operations; op++) {

@@ -129,7 +129,8 @@ describe('WildcardTrie', () => {
       // Remove in a different order from insertion to exercise partial pruning.
       for (const f of [...filters].reverse()) for (const s of subs) trie.remove(f, s);
       assert.equal(trie.size, 0);
-      for (const c of ['a', 'a/b', 'a/b/c', 'x/y/z/w', '$SYS/x', 'q']) assert.deepEqual(visits(trie, c), [], c);
+      for (const c of ['a', 'a/b', 'a/b/c', 'x/y/z/w', '$SYS/x', 'q'])
+        assert.deepEqual(visits(trie, c), [], c);
     }
   });
 });

@@ -3,7 +3,7 @@ import type { BenchResults, Outcome, TargetResults } from '../results.js';
 import type { DeliveryCheck, FanoutResult, RateRun } from '../scenarios/fanout.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { PairsResult } from '../scenarios/pairs.js';
-import type { Measurement } from '../scenarios/measure.js';
+import { DISTURBED_CPU, type Measurement } from '../scenarios/measure.js';
 import { TARGET_LABELS } from '../targets/launch.js';
 import { cores, count, dash, kib, mib, ms, percent, ratio, table } from './format.js';
 
@@ -44,8 +44,7 @@ function delivered(check: DeliveryCheck, m: Measurement): string {
   return `${percent(check.received, check.expected)}${closed}${stalls}`;
 }
 
-/** A window in which other processes used this much CPU (in cores) is flagged. */
-const DISTURBED = 0.1;
+const DISTURBED = DISTURBED_CPU;
 
 /** The target's label, flagged when other processes were busy during the window. */
 function label(name: TargetName, m: Measurement): string {

@@ -1,7 +1,7 @@
 import type { ConnectResult, ConnSpec } from '../generator/protocol.js';
 import { sleep } from '../targets/server-process.js';
 import type { ScenarioContext } from './context.js';
-import { drain, type Measurement, measure, shares } from './measure.js';
+import { drain, type Measurement, measureQuiet, shares } from './measure.js';
 
 export interface FanoutOptions {
   subscribers: number;
@@ -120,7 +120,7 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
       ],
     });
     await sleep(ctx.warmupMs);
-    const result = await measure(pool, ctx.server, ctx.measureMs);
+    const result = await measureQuiet(pool, ctx.server, ctx.measureMs, ctx.log);
     await pool.request(0, { op: 'stopLoops' });
     windows.push({ window, result, check: await check(before.delivered, before.sent) });
     ctx.log(`window ${window}: ${Math.round(result.deliveriesPerSec).toLocaleString('en-US')} deliveries/s`);
@@ -136,7 +136,7 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
       loops: [{ publisher: 'pub', lead: null, payloadSize: o.payloadSize, pacing: { kind: 'rate', rate } }],
     });
     await sleep(Math.min(ctx.warmupMs, 1000));
-    const result = await measure(pool, ctx.server, ctx.measureMs);
+    const result = await measureQuiet(pool, ctx.server, ctx.measureMs, ctx.log);
     await pool.request(0, { op: 'stopLoops' });
     openLoop.push({ fraction, rate, result, check: await check(before.delivered, before.sent) });
     ctx.log(`${rate} publications/s: p99 ${(result.p99Micros / 1000).toFixed(2)} ms`);

@@ -2,7 +2,7 @@ import type { ConnectResult, ConnSpec, LoopSpec } from '../generator/protocol.js
 import { sleep } from '../targets/server-process.js';
 import type { ScenarioContext } from './context.js';
 import type { DeliveryCheck } from './fanout.js';
-import { drain, type Measurement, measure } from './measure.js';
+import { drain, type Measurement, measureQuiet } from './measure.js';
 
 export interface PairsOptions {
   pairs: number;
@@ -77,7 +77,7 @@ export async function runPairs(ctx: ScenarioContext, o: PairsOptions): Promise<P
   const before = await pool.totals();
   await Promise.all(perWorker.map((w, i) => pool.request(i, { op: 'startLoops', loops: w.loops })));
   await sleep(ctx.warmupMs);
-  const result = await measure(pool, ctx.server, ctx.measureMs);
+  const result = await measureQuiet(pool, ctx.server, ctx.measureMs, ctx.log);
   await pool.all({ op: 'stopLoops' });
   const after = await drain(pool);
   await pool.all({ op: 'closeAll' });

@@ -49,11 +49,15 @@ export function unavailable(target: TargetName): string | null {
   return null;
 }
 
+/** Extra node flags for node-based servers, e.g. PULSE_BENCH_SERVER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = (): string[] => (process.env.PULSE_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
+
 async function launchPulse(o: LaunchOptions, port: number): Promise<ServerProcess> {
   return ServerProcess.start({
     label: 'Pulse',
     command: process.execPath,
     args: [
+      ...nodeArgs(),
       PULSE_CLI,
       ...[
         '--host',
@@ -85,7 +89,7 @@ function launchNodePeer(
   return ServerProcess.start({
     label,
     command: process.execPath,
-    args: [script, '--host', o.host, '--port', String(port)],
+    args: [...nodeArgs(), script, '--host', o.host, '--port', String(port)],
     logFile: join(o.workDir, `${o.tag}.log`),
     cpus: o.cpus,
     ipc: true,
