@@ -27,7 +27,7 @@ export class TopicIndex {
 
   add(filter: string, subscriber: Subscriber): void {
     if (isWildcardFilter(filter)) {
-      this.wildcards.add(filter, subscriber);
+      if (!this.wildcards.add(filter, subscriber)) return;
       this.wildcardFilters.set(filter, (this.wildcardFilters.get(filter) ?? 0) + 1);
       this.cache.clear();
       return;
@@ -43,7 +43,7 @@ export class TopicIndex {
 
   remove(filter: string, subscriber: Subscriber): void {
     if (isWildcardFilter(filter)) {
-      this.wildcards.remove(filter, subscriber);
+      if (!this.wildcards.remove(filter, subscriber)) return;
       const left = (this.wildcardFilters.get(filter) ?? 1) - 1;
       if (left === 0) this.wildcardFilters.delete(filter);
       else this.wildcardFilters.set(filter, left);

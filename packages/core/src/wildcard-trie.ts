@@ -23,16 +23,18 @@ export class WildcardTrie {
     return this.count;
   }
 
-  add(filter: string, subscriber: Subscriber): void {
+  /** Returns whether the subscriber was new for this filter. */
+  add(filter: string, subscriber: Subscriber): boolean {
     let node = this.root;
     const levels = filter.split(LEVEL_SEPARATOR);
     for (let i = 0; i < levels.length; i++) {
       const level = levels[i];
       if (level === '#') {
         node.hash ??= new Set();
-        if (!node.hash.has(subscriber)) this.count++;
+        if (node.hash.has(subscriber)) return false;
         node.hash.add(subscriber);
-        return;
+        this.count++;
+        return true;
       }
       if (level === '+') {
         node.plus ??= new TrieNode();
@@ -48,22 +50,26 @@ export class WildcardTrie {
       }
     }
     node.exact ??= new Set();
-    if (!node.exact.has(subscriber)) this.count++;
+    if (node.exact.has(subscriber)) return false;
     node.exact.add(subscriber);
+    this.count++;
+    return true;
   }
 
-  remove(filter: string, subscriber: Subscriber): void {
+  /** Returns whether the subscriber held this filter. */
+  remove(filter: string, subscriber: Subscriber): boolean {
     const levels = filter.split(LEVEL_SEPARATOR);
     const path: TrieNode[] = [this.root];
     let node: TrieNode | undefined = this.root;
     for (const level of levels) {
       if (level === '#') break;
       node = level === '+' ? node.plus : node.children?.get(level);
-      if (!node) return;
+      if (!node) return false;
       path.push(node);
     }
     const set = levels[levels.length - 1] === '#' ? node.hash : node.exact;
-    if (set?.delete(subscriber)) this.count--;
+    if (!set?.delete(subscriber)) return false;
+    this.count--;
     // Prune empty nodes bottom-up so that churn does not leave garbage behind.
     for (let i = path.length - 1; i > 0; i--) {
       const child = path[i];
@@ -73,6 +79,7 @@ export class WildcardTrie {
       if (level === '+') parent.plus = undefined;
       else parent.children?.delete(level);
     }
+    return true;
   }
 
   /** Calls `visit` for every subscriber with a filter matching `channel` (a subscriber may repeat). */
