@@ -7,7 +7,10 @@ import { freePort, RawWs, sleep } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+  spawnSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
 
 test('--version and --help', () => {
   const version = run(['--version']);
@@ -15,7 +18,13 @@ test('--version and --help', () => {
   assert.match(version.stdout, /^pulse \d+\.\d+\.\d+/);
   const help = run(['--help']);
   assert.equal(help.status, 0);
-  for (const flag of ['--port', '--tcp-port', '--metrics-port', '--limits-max-connections', '--heartbeat-interval-ms']) {
+  for (const flag of [
+    '--port',
+    '--tcp-port',
+    '--metrics-port',
+    '--limits-max-connections',
+    '--heartbeat-interval-ms',
+  ]) {
     assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
   }
 });

@@ -3,7 +3,17 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import type { Publication } from '@pulse/client';
-import { Inbox, RawTcp, RawWs, metricValue, scrape, sleep, startServer, tcpClient, wsClient } from './helpers.js';
+import {
+  Inbox,
+  RawTcp,
+  RawWs,
+  metricValue,
+  scrape,
+  sleep,
+  startServer,
+  tcpClient,
+  wsClient,
+} from './helpers.js';
 
 test('heartbeat: a silent client is pinged, then closed after the timeout; an active one stays', async () => {
   const h = await startServer({ heartbeat: { interval_ms: 100, timeout_ms: 300 } });
@@ -88,7 +98,9 @@ test('slow consumer, policy drop: memory stays bounded, others lose nothing', as
 });
 
 test('slow consumer, policy disconnect: the stalled reader is closed, others unaffected', async () => {
-  const h = await startServer({ limits: { max_outbound_bytes: 64 * 1024, slow_consumer_policy: 'disconnect' } });
+  const h = await startServer({
+    limits: { max_outbound_bytes: 64 * 1024, slow_consumer_policy: 'disconnect' },
+  });
   try {
     const stalled = await stalledSubscriber(h.tcpPort, 'flood');
     const healthy = await tcpClient(h);

@@ -57,7 +57,10 @@ describe('one router across transports', () => {
     await c.subscribe('mc:1', () => {});
     await c.subscribe('mc:2', () => {});
     await c.subscribe('mc:3', () => {});
-    await assert.rejects(d.subscribe('mc:4', () => {}), { code: 1006 });
+    await assert.rejects(
+      d.subscribe('mc:4', () => {}),
+      { code: 1006 },
+    );
     await d.subscribe('mc:1', () => {}); // existing channels stay open to new subscribers
     await c.close();
     await d.close();
@@ -113,7 +116,9 @@ describe('WebSocket conformance', () => {
     assert.equal(plain.status, 426);
     const socket = connect(Number(new URL(h.wsUrl).port), '127.0.0.1');
     await once(socket, 'connect');
-    socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n\r\n');
+    socket.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n\r\n',
+    );
     const [reply] = await once(socket, 'data');
     assert.match(String(reply), /^HTTP\/1.1 400/);
     socket.destroy();

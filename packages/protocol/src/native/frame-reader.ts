@@ -1,4 +1,8 @@
+import { ChunkJoiner } from '../chunk-joiner.js';
 import { LENGTH_PREFIX_BYTES } from './encode.js';
+
+const frameBytesNeeded = (tail: Buffer): number =>
+  tail.length >= LENGTH_PREFIX_BYTES ? LENGTH_PREFIX_BYTES + tail.readUInt32BE(0) : LENGTH_PREFIX_BYTES;
 
 export interface FrameReaderHandler {
   /** One complete frame body (without its length prefix). The buffer may be a view of input data. */
@@ -13,11 +17,7 @@ export interface FrameReaderHandler {
  * over `maxFrameSize` is refused before anything is allocated for it.
  */
 export class FrameReader {
-  /** Chunks of an unfinished frame, joined only once the whole frame is there. */
-  private pending: Buffer[] | undefined;
-  private pendingBytes = 0;
-  /** Bytes the unfinished frame needs in all. */
-  private needed = 0;
+  private readonly pending = new ChunkJoiner();
   private failed = false;
 
   constructor(
@@ -27,21 +27,13 @@ export class FrameReader {
 
   /** Bytes held while waiting for the rest of a frame. */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.pending.bufferedBytes;
   }
 
   push(chunk: Buffer): void {
     if (this.failed) return;
-    let data = chunk;
-    if (this.pending) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      // Joining on every chunk would copy a large frame over and over (quadratic in its size).
-      if (this.pendingBytes < this.needed) return;
-      data = Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = undefined;
-      this.pendingBytes = 0;
-    }
+    const data = this.pending.take(chunk);
+    if (!data) return;
     let pos = 0;
     const end = data.length;
     while (end - pos >= LENGTH_PREFIX_BYTES) {
@@ -57,19 +49,12 @@ export class FrameReader {
       if (this.failed) return;
       pos = frameEnd;
     }
-    if (pos < end) {
-      const tail = Buffer.from(data.subarray(pos));
-      this.pending = [tail];
-      this.pendingBytes = tail.length;
-      this.needed =
-        tail.length >= LENGTH_PREFIX_BYTES ? LENGTH_PREFIX_BYTES + tail.readUInt32BE(0) : LENGTH_PREFIX_BYTES;
-    }
+    if (pos < end) this.pending.hold(data.subarray(pos), frameBytesNeeded);
   }
 
   /** Stops reading, e.g. when the connection is closing. */
   stop(): void {
     this.failed = true;
-    this.pending = undefined;
-    this.pendingBytes = 0;
+    this.pending.clear();
   }
 }

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { ChunkJoiner } from '../chunk-joiner.js';
 import { CloseCode, Opcode } from './opcodes.js';
 
 export interface FrameParserHandler {
@@ -64,11 +65,7 @@ function unmask(data: Buffer, start: number, end: number, maskOffset: number): v
  * must not reuse a chunk's memory after pushing it (Node sockets never do).
  */
 export class FrameParser {
-  /** Chunks of an unfinished frame, joined only once the whole frame is there. */
-  private pending: Buffer[] | undefined;
-  private pendingBytes = 0;
-  /** Bytes the unfinished frame needs in all, as far as its header tells. */
-  private needed = 0;
+  private readonly pending = new ChunkJoiner();
   private fragments: Buffer[] | undefined;
   private fragmentBytes = 0;
   private fragmentIsText = false;
@@ -85,29 +82,20 @@ export class FrameParser {
   }
 
   get bufferedBytes(): number {
-    return this.pendingBytes + this.fragmentBytes;
+    return this.pending.bufferedBytes + this.fragmentBytes;
   }
 
   stop(): void {
     this.stopped = true;
-    this.pending = undefined;
-    this.pendingBytes = 0;
+    this.pending.clear();
     this.fragments = undefined;
     this.fragmentBytes = 0;
   }
 
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    let data = chunk;
-    if (this.pending) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      // Joining on every chunk would copy a large frame over and over (quadratic in its size).
-      if (this.pendingBytes < this.needed) return;
-      data = Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = undefined;
-      this.pendingBytes = 0;
-    }
+    const data = this.pending.take(chunk);
+    if (!data) return;
     let pos = 0;
     const end = data.length;
     while (!this.stopped && end - pos >= 2) {
@@ -153,12 +141,7 @@ export class FrameParser {
       if (isControl) this.control(opcode, payload);
       else this.data(opcode, fin, payload);
     }
-    if (!this.stopped && pos < end) {
-      const tail = Buffer.from(data.subarray(pos));
-      this.pending = [tail];
-      this.pendingBytes = tail.length;
-      this.needed = bytesNeeded(tail);
-    }
+    if (!this.stopped && pos < end) this.pending.hold(data.subarray(pos), bytesNeeded);
   }
 
   private data(opcode: number, fin: boolean, payload: Buffer): void {
