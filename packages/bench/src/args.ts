@@ -70,7 +70,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --measure-ms N       length of each measured window (default 3000)
   --payload N          publication payload bytes (default 64)
   --subscribers N      fan-out subscribers (default 1000)
-  --windows LIST       fan-out publications in flight, one max-rate run each; the best counts (default 4,16,64)
+  --windows LIST       fan-out publications in flight, one max-rate run each; the best counts (default 4,16,64,256)
   --rates LIST         open-loop fan-out rates as fractions of the max (default 0.5,0.1)
   --pairs N            publisher/subscriber pairs (default 100)
   --pair-window N      publications in flight per pair (default 64)
@@ -156,7 +156,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     measureMs: int(values['measure-ms'], quick ? 1000 : 3000, 'measure-ms', 100),
     payloadSize: int(values.payload, 64, 'payload', 18),
     subscribers: int(values.subscribers, 1000, 'subscribers', 2),
-    fanoutWindows: (values.windows ?? '4,16,64').split(',').map((w) => int(w.trim(), 0, 'windows')),
+    fanoutWindows: (values.windows ?? '4,16,64,256').split(',').map((w) => int(w.trim(), 0, 'windows')),
     openLoopFractions: fractions(values.rates ?? '0.5,0.1'),
     pairs: int(values.pairs, 100, 'pairs'),
     pairWindow: int(values['pair-window'], 64, 'pair-window'),

@@ -11,6 +11,14 @@ describe('replaceGenerated', () => {
     assert.equal(replaceGenerated(out, 'new table'), out);
   });
 
+  it('ignores markers quoted in prose', () => {
+    const doc = `Between \`${BEGIN}\` and \`${END}\`.\n\n${BEGIN}\nold\n${END}\n`;
+    assert.equal(
+      replaceGenerated(doc, 'new'),
+      `Between \`${BEGIN}\` and \`${END}\`.\n\n${BEGIN}\nnew\n${END}\n`,
+    );
+  });
+
   it('appends the markers to a document without them', () => {
     assert.match(replaceGenerated('# B\n', 't'), new RegExp(`${BEGIN}\\nt\\n${END}\\n$`));
   });

@@ -8,6 +8,9 @@ import type { Tally } from './dialect.js';
 import { LatencySamples } from './marker.js';
 import type { ConnectResult, ConnSpec, Reply, Report, Request, Totals } from './protocol.js';
 import { PublishLoop } from './publish-loop.js';
+import { OPCODE_PING } from './ws-frames.js';
+
+const KEEPALIVE_MS = 15_000;
 
 const tally: Tally = { delivered: 0, closed: 0 };
 const samples = new LatencySamples();
@@ -141,3 +144,12 @@ process.on('message', (msg: { id: number; req: Request }) => {
   );
 });
 process.on('disconnect', () => process.exit(0));
+
+/**
+ * Subscribers never speak, and a server may take a silent client for dead (Pulse pings after 30 s
+ * and closes after 60 s). A WebSocket ping every 15 s keeps every connection alive; the pong is a
+ * control frame, never counted.
+ */
+setInterval(() => {
+  for (const conn of conns) if (conn.ready) conn.sendMessage(OPCODE_PING, '');
+}, KEEPALIVE_MS).unref();

@@ -73,7 +73,7 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
         Array.from({ length: k }, () => ({ role: 'subscriber', channel: CHANNEL })),
       ),
     );
-  // Subscription order decides delivery order in every server measured, so the samplers are spread
+  // Servers deliver in (about) subscription order, so the samplers are spread evenly
   // over it: sampler k subscribes at position (k + ½)·(N − 1)/S, the crowd fills the gaps, the lead
   // comes last (it is served last: once it has a publication, everyone has).
   const others = o.subscribers - 1;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import type { ConnectResult, ConnSpec } from '../generator/protocol.js';
 import { sleep } from '../targets/server-process.js';
 import type { ScenarioContext } from './context.js';
@@ -26,6 +27,13 @@ export interface IdleResult {
  */
 export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<IdleResult> {
   const { pool } = ctx;
+  // The server holds every connection, each generator process its share: both need the descriptors.
+  const limit = openFileLimit();
+  if (limit !== null && limit < o.connections + 256) {
+    throw new Error(
+      `ulimit -n is ${limit}; ${o.connections} connections need more: run \`ulimit -n ${o.connections + 1024}\` first`,
+    );
+  }
   await sleep(500);
   const rssBeforeKiB = ctx.server.rssKiB();
   const cpu = process.cpuUsage();
@@ -70,4 +78,11 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
     kibPerConnection: (rssAfterKiB - rssBeforeKiB) / o.connections,
     generatorCpu: generatorMicros / (connectMs * 1000),
   };
+}
+
+/** The soft limit on open files that child processes inherit, or null when unknown. */
+function openFileLimit(): number | null {
+  const out = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout?.trim();
+  const n = Number(out);
+  return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number.isFinite(n) && n > 0 ? n : null;
 }
