@@ -4,7 +4,7 @@ import type { Message, Publication } from './outbound.js';
 import { PresenceRegistry } from './presence.js';
 import { Refusal } from './refusal.js';
 import type { Subscriber } from './subscriber.js';
-import { TopicIndex } from './topic-index.js';
+import { TopicIndex, isSingle } from './topic-index.js';
 
 export interface BrokerLimits {
   /** Distinct channel filters with subscribers. */
@@ -36,10 +36,10 @@ export class Broker {
   subscribe(subscriber: Subscriber, filter: string): Refusal | undefined {
     const invalid = checkSubscribeFilter(filter);
     if (invalid) return invalid;
-    if (subscriber.filters?.has(filter)) {
+    if (subscriber.filters?.includes(filter)) {
       return new Refusal(ErrorCode.AlreadySubscribed, `already subscribed to ${filter}`);
     }
-    if ((subscriber.filters?.size ?? 0) >= this.limits.maxSubscriptionsPerConnection) {
+    if ((subscriber.filters?.length ?? 0) >= this.limits.maxSubscriptionsPerConnection) {
       return new Refusal(
         ErrorCode.RateLimited,
         `too many subscriptions (limit ${this.limits.maxSubscriptionsPerConnection})`,
@@ -48,17 +48,20 @@ export class Broker {
     if (!this.index.hasFilter(filter) && this.index.filterCount >= this.limits.maxChannels) {
       return new Refusal(ErrorCode.RateLimited, `too many channels (limit ${this.limits.maxChannels})`);
     }
-    subscriber.filters ??= new Set();
-    subscriber.filters.add(filter);
+    // `[filter]` has room for exactly one; `[]` plus push would reserve seventeen slots.
+    if (subscriber.filters) subscriber.filters.push(filter);
+    else subscriber.filters = [filter];
     this.index.add(filter, subscriber);
     this.stats.subscriptions++;
     return undefined;
   }
 
   unsubscribe(subscriber: Subscriber, filter: string): Refusal | undefined {
-    if (!subscriber.filters?.delete(filter)) {
-      return new Refusal(ErrorCode.NotSubscribed, `not subscribed to ${filter}`);
-    }
+    const at = subscriber.filters?.indexOf(filter) ?? -1;
+    if (at === -1) return new Refusal(ErrorCode.NotSubscribed, `not subscribed to ${filter}`);
+    const filters = subscriber.filters as string[];
+    filters[at] = filters[filters.length - 1];
+    filters.pop();
     this.index.remove(filter, subscriber);
     this.stats.subscriptions--;
     return undefined;
@@ -73,10 +76,16 @@ export class Broker {
   }
 
   private fanOut(message: Message): number {
-    let delivered = 0;
-    for (const subscriber of this.index.subscribersOf(message.channel)) {
-      subscriber.deliver(message);
-      delivered++;
+    const targets = this.index.targetsOf(message.channel);
+    if (targets === undefined) return 0;
+    let delivered = 1;
+    if (isSingle(targets)) targets.deliver(message);
+    else {
+      delivered = 0;
+      for (const subscriber of targets) {
+        subscriber.deliver(message);
+        delivered++;
+      }
     }
     this.stats.deliveries += delivered;
     return delivered;
@@ -121,7 +130,7 @@ export class Broker {
   disconnect(subscriber: Subscriber): void {
     if (subscriber.filters) {
       for (const filter of subscriber.filters) this.index.remove(filter, subscriber);
-      this.stats.subscriptions -= subscriber.filters.size;
+      this.stats.subscriptions -= subscriber.filters.length;
       subscriber.filters = undefined;
     }
     if (subscriber.presenceChannels) {

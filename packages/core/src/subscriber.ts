@@ -5,8 +5,12 @@ export interface Subscriber {
   readonly id: string;
   /** Authenticated user, when there is one. */
   readonly user?: string;
-  /** Channel filters this subscriber holds. Owned by the broker; undefined until the first subscribe. */
-  filters?: Set<string>;
+  /**
+   * Channel filters this subscriber holds. Owned by the broker; undefined until the first
+   * subscribe. An array, not a Set: most connections hold a few filters, and an idle
+   * connection's memory is what bounds how many a server can keep.
+   */
+  filters?: string[];
   /** Channels this subscriber has joined presence on. Owned by the broker. */
   presenceChannels?: Set<string>;
   deliver(message: Message): void;

@@ -3,6 +3,10 @@ import type { Subscriber } from './subscriber.js';
 import { WildcardTrie } from './wildcard-trie.js';
 
 const EMPTY: readonly Subscriber[] = [];
+
+export function isSingle(targets: Subscriber | Iterable<Subscriber>): targets is Subscriber {
+  return !(targets instanceof Set) && !Array.isArray(targets);
+}
 const MATCH_CACHE_LIMIT = 4096;
 
 /**
@@ -11,7 +15,8 @@ const MATCH_CACHE_LIMIT = 4096;
  * each subscriber once) and invalidated on every change that could alter them.
  */
 export class TopicIndex {
-  private readonly exact = new Map<string, Set<Subscriber>>();
+  /** A channel's only subscriber is stored as itself; a Set appears from the second one on. */
+  private readonly exact = new Map<string, Subscriber | Set<Subscriber>>();
   private readonly wildcards = new WildcardTrie();
   private readonly wildcardFilters = new Map<string, number>();
   private readonly cache = new Map<string, readonly Subscriber[]>();
@@ -32,12 +37,10 @@ export class TopicIndex {
       this.cache.clear();
       return;
     }
-    let set = this.exact.get(filter);
-    if (!set) {
-      set = new Set();
-      this.exact.set(filter, set);
-    }
-    set.add(subscriber);
+    const held = this.exact.get(filter);
+    if (held === undefined) this.exact.set(filter, subscriber);
+    else if (held instanceof Set) held.add(subscriber);
+    else if (held !== subscriber) this.exact.set(filter, new Set([held, subscriber]));
     this.cache.delete(filter);
   }
 
@@ -50,19 +53,31 @@ export class TopicIndex {
       this.cache.clear();
       return;
     }
-    const set = this.exact.get(filter);
-    if (!set) return;
-    set.delete(subscriber);
-    if (set.size === 0) this.exact.delete(filter);
+    const held = this.exact.get(filter);
+    if (held === undefined) return;
+    if (held instanceof Set) {
+      held.delete(subscriber);
+      if (held.size === 1) this.exact.set(filter, held.values().next().value as Subscriber);
+    } else if (held === subscriber) this.exact.delete(filter);
     this.cache.delete(filter);
   }
 
   /** Subscribers of `channel`, each once. Iterate it at once: it may be a live set. */
   subscribersOf(channel: string): Iterable<Subscriber> {
-    if (this.wildcards.size === 0) return this.exact.get(channel) ?? EMPTY;
+    const targets = this.targetsOf(channel);
+    return targets === undefined ? EMPTY : isSingle(targets) ? [targets] : targets;
+  }
+
+  /**
+   * The hot-path form of `subscribersOf`: a lone subscriber comes back as itself, so that a
+   * channel with one subscriber costs no allocation per message.
+   */
+  targetsOf(channel: string): Subscriber | Iterable<Subscriber> | undefined {
+    if (this.wildcards.size === 0) return this.exact.get(channel);
     const cached = this.cache.get(channel);
     if (cached) return cached;
-    const unique = new Set<Subscriber>(this.exact.get(channel));
+    const held = this.exact.get(channel);
+    const unique = new Set<Subscriber>(held === undefined ? EMPTY : isSingle(held) ? [held] : held);
     this.wildcards.match(channel, (s) => unique.add(s));
     const list = unique.size === 0 ? EMPTY : [...unique];
     if (this.cache.size >= MATCH_CACHE_LIMIT) this.cache.clear();

@@ -69,7 +69,7 @@ describe('Broker.subscribe / unsubscribe', () => {
       assert.equal(codeOf(b.subscribe(s, f)), INVALID_CHANNEL, f);
     }
     assert.equal(b.stats.subscriptions, 0);
-    assert.equal(s.filters?.size ?? 0, 0);
+    assert.equal(s.filters?.length ?? 0, 0);
   });
 
   it('allows subscribing to $SYS', () => {

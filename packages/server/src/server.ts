@@ -15,7 +15,7 @@ import { createMetrics } from './metrics/metrics.js';
 import { NativeSession } from './native/native-session.js';
 import { NativeStats } from './native/native-stats.js';
 import { CoarseClock } from './transport/coarse-clock.js';
-import type { Connection, ConnectionLimits } from './transport/connection.js';
+import type { Connection, ConnectionEnv } from './transport/connection.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
@@ -67,13 +67,13 @@ export class PulseServer {
   readonly nativeStats = new NativeStats();
   readonly transportStats = { ws: new TransportStats(), tcp: new TransportStats() };
   readonly rejectedConnections = new Map<string, number>();
-  private readonly sessions = new Set<NativeSession>();
   private readonly connections = new Set<Connection>();
   private readonly clock = new CoarseClock();
   private readonly scheduler: FlushScheduler;
   private readonly heartbeat: HeartbeatMonitor;
   private readonly metrics: ReturnType<typeof createMetrics>;
-  private readonly connectionLimits: ConnectionLimits;
+  private readonly wsEnv: ConnectionEnv;
+  private readonly tcpEnv: ConnectionEnv;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private http: Server | undefined;
@@ -106,10 +106,13 @@ export class PulseServer {
       () => this.connections,
       this.clock,
     );
-    this.connectionLimits = {
+    const limits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.limits.slow_consumer_policy,
     };
+    const env = { scheduler: this.scheduler, limits, clock: this.clock };
+    this.wsEnv = { ...env, stats: this.transportStats.ws };
+    this.tcpEnv = { ...env, stats: this.transportStats.tcp };
     this.nativeContext = {
       broker: this.broker,
       scheduler: this.scheduler,
@@ -218,28 +221,14 @@ export class PulseServer {
   }
 
   private acceptWebSocket(socket: Socket, head: Buffer): void {
-    const stats = this.transportStats.ws;
     const maxWsMessage = this.config.limits.max_frame_size + 4;
-    const connection = new WsConnection(
-      socket,
-      this.scheduler,
-      this.connectionLimits,
-      stats,
-      this.clock,
-      maxWsMessage,
-    );
+    const connection = new WsConnection(socket, this.wsEnv, maxWsMessage);
     connection.textHandler = jsonNotAvailable;
     this.open(connection, head);
   }
 
   private acceptTcp(socket: Socket): void {
-    const connection = new TcpConnection(
-      socket,
-      this.scheduler,
-      this.connectionLimits,
-      this.transportStats.tcp,
-      this.clock,
-    );
+    const connection = new TcpConnection(socket, this.tcpEnv);
     this.open(connection);
   }
 
@@ -259,13 +248,11 @@ export class PulseServer {
     connection.stats.open++;
     this.connections.add(connection);
     const session = new NativeSession(this.newConnectionId(), connection, this.nativeContext);
-    this.sessions.add(session);
     session.start();
     if (head && head.length > 0) connection.socket.unshift(head);
   }
 
   private onSessionClosed(session: NativeSession): void {
-    this.sessions.delete(session);
     this.connections.delete(session.connection);
     session.connection.stats.open--;
   }
@@ -284,7 +271,7 @@ export class PulseServer {
     // The TCP listener stops at once; the HTTP one keeps answering /health (503) and refusing
     // upgrades until the drain is over, so that load balancers see the server leave.
     const tcpClosed = closed(this.tcp);
-    for (const session of this.sessions) session.goAway();
+    for (const connection of this.connections) connection.handler?.goAway();
     this.scheduler.flushAll();
     const deadline = Date.now() + this.config.server.shutdown_drain_timeout_ms;
     while (this.connections.size > 0 && Date.now() < deadline) {

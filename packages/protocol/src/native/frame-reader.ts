@@ -17,7 +17,8 @@ export interface FrameReaderHandler {
  * over `maxFrameSize` is refused before anything is allocated for it.
  */
 export class FrameReader {
-  private readonly pending = new ChunkJoiner();
+  /** Created on the first partial frame: most connections never need one. */
+  private pending: ChunkJoiner | undefined;
   private failed = false;
 
   constructor(
@@ -27,12 +28,12 @@ export class FrameReader {
 
   /** Bytes held while waiting for the rest of a frame. */
   get bufferedBytes(): number {
-    return this.pending.bufferedBytes;
+    return this.pending?.bufferedBytes ?? 0;
   }
 
   push(chunk: Buffer): void {
     if (this.failed) return;
-    const data = this.pending.take(chunk);
+    const data = this.pending ? this.pending.take(chunk) : chunk;
     if (!data) return;
     let pos = 0;
     const end = data.length;
@@ -49,12 +50,12 @@ export class FrameReader {
       if (this.failed) return;
       pos = frameEnd;
     }
-    if (pos < end) this.pending.hold(data.subarray(pos), frameBytesNeeded);
+    if (pos < end) (this.pending ??= new ChunkJoiner()).hold(data.subarray(pos), frameBytesNeeded);
   }
 
   /** Stops reading, e.g. when the connection is closing. */
   stop(): void {
     this.failed = true;
-    this.pending.clear();
+    this.pending?.clear();
   }
 }

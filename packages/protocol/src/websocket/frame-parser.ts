@@ -65,7 +65,8 @@ function unmask(data: Buffer, start: number, end: number, maskOffset: number): v
  * must not reuse a chunk's memory after pushing it (Node sockets never do).
  */
 export class FrameParser {
-  private readonly pending = new ChunkJoiner();
+  /** Created on the first partial frame: most connections never need one. */
+  private pending: ChunkJoiner | undefined;
   private fragments: Buffer[] | undefined;
   private fragmentBytes = 0;
   private fragmentIsText = false;
@@ -82,19 +83,19 @@ export class FrameParser {
   }
 
   get bufferedBytes(): number {
-    return this.pending.bufferedBytes + this.fragmentBytes;
+    return (this.pending?.bufferedBytes ?? 0) + this.fragmentBytes;
   }
 
   stop(): void {
     this.stopped = true;
-    this.pending.clear();
+    this.pending?.clear();
     this.fragments = undefined;
     this.fragmentBytes = 0;
   }
 
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    const data = this.pending.take(chunk);
+    const data = this.pending ? this.pending.take(chunk) : chunk;
     if (!data) return;
     let pos = 0;
     const end = data.length;
@@ -141,7 +142,8 @@ export class FrameParser {
       if (isControl) this.control(opcode, payload);
       else this.data(opcode, fin, payload);
     }
-    if (!this.stopped && pos < end) this.pending.hold(data.subarray(pos), bytesNeeded);
+    if (!this.stopped && pos < end)
+      (this.pending ??= new ChunkJoiner()).hold(data.subarray(pos), bytesNeeded);
   }
 
   private data(opcode: number, fin: boolean, payload: Buffer): void {

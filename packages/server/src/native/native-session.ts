@@ -33,7 +33,7 @@ export interface NativeContext {
  * and broker deliveries into frames. Knows nothing of sockets beyond `Connection`.
  */
 export class NativeSession implements Subscriber, ConnectionHandler, FrameReaderHandler {
-  filters: Set<string> | undefined;
+  filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
   private readonly reader: FrameReader;
 

@@ -12,6 +12,14 @@ export interface ConnectionLimits {
   slowConsumerPolicy: SlowConsumerPolicy;
 }
 
+/** What every connection of one transport shares: one reference per connection instead of four. */
+export interface ConnectionEnv {
+  readonly scheduler: FlushScheduler;
+  readonly limits: ConnectionLimits;
+  readonly stats: TransportStats;
+  readonly clock: CoarseClock;
+}
+
 /** What the protocol adapter on top of a connection is told. */
 export interface ConnectionHandler {
   onBytes(data: Buffer): void;
@@ -20,6 +28,8 @@ export interface ConnectionHandler {
   sendPing(): void;
   /** The client has been silent past the heartbeat timeout. */
   onTimeout(): void;
+  /** The server is shutting down: say goodbye in the protocol's own terms and close. */
+  goAway(): void;
 }
 
 /** Why a connection is being closed, in transport-neutral terms. */
@@ -51,17 +61,18 @@ export abstract class Connection implements HeartbeatTarget {
 
   constructor(
     readonly socket: Socket,
-    protected readonly scheduler: FlushScheduler,
-    protected readonly limits: ConnectionLimits,
-    readonly stats: TransportStats,
-    protected readonly clock: CoarseClock,
+    protected readonly env: ConnectionEnv,
   ) {
-    this.lastSeen = clock.now;
+    this.lastSeen = env.clock.now;
+  }
+
+  get stats(): TransportStats {
+    return this.env.stats;
   }
 
   /** Stamps activity; called by the transports for every chunk received. */
   protected touch(): void {
-    this.lastSeen = this.clock.now;
+    this.lastSeen = this.env.clock.now;
     this.pingSent = false;
   }
 
@@ -102,9 +113,9 @@ export abstract class Connection implements HeartbeatTarget {
       this.socketBacklog = this.socket.writableLength;
     }
     const waiting = this.queuedBytes + this.socketBacklog + bytes.length;
-    const budget = this.limits.maxOutboundBytes;
+    const budget = this.env.limits.maxOutboundBytes;
     if (waiting > budget && (droppable || waiting > 2 * budget)) {
-      if (droppable && this.limits.slowConsumerPolicy === 'drop') {
+      if (droppable && this.env.limits.slowConsumerPolicy === 'drop') {
         this.stats.dropped++;
         return false;
       }
@@ -117,7 +128,7 @@ export abstract class Connection implements HeartbeatTarget {
     this.queuedBytes += bytes.length;
     if (!this.dirty) {
       this.dirty = true;
-      this.scheduler.markDirty(this);
+      this.env.scheduler.markDirty(this);
     }
     return true;
   }
@@ -127,7 +138,8 @@ export abstract class Connection implements HeartbeatTarget {
     const queue = this.queue;
     if (!queue || queue.length === 0 || this.closed) return;
     const data = queue.length === 1 ? queue[0] : Buffer.concat(queue, this.queuedBytes);
-    queue.length = 0;
+    // Dropped rather than emptied: an idle connection should not keep a grown array.
+    this.queue = undefined;
     this.queuedBytes = 0;
     this.stats.bytesOut += data.length;
     this.socket.write(data);

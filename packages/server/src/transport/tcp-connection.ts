@@ -1,10 +1,7 @@
 import type { Socket } from 'node:net';
 import { MAX_HEADER_SIZE } from '@pulse/protocol';
-import { Connection, type ConnectionLimits } from './connection.js';
-import type { CoarseClock } from './coarse-clock.js';
-import type { FlushScheduler } from './flush-scheduler.js';
+import { Connection, type ConnectionEnv } from './connection.js';
 import { type SocketOwner, attachSocket } from './socket-events.js';
-import type { TransportStats } from './transport-stats.js';
 
 export const TCP_WIRE_SLOT = 0;
 
@@ -13,14 +10,8 @@ export class TcpConnection extends Connection implements SocketOwner {
   readonly transport = 'tcp' as const;
   readonly wireSlot = TCP_WIRE_SLOT;
 
-  constructor(
-    socket: Socket,
-    scheduler: FlushScheduler,
-    limits: ConnectionLimits,
-    stats: TransportStats,
-    clock: CoarseClock,
-  ) {
-    super(socket, scheduler, limits, stats, clock);
+  constructor(socket: Socket, env: ConnectionEnv) {
+    super(socket, env);
     attachSocket(socket, this);
   }
 

@@ -9,11 +9,8 @@ import {
   closeFrame,
   frame,
 } from '@pulse/protocol';
-import { type CloseReason, Connection, type ConnectionLimits } from './connection.js';
-import type { CoarseClock } from './coarse-clock.js';
-import type { FlushScheduler } from './flush-scheduler.js';
+import { type CloseReason, Connection, type ConnectionEnv } from './connection.js';
 import { type SocketOwner, attachSocket } from './socket-events.js';
-import type { TransportStats } from './transport-stats.js';
 
 export const WS_WIRE_SLOT = 1;
 
@@ -37,15 +34,8 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
   private readonly parser: FrameParser;
   textHandler: TextHandler | undefined;
 
-  constructor(
-    socket: Socket,
-    scheduler: FlushScheduler,
-    limits: ConnectionLimits,
-    stats: TransportStats,
-    clock: CoarseClock,
-    maxMessageSize: number,
-  ) {
-    super(socket, scheduler, limits, stats, clock);
+  constructor(socket: Socket, env: ConnectionEnv, maxMessageSize: number) {
+    super(socket, env);
     this.parser = new FrameParser(this, { maxMessageSize });
     attachSocket(socket, this);
   }
