@@ -2,7 +2,7 @@ import type { ScenarioName } from './args.js';
 import type { TargetName } from './dialects/index.js';
 import type { FanoutResult } from './scenarios/fanout.js';
 import type { IdleResult } from './scenarios/idle.js';
-import type { MicroRow } from './scenarios/micro.js';
+import type { MicroResult } from './scenarios/micro.js';
 import type { PairsResult } from './scenarios/pairs.js';
 
 /** A scenario's result for one target, or why there is none. */
@@ -38,6 +38,6 @@ export interface RunSettings {
 
 export interface BenchResults {
   settings: RunSettings;
-  micro?: Outcome<MicroRow[]>;
+  micro?: Outcome<MicroResult>;
   targets: Partial<Record<TargetName, TargetResults>>;
 }

@@ -174,7 +174,7 @@ async function main(): Promise<void> {
   };
 
   if (o.scenarios.includes('micro')) {
-    log('codec micro-benchmarks');
+    log('codec and broker micro-benchmarks');
     const sizes = [64, 1024, 65536];
     const [warmupMs, measureMs] = o.quick ? [100, 200] : [300, 1000];
     results.micro = await attempt('micro', async () => runMicro({ sizes, warmupMs, measureMs }));

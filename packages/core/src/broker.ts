@@ -4,7 +4,7 @@ import type { Message, Publication } from './outbound.js';
 import { PresenceRegistry } from './presence.js';
 import { Refusal } from './refusal.js';
 import type { Subscriber } from './subscriber.js';
-import { TopicIndex, isSingle } from './topic-index.js';
+import { TopicIndex } from './topic-index.js';
 
 export interface BrokerLimits {
   /** Distinct channel filters with subscribers. */
@@ -78,14 +78,21 @@ export class Broker {
   private fanOut(message: Message): number {
     const targets = this.index.targetsOf(message.channel);
     if (targets === undefined) return 0;
-    let delivered = 1;
-    if (isSingle(targets)) targets.deliver(message);
-    else {
-      delivered = 0;
+    let delivered = 0;
+    // One loop per shape: a single for-of over both Sets and arrays turns megamorphic and
+    // costs several times more per delivery once both have been seen (docs/BENCHMARKS.md).
+    if (targets instanceof Set) {
       for (const subscriber of targets) {
         subscriber.deliver(message);
         delivered++;
       }
+    } else if (Array.isArray(targets)) {
+      const list = targets as readonly Subscriber[];
+      for (let i = 0; i < list.length; i++) list[i].deliver(message);
+      delivered = list.length;
+    } else {
+      (targets as Subscriber).deliver(message);
+      delivered = 1;
     }
     this.stats.deliveries += delivered;
     return delivered;

@@ -6,6 +6,12 @@ export function count(n: number): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : dash;
 }
 
+/** Nanoseconds, with a decimal below 10 (a delivery costs a few ns). */
+export function nsFine(ns: number): string {
+  if (!Number.isFinite(ns)) return dash;
+  return ns < 10 ? ns.toFixed(1) : count(ns);
+}
+
 export function ms(micros: number): string {
   if (!Number.isFinite(micros)) return dash;
   const v = micros / 1000;

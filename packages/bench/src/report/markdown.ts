@@ -2,10 +2,11 @@ import { TARGET_NAMES, type TargetName } from '../dialects/index.js';
 import type { BenchResults, Outcome, TargetResults } from '../results.js';
 import type { DeliveryCheck, FanoutResult, RateRun } from '../scenarios/fanout.js';
 import type { IdleResult } from '../scenarios/idle.js';
+import type { BrokerMicro, PublishTiming } from '../scenarios/micro.js';
 import type { PairsResult } from '../scenarios/pairs.js';
 import { DISTURBED_CPU, type Measurement } from '../scenarios/measure.js';
 import { TARGET_LABELS } from '../targets/launch.js';
-import { cores, count, dash, kib, mib, ms, percent, ratio, table } from './format.js';
+import { cores, count, dash, kib, mib, ms, nsFine, percent, ratio, table } from './format.js';
 
 type Key = keyof TargetResults;
 
@@ -80,7 +81,7 @@ export function renderMarkdown(r: BenchResults): string {
       out.push(
         table(
           ['payload', 'frame bytes', 'encode ns/op', 'encode MiB/s', 'decode ns/op', 'decode MiB/s'],
-          r.micro.value.map((m) => [
+          r.micro.value.codec.map((m) => [
             `${m.payloadSize.toLocaleString('en-US')} B`,
             count(m.frameBytes),
             count(m.encode.nsPerOp),
@@ -89,6 +90,8 @@ export function renderMarkdown(r: BenchResults): string {
             count(m.decode.mibPerSec),
           ]),
         ),
+        '',
+        ...brokerMicro(r.micro.value.broker),
       );
     } else out.push(`Not measured: ${r.micro.error}`);
     out.push('');
@@ -239,6 +242,44 @@ export function renderMarkdown(r: BenchResults): string {
   if (allMeasurements(r).some((m) => m.otherCpu >= DISTURBED)) out.push(DISTURBED_NOTE, '');
   out.push(...ratiosAndBars(r));
   return out.join('\n').trimEnd() + '\n';
+}
+
+function brokerMicro(b: BrokerMicro): string[] {
+  const channel = (t: PublishTiming): string =>
+    (t.via === 'exact'
+      ? 'channel `bench/micro`'
+      : 'channel `bench/micro` via filter `bench/+` (match cached)') +
+    (t.mixed
+      ? `, after delivering via ${t.via === 'exact' ? 'wildcard matches' : 'exact channels'} too`
+      : '');
+  return [
+    '### Broker micro-benchmarks (`@pulse/core` `Broker`, in process: no sockets, no encoding)',
+    '',
+    table(
+      ['operation', 'subscribers on the filter', 'ns/op', 'ns/delivery'],
+      [
+        ...b.subscribe.map((t) => [
+          `\`subscribe\` + \`unsubscribe\` of ${t.filter === 'exact' ? 'channel `bench/micro`' : 'wildcard filter `bench/+`'}`,
+          t.others === 0 ? 'none else' : `${count(t.others)} others`,
+          count(t.nsPerOp),
+          dash,
+        ]),
+        ...b.publish.map((t) => [
+          `\`publish\` to ${channel(t)}`,
+          count(t.subscribers),
+          count(t.nsPerPublish),
+          nsFine(t.nsPerDelivery),
+        ]),
+      ],
+    ),
+    '',
+    `A publish is \`new Publication\` (${b.payloadSize} B payload) + \`broker.publish\`, which returns once ` +
+      "every subscriber's `deliver()` has been called. A delivery is that call, which here only counts: " +
+      'nothing is encoded, queued or written to a socket (in the server, `deliver()` queues the encoded ' +
+      'frame on the connection and a later flush writes it). ns/delivery = ns/op ÷ subscribers. ' +
+      'Each row runs in a fresh worker thread; "after delivering via … too" first sends 1,000-subscriber ' +
+      'publications through the other path, as a server with both exact and wildcard subscribers does.',
+  ];
 }
 
 function allMeasurements(r: BenchResults): Measurement[] {
