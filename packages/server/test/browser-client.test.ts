@@ -59,35 +59,40 @@ after(async () => {
   await h?.stop();
 });
 
+/** What the page keeps on `window` between evaluations. */
+interface PageGlobals {
+  Pulse: typeof import('@pulse/client');
+  client: import('@pulse/client').PulseClient;
+  received: [string, number[]][];
+}
+
 test('the client runs in a browser and shares channels with Node clients', { skip }, async () => {
   const node = await wsClient(h);
   const nodeInbox = new Inbox<Publication>();
   await node.subscribe('browser/from-page', nodeInbox.push);
   const connectionId = await page.evaluate(async (url) => {
-    const w = window as unknown as Record<string, any>;
+    const w = window as unknown as PageGlobals;
     const client = await w.Pulse.PulseClient.connect(url);
     w.received = [];
-    await client.subscribe('browser/+', (p: { channel: string; payload: Uint8Array }) =>
-      w.received.push([p.channel, Array.from(p.payload)]),
-    );
+    await client.subscribe('browser/+', (p) => w.received.push([p.channel, Array.from(p.payload)]));
     await client.presence.join('browser/room', { agent: 'chromium' });
     w.client = client;
-    return client.connectionId as string;
+    return client.connectionId;
   }, h.wsUrl);
   assert.match(connectionId, /^[0-9a-f]+$/);
   assert.deepEqual(await node.presence.sync('browser/room'), { [connectionId]: { agent: 'chromium' } });
 
   await node.publish('browser/from-node', Buffer.from([0, 1, 2, 250, 255]));
-  await page.waitForFunction(() => (window as unknown as { received: unknown[] }).received.length >= 1);
-  const received = await page.evaluate(() => (window as unknown as { received: unknown[] }).received);
+  await page.waitForFunction(() => (window as unknown as PageGlobals).received.length >= 1);
+  const received = await page.evaluate(() => (window as unknown as PageGlobals).received);
   assert.deepEqual(received, [['browser/from-node', [0, 1, 2, 250, 255]]]);
 
   await page.evaluate(() =>
-    (window as unknown as Record<string, any>).client.publish('browser/from-page', 'hello from chromium'),
+    (window as unknown as PageGlobals).client.publish('browser/from-page', 'hello from chromium'),
   );
   const [fromPage] = await nodeInbox.waitFor(1);
   assert.equal(Buffer.from(fromPage.payload).toString(), 'hello from chromium');
-  const rtt = await page.evaluate(() => (window as unknown as Record<string, any>).client.ping());
+  const rtt = await page.evaluate(() => (window as unknown as PageGlobals).client.ping());
   assert.ok(rtt >= 0);
   await node.close();
 });

@@ -50,7 +50,12 @@ export class FrameReader {
       if (this.failed) return;
       pos = frameEnd;
     }
-    if (pos < end) (this.pending ??= new ChunkJoiner()).hold(data.subarray(pos), frameBytesNeeded);
+    if (pos < end) this.holdTail(data.subarray(pos), frameBytesNeeded);
+  }
+
+  private holdTail(tail: Buffer, needed: (tail: Buffer) => number): void {
+    this.pending ??= new ChunkJoiner();
+    this.pending.hold(tail, needed);
   }
 
   /** Stops reading, e.g. when the connection is closing. */

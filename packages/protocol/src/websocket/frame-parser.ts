@@ -86,6 +86,11 @@ export class FrameParser {
     return (this.pending?.bufferedBytes ?? 0) + this.fragmentBytes;
   }
 
+  private holdTail(tail: Buffer, needed: (tail: Buffer) => number): void {
+    this.pending ??= new ChunkJoiner();
+    this.pending.hold(tail, needed);
+  }
+
   stop(): void {
     this.stopped = true;
     this.pending?.clear();
@@ -142,8 +147,7 @@ export class FrameParser {
       if (isControl) this.control(opcode, payload);
       else this.data(opcode, fin, payload);
     }
-    if (!this.stopped && pos < end)
-      (this.pending ??= new ChunkJoiner()).hold(data.subarray(pos), bytesNeeded);
+    if (!this.stopped && pos < end) this.holdTail(data.subarray(pos), bytesNeeded);
   }
 
   private data(opcode: number, fin: boolean, payload: Buffer): void {
