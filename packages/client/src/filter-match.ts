@@ -1,13 +1,1 @@
-/** Whether `channel` matches a subscription `filter` with MQTT-style `+` and `#` levels. */
-export function filterMatches(filter: string, channel: string): boolean {
-  if (filter === channel) return true;
-  const f = filter.split('/');
-  const c = channel.split('/');
-  if (channel.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= c.length) return false;
-    if (f[i] !== '+' && f[i] !== c[i]) return false;
-  }
-  return f.length === c.length;
-}
+export { filterMatches } from '@pulse/protocol/topic';

@@ -1,9 +1,10 @@
 import { ErrorCode } from '@pulse/protocol';
-import { checkPublishChannel, checkSubscribeFilter } from './channel.js';
+import { checkPublishChannel, checkSubscribeFilter, parseSharedFilter } from './channel.js';
 import type { Message, Publication } from './outbound.js';
 import { PresenceRegistry } from './presence.js';
 import { Refusal } from './refusal.js';
 import type { Subscriber } from './subscriber.js';
+import { SharedGroup } from './shared-group.js';
 import { TopicIndex } from './topic-index.js';
 
 export interface BrokerLimits {
@@ -24,6 +25,7 @@ export interface BrokerStats {
  */
 export class Broker {
   private readonly index = new TopicIndex();
+  private readonly sharedGroups = new Map<string, SharedGroup>();
   readonly presence = new PresenceRegistry();
   readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
 
@@ -45,13 +47,14 @@ export class Broker {
         `too many subscriptions (limit ${this.limits.maxSubscriptionsPerConnection})`,
       );
     }
-    if (!this.index.hasFilter(filter) && this.index.filterCount >= this.limits.maxChannels) {
+    const known = this.index.hasFilter(filter) || this.sharedGroups.has(filter);
+    if (!known && this.index.filterCount >= this.limits.maxChannels) {
       return new Refusal(ErrorCode.RateLimited, `too many channels (limit ${this.limits.maxChannels})`);
     }
     // `[filter]` has room for exactly one; `[]` plus push would reserve seventeen slots.
     if (subscriber.filters) subscriber.filters.push(filter);
     else subscriber.filters = [filter];
-    this.index.add(filter, subscriber);
+    this.indexAdd(filter, subscriber);
     this.stats.subscriptions++;
     return undefined;
   }
@@ -62,9 +65,32 @@ export class Broker {
     const filters = subscriber.filters as string[];
     filters[at] = filters[filters.length - 1];
     filters.pop();
-    this.index.remove(filter, subscriber);
+    this.indexRemove(filter, subscriber);
     this.stats.subscriptions--;
     return undefined;
+  }
+
+  /** Shared subscriptions are indexed once per group, as the group itself. */
+  private indexAdd(filter: string, subscriber: Subscriber): void {
+    const shared = parseSharedFilter(filter);
+    if (!shared) return this.index.add(filter, subscriber);
+    let group = this.sharedGroups.get(filter);
+    if (!group) {
+      group = new SharedGroup(filter, shared.filter);
+      this.sharedGroups.set(filter, group);
+      this.index.add(shared.filter, group);
+    }
+    group.add(subscriber);
+  }
+
+  private indexRemove(filter: string, subscriber: Subscriber): void {
+    const group = this.sharedGroups.get(filter);
+    if (!group) return this.index.remove(filter, subscriber);
+    group.remove(subscriber);
+    if (group.size === 0) {
+      this.sharedGroups.delete(filter);
+      this.index.remove(group.filter, group);
+    }
   }
 
   /** Fans `publication` out to every subscriber of its channel; returns how many received it. */
@@ -136,7 +162,7 @@ export class Broker {
   /** Drops everything a departing subscriber held; its presence leaves are announced. */
   disconnect(subscriber: Subscriber): void {
     if (subscriber.filters) {
-      for (const filter of subscriber.filters) this.index.remove(filter, subscriber);
+      for (const filter of subscriber.filters) this.indexRemove(filter, subscriber);
       this.stats.subscriptions -= subscriber.filters.length;
       subscriber.filters = undefined;
     }

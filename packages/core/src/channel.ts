@@ -39,11 +39,35 @@ export function checkPublishChannel(name: string): Refusal | undefined {
   return undefined;
 }
 
+export const SHARED_PREFIX = '$share/';
+
+export interface SharedFilter {
+  group: string;
+  filter: string;
+}
+
+/** Splits `$share/{group}/{filter}`; undefined when `name` is not a shared subscription. */
+export function parseSharedFilter(name: string): SharedFilter | undefined {
+  if (!name.startsWith(SHARED_PREFIX)) return undefined;
+  const rest = name.slice(SHARED_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash === -1) return { group: rest, filter: '' };
+  return { group: rest.slice(0, slash), filter: rest.slice(slash + 1) };
+}
+
 /**
  * A channel filter a client may subscribe to: a concrete channel, or MQTT-style wildcards where
  * a whole level is `+`, or `#` as the last level. `$SYS/...` may be watched; other `$` names are reserved.
  */
 export function checkSubscribeFilter(name: string): Refusal | undefined {
+  const shared = parseSharedFilter(name);
+  if (shared) {
+    // MQTT 5 §4.8.2: a non-empty group without wildcards, then an ordinary filter.
+    if (shared.group.length === 0 || /[+#]/.test(shared.group) || shared.filter.length === 0) {
+      return new Refusal(ErrorCode.InvalidChannel, 'shared subscriptions are $share/{group}/{filter}');
+    }
+    return checkSubscribeFilter(shared.filter);
+  }
   const problem = shapeProblem(name);
   if (problem) return new Refusal(ErrorCode.InvalidChannel, problem);
   if (isSystemChannel(name) && !name.startsWith('$SYS/') && name !== '$SYS') {

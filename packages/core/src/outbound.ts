@@ -19,6 +19,8 @@ export interface PublicationInit {
   properties?: Record<string, unknown>;
   /** Connection id of the publisher, if a connection published it. */
   publisher?: string;
+  /** Date.now() after which the message must not be delivered (MQTT 5 message expiry). */
+  expiresAt?: number;
 }
 
 export class Publication extends Outbound {
@@ -30,6 +32,7 @@ export class Publication extends Outbound {
   readonly retain: boolean;
   readonly properties: Record<string, unknown> | undefined;
   readonly publisher: string | undefined;
+  readonly expiresAt: number | undefined;
   /** History position, when the channel keeps history. */
   offset: number | undefined;
   epoch: string | undefined;
@@ -45,6 +48,7 @@ export class Publication extends Outbound {
     this.retain = init.retain ?? false;
     this.properties = init.properties;
     this.publisher = init.publisher;
+    this.expiresAt = init.expiresAt;
     this.offset = undefined;
     this.epoch = undefined;
     this.receivedAt = performance.now();

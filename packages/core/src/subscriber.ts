@@ -13,5 +13,11 @@ export interface Subscriber {
   filters?: string[];
   /** Channels this subscriber has joined presence on. Owned by the broker. */
   presenceChannels?: Set<string>;
-  deliver(message: Message): void;
+  /**
+   * Hands a message over. `sharedFilter` is set (`$share/group/filter`) when the message came
+   * through a shared subscription, which picks one member of the group per message.
+   */
+  deliver(message: Message, sharedFilter?: string): void;
+  /** False while a persistent session has no connection; shared groups prefer connected members. */
+  readonly connected?: boolean;
 }

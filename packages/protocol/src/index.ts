@@ -1,2 +1,4 @@
 export * from './native/index.js';
+export * from './mqtt/index.js';
+export * from './topic-match.js';
 export * from './websocket/index.js';

@@ -17,7 +17,23 @@ import {
 interface SpecConfig {
   server: { host: string; port: number; shutdown_drain_timeout_ms: number };
   transport: { websocket: boolean; webtransport: boolean; tcp_port: number; ws_path: string };
-  mqtt: { host: string; port: number };
+  mqtt: {
+    host: string;
+    port: number;
+    websocket: boolean;
+    ws_path: string;
+    max_packet_size: number;
+    receive_maximum: number;
+    topic_alias_maximum: number;
+    max_keepalive: number;
+    max_queued_messages: number;
+    queue_qos0_offline: boolean;
+    max_session_expiry_interval: number;
+    max_retained_messages: number;
+    inflight_retransmit_interval_ms: number;
+    slow_consumer_policy: 'throttle' | 'disconnect' | 'queue-offline';
+    sys_interval_ms: number;
+  };
   limits: {
     max_connections: number;
     max_channels: number;
@@ -39,11 +55,29 @@ const shapeMatchesSpec: Equal<PulseConfig, SpecConfig> = true;
 
 const SEED_TOML = fileURLToPath(new URL('../../test/fixtures/seed.toml', import.meta.url));
 const VERSION = '1.2.3';
+const listener = (c: PulseConfig) => ({ host: c.mqtt.host, port: c.mqtt.port });
+
 
 const DEFAULTS: SpecConfig = {
   server: { host: '127.0.0.1', port: 8080, shutdown_drain_timeout_ms: 5000 },
   transport: { websocket: true, webtransport: false, tcp_port: 8081, ws_path: '/ws' },
-  mqtt: { host: '', port: 1883 },
+  mqtt: {
+    host: '',
+    port: 1883,
+    websocket: true,
+    ws_path: '/mqtt',
+    max_packet_size: 1_048_576,
+    receive_maximum: 1024,
+    topic_alias_maximum: 64,
+    max_keepalive: 65_535,
+    max_queued_messages: 1000,
+    queue_qos0_offline: false,
+    max_session_expiry_interval: 4_294_967_295,
+    max_retained_messages: 100_000,
+    inflight_retransmit_interval_ms: 0,
+    slow_consumer_policy: 'throttle',
+    sys_interval_ms: 10_000,
+  },
   limits: {
     max_connections: 100000,
     max_channels: 10000,
@@ -118,6 +152,19 @@ const EVERY_KEY: { path: string; toml: string; text: string; value: unknown }[] 
   { path: 'transport.ws_path', toml: '"/pulse"', text: '/pulse', value: '/pulse' },
   { path: 'mqtt.host', toml: '"10.0.0.1"', text: '10.0.0.1', value: '10.0.0.1' },
   { path: 'mqtt.port', toml: '1884', text: '1884', value: 1884 },
+  { path: 'mqtt.websocket', toml: 'false', text: 'false', value: false },
+  { path: 'mqtt.ws_path', toml: '"/m"', text: '/m', value: '/m' },
+  { path: 'mqtt.max_packet_size', toml: '4096', text: '4096', value: 4096 },
+  { path: 'mqtt.receive_maximum', toml: '10', text: '10', value: 10 },
+  { path: 'mqtt.topic_alias_maximum', toml: '5', text: '5', value: 5 },
+  { path: 'mqtt.max_keepalive', toml: '120', text: '120', value: 120 },
+  { path: 'mqtt.max_queued_messages', toml: '50', text: '50', value: 50 },
+  { path: 'mqtt.queue_qos0_offline', toml: 'true', text: 'true', value: true },
+  { path: 'mqtt.max_session_expiry_interval', toml: '3600', text: '3600', value: 3600 },
+  { path: 'mqtt.max_retained_messages', toml: '7', text: '7', value: 7 },
+  { path: 'mqtt.inflight_retransmit_interval_ms', toml: '250', text: '250', value: 250 },
+  { path: 'mqtt.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
+  { path: 'mqtt.sys_interval_ms', toml: '0', text: '0', value: 0 },
   { path: 'limits.max_connections', toml: '5', text: '5', value: 5 },
   { path: 'limits.max_channels', toml: '7', text: '7', value: 7 },
   { path: 'limits.max_subscriptions_per_connection', toml: '3', text: '3', value: 3 },
@@ -333,7 +380,7 @@ describe('config: environment', () => {
     assert.equal(config([], { PULSE_LOG: 'warn', PULSE_LOG_LEVEL: 'error' }).log.level, 'error');
     assert.equal(config([], { PULSE_LOG: 'warn', MQTT_RS_LOG: 'debug' }).log.level, 'warn');
     const c = config([], { PULSE_MQTT_PORT: '2000', MQTT_RS_BIND: '0.0.0.0:1999' });
-    assert.deepEqual(c.mqtt, { host: '0.0.0.0', port: 2000 });
+    assert.deepEqual(listener(c), { host: '0.0.0.0', port: 2000 });
   });
 
   test('booleans accept true/false, 1/0, yes/no in any case', () => {
@@ -524,14 +571,14 @@ describe('config: precedence', () => {
 
 describe('config: seed aliases', () => {
   test('--bind HOST:PORT and MQTT_RS_BIND set the MQTT listener', () => {
-    assert.deepEqual(config(['--bind', '0.0.0.0:1884']).mqtt, { host: '0.0.0.0', port: 1884 });
-    assert.deepEqual(config(['--bind=[::1]:1885']).mqtt, { host: '::1', port: 1885 });
-    assert.deepEqual(config([], { MQTT_RS_BIND: 'broker.local:1886' }).mqtt, {
+    assert.deepEqual(listener(config(['--bind', '0.0.0.0:1884'])), { host: '0.0.0.0', port: 1884 });
+    assert.deepEqual(listener(config(['--bind=[::1]:1885'])), { host: '::1', port: 1885 });
+    assert.deepEqual(listener(config([], { MQTT_RS_BIND: 'broker.local:1886' })), {
       host: 'broker.local',
       port: 1886,
     });
-    assert.deepEqual(config([], { MQTT_RS_BIND: '[::]:0' }).mqtt, { host: '::', port: 0 });
-    assert.deepEqual(config(['--bind', '0.0.0.0:1884'], { MQTT_RS_BIND: '1.2.3.4:1' }).mqtt, {
+    assert.deepEqual(listener(config([], { MQTT_RS_BIND: '[::]:0' })), { host: '::', port: 0 });
+    assert.deepEqual(listener(config(['--bind', '0.0.0.0:1884'], { MQTT_RS_BIND: '1.2.3.4:1' })), {
       host: '0.0.0.0',
       port: 1884,
     });

@@ -49,6 +49,55 @@ export const SCHEMA = {
   mqtt: {
     host: str('', 'MQTT listen address (empty = same as server.host)', { metavar: 'HOST' }),
     port: port(1883, 'MQTT over TCP listen port (0 = off)'),
+    websocket: bool(true, 'accept MQTT over WebSocket at mqtt.ws_path on the HTTP listener'),
+    ws_path: str('/mqtt', 'URL path of the MQTT-over-WebSocket endpoint', {
+      metavar: 'PATH',
+      rules: [{ test: (v) => v.startsWith('/'), message: 'must start with "/"' }],
+    }),
+    max_packet_size: int(
+      1_048_576,
+      { min: 128, max: 268_435_455 },
+      'largest MQTT packet accepted, in bytes (told to v5 clients in CONNACK)',
+    ),
+    receive_maximum: int(
+      1024,
+      { min: 1, max: 65_535 },
+      'QoS 1/2 publications a client may have unacknowledged towards the server',
+    ),
+    topic_alias_maximum: int(64, { min: 0, max: 65_535 }, 'topic aliases a v5 client may use towards the server'),
+    max_keepalive: int(
+      65_535,
+      { min: 0, max: 65_535 },
+      'longest keep alive (s) a client may ask for; longer or 0 is answered with this (v5 server keep alive)',
+    ),
+    max_queued_messages: int(
+      1000,
+      { min: 0 },
+      'QoS 1/2 messages a session may hold waiting (offline or past the inflight window)',
+    ),
+    queue_qos0_offline: bool(false, 'also queue QoS 0 messages for disconnected persistent sessions'),
+    max_session_expiry_interval: int(
+      4_294_967_295,
+      { min: 0, max: 4_294_967_295 },
+      'longest session expiry (s) granted; 3.1.1 persistent sessions get this',
+    ),
+    max_retained_messages: int(100_000, { min: 0 }, 'retained messages kept; a new one past this is refused'),
+    inflight_retransmit_interval_ms: int(
+      0,
+      { min: 0, max: MAX_TIMER_MS },
+      'resend unacknowledged QoS 1/2 messages this often while connected (0 = only on reconnect)',
+      {
+        flags: ['inflight-retransmit-interval-ms'],
+        envs: ['MQTT_RS_INFLIGHT_RETRANSMIT_INTERVAL_MS'],
+      },
+    ),
+    slow_consumer_policy: oneOf(
+      ['throttle', 'disconnect', 'queue-offline'],
+      'throttle',
+      'past limits.max_outbound_bytes: throttle (QoS 0 dropped, QoS 1/2 wait in the session queue), disconnect, or queue-offline (QoS 0 waits too)',
+      { flags: ['slow-consumer-policy'], envs: ['MQTT_RS_SLOW_CONSUMER_POLICY'] },
+    ),
+    sys_interval_ms: int(10_000, { min: 0, max: MAX_TIMER_MS }, 'publish $SYS/broker/... topics this often (0 = off)'),
   },
   limits: {
     max_connections: int(100_000, { min: 1 }, 'most client connections at once, all protocols together'),

@@ -1,0 +1,3 @@
+export * from './codec.js';
+export * from './packet-splitter.js';
+export * from './reason-codes.js';
