@@ -35,8 +35,13 @@ export class Broker {
     return this.index.filterCount;
   }
 
-  subscribe(subscriber: Subscriber, filter: string): Refusal | undefined {
-    const invalid = checkSubscribeFilter(filter);
+  /** `check` is the protocol's filter rules; the native protocol's by default. */
+  subscribe(
+    subscriber: Subscriber,
+    filter: string,
+    check: (filter: string) => Refusal | undefined = checkSubscribeFilter,
+  ): Refusal | undefined {
+    const invalid = check(filter);
     if (invalid) return invalid;
     if (subscriber.filters?.includes(filter)) {
       return new Refusal(ErrorCode.AlreadySubscribed, `already subscribed to ${filter}`);
@@ -94,8 +99,11 @@ export class Broker {
   }
 
   /** Fans `publication` out to every subscriber of its channel; returns how many received it. */
-  publish(publication: Publication): number | Refusal {
-    const invalid = checkPublishChannel(publication.channel);
+  publish(
+    publication: Publication,
+    check: (channel: string) => Refusal | undefined = checkPublishChannel,
+  ): number | Refusal {
+    const invalid = check(publication.channel);
     if (invalid) return invalid;
     this.stats.publications++;
     return this.fanOut(publication);

@@ -22,8 +22,6 @@ async function main(): Promise<number> {
   const { config } = result;
   const log = createLogger(config.log.level);
   if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
-  if (config.mqtt.port !== 0)
-    log.warn({ port: config.mqtt.port }, 'the MQTT listener is not available in this version');
   const server = new PulseServer(config, { logger: log });
   try {
     await server.start();

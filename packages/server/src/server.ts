@@ -12,6 +12,7 @@ import type { PulseConfig } from './config/index.js';
 import { createHttpServer, createMetricsServer } from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
+import { MqttService } from './mqtt/mqtt-service.js';
 import { NativeSession } from './native/native-session.js';
 import { NativeStats } from './native/native-stats.js';
 import { CoarseClock } from './transport/coarse-clock.js';
@@ -36,9 +37,19 @@ const jsonNotAvailable: TextHandler = {
   },
 };
 
+/** MQTT over WebSocket carries binary frames only (MQTT 5 §6). */
+const mqttOverWsIsBinary: TextHandler = {
+  onText(connection) {
+    connection.close('protocol-error', 'MQTT over WebSocket uses binary messages');
+  },
+};
+
+export type TransportName = 'ws' | 'tcp' | 'mqtt' | 'mqtt_ws';
+
 export interface ListeningAddresses {
   http: AddressInfo;
   tcp?: AddressInfo;
+  mqtt?: AddressInfo;
   metrics?: AddressInfo;
 }
 
@@ -65,15 +76,21 @@ export class PulseServer {
   readonly broker: Broker;
   readonly log: Logger;
   readonly nativeStats = new NativeStats();
-  readonly transportStats = { ws: new TransportStats(), tcp: new TransportStats() };
+  readonly transportStats: Record<TransportName, TransportStats> = {
+    ws: new TransportStats(),
+    tcp: new TransportStats(),
+    mqtt: new TransportStats(),
+    mqtt_ws: new TransportStats(),
+  };
   readonly rejectedConnections = new Map<string, number>();
   private readonly connections = new Set<Connection>();
   private readonly clock = new CoarseClock();
   private readonly scheduler: FlushScheduler;
   private readonly heartbeat: HeartbeatMonitor;
   private readonly metrics: ReturnType<typeof createMetrics>;
-  private readonly wsEnv: ConnectionEnv;
-  private readonly tcpEnv: ConnectionEnv;
+  private readonly envs: Record<TransportName, ConnectionEnv>;
+  readonly mqtt: MqttService | undefined;
+  private mqttListener: NetServer | undefined;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private http: Server | undefined;
@@ -98,6 +115,7 @@ export class PulseServer {
       transports: this.transportStats,
       rejectedConnections: this.rejectedConnections,
       outboundBytes: () => this.outboundBytes(),
+      mqtt: () => this.mqtt,
     });
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
     this.heartbeat = new HeartbeatMonitor(
@@ -110,9 +128,34 @@ export class PulseServer {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.limits.slow_consumer_policy,
     };
-    const env = { scheduler: this.scheduler, limits, clock: this.clock };
-    this.wsEnv = { ...env, stats: this.transportStats.ws };
-    this.tcpEnv = { ...env, stats: this.transportStats.tcp };
+    // MQTT: QoS 0 past the budget is dropped unless the policy is to disconnect; QoS 1/2
+    // waits in the session (mqtt.slow_consumer_policy).
+    const mqttLimits = {
+      maxOutboundBytes: config.limits.max_outbound_bytes,
+      slowConsumerPolicy: config.mqtt.slow_consumer_policy === 'disconnect' ? 'disconnect' : 'drop',
+    } as const;
+    const env = (stats: TransportStats, l: ConnectionEnv['limits']): ConnectionEnv => ({
+      scheduler: this.scheduler,
+      limits: l,
+      clock: this.clock,
+      stats,
+      onClosed: (connection) => this.untrack(connection),
+    });
+    this.envs = {
+      ws: env(this.transportStats.ws, limits),
+      tcp: env(this.transportStats.tcp, limits),
+      mqtt: env(this.transportStats.mqtt, mqttLimits),
+      mqtt_ws: env(this.transportStats.mqtt_ws, mqttLimits),
+    };
+    if (config.mqtt.port !== 0 || config.mqtt.websocket) {
+      this.mqtt = new MqttService({
+        broker: this.broker,
+        config,
+        log: this.log,
+        scheduler: this.scheduler,
+        version: VERSION,
+      });
+    }
     this.nativeContext = {
       broker: this.broker,
       scheduler: this.scheduler,
@@ -120,7 +163,6 @@ export class PulseServer {
       maxMessageSize: config.limits.max_message_size,
       maxFrameSize: config.limits.max_frame_size,
       heartbeatIntervalMs: config.heartbeat.interval_ms,
-      onSessionClosed: (session: NativeSession) => this.onSessionClosed(session),
     };
   }
 
@@ -149,6 +191,13 @@ export class PulseServer {
     if (config.transport.websocket) {
       routes.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
     }
+    if (this.mqtt && config.mqtt.websocket) {
+      routes.set(config.mqtt.ws_path, {
+        subprotocols: ['mqtt', 'mqttv3.1'],
+        requireSubprotocol: true,
+        accept: (socket, head) => this.acceptMqttWebSocket(socket, head),
+      });
+    }
     this.http = createHttpServer({
       version: VERSION,
       isDraining: () => this.draining,
@@ -167,6 +216,17 @@ export class PulseServer {
       this.tcp = createNetServer({ noDelay: true }, (socket) => this.acceptTcp(socket));
       addresses.tcp = await listen(this.tcp, config.server.host, config.transport.tcp_port);
     }
+    if (this.mqtt && config.mqtt.port !== 0) {
+      this.mqttListener = createNetServer({ noDelay: true }, (socket) =>
+        this.open(new TcpConnection(socket, this.envs.mqtt), 'mqtt'),
+      );
+      addresses.mqtt = await listen(
+        this.mqttListener,
+        config.mqtt.host || config.server.host,
+        config.mqtt.port,
+      );
+    }
+    this.mqtt?.start();
     if (config.metrics.enabled && config.metrics.port !== 0) {
       this.metricsServer = createMetricsServer(async () => ({
         contentType: this.metrics.registry.contentType,
@@ -183,6 +243,8 @@ export class PulseServer {
       {
         http: `${addresses.http.address}:${addresses.http.port}`,
         tcp: addresses.tcp ? `${addresses.tcp.address}:${addresses.tcp.port}` : 'off',
+        mqtt: addresses.mqtt ? `${addresses.mqtt.address}:${addresses.mqtt.port}` : 'off',
+        mqtt_ws: this.mqtt && config.mqtt.websocket ? config.mqtt.ws_path : 'off',
         metrics: addresses.metrics ? `${addresses.metrics.address}:${addresses.metrics.port}` : 'off',
         version: VERSION,
       },
@@ -198,6 +260,9 @@ export class PulseServer {
         connections: this.connections.size,
         ws: this.transportStats.ws.open,
         tcp: this.transportStats.tcp.open,
+        mqtt: this.transportStats.mqtt.open + this.transportStats.mqtt_ws.open,
+        mqtt_sessions: this.mqtt?.sessions.size ?? 0,
+        retained: this.mqtt?.retained.size ?? 0,
         channels: this.broker.channelCount,
         subscriptions: this.broker.stats.subscriptions,
         publications: this.broker.stats.publications,
@@ -222,39 +287,46 @@ export class PulseServer {
 
   private acceptWebSocket(socket: Socket, head: Buffer): void {
     const maxWsMessage = this.config.limits.max_frame_size + 4;
-    const connection = new WsConnection(socket, this.wsEnv, maxWsMessage);
+    const connection = new WsConnection(socket, this.envs.ws, maxWsMessage);
     connection.textHandler = jsonNotAvailable;
-    this.open(connection, head);
+    this.open(connection, 'native', head);
   }
 
   private acceptTcp(socket: Socket): void {
-    const connection = new TcpConnection(socket, this.tcpEnv);
-    this.open(connection);
+    this.open(new TcpConnection(socket, this.envs.tcp), 'native');
   }
 
-  private open(connection: Connection, head?: Buffer): void {
+  private acceptMqttWebSocket(socket: Socket, head: Buffer): void {
+    const maxWsMessage = this.config.mqtt.max_packet_size;
+    const connection = new WsConnection(socket, this.envs.mqtt_ws, maxWsMessage);
+    connection.textHandler = mqttOverWsIsBinary;
+    this.open(connection, 'mqtt', head);
+  }
+
+  private open(connection: Connection, protocol: 'native' | 'mqtt', head?: Buffer): void {
     if (this.draining || this.refuseOverLimit()) {
       const message = this.draining ? 'server shutting down' : 'too many connections';
-      const code = this.draining ? ErrorCode.ConnectionClosed : ErrorCode.RateLimited;
-      this.nativeStats.countError(code);
-      connection.enqueue(
-        connection.wrapNative(encodeFrame({ type: 'error', id: 0, code, message }, MAX_HEADER_SIZE)),
-        false,
-      );
+      if (protocol === 'native') {
+        const code = this.draining ? ErrorCode.ConnectionClosed : ErrorCode.RateLimited;
+        this.nativeStats.countError(code);
+        connection.enqueue(
+          connection.wrapNative(encodeFrame({ type: 'error', id: 0, code, message }, MAX_HEADER_SIZE)),
+          false,
+        );
+      }
       connection.close('overloaded', message);
       return;
     }
     connection.stats.accepted++;
     connection.stats.open++;
     this.connections.add(connection);
-    const session = new NativeSession(this.newConnectionId(), connection, this.nativeContext);
-    session.start();
+    if (protocol === 'mqtt') (this.mqtt as MqttService).accept(connection);
+    else new NativeSession(this.newConnectionId(), connection, this.nativeContext).start();
     if (head && head.length > 0) connection.socket.unshift(head);
   }
 
-  private onSessionClosed(session: NativeSession): void {
-    this.connections.delete(session.connection);
-    session.connection.stats.open--;
+  private untrack(connection: Connection): void {
+    if (this.connections.delete(connection)) connection.stats.open--;
   }
 
   /**
@@ -270,7 +342,8 @@ export class PulseServer {
       new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     // The TCP listener stops at once; the HTTP one keeps answering /health (503) and refusing
     // upgrades until the drain is over, so that load balancers see the server leave.
-    const tcpClosed = closed(this.tcp);
+    const tcpClosed = Promise.all([closed(this.tcp), closed(this.mqttListener)]);
+    this.mqtt?.stop();
     for (const connection of this.connections) connection.handler?.goAway();
     this.scheduler.flushAll();
     const deadline = Date.now() + this.config.server.shutdown_drain_timeout_ms;

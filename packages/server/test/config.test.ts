@@ -57,7 +57,6 @@ const SEED_TOML = fileURLToPath(new URL('../../test/fixtures/seed.toml', import.
 const VERSION = '1.2.3';
 const listener = (c: PulseConfig) => ({ host: c.mqtt.host, port: c.mqtt.port });
 
-
 const DEFAULTS: SpecConfig = {
   server: { host: '127.0.0.1', port: 8080, shutdown_drain_timeout_ms: 5000 },
   transport: { websocket: true, webtransport: false, tcp_port: 8081, ws_path: '/ws' },

@@ -64,7 +64,11 @@ export const SCHEMA = {
       { min: 1, max: 65_535 },
       'QoS 1/2 publications a client may have unacknowledged towards the server',
     ),
-    topic_alias_maximum: int(64, { min: 0, max: 65_535 }, 'topic aliases a v5 client may use towards the server'),
+    topic_alias_maximum: int(
+      64,
+      { min: 0, max: 65_535 },
+      'topic aliases a v5 client may use towards the server',
+    ),
     max_keepalive: int(
       65_535,
       { min: 0, max: 65_535 },
@@ -97,7 +101,11 @@ export const SCHEMA = {
       'past limits.max_outbound_bytes: throttle (QoS 0 dropped, QoS 1/2 wait in the session queue), disconnect, or queue-offline (QoS 0 waits too)',
       { flags: ['slow-consumer-policy'], envs: ['MQTT_RS_SLOW_CONSUMER_POLICY'] },
     ),
-    sys_interval_ms: int(10_000, { min: 0, max: MAX_TIMER_MS }, 'publish $SYS/broker/... topics this often (0 = off)'),
+    sys_interval_ms: int(
+      10_000,
+      { min: 0, max: MAX_TIMER_MS },
+      'publish $SYS/broker/... topics this often (0 = off)',
+    ),
   },
   limits: {
     max_connections: int(100_000, { min: 1 }, 'most client connections at once, all protocols together'),

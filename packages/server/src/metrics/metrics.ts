@@ -2,29 +2,17 @@ import type { Broker } from '@pulse/core';
 import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NativeStats } from '../native/native-stats.js';
+import type { MqttService } from '../mqtt/mqtt-service.js';
 import type { TransportStats } from '../transport/transport-stats.js';
+import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
 
 export interface MetricSources {
   broker: Broker;
   native: NativeStats;
-  transports: Record<'ws' | 'tcp', TransportStats>;
+  transports: Record<'ws' | 'tcp' | 'mqtt' | 'mqtt_ws', TransportStats>;
   rejectedConnections: Map<string, number>;
   outboundBytes: () => number;
-}
-
-/** A counter whose value lives in a plain field the hot path increments; read at scrape time. */
-function mirror(
-  counter: Counter<string>,
-  labels: Record<string, string>,
-  total: number,
-  seen: Map<string, number>,
-) {
-  const key = (counter as unknown as { name: string }).name + JSON.stringify(labels);
-  const delta = total - (seen.get(key) ?? 0);
-  if (delta > 0) {
-    counter.inc(labels, delta);
-    seen.set(key, total);
-  }
+  mqtt: () => MqttService | undefined;
 }
 
 /**
@@ -38,7 +26,7 @@ export function createMetrics(src: MetricSources): {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pulse_process_' });
   const seen = new Map<string, number>();
-  const transportNames = ['ws', 'tcp'] as const;
+  const transportNames = ['ws', 'tcp', 'mqtt', 'mqtt_ws'] as const;
 
   new Gauge({
     name: 'pulse_connections',
@@ -172,6 +160,7 @@ export function createMetrics(src: MetricSources): {
       }
     },
   });
+  registerMqttMetrics(registry, src.mqtt, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',
     help: 'From a publication entering the server to the end of the write of its fan-out',

@@ -25,7 +25,6 @@ export interface NativeContext {
   readonly maxMessageSize: number;
   readonly maxFrameSize: number;
   readonly heartbeatIntervalMs: number;
-  onSessionClosed(session: NativeSession): void;
 }
 
 /**
@@ -73,7 +72,6 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   onClosed(): void {
     this.reader.stop();
     this.ctx.broker.disconnect(this);
-    this.ctx.onSessionClosed(this);
   }
 
   /** Tells the client the server is going away, then closes (graceful shutdown). */

@@ -18,6 +18,8 @@ export interface ConnectionEnv {
   readonly limits: ConnectionLimits;
   readonly stats: TransportStats;
   readonly clock: CoarseClock;
+  /** Told once when any connection of this transport has closed, after its handler. */
+  readonly onClosed: (connection: Connection) => void;
 }
 
 /** What the protocol adapter on top of a connection is told. */
@@ -57,6 +59,7 @@ export abstract class Connection implements HeartbeatTarget {
   /** Coarse clock reading of the last bytes received (see HeartbeatMonitor). */
   lastSeen: number;
   pingSent = false;
+  ownTimeoutMs: number | undefined = undefined;
   handler: ConnectionHandler | undefined;
 
   constructor(
@@ -90,6 +93,8 @@ export abstract class Connection implements HeartbeatTarget {
   abstract readonly wireSlot: number;
   /** Wraps a native frame encoded with MAX_HEADER_SIZE bytes of headroom into this transport's framing. */
   abstract wrapNative(encodedWithHeadroom: Buffer): Buffer;
+  /** Frames one binary message (an MQTT packet) for this transport. */
+  abstract frameBinary(payload: Buffer): Buffer;
   /** Sends the transport's own goodbye and closes. */
   abstract close(reason: CloseReason, message?: string): void;
 
@@ -168,5 +173,6 @@ export abstract class Connection implements HeartbeatTarget {
     this.closing = true;
     this.queue = undefined;
     this.handler?.onClosed();
+    this.env.onClosed(this);
   }
 }

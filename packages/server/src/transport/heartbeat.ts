@@ -3,6 +3,11 @@ import type { CoarseClock } from './coarse-clock.js';
 /** What the heartbeat monitor needs of a connection's protocol session. */
 export interface HeartbeatTarget {
   lastSeen: number;
+  /**
+   * A timeout of the connection's own (MQTT keep alive × 1.5); 0 = never. When set, the
+   * server sends no pings and the global heartbeat settings do not apply.
+   */
+  ownTimeoutMs: number | undefined;
   pingSent: boolean;
   sendPing(): void;
   /** Closes a connection that stayed silent past the timeout. */
@@ -38,6 +43,11 @@ export class HeartbeatMonitor {
     const now = this.clock.tick();
     for (const target of this.targets()) {
       const silent = now - target.lastSeen;
+      const own = target.ownTimeoutMs;
+      if (own !== undefined) {
+        if (own > 0 && silent >= own) target.expire();
+        continue;
+      }
       if (silent >= this.timeoutMs) target.expire();
       else if (silent >= this.intervalMs && !target.pingSent) {
         target.pingSent = true;

@@ -19,6 +19,10 @@ export class TcpConnection extends Connection implements SocketOwner {
     return encodedWithHeadroom.subarray(MAX_HEADER_SIZE);
   }
 
+  frameBinary(payload: Buffer): Buffer {
+    return payload;
+  }
+
   close(): void {
     if (this.closing) return;
     this.endAfterFlush();

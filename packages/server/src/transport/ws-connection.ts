@@ -44,6 +44,10 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
     return binaryFrameInPlace(encodedWithHeadroom, MAX_HEADER_SIZE);
   }
 
+  frameBinary(payload: Buffer): Buffer {
+    return frame(Opcode.Binary, payload);
+  }
+
   sendText(text: string): void {
     this.enqueue(frame(Opcode.Text, Buffer.from(text, 'utf8')), false);
   }

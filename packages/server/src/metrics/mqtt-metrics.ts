@@ -1,0 +1,121 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { MqttService } from '../mqtt/mqtt-service.js';
+
+/** A counter whose value lives in a plain field the hot path increments; read at scrape time. */
+export function mirror(
+  counter: Counter<string>,
+  labels: Record<string, string>,
+  total: number,
+  seen: Map<string, number>,
+): void {
+  const key = (counter as unknown as { name: string }).name + JSON.stringify(labels);
+  const delta = total - (seen.get(key) ?? 0);
+  if (delta > 0) {
+    counter.inc(labels, delta);
+    seen.set(key, total);
+  }
+}
+
+/** The MQTT broker's metrics, in the same registry as the rest (`pulse_mqtt_*`). */
+export function registerMqttMetrics(
+  registry: Registry,
+  service: () => MqttService | undefined,
+  seen: Map<string, number>,
+): void {
+  const registers = [registry];
+  const counterFromMap = (
+    name: string,
+    help: string,
+    label: string,
+    pick: (m: MqttService) => Map<string, number>,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers,
+      collect() {
+        const m = service();
+        if (m) for (const [key, n] of pick(m)) mirror(this, { [label]: key }, n, seen);
+      },
+    });
+  const gauge = (name: string, help: string, read: (m: MqttService) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const m = service();
+        this.set(m ? read(m) : 0);
+      },
+    });
+  gauge('pulse_mqtt_connections', 'Open MQTT connections (TCP and WebSocket)', (m) => m.connectionCount);
+  gauge(
+    'pulse_mqtt_sessions',
+    'MQTT sessions, connected or kept for a disconnected client',
+    (m) => m.sessions.size,
+  );
+  gauge(
+    'pulse_mqtt_inflight',
+    'QoS 1/2 messages sent and not yet acknowledged',
+    (m) => m.queueDepths().inflight,
+  );
+  gauge('pulse_mqtt_queued', 'Messages waiting in session queues', (m) => m.queueDepths().queued);
+  gauge('pulse_mqtt_retained', 'Retained messages', (m) => m.retained.size);
+  counterFromMap(
+    'pulse_mqtt_packets_in_total',
+    'MQTT packets received, by type',
+    'type',
+    (m) => m.stats.packetsIn,
+  );
+  counterFromMap(
+    'pulse_mqtt_packets_out_total',
+    'MQTT packets sent, by type',
+    'type',
+    (m) => m.stats.packetsOut,
+  );
+  counterFromMap(
+    'pulse_mqtt_dropped_total',
+    'Messages not delivered, by reason (expired, queue_full, too_large, qos0_offline, slow_consumer)',
+    'reason',
+    (m) => m.stats.dropped,
+  );
+  counterFromMap(
+    'pulse_mqtt_publish_refused_total',
+    'Client publications refused, by MQTT reason code',
+    'reason',
+    (m) => m.stats.refused,
+  );
+  for (const dir of ['in', 'out'] as const) {
+    new Counter({
+      name: `pulse_mqtt_publishes_${dir}_total`,
+      help: `MQTT PUBLISH packets ${dir === 'in' ? 'received' : 'sent'}, by QoS`,
+      labelNames: ['qos'],
+      registers,
+      collect() {
+        const m = service();
+        if (!m) return;
+        const counts = dir === 'in' ? m.stats.publishesIn : m.stats.publishesOut;
+        for (let qos = 0; qos < counts.length; qos++) mirror(this, { qos: String(qos) }, counts[qos], seen);
+      },
+    });
+  }
+  new Counter({
+    name: 'pulse_mqtt_parse_errors_total',
+    help: 'Malformed or oversized MQTT packets',
+    registers,
+    collect() {
+      const m = service();
+      if (m) mirror(this, {}, m.stats.parseErrors, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_mqtt_wills_published_total',
+    help: 'Will messages published',
+    registers,
+    collect() {
+      const m = service();
+      if (m) mirror(this, {}, m.stats.willsPublished, seen);
+    },
+  });
+}

@@ -1,0 +1,561 @@
+import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { Publication, Refusal } from '@pulse/core';
+import {
+  ConnackV4,
+  ErrorCode,
+  MqttDecoder,
+  type MqttVersion,
+  type Packet,
+  PacketSplitter,
+  type PacketSplitterHandler,
+  Reason,
+  encodePacket,
+} from '@pulse/protocol';
+import type {
+  IConnectPacket,
+  IDisconnectPacket,
+  IPublishPacket,
+  ISubscribePacket,
+  IUnsubscribePacket,
+} from 'mqtt-packet';
+import type { Connection, ConnectionHandler } from '../transport/connection.js';
+import type { MqttService } from './mqtt-service.js';
+import { type PublishOptions, publishPacket } from './publish-encoding.js';
+import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './session.js';
+import { checkMqttFilter } from './topic-rules.js';
+
+/** How long a new connection may take to send CONNECT (ms). */
+const CONNECT_TIMEOUT_MS = 10_000;
+const NEVER_EXPIRES = 0xffff_ffff;
+
+export interface Will {
+  publication: Publication;
+  delaySeconds: number;
+}
+
+/** Maps a core refusal to an MQTT 5 reason code. */
+function reasonFor(refusal: Refusal): number {
+  switch (refusal.code) {
+    case ErrorCode.InvalidChannel:
+      return Reason.TopicNameInvalid;
+    case ErrorCode.Forbidden:
+      return Reason.NotAuthorized;
+    case ErrorCode.RateLimited:
+      return Reason.QuotaExceeded;
+    default:
+      return Reason.UnspecifiedError;
+  }
+}
+
+/**
+ * One MQTT network connection (TCP or WebSocket): CONNECT, the packet flows of MQTT 3.1,
+ * 3.1.1 and 5.0, and the link between the connection and its (possibly persistent) session.
+ */
+export class MqttLink implements ConnectionHandler, PacketSplitterHandler, SessionLink {
+  private readonly splitter: PacketSplitter;
+  private readonly decoder = new MqttDecoder();
+  version: MqttVersion = 4;
+  session: MqttSession | undefined;
+  clientId = '';
+  receiveMaximum = 65_535;
+  private clientMaxPacketSize = 268_435_455;
+  private clientTopicAliasMax = 0;
+  private readonly aliasesIn = new Map<number, string>();
+  /** Topic aliases this server chose for the client (v5, up to its topic alias maximum). */
+  private aliasesOut: Map<string, number> | undefined;
+  private will: Will | undefined;
+  private sessionExpiryAtConnect = 0;
+  private waitingForDrain = false;
+
+  constructor(
+    readonly connection: Connection,
+    private readonly service: MqttService,
+  ) {
+    this.splitter = new PacketSplitter(this, service.config.max_packet_size);
+    connection.handler = this;
+    connection.ownTimeoutMs = CONNECT_TIMEOUT_MS;
+  }
+
+  // --- ConnectionHandler ---------------------------------------------------------------
+
+  onBytes(data: Buffer): void {
+    this.splitter.push(data);
+  }
+
+  onClosed(): void {
+    this.splitter.stop();
+    this.service.stats.connectionsOpen--;
+    this.service.onLinkClosed(this, this.will);
+  }
+
+  sendPing(): void {}
+
+  onTimeout(): void {
+    this.disconnect(Reason.KeepAliveTimeout, 'keep alive timeout');
+  }
+
+  goAway(): void {
+    this.will = undefined;
+    this.disconnect(Reason.ServerShuttingDown, 'server shutting down');
+  }
+
+  /** Another connection took this client id over (MQTT 5 §3.1.4). */
+  takenOver(keepWill: boolean): void {
+    if (!keepWill) this.will = undefined;
+    this.disconnect(Reason.SessionTakenOver, 'session taken over');
+  }
+
+  // --- PacketSplitterHandler -----------------------------------------------------------
+
+  onPacketTooLarge(size: number): void {
+    this.service.stats.parseErrors++;
+    this.disconnect(
+      Reason.PacketTooLarge,
+      `packet of ${size} bytes exceeds ${this.service.config.max_packet_size}`,
+    );
+  }
+
+  onMalformedLength(): void {
+    this.service.stats.parseErrors++;
+    this.disconnect(Reason.MalformedPacket, 'malformed remaining length');
+  }
+
+  onPacket(bytes: Buffer): void {
+    if (this.connection.closing) return;
+    const packet = this.decoder.decode(bytes);
+    if (packet instanceof Error) {
+      this.service.stats.parseErrors++;
+      if (!this.session && /protocol version/i.test(packet.message)) {
+        // An unknown protocol level gets CONNACK 0x01 in the 3.1.1 format (MQTT 5 §3.1.2.2).
+        this.write(
+          encodePacket(
+            { cmd: 'connack', returnCode: ConnackV4.UnacceptableProtocolVersion, sessionPresent: false },
+            4,
+          ),
+        );
+        return this.close();
+      }
+      return this.disconnect(Reason.MalformedPacket, packet.message);
+    }
+    this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
+    if (!this.session) {
+      if (packet.cmd !== 'connect')
+        return this.disconnect(Reason.ProtocolError, 'the first packet must be CONNECT');
+      return this.onConnect(packet);
+    }
+    this.dispatch(packet);
+  }
+
+  private dispatch(packet: Packet): void {
+    const session = this.session as MqttSession;
+    switch (packet.cmd) {
+      case 'publish':
+        return this.onPublish(packet);
+      case 'puback':
+        session.complete(packet.messageId ?? 0, 'publish');
+        return;
+      case 'pubrec':
+        if ((packet.reasonCode ?? 0) >= 0x80) session.complete(packet.messageId ?? 0, 'publish');
+        else session.received(packet.messageId ?? 0);
+        return;
+      case 'pubcomp':
+        session.complete(packet.messageId ?? 0, 'pubrel');
+        return;
+      case 'pubrel': {
+        const id = packet.messageId ?? 0;
+        const known = session.incomingQos2.delete(id);
+        const reasonCode = known || this.version !== 5 ? undefined : Reason.PacketIdentifierNotFound;
+        return this.writePacket({ cmd: 'pubcomp', messageId: id, reasonCode });
+      }
+      case 'subscribe':
+        return this.onSubscribe(packet);
+      case 'unsubscribe':
+        return this.onUnsubscribe(packet);
+      case 'pingreq':
+        return this.writePacket({ cmd: 'pingresp' });
+      case 'disconnect':
+        return this.onDisconnect(packet);
+      case 'connect':
+        return this.disconnect(Reason.ProtocolError, 'second CONNECT');
+      default:
+        return this.disconnect(Reason.ProtocolError, `unexpected ${packet.cmd}`);
+    }
+  }
+
+  // --- CONNECT ---------------------------------------------------------------------------
+
+  private onConnect(packet: IConnectPacket): void {
+    const config = this.service.config;
+    this.version = (packet.protocolVersion ?? 4) as MqttVersion;
+    const v5 = this.version === 5;
+    const clean = packet.clean !== false;
+    let clientId = packet.clientId ?? '';
+    let assigned: string | undefined;
+    if (clientId.length === 0) {
+      if (!v5 && !clean)
+        return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
+      clientId = `pulse-${randomBytes(8).toString('hex')}`;
+      if (v5) assigned = clientId;
+    }
+    if (clientId.includes('\uFFFD') || clientId.includes('\u0000')) {
+      return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
+    }
+    const props = packet.properties ?? {};
+    if (v5) {
+      if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
+        return this.disconnect(Reason.ProtocolError, 'receive maximum and maximum packet size must not be 0');
+      }
+      this.receiveMaximum = props.receiveMaximum ?? 65_535;
+      this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
+      this.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
+      if (props.authenticationMethod !== undefined) {
+        return this.refuseConnect(ConnackV4.NotAuthorized, 0x8c);
+      }
+    }
+    // Session expiry: 3.1.1 persistent sessions (clean session = 0) never expire unless capped.
+    const requested = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES;
+    const expiry = Math.min(requested, config.max_session_expiry_interval);
+    this.sessionExpiryAtConnect = requested;
+
+    const keepalive = packet.keepalive ?? 0;
+    let serverKeepAlive: number | undefined;
+    let effectiveKeepalive = keepalive;
+    if (config.max_keepalive > 0 && keepalive > config.max_keepalive) {
+      effectiveKeepalive = config.max_keepalive;
+      if (v5) serverKeepAlive = config.max_keepalive;
+    }
+    // MQTT 5 §3.1.2.10: one and a half times the keep alive without a packet closes the connection.
+    this.connection.ownTimeoutMs = effectiveKeepalive * 1500;
+
+    if (packet.will) {
+      const w = packet.will;
+      const willProps = w.properties ?? {};
+      if (willProps.payloadFormatIndicator && !isUtf8(Buffer.from(w.payload))) {
+        return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);
+      }
+      const refusal = this.service.checkTopic(w.topic);
+      if (refusal) return this.refuseConnect(ConnackV4.NotAuthorized, Reason.TopicNameInvalid);
+      this.will = {
+        delaySeconds: v5 ? (willProps.willDelayInterval ?? 0) : 0,
+        publication: new Publication({
+          channel: w.topic,
+          payload: Buffer.from(w.payload),
+          qos: (w.qos ?? 0) as 0 | 1 | 2,
+          retain: w.retain ?? false,
+          properties: v5 ? stripWillDelay(willProps) : undefined,
+          expiresAt:
+            v5 && willProps.messageExpiryInterval !== undefined
+              ? Date.now() + willProps.messageExpiryInterval * 1000
+              : undefined,
+        }),
+      };
+    }
+
+    this.clientId = clientId;
+    const { session, present } = this.service.attachSession(clientId, clean, expiry);
+    this.session = session;
+    this.service.stats.connectionsAccepted++;
+    this.service.stats.connectionsOpen++;
+    const connack: Packet = v5
+      ? {
+          cmd: 'connack',
+          reasonCode: 0,
+          sessionPresent: present,
+          properties: {
+            receiveMaximum: config.receive_maximum,
+            maximumPacketSize: config.max_packet_size,
+            topicAliasMaximum: config.topic_alias_maximum,
+            retainAvailable: true,
+            wildcardSubscriptionAvailable: true,
+            sharedSubscriptionAvailable: true,
+            subscriptionIdentifiersAvailable: true,
+            ...(assigned ? { assignedClientIdentifier: assigned } : {}),
+            ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+            ...(expiry !== requested ? { sessionExpiryInterval: expiry } : {}),
+          },
+        }
+      : { cmd: 'connack', returnCode: 0, sessionPresent: present };
+    this.writePacket(connack);
+    session.resume(this);
+  }
+
+  private refuseConnect(v4Code: number, v5Reason: number): void {
+    const packet: Packet =
+      this.version === 5
+        ? { cmd: 'connack', reasonCode: v5Reason, sessionPresent: false }
+        : { cmd: 'connack', returnCode: v4Code, sessionPresent: false };
+    this.writePacket(packet);
+    this.will = undefined;
+    this.close();
+  }
+
+  // --- PUBLISH (client to server) ------------------------------------------------------------
+
+  private onPublish(packet: IPublishPacket): void {
+    const session = this.session as MqttSession;
+    const stats = this.service.stats;
+    const qos = packet.qos;
+    const id = packet.messageId ?? 0;
+    stats.publishesIn[qos]++;
+    const props = packet.properties;
+    let topic = packet.topic;
+    if (props?.topicAlias !== undefined) {
+      const alias = props.topicAlias;
+      if (alias === 0 || alias > this.service.config.topic_alias_maximum) {
+        return this.disconnect(Reason.TopicAliasInvalid, `topic alias ${alias} is out of range`);
+      }
+      if (topic.length > 0) this.aliasesIn.set(alias, topic);
+      else {
+        const known = this.aliasesIn.get(alias);
+        if (known === undefined) return this.disconnect(Reason.ProtocolError, `unknown topic alias ${alias}`);
+        topic = known;
+      }
+    }
+    if (qos === 2 && session.incomingQos2.has(id)) {
+      // A duplicate of a QoS 2 message not yet released: acknowledge again, route nothing.
+      return this.writePacket({ cmd: 'pubrec', messageId: id });
+    }
+    if (qos === 2 && session.incomingQos2.size >= this.service.config.receive_maximum) {
+      return this.disconnect(Reason.ReceiveMaximumExceeded, 'too many QoS 2 messages awaiting PUBREL');
+    }
+    const topicRefusal = this.service.checkTopic(topic);
+    if (topicRefusal) {
+      if (topicRefusal.code === ErrorCode.InvalidChannel) {
+        return this.disconnect(Reason.TopicNameInvalid, topicRefusal.message);
+      }
+      return this.refusePublish(qos, id, reasonFor(topicRefusal), topicRefusal.message);
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (props?.payloadFormatIndicator && !isUtf8(payload)) {
+      return this.refusePublish(qos, id, Reason.PayloadFormatInvalid, 'payload is not UTF-8');
+    }
+    const publication = new Publication({
+      channel: topic,
+      payload,
+      qos,
+      retain: packet.retain,
+      properties: this.version === 5 ? passThrough(props) : undefined,
+      publisher: session.id,
+      expiresAt:
+        props?.messageExpiryInterval !== undefined
+          ? Date.now() + props.messageExpiryInterval * 1000
+          : undefined,
+    });
+    const outcome = this.service.route(publication);
+    if (outcome instanceof Refusal) return this.refusePublish(qos, id, reasonFor(outcome), outcome.message);
+    if (qos === 1) {
+      const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
+      this.writePacket({ cmd: 'puback', messageId: id, reasonCode });
+    } else if (qos === 2) {
+      session.incomingQos2.add(id);
+      const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
+      this.writePacket({ cmd: 'pubrec', messageId: id, reasonCode });
+    }
+  }
+
+  private refusePublish(qos: number, id: number, reason: number, message: string): void {
+    this.service.stats.count(this.service.stats.refused, `0x${reason.toString(16)}`);
+    if (qos === 0) return;
+    if (this.version !== 5) {
+      // 3.1.1 has no way to refuse a PUBLISH but to close the connection (§4.8 of 3.1.1).
+      return this.disconnect(Reason.NotAuthorized, message);
+    }
+    const properties = { reasonString: message };
+    if (qos === 1) this.writePacket({ cmd: 'puback', messageId: id, reasonCode: reason, properties });
+    else this.writePacket({ cmd: 'pubrec', messageId: id, reasonCode: reason, properties });
+  }
+
+  // --- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------
+
+  private onSubscribe(packet: ISubscribePacket): void {
+    const session = this.session as MqttSession;
+    const v5 = this.version === 5;
+    const subscriptionId = packet.properties?.subscriptionIdentifier;
+    if (subscriptionId === 0) return this.disconnect(Reason.ProtocolError, 'subscription identifier 0');
+    const granted: number[] = [];
+    const retainedToSend: { filter: string; options: SubscriptionOptions }[] = [];
+    for (const sub of packet.subscriptions) {
+      const filter = sub.topic;
+      const shared = filter.startsWith('$share/');
+      if (shared && sub.nl) return this.disconnect(Reason.ProtocolError, 'no local on a shared subscription');
+      const invalid = checkMqttFilter(filter);
+      if (invalid) {
+        granted.push(v5 ? Reason.TopicFilterInvalid : 0x80);
+        continue;
+      }
+      const existed = session.subscriptions.has(filter);
+      if (!existed) {
+        const refusal = this.service.broker.subscribe(session, filter, checkMqttFilter);
+        if (refusal) {
+          granted.push(v5 ? reasonFor(refusal) : 0x80);
+          continue;
+        }
+      }
+      const qos = Math.min(sub.qos, 2) as 0 | 1 | 2;
+      const options: SubscriptionOptions = {
+        qos,
+        noLocal: sub.nl ?? false,
+        retainAsPublished: sub.rap ?? false,
+        retainHandling: (sub.rh ?? 0) as 0 | 1 | 2,
+        subscriptionId,
+      };
+      session.setSubscription(filter, options);
+      granted.push(qos);
+      const rh = options.retainHandling;
+      if (!shared && (rh === 0 || (rh === 1 && !existed))) retainedToSend.push({ filter, options });
+    }
+    this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
+    const now = Date.now();
+    for (const { filter, options } of retainedToSend) {
+      for (const publication of this.service.retained.match(filter, now)) {
+        const qos = (publication.qos < options.qos ? publication.qos : options.qos) as 0 | 1 | 2;
+        session.send({
+          publication,
+          qos,
+          retain: true,
+          subscriptionIds: options.subscriptionId !== undefined ? [options.subscriptionId] : undefined,
+        });
+      }
+    }
+  }
+
+  private onUnsubscribe(packet: IUnsubscribePacket): void {
+    const session = this.session as MqttSession;
+    const granted: number[] = [];
+    for (const filter of packet.unsubscriptions) {
+      if (session.deleteSubscription(filter)) {
+        this.service.broker.unsubscribe(session, filter);
+        granted.push(Reason.Success);
+      } else granted.push(Reason.NoSubscriptionExisted);
+    }
+    this.writePacket(
+      this.version === 5
+        ? { cmd: 'unsuback', messageId: packet.messageId, granted }
+        : { cmd: 'unsuback', messageId: packet.messageId, granted: [] },
+    );
+  }
+
+  // --- DISCONNECT --------------------------------------------------------------------------
+
+  private onDisconnect(packet: IDisconnectPacket): void {
+    const session = this.session as MqttSession;
+    const newExpiry = packet.properties?.sessionExpiryInterval;
+    if (newExpiry !== undefined) {
+      if (this.sessionExpiryAtConnect === 0 && newExpiry !== 0) {
+        return this.disconnect(Reason.ProtocolError, 'session expiry cannot be set after connecting with 0');
+      }
+      session.expiryInterval = Math.min(newExpiry, this.service.config.max_session_expiry_interval);
+    }
+    // A normal DISCONNECT discards the will; reason 0x04 asks for it (MQTT 5 §3.14.2.1).
+    if (packet.reasonCode !== Reason.DisconnectWithWill) this.will = undefined;
+    this.close();
+  }
+
+  // --- SessionLink -------------------------------------------------------------------------
+
+  congested(): boolean {
+    const congested = this.connection.socket.writableLength >= this.service.outboundBudget;
+    if (congested && !this.waitingForDrain) {
+      this.waitingForDrain = true;
+      this.connection.socket.once('drain', () => {
+        this.waitingForDrain = false;
+        this.session?.pump();
+      });
+    }
+    return congested;
+  }
+
+  sendPublish(item: Outgoing, packetId: number, dup: boolean): boolean {
+    const stats = this.service.stats;
+    const now = Date.now();
+    const publication = item.publication;
+    if (publication.expiresAt !== undefined && publication.expiresAt <= now) {
+      stats.count(stats.dropped, 'expired');
+      return false;
+    }
+    const bytes = publishPacket(
+      publication,
+      this.version,
+      { qos: item.qos, retain: item.retain, dup, packetId, subscriptionIds: item.subscriptionIds },
+      now,
+    );
+    if (bytes.length > this.clientMaxPacketSize) {
+      // MQTT 5 §3.1.2.11.4: discard, as if it had been sent.
+      stats.count(stats.dropped, 'too_large');
+      return false;
+    }
+    if (this.connection.enqueue(this.connection.frameBinary(bytes), item.qos === 0)) {
+      stats.publishesOut[item.qos]++;
+      stats.count(stats.packetsOut, 'publish');
+      return true;
+    }
+    if (item.qos === 0) stats.count(stats.dropped, 'slow_consumer');
+    return item.qos > 0;
+  }
+
+  /** Sends a known topic as its alias alone; gives new topics an alias while there are any left. */
+  private useTopicAlias(topic: string, options: PublishOptions): void {
+    this.aliasesOut ??= new Map();
+    const known = this.aliasesOut.get(topic);
+    if (known !== undefined) {
+      options.topicAlias = known;
+      options.omitTopic = true;
+    } else if (this.aliasesOut.size < this.clientTopicAliasMax) {
+      options.topicAlias = this.aliasesOut.size + 1;
+      this.aliasesOut.set(topic, options.topicAlias);
+    }
+  }
+
+  sendPubrel(packetId: number): void {
+    this.writePacket({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  // --- writing and closing ------------------------------------------------------------------
+
+  writePacket(packet: Packet): void {
+    this.service.stats.count(this.service.stats.packetsOut, packet.cmd);
+    this.write(encodePacket(packet, this.version));
+  }
+
+  private write(bytes: Buffer): void {
+    this.connection.enqueue(this.connection.frameBinary(bytes), false);
+  }
+
+  /** Closes after DISCONNECT with `reason` (MQTT 5 only; 3.1.1 just closes). */
+  disconnect(reason: number, message: string): void {
+    if (this.connection.closing) return;
+    if (this.version === 5 && this.session) {
+      this.writePacket({ cmd: 'disconnect', reasonCode: reason, properties: { reasonString: message } });
+    }
+    this.service.log.debug({ clientId: this.clientId, reason, message }, 'mqtt disconnect');
+    this.close();
+  }
+
+  private close(): void {
+    this.connection.close('normal');
+  }
+}
+
+type PublishProps = IPublishPacket['properties'];
+
+/** The v5 properties that travel with a message to its subscribers. */
+function passThrough(props: PublishProps): Record<string, unknown> | undefined {
+  if (!props) return undefined;
+  const { payloadFormatIndicator, contentType, responseTopic, correlationData, userProperties } = props;
+  if (
+    payloadFormatIndicator === undefined &&
+    contentType === undefined &&
+    responseTopic === undefined &&
+    correlationData === undefined &&
+    userProperties === undefined
+  ) {
+    return undefined;
+  }
+  return { payloadFormatIndicator, contentType, responseTopic, correlationData, userProperties };
+}
+
+function stripWillDelay(props: NonNullable<NonNullable<IConnectPacket['will']>['properties']>) {
+  const { willDelayInterval: _delay, messageExpiryInterval: _expiry, ...rest } = props;
+  return passThrough(rest as PublishProps);
+}

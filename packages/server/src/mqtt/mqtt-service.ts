@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { type Broker, MemoryRetainedStore, type Publication, Refusal, type RetainedStore } from '@pulse/core';
+import { ErrorCode } from '@pulse/protocol';
+import type { PulseConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import type { Connection } from '../transport/connection.js';
+import type { FlushScheduler } from '../transport/flush-scheduler.js';
+import { MqttLink, type Will } from './mqtt-link.js';
+import { MqttStats } from './mqtt-stats.js';
+import { MqttSession } from './session.js';
+import { SysTopics } from './sys-topics.js';
+import { checkMqttTopic } from './topic-rules.js';
+
+const NEVER_EXPIRES = 0xffff_ffff;
+
+export interface MqttServiceOptions {
+  broker: Broker;
+  config: PulseConfig;
+  log: Logger;
+  scheduler: FlushScheduler;
+  version: string;
+}
+
+/**
+ * The MQTT broker on the shared router: sessions by client id, wills, retained messages,
+ * `$SYS` topics and the optional retransmit timer. Network connections come and go as
+ * `MqttLink`s; sessions outlive them when the client asks.
+ */
+export class MqttService {
+  readonly broker: Broker;
+  readonly config: PulseConfig['mqtt'];
+  readonly log: Logger;
+  readonly stats = new MqttStats();
+  readonly retained: RetainedStore;
+  readonly sessions = new Map<string, MqttSession>();
+  readonly outboundBudget: number;
+  private readonly links = new Set<MqttLink>();
+  private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private nextId = 0;
+  private retransmitTimer: NodeJS.Timeout | undefined;
+  private readonly sys: SysTopics;
+  private readonly sessionPolicy;
+
+  constructor(options: MqttServiceOptions) {
+    this.broker = options.broker;
+    this.config = options.config.mqtt;
+    this.log = options.log;
+    this.outboundBudget = options.config.limits.max_outbound_bytes;
+    this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
+    this.sessionPolicy = {
+      maxQueued: this.config.max_queued_messages,
+      queueQos0Offline: this.config.queue_qos0_offline,
+      queueQos0WhenCongested: this.config.slow_consumer_policy === 'queue-offline',
+      onDrop: (reason: string) => this.stats.count(this.stats.dropped, reason),
+    };
+    this.sys = new SysTopics(this, options.version);
+  }
+
+  start(): void {
+    const interval = this.config.inflight_retransmit_interval_ms;
+    if (interval > 0) {
+      this.retransmitTimer = setInterval(() => {
+        for (const session of this.sessions.values())
+          if (session.inflight.size > 0) session.retransmit(interval);
+      }, interval);
+      this.retransmitTimer.unref();
+    }
+    this.sys.start(this.config.sys_interval_ms);
+  }
+
+  stop(): void {
+    clearInterval(this.retransmitTimer);
+    this.sys.stop();
+    for (const { timer } of this.pendingWills.values()) clearTimeout(timer);
+    this.pendingWills.clear();
+    for (const session of this.sessions.values()) clearTimeout(session.expiryTimer);
+  }
+
+  get connectionCount(): number {
+    return this.links.size;
+  }
+
+  /** Total QoS 1/2 messages awaiting acknowledgement, and waiting in session queues. */
+  queueDepths(): { inflight: number; queued: number } {
+    let inflight = 0;
+    let queued = 0;
+    for (const session of this.sessions.values()) {
+      inflight += session.inflight.size;
+      queued += session.queue.length;
+    }
+    return { inflight, queued };
+  }
+
+  accept(connection: Connection): MqttLink {
+    const link = new MqttLink(connection, this);
+    this.links.add(link);
+    return link;
+  }
+
+  goAway(): void {
+    for (const link of this.links) link.goAway();
+  }
+
+  checkTopic(topic: string): Refusal | undefined {
+    return checkMqttTopic(topic);
+  }
+
+  /**
+   * Routes a client's publication: retained store first (a full store refuses the
+   * publication), then the router. Returns the number of subscribers reached.
+   */
+  route(publication: Publication): number | Refusal {
+    if (publication.retain) {
+      const outcome = this.retained.set(publication);
+      if (outcome === 'full') {
+        return new Refusal(
+          ErrorCode.RateLimited,
+          `retained store is full (${this.config.max_retained_messages})`,
+        );
+      }
+    }
+    return this.broker.publish(publication, checkMqttTopic);
+  }
+
+  /** Publications of the server itself ($SYS) and wills: no client rules apply. */
+  routeInternal(publication: Publication): void {
+    if (publication.retain) this.retained.set(publication);
+    this.broker.publish(publication, () => undefined);
+  }
+
+  /** Finds, resumes, takes over or creates the session for a CONNECT. */
+  attachSession(
+    clientId: string,
+    cleanStart: boolean,
+    expiryInterval: number,
+  ): { session: MqttSession; present: boolean } {
+    this.cancelWill(clientId);
+    let session = this.sessions.get(clientId);
+    if (session?.link) {
+      const old = session.link as MqttLink;
+      // The old connection's will goes out unless the session continues (MQTT 5 §3.1.4).
+      const sessionEnds = cleanStart || session.expiryInterval === 0;
+      old.takenOver(sessionEnds);
+      session.link = undefined;
+      this.links.delete(old);
+      old.session = undefined;
+    }
+    if (session && cleanStart) {
+      this.endSession(session);
+      session = undefined;
+    }
+    const present = session !== undefined;
+    if (!session) {
+      session = new MqttSession(
+        `mqtt-${this.idPrefix}${(this.nextId++).toString(36)}`,
+        clientId,
+        this.sessionPolicy,
+      );
+      this.sessions.set(clientId, session);
+    }
+    clearTimeout(session.expiryTimer);
+    session.expiryTimer = undefined;
+    session.expiryInterval = expiryInterval;
+    return { session, present };
+  }
+
+  onLinkClosed(link: MqttLink, will: Will | undefined): void {
+    this.links.delete(link);
+    const session = link.session;
+    if (!session || session.link !== link) {
+      if (will) this.publishWill(will);
+      return;
+    }
+    session.link = undefined;
+    const expiry = session.expiryInterval;
+    if (will) this.scheduleWill(session.clientId, will, expiry);
+    if (expiry === 0) this.endSession(session);
+    else if (expiry !== NEVER_EXPIRES) {
+      session.expiryTimer = setTimeout(() => this.endSession(session), expiry * 1000);
+      session.expiryTimer.unref();
+    }
+  }
+
+  /** Will delay (MQTT 5 §3.1.3.2.2): sent after the delay or when the session ends, whichever is first. */
+  private scheduleWill(clientId: string, will: Will, sessionExpiry: number): void {
+    const delay = Math.min(will.delaySeconds, sessionExpiry);
+    if (delay <= 0) return this.publishWill(will);
+    const timer = setTimeout(() => {
+      this.pendingWills.delete(clientId);
+      this.publishWill(will);
+    }, delay * 1000);
+    timer.unref();
+    this.pendingWills.set(clientId, { timer, will });
+  }
+
+  /** Removes a delayed will; returns it so that a caller may still send it. */
+  private cancelWill(clientId: string): Will | undefined {
+    const pending = this.pendingWills.get(clientId);
+    if (!pending) return undefined;
+    clearTimeout(pending.timer);
+    this.pendingWills.delete(clientId);
+    return pending.will;
+  }
+
+  private publishWill(will: Will): void {
+    this.stats.willsPublished++;
+    this.route(will.publication);
+  }
+
+  endSession(session: MqttSession): void {
+    clearTimeout(session.expiryTimer);
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    // The session ended before the will delay ran out: the will goes now.
+    const will = this.cancelWill(session.clientId);
+    if (will) this.publishWill(will);
+    this.broker.disconnect(session);
+    session.subscriptions.clear();
+    session.inflight.clear();
+    session.queue.length = 0;
+  }
+}

@@ -1,0 +1,19 @@
+/** Counters of the MQTT broker; the metrics module reads them at scrape time. */
+export class MqttStats {
+  readonly packetsIn = new Map<string, number>();
+  readonly packetsOut = new Map<string, number>();
+  readonly publishesIn = [0, 0, 0];
+  readonly publishesOut = [0, 0, 0];
+  parseErrors = 0;
+  /** Messages not delivered, by reason (expired, queue_full, too_large, qos0_offline, slow_consumer). */
+  readonly dropped = new Map<string, number>();
+  /** Publishes refused, by reason code name. */
+  readonly refused = new Map<string, number>();
+  connectionsAccepted = 0;
+  connectionsOpen = 0;
+  willsPublished = 0;
+
+  count(map: Map<string, number>, key: string, n = 1): void {
+    map.set(key, (map.get(key) ?? 0) + n);
+  }
+}

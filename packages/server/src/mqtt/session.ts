@@ -1,0 +1,228 @@
+import type { Message, Publication, Subscriber } from '@pulse/core';
+import { filterMatches } from '@pulse/protocol';
+
+export interface SubscriptionOptions {
+  qos: 0 | 1 | 2;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId?: number;
+}
+
+/** One message on its way to this session's client. */
+export interface Outgoing {
+  publication: Publication;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  subscriptionIds?: number[];
+}
+
+export interface Inflight extends Outgoing {
+  packetId: number;
+  /** Waiting for PUBACK/PUBREC ('publish') or for PUBCOMP after our PUBREL ('pubrel'). */
+  state: 'publish' | 'pubrel';
+  sentAt: number;
+}
+
+/** What a session needs from the network connection it is attached to. */
+export interface SessionLink {
+  /** Client's receive maximum: QoS 1/2 messages it accepts unacknowledged. */
+  readonly receiveMaximum: number;
+  /** True while the socket is past its byte budget: QoS 1/2 then waits in the session queue. */
+  congested(): boolean;
+  /** False when the message was not sent and never will be (expired, too large for the client). */
+  sendPublish(item: Outgoing, packetId: number, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+}
+
+export interface SessionPolicy {
+  maxQueued: number;
+  queueQos0Offline: boolean;
+  /** Queue QoS 0 too while the connection is congested (slow_consumer_policy = queue-offline). */
+  queueQos0WhenCongested: boolean;
+  onDrop(reason: string): void;
+}
+
+/**
+ * An MQTT session (MQTT 5 §4.1): subscriptions and QoS state that outlive a network
+ * connection when the client asks for it. It is the broker's subscriber whether or not a
+ * connection is attached; while detached it queues QoS 1/2 messages (bounded).
+ */
+export class MqttSession implements Subscriber {
+  filters: string[] | undefined;
+  presenceChannels: Set<string> | undefined;
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  link: SessionLink | undefined;
+  /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never). */
+  expiryInterval = 0;
+  expiryTimer: NodeJS.Timeout | undefined;
+  readonly inflight = new Map<number, Inflight>();
+  /** Messages waiting for the inflight window, the socket, or the client's return. */
+  readonly queue: Outgoing[] = [];
+  /** QoS 2 packet ids received and not yet released by PUBREL. */
+  readonly incomingQos2 = new Set<number>();
+  private nextPacketId = 1;
+  private nonSharedCount = 0;
+
+  constructor(
+    readonly id: string,
+    readonly clientId: string,
+    private readonly policy: SessionPolicy,
+  ) {}
+
+  get connected(): boolean {
+    return this.link !== undefined;
+  }
+
+  setSubscription(filter: string, options: SubscriptionOptions): void {
+    if (!this.subscriptions.has(filter) && !filter.startsWith('$share/')) this.nonSharedCount++;
+    this.subscriptions.set(filter, options);
+  }
+
+  deleteSubscription(filter: string): boolean {
+    if (!this.subscriptions.delete(filter)) return false;
+    if (!filter.startsWith('$share/')) this.nonSharedCount--;
+    return true;
+  }
+
+  deliver(message: Message, sharedFilter?: string): void {
+    if (message.kind !== 'publication') return;
+    let maxQos = -1;
+    let retainAsPublished = false;
+    let ids: number[] | undefined;
+    if (sharedFilter !== undefined) {
+      const o = this.subscriptions.get(sharedFilter);
+      if (!o) return;
+      maxQos = o.qos;
+      retainAsPublished = o.retainAsPublished;
+      if (o.subscriptionId !== undefined) ids = [o.subscriptionId];
+    } else {
+      // Overlapping subscriptions: one delivery at the highest QoS, with every matching
+      // subscription identifier (MQTT 5 §3.3.4).
+      const single = this.nonSharedCount === 1;
+      for (const [filter, o] of this.subscriptions) {
+        if (filter.startsWith('$share/')) continue;
+        if (!single && !filterMatches(filter, message.channel)) continue;
+        if (o.noLocal && message.publisher === this.id) continue;
+        if (o.qos > maxQos) maxQos = o.qos;
+        if (o.retainAsPublished) retainAsPublished = true;
+        if (o.subscriptionId !== undefined) {
+          ids ??= [];
+          ids.push(o.subscriptionId);
+        }
+      }
+    }
+    if (maxQos < 0) return;
+    const qos = (message.qos < maxQos ? message.qos : maxQos) as 0 | 1 | 2;
+    this.send({
+      publication: message,
+      qos,
+      retain: retainAsPublished && message.retain,
+      subscriptionIds: ids,
+    });
+  }
+
+  /** Sends now if the link and window allow, else queues (QoS 0 only where the policy says). */
+  send(item: Outgoing): void {
+    const link = this.link;
+    if (item.qos === 0) {
+      if (link && !(this.policy.queueQos0WhenCongested && link.congested())) {
+        link.sendPublish(item, 0, false);
+        return;
+      }
+      if (link || this.policy.queueQos0Offline) this.enqueue(item);
+      else this.policy.onDrop('qos0_offline');
+      return;
+    }
+    if (link && this.queue.length === 0 && this.canSendNow(link)) this.transmit(link, item);
+    else this.enqueue(item);
+  }
+
+  private canSendNow(link: SessionLink): boolean {
+    return this.inflight.size < link.receiveMaximum && !link.congested();
+  }
+
+  private enqueue(item: Outgoing): void {
+    if (this.queue.length >= this.policy.maxQueued) {
+      if (this.policy.maxQueued === 0) return this.policy.onDrop('queue_full');
+      this.queue.shift();
+      this.policy.onDrop('queue_full');
+    }
+    this.queue.push(item);
+  }
+
+  private transmit(link: SessionLink, item: Outgoing): void {
+    const packetId = this.allocatePacketId();
+    this.inflight.set(packetId, { ...item, packetId, state: 'publish', sentAt: Date.now() });
+    if (!link.sendPublish(item, packetId, false)) this.inflight.delete(packetId);
+  }
+
+  private allocatePacketId(): number {
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65_535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Sends what waits, as far as the window and the socket allow. */
+  pump(): void {
+    const link = this.link;
+    if (!link) return;
+    while (this.queue.length > 0) {
+      const next = this.queue[0];
+      if (next.qos === 0) {
+        if (this.policy.queueQos0WhenCongested && link.congested()) return;
+        this.queue.shift();
+        link.sendPublish(next, 0, false);
+        continue;
+      }
+      if (!this.canSendNow(link)) return;
+      this.queue.shift();
+      this.transmit(link, next);
+    }
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the message is done. */
+  complete(packetId: number, expected: 'publish' | 'pubrel'): boolean {
+    const entry = this.inflight.get(packetId);
+    if (!entry || entry.state !== expected) return false;
+    this.inflight.delete(packetId);
+    this.pump();
+    return true;
+  }
+
+  /** PUBREC: the client has the QoS 2 message; release it. */
+  received(packetId: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (!entry || entry.qos !== 2) return false;
+    entry.state = 'pubrel';
+    entry.sentAt = Date.now();
+    this.link?.sendPubrel(packetId);
+    return true;
+  }
+
+  /** Resends what was unacknowledged, with DUP set (MQTT 5 §4.4), then the queue. */
+  resume(link: SessionLink): void {
+    this.link = link;
+    for (const entry of this.inflight.values()) {
+      entry.sentAt = Date.now();
+      if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
+      else if (!link.sendPublish(entry, entry.packetId, true)) this.inflight.delete(entry.packetId);
+    }
+    this.pump();
+  }
+
+  /** Resends inflight messages older than `olderThanMs` (the optional retransmit timer). */
+  retransmit(olderThanMs: number): void {
+    const link = this.link;
+    if (!link) return;
+    const now = Date.now();
+    for (const entry of this.inflight.values()) {
+      if (now - entry.sentAt < olderThanMs) continue;
+      entry.sentAt = now;
+      if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
+      else if (!link.sendPublish(entry, entry.packetId, true)) this.inflight.delete(entry.packetId);
+    }
+  }
+}
