@@ -474,12 +474,15 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       stats.count(stats.dropped, 'expired');
       return false;
     }
-    const bytes = publishPacket(
-      publication,
-      this.version,
-      { qos: item.qos, retain: item.retain, dup, packetId, subscriptionIds: item.subscriptionIds },
-      now,
-    );
+    const options: PublishOptions = {
+      qos: item.qos,
+      retain: item.retain,
+      dup,
+      packetId,
+      subscriptionIds: item.subscriptionIds,
+    };
+    if (this.clientTopicAliasMax > 0) this.useTopicAlias(publication.channel, options);
+    const bytes = publishPacket(publication, this.version, options, now);
     if (bytes.length > this.clientMaxPacketSize) {
       // MQTT 5 §3.1.2.11.4: discard, as if it had been sent.
       stats.count(stats.dropped, 'too_large');
