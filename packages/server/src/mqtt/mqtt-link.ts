@@ -100,9 +100,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.disconnect(Reason.ServerShuttingDown, 'server shutting down');
   }
 
-  /** Another connection took this client id over (MQTT 5 §3.1.4). */
-  takenOver(keepWill: boolean): void {
-    if (!keepWill) this.will = undefined;
+  /**
+   * Another connection took this client id over (MQTT 5 §3.1.4). The will still goes out if
+   * its delay is 0 or the session ends with the takeover; a delayed will of a continuing
+   * session is cancelled, since its client is back.
+   */
+  takenOver(sessionEnds: boolean): void {
+    if (!sessionEnds && (this.will?.delaySeconds ?? 0) > 0) this.will = undefined;
     this.disconnect(Reason.SessionTakenOver, 'session taken over');
   }
 
