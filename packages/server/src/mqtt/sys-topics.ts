@@ -11,6 +11,9 @@ export class SysTopics {
   private lastReceived = 0;
   private lastSent = 0;
   private lastAt = Date.now();
+  /** One-minute exponential moving averages of messages per second, as Mosquitto reports. */
+  private receivedRate = 0;
+  private sentRate = 0;
 
   constructor(
     private readonly service: MqttService,
@@ -34,21 +37,23 @@ export class SysTopics {
     const sent = s.publishesOut[0] + s.publishesOut[1] + s.publishesOut[2];
     const now = Date.now();
     const seconds = Math.max(0.001, (now - this.lastAt) / 1000);
+    const weight = 1 - Math.exp(-seconds / 60);
+    this.receivedRate += ((received - this.lastReceived) / seconds - this.receivedRate) * weight;
+    this.sentRate += ((sent - this.lastSent) / seconds - this.sentRate) * weight;
     const { inflight, queued } = this.service.queueDepths();
     const values: Record<string, string> = {
       version: `pulse ${this.version}`,
       uptime: `${Math.floor((now - this.startedAt) / 1000)} seconds`,
       'clients/connected': String(s.connectionsOpen),
       'clients/total': String(this.service.sessions.size),
-      'clients/maximum': String(s.connectionsOpen),
       'messages/received': String(received),
       'messages/sent': String(sent),
       'messages/inflight': String(inflight),
       'messages/queued': String(queued),
       'retained messages/count': String(this.service.retained.size),
       'subscriptions/count': String(this.service.broker.stats.subscriptions),
-      'load/messages/received/1min': ((received - this.lastReceived) / seconds).toFixed(2),
-      'load/messages/sent/1min': ((sent - this.lastSent) / seconds).toFixed(2),
+      'load/messages/received/1min': this.receivedRate.toFixed(2),
+      'load/messages/sent/1min': this.sentRate.toFixed(2),
     };
     this.lastReceived = received;
     this.lastSent = sent;
