@@ -1,4 +1,5 @@
 import { filterMatches } from '@pulse/protocol';
+import { isSystemChannel } from './channel.js';
 import type { Publication } from './outbound.js';
 
 export type RetainOutcome = 'stored' | 'cleared' | 'full';
@@ -12,8 +13,14 @@ export interface RetainedStore {
   readonly size: number;
 }
 
+/**
+ * `maxMessages` bounds what clients can retain; the server's own `$` topics ($SYS) are
+ * stored outside it, so that they never take a client's place.
+ */
 export class MemoryRetainedStore implements RetainedStore {
   private readonly messages = new Map<string, Publication>();
+  /** Stored messages that count towards `maxMessages`. */
+  private counted = 0;
 
   constructor(private readonly maxMessages: number) {}
 
@@ -24,12 +31,28 @@ export class MemoryRetainedStore implements RetainedStore {
   set(publication: Publication): RetainOutcome {
     const { channel } = publication;
     if (publication.payload.length === 0) {
-      this.messages.delete(channel);
+      this.remove(channel);
       return 'cleared';
     }
-    if (!this.messages.has(channel) && this.messages.size >= this.maxMessages) return 'full';
+    if (!this.messages.has(channel)) {
+      const counts = !isSystemChannel(channel);
+      // Expired messages are gone (MQTT 5 §3.3.2.3.3): they must not hold the places.
+      if (counts && this.counted >= this.maxMessages) this.dropExpired(Date.now());
+      if (counts && this.counted >= this.maxMessages) return 'full';
+      if (counts) this.counted++;
+    }
     this.messages.set(channel, publication);
     return 'stored';
+  }
+
+  private dropExpired(nowMs: number): void {
+    for (const [channel, p] of this.messages) {
+      if (p.expiresAt !== undefined && p.expiresAt <= nowMs) this.remove(channel);
+    }
+  }
+
+  private remove(channel: string): void {
+    if (this.messages.delete(channel) && !isSystemChannel(channel)) this.counted--;
   }
 
   match(filter: string, nowMs: number): Publication[] {
@@ -48,7 +71,7 @@ export class MemoryRetainedStore implements RetainedStore {
 
   private keepIfLive(publication: Publication, nowMs: number, out: Publication[]): void {
     if (publication.expiresAt !== undefined && publication.expiresAt <= nowMs) {
-      this.messages.delete(publication.channel);
+      this.remove(publication.channel);
       return;
     }
     out.push(publication);

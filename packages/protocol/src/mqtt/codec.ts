@@ -3,6 +3,51 @@ import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
 export type { Packet } from 'mqtt-packet';
 export type MqttVersion = 3 | 4 | 5;
 
+/** A packet that parsed but breaks the rules for properties (MQTT 5 §2.2.2.2). */
+export class MqttPacketError extends Error {
+  constructor(
+    message: string,
+    /** 0x81 Malformed Packet or 0x82 Protocol Error. */
+    readonly reasonCode: number,
+    /** The offending packet, so that a CONNECT can still be answered in its version. */
+    readonly packet: Packet,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * mqtt-packet turns a property it could not read into null, undefined or -1, and a property
+ * given twice into an array; both would travel on to subscribers. Returns what is wrong.
+ */
+function propertiesProblem(
+  props: Record<string, unknown> | undefined,
+  cmd: string,
+): [number, string] | undefined {
+  if (!props) return undefined;
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'userProperties') {
+      for (const v of Object.values(value as Record<string, unknown>)) {
+        if (!(Array.isArray(v) ? v : [v]).every((x) => typeof x === 'string')) {
+          return [0x81, 'unreadable user property'];
+        }
+      }
+      continue;
+    }
+    // Only a server-to-client PUBLISH may carry several subscription identifiers.
+    if (Array.isArray(value) && !(name === 'subscriptionIdentifier' && cmd === 'publish')) {
+      return [0x82, `property ${name} given more than once`];
+    }
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v === null || v === undefined || v === -1 || v === false || Number.isNaN(v)) {
+        if (v === false && name !== 'subscriptionIdentifier') continue; // a boolean property
+        return [0x81, `unreadable property ${name}`];
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * Parses whole MQTT control packets (from PacketSplitter) with mqtt-packet, one decoder per
  * connection: the parser learns the protocol version from the CONNECT packet.
@@ -42,7 +87,12 @@ export class MqttDecoder {
       (this.parser as unknown as { settings: object }).settings = settings;
       return this.error ?? new Error('incomplete packet');
     }
-    return this.result;
+    const parsed = this.result as Packet;
+    const problem =
+      propertiesProblem((parsed as { properties?: Record<string, unknown> }).properties, parsed.cmd) ??
+      (parsed.cmd === 'connect' ? propertiesProblem(parsed.will?.properties, 'will') : undefined);
+    if (problem) return new MqttPacketError(problem[1], problem[0], parsed);
+    return parsed;
   }
 }
 

@@ -72,7 +72,7 @@ export const SCHEMA = {
     max_keepalive: int(
       65_535,
       { min: 0, max: 65_535 },
-      'longest keep alive (s) a client may ask for; longer or 0 is answered with this (v5 server keep alive)',
+      'longest keep alive (s) granted to v5 clients (longer requests get this as server keep alive; 0 = no cap)',
     ),
     max_queued_messages: int(
       1000,

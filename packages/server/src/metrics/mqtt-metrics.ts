@@ -102,7 +102,7 @@ export function registerMqttMetrics(
   }
   new Counter({
     name: 'pulse_mqtt_parse_errors_total',
-    help: 'Malformed or oversized MQTT packets',
+    help: 'Malformed or oversized MQTT packets and protocol violations',
     registers,
     collect() {
       const m = service();

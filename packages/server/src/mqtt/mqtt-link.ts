@@ -5,6 +5,7 @@ import {
   ConnackV4,
   ErrorCode,
   MqttDecoder,
+  MqttPacketError,
   type MqttVersion,
   type Packet,
   PacketSplitter,
@@ -30,8 +31,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const NEVER_EXPIRES = 0xffff_ffff;
 
 export interface Will {
+  /** The will as published, but for its expiry, which counts from publication (MQTT 5 §3.1.3.2.4). */
   publication: Publication;
   delaySeconds: number;
+  expirySeconds: number | undefined;
 }
 
 /** Maps a core refusal to an MQTT 5 reason code. */
@@ -67,6 +70,10 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   private will: Will | undefined;
   private sessionExpiryAtConnect = 0;
   private waitingForDrain = false;
+  /** CONNECT accepted: counted in the open connections until closed. */
+  private accepted = false;
+  /** v5 Request Problem Information: false forbids reason strings but on CONNACK, PUBLISH, DISCONNECT. */
+  private problemInformation = true;
 
   constructor(
     readonly connection: Connection,
@@ -85,7 +92,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   onClosed(): void {
     this.splitter.stop();
-    this.service.stats.connectionsOpen--;
+    if (this.accepted) this.service.stats.connectionsOpen--;
     this.service.onLinkClosed(this, this.will);
   }
 
@@ -131,24 +138,41 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     if (packet instanceof Error) {
       this.service.stats.parseErrors++;
       if (!this.session && /protocol version/i.test(packet.message)) {
-        // An unknown protocol level gets CONNACK 0x01 in the 3.1.1 format (MQTT 5 §3.1.2.2).
-        this.write(
-          encodePacket(
-            { cmd: 'connack', returnCode: ConnackV4.UnacceptableProtocolVersion, sessionPresent: false },
-            4,
-          ),
-        );
-        return this.close();
+        return this.refuseProtocolLevel();
+      }
+      if (packet instanceof MqttPacketError) {
+        const bad = packet.packet;
+        if (bad.cmd === 'connect' && !this.session) {
+          this.version = (bad.protocolVersion ?? 4) as MqttVersion;
+          return this.refuseConnect(ConnackV4.ServerUnavailable, packet.reasonCode);
+        }
+        return this.disconnect(packet.reasonCode, packet.message);
       }
       return this.disconnect(Reason.MalformedPacket, packet.message);
     }
     this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
     if (!this.session) {
-      if (packet.cmd !== 'connect')
-        return this.disconnect(Reason.ProtocolError, 'the first packet must be CONNECT');
+      if (packet.cmd !== 'connect') return this.protocolError('the first packet must be CONNECT');
       return this.onConnect(packet);
     }
     this.dispatch(packet);
+  }
+
+  /** An unknown protocol level, or one that does not go with the protocol name: CONNACK 0x01 in the 3.1.1 format (MQTT 5 §3.1.2.2). */
+  private refuseProtocolLevel(): void {
+    this.write(
+      encodePacket(
+        { cmd: 'connack', returnCode: ConnackV4.UnacceptableProtocolVersion, sessionPresent: false },
+        4,
+      ),
+    );
+    this.close();
+  }
+
+  /** A protocol violation: counted with the malformed packets, DISCONNECT 0x82 (v5), closed. */
+  private protocolError(message: string, reason: number = Reason.ProtocolError): void {
+    this.service.stats.parseErrors++;
+    this.disconnect(reason, message);
   }
 
   private dispatch(packet: Packet): void {
@@ -181,9 +205,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       case 'disconnect':
         return this.onDisconnect(packet);
       case 'connect':
-        return this.disconnect(Reason.ProtocolError, 'second CONNECT');
+        return this.protocolError('second CONNECT');
       default:
-        return this.disconnect(Reason.ProtocolError, `unexpected ${packet.cmd}`);
+        return this.protocolError(`unexpected ${packet.cmd}`);
     }
   }
 
@@ -193,11 +217,25 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const config = this.service.config;
     this.version = (packet.protocolVersion ?? 4) as MqttVersion;
     const v5 = this.version === 5;
+    // "MQIsdp" is the name of 3.1 only, "MQTT" of 3.1.1 and 5.0.
+    if ((packet.protocolId === 'MQIsdp') !== (this.version === 3)) {
+      this.service.stats.parseErrors++;
+      return this.refuseProtocolLevel();
+    }
+    // 3.1.1 §3.1.2.9: no password without a user name (v5 allows it); no will QoS 3 (§3.1.2.6).
+    if (
+      (!v5 && packet.password !== undefined && packet.username === undefined) ||
+      (packet.will?.qos ?? 0) > 2
+    ) {
+      this.service.stats.parseErrors++;
+      return this.close();
+    }
     const clean = packet.clean !== false;
     let clientId = packet.clientId ?? '';
     let assigned: string | undefined;
     if (clientId.length === 0) {
-      if (!v5 && !clean)
+      // 3.1 needs an id (1 to 23 characters); 3.1.1 accepts none only with clean session.
+      if (this.version === 3 || (!v5 && !clean))
         return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
       clientId = `pulse-${randomBytes(8).toString('hex')}`;
       if (v5) assigned = clientId;
@@ -208,8 +246,11 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const props = packet.properties ?? {};
     if (v5) {
       if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
-        return this.disconnect(Reason.ProtocolError, 'receive maximum and maximum packet size must not be 0');
+        // MQTT 5 §3.1.2.11.3 and .4: a Protocol Error.
+        this.service.stats.parseErrors++;
+        return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ProtocolError);
       }
+      this.problemInformation = props.requestProblemInformation !== false;
       this.receiveMaximum = props.receiveMaximum ?? 65_535;
       this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
       this.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
@@ -225,9 +266,11 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const keepalive = packet.keepalive ?? 0;
     let serverKeepAlive: number | undefined;
     let effectiveKeepalive = keepalive;
-    if (config.max_keepalive > 0 && keepalive > config.max_keepalive) {
+    // Only v5 can be told a lower keep alive (Server Keep Alive); a 3.1.1 client that was not
+    // told would be closed while it pings exactly as agreed, so it keeps the one it asked for.
+    if (v5 && config.max_keepalive > 0 && keepalive > config.max_keepalive) {
       effectiveKeepalive = config.max_keepalive;
-      if (v5) serverKeepAlive = config.max_keepalive;
+      serverKeepAlive = config.max_keepalive;
     }
     // MQTT 5 §3.1.2.10: one and a half times the keep alive without a packet closes the connection.
     this.connection.ownTimeoutMs = effectiveKeepalive * 1500;
@@ -242,16 +285,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       if (refusal) return this.refuseConnect(ConnackV4.NotAuthorized, Reason.TopicNameInvalid);
       this.will = {
         delaySeconds: v5 ? (willProps.willDelayInterval ?? 0) : 0,
+        expirySeconds: v5 ? willProps.messageExpiryInterval : undefined,
         publication: new Publication({
           channel: w.topic,
           payload: Buffer.from(w.payload),
           qos: (w.qos ?? 0) as 0 | 1 | 2,
           retain: w.retain ?? false,
           properties: v5 ? stripWillDelay(willProps) : undefined,
-          expiresAt:
-            v5 && willProps.messageExpiryInterval !== undefined
-              ? Date.now() + willProps.messageExpiryInterval * 1000
-              : undefined,
         }),
       };
     }
@@ -259,6 +299,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.clientId = clientId;
     const { session, present } = this.service.attachSession(clientId, clean, expiry);
     this.session = session;
+    this.accepted = true;
     this.service.stats.connectionsAccepted++;
     this.service.stats.connectionsOpen++;
     const connack: Packet = v5
@@ -303,25 +344,35 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const id = packet.messageId ?? 0;
     stats.publishesIn[qos]++;
     const props = packet.properties;
+    if (qos > 0 && id === 0) return this.protocolError('packet identifier 0');
+    if (props?.subscriptionIdentifier !== undefined) {
+      return this.protocolError('a PUBLISH from a client carries no subscription identifier');
+    }
     let topic = packet.topic;
     if (props?.topicAlias !== undefined) {
       const alias = props.topicAlias;
       if (alias === 0 || alias > this.service.config.topic_alias_maximum) {
-        return this.disconnect(Reason.TopicAliasInvalid, `topic alias ${alias} is out of range`);
+        return this.protocolError(`topic alias ${alias} is out of range`, Reason.TopicAliasInvalid);
       }
       if (topic.length > 0) this.aliasesIn.set(alias, topic);
       else {
         const known = this.aliasesIn.get(alias);
-        if (known === undefined) return this.disconnect(Reason.ProtocolError, `unknown topic alias ${alias}`);
+        if (known === undefined) return this.protocolError(`unknown topic alias ${alias}`);
         topic = known;
       }
+    } else if (topic.length === 0) {
+      return this.protocolError('empty topic name without a topic alias');
+    }
+    // mqtt-packet turns ill-formed UTF-8 into U+FFFD; that and U+0000 are malformed (MQTT 5 §1.5.4).
+    if (topic.includes('\uFFFD') || topic.includes('\u0000')) {
+      return this.protocolError('topic name is not well-formed UTF-8', Reason.MalformedPacket);
     }
     if (qos === 2 && session.incomingQos2.has(id)) {
       // A duplicate of a QoS 2 message not yet released: acknowledge again, route nothing.
       return this.writePacket({ cmd: 'pubrec', messageId: id });
     }
     if (qos === 2 && session.incomingQos2.size >= this.service.config.receive_maximum) {
-      return this.disconnect(Reason.ReceiveMaximumExceeded, 'too many QoS 2 messages awaiting PUBREL');
+      return this.protocolError('too many QoS 2 messages awaiting PUBREL', Reason.ReceiveMaximumExceeded);
     }
     const topicRefusal = this.service.checkTopic(topic);
     if (topicRefusal) {
@@ -332,6 +383,8 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     if (props?.payloadFormatIndicator && !isUtf8(payload)) {
+      // MQTT 5 §3.3.2.3.2: acknowledge with 0x99, or (QoS 0 has no acknowledgement) disconnect.
+      if (qos === 0) return this.disconnect(Reason.PayloadFormatInvalid, 'payload is not UTF-8');
       return this.refusePublish(qos, id, Reason.PayloadFormatInvalid, 'payload is not UTF-8');
     }
     const publication = new Publication({
@@ -365,7 +418,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       // 3.1.1 has no way to refuse a PUBLISH but to close the connection (§4.8 of 3.1.1).
       return this.disconnect(Reason.NotAuthorized, message);
     }
-    const properties = { reasonString: message };
+    const properties = this.problemInformation ? { reasonString: message } : undefined;
     if (qos === 1) this.writePacket({ cmd: 'puback', messageId: id, reasonCode: reason, properties });
     else this.writePacket({ cmd: 'pubrec', messageId: id, reasonCode: reason, properties });
   }
@@ -376,13 +429,20 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const session = this.session as MqttSession;
     const v5 = this.version === 5;
     const subscriptionId = packet.properties?.subscriptionIdentifier;
-    if (subscriptionId === 0) return this.disconnect(Reason.ProtocolError, 'subscription identifier 0');
+    if (subscriptionId === 0) return this.protocolError('subscription identifier 0');
+    if (packet.messageId === 0) return this.protocolError('packet identifier 0');
+    if (packet.subscriptions.length === 0) return this.protocolError('SUBSCRIBE without a topic filter');
     const granted: number[] = [];
     const retainedToSend: { filter: string; options: SubscriptionOptions }[] = [];
     for (const sub of packet.subscriptions) {
       const filter = sub.topic;
       const shared = filter.startsWith('$share/');
-      if (shared && sub.nl) return this.disconnect(Reason.ProtocolError, 'no local on a shared subscription');
+      if (shared && sub.nl) return this.protocolError('no local on a shared subscription');
+      if (filter.includes('\uFFFD') || filter.includes('\u0000')) {
+        // Malformed UTF-8 (decoded to U+FFFD) or U+0000 makes the packet malformed (MQTT 5 §1.5.4).
+        this.service.stats.parseErrors++;
+        return this.disconnect(Reason.MalformedPacket, 'topic filter is not valid UTF-8 or contains U+0000');
+      }
       const invalid = checkMqttFilter(filter);
       if (invalid) {
         granted.push(v5 ? Reason.TopicFilterInvalid : 0x80);
@@ -426,6 +486,8 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   private onUnsubscribe(packet: IUnsubscribePacket): void {
     const session = this.session as MqttSession;
+    if (packet.messageId === 0) return this.protocolError('packet identifier 0');
+    if (packet.unsubscriptions.length === 0) return this.protocolError('UNSUBSCRIBE without a topic filter');
     const granted: number[] = [];
     for (const filter of packet.unsubscriptions) {
       if (session.deleteSubscription(filter)) {
@@ -447,12 +509,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const newExpiry = packet.properties?.sessionExpiryInterval;
     if (newExpiry !== undefined) {
       if (this.sessionExpiryAtConnect === 0 && newExpiry !== 0) {
-        return this.disconnect(Reason.ProtocolError, 'session expiry cannot be set after connecting with 0');
+        return this.protocolError('session expiry cannot be set after connecting with 0');
       }
       session.expiryInterval = Math.min(newExpiry, this.service.config.max_session_expiry_interval);
     }
-    // A normal DISCONNECT discards the will; reason 0x04 asks for it (MQTT 5 §3.14.2.1).
-    if (packet.reasonCode !== Reason.DisconnectWithWill) this.will = undefined;
+    // Only a normal DISCONNECT (0x00; 3.1.1 has no code) discards the will: 0x04 asks for it,
+    // and an error code leaves it to be published like any other end (MQTT 5 §3.1.2.5, §3.14.4).
+    if ((packet.reasonCode ?? 0) === Reason.Success) this.will = undefined;
     this.close();
   }
 
@@ -489,6 +552,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const bytes = publishPacket(publication, this.version, options, now);
     if (bytes.length > this.clientMaxPacketSize) {
       // MQTT 5 §3.1.2.11.4: discard, as if it had been sent.
+      this.forgetNewAlias(publication.channel, options);
       stats.count(stats.dropped, 'too_large');
       return false;
     }
@@ -497,8 +561,14 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       stats.count(stats.packetsOut, 'publish');
       return true;
     }
+    // The client never saw this packet, so it never learnt an alias the packet set up.
+    this.forgetNewAlias(publication.channel, options);
     if (item.qos === 0) stats.count(stats.dropped, 'slow_consumer');
     return item.qos > 0;
+  }
+
+  private forgetNewAlias(topic: string, options: PublishOptions): void {
+    if (options.topicAlias !== undefined && !options.omitTopic) this.aliasesOut?.delete(topic);
   }
 
   /** Sends a known topic as its alias alone; gives new topics an alias while there are any left. */
@@ -509,6 +579,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       options.topicAlias = known;
       options.omitTopic = true;
     } else if (this.aliasesOut.size < this.clientTopicAliasMax) {
+      // Aliases are never reassigned, so 1..size are taken and size + 1 is free.
       options.topicAlias = this.aliasesOut.size + 1;
       this.aliasesOut.set(topic, options.topicAlias);
     }

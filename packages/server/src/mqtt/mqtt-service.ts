@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Broker, MemoryRetainedStore, type Publication, Refusal, type RetainedStore } from '@pulse/core';
+import { type Broker, MemoryRetainedStore, Publication, Refusal, type RetainedStore } from '@pulse/core';
 import { ErrorCode } from '@pulse/protocol';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -135,21 +135,24 @@ export class MqttService {
     cleanStart: boolean,
     expiryInterval: number,
   ): { session: MqttSession; present: boolean } {
-    this.cancelWill(clientId);
     let session = this.sessions.get(clientId);
+    // The old session ends with clean start, or when it was to end with its connection.
+    const sessionEnds = session !== undefined && (cleanStart || session.expiryInterval === 0);
     if (session?.link) {
       const old = session.link as MqttLink;
       // The old connection's will goes out unless the session continues (MQTT 5 §3.1.4).
-      const sessionEnds = cleanStart || session.expiryInterval === 0;
       old.takenOver(sessionEnds);
       session.link = undefined;
       this.links.delete(old);
       old.session = undefined;
     }
-    if (session && cleanStart) {
+    if (session && sessionEnds) {
+      // A will delayed past the old connection goes out now that its session ends (§3.1.3.2.2).
       this.endSession(session);
       session = undefined;
     }
+    // A client back before its will delay ran out: that will is never sent.
+    this.cancelWill(clientId);
     const present = session !== undefined;
     if (!session) {
       session = new MqttSession(
@@ -205,7 +208,13 @@ export class MqttService {
 
   private publishWill(will: Will): void {
     this.stats.willsPublished++;
-    this.route(will.publication);
+    let publication = will.publication;
+    if (will.expirySeconds !== undefined) {
+      const { channel, payload, qos, retain, properties } = publication;
+      const expiresAt = Date.now() + will.expirySeconds * 1000;
+      publication = new Publication({ channel, payload, qos, retain, properties, expiresAt });
+    }
+    this.route(publication);
   }
 
   endSession(session: MqttSession): void {
