@@ -535,8 +535,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   sendPublish(item: Outgoing, packetId: number, dup: boolean): boolean {
     const stats = this.service.stats;
-    const now = Date.now();
     const publication = item.publication;
+    // The clock is read only for messages that can expire.
+    const now = publication.expiresAt === undefined ? 0 : Date.now();
     if (publication.expiresAt !== undefined && publication.expiresAt <= now) {
       stats.count(stats.dropped, 'expired');
       return false;
@@ -557,8 +558,8 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       return false;
     }
     if (this.connection.enqueue(this.connection.frameBinary(bytes), item.qos === 0)) {
+      // PUBLISH packets out are counted here only (metrics add them to packets_out{type="publish"}).
       stats.publishesOut[item.qos]++;
-      stats.count(stats.packetsOut, 'publish');
       return true;
     }
     // The client never saw this packet, so it never learnt an alias the packet set up.

@@ -98,11 +98,11 @@ export class MqttSession implements Subscriber {
       if (o.subscriptionId !== undefined) ids = [o.subscriptionId];
     } else {
       // Overlapping subscriptions: one delivery at the highest QoS, with every matching
-      // subscription identifier (MQTT 5 §3.3.4).
+      // subscription identifier (MQTT 5 §3.3.4). With one subscription, it is the match.
       const single = this.nonSharedCount === 1;
       for (const [filter, o] of this.subscriptions) {
-        if (filter.startsWith('$share/')) continue;
         if (!single && !filterMatches(filter, message.channel)) continue;
+        if (filter.startsWith('$share/')) continue;
         if (o.noLocal && message.publisher === this.id) continue;
         if (o.qos > maxQos) maxQos = o.qos;
         if (o.retainAsPublished) retainAsPublished = true;
