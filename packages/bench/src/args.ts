@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { TARGET_NAMES, type TargetName } from './dialects/index.js';
 
-export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c'] as const;
+export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c', 'm1', 'm2', 'm3'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 const SCENARIO_ALIASES: Record<string, ScenarioName> = {
@@ -14,6 +14,19 @@ const SCENARIO_ALIASES: Record<string, ScenarioName> = {
   pairs: 'b',
   c: 'c',
   idle: 'c',
+  m1: 'm1',
+  'mqtt-throughput': 'm1',
+  m2: 'm2',
+  'mqtt-fanout': 'm2',
+  m3: 'm3',
+  'mqtt-retained': 'm3',
+  retained: 'm3',
+};
+
+/** Groups `--only` also takes. */
+const SCENARIO_GROUPS: Record<string, ScenarioName[]> = {
+  ws: ['a', 'b', 'c'],
+  mqtt: ['m1', 'm2', 'm3'],
 };
 
 const TARGET_ALIASES: Record<string, TargetName> = {
@@ -26,6 +39,15 @@ const TARGET_ALIASES: Record<string, TargetName> = {
   sio: 'socketio',
   nats: 'nats',
   'nats-server': 'nats',
+  'mosquitto-default': 'mosquitto',
+  'mosquitto-nagle': 'mosquitto',
+  'mosquitto-nodelay': 'mosquitto-nodelay',
+  aedes: 'aedes',
+};
+
+/** Names `--targets` takes for several targets. */
+const TARGET_GROUPS: Record<string, TargetName[]> = {
+  mosquitto: ['mosquitto', 'mosquitto-nodelay'],
 };
 
 export interface BenchOptions {
@@ -51,6 +73,19 @@ export interface BenchOptions {
   crowdNapMs: number;
   /** The same for the pair processes other than the sampling one. */
   pairNapMs: number;
+  /** MQTT publication payload bytes (m1, m2, m3). */
+  mqttPayloadSize: number;
+  /** Publications outstanding in the MQTT 1 → 1 runs (m1), one run each; the best counts. */
+  mqttWindows: number[];
+  /** Sleep between event-loop turns of the m1 generator process, in ms (0 = read per wake-up). */
+  mqttNapMs: number;
+  /** QoS levels m1 runs. */
+  mqttQos: (0 | 1 | 2)[];
+  /** Retained topics (m3) and the clients that subscribe to them all. */
+  retainedTopics: number;
+  retainedSubscribers: number;
+  /** Rounds of m3 (fresh subscribers each); the median counts. */
+  retainedRounds: number;
   /** Pin servers to CPU 0 and the generator to the other CPUs (needs ≥ 2 CPUs and taskset). */
   pin: boolean;
   /** Write the table into the doc (null: only for a full run). */
@@ -62,8 +97,12 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only LIST          scenarios: micro,a,b,c (or codec,fanout,pairs,idle); default all
-  --targets LIST       pulse,naive-ws,socketio,nats (aliases ws, socket.io, nats-server); default all
+  --only LIST          scenarios: micro,a,b,c,m1,m2,m3 (or codec,fanout,pairs,idle,mqtt-throughput,
+                       mqtt-fanout,mqtt-retained; groups ws = a,b,c and mqtt = m1,m2,m3); default all
+  --targets LIST       pulse,naive-ws,socketio,nats,mosquitto,aedes (aliases ws, socket.io,
+                       nats-server); default all. a-c run on pulse,naive-ws,socketio,nats and
+                       m1-m3 on pulse,mosquitto,aedes. mosquitto is two targets: its defaults
+                       (mosquitto-default, Nagle on) and mosquitto-nodelay (set_tcp_nodelay true)
   --quick              short windows (0.3 s warm-up, 1 s measure) and 2,000 idle connections
   --procs N            load-generator processes (default 2)
   --warmup-ms N        warm-up before each measured window (default 1000)
@@ -78,6 +117,14 @@ export const USAGE = `Usage: npm run bench -- [options]
   --nap-ms N           fan-out crowd processes read every N ms instead of per wake-up (default 10, 0 = off)
   --pair-nap-ms N      the same for pair processes other than the sampling one (default 2)
   --nats-procs N       GOMAXPROCS for nats-server (default 1: one core, like a Node server)
+  --mqtt-payload N     MQTT publication payload bytes (default 128)
+  --mqtt-windows LIST  publications outstanding in the MQTT 1 -> 1 runs, one run each, the best
+                       counts (m1; default 256,1000; at most 1000)
+  --mqtt-nap-ms N      the m1 generator process sleeps N ms between reads (default 0.2, 0 = off)
+  --mqtt-qos LIST      QoS levels m1 runs (default 0,1,2)
+  --retained N         retained topics in m3 (default 1000)
+  --retained-subs N    clients subscribing to them in m3 (default 100)
+  --retained-rounds N  rounds of m3, fresh subscribers each; the median counts (default 5)
   --pin / --no-pin     pin each server to CPU 0 and the generator to the other CPUs (default on)
   --write / --no-write write the table into docs/BENCHMARKS.md (default: only for a full run)
   --doc FILE           write the table into FILE instead
@@ -97,6 +144,47 @@ function list<T extends string>(
     picked.add(canonical);
   }
   return all.filter((n) => picked.has(n));
+}
+
+/** Like `list`, and a name may also stand for a group. */
+function grouped<T extends string>(
+  raw: string | undefined,
+  aliases: Record<string, T>,
+  groups: Record<string, T[]>,
+  all: readonly T[],
+  what: string,
+): T[] {
+  if (raw === undefined || raw === 'all') return [...all];
+  const picked = new Set<T>();
+  for (const name of raw.split(',').map((s) => s.trim().toLowerCase())) {
+    const group = groups[name];
+    if (group) for (const g of group) picked.add(g);
+    else picked.add(list(name, aliases, all, what)[0]);
+  }
+  return all.filter((n) => picked.has(n));
+}
+
+/** Pulse accepts 1,024 unreleased QoS 2 publications per client (mqtt.receive_maximum), Aedes 1,000. */
+function mqttWindows(raw: string | undefined): number[] {
+  return (raw ?? '256,1000').split(',').map((w) => {
+    const n = int(w.trim(), 0, 'mqtt-windows');
+    if (n > 1000) throw new Error(`--mqtt-windows takes windows of at most 1000, got "${w}"`);
+    return n;
+  });
+}
+
+function qosLevels(raw: string | undefined): (0 | 1 | 2)[] {
+  const levels = (raw ?? '0,1,2').split(',').map((q) => Number(q.trim()));
+  for (const q of levels)
+    if (q !== 0 && q !== 1 && q !== 2) throw new Error(`--mqtt-qos takes 0, 1 or 2, got "${raw}"`);
+  return [...new Set(levels as (0 | 1 | 2)[])].sort();
+}
+
+function milliseconds(raw: string | undefined, fallback: number, name: string): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!(n >= 0 && n <= 1000)) throw new Error(`--${name} must be a number of ms in [0, 1000], got "${raw}"`);
+  return n;
 }
 
 function int(raw: string | undefined, fallback: number, name: string, min = 1): number {
@@ -133,6 +221,13 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'pair-window': { type: 'string' },
       idle: { type: 'string' },
       'nats-procs': { type: 'string' },
+      'mqtt-payload': { type: 'string' },
+      'mqtt-windows': { type: 'string' },
+      'mqtt-nap-ms': { type: 'string' },
+      'mqtt-qos': { type: 'string' },
+      retained: { type: 'string' },
+      'retained-subs': { type: 'string' },
+      'retained-rounds': { type: 'string' },
       'nap-ms': { type: 'string' },
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
@@ -147,8 +242,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   if (values.help) return 'help';
   const quick = values.quick ?? false;
   return {
-    scenarios: list(values.only, SCENARIO_ALIASES, SCENARIO_NAMES, 'scenario'),
-    targets: list(values.targets, TARGET_ALIASES, TARGET_NAMES, 'target'),
+    scenarios: grouped(values.only, SCENARIO_ALIASES, SCENARIO_GROUPS, SCENARIO_NAMES, 'scenario'),
+    targets: grouped(values.targets, TARGET_ALIASES, TARGET_GROUPS, TARGET_NAMES, 'target'),
     quick,
     procs: int(values.procs, 2, 'procs'),
     host: values.host ?? '127.0.0.1',
@@ -164,6 +259,13 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     natsProcs: int(values['nats-procs'], 1, 'nats-procs'),
     crowdNapMs: int(values['nap-ms'], 10, 'nap-ms', 0),
     pairNapMs: int(values['pair-nap-ms'], 2, 'pair-nap-ms', 0),
+    mqttPayloadSize: int(values['mqtt-payload'], 128, 'mqtt-payload', 18),
+    mqttWindows: mqttWindows(values['mqtt-windows']),
+    mqttNapMs: milliseconds(values['mqtt-nap-ms'], 0.2, 'mqtt-nap-ms'),
+    mqttQos: qosLevels(values['mqtt-qos']),
+    retainedTopics: int(values.retained, 1000, 'retained'),
+    retainedSubscribers: int(values['retained-subs'], 100, 'retained-subs'),
+    retainedRounds: int(values['retained-rounds'], 5, 'retained-rounds'),
     pin: values['no-pin'] ? false : (values.pin ?? true),
     write: values['no-write'] ? false : (values.write ?? null),
     doc: values.doc ?? null,

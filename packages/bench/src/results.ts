@@ -3,6 +3,8 @@ import type { TargetName } from './dialects/index.js';
 import type { FanoutResult } from './scenarios/fanout.js';
 import type { IdleResult } from './scenarios/idle.js';
 import type { MicroResult } from './scenarios/micro.js';
+import type { MqttRetainedResult } from './scenarios/mqtt-retained.js';
+import type { MqttThroughputResult } from './scenarios/mqtt-throughput.js';
 import type { PairsResult } from './scenarios/pairs.js';
 
 /** A scenario's result for one target, or why there is none. */
@@ -12,6 +14,12 @@ export interface TargetResults {
   a?: Outcome<FanoutResult>;
   b?: Outcome<PairsResult>;
   c?: Outcome<IdleResult>;
+  /** MQTT 1 → 1 at QoS 0, 1, 2. */
+  m1?: Outcome<MqttThroughputResult>;
+  /** MQTT fan-out, QoS 0. */
+  m2?: Outcome<FanoutResult>;
+  /** MQTT retained messages to many new subscribers. */
+  m3?: Outcome<MqttRetainedResult>;
 }
 
 export interface RunSettings {
@@ -32,7 +40,15 @@ export interface RunSettings {
   pairWindow: number;
   idleConnections: number;
   natsProcs: number;
+  mqttPayloadSize: number;
+  mqttWindows: number[];
+  mqttNapMs: number;
+  retainedTopics: number;
+  retainedSubscribers: number;
+  retainedRounds: number;
   placement: string;
+  /** CPUs the generator processes may run on (1 when pinned on a two-core machine). */
+  generatorCores: number;
   durationSec: number;
 }
 

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BenchOptions, parseBenchArgs, SCENARIO_NAMES, USAGE } from './args.js';
-import { TARGET_NAMES, type TargetName } from './dialects/index.js';
+import { type BenchOptions, parseBenchArgs, SCENARIO_NAMES, type ScenarioName, USAGE } from './args.js';
+import { isMqttTarget, isWsTarget, TARGET_NAMES, type TargetName } from './dialects/index.js';
 import { GeneratorPool } from './generator/pool.js';
 import { writeGenerated } from './report/doc.js';
 import { renderMarkdown } from './report/markdown.js';
@@ -17,12 +17,17 @@ import type { ScenarioContext } from './scenarios/context.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { runMicro } from './scenarios/micro.js';
+import { runMqttRetained } from './scenarios/mqtt-retained.js';
+import { runMqttThroughput } from './scenarios/mqtt-throughput.js';
 import { runPairs } from './scenarios/pairs.js';
-import { launch, TARGET_LABELS, unavailable } from './targets/launch.js';
+import { launch, launchMqtt, TARGET_LABELS, unavailable } from './targets/launch.js';
 
 const DOC = fileURLToPath(new URL('../../../../docs/BENCHMARKS.md', import.meta.url));
 
 const log = (line: string): void => console.error(`[bench] ${line}`);
+
+const WS_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['a', 'b', 'c']);
+const MQTT_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['m1', 'm2', 'm3']);
 
 function command(argv: string[]): string {
   const args = argv.join(' ');
@@ -39,6 +44,8 @@ function machine(): string {
 interface Placement {
   server: string | null;
   generator: string | null;
+  /** How many CPUs the generator may use. */
+  generatorCores: number;
   description: string;
 }
 
@@ -46,10 +53,20 @@ function choosePlacement(o: BenchOptions): Placement {
   const cores = os.cpus().length;
   const taskset = spawnSync('taskset', ['-V']).status === 0;
   if (!o.pin || cores < 2 || !taskset) {
-    return { server: null, generator: null, description: 'servers and generator not pinned' };
+    return {
+      server: null,
+      generator: null,
+      generatorCores: cores,
+      description: 'servers and generator not pinned',
+    };
   }
   const generator = cores === 2 ? '1' : `1-${cores - 1}`;
-  return { server: '0', generator, description: `server pinned to CPU 0, generator to CPU ${generator}` };
+  return {
+    server: '0',
+    generator,
+    generatorCores: cores - 1,
+    description: `server pinned to CPU 0, generator to CPU ${generator}`,
+  };
 }
 
 async function attempt<T>(what: string, run: () => Promise<T>): Promise<Outcome<T>> {
@@ -72,20 +89,32 @@ async function runTarget(
 ): Promise<TargetResults> {
   const results: TargetResults = {};
   const missing = unavailable(target);
-  const scenarios = o.scenarios.filter((s) => s !== 'micro') as ('a' | 'b' | 'c')[];
+  const scenarios = o.scenarios.filter(
+    (s) => (isWsTarget(target) && WS_SCENARIOS.has(s)) || (isMqttTarget(target) && MQTT_SCENARIOS.has(s)),
+  ) as Exclude<ScenarioName, 'micro'>[];
   for (const scenario of scenarios) {
-    const what = `${TARGET_LABELS[target]} (${scenario})`;
+    const mqtt = MQTT_SCENARIOS.has(scenario);
+    const what = `${TARGET_LABELS[target]}${mqtt && target === 'pulse' ? ' MQTT' : ''} (${scenario})`;
     const outcome = await attempt(what, async () => {
       if (missing) throw new Error(missing);
-      const { server, port } = await launch(target, {
+      const launchOptions = {
         host: o.host,
         workDir,
         tag: `${target}-${scenario}`,
         natsProcs: o.natsProcs,
         cpus: placement.server,
-      });
+      };
+      const { server, port } =
+        mqtt && isMqttTarget(target)
+          ? await launchMqtt(target, launchOptions)
+          : isWsTarget(target)
+            ? await launch(target, launchOptions)
+            : (() => {
+                throw new Error(`${target} has no ${scenario}`);
+              })();
       const ctx: ScenarioContext = {
         target,
+        protocol: mqtt ? 'mqtt' : 'ws',
         server,
         host: o.host,
         port,
@@ -117,6 +146,29 @@ async function runTarget(
             });
           case 'c':
             return await runIdle(ctx, { connections: o.idleConnections, settleMs: 2000 });
+          case 'm1':
+            return await runMqttThroughput(ctx, {
+              payloadSize: o.mqttPayloadSize,
+              windows: o.mqttWindows,
+              qosLevels: o.mqttQos,
+              napMs: o.mqttNapMs,
+            });
+          case 'm2':
+            return await runFanout(ctx, {
+              subscribers: o.subscribers,
+              payloadSize: o.mqttPayloadSize,
+              windows: o.fanoutWindows,
+              samplers: 5,
+              crowdNapMs: o.crowdNapMs,
+              fractions: [],
+            });
+          case 'm3':
+            return await runMqttRetained(ctx, {
+              topics: o.retainedTopics,
+              subscribers: o.retainedSubscribers,
+              payloadSize: o.mqttPayloadSize,
+              rounds: o.retainedRounds,
+            });
         }
       } catch (err) {
         await pool.all({ op: 'closeAll' }).catch(() => {});
@@ -167,7 +219,14 @@ async function main(): Promise<void> {
       pairWindow: o.pairWindow,
       idleConnections: o.idleConnections,
       natsProcs: o.natsProcs,
+      mqttPayloadSize: o.mqttPayloadSize,
+      mqttWindows: o.mqttWindows,
+      mqttNapMs: o.mqttNapMs,
+      retainedTopics: o.retainedTopics,
+      retainedSubscribers: o.retainedSubscribers,
+      retainedRounds: o.retainedRounds,
       placement: place.description,
+      generatorCores: place.generatorCores,
       durationSec: 0,
     },
     targets: {},

@@ -35,6 +35,30 @@ describe('parseBenchArgs', () => {
     assert.equal(o.idleConnections, 2000);
   });
 
+  it('selects the MQTT scenarios and targets, by name, alias or group', () => {
+    const o = parseBenchArgs(['--only', 'mqtt,a', '--targets', 'aedes,mosquitto,pulse']);
+    assert.notEqual(o, 'help');
+    if (o === 'help') return;
+    assert.deepEqual(o.scenarios, ['a', 'm1', 'm2', 'm3']);
+    // `mosquitto` stands for both of its runs.
+    assert.deepEqual(o.targets, ['pulse', 'mosquitto', 'mosquitto-nodelay', 'aedes']);
+    assert.equal(o.mqttPayloadSize, 128);
+    const p = parseBenchArgs([
+      '--only',
+      'm1,mqtt-retained',
+      '--mqtt-windows',
+      '64,512',
+      '--targets',
+      'mosquitto-nodelay',
+    ]);
+    assert.notEqual(p, 'help');
+    if (p === 'help') return;
+    assert.deepEqual(p.scenarios, ['m1', 'm3']);
+    assert.deepEqual(p.mqttWindows, [64, 512]);
+    assert.deepEqual(p.targets, ['mosquitto-nodelay']);
+    assert.throws(() => parseBenchArgs(['--mqtt-windows', '256,5000']), /at most 1000/);
+  });
+
   it('refuses unknown names', () => {
     assert.throws(() => parseBenchArgs(['--targets', 'kafka']), /unknown target "kafka"/);
     assert.throws(() => parseBenchArgs(['--procs', '0']), /--procs/);

@@ -13,7 +13,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
  * Every socket of the process reads into this one buffer (net's `onread`): no Buffer per read and
  * no stream machinery. Safe because a read is fully consumed before the callback returns.
  */
-const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+export const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 export interface ConnectOptions {
   host: string;

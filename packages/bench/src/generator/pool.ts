@@ -73,8 +73,10 @@ export class GeneratorPool {
         sent: sum.sent + t.sent,
         closed: sum.closed + t.closed,
         stalls: sum.stalls + t.stalls,
+        acked: sum.acked + t.acked,
+        anomalies: sum.anomalies + t.anomalies,
       }),
-      { delivered: 0, sent: 0, closed: 0, stalls: 0 },
+      { delivered: 0, sent: 0, closed: 0, stalls: 0, acked: 0, anomalies: 0 },
     );
   }
 

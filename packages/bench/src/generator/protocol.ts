@@ -1,5 +1,6 @@
 /** Messages between the coordinator (run.ts) and generator processes (worker.ts), over fork IPC. */
 import type { Role } from './dialect.js';
+import type { Qos } from './mqtt-packets.js';
 import type { Pacing } from './publish-loop.js';
 
 export interface ConnSpec {
@@ -12,6 +13,10 @@ export interface ConnSpec {
    * subscribers' samples, or apart as the last subscriber's (the fan-out lead).
    */
   sample?: 'latency' | 'last';
+  /** MQTT: the subscription's QoS (default 0). */
+  qos?: Qos;
+  /** MQTT: connect only; subscribe at the `subscribeDeferred` request. */
+  deferSubscribe?: boolean;
 }
 
 export interface LoopSpec {
@@ -20,6 +25,8 @@ export interface LoopSpec {
   lead: string | null;
   payloadSize: number;
   pacing: Pacing;
+  /** MQTT publishers: the QoS to publish at (default 0). */
+  qos?: Qos;
 }
 
 export type Request =
@@ -28,12 +35,21 @@ export type Request =
       host: string;
       port: number;
       target: string;
+      /** WebSocket with the target's dialect (default), or MQTT 3.1.1 over TCP. */
+      protocol?: 'ws' | 'mqtt';
       conns: ConnSpec[];
       /** Handshakes in flight at once. */
       concurrency: number;
     }
   | { op: 'startLoops'; loops: LoopSpec[] }
   | { op: 'stopLoops' }
+  /** MQTT: store `count` retained messages on `${prefix}/0` … at QoS 1; resolves once all are acked. */
+  | { op: 'retain'; publisher: string; prefix: string; count: number; payloadSize: number; window: number }
+  /**
+   * MQTT: every deferred subscriber of the process subscribes now; resolves once each has received
+   * `expect` publications, or after `timeoutMs`.
+   */
+  | { op: 'subscribeDeferred'; expect: number; timeoutMs: number }
   /**
    * Sleep `ms` between event-loop turns (0 = never): each turn then reads everything that arrived
    * on every socket at once, instead of waking up per segment. Only for processes whose connections
@@ -56,6 +72,21 @@ export interface Totals {
   sent: number;
   closed: number;
   stalls: number;
+  /** MQTT QoS 1/2 publications whose handshake with the broker completed. */
+  acked: number;
+  /** MQTT packets that made no sense (unknown packet ids, duplicates, unexpected packets). */
+  anomalies: number;
+}
+
+/** What `subscribeDeferred` saw in one process (times on the shared monotonic clock, µs). */
+export interface SubscribeResult {
+  clients: number;
+  /** How many received all `expect` publications. */
+  complete: number;
+  received: number;
+  /** When the first SUBSCRIBE was written, and when the last complete client completed. */
+  startMicros: number;
+  doneMicros: number;
 }
 
 /** Everything since the last `mark`. */

@@ -1,10 +1,13 @@
 import type { TargetName } from '../dialects/index.js';
 import type { GeneratorPool } from '../generator/pool.js';
+import type { Protocol } from '../targets/launch.js';
 import type { ServerProcess } from '../targets/server-process.js';
 
 /** Everything a load scenario needs for one target. */
 export interface ScenarioContext {
   target: TargetName;
+  /** What the generator speaks to the target. */
+  protocol: Protocol;
   server: ServerProcess;
   host: string;
   port: number;

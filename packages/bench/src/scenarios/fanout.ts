@@ -1,4 +1,4 @@
-import type { ConnectResult, ConnSpec } from '../generator/protocol.js';
+import type { ConnectResult, ConnSpec, Totals } from '../generator/protocol.js';
 import { sleep } from '../targets/server-process.js';
 import type { ScenarioContext } from './context.js';
 import { drain, type Measurement, measureQuiet, shares } from './measure.js';
@@ -20,6 +20,8 @@ export interface DeliveryCheck {
   /** Publications × subscribers. */
   expected: number;
   received: number;
+  /** MQTT: packets that made no sense to the generator (unknown packet ids, duplicates, …). */
+  anomalies?: number;
 }
 
 export interface WindowRun {
@@ -50,7 +52,10 @@ export interface FanoutResult {
 
 const CHANNEL = 'bench.fanout';
 
-/** Scenario (a): one publisher, one channel, many subscribers. */
+/**
+ * Scenario (a): one publisher, one channel, many subscribers; over MQTT (ctx.protocol), scenario
+ * (m2): the same at QoS 0, topic `bench.fanout`.
+ */
 export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise<FanoutResult> {
   const { pool } = ctx;
   const serverIdleRssKiB = ctx.server.rssKiB();
@@ -63,6 +68,7 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
       host: ctx.host,
       port: ctx.port,
       target: ctx.target,
+      protocol: ctx.protocol,
       concurrency: ctx.concurrency,
       conns,
     });
@@ -105,9 +111,13 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
   if (pool.size > 1)
     await Promise.all(crowdWorkers.map((w) => pool.request(w, { op: 'nap', ms: o.crowdNapMs })));
 
-  const check = async (before: number, sentBefore: number): Promise<DeliveryCheck> => {
+  const check = async (before: Totals): Promise<DeliveryCheck> => {
     const after = await drain(pool);
-    return { expected: (after.sent - sentBefore) * o.subscribers, received: after.delivered - before };
+    return {
+      expected: (after.sent - before.sent) * o.subscribers,
+      received: after.delivered - before.delivered,
+      anomalies: after.anomalies - before.anomalies,
+    };
   };
 
   const windows: WindowRun[] = [];
@@ -116,13 +126,19 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
     await pool.request(0, {
       op: 'startLoops',
       loops: [
-        { publisher: 'pub', lead: 'lead', payloadSize: o.payloadSize, pacing: { kind: 'window', window } },
+        {
+          publisher: 'pub',
+          lead: 'lead',
+          payloadSize: o.payloadSize,
+          pacing: { kind: 'window', window },
+          qos: 0,
+        },
       ],
     });
     await sleep(ctx.warmupMs);
     const result = await measureQuiet(pool, ctx.server, ctx.measureMs, ctx.log);
     await pool.request(0, { op: 'stopLoops' });
-    windows.push({ window, result, check: await check(before.delivered, before.sent) });
+    windows.push({ window, result, check: await check(before) });
     ctx.log(`window ${window}: ${Math.round(result.deliveriesPerSec).toLocaleString('en-US')} deliveries/s`);
   }
   const best = windows.reduce((a, b) => (b.result.deliveriesPerSec > a.result.deliveriesPerSec ? b : a));
@@ -133,12 +149,14 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
     const before = await pool.totals();
     await pool.request(0, {
       op: 'startLoops',
-      loops: [{ publisher: 'pub', lead: null, payloadSize: o.payloadSize, pacing: { kind: 'rate', rate } }],
+      loops: [
+        { publisher: 'pub', lead: null, payloadSize: o.payloadSize, pacing: { kind: 'rate', rate }, qos: 0 },
+      ],
     });
     await sleep(Math.min(ctx.warmupMs, 1000));
     const result = await measureQuiet(pool, ctx.server, ctx.measureMs, ctx.log);
     await pool.request(0, { op: 'stopLoops' });
-    openLoop.push({ fraction, rate, result, check: await check(before.delivered, before.sent) });
+    openLoop.push({ fraction, rate, result, check: await check(before) });
     ctx.log(`${rate} publications/s: p99 ${(result.p99Micros / 1000).toFixed(2)} ms`);
   }
   await pool.all({ op: 'closeAll' });

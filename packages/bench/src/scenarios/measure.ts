@@ -18,6 +18,8 @@ export interface Measurement {
   generatorCpu: number;
   /** The kernel part of generatorCpu (receiving on 1,000 sockets is mostly syscalls). */
   generatorSystemCpu: number;
+  /** CPU of the busiest generator process, in cores (a process cannot use more than one). */
+  generatorBusiestCpu: number;
   serverCpu: number;
   /** How busy each core was (user, system, softirq: everything), 1 = 100 %. */
   coreBusy: number[];
@@ -76,6 +78,7 @@ export async function measure(pool: GeneratorPool, server: ServerProcess, ms: nu
   let generatorSystemMicros = own.system;
   let closed = 0;
   let stalls = 0;
+  let busiest = 0;
   const samples: number[] = [];
   const lastSamples: number[] = [];
   for (const r of reports) {
@@ -83,6 +86,7 @@ export async function measure(pool: GeneratorPool, server: ServerProcess, ms: nu
     publishesPerSec += r.sent / (r.elapsedMs / 1000);
     generatorMicros += r.cpuMicros;
     generatorSystemMicros += r.cpuSystemMicros;
+    busiest = Math.max(busiest, r.cpuMicros / (r.elapsedMs * 1000));
     closed += r.closed;
     stalls += r.stalls;
     for (const s of r.samples) samples.push(s);
@@ -100,6 +104,7 @@ export async function measure(pool: GeneratorPool, server: ServerProcess, ms: nu
     lastP99Micros: percentile(lastSorted, 99),
     generatorCpu: generatorMicros / wallMicros,
     generatorSystemCpu: generatorSystemMicros / wallMicros,
+    generatorBusiestCpu: busiest,
     serverCpu: resources.cpuShare,
     coreBusy: resources.coreBusy,
     otherCpu: Math.max(
