@@ -1,4 +1,18 @@
-import mqttPacket, { type Packet, type Parser } from 'mqtt-packet';
+import { createRequire } from 'node:module';
+import type { Packet, Parser } from 'mqtt-packet';
+
+type MqttPacketModule = typeof import('mqtt-packet');
+
+/**
+ * mqtt-packet (and its stream dependencies) is loaded on first use: a server whose clients
+ * never speak MQTT should not carry it (it grows the heap that every idle connection's
+ * share of RSS is measured against).
+ */
+let loaded: MqttPacketModule | undefined;
+function mqttPacket(): MqttPacketModule {
+  loaded ??= createRequire(import.meta.url)('mqtt-packet') as MqttPacketModule;
+  return loaded;
+}
 
 export type { Packet } from 'mqtt-packet';
 export type MqttVersion = 3 | 4 | 5;
@@ -62,7 +76,7 @@ export class MqttDecoder {
   }
 
   private newParser(): Parser {
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const parser = mqttPacket().parser({ protocolVersion: 4 });
     parser.on('packet', (packet) => {
       this.result = packet;
     });
@@ -97,5 +111,5 @@ export class MqttDecoder {
 }
 
 export function encodePacket(packet: Packet, version: MqttVersion): Buffer {
-  return mqttPacket.generate(packet, { protocolVersion: version });
+  return mqttPacket().generate(packet, { protocolVersion: version });
 }
