@@ -26,6 +26,14 @@ import { type PublishOptions, publishPacket } from './publish-encoding.js';
 import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './session.js';
 import { checkMqttFilter } from './topic-rules.js';
 
+/** First byte of the four acknowledgement packets (type and the flags the spec fixes). */
+const ACK_HEADERS: Partial<Record<string, number>> = {
+  puback: 0x40,
+  pubrec: 0x50,
+  pubrel: 0x62,
+  pubcomp: 0x70,
+};
+
 /** How long a new connection may take to send CONNECT (ms). */
 const CONNECT_TIMEOUT_MS = 10_000;
 const NEVER_EXPIRES = 0xffff_ffff;
@@ -594,6 +602,17 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   writePacket(packet: Packet): void {
     this.service.stats.count(this.service.stats.packetsOut, packet.cmd);
+    const ack = packet as { messageId?: number; reasonCode?: number; properties?: object };
+    const fixed = ACK_HEADERS[packet.cmd];
+    if (fixed !== undefined && !ack.reasonCode && !ack.properties && ack.messageId !== undefined) {
+      // PUBACK/PUBREC/PUBREL/PUBCOMP without reason or properties are the same 4 bytes in
+      // every version (MQTT 5 §3.4.2.1 lets reason 0 be left out): no generic encoder needed.
+      const bytes = Buffer.allocUnsafe(4);
+      bytes[0] = fixed;
+      bytes[1] = 2;
+      bytes.writeUInt16BE(ack.messageId, 2);
+      return this.write(bytes);
+    }
     this.write(encodePacket(packet, this.version));
   }
 

@@ -153,7 +153,16 @@ export class MqttSession implements Subscriber {
 
   private transmit(link: SessionLink, item: Outgoing): void {
     const packetId = this.allocatePacketId();
-    this.inflight.set(packetId, { ...item, packetId, state: 'publish', sentAt: Date.now() });
+    const entry: Inflight = {
+      publication: item.publication,
+      qos: item.qos,
+      retain: item.retain,
+      subscriptionIds: item.subscriptionIds,
+      packetId,
+      state: 'publish',
+      sentAt: Date.now(),
+    };
+    this.inflight.set(packetId, entry);
     if (!link.sendPublish(item, packetId, false)) this.inflight.delete(packetId);
   }
 
