@@ -56,18 +56,32 @@ export function parseSharedFilter(name: string): SharedFilter | undefined {
 }
 
 /**
+ * Checks a `$share/{group}/{filter}` name (MQTT 5 §4.8.2: a non-empty group without wildcards,
+ * then a filter that `checkFilter` accepts). Undefined result and `shared: false` when `name`
+ * is not a shared subscription, so that the caller applies its own rules.
+ */
+export function checkSharedFilter(
+  name: string,
+  checkFilter: (filter: string) => Refusal | undefined,
+): { shared: boolean; refusal: Refusal | undefined } {
+  const shared = parseSharedFilter(name);
+  if (!shared) return { shared: false, refusal: undefined };
+  if (shared.group.length === 0 || /[+#]/.test(shared.group) || shared.filter.length === 0) {
+    return {
+      shared: true,
+      refusal: new Refusal(ErrorCode.InvalidChannel, 'shared subscriptions are $share/{group}/{filter}'),
+    };
+  }
+  return { shared: true, refusal: checkFilter(shared.filter) };
+}
+
+/**
  * A channel filter a client may subscribe to: a concrete channel, or MQTT-style wildcards where
  * a whole level is `+`, or `#` as the last level. `$SYS/...` may be watched; other `$` names are reserved.
  */
 export function checkSubscribeFilter(name: string): Refusal | undefined {
-  const shared = parseSharedFilter(name);
-  if (shared) {
-    // MQTT 5 §4.8.2: a non-empty group without wildcards, then an ordinary filter.
-    if (shared.group.length === 0 || /[+#]/.test(shared.group) || shared.filter.length === 0) {
-      return new Refusal(ErrorCode.InvalidChannel, 'shared subscriptions are $share/{group}/{filter}');
-    }
-    return checkSubscribeFilter(shared.filter);
-  }
+  const shared = checkSharedFilter(name, checkSubscribeFilter);
+  if (shared.shared) return shared.refusal;
   const problem = shapeProblem(name);
   if (problem) return new Refusal(ErrorCode.InvalidChannel, problem);
   if (isSystemChannel(name) && !name.startsWith('$SYS/') && name !== '$SYS') {

@@ -1,5 +1,5 @@
 import { ErrorCode } from '@pulse/protocol';
-import { Refusal, isSystemChannel, parseSharedFilter } from '@pulse/core';
+import { Refusal, checkSharedFilter, isSystemChannel } from '@pulse/core';
 
 const MAX_TOPIC_BYTES = 65_535;
 
@@ -24,13 +24,8 @@ export function checkMqttTopic(name: string): Refusal | undefined {
 
 /** MQTT topic filters (MQTT 5 §4.7.1), including `$share/{group}/{filter}` (§4.8.2). */
 export function checkMqttFilter(filter: string): Refusal | undefined {
-  const shared = parseSharedFilter(filter);
-  if (shared) {
-    if (shared.group.length === 0 || /[+#]/.test(shared.group) || shared.filter.length === 0) {
-      return new Refusal(ErrorCode.InvalidChannel, 'shared subscriptions are $share/{group}/{filter}');
-    }
-    return checkMqttFilter(shared.filter);
-  }
+  const shared = checkSharedFilter(filter, checkMqttFilter);
+  if (shared.shared) return shared.refusal;
   const problem = textProblem(filter);
   if (problem) return new Refusal(ErrorCode.InvalidChannel, problem);
   const levels = filter.split('/');
