@@ -209,6 +209,14 @@ test('client identifiers: empty ids, assigned ids in v5, invalid ids', async () 
     refused3.write(rawConnect({ name: 'MQIsdp', level: 3, clientId: '' }));
     assert.equal(((await refused3.next('connack')) as IConnackPacket).returnCode, 2);
     await refused3.expectClosed();
+    const tooLong3 = await RawMqtt.open(h.mqttPort, 3);
+    tooLong3.write(rawConnect({ name: 'MQIsdp', level: 3, clientId: 'x'.repeat(24) }));
+    assert.equal(((await tooLong3.next('connack')) as IConnackPacket).returnCode, 2, '24 characters in 3.1');
+    await tooLong3.expectClosed();
+    const longest3 = await RawMqtt.open(h.mqttPort, 3);
+    longest3.write(rawConnect({ name: 'MQIsdp', level: 3, clientId: 'x'.repeat(23) }));
+    assert.equal(((await longest3.next('connack')) as IConnackPacket).returnCode, 0, '23 characters in 3.1');
+    longest3.destroy();
     // v5: the server assigns one and says which, with or without clean start.
     const assigned: string[] = [];
     for (const clean of [true, false]) {

@@ -248,6 +248,10 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       clientId = `pulse-${randomBytes(8).toString('hex')}`;
       if (v5) assigned = clientId;
     }
+    // 3.1 (MQIsdp) limits client ids to 23 characters (MQTT 3.1 §3.1, Client Identifier).
+    if (this.version === 3 && clientId.length > 23) {
+      return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
+    }
     if (clientId.includes('\uFFFD') || clientId.includes('\u0000')) {
       return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
     }
