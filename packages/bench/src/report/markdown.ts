@@ -1,11 +1,12 @@
 import { TARGET_NAMES, type TargetName } from '../dialects/index.js';
-import type { BenchResults, Outcome } from '../results.js';
+import type { BenchResults } from '../results.js';
 import type { DeliveryCheck, FanoutResult, RateRun } from '../scenarios/fanout.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { BrokerMicro, PublishTiming } from '../scenarios/micro.js';
 import type { PairsResult } from '../scenarios/pairs.js';
 import { DISTURBED_CPU, type Measurement } from '../scenarios/measure.js';
 import { TARGET_LABELS } from '../targets/launch.js';
+import { failedRow, outcomesOf, resultValue } from './outcomes.js';
 import { cores, count, dash, kib, mib, ms, nsFine, percent, ratio, table } from './format.js';
 import { renderMqtt } from './mqtt.js';
 
@@ -13,33 +14,9 @@ import { renderMqtt } from './mqtt.js';
 type Key = 'a' | 'b' | 'c';
 
 /** The outcomes of scenario `key`, in target order. */
-function outcomes<T>(r: BenchResults, key: Key): [TargetName, Outcome<T>][] {
-  const out: [TargetName, Outcome<T>][] = [];
-  for (const name of TARGET_NAMES) {
-    const outcome = r.targets[name]?.[key];
-    if (outcome) out.push([name, outcome as Outcome<T>]);
-  }
-  return out;
-}
-
-/** One number from a target's successful result, or undefined. */
-function value<T>(
-  r: BenchResults,
-  name: TargetName,
-  key: Key,
-  pick: (v: T) => number | undefined,
-): number | undefined {
-  const outcome = r.targets[name]?.[key] as Outcome<T> | undefined;
-  return outcome?.ok ? pick(outcome.value) : undefined;
-}
-
-function failed(name: TargetName, error: string, width: number): string[] {
-  return [
-    TARGET_LABELS[name],
-    `not measured: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')}`,
-    ...Array(width - 2).fill(''),
-  ];
-}
+const outcomes = <T>(r: BenchResults, key: Key) => outcomesOf<TargetName, T>(r, TARGET_NAMES, key);
+const value = <T>(r: BenchResults, name: TargetName, key: Key, pick: (v: T) => number | undefined) =>
+  resultValue<T>(r, name, key, pick);
 
 function delivered(check: DeliveryCheck, m: Measurement): string {
   const closed = m.closed > 0 ? `, ${m.closed} conns closed` : '';
@@ -120,7 +97,7 @@ export function renderMarkdown(r: BenchResults): string {
           ...RESOURCE_HEAD,
         ],
         fanout.map(([name, o]) => {
-          if (!o.ok) return failed(name, o.error, 12);
+          if (!o.ok) return failedRow(name, o.error, 12);
           const { result, check, window } = o.value.best;
           return [
             label(name, result),
@@ -178,7 +155,7 @@ export function renderMarkdown(r: BenchResults): string {
                 mib(run.result.serverPeakRssKiB),
                 ...resources(run.result),
               ])
-            : [failed(name, o.error, 12)],
+            : [failedRow(name, o.error, 12)],
         ),
       ),
       '',
@@ -204,7 +181,7 @@ export function renderMarkdown(r: BenchResults): string {
                 mib(o.value.result.serverPeakRssKiB),
                 ...resources(o.value.result),
               ]
-            : failed(name, o.error, 9),
+            : failedRow(name, o.error, 9),
         ),
       ),
       '',
@@ -235,7 +212,7 @@ export function renderMarkdown(r: BenchResults): string {
                 ms(o.value.connectMs * 1000),
                 cores(o.value.generatorCpu),
               ]
-            : failed(name, o.error, 6),
+            : failedRow(name, o.error, 6),
         ),
       ),
       '',

@@ -1,17 +1,24 @@
 /** The MQTT part of the generated tables: scenarios m1, m2, m3, Pulse's ratios and its MQTT bars. */
 import { MQTT_TARGET_NAMES, type MqttTargetName } from '../dialects/index.js';
-import type { BenchResults, Outcome } from '../results.js';
+import type { BenchResults } from '../results.js';
 import type { DeliveryCheck, FanoutResult } from '../scenarios/fanout.js';
 import { DISTURBED_CPU, type Measurement } from '../scenarios/measure.js';
 import type { MqttRetainedResult, RetainedRound } from '../scenarios/mqtt-retained.js';
 import type { MqttCheck, MqttThroughputResult } from '../scenarios/mqtt-throughput.js';
 import { TARGET_LABELS } from '../targets/launch.js';
+import { failedRow, outcomesOf, resultValue } from './outcomes.js';
 import { cores, count, dash, mib, ms, percent, ratio, table } from './format.js';
 
 /** A generator process this busy, or all of them together this share of their cores, is near its limit. */
 export const GENERATOR_LIMIT = 0.85;
 
 type MqttKey = 'm1' | 'm2' | 'm3';
+
+/** The outcomes of scenario `key`, in target order. */
+const outcomes = <T>(r: BenchResults, key: MqttKey) =>
+  outcomesOf<MqttTargetName, T>(r, MQTT_TARGET_NAMES, key);
+const value = <T>(r: BenchResults, name: MqttTargetName, key: MqttKey, pick: (v: T) => number | undefined) =>
+  resultValue<T>(r, name, key, pick);
 
 interface Load {
   generatorCpu: number;
@@ -28,33 +35,6 @@ export function generatorNearLimit(m: Load, generatorCores: number): boolean {
     m.generatorBusiestCpu >= GENERATOR_LIMIT ||
     m.generatorCpu >= GENERATOR_LIMIT * Math.max(1, generatorCores)
   );
-}
-
-function outcomes<T>(r: BenchResults, key: MqttKey): [MqttTargetName, Outcome<T>][] {
-  const out: [MqttTargetName, Outcome<T>][] = [];
-  for (const name of MQTT_TARGET_NAMES) {
-    const outcome = r.targets[name]?.[key];
-    if (outcome) out.push([name, outcome as unknown as Outcome<T>]);
-  }
-  return out;
-}
-
-function value<T>(
-  r: BenchResults,
-  name: MqttTargetName,
-  key: MqttKey,
-  pick: (v: T) => number | undefined,
-): number | undefined {
-  const outcome = r.targets[name]?.[key] as unknown as Outcome<T> | undefined;
-  return outcome?.ok ? pick(outcome.value) : undefined;
-}
-
-function failed(name: MqttTargetName, error: string, width: number): string[] {
-  return [
-    TARGET_LABELS[name],
-    `not measured: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')}`,
-    ...Array(width - 2).fill(''),
-  ];
 }
 
 /** The label, with ⚠ for a disturbed window and ‡ where the generator was near its limit. */
@@ -151,7 +131,7 @@ export function renderMqtt(r: BenchResults): string[] {
                 `${mib(o.value.serverIdleRssKiB)} → ${mib(run.result.serverPeakRssKiB)}`,
                 ...resources(run.result),
               ])
-            : [failed(name, o.error, 13)],
+            : [failedRow(name, o.error, 13)],
         ),
       ),
       '',
@@ -197,7 +177,7 @@ export function renderMqtt(r: BenchResults): string[] {
           ...RESOURCE_HEAD,
         ],
         m2.map(([name, o]) => {
-          if (!o.ok) return failed(name, o.error, 13);
+          if (!o.ok) return failedRow(name, o.error, 13);
           const { result, check, window } = o.value.best;
           return [
             label(r, name, result),
@@ -249,7 +229,7 @@ export function renderMqtt(r: BenchResults): string[] {
           ...RESOURCE_HEAD,
         ],
         m3.map(([name, o]) => {
-          if (!o.ok) return failed(name, o.error, 10);
+          if (!o.ok) return failedRow(name, o.error, 10);
           const v = o.value;
           const m = v.median;
           return [
