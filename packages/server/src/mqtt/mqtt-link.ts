@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { Publication, Refusal } from '@pulse/core';
+import { Publication, Refusal, SHARED_PREFIX } from '@pulse/core';
 import {
   ConnackV4,
   ErrorCode,
@@ -23,7 +23,13 @@ import type {
 import type { Connection, ConnectionHandler } from '../transport/connection.js';
 import type { MqttService } from './mqtt-service.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
-import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './session.js';
+import {
+  type MqttSession,
+  NEVER_EXPIRES,
+  type Outgoing,
+  type SessionLink,
+  type SubscriptionOptions,
+} from './session.js';
 import { checkMqttFilter } from './topic-rules.js';
 
 /** First byte of the four acknowledgement packets (type and the flags the spec fixes). */
@@ -36,7 +42,6 @@ const ACK_HEADERS: Partial<Record<string, number>> = {
 
 /** How long a new connection may take to send CONNECT (ms). */
 const CONNECT_TIMEOUT_MS = 10_000;
-const NEVER_EXPIRES = 0xffff_ffff;
 
 export interface Will {
   /** The will as published, but for its expiry, which counts from publication (MQTT 5 §3.1.3.2.4). */
@@ -448,7 +453,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const retainedToSend: { filter: string; options: SubscriptionOptions }[] = [];
     for (const sub of packet.subscriptions) {
       const filter = sub.topic;
-      const shared = filter.startsWith('$share/');
+      const shared = filter.startsWith(SHARED_PREFIX);
       if (shared && sub.nl) return this.protocolError('no local on a shared subscription');
       if (filter.includes('\uFFFD') || filter.includes('\u0000')) {
         // Malformed UTF-8 (decoded to U+FFFD) or U+0000 makes the packet malformed (MQTT 5 §1.5.4).

@@ -7,11 +7,9 @@ import type { Connection } from '../transport/connection.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import { MqttLink, type Will } from './mqtt-link.js';
 import { MqttStats } from './mqtt-stats.js';
-import { MqttSession } from './session.js';
+import { MqttSession, NEVER_EXPIRES } from './session.js';
 import { SysTopics } from './sys-topics.js';
 import { checkMqttTopic } from './topic-rules.js';
-
-const NEVER_EXPIRES = 0xffff_ffff;
 
 export interface MqttServiceOptions {
   broker: Broker;

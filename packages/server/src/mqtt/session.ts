@@ -1,5 +1,8 @@
-import type { Message, Publication, Subscriber } from '@pulse/core';
+import { type Message, type Publication, SHARED_PREFIX, type Subscriber } from '@pulse/core';
 import { filterMatches } from '@pulse/protocol';
+
+/** Session Expiry Interval meaning "never expires" (MQTT 5 §3.1.2.11.2). */
+export const NEVER_EXPIRES = 0xffff_ffff;
 
 export interface SubscriptionOptions {
   qos: 0 | 1 | 2;
@@ -75,13 +78,13 @@ export class MqttSession implements Subscriber {
   }
 
   setSubscription(filter: string, options: SubscriptionOptions): void {
-    if (!this.subscriptions.has(filter) && !filter.startsWith('$share/')) this.nonSharedCount++;
+    if (!this.subscriptions.has(filter) && !filter.startsWith(SHARED_PREFIX)) this.nonSharedCount++;
     this.subscriptions.set(filter, options);
   }
 
   deleteSubscription(filter: string): boolean {
     if (!this.subscriptions.delete(filter)) return false;
-    if (!filter.startsWith('$share/')) this.nonSharedCount--;
+    if (!filter.startsWith(SHARED_PREFIX)) this.nonSharedCount--;
     return true;
   }
 
@@ -102,7 +105,7 @@ export class MqttSession implements Subscriber {
       const single = this.nonSharedCount === 1;
       for (const [filter, o] of this.subscriptions) {
         if (!single && !filterMatches(filter, message.channel)) continue;
-        if (filter.startsWith('$share/')) continue;
+        if (filter.startsWith(SHARED_PREFIX)) continue;
         if (o.noLocal && message.publisher === this.id) continue;
         if (o.qos > maxQos) maxQos = o.qos;
         if (o.retainAsPublished) retainAsPublished = true;
