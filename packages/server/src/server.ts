@@ -185,7 +185,27 @@ export class PulseServer {
     return this.draining;
   }
 
+  /** Starts every listener; if one cannot listen, the ones already open are closed again. */
   async start(): Promise<ListeningAddresses> {
+    try {
+      return await this.listenAll();
+    } catch (err) {
+      const close = (server: Server | NetServer | undefined) =>
+        new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()));
+      this.heartbeat.stop();
+      this.mqtt?.stop();
+      clearInterval(this.reportTimer);
+      await Promise.all([
+        close(this.http),
+        close(this.tcp),
+        close(this.mqttListener),
+        close(this.metricsServer),
+      ]);
+      throw err;
+    }
+  }
+
+  private async listenAll(): Promise<ListeningAddresses> {
     const { config } = this;
     const routes = new Map<string, UpgradeRoute>();
     if (config.transport.websocket) {

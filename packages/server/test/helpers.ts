@@ -30,7 +30,25 @@ export interface Harness {
 }
 
 /** A real server on loopback with ephemeral ports and quiet logs. */
-export async function startServer(overrides: DeepPartial<PulseConfig> = {}): Promise<Harness> {
+/**
+ * Retries `start` when a port picked by freePort() was taken by another process between
+ * the pick and the listen (tests run in parallel with other test files).
+ */
+export async function retryOnPortClash<T>(start: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= attempts) throw err;
+    }
+  }
+}
+
+export function startServer(overrides: DeepPartial<PulseConfig> = {}): Promise<Harness> {
+  return retryOnPortClash(() => startServerOnce(overrides));
+}
+
+async function startServerOnce(overrides: DeepPartial<PulseConfig>): Promise<Harness> {
   const config = defaultConfig();
   config.server.host = '127.0.0.1';
   config.server.port = 0;

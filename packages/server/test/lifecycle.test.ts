@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { test } from 'node:test';
+import { pino } from 'pino';
+import { defaultConfig } from '../src/config/index.js';
+import { PulseServer } from '../src/server.js';
 import type { Publication } from '@pulse/client';
 import {
   Inbox,
@@ -145,4 +148,20 @@ test('graceful stop: clients get error 1010 and close 1001; /health says drainin
   const tcpBye = (await tcp.frames.waitFor(2))[1] as { code: number };
   assert.equal(tcpBye.code, 1010);
   await tcp.closed;
+});
+
+test('a listener that cannot listen fails start() and closes the listeners already open', async () => {
+  const blocker = createNetServer().listen(0, '127.0.0.1');
+  await once(blocker, 'listening');
+  const config = defaultConfig();
+  config.server.port = 0;
+  config.transport.tcp_port = (blocker.address() as { port: number }).port;
+  config.metrics.port = 0;
+  config.mqtt.port = 0;
+  const server = new PulseServer(config, { logger: pino({ level: 'silent' }) });
+  await assert.rejects(server.start(), { code: 'EADDRINUSE' });
+  blocker.close();
+  // The HTTP listener had started before the TCP one failed; nothing may be left listening.
+  const probe = (server as unknown as { http?: { listening: boolean } }).http;
+  assert.equal(probe?.listening, false);
 });

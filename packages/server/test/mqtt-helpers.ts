@@ -15,6 +15,7 @@ import {
   type Harness,
   Inbox,
   freePort,
+  retryOnPortClash,
   metricValue,
   scrape,
   startServer,
@@ -32,7 +33,11 @@ export interface MqttHarness extends Harness {
   mqttWsUrl: string;
 }
 
-export async function startMqtt(overrides: DeepPartial<PulseConfig> = {}): Promise<MqttHarness> {
+export function startMqtt(overrides: DeepPartial<PulseConfig> = {}): Promise<MqttHarness> {
+  return retryOnPortClash(() => startMqttOnce(overrides));
+}
+
+async function startMqttOnce(overrides: DeepPartial<PulseConfig>): Promise<MqttHarness> {
   const mqttPort = await freePort();
   const h = await startServer({ ...overrides, mqtt: { port: mqttPort, ...overrides.mqtt } });
   return {
