@@ -1,4 +1,5 @@
 import type { PresenceAction } from '@pulse/protocol';
+import type { StoredMessage } from './store/records.js';
 
 /**
  * Something the router fans out. Each wire format encodes it once and keeps the bytes in
@@ -36,6 +37,8 @@ export class Publication extends Outbound {
   /** History position, when the channel keeps history. */
   offset: number | undefined;
   epoch: string | undefined;
+  /** The publication as stored, once a store has kept it (see storedMessageOf). */
+  stored: StoredMessage | undefined;
   /** performance.now() when the publication entered the server. */
   readonly receivedAt: number;
 
@@ -51,6 +54,7 @@ export class Publication extends Outbound {
     this.expiresAt = init.expiresAt;
     this.offset = undefined;
     this.epoch = undefined;
+    this.stored = undefined;
     this.receivedAt = performance.now();
   }
 }

@@ -34,6 +34,15 @@ interface SpecConfig {
     slow_consumer_policy: 'throttle' | 'disconnect' | 'queue-offline';
     sys_interval_ms: number;
   };
+  storage: {
+    engine: 'memory' | 'sqlite' | 'wal';
+    path: string;
+    wal_dir: string;
+    commit_policy: 'strict' | 'balanced' | 'fast';
+    flush_interval_ms: number;
+    purge_interval_ms: number;
+    max_stored_messages: number;
+  };
   limits: {
     max_connections: number;
     max_channels: number;
@@ -76,6 +85,15 @@ const DEFAULTS: SpecConfig = {
     inflight_retransmit_interval_ms: 0,
     slow_consumer_policy: 'throttle',
     sys_interval_ms: 10_000,
+  },
+  storage: {
+    engine: 'memory',
+    path: 'data/pulse.db',
+    wal_dir: 'data/wal',
+    commit_policy: 'balanced',
+    flush_interval_ms: 100,
+    purge_interval_ms: 60_000,
+    max_stored_messages: 1_000_000,
   },
   limits: {
     max_connections: 100000,
@@ -149,6 +167,13 @@ const EVERY_KEY: { path: string; toml: string; text: string; value: unknown }[] 
   { path: 'transport.webtransport', toml: 'false', text: 'no', value: false },
   { path: 'transport.tcp_port', toml: '0', text: '0', value: 0 },
   { path: 'transport.ws_path', toml: '"/pulse"', text: '/pulse', value: '/pulse' },
+  { path: 'storage.engine', toml: '"sqlite"', text: 'sqlite', value: 'sqlite' },
+  { path: 'storage.path', toml: '"/tmp/x.db"', text: '/tmp/x.db', value: '/tmp/x.db' },
+  { path: 'storage.wal_dir', toml: '"/tmp/wal"', text: '/tmp/wal', value: '/tmp/wal' },
+  { path: 'storage.commit_policy', toml: '"strict"', text: 'strict', value: 'strict' },
+  { path: 'storage.flush_interval_ms', toml: '5', text: '5', value: 5 },
+  { path: 'storage.purge_interval_ms', toml: '0', text: '0', value: 0 },
+  { path: 'storage.max_stored_messages', toml: '10', text: '10', value: 10 },
   { path: 'mqtt.host', toml: '"10.0.0.1"', text: '10.0.0.1', value: '10.0.0.1' },
   { path: 'mqtt.port', toml: '1884', text: '1884', value: 1884 },
   { path: 'mqtt.websocket', toml: 'false', text: 'false', value: false },
@@ -301,8 +326,8 @@ describe('config: TOML file', () => {
       'config error: unknown key "port" in pulse.toml (did you mean "server.port"?)',
     );
     assert.match(
-      errorOf([], {}, dirWithToml('[storage]\nengine = "memory"\n')),
-      /unknown section \[storage\] in pulse\.toml/,
+      errorOf([], {}, dirWithToml('[storge]\nengine = "memory"\n')),
+      /unknown section \[storge\] in pulse\.toml \(did you mean \[storage\]\?\)/,
     );
     assert.match(
       errorOf([], {}, dirWithToml('[server.tls]\nenabled = true\n')),
@@ -600,6 +625,30 @@ describe('config: seed aliases', () => {
     );
   });
 
+  test('the seed storage flags: --storage-engine, --sqlite PATH, --wal-dir, --storage-commit-policy', () => {
+    const flags = config([
+      '--storage-engine',
+      'wal',
+      '--wal-dir',
+      '/var/wal',
+      '--storage-commit-policy',
+      'fast',
+    ]);
+    assert.equal(flags.storage.engine, 'wal');
+    assert.equal(flags.storage.wal_dir, '/var/wal');
+    assert.equal(flags.storage.commit_policy, 'fast');
+    const sqlite = config(['--sqlite', 'state/broker.db']).storage;
+    assert.equal(sqlite.engine, 'sqlite');
+    assert.equal(sqlite.path, 'state/broker.db');
+    const env = config([], { MQTT_RS_SQLITE: 'e.db', MQTT_RS_STORAGE_COMMIT_POLICY: 'strict' }).storage;
+    assert.deepEqual([env.engine, env.path, env.commit_policy], ['sqlite', 'e.db', 'strict']);
+    assert.match(
+      errorOf(['--storage-engine', 'mysql']),
+      /storage\.engine must be one of "memory", "sqlite", "wal"/,
+    );
+    assert.match(errorOf(['--sqlite', '']), /storage\.engine \+ storage\.path: expected a file path/);
+  });
+
   test('MQTT_RS_LOG sets log.level', () => {
     assert.equal(config([], { MQTT_RS_LOG: 'debug' }).log.level, 'debug');
   });
@@ -747,6 +796,8 @@ describe('config: --help and --version', () => {
         'MQTT_RS_METRICS_BIND',
         '--shutdown-drain-timeout-ms',
         'MQTT_RS_SHUTDOWN_DRAIN_TIMEOUT_MS',
+        '--sqlite PATH',
+        '--storage-engine',
         'default: 100000',
         'default: "127.0.0.1"',
         'drop|disconnect',

@@ -107,6 +107,45 @@ export const SCHEMA = {
       'publish $SYS/broker/... topics this often (0 = off)',
     ),
   },
+  storage: {
+    engine: oneOf(
+      ['memory', 'sqlite', 'wal'],
+      'memory',
+      'where durable state lives: memory (the process lifetime), sqlite (storage.path), or wal (SQLite in WAL mode at <storage.wal_dir>/pulse.db, for the MQTT broker seed)',
+      { flags: ['storage-engine'], envs: ['MQTT_RS_STORAGE_ENGINE'] },
+    ),
+    path: str('data/pulse.db', 'SQLite database file of storage.engine = sqlite (its directory is created)', {
+      nonEmpty: true,
+      metavar: 'PATH',
+    }),
+    wal_dir: str('data/wal', 'directory of storage.engine = wal', {
+      nonEmpty: true,
+      metavar: 'DIR',
+      flags: ['wal-dir'],
+      envs: ['MQTT_RS_WAL_DIR'],
+    }),
+    commit_policy: oneOf(
+      ['strict', 'balanced', 'fast'],
+      'balanced',
+      'strict: fsync before acknowledging; balanced: commit each event-loop turn before acknowledging (survives a process crash); fast: commit every storage.flush_interval_ms, acknowledge at once',
+      { flags: ['storage-commit-policy'], envs: ['MQTT_RS_STORAGE_COMMIT_POLICY'] },
+    ),
+    flush_interval_ms: int(
+      100,
+      { min: 1, max: 60_000 },
+      'commit_policy = fast: commit this often (a crash loses at most this much)',
+    ),
+    purge_interval_ms: int(
+      60_000,
+      { min: 0, max: MAX_TIMER_MS },
+      'delete expired sessions, messages and history from the store this often (0 = off)',
+    ),
+    max_stored_messages: int(
+      1_000_000,
+      { min: 1 },
+      'most messages held for MQTT sessions (queued and in flight) across all sessions',
+    ),
+  },
   limits: {
     max_connections: int(100_000, { min: 1 }, 'most client connections at once, all protocols together'),
     max_channels: int(10_000, { min: 1 }, 'most channels that exist at once'),
@@ -228,5 +267,14 @@ export const COMPOUND_ALIASES: readonly CompoundAlias[] = [
     keys: ['metrics.host', 'metrics.port'],
     expected: HOST_PORT,
     split: splitHostPort,
+  },
+  {
+    flag: 'sqlite',
+    env: 'MQTT_RS_SQLITE',
+    metavar: 'PATH',
+    help: 'SQLite storage at PATH, sets storage.engine = sqlite and storage.path',
+    keys: ['storage.engine', 'storage.path'],
+    expected: 'a file path',
+    split: (text) => (text.length > 0 ? ['sqlite', text] : undefined),
   },
 ];
