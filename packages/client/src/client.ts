@@ -12,6 +12,40 @@ export interface Publication {
   epoch?: string;
 }
 
+/** A position in a channel's history stream: the offset of a publication and its epoch. */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+export interface SubscribeOptions {
+  /** Ask for every publication after this position (from `lastPosition`, or a publication). */
+  recover?: StreamPosition;
+}
+
+/** The subscribe ack. `offset`/`epoch` are set when the channel keeps history. */
+export interface SubscribeResult {
+  /** With `recover`: true when the publications missed since then were delivered (before any live one). */
+  recovered?: boolean;
+  offset?: number;
+  epoch?: string;
+}
+
+export interface HistoryOptions {
+  /** Only publications after this position (when its epoch is still the channel's). */
+  since?: StreamPosition;
+  /** 1..1000, default 100. */
+  limit?: number;
+}
+
+export interface HistoryResult {
+  /** Oldest first; each carries its `offset` and `epoch`. */
+  publications: Publication[];
+  /** The channel's current position. */
+  offset: number;
+  epoch: string;
+}
+
 export interface PresenceEvent {
   channel: string;
   action: 'join' | 'leave' | 'update';
@@ -47,6 +81,7 @@ export class PulseClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, Set<(p: Publication) => void>>();
+  private readonly positions = new Map<string, StreamPosition>();
   private readonly presenceHandlers = new Set<(e: PresenceEvent) => void>();
   private readonly errorHandlers = new Set<(e: PulseError) => void>();
   private readonly splitter = new FrameSplitter();
@@ -104,15 +139,78 @@ export class PulseClient {
     return client;
   }
 
-  /** Subscribes to a channel or wildcard filter; `handler` gets every publication it matches. */
-  async subscribe(channel: string, handler: (p: Publication) => void): Promise<void> {
-    await this.request({ type: 'subscribe', channel });
+  /**
+   * Subscribes to a channel or wildcard filter; `handler` gets every publication it matches.
+   * With `recover`, the publications missed since that position reach `handler` first
+   * (when the ack says `recovered: true`), then live ones, with no gap and no duplicate.
+   */
+  async subscribe(
+    channel: string,
+    handler: (p: Publication) => void,
+    options: SubscribeOptions = {},
+  ): Promise<SubscribeResult> {
+    // Registered before the request: recovered publications follow the ack at once.
     let set = this.handlers.get(channel);
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
     }
+    const added = !set.has(handler);
     set.add(handler);
+    let ack: Record<string, unknown>;
+    try {
+      ack = await this.request(
+        options.recover
+          ? { type: 'subscribe', channel, recover: options.recover }
+          : { type: 'subscribe', channel },
+      );
+    } catch (err) {
+      if (added) set.delete(handler);
+      if (set.size === 0 && this.handlers.get(channel) === set) this.handlers.delete(channel);
+      throw err;
+    }
+    const result: SubscribeResult = {};
+    if (typeof ack.recovered === 'boolean') result.recovered = ack.recovered;
+    if (typeof ack.offset === 'number' && typeof ack.epoch === 'string') {
+      result.offset = ack.offset;
+      result.epoch = ack.epoch;
+      this.notePosition(channel, ack.offset, ack.epoch);
+    }
+    return result;
+  }
+
+  /** A page of a channel's history (`since` and `limit` page forward; without `since`, the newest). */
+  async history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+    const reply = await this.request({
+      type: 'history',
+      channel,
+      since: options.since,
+      limit: options.limit,
+    });
+    const epoch = reply.epoch as string;
+    const list = (reply.publications ?? []) as { offset: number; event?: string; payload: Uint8Array }[];
+    return {
+      publications: list.map((p) => ({
+        channel,
+        payload: p.payload,
+        event: p.event,
+        offset: p.offset,
+        epoch,
+      })),
+      offset: reply.offset as number,
+      epoch,
+    };
+  }
+
+  /** The newest position seen on `channel` (from publications and subscribe acks), to recover from later. */
+  lastPosition(channel: string): StreamPosition | undefined {
+    return this.positions.get(channel);
+  }
+
+  private notePosition(channel: string, offset: number, epoch: string): void {
+    const known = this.positions.get(channel);
+    if (known && known.epoch === epoch && known.offset >= offset) return;
+    this.positions.set(channel, { offset, epoch });
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -215,6 +313,9 @@ export class PulseClient {
           offset: frame.offset as number | undefined,
           epoch: frame.epoch as string | undefined,
         };
+        if (publication.offset !== undefined && publication.epoch !== undefined) {
+          this.notePosition(channel, publication.offset, publication.epoch);
+        }
         for (const [filter, set] of this.handlers) {
           if (filterMatches(filter, channel)) for (const h of set) h(publication);
         }

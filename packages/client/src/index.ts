@@ -1,4 +1,14 @@
-export { type ClientOptions, type PresenceEvent, type Publication, PulseClient } from './client.js';
+export {
+  type ClientOptions,
+  type HistoryOptions,
+  type HistoryResult,
+  type PresenceEvent,
+  type Publication,
+  PulseClient,
+  type StreamPosition,
+  type SubscribeOptions,
+  type SubscribeResult,
+} from './client.js';
 export { PulseError } from './errors.js';
 export { filterMatches } from './filter-match.js';
 export { encodeFrame, FrameSplitter } from './framing.js';

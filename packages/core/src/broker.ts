@@ -1,5 +1,6 @@
 import { ErrorCode } from '@pulse/protocol';
 import { checkPublishChannel, checkSubscribeFilter, parseSharedFilter } from './channel.js';
+import type { ChannelHistory } from './history/channel-history.js';
 import type { Message, Publication } from './outbound.js';
 import { PresenceRegistry } from './presence.js';
 import { Refusal } from './refusal.js';
@@ -28,6 +29,8 @@ export class Broker {
   private readonly sharedGroups = new Map<string, SharedGroup>();
   readonly presence = new PresenceRegistry();
   readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
+  /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
+  history: ChannelHistory | undefined = undefined;
 
   constructor(private readonly limits: BrokerLimits) {}
 
@@ -106,6 +109,7 @@ export class Broker {
     const invalid = check(publication.channel);
     if (invalid) return invalid;
     this.stats.publications++;
+    if (this.history !== undefined) this.history.append(publication, Date.now());
     return this.fanOut(publication);
   }
 

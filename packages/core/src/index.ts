@@ -11,3 +11,5 @@ export * from './store/memory-store.js';
 export type * from './store/records.js';
 export type * from './store/store.js';
 export * from './store/stored-message.js';
+export * from './history/channel-history.js';
+export * from './history/history-rules.js';

@@ -69,17 +69,19 @@ const SAMPLES: Frame[] = [
   { type: 'connect', version: PROTOCOL_VERSION, token: 'jwt.token.value' },
   { type: 'connect', version: PROTOCOL_VERSION },
   { type: 'connected', connection_id: 'c-0001', version: PROTOCOL_VERSION, heartbeat: 30_000 },
+  { type: 'history', id: 10, channel: 'chat:lobby', since: { offset: 7, epoch: 'e-17' }, limit: 50 },
+  { type: 'history', id: 11, channel: 'chat:lobby' },
 ];
 
 test('every frame type has a sample', () => {
   assert.deepEqual(new Set(SAMPLES.map((f) => f.type)), new Set(FRAME_TYPE_NAMES));
-  assert.equal(FRAME_TYPE_NAMES.length, 10);
+  assert.equal(FRAME_TYPE_NAMES.length, 11);
   FRAME_TYPE_NAMES.forEach((name, i) => {
     assert.equal(FRAME_TYPE_IDS[name], i + 1);
   });
 });
 
-test('all ten frame types round trip with string types', () => {
+test('all eleven frame types round trip with string types', () => {
   for (const frame of SAMPLES) {
     const encoded = encodeFrame(frame);
     assert.equal(encoded.readUInt32BE(0), encoded.length - LENGTH_PREFIX_BYTES);
@@ -90,7 +92,7 @@ test('all ten frame types round trip with string types', () => {
   }
 });
 
-test('numeric type ids 1..10 decode to the same frames as the string names', () => {
+test('numeric type ids 1..11 decode to the same frames as the string names', () => {
   for (const frame of SAMPLES) {
     const numeric = raw({ ...(canon(frame) as Record<string, unknown>), type: FRAME_TYPE_IDS[frame.type] });
     const decoded = decodeOk(numeric);
@@ -177,6 +179,17 @@ test('decodeFrame error paths return FrameError 1001 with the request id when kn
     ],
     ['subscribe recover as array', { type: 'subscribe', id: 8, channel: 'c', recover: [1, 'e'] }, 8],
     ['unsubscribe without id', { type: 'unsubscribe', channel: 'c' }, 0],
+    ['history without id', { type: 'history', channel: 'c' }, 0],
+    ['history without channel', { type: 'history', id: 9 }, 9],
+    [
+      'history with bad since',
+      { type: 'history', id: 9, channel: 'c', since: { offset: 'x', epoch: 'e' } },
+      9,
+    ],
+    ['history with limit 0', { type: 'history', id: 9, channel: 'c', limit: 0 }, 9],
+    ['history with limit 1001', { type: 'history', id: 9, channel: 'c', limit: 1001 }, 9],
+    ['history with fractional limit', { type: 'history', id: 9, channel: 'c', limit: 1.5 }, 9],
+    ['history with string limit', { type: 'history', id: 9, channel: 'c', limit: '5' }, 9],
     ['unsubscribe with array channel', { type: 'unsubscribe', id: 9, channel: ['c'] }, 9],
     ['publish with negative id', { type: 'publish', id: -5, channel: 'c', payload: Buffer.alloc(1) }, 0],
     ['publish with fractional id', { type: 'publish', id: 0.5, channel: 'c', payload: Buffer.alloc(1) }, 0],
@@ -223,7 +236,7 @@ test('decodeFrame error paths return FrameError 1001 with the request id when kn
     ['inherited property as type', { type: 'toString' }, 0],
     ['inherited property as type (2)', { type: '__proto__' }, 0],
     ['type id 0', { type: 0, id: 1 }, 0],
-    ['type id 11', { type: 11, id: 1 }, 0],
+    ['type id 12', { type: 12, id: 1 }, 0],
     ['type id -1', { type: -1, id: 1 }, 0],
     ['fractional type id', { type: 3.5, channel: 'c', payload: 'x' }, 0],
     ['missing type', { id: 1, channel: 'c' }, 0],

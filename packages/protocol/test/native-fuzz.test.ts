@@ -51,6 +51,13 @@ function frameProblem(f: Frame): string | undefined {
         typeof f.heartbeat === 'number'
         ? undefined
         : 'connected';
+    case 'history':
+      if (!isId(f.id) || typeof f.channel !== 'string') return 'history id/channel';
+      if (f.since !== undefined && (!isId(f.since.offset) || typeof f.since.epoch !== 'string'))
+        return 'history since';
+      return f.limit === undefined || (Number.isInteger(f.limit) && f.limit >= 1 && f.limit <= 1000)
+        ? undefined
+        : 'history limit';
   }
 }
 
@@ -111,6 +118,7 @@ const SEEDS: Frame[] = [
   { type: 'pong' },
   { type: 'connect', version: 1, token: 'tok' },
   { type: 'connected', connection_id: 'cid', version: 1, heartbeat: 30000 },
+  { type: 'history', id: 7, channel: 'a/b', since: { offset: 3, epoch: 'x' }, limit: 10 },
 ];
 const SEED_BODIES = SEEDS.map((f) => encodeFrame(f).subarray(LENGTH_PREFIX_BYTES));
 
@@ -183,6 +191,8 @@ const FIELD_NAMES = [
   'token',
   'connection_id',
   'heartbeat',
+  'since',
+  'limit',
   '__proto__',
   'constructor',
   'toString',
@@ -265,6 +275,8 @@ function randomFrameLike(rng: Rng): Record<string, unknown> {
       payload: () => rng.pick([Buffer.from('p'), 'str', 1, null, [1], {}]),
       action: () => rng.pick([0, 1, 2, 3, 4, -1, '1', null]),
       data: () => rng.pick([{ a: 1 }, [], 'd', Buffer.from('d'), null, new Date(0)]),
+      limit: () => rng.pick([1, 100, 1000, 0, 1001, -1, 2.5, '5', null]),
+      since: () => rng.pick([{ offset: 1, epoch: 'e' }, { offset: 'x', epoch: 'e' }, [], null]),
       recover: () =>
         rng.pick([{ offset: 1, epoch: 'e' }, { offset: -1, epoch: 'e' }, { offset: 1 }, 'r', null]),
     };

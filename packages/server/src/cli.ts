@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './log.js';
 import { PulseServer } from './server.js';
+import { StoreOpenError } from './storage/sqlite-store.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
@@ -22,7 +23,16 @@ async function main(): Promise<number> {
   const { config } = result;
   const log = createLogger(config.log.level);
   if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
-  const server = new PulseServer(config, { logger: log });
+  let server: PulseServer;
+  try {
+    server = new PulseServer(config, { logger: log });
+  } catch (err) {
+    if (err instanceof StoreOpenError) {
+      process.stderr.write(`pulse: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
   try {
     await server.start();
   } catch (err) {

@@ -6,15 +6,17 @@ import {
   type Socket,
   createServer as createNetServer,
 } from 'node:net';
-import { Broker } from '@pulse/core';
+import { Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
 import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
-import type { PulseConfig } from './config/index.js';
+import { type PulseConfig, historyRules } from './config/index.js';
 import { createHttpServer, createMetricsServer } from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
 import { NativeSession } from './native/native-session.js';
 import { NativeStats } from './native/native-stats.js';
+import { openStore } from './storage/open-store.js';
+import { StoreCommitter } from './storage/store-committer.js';
 import { CoarseClock } from './transport/coarse-clock.js';
 import type { Connection, ConnectionEnv } from './transport/connection.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
@@ -55,6 +57,8 @@ export interface ListeningAddresses {
 
 export interface PulseServerOptions {
   logger?: Logger;
+  /** Durable state; by default the engine `config.storage` names. */
+  store?: Store;
 }
 
 function listen(server: Server | NetServer, host: string, port: number): Promise<AddressInfo> {
@@ -74,6 +78,7 @@ function listen(server: Server | NetServer, host: string, port: number): Promise
  */
 export class PulseServer {
   readonly broker: Broker;
+  readonly store: Store;
   readonly log: Logger;
   readonly nativeStats = new NativeStats();
   readonly transportStats: Record<TransportName, TransportStats> = {
@@ -99,16 +104,34 @@ export class PulseServer {
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext;
+  private readonly ownsStore: boolean;
+  private readonly committer: StoreCommitter;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  /** Drops expired entries from the history rings (only with [[history]] configured). */
+  private historyTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: PulseConfig,
     options: PulseServerOptions = {},
   ) {
     this.log = options.logger ?? createLogger(config.log.level);
+    this.ownsStore = options.store === undefined;
+    this.store = options.store ?? openStore(config.storage);
+    if (config.storage.engine === 'wal') {
+      this.log.info(
+        { file: `${config.storage.wal_dir}/pulse.db` },
+        'storage.engine = wal is SQLite in WAL mode in storage.wal_dir',
+      );
+    }
     this.broker = new Broker({
       maxChannels: config.limits.max_channels,
       maxSubscriptionsPerConnection: config.limits.max_subscriptions_per_connection,
     });
+    if (config.history.length > 0) {
+      this.broker.history = new ChannelHistory(historyRules(config.history), this.store, {
+        maxStreams: config.limits.max_channels,
+      });
+    }
     this.metrics = createMetrics({
       broker: this.broker,
       native: this.nativeStats,
@@ -116,8 +139,16 @@ export class PulseServer {
       rejectedConnections: this.rejectedConnections,
       outboundBytes: () => this.outboundBytes(),
       mqtt: () => this.mqtt,
+      store: () => this.store,
     });
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
+    this.committer = new StoreCommitter(
+      this.store,
+      this.scheduler,
+      config.storage.flush_interval_ms,
+      this.metrics.storage,
+      this.log,
+    );
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
       config.heartbeat.timeout_ms,
@@ -153,6 +184,7 @@ export class PulseServer {
         config,
         log: this.log,
         scheduler: this.scheduler,
+        store: this.store,
         version: VERSION,
       });
     }
@@ -163,6 +195,7 @@ export class PulseServer {
       maxMessageSize: config.limits.max_message_size,
       maxFrameSize: config.limits.max_frame_size,
       heartbeatIntervalMs: config.heartbeat.interval_ms,
+      maxOutboundBytes: config.limits.max_outbound_bytes,
     };
   }
 
@@ -195,6 +228,7 @@ export class PulseServer {
       this.heartbeat.stop();
       this.mqtt?.stop();
       clearInterval(this.reportTimer);
+      this.closeStore();
       await Promise.all([
         close(this.http),
         close(this.tcp),
@@ -205,8 +239,39 @@ export class PulseServer {
     }
   }
 
+  /** Rebuilds sessions, retained messages, wills and history from the store. */
+  private restoreState(): void {
+    const now = Date.now();
+    const state: StoredState = this.store.load(now);
+    this.mqtt?.restore(state, now);
+    const history = this.broker.history;
+    if (history) {
+      history.restore(state.streams, state.history, now);
+      this.historyTimer = setInterval(() => history.purge(Date.now()), 1000);
+      this.historyTimer.unref();
+    }
+    this.store.commit();
+    this.committer.start();
+    const purgeEvery = this.config.storage.purge_interval_ms;
+    if (purgeEvery > 0) {
+      this.purgeTimer = setInterval(() => this.store.purge(Date.now()), purgeEvery);
+      this.purgeTimer.unref();
+    }
+    this.log.info(
+      {
+        engine: this.store.engine,
+        commit_policy: this.store.commitPolicy,
+        sessions: state.sessions.length,
+        retained: state.retained.length,
+        history: state.history.length,
+      },
+      'state restored',
+    );
+  }
+
   private async listenAll(): Promise<ListeningAddresses> {
     const { config } = this;
+    this.restoreState();
     const routes = new Map<string, UpgradeRoute>();
     if (config.transport.websocket) {
       routes.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
@@ -374,6 +439,15 @@ export class PulseServer {
     const httpClosed = closed(this.http);
     this.http?.closeAllConnections();
     await Promise.all([tcpClosed, httpClosed, closed(this.metricsServer)]);
+    this.closeStore();
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');
+  }
+
+  /** Commits what is left; closes the store if this server opened it. */
+  private closeStore(): void {
+    clearInterval(this.purgeTimer);
+    clearInterval(this.historyTimer);
+    this.committer.stop();
+    if (this.ownsStore) this.store.close();
   }
 }

@@ -58,6 +58,7 @@ interface SpecConfig {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     report_interval_ms: number;
   };
+  history: { pattern: string; size: number; ttl_ms: number }[];
 }
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const shapeMatchesSpec: Equal<PulseConfig, SpecConfig> = true;
@@ -107,6 +108,7 @@ const DEFAULTS: SpecConfig = {
   heartbeat: { interval_ms: 30000, timeout_ms: 60000 },
   metrics: { enabled: true, host: '127.0.0.1', port: 9090 },
   log: { level: 'info', report_interval_ms: 60000 },
+  history: [],
 };
 
 /** A fresh empty directory: no pulse.toml unless the test writes one. */
@@ -375,6 +377,121 @@ describe('config: TOML file', () => {
       ],
     ];
     for (const [text, pattern] of cases) assert.match(errorOf([], {}, dirWithToml(`${text}\n`)), pattern);
+  });
+});
+
+describe('config: [[history]] tables', () => {
+  const historyError = (text: string) => errorOf([], {}, dirWithToml(text));
+
+  test('are read in order, with defaults for size and ttl_ms', () => {
+    const c = config(
+      [],
+      {},
+      dirWithToml(
+        '[server]\nport = 9000\n\n[[history]]\npattern = "chat:*"\nsize = 1000\nttl_ms = 86400000\n\n' +
+          '[[history]]\npattern = "sensors/+/temp"\n\n[[history]]\npattern = "logs/#"\nsize = 1\nttl_ms = 0\n',
+      ),
+    );
+    assert.deepEqual(c.history, [
+      { pattern: 'chat:*', size: 1000, ttl_ms: 86_400_000 },
+      { pattern: 'sensors/+/temp', size: 100, ttl_ms: 0 },
+      { pattern: 'logs/#', size: 1, ttl_ms: 0 },
+    ]);
+    assert.equal(c.server.port, 9000);
+    assert.deepEqual({ ...c, history: [] }, withKey(DEFAULTS, 'server.port', 9000));
+  });
+
+  test('an inline array of tables works too; env and flags leave the tables alone', () => {
+    const dir = dirWithToml('history = [{ pattern = "a" }, { pattern = "b", size = 5 }]\n');
+    const c = config(['--port', '1'], { PULSE_LOG: 'warn' }, dir);
+    assert.deepEqual(c.history, [
+      { pattern: 'a', size: 100, ttl_ms: 0 },
+      { pattern: 'b', size: 5, ttl_ms: 0 },
+    ]);
+    assert.deepEqual(config([], {}, dirWithToml('history = []\n')).history, []);
+  });
+
+  test('defaultConfig() gives a fresh empty list each time', () => {
+    const a = defaultConfig();
+    a.history.push({ pattern: 'x', size: 1, ttl_ms: 0 });
+    assert.deepEqual(defaultConfig().history, []);
+  });
+
+  test('errors name history[N].key and the file', () => {
+    const cases: [string, string][] = [
+      [
+        '[[history]]\npattern = "a"\nsise = 5\n',
+        'config error: unknown key "history[0].sise" in pulse.toml (did you mean "history[0].size"?)',
+      ],
+      [
+        '[[history]]\npattern = "a"\n[[history]]\nsize = 5\n',
+        'config error: history[1].pattern is required (the channels this table applies to) (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "a"\nsize = "5"\n',
+        'config error: history[0].size must be an integer between 1 and 1000000, got "5" (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "a"\nsize = 0\n',
+        'config error: history[0].size must be an integer between 1 and 1000000, got 0 (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "a"\nsize = 1000001\n',
+        'config error: history[0].size must be an integer between 1 and 1000000, got 1000001 (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "a"\nttl_ms = -1\n',
+        'config error: history[0].ttl_ms must be an integer between 0 and 2147483647, got -1 (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "a"\nttl_ms = 1.5\n',
+        'config error: history[0].ttl_ms must be an integer between 0 and 2147483647, got 1.5 (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = 5\n',
+        'config error: history[0].pattern must be a non-empty string, got 5 (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = ""\n',
+        'config error: history[0].pattern must be a non-empty string, got "" (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "a/#/b"\n',
+        'config error: history[0].pattern may use "#" only as its last level, got "a/#/b" (from pulse.toml)',
+      ],
+      [
+        '[[history]]\npattern = "$SYS/#"\n',
+        'config error: history[0].pattern must not start with "$" (system channels keep no history), got "$SYS/#" (from pulse.toml)',
+      ],
+      [
+        '[history]\npattern = "a"\n',
+        'config error: history must be an array of tables (write [[history]], not [history]), got a table (from pulse.toml)',
+      ],
+      [
+        'history = 5\n',
+        'config error: history must be an array of tables (write [[history]], not [history]), got 5 (from pulse.toml)',
+      ],
+      ['history = ["a"]\n', 'config error: history[0] must be a table, got "a" (from pulse.toml)'],
+    ];
+    for (const [text, message] of cases) assert.equal(historyError(text), message, text);
+  });
+
+  test('the file is named as given; a near-miss table name suggests [[history]]', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'h.toml'), '[[history]]\npattern = "a/#/b"\n');
+    assert.match(errorOf(['--config', 'h.toml'], {}, dir), /history\[0\]\.pattern .* \(from h\.toml\)$/);
+    assert.match(
+      historyError('[[histroy]]\npattern = "a"\n'),
+      /unknown key "histroy" in pulse\.toml \(did you mean \[\[history\]\]\?\)/,
+    );
+  });
+
+  test('cannot be set from the environment', () => {
+    assert.equal(
+      errorOf([], { PULSE_HISTORY_PATTERN: 'chat:*' }),
+      'config error: history cannot be set from the environment (env PULSE_HISTORY_PATTERN): write [[history]] tables in the config file',
+    );
+    assert.match(errorOf(['--history-pattern', 'x']), /unknown flag --history-pattern/);
   });
 });
 

@@ -58,7 +58,9 @@ async function startServerOnce(overrides: DeepPartial<PulseConfig>): Promise<Har
   config.log.report_interval_ms = 0;
   config.server.shutdown_drain_timeout_ms = 1000;
   for (const [section, values] of Object.entries(overrides)) {
-    Object.assign((config as unknown as Record<string, object>)[section], values);
+    // Sections are merged key by key; arrays of tables ([[history]]) are replaced whole.
+    if (Array.isArray(values)) (config as unknown as Record<string, unknown>)[section] = values;
+    else Object.assign((config as unknown as Record<string, object>)[section], values);
   }
   const server = new PulseServer(config, { logger: pino({ level: 'silent' }) });
   const addr = await server.start();

@@ -4,6 +4,7 @@ import {
   FRAME_TYPE_NAMES,
   type Frame,
   type FrameTypeName,
+  MAX_HISTORY_LIMIT,
   type PresenceAction,
   type RecoverPosition,
 } from './frames.js';
@@ -61,11 +62,15 @@ function payloadBytes(raw: unknown, id: number): Uint8Array {
 
 const EMPTY = new Uint8Array(0);
 
-function recoverPosition(raw: unknown, id: number): RecoverPosition | undefined {
+function recoverPosition(
+  raw: unknown,
+  id: number,
+  where = 'subscribe: "recover"',
+): RecoverPosition | undefined {
   if (raw === undefined || raw === null) return undefined;
   const r = raw as Fields;
   if (typeof r !== 'object' || !isId(r.offset) || typeof r.epoch !== 'string') {
-    throw new FrameError(ErrorCode.InvalidFrame, 'subscribe: "recover" must be {offset, epoch}', id);
+    throw new FrameError(ErrorCode.InvalidFrame, `${where} must be {offset, epoch}`, id);
   }
   return { offset: r.offset, epoch: r.epoch };
 }
@@ -86,6 +91,27 @@ function fromFields(f: Fields): Frame {
     case 'unsubscribe': {
       const id = requireId(f, type);
       return { type, id, channel: requireChannel(f, type, id) };
+    }
+    case 'history': {
+      const id = requireId(f, type);
+      const channel = requireChannel(f, type, id);
+      const since = recoverPosition(f.since, id, 'history: "since"');
+      let limit: number | undefined;
+      if (f.limit !== undefined && f.limit !== null) {
+        if (
+          !Number.isInteger(f.limit) ||
+          (f.limit as number) < 1 ||
+          (f.limit as number) > MAX_HISTORY_LIMIT
+        ) {
+          throw new FrameError(
+            ErrorCode.InvalidFrame,
+            `history: "limit" must be an integer from 1 to ${MAX_HISTORY_LIMIT}`,
+            id,
+          );
+        }
+        limit = f.limit as number;
+      }
+      return { type, id, channel, since, limit };
     }
     case 'publish': {
       const id = optionalId(f, type);

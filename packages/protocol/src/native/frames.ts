@@ -10,6 +10,7 @@ export const FRAME_TYPE_IDS = {
   pong: 8,
   connect: 9,
   connected: 10,
+  history: 11,
 } as const;
 
 export type FrameTypeName = keyof typeof FRAME_TYPE_IDS;
@@ -25,6 +26,10 @@ export interface RecoverPosition {
   offset: number;
   epoch: string;
 }
+
+/** `history` frames: how many publications one reply holds at most, and by default. */
+export const MAX_HISTORY_LIMIT = 1000;
+export const DEFAULT_HISTORY_LIMIT = 100;
 
 export interface SubscribeFrame {
   type: 'subscribe';
@@ -86,6 +91,17 @@ export interface ConnectedFrame {
   heartbeat: number;
 }
 
+/** C→S: a page of a channel's history; answered by an `ack` with `publications`, `offset`, `epoch`. */
+export interface HistoryFrame {
+  type: 'history';
+  id: number;
+  channel: string;
+  /** Only publications after this position (when its epoch is the stream's). */
+  since?: RecoverPosition;
+  /** 1..MAX_HISTORY_LIMIT; DEFAULT_HISTORY_LIMIT when absent. */
+  limit?: number;
+}
+
 export type Frame =
   | SubscribeFrame
   | UnsubscribeFrame
@@ -96,4 +112,5 @@ export type Frame =
   | PingFrame
   | PongFrame
   | ConnectFrame
-  | ConnectedFrame;
+  | ConnectedFrame
+  | HistoryFrame;

@@ -39,6 +39,11 @@ export function envAssignments(env: Record<string, string | undefined>): Assignm
       continue;
     }
     if (!name.startsWith('PULSE_') || name === CONFIG_ENV || PULSEAUDIO_VARIABLES.has(name)) continue;
+    if (name.startsWith('PULSE_HISTORY_')) {
+      throw new ConfigError(
+        `history cannot be set from the environment (env ${name}): write [[history]] tables in the config file`,
+      );
+    }
     const section = sectionOf(name.slice('PULSE_'.length));
     if (section === undefined) continue;
     const key = name.slice('PULSE_'.length + section.length + 1).toLowerCase();

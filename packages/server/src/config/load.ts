@@ -19,7 +19,9 @@ export function defaultConfig(): PulseConfig {
     config[k.section] ??= {};
     config[k.section][k.key] = k.spec.default;
   }
-  return config as unknown as PulseConfig;
+  const result = config as unknown as PulseConfig;
+  result.history = [];
+  return result;
 }
 
 /**
@@ -38,13 +40,16 @@ export function loadConfig(
   if (args.action === 'version') return { kind: 'version', text: `pulse ${version}` };
 
   const file = findConfigFile(args.config, env, cwd);
+  const fromFile = file ? readConfigFile(file) : undefined;
   const assignments: Assignment[] = [
-    ...(file ? readConfigFile(file) : []),
+    ...(fromFile?.assignments ?? []),
     ...envAssignments(env),
     ...args.assignments,
   ];
 
   const config = defaultConfig();
+  // [[history]] comes from the file only (an array of tables has no env or flag form).
+  if (fromFile?.history) config.history = fromFile.history;
   const table = config as unknown as Record<string, Record<string, unknown>>;
   const sources = new Map<string, string>();
   for (const a of assignments) {

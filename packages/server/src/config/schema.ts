@@ -1,3 +1,4 @@
+import type { HistoryConfig } from './history.js';
 import { HOST_PORT, splitHostPort } from './hostport.js';
 import { bool, int, type KeySpec, MAX_TIMER_MS, oneOf, port, str } from './kinds.js';
 
@@ -208,8 +209,13 @@ export type ConfigOf<S extends Record<string, Record<string, KeySpec<unknown>>>>
   -readonly [Section in keyof S]: { -readonly [Key in keyof S[Section]]: ValueOf<S[Section][Key]> };
 };
 
-/** The effective configuration of the server. */
-export interface PulseConfig extends ConfigOf<Schema> {}
+/**
+ * The effective configuration of the server: the sections above, plus the `[[history]]`
+ * tables (TOML only, see history.ts).
+ */
+export interface PulseConfig extends ConfigOf<Schema> {
+  history: HistoryConfig[];
+}
 
 /** `"<section>.<key>"` of every key. */
 export type KeyPath = {

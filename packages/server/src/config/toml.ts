@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { Assignment } from './assign.js';
 import { ConfigError, showValue } from './errors.js';
+import { HISTORY_KEY, type HistoryConfig, tomlHistory } from './history.js';
 import { CONFIG_ENV, KEY_BY_PATH, KEYS, SECTIONS } from './keys.js';
 import type { KeyPath } from './schema.js';
 import { closest, didYouMean } from './suggest.js';
@@ -37,9 +38,16 @@ export function findConfigFile(
   return { path: fallback, label: DEFAULT_CONFIG_FILE };
 }
 
-/** Reads, parses and checks the names in a config file; values are validated later. */
-export function readConfigFile(file: ConfigFile): Assignment[] {
-  return tomlAssignments(parseToml(readText(file), file.label), file.label);
+/** What a config file sets: key assignments, and its `[[history]]` tables if it has any. */
+export interface ConfigFileContents {
+  assignments: Assignment[];
+  history: HistoryConfig[] | undefined;
+}
+
+/** Reads, parses and checks the names in a config file; key values are validated later. */
+export function readConfigFile(file: ConfigFile): ConfigFileContents {
+  const doc = parseToml(readText(file), file.label);
+  return { assignments: tomlAssignments(doc, file.label), history: tomlHistory(doc, file.label) };
 }
 
 function readText(file: ConfigFile): string {
@@ -76,15 +84,16 @@ export function parseToml(text: string, label: string): Record<string, unknown> 
 export function tomlAssignments(doc: Record<string, unknown>, label: string): Assignment[] {
   const out: Assignment[] = [];
   for (const [section, body] of Object.entries(doc)) {
+    if (section === HISTORY_KEY) continue; // [[history]] tables: tomlHistory
     if (!SECTIONS.includes(section)) {
       if (isTable(body)) {
         throw new ConfigError(
           `unknown section [${section}] in ${label}${didYouMean(suggestSection(section))}`,
         );
       }
-      throw new ConfigError(
-        `unknown key ${JSON.stringify(section)} in ${label}${didYouMean(suggestKey(section))}`,
-      );
+      // An array of tables ([[name]]) is most likely a misspelt [[history]].
+      const suggestion = Array.isArray(body) ? suggestSection(section) : suggestKey(section);
+      throw new ConfigError(`unknown key ${JSON.stringify(section)} in ${label}${didYouMean(suggestion)}`);
     }
     if (!isTable(body)) {
       throw new ConfigError(`[${section}] in ${label} must be a table, got ${showValue(body)}`);
@@ -107,7 +116,8 @@ function isTable(value: unknown): value is Record<string, unknown> {
 }
 
 function suggestSection(name: string): string | undefined {
-  const s = closest(name, SECTIONS);
+  const s = closest(name, [...SECTIONS, HISTORY_KEY]);
+  if (s === HISTORY_KEY) return `[[${s}]]`;
   return s === undefined ? undefined : `[${s}]`;
 }
 

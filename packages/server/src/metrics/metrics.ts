@@ -1,10 +1,12 @@
-import type { Broker } from '@pulse/core';
+import type { Broker, Store } from '@pulse/core';
 import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NativeStats } from '../native/native-stats.js';
 import type { MqttService } from '../mqtt/mqtt-service.js';
 import type { TransportStats } from '../transport/transport-stats.js';
+import type { CommitStats } from '../storage/store-committer.js';
 import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
+import { registerStorageMetrics } from './storage-metrics.js';
 
 export interface MetricSources {
   broker: Broker;
@@ -13,6 +15,7 @@ export interface MetricSources {
   rejectedConnections: Map<string, number>;
   outboundBytes: () => number;
   mqtt: () => MqttService | undefined;
+  store: () => Store;
 }
 
 /**
@@ -22,6 +25,7 @@ export interface MetricSources {
 export function createMetrics(src: MetricSources): {
   registry: Registry;
   observeLatencyMs: (ms: number) => void;
+  storage: CommitStats;
 } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pulse_process_' });
@@ -61,6 +65,22 @@ export function createMetrics(src: MetricSources): {
     registers: [registry],
     collect() {
       this.set(src.outboundBytes());
+    },
+  });
+  new Gauge({
+    name: 'pulse_history_streams',
+    help: 'Channels with a history stream ([[history]])',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.history?.streamCount ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'pulse_history_entries',
+    help: 'Publications kept in channel history',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.history?.entryCount ?? 0);
     },
   });
   new Gauge({
@@ -161,11 +181,12 @@ export function createMetrics(src: MetricSources): {
     },
   });
   registerMqttMetrics(registry, src.mqtt, seen);
+  const storage = registerStorageMetrics(registry, src.store, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',
     help: 'From a publication entering the server to the end of the write of its fan-out',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
-  return { registry, observeLatencyMs: (ms) => latency.observe(ms / 1000) };
+  return { registry, observeLatencyMs: (ms) => latency.observe(ms / 1000), storage };
 }

@@ -118,4 +118,13 @@ export function registerMqttMetrics(
       if (m) mirror(this, {}, m.stats.willsPublished, seen);
     },
   });
+  new Counter({
+    name: 'pulse_mqtt_sessions_restored_total',
+    help: 'Persistent sessions loaded from the store at start-up',
+    registers,
+    collect() {
+      const m = service();
+      if (m) mirror(this, {}, m.stats.sessionsRestored, seen);
+    },
+  });
 }

@@ -206,6 +206,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       case 'pubrel': {
         const id = packet.messageId ?? 0;
         const known = session.incomingQos2.delete(id);
+        if (known) session.journal?.incomingQos2(id, false);
         const reasonCode = known || this.version !== 5 ? undefined : Reason.PacketIdentifierNotFound;
         return this.writePacket({ cmd: 'pubcomp', messageId: id, reasonCode });
       }
@@ -423,6 +424,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       this.writePacket({ cmd: 'puback', messageId: id, reasonCode });
     } else if (qos === 2) {
       session.incomingQos2.add(id);
+      session.journal?.incomingQos2(id, true);
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
       this.writePacket({ cmd: 'pubrec', messageId: id, reasonCode });
     }
@@ -486,6 +488,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       const rh = options.retainHandling;
       if (!shared && (rh === 0 || (rh === 1 && !existed))) retainedToSend.push({ filter, options });
     }
+    session.save();
     this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
     const now = Date.now();
     for (const { filter, options } of retainedToSend) {
@@ -512,6 +515,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         granted.push(Reason.Success);
       } else granted.push(Reason.NoSubscriptionExisted);
     }
+    session.save();
     this.writePacket(
       this.version === 5
         ? { cmd: 'unsuback', messageId: packet.messageId, granted }

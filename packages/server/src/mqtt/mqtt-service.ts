@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { type Broker, MemoryRetainedStore, Publication, Refusal, type RetainedStore } from '@pulse/core';
+import {
+  type Broker,
+  isSystemChannel,
+  MemoryRetainedStore,
+  Publication,
+  publicationOf,
+  Refusal,
+  type RetainedStore,
+  type RetainOutcome,
+  type Store,
+  type StoredState,
+  storedMessageOf,
+} from '@pulse/core';
 import { ErrorCode } from '@pulse/protocol';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -8,6 +20,7 @@ import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import { MqttLink, type Will } from './mqtt-link.js';
 import { MqttStats } from './mqtt-stats.js';
 import { MqttSession, NEVER_EXPIRES } from './session.js';
+import { SessionJournal } from './session-journal.js';
 import { SysTopics } from './sys-topics.js';
 import { checkMqttTopic } from './topic-rules.js';
 
@@ -16,6 +29,7 @@ export interface MqttServiceOptions {
   config: PulseConfig;
   log: Logger;
   scheduler: FlushScheduler;
+  store: Store;
   version: string;
 }
 
@@ -32,6 +46,7 @@ export class MqttService {
   readonly retained: RetainedStore;
   readonly sessions = new Map<string, MqttSession>();
   readonly outboundBudget: number;
+  readonly store: Store;
   private readonly links = new Set<MqttLink>();
   private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private readonly idPrefix = randomBytes(4).toString('hex');
@@ -39,17 +54,22 @@ export class MqttService {
   private retransmitTimer: NodeJS.Timeout | undefined;
   private readonly sys: SysTopics;
   private readonly sessionPolicy;
+  /** Set by stop(): timers of connections closing after it leave the store as it is. */
+  private stopped = false;
 
   constructor(options: MqttServiceOptions) {
     this.broker = options.broker;
     this.config = options.config.mqtt;
     this.log = options.log;
     this.outboundBudget = options.config.limits.max_outbound_bytes;
+    this.store = options.store;
     this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
     this.sessionPolicy = {
       maxQueued: this.config.max_queued_messages,
       queueQos0Offline: this.config.queue_qos0_offline,
       queueQos0WhenCongested: this.config.slow_consumer_policy === 'queue-offline',
+      total: { queued: 0 },
+      maxQueuedTotal: options.config.storage.max_stored_messages,
       onDrop: (reason: string) => this.stats.count(this.stats.dropped, reason),
     };
     this.sys = new SysTopics(this, options.version);
@@ -68,6 +88,7 @@ export class MqttService {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.retransmitTimer);
     this.sys.stop();
     for (const { timer } of this.pendingWills.values()) clearTimeout(timer);
@@ -110,7 +131,7 @@ export class MqttService {
    */
   route(publication: Publication): number | Refusal {
     if (publication.retain) {
-      const outcome = this.retained.set(publication);
+      const outcome = this.retain(publication);
       if (outcome === 'full') {
         return new Refusal(
           ErrorCode.RateLimited,
@@ -123,8 +144,71 @@ export class MqttService {
 
   /** Publications of the server itself ($SYS) and wills: no client rules apply. */
   routeInternal(publication: Publication): void {
-    if (publication.retain) this.retained.set(publication);
+    if (publication.retain) this.retain(publication);
     this.broker.publish(publication, () => undefined);
+  }
+
+  /** Sets the channel's retained message, and stores it unless it is the server's own ($SYS). */
+  private retain(publication: Publication): RetainOutcome {
+    const outcome = this.retained.set(publication);
+    if (isSystemChannel(publication.channel)) return outcome;
+    if (outcome === 'stored') this.store.putRetained(storedMessageOf(publication));
+    else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
+    return outcome;
+  }
+
+  /** Rebuilds retained messages, persistent sessions and delayed wills from the store. */
+  restore(state: StoredState, nowMs: number): void {
+    for (const message of state.retained) this.retained.set(publicationOf(message));
+    for (const loaded of state.sessions) {
+      const { clientId, expiryInterval, subscriptions } = loaded.session;
+      const session = this.newSession(clientId);
+      session.expiryInterval = expiryInterval;
+      session.journal = new SessionJournal(this.store, clientId);
+      for (const { filter, ...options } of subscriptions) {
+        // Limits may have shrunk since the session was stored: what no longer fits is dropped.
+        if (this.broker.subscribe(session, filter, () => undefined)) continue;
+        session.setSubscription(filter, options);
+      }
+      session.restore(loaded);
+      // A session whose client was connected at the crash expires as if it had just left.
+      const expiresAt = loaded.session.expiresAt ?? nowMs + expiryInterval * 1000;
+      this.startExpiry(session, expiresAt - nowMs);
+      this.stats.sessionsRestored++;
+    }
+    for (const will of state.wills) {
+      if (!this.sessions.has(will.clientId) && will.publishAt > nowMs) {
+        // Its session is gone: the will was due when the session ended (§3.1.3.2.2).
+        this.store.deleteWill(will.clientId);
+        this.publishWill({
+          publication: publicationOf(will.message),
+          delaySeconds: 0,
+          expirySeconds: will.expirySeconds,
+        });
+        continue;
+      }
+      this.delayWill(
+        will.clientId,
+        { publication: publicationOf(will.message), delaySeconds: 0, expirySeconds: will.expirySeconds },
+        will.publishAt - nowMs,
+      );
+    }
+  }
+
+  private newSession(clientId: string): MqttSession {
+    const session = new MqttSession(
+      `mqtt-${this.idPrefix}${(this.nextId++).toString(36)}`,
+      clientId,
+      this.sessionPolicy,
+    );
+    this.sessions.set(clientId, session);
+    return session;
+  }
+
+  private startExpiry(session: MqttSession, inMs: number): void {
+    if (session.expiryInterval === NEVER_EXPIRES || this.stopped) return;
+    session.expiryTimer = setTimeout(() => this.endSession(session), Math.max(0, inMs));
+    session.expiryTimer.unref();
   }
 
   /** Finds, resumes, takes over or creates the session for a CONNECT. */
@@ -152,17 +236,18 @@ export class MqttService {
     // A client back before its will delay ran out: that will is never sent.
     this.cancelWill(clientId);
     const present = session !== undefined;
-    if (!session) {
-      session = new MqttSession(
-        `mqtt-${this.idPrefix}${(this.nextId++).toString(36)}`,
-        clientId,
-        this.sessionPolicy,
-      );
-      this.sessions.set(clientId, session);
-    }
+    session ??= this.newSession(clientId);
     clearTimeout(session.expiryTimer);
     session.expiryTimer = undefined;
     session.expiryInterval = expiryInterval;
+    if (expiryInterval > 0) {
+      session.journal ??= new SessionJournal(this.store, clientId);
+      session.save();
+    } else if (session.journal) {
+      // No longer persistent: it ends with this connection, and nothing of it is kept.
+      session.journal.deleteSession();
+      session.journal = undefined;
+    }
     return { session, present };
   }
 
@@ -176,21 +261,37 @@ export class MqttService {
     session.link = undefined;
     const expiry = session.expiryInterval;
     if (will) this.scheduleWill(session.clientId, will, expiry);
-    if (expiry === 0) this.endSession(session);
-    else if (expiry !== NEVER_EXPIRES) {
-      session.expiryTimer = setTimeout(() => this.endSession(session), expiry * 1000);
-      session.expiryTimer.unref();
-    }
+    if (expiry === 0) return this.endSession(session);
+    if (expiry === NEVER_EXPIRES) return session.save();
+    session.save(Date.now() + expiry * 1000);
+    this.startExpiry(session, expiry * 1000);
   }
 
   /** Will delay (MQTT 5 §3.1.3.2.2): sent after the delay or when the session ends, whichever is first. */
   private scheduleWill(clientId: string, will: Will, sessionExpiry: number): void {
     const delay = Math.min(will.delaySeconds, sessionExpiry);
     if (delay <= 0) return this.publishWill(will);
-    const timer = setTimeout(() => {
-      this.pendingWills.delete(clientId);
-      this.publishWill(will);
-    }, delay * 1000);
+    const publishAt = Date.now() + delay * 1000;
+    this.store.putWill({
+      clientId,
+      message: storedMessageOf(will.publication),
+      publishAt,
+      ...(will.expirySeconds !== undefined ? { expirySeconds: will.expirySeconds } : {}),
+    });
+    this.delayWill(clientId, will, delay * 1000);
+  }
+
+  private delayWill(clientId: string, will: Will, delayMs: number): void {
+    // After stop() the stored will waits for the next start.
+    if (this.stopped) return;
+    const timer = setTimeout(
+      () => {
+        this.pendingWills.delete(clientId);
+        this.store.deleteWill(clientId);
+        this.publishWill(will);
+      },
+      Math.max(0, delayMs),
+    );
     timer.unref();
     this.pendingWills.set(clientId, { timer, will });
   }
@@ -201,6 +302,7 @@ export class MqttService {
     if (!pending) return undefined;
     clearTimeout(pending.timer);
     this.pendingWills.delete(clientId);
+    this.store.deleteWill(clientId);
     return pending.will;
   }
 
@@ -222,8 +324,8 @@ export class MqttService {
     const will = this.cancelWill(session.clientId);
     if (will) this.publishWill(will);
     this.broker.disconnect(session);
-    session.subscriptions.clear();
-    session.inflight.clear();
-    session.queue.length = 0;
+    session.journal?.deleteSession();
+    session.journal = undefined;
+    session.clear();
   }
 }

@@ -12,6 +12,7 @@ export class MqttStats {
   connectionsAccepted = 0;
   connectionsOpen = 0;
   willsPublished = 0;
+  sessionsRestored = 0;
 
   count(map: Map<string, number>, key: string, n = 1): void {
     map.set(key, (map.get(key) ?? 0) + n);

@@ -1,5 +1,14 @@
-import { type Message, type Publication, SHARED_PREFIX, type Subscriber } from '@pulse/core';
+import {
+  type LoadedSession,
+  type Message,
+  type Publication,
+  SHARED_PREFIX,
+  type StoredDelivery,
+  type Subscriber,
+  publicationOf,
+} from '@pulse/core';
 import { filterMatches } from '@pulse/protocol';
+import type { SessionJournal } from './session-journal.js';
 
 /** Session Expiry Interval meaning "never expires" (MQTT 5 §3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffff_ffff;
@@ -18,6 +27,8 @@ export interface Outgoing {
   qos: 0 | 1 | 2;
   retain: boolean;
   subscriptionIds?: number[];
+  /** Position in the stored queue, for a persistent session's queued message. */
+  seq?: number;
 }
 
 export interface Inflight extends Outgoing {
@@ -43,7 +54,20 @@ export interface SessionPolicy {
   queueQos0Offline: boolean;
   /** Queue QoS 0 too while the connection is congested (slow_consumer_policy = queue-offline). */
   queueQos0WhenCongested: boolean;
+  /** Messages queued in all sessions together, and their limit (storage.max_stored_messages). */
+  readonly total: { queued: number };
+  maxQueuedTotal: number;
   onDrop(reason: string): void;
+}
+
+function outgoingOf(record: StoredDelivery): Outgoing {
+  const item: Outgoing = {
+    publication: publicationOf(record.message),
+    qos: record.qos,
+    retain: record.retain,
+  };
+  if (record.subscriptionIds !== undefined) item.subscriptionIds = record.subscriptionIds;
+  return item;
 }
 
 /**
@@ -64,7 +88,10 @@ export class MqttSession implements Subscriber {
   readonly queue: Outgoing[] = [];
   /** QoS 2 packet ids received and not yet released by PUBREL. */
   readonly incomingQos2 = new Set<number>();
+  /** Set while the session is persistent (expiry interval above 0): its changes are stored. */
+  journal: SessionJournal | undefined;
   private nextPacketId = 1;
+  private nextSeq = 1;
   private nonSharedCount = 0;
 
   constructor(
@@ -75,6 +102,34 @@ export class MqttSession implements Subscriber {
 
   get connected(): boolean {
     return this.link !== undefined;
+  }
+
+  /** Stores the session record (subscriptions, expiry); `expiresAt` while detached. */
+  save(expiresAt?: number): void {
+    this.journal?.saveSession(this.expiryInterval, this.subscriptions, expiresAt);
+  }
+
+  /** Rebuilds the QoS state of a session loaded from the store. */
+  restore(loaded: LoadedSession): void {
+    for (const r of loaded.inflight) {
+      this.inflight.set(r.packetId, { ...outgoingOf(r), packetId: r.packetId, state: r.state, sentAt: 0 });
+      if (r.packetId >= this.nextPacketId) this.nextPacketId = r.packetId === 65_535 ? 1 : r.packetId + 1;
+    }
+    for (const r of loaded.queue) {
+      this.queue.push({ ...outgoingOf(r), seq: r.seq });
+      this.policy.total.queued++;
+      if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
+    }
+    for (const id of loaded.incomingQos2) this.incomingQos2.add(id);
+  }
+
+  /** Forgets all QoS state (the session ended). */
+  clear(): void {
+    this.policy.total.queued -= this.queue.length;
+    this.subscriptions.clear();
+    this.inflight.clear();
+    this.queue.length = 0;
+    this.incomingQos2.clear();
   }
 
   setSubscription(filter: string, options: SubscriptionOptions): void {
@@ -146,12 +201,27 @@ export class MqttSession implements Subscriber {
   }
 
   private enqueue(item: Outgoing): void {
-    if (this.queue.length >= this.policy.maxQueued) {
-      if (this.policy.maxQueued === 0) return this.policy.onDrop('queue_full');
-      this.queue.shift();
-      this.policy.onDrop('queue_full');
+    const policy = this.policy;
+    if (this.queue.length >= policy.maxQueued) {
+      if (policy.maxQueued === 0) return policy.onDrop('queue_full');
+      this.dequeue();
+      policy.onDrop('queue_full');
+    } else if (policy.total.queued >= policy.maxQueuedTotal) {
+      return policy.onDrop('store_full');
     }
+    if (this.journal) {
+      item.seq = this.nextSeq++;
+      this.journal.queued(item, item.seq);
+    }
+    policy.total.queued++;
     this.queue.push(item);
+  }
+
+  private dequeue(): Outgoing {
+    const item = this.queue.shift() as Outgoing;
+    this.policy.total.queued--;
+    if (item.seq !== undefined) this.journal?.dequeued(item.seq);
+    return item;
   }
 
   private transmit(link: SessionLink, item: Outgoing): void {
@@ -166,7 +236,13 @@ export class MqttSession implements Subscriber {
       sentAt: Date.now(),
     };
     this.inflight.set(packetId, entry);
-    if (!link.sendPublish(item, packetId, false)) this.inflight.delete(packetId);
+    this.journal?.inflight(entry);
+    if (!link.sendPublish(item, packetId, false)) this.forget(packetId);
+  }
+
+  private forget(packetId: number): void {
+    this.inflight.delete(packetId);
+    this.journal?.completed(packetId);
   }
 
   private allocatePacketId(): number {
@@ -185,12 +261,12 @@ export class MqttSession implements Subscriber {
       const next = this.queue[0];
       if (next.qos === 0) {
         if (this.policy.queueQos0WhenCongested && link.congested()) return;
-        this.queue.shift();
+        this.dequeue();
         link.sendPublish(next, 0, false);
         continue;
       }
       if (!this.canSendNow(link)) return;
-      this.queue.shift();
+      this.dequeue();
       this.transmit(link, next);
     }
   }
@@ -199,7 +275,7 @@ export class MqttSession implements Subscriber {
   complete(packetId: number, expected: 'publish' | 'pubrel'): boolean {
     const entry = this.inflight.get(packetId);
     if (!entry || entry.state !== expected) return false;
-    this.inflight.delete(packetId);
+    this.forget(packetId);
     this.pump();
     return true;
   }
@@ -210,6 +286,7 @@ export class MqttSession implements Subscriber {
     if (!entry || entry.qos !== 2) return false;
     entry.state = 'pubrel';
     entry.sentAt = Date.now();
+    this.journal?.inflight(entry);
     this.link?.sendPubrel(packetId);
     return true;
   }
@@ -220,7 +297,7 @@ export class MqttSession implements Subscriber {
     for (const entry of this.inflight.values()) {
       entry.sentAt = Date.now();
       if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
-      else if (!link.sendPublish(entry, entry.packetId, true)) this.inflight.delete(entry.packetId);
+      else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
     }
     this.pump();
   }
@@ -234,7 +311,7 @@ export class MqttSession implements Subscriber {
       if (now - entry.sentAt < olderThanMs) continue;
       entry.sentAt = now;
       if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
-      else if (!link.sendPublish(entry, entry.packetId, true)) this.inflight.delete(entry.packetId);
+      else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
     }
   }
 }

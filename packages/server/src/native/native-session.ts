@@ -1,8 +1,18 @@
-import { type Broker, type Message, Publication, Refusal, type Subscriber } from '@pulse/core';
 import {
+  type Broker,
+  type Message,
+  Publication,
+  Refusal,
+  type Subscriber,
+  checkPublishChannel,
+  isWildcardFilter,
+} from '@pulse/core';
+import {
+  DEFAULT_HISTORY_LIMIT,
   ErrorCode,
   FRAME_TYPE_IDS,
   type Frame,
+  type HistoryFrame,
   FrameError,
   FrameReader,
   type FrameReaderHandler,
@@ -10,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   PresenceAction,
   type PresenceFrame,
+  type SubscribeFrame,
   decodeFrame,
   encodeFrame,
 } from '@pulse/protocol';
@@ -25,6 +36,25 @@ export interface NativeContext {
   readonly maxMessageSize: number;
   readonly maxFrameSize: number;
   readonly heartbeatIntervalMs: number;
+  /** Outbound budget of a connection; recovered publications must fit in it. */
+  readonly maxOutboundBytes: number;
+}
+
+/** Payload bytes one `history` reply holds at most (also capped by limits.max_outbound_bytes). */
+const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
+
+/** The longest run of `list` from its start (or its end) whose payloads fit `budget`; at least one. */
+function fitting(list: Publication[], budget: number, fromEnd: boolean): Publication[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < list.length) {
+    const size = list[fromEnd ? list.length - 1 - n : n].payload.length;
+    if (n > 0 && bytes + size > budget) break;
+    bytes += size;
+    n++;
+  }
+  if (n === list.length) return list;
+  return fromEnd ? list.slice(list.length - n) : list.slice(0, n);
 }
 
 /**
@@ -126,10 +156,10 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       case 'subscribe': {
         const refusal = broker.subscribe(this, frame.channel);
         if (refusal) return this.sendError(frame.id, refusal.code, refusal.message);
-        // History and recovery come with durable storage; until then nothing can be recovered.
-        if (frame.recover) return this.send({ type: 'ack', id: frame.id, recovered: false });
-        return this.send({ type: 'ack', id: frame.id });
+        return this.subscribed(frame);
       }
+      case 'history':
+        return this.history(frame);
       case 'unsubscribe': {
         const refusal = broker.unsubscribe(this, frame.channel);
         if (refusal) return this.sendError(frame.id, refusal.code, refusal.message);
@@ -161,6 +191,68 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
           `"${frame.type}" frames are sent by the server only`,
         );
     }
+  }
+
+  /**
+   * The ack of a subscribe that went through, with the channel's stream position when it keeps
+   * history. With `recover`, the missed publications follow the ack in this same turn, before
+   * any live one can: nothing is lost or sent twice between them.
+   */
+  private subscribed(frame: SubscribeFrame): void {
+    const history = this.ctx.broker.history;
+    const channel = frame.channel;
+    if (history === undefined || isWildcardFilter(channel) || history.ruleFor(channel) === undefined) {
+      // Nothing to recover from: no history here (or a wildcard, whose channels have one stream each).
+      if (frame.recover) return this.send({ type: 'ack', id: frame.id, recovered: false });
+      return this.send({ type: 'ack', id: frame.id });
+    }
+    if (!frame.recover) {
+      const position = history.position(channel);
+      return this.send({ type: 'ack', id: frame.id, offset: position?.offset, epoch: position?.epoch });
+    }
+    const result = history.recover(channel, frame.recover, Date.now());
+    if (result === undefined) return this.send({ type: 'ack', id: frame.id, recovered: false });
+    const { offset, epoch } = result;
+    const frames = result.publications.map((p) => nativeWireBytes(p, this.connection));
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    if (bytes > this.ctx.maxOutboundBytes) {
+      // More than the connection may have waiting: the client reloads its state instead.
+      return this.send({ type: 'ack', id: frame.id, recovered: false, offset, epoch });
+    }
+    this.send({ type: 'ack', id: frame.id, recovered: result.recovered, offset, epoch });
+    // A reply to the client's own request: not dropped by the slow-consumer policy.
+    for (const f of frames) {
+      if (this.connection.enqueue(f, false)) this.ctx.stats.framesOut[FRAME_TYPE_IDS.publish]++;
+    }
+  }
+
+  private history(frame: HistoryFrame): void {
+    const invalid = checkPublishChannel(frame.channel);
+    if (invalid && invalid.code !== ErrorCode.Forbidden) {
+      return this.sendError(frame.id, invalid.code, invalid.message);
+    }
+    const page =
+      invalid === undefined
+        ? this.ctx.broker.history?.read(
+            frame.channel,
+            { since: frame.since, limit: frame.limit ?? DEFAULT_HISTORY_LIMIT },
+            Date.now(),
+          )
+        : undefined;
+    if (page === undefined) {
+      return this.sendError(frame.id, ErrorCode.ChannelNotFound, `channel ${frame.channel} keeps no history`);
+    }
+    // The reply must fit the connection's outbound budget: keep the oldest (paging forward
+    // from `since`) or the newest ones that do, always at least one.
+    const budget = Math.min(this.ctx.maxOutboundBytes, MAX_HISTORY_REPLY_BYTES);
+    const kept = fitting(page.publications, budget, frame.since === undefined);
+    const publications = kept.map((p) =>
+      p.event === undefined
+        ? { offset: p.offset, payload: p.payload }
+        : { offset: p.offset, event: p.event, payload: p.payload },
+    );
+    this.send({ type: 'ack', id: frame.id, publications, offset: page.offset, epoch: page.epoch });
   }
 
   private presence(frame: PresenceFrame): void {

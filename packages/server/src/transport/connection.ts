@@ -152,6 +152,7 @@ export abstract class Connection implements HeartbeatTarget {
 
   /** Flushes what is queued, then half-closes; destroys the socket if the peer lingers. */
   protected endAfterFlush(lingerMs = 2000): void {
+    this.env.scheduler.beforeWrite();
     this.flush();
     this.closing = true;
     this.socket.end();

@@ -14,6 +14,11 @@ export class FlushScheduler {
   private spare: Flushable[] = [];
   private scheduled = false;
   private readonly published: Publication[] = [];
+  /**
+   * Runs before any write of a turn: the storage commit, so that no acknowledgement reaches
+   * a client before the state it promises is committed (ARCHITECTURE.md, rule 6).
+   */
+  beforeWrite: () => void = () => {};
 
   constructor(private readonly onPublicationWritten: (latencyMs: number) => void) {}
 
@@ -33,6 +38,7 @@ export class FlushScheduler {
   readonly flushAll = (): void => {
     this.scheduled = false;
     // Swap lists: connections marked dirty while flushing land in the next turn.
+    this.beforeWrite();
     const batch = this.dirty;
     this.dirty = this.spare;
     this.spare = batch;

@@ -1,0 +1,350 @@
+import type { Publication } from '../outbound.js';
+import type { HistoryRecord, StreamRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { publicationOf, storedMessageOf } from '../store/stored-message.js';
+import { type HistoryRule, HistoryRules } from './history-rules.js';
+
+/** A position in a channel's stream, as clients hold it. */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** One publication kept in a stream. */
+export interface HistoryEntry {
+  offset: number;
+  /** Date.now() when it was published. */
+  time: number;
+  /** Date.now() at which it leaves history; undefined = only `size` pushes it out. */
+  expiresAt: number | undefined;
+  publication: Publication;
+}
+
+export interface RecoveryResult {
+  /** True when `publications` are exactly every publication after the client's position. */
+  recovered: boolean;
+  /** In offset order; empty when not recovered (the client must reload its state). */
+  publications: Publication[];
+  /** The stream's current position (offset of its newest publication). */
+  offset: number;
+  epoch: string;
+}
+
+export interface HistoryPage {
+  /** In offset order, oldest first. */
+  publications: Publication[];
+  offset: number;
+  epoch: string;
+}
+
+export interface HistoryReadOptions {
+  /** Only publications after this position (when its epoch is the stream's). */
+  since?: StreamPosition;
+  /** At most this many: the oldest ones after `since`, or the newest ones without it. */
+  limit?: number;
+}
+
+export interface ChannelHistoryOptions {
+  /** Most streams kept; past it the least recently appended stream is dropped whole. */
+  maxStreams: number;
+}
+
+const isExpired = (entry: HistoryEntry, nowMs: number): boolean =>
+  entry.expiresAt !== undefined && entry.expiresAt <= nowMs;
+
+/** A fresh epoch: different for every stream created, also across restarts. */
+function newEpoch(): string {
+  return Date.now().toString(36) + Math.random().toString(36).slice(2, 8).padEnd(6, '0');
+}
+
+/**
+ * One channel's stream: its epoch, the offset of its newest publication, and a ring of the
+ * newest entries (contiguous offsets, oldest first). The ring grows up to `rule.size`.
+ */
+class Stream {
+  private ring: (HistoryEntry | undefined)[] = [];
+  private head = 0;
+  count = 0;
+
+  constructor(
+    readonly channel: string,
+    readonly rule: HistoryRule,
+    readonly epoch: string,
+    public offset: number,
+  ) {}
+
+  /** The i-th oldest entry kept. */
+  at(i: number): HistoryEntry {
+    return this.ring[(this.head + i) % this.ring.length] as HistoryEntry;
+  }
+
+  /** Offset of the oldest entry kept; `offset + 1` when none is. */
+  get oldestOffset(): number {
+    return this.count === 0 ? this.offset + 1 : this.at(0).offset;
+  }
+
+  /** Adds the newest entry; true when the oldest one was pushed out by size. */
+  push(entry: HistoryEntry): boolean {
+    const capacity = this.rule.size;
+    if (this.count === capacity) {
+      this.ring[this.head] = entry;
+      this.head = (this.head + 1) % this.ring.length;
+      return true;
+    }
+    if (this.count === this.ring.length) {
+      // Full but below capacity: unwrap, then grow at the end.
+      if (this.head !== 0) {
+        this.ring = [...this.ring.slice(this.head), ...this.ring.slice(0, this.head)];
+        this.head = 0;
+      }
+      this.ring.push(entry);
+    } else {
+      this.ring[(this.head + this.count) % this.ring.length] = entry;
+    }
+    this.count++;
+    return false;
+  }
+
+  /** Drops the oldest entry. */
+  shift(): void {
+    this.ring[this.head] = undefined;
+    this.count--;
+    if (this.count === 0) {
+      // An idle channel whose history expired keeps no array around.
+      this.ring = [];
+      this.head = 0;
+    } else {
+      this.head = (this.head + 1) % this.ring.length;
+    }
+  }
+
+  /** Drops expired entries from the oldest end; returns how many. */
+  dropExpired(nowMs: number): number {
+    let dropped = 0;
+    while (this.count > 0 && isExpired(this.at(0), nowMs)) {
+      this.shift();
+      dropped++;
+    }
+    return dropped;
+  }
+}
+
+/**
+ * Channel history (Centrifugo's model): every channel a `HistoryRule` matches gets a stream
+ * with an epoch and monotonic offsets; its newest publications are kept in memory and
+ * journalled to the store, so that a client can recover what it missed (`recover`) or page
+ * through it (`read`). An epoch changes when the stream is lost (evicted, or a store that
+ * does not outlive the process restarted); offsets of different epochs are unrelated.
+ */
+export class ChannelHistory {
+  private readonly rules: HistoryRules;
+  /** In order of last append (oldest first), for eviction. */
+  private readonly streams = new Map<string, Stream>();
+  private readonly maxStreams: number;
+  private entries = 0;
+
+  constructor(
+    rules: HistoryRule[],
+    private readonly store: Store,
+    options: ChannelHistoryOptions,
+  ) {
+    this.rules = new HistoryRules(rules);
+    this.maxStreams = Math.max(1, options.maxStreams);
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  get entryCount(): number {
+    return this.entries;
+  }
+
+  /** The rule of `channel`, or undefined when the channel keeps no history. */
+  ruleFor(channel: string): HistoryRule | undefined {
+    return this.rules.ruleFor(channel);
+  }
+
+  /**
+   * Gives `publication` its offset and epoch and keeps it, when its channel has a rule.
+   * Called by the broker for every accepted publication, before fan-out.
+   */
+  append(publication: Publication, nowMs: number): void {
+    const channel = publication.channel;
+    const rule = this.rules.ruleFor(channel);
+    if (rule === undefined) return;
+    let stream = this.streams.get(channel);
+    if (stream === undefined) stream = this.create(channel, rule);
+    else {
+      // Most recently appended goes last.
+      this.streams.delete(channel);
+      this.streams.set(channel, stream);
+    }
+    const offset = ++stream.offset;
+    const epoch = stream.epoch;
+    publication.offset = offset;
+    publication.epoch = epoch;
+    const expiresAt = rule.ttlMs > 0 ? nowMs + rule.ttlMs : undefined;
+    this.entries -= stream.dropExpired(nowMs);
+    const pushedOut = stream.push({ offset, time: nowMs, expiresAt, publication });
+    if (!pushedOut) this.entries++;
+    const record: HistoryRecord = { channel, offset, time: nowMs, message: storedMessageOf(publication) };
+    if (expiresAt !== undefined) record.expiresAt = expiresAt;
+    this.store.appendHistory(record);
+    this.store.putStream({ channel, epoch, offset });
+    if (pushedOut) this.store.trimHistory(channel, stream.oldestOffset);
+  }
+
+  /**
+   * The channel's current position, creating its stream if needed (so that a subscriber
+   * learns the epoch to recover from later). Undefined when the channel keeps no history.
+   */
+  position(channel: string): StreamPosition | undefined {
+    const stream = this.streamOf(channel);
+    return stream && { offset: stream.offset, epoch: stream.epoch };
+  }
+
+  /**
+   * What a client at `since` missed. Recovered when the stream has the same epoch, is at or
+   * past `since.offset`, and still holds (unexpired) every publication after it; then
+   * `publications` are exactly those, in order. Undefined when the channel keeps no history.
+   */
+  recover(channel: string, since: StreamPosition, nowMs: number): RecoveryResult | undefined {
+    const stream = this.streamOf(channel);
+    if (stream === undefined) return undefined;
+    this.entries -= stream.dropExpired(nowMs);
+    const result: RecoveryResult = {
+      recovered: false,
+      publications: [],
+      offset: stream.offset,
+      epoch: stream.epoch,
+    };
+    if (since.epoch !== stream.epoch || since.offset > stream.offset) return result;
+    if (since.offset === stream.offset) {
+      result.recovered = true;
+      return result;
+    }
+    const oldest = stream.oldestOffset;
+    if (since.offset < oldest - 1) return result;
+    const publications: Publication[] = [];
+    for (let i = since.offset + 1 - oldest; i < stream.count; i++) {
+      const entry = stream.at(i);
+      if (isExpired(entry, nowMs)) return result;
+      publications.push(entry.publication);
+    }
+    result.recovered = true;
+    result.publications = publications;
+    return result;
+  }
+
+  /**
+   * A page of the channel's history (oldest first, never expired entries). With `since` of the
+   * stream's epoch: the oldest `limit` after it, so that paging forward works; with `since` of
+   * another epoch: from the oldest kept (the caller sees the epoch differ); without `since`:
+   * the newest `limit`. Undefined when the channel keeps no history.
+   */
+  read(channel: string, options: HistoryReadOptions, nowMs: number): HistoryPage | undefined {
+    const stream = this.streamOf(channel);
+    if (stream === undefined) return undefined;
+    this.entries -= stream.dropExpired(nowMs);
+    const { since, limit } = options;
+    let start = 0;
+    let end = stream.count;
+    if (since !== undefined && since.epoch === stream.epoch) {
+      start = Math.min(end, Math.max(0, since.offset + 1 - stream.oldestOffset));
+    }
+    if (limit !== undefined) {
+      if (since !== undefined) end = Math.min(end, start + Math.max(0, limit));
+      else start = Math.max(start, end - Math.max(0, limit));
+    }
+    const publications: Publication[] = [];
+    for (let i = start; i < end; i++) {
+      const entry = stream.at(i);
+      if (!isExpired(entry, nowMs)) publications.push(entry.publication);
+    }
+    return { publications, offset: stream.offset, epoch: stream.epoch };
+  }
+
+  /**
+   * Rebuilds streams from the store at start-up: same epochs and offsets, and the entries
+   * still unexpired and within their rule's size. What no rule covers any more is deleted.
+   */
+  restore(streams: StreamRecord[], history: HistoryRecord[], nowMs: number): void {
+    const byChannel = new Map<string, HistoryRecord[]>();
+    for (const record of history) {
+      const list = byChannel.get(record.channel);
+      if (list) list.push(record);
+      else byChannel.set(record.channel, [record]);
+    }
+    for (const s of streams) {
+      const records = byChannel.get(s.channel) ?? [];
+      byChannel.delete(s.channel);
+      const rule = this.rules.ruleFor(s.channel);
+      if (rule === undefined) {
+        if (records.length > 0) this.store.trimHistory(s.channel, Number.POSITIVE_INFINITY);
+        continue;
+      }
+      records.sort((a, b) => a.offset - b.offset);
+      const last = records.length > 0 ? records[records.length - 1].offset : 0;
+      const offset = Math.max(s.offset, last);
+      // Keep the newest run of contiguous, unexpired entries ending at `offset`, up to `size`.
+      let from = records.length;
+      while (
+        from > 0 &&
+        records.length - from < rule.size &&
+        records[from - 1].offset === offset - (records.length - from) &&
+        !(records[from - 1].expiresAt !== undefined && (records[from - 1].expiresAt as number) <= nowMs)
+      ) {
+        from--;
+      }
+      if (from > 0)
+        this.store.trimHistory(s.channel, from < records.length ? records[from].offset : offset + 1);
+      const old = this.streams.get(s.channel);
+      if (old) this.entries -= old.count;
+      const stream = new Stream(s.channel, rule, s.epoch, offset);
+      for (let i = from; i < records.length; i++) {
+        const r = records[i];
+        const publication = publicationOf(r.message);
+        publication.offset = r.offset;
+        publication.epoch = s.epoch;
+        stream.push({ offset: r.offset, time: r.time, expiresAt: r.expiresAt, publication });
+      }
+      this.entries += stream.count;
+      this.streams.delete(s.channel);
+      this.streams.set(s.channel, stream);
+    }
+    // Entries without a stream position cannot be recovered from.
+    for (const channel of byChannel.keys()) this.store.trimHistory(channel, Number.POSITIVE_INFINITY);
+    this.evictOverLimit();
+  }
+
+  /** Drops expired entries from every stream (the store purges its own copy). */
+  purge(nowMs: number): void {
+    for (const stream of this.streams.values()) this.entries -= stream.dropExpired(nowMs);
+  }
+
+  private streamOf(channel: string): Stream | undefined {
+    const stream = this.streams.get(channel);
+    if (stream !== undefined) return stream;
+    const rule = this.rules.ruleFor(channel);
+    return rule && this.create(channel, rule);
+  }
+
+  private create(channel: string, rule: HistoryRule): Stream {
+    const stream = new Stream(channel, rule, newEpoch(), 0);
+    this.streams.set(channel, stream);
+    this.store.putStream({ channel, epoch: stream.epoch, offset: 0 });
+    this.evictOverLimit();
+    return stream;
+  }
+
+  /** Drops the least recently appended streams whole while there are too many. */
+  private evictOverLimit(): void {
+    while (this.streams.size > this.maxStreams) {
+      const [channel, stream] = this.streams.entries().next().value as [string, Stream];
+      this.streams.delete(channel);
+      this.entries -= stream.count;
+      this.store.trimHistory(channel, Number.POSITIVE_INFINITY);
+    }
+  }
+}

@@ -1,0 +1,485 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Broker } from '../src/broker.js';
+import { ChannelHistory, type StreamPosition } from '../src/history/channel-history.js';
+import { type HistoryRule, HistoryRules, historyPatternProblem } from '../src/history/history-rules.js';
+import { type Message, Publication } from '../src/outbound.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import type { HistoryRecord, StreamRecord } from '../src/store/records.js';
+import type { Store } from '../src/store/store.js';
+import type { Subscriber } from '../src/subscriber.js';
+
+const rule = (pattern: string, size = 100, ttlMs = 0): HistoryRule => ({ pattern, size, ttlMs });
+const pub = (channel: string, text = '') => new Publication({ channel, payload: Buffer.from(text) });
+const texts = (ps: Publication[]) => ps.map((p) => Buffer.from(p.payload).toString());
+const offsets = (ps: Publication[]) => ps.map((p) => p.offset);
+
+/** A MemoryStore that also records the calls made to it. */
+class SpyStore extends MemoryStore {
+  readonly trims: [string, number][] = [];
+  readonly streamsPut: StreamRecord[] = [];
+  readonly appended: HistoryRecord[] = [];
+  override putStream(record: StreamRecord): void {
+    this.streamsPut.push({ ...record });
+    super.putStream(record);
+  }
+  override appendHistory(record: HistoryRecord): void {
+    this.appended.push(record);
+    super.appendHistory(record);
+  }
+  override trimHistory(channel: string, fromOffset: number): void {
+    this.trims.push([channel, fromOffset]);
+    super.trimHistory(channel, fromOffset);
+  }
+}
+
+function history(rules: HistoryRule[], store: Store = new MemoryStore(), maxStreams = 1000) {
+  return new ChannelHistory(rules, store, { maxStreams });
+}
+
+/** Publishes `n` messages `<prefix>1..n` on `channel` at `now`. */
+function publishN(h: ChannelHistory, channel: string, n: number, now = 1000, prefix = 'm'): Publication[] {
+  const out: Publication[] = [];
+  for (let i = 1; i <= n; i++) {
+    const p = pub(channel, `${prefix}${i}`);
+    h.append(p, now);
+    out.push(p);
+  }
+  return out;
+}
+
+describe('history rules', () => {
+  it('match MQTT wildcards, a trailing *, and exact names', () => {
+    const rules = new HistoryRules([rule('sensors/+/temp'), rule('logs/#'), rule('chat:*'), rule('news')]);
+    assert.equal(rules.ruleFor('sensors/a/temp')?.pattern, 'sensors/+/temp');
+    assert.equal(rules.ruleFor('sensors/a/b/temp'), undefined);
+    assert.equal(rules.ruleFor('logs')?.pattern, 'logs/#');
+    assert.equal(rules.ruleFor('logs/x/y')?.pattern, 'logs/#');
+    assert.equal(rules.ruleFor('chat:lobby')?.pattern, 'chat:*');
+    assert.equal(rules.ruleFor('chat:')?.pattern, 'chat:*');
+    assert.equal(rules.ruleFor('chat'), undefined);
+    assert.equal(rules.ruleFor('news')?.pattern, 'news');
+    assert.equal(rules.ruleFor('news/eu'), undefined);
+    assert.equal(rules.ruleFor('other'), undefined);
+  });
+
+  it('first matching rule wins, in config order', () => {
+    const rules = new HistoryRules([rule('chat:vip', 5), rule('chat:*', 50), rule('#', 500)]);
+    assert.equal(rules.ruleFor('chat:vip')?.size, 5);
+    assert.equal(rules.ruleFor('chat:x')?.size, 50);
+    assert.equal(rules.ruleFor('a/b')?.size, 500);
+    // Cached answers stay the same.
+    assert.equal(rules.ruleFor('chat:vip')?.size, 5);
+    assert.equal(rules.ruleFor('a/b')?.size, 500);
+  });
+
+  it('system channels and wildcard filters never keep history', () => {
+    const rules = new HistoryRules([rule('#'), rule('*')]);
+    assert.equal(rules.ruleFor('$SYS/broker/uptime'), undefined);
+    assert.equal(rules.ruleFor('$share/g/a'), undefined);
+    assert.equal(rules.ruleFor('a/+'), undefined);
+    assert.equal(rules.ruleFor('a/#'), undefined);
+    assert.equal(rules.ruleFor('a/b')?.pattern, '#');
+  });
+
+  it('the rule cache stays bounded and correct', () => {
+    const rules = new HistoryRules([rule('a/*')]);
+    for (let i = 0; i < 25_000; i++) assert.equal(rules.ruleFor(`a/${i}`)?.pattern, 'a/*');
+    assert.equal(rules.ruleFor('b/1'), undefined);
+  });
+
+  it('invalid patterns are refused', () => {
+    assert.match(historyPatternProblem('a/#/b') ?? '', /"#" only as its last level/);
+    assert.match(historyPatternProblem('') ?? '', /1-256/);
+    assert.match(historyPatternProblem('$SYS/#') ?? '', /"\$"/);
+    assert.match(historyPatternProblem('a/+/*') ?? '', /trailing "\*"/);
+    assert.match(historyPatternProblem('a\nb') ?? '', /printable/);
+    for (const ok of ['#', '*', 'a/+/b', 'a/#', 'chat:*', 'exact-name', 'a#b']) {
+      assert.equal(historyPatternProblem(ok), undefined, ok);
+    }
+    assert.throws(() => history([rule('a/#/b')]), /a\/#\/b/);
+  });
+});
+
+describe('ChannelHistory: append', () => {
+  it('offsets start at 1, rise by one, share one epoch per channel', () => {
+    const h = history([rule('chat:*')]);
+    const a = publishN(h, 'chat:a', 3);
+    const b = publishN(h, 'chat:b', 2);
+    assert.deepEqual(offsets(a), [1, 2, 3]);
+    assert.deepEqual(offsets(b), [1, 2]);
+    assert.equal(new Set(a.map((p) => p.epoch)).size, 1);
+    assert.equal(typeof a[0].epoch, 'string');
+    assert.notEqual(a[0].epoch, b[0].epoch);
+    assert.deepEqual(h.position('chat:a'), { offset: 3, epoch: a[0].epoch });
+    assert.equal(h.streamCount, 2);
+    assert.equal(h.entryCount, 5);
+  });
+
+  it('channels without a rule are left alone', () => {
+    const store = new SpyStore();
+    const h = history([rule('chat:*')], store);
+    const p = pub('other');
+    h.append(p, 1);
+    assert.equal(p.offset, undefined);
+    assert.equal(p.epoch, undefined);
+    assert.equal(h.streamCount, 0);
+    assert.equal(store.appended.length, 0);
+    assert.equal(h.read('other', {}, 1), undefined);
+    assert.equal(h.recover('other', { offset: 0, epoch: 'x' }, 1), undefined);
+    assert.equal(h.position('other'), undefined);
+  });
+
+  it('journals entries and positions to the store, and trims it by size', () => {
+    const store = new SpyStore();
+    const h = history([rule('c', 3, 1000)], store);
+    const ps = publishN(h, 'c', 5, 10);
+    assert.deepEqual(
+      store.appended.map((r) => [r.channel, r.offset, r.time, r.expiresAt]),
+      [1, 2, 3, 4, 5].map((o) => ['c', o, 10, 1010]),
+    );
+    assert.equal(store.appended[0].message.payload.toString(), 'm1');
+    assert.deepEqual(store.streamsPut.at(-1), { channel: 'c', epoch: ps[0].epoch, offset: 5 });
+    assert.deepEqual(store.trims, [
+      ['c', 2],
+      ['c', 3],
+    ]);
+    assert.deepEqual(
+      store.load(0).history.map((r) => r.offset),
+      [3, 4, 5],
+    );
+  });
+
+  it('keeps the newest `size` entries', () => {
+    const h = history([rule('c', 3)]);
+    publishN(h, 'c', 10);
+    const page = h.read('c', {}, 1000) as NonNullable<ReturnType<ChannelHistory['read']>>;
+    assert.deepEqual(texts(page.publications), ['m8', 'm9', 'm10']);
+    assert.deepEqual(offsets(page.publications), [8, 9, 10]);
+    assert.equal(page.offset, 10);
+    assert.equal(h.entryCount, 3);
+  });
+
+  it('ttl expires entries; the stream keeps its position', () => {
+    const h = history([rule('c', 100, 500)]);
+    publishN(h, 'c', 2, 1000, 'old');
+    publishN(h, 'c', 2, 1300, 'new');
+    assert.deepEqual(texts(h.read('c', {}, 1499)?.publications ?? []), ['old1', 'old2', 'new1', 'new2']);
+    assert.deepEqual(texts(h.read('c', {}, 1500)?.publications ?? []), ['new1', 'new2']);
+    h.purge(1800);
+    assert.equal(h.entryCount, 0);
+    assert.deepEqual(h.read('c', {}, 1800)?.publications, []);
+    assert.equal(h.position('c')?.offset, 4);
+    const next = pub('c');
+    h.append(next, 1900);
+    assert.equal(next.offset, 5);
+  });
+});
+
+describe('ChannelHistory: recover', () => {
+  function setup(size = 5, ttlMs = 0) {
+    const h = history([rule('c', size, ttlMs)]);
+    const ps = publishN(h, 'c', 8, 1000);
+    const epoch = ps[0].epoch as string;
+    return { h, ps, epoch };
+  }
+
+  it('returns exactly the publications after the position', () => {
+    const { h, epoch } = setup();
+    const r = h.recover('c', { offset: 5, epoch }, 1000);
+    assert.equal(r?.recovered, true);
+    assert.deepEqual(texts(r?.publications ?? []), ['m6', 'm7', 'm8']);
+    assert.deepEqual(offsets(r?.publications ?? []), [6, 7, 8]);
+    assert.equal(r?.offset, 8);
+    assert.equal(r?.epoch, epoch);
+  });
+
+  it('at the exact top: recovered with nothing to send', () => {
+    const { h, epoch } = setup();
+    assert.deepEqual(h.recover('c', { offset: 8, epoch }, 1000), {
+      recovered: true,
+      publications: [],
+      offset: 8,
+      epoch,
+    });
+  });
+
+  it('the oldest kept entry is the first one still recoverable', () => {
+    const { h, epoch } = setup();
+    // Kept: 4..8; a client at 3 missed 4..8, all kept.
+    const r = h.recover('c', { offset: 3, epoch }, 1000);
+    assert.equal(r?.recovered, true);
+    assert.deepEqual(offsets(r?.publications ?? []), [4, 5, 6, 7, 8]);
+  });
+
+  it('a gap larger than the history is not recovered', () => {
+    const { h, epoch } = setup();
+    assert.deepEqual(h.recover('c', { offset: 2, epoch }, 1000), {
+      recovered: false,
+      publications: [],
+      offset: 8,
+      epoch,
+    });
+    assert.equal(h.recover('c', { offset: 0, epoch }, 1000)?.recovered, false);
+  });
+
+  it('an epoch mismatch is not recovered', () => {
+    const { h, epoch } = setup();
+    const r = h.recover('c', { offset: 8, epoch: 'other' }, 1000);
+    assert.deepEqual(r, { recovered: false, publications: [], offset: 8, epoch });
+  });
+
+  it('an offset beyond the top is not recovered', () => {
+    const { h, epoch } = setup();
+    assert.equal(h.recover('c', { offset: 9, epoch }, 1000)?.recovered, false);
+  });
+
+  it('an expired gap is not recovered; an unexpired one is', () => {
+    const h = history([rule('c', 100, 1000)]);
+    publishN(h, 'c', 3, 1000, 'a');
+    const later = publishN(h, 'c', 3, 1500, 'b');
+    const epoch = later[0].epoch as string;
+    assert.equal(h.recover('c', { offset: 3, epoch }, 2200)?.recovered, true);
+    assert.equal(h.recover('c', { offset: 2, epoch }, 2200)?.recovered, false);
+    assert.equal(h.recover('c', { offset: 6, epoch }, 9999)?.recovered, true);
+    assert.equal(h.recover('c', { offset: 5, epoch }, 9999)?.recovered, false);
+  });
+
+  it('a channel with a rule but no stream gets one (with a new epoch): not recovered', () => {
+    const store = new SpyStore();
+    const h = history([rule('c')], store);
+    const r = h.recover('c', { offset: 3, epoch: 'gone' }, 1000);
+    assert.equal(r?.recovered, false);
+    assert.equal(r?.offset, 0);
+    assert.equal(typeof r?.epoch, 'string');
+    assert.deepEqual(store.streamsPut, [{ channel: 'c', epoch: r?.epoch, offset: 0 }]);
+    // The stream now exists: the epoch handed out is the one publications get.
+    const p = pub('c');
+    h.append(p, 1000);
+    assert.equal(p.epoch, r?.epoch);
+    assert.equal(p.offset, 1);
+    assert.equal(h.recover('c', { offset: 0, epoch: r?.epoch as string }, 1000)?.publications[0], p);
+  });
+});
+
+describe('ChannelHistory: read', () => {
+  const setup = () => {
+    const h = history([rule('c', 10)]);
+    const ps = publishN(h, 'c', 15, 1000);
+    return { h, epoch: ps[0].epoch as string };
+  };
+
+  it('without since: everything kept, or the newest `limit`', () => {
+    const { h, epoch } = setup();
+    const all = h.read('c', {}, 1000);
+    assert.deepEqual(offsets(all?.publications ?? []), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    assert.equal(all?.offset, 15);
+    assert.equal(all?.epoch, epoch);
+    assert.deepEqual(offsets(h.read('c', { limit: 3 }, 1000)?.publications ?? []), [13, 14, 15]);
+    assert.deepEqual(offsets(h.read('c', { limit: 50 }, 1000)?.publications ?? []).length, 10);
+  });
+
+  it('with since: the oldest `limit` after it, so that paging forward works', () => {
+    const { h, epoch } = setup();
+    const seen: number[] = [];
+    let since: StreamPosition = { offset: 7, epoch };
+    for (;;) {
+      const page = h.read('c', { since, limit: 3 }, 1000);
+      const got = offsets(page?.publications ?? []) as number[];
+      if (got.length === 0) break;
+      seen.push(...got);
+      since = { offset: got[got.length - 1], epoch };
+    }
+    assert.deepEqual(seen, [8, 9, 10, 11, 12, 13, 14, 15]);
+    assert.deepEqual(
+      offsets(h.read('c', { since: { offset: 12, epoch } }, 1000)?.publications ?? []),
+      [13, 14, 15],
+    );
+    assert.deepEqual(h.read('c', { since: { offset: 15, epoch } }, 1000)?.publications, []);
+    assert.deepEqual(h.read('c', { since: { offset: 99, epoch } }, 1000)?.publications, []);
+    // Older than what is kept: from the oldest kept.
+    assert.deepEqual(
+      offsets(h.read('c', { since: { offset: 1, epoch }, limit: 2 }, 1000)?.publications ?? []),
+      [6, 7],
+    );
+  });
+
+  it('with since of another epoch: from the oldest kept, and the epoch tells', () => {
+    const { h, epoch } = setup();
+    const page = h.read('c', { since: { offset: 12, epoch: 'old' }, limit: 2 }, 1000);
+    assert.deepEqual(offsets(page?.publications ?? []), [6, 7]);
+    assert.equal(page?.epoch, epoch);
+  });
+
+  it('a channel with a rule and no publications reads empty with a stable epoch', () => {
+    const h = history([rule('c')]);
+    const page = h.read('c', {}, 0);
+    assert.deepEqual(page?.publications, []);
+    assert.equal(page?.offset, 0);
+    assert.equal(h.read('c', {}, 0)?.epoch, page?.epoch);
+  });
+});
+
+describe('ChannelHistory: streams', () => {
+  it('past maxStreams the least recently appended stream is evicted; it comes back with a new epoch', () => {
+    const store = new SpyStore();
+    const h = history([rule('#')], store, 2);
+    const a1 = publishN(h, 'a', 2);
+    publishN(h, 'b', 1);
+    publishN(h, 'a', 1); // a is now the most recent
+    publishN(h, 'c', 1); // evicts b
+    assert.equal(h.streamCount, 2);
+    assert.deepEqual(store.trims.at(-1), ['b', Number.POSITIVE_INFINITY]);
+    assert.equal(h.position('a')?.epoch, a1[0].epoch);
+    const [b] = publishN(h, 'b', 1); // evicts a
+    assert.equal(b.offset, 1);
+    assert.equal(h.streamCount, 2);
+    const [a] = publishN(h, 'a', 1);
+    assert.notEqual(a.epoch, a1[0].epoch);
+    assert.equal(a.offset, 1);
+    assert.equal(h.recover('a', { offset: 3, epoch: a1[0].epoch as string }, 1000)?.recovered, false);
+    assert.equal(h.entryCount, 2);
+  });
+
+  it('restore from a store gives the same epochs and offsets and continues numbering', () => {
+    const store = new MemoryStore();
+    const rules = [rule('c', 4, 0), rule('t', 10, 1000), rule('x', 5, 0)];
+    const first = history(rules, store);
+    const cs = publishN(first, 'c', 6, 1000);
+    publishN(first, 't', 2, 1000, 'early');
+    publishN(first, 't', 2, 1800, 'late');
+    publishN(first, 'x', 2, 1000);
+
+    const state = store.load(2000);
+    // Rules changed at restart: `x` has none any more.
+    const second = history(rules.slice(0, 2), store);
+    second.restore(state.streams, state.history, 2000);
+    assert.equal(second.streamCount, 2);
+    assert.equal(second.entryCount, 4 + 2);
+    const c = second.read('c', {}, 2000);
+    assert.equal(c?.epoch, cs[0].epoch);
+    assert.equal(c?.offset, 6);
+    assert.deepEqual(texts(c?.publications ?? []), ['m3', 'm4', 'm5', 'm6']);
+    assert.deepEqual(offsets(c?.publications ?? []), [3, 4, 5, 6]);
+    assert.ok(c?.publications.every((p) => p.epoch === cs[0].epoch));
+    const r = second.recover('c', { offset: 4, epoch: cs[0].epoch as string }, 2000);
+    assert.equal(r?.recovered, true);
+    assert.deepEqual(texts(r?.publications ?? []), ['m5', 'm6']);
+    assert.deepEqual(texts(second.read('t', {}, 2000)?.publications ?? []), ['late1', 'late2']);
+    const next = pub('c', 'm7');
+    second.append(next, 2000);
+    assert.equal(next.offset, 7);
+    assert.equal(next.epoch, cs[0].epoch);
+    assert.deepEqual(
+      store
+        .load(2000)
+        .history.filter((h) => h.channel === 'x')
+        .map((h) => h.offset),
+      [],
+    );
+  });
+
+  it('restore keeps at most the (new) size and drops a broken run', () => {
+    const store = new MemoryStore();
+    const first = history([rule('c', 10)], store);
+    const ps = publishN(first, 'c', 8);
+    const state = store.load(0);
+    const second = history([rule('c', 3)], store);
+    second.restore(state.streams, state.history, 0);
+    assert.deepEqual(offsets(second.read('c', {}, 0)?.publications ?? []), [6, 7, 8]);
+    assert.deepEqual(
+      store.load(0).history.map((r) => r.offset),
+      [6, 7, 8],
+    );
+    assert.equal(second.position('c')?.epoch, ps[0].epoch);
+    // A run with a hole: only the contiguous newest part can be recovered from.
+    const third = history([rule('c', 10)], new MemoryStore());
+    const message = (offset: number): HistoryRecord => ({
+      channel: 'c',
+      offset,
+      time: 0,
+      message: { channel: 'c', payload: Buffer.from(`m${offset}`), qos: 0, retain: false },
+    });
+    third.restore([{ channel: 'c', epoch: 'e', offset: 5 }], [1, 2, 4, 5].map(message), 0);
+    assert.deepEqual(texts(third.read('c', {}, 0)?.publications ?? []), ['m4', 'm5']);
+    assert.equal(third.recover('c', { offset: 3, epoch: 'e' }, 0)?.recovered, true);
+    assert.equal(third.recover('c', { offset: 2, epoch: 'e' }, 0)?.recovered, false);
+  });
+
+  it('the ring agrees with a plain list under random appends, expiry and reads', () => {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (const size of [1, 2, 3, 7]) {
+      const ttl = 50;
+      const h = history([rule('c', size, ttl)]);
+      const model: { offset: number; expiresAt: number }[] = [];
+      let now = 0;
+      let top = 0;
+      let epoch = '';
+      for (let step = 0; step < 3000; step++) {
+        now += rand(20);
+        const op = rand(4);
+        if (op < 2) {
+          const p = pub('c');
+          h.append(p, now);
+          epoch = p.epoch as string;
+          top++;
+          model.push({ offset: top, expiresAt: now + ttl });
+          if (model.length > size) model.shift();
+        } else if (op === 2) {
+          h.purge(now);
+        } else {
+          const live = model.filter((e) => e.expiresAt > now).map((e) => e.offset);
+          assert.deepEqual(
+            offsets(h.read('c', {}, now)?.publications ?? []),
+            live,
+            `size ${size} step ${step}`,
+          );
+          const since = top - rand(size + 2);
+          if (since >= 0 && epoch) {
+            const r = h.recover('c', { offset: since, epoch }, now);
+            const missed = live.filter((o) => o > since);
+            const expect = since === top || missed.length === top - since;
+            assert.equal(r?.recovered, expect, `recover ${since} of ${top} at step ${step}`);
+            if (expect) assert.deepEqual(offsets(r?.publications ?? []), missed);
+          }
+        }
+      }
+    }
+  });
+
+  it('the broker stamps publications before fan-out, only when history is set', () => {
+    const broker = new Broker({ maxChannels: 100, maxSubscriptionsPerConnection: 10 });
+    const got: Message[] = [];
+    const subscriber: Subscriber = {
+      id: 's',
+      deliver(m: Message) {
+        got.push(m);
+      },
+    } as Subscriber;
+    broker.subscribe(subscriber, 'chat:1');
+    const plain = pub('chat:1');
+    broker.publish(plain);
+    assert.equal(plain.offset, undefined);
+    broker.history = history([rule('chat:*')]);
+    broker.subscribe(subscriber, 'chat:2');
+    const stamped: (number | undefined)[] = [];
+    const watching: Subscriber = {
+      id: 'w',
+      deliver(m: Message) {
+        if (m.kind === 'publication') stamped.push(m.offset);
+      },
+    } as Subscriber;
+    broker.subscribe(watching, 'chat:2');
+    broker.publish(pub('chat:2'));
+    broker.publish(pub('chat:2'));
+    assert.deepEqual(stamped, [1, 2]);
+    assert.equal(
+      broker.publish(pub('$SYS/x'), () => undefined),
+      0,
+    );
+  });
+});

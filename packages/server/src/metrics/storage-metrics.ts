@@ -1,0 +1,59 @@
+import type { Store } from '@pulse/core';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { CommitStats } from '../storage/store-committer.js';
+import { mirror } from './mqtt-metrics.js';
+
+/** The store's metrics (`pulse_storage_*`); returns the stats the committer updates. */
+export function registerStorageMetrics(
+  registry: Registry,
+  store: () => Store,
+  seen: Map<string, number>,
+): CommitStats {
+  const registers = [registry];
+  const commitSeconds = new Histogram({
+    name: 'pulse_storage_commit_seconds',
+    help: 'Duration of storage commits (one per event-loop turn with writes, or per interval under fast)',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+    registers,
+  });
+  const stats: CommitStats = {
+    commits: 0,
+    errors: 0,
+    observe: (seconds) => commitSeconds.observe(seconds),
+  };
+  new Gauge({
+    name: 'pulse_storage_info',
+    help: 'The storage engine and commit policy (value 1)',
+    labelNames: ['engine', 'commit_policy'],
+    registers,
+    collect() {
+      const s = store();
+      this.set({ engine: s.engine, commit_policy: s.commitPolicy }, 1);
+    },
+  });
+  new Gauge({
+    name: 'pulse_storage_size_bytes',
+    help: 'Bytes the store takes (database and WAL files for SQLite; payload bytes for memory)',
+    registers,
+    collect() {
+      this.set(store().sizeBytes());
+    },
+  });
+  new Counter({
+    name: 'pulse_storage_commits_total',
+    help: 'Storage transactions committed',
+    registers,
+    collect() {
+      mirror(this, {}, stats.commits, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_storage_commit_errors_total',
+    help: 'Storage commits that failed (their writes are not durable; see the error log)',
+    registers,
+    collect() {
+      mirror(this, {}, stats.errors, seen);
+    },
+  });
+  return stats;
+}
