@@ -1,0 +1,392 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { MemoryStore } from '@pulse/core';
+import Database from 'better-sqlite3';
+import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
+import { pino } from 'pino';
+import { defaultConfig, type PulseConfig } from '../src/config/index.js';
+import { PulseServer } from '../src/server.js';
+import {
+  type DeepPartial,
+  freePort,
+  type Harness,
+  metricValue,
+  scrape,
+  sleep,
+  startServer,
+} from './helpers.js';
+import { RawMqtt } from './mqtt-helpers.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A server on a fixed MQTT port and database file, stopped and started again at will. */
+class Restartable {
+  harness: Harness | undefined;
+  readonly file: string;
+
+  private constructor(
+    readonly mqttPort: number,
+    private readonly overrides: DeepPartial<PulseConfig>,
+  ) {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-restart-'));
+    dirs.push(dir);
+    this.file = join(dir, 'pulse.db');
+  }
+
+  static async start(overrides: DeepPartial<PulseConfig> = {}): Promise<Restartable> {
+    const r = new Restartable(await freePort(), overrides);
+    await r.start();
+    return r;
+  }
+
+  async start(): Promise<void> {
+    this.harness = await startServer({
+      ...this.overrides,
+      storage: { engine: 'sqlite', path: this.file, ...this.overrides.storage },
+      mqtt: { port: this.mqttPort, ...this.overrides.mqtt },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.harness?.stop();
+    this.harness = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  connect(clientId: string, fields: Record<string, unknown> = {}) {
+    return RawMqtt.connect(this.mqttPort, 5, {
+      clientId,
+      clean: false,
+      properties: { sessionExpiryInterval: 600 },
+      ...fields,
+    });
+  }
+}
+
+async function subscribe(raw: RawMqtt, topic: string, qos: 0 | 1 | 2): Promise<void> {
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] });
+  await raw.next('suback');
+}
+
+describe('restart on the same SQLite file', () => {
+  test('a persistent session comes back with its subscription; QoS 1 messages queued while away are delivered', async () => {
+    const server = await Restartable.start();
+    try {
+      const { raw: sub } = await server.connect('rs-sub');
+      await subscribe(sub, 'rs/queue', 1);
+      sub.send({ cmd: 'disconnect' });
+      await sub.expectClosed();
+      const { raw: pub } = await server.connect('rs-pub', { clean: true, properties: {} });
+      for (let i = 0; i < 5; i++) {
+        pub.send({
+          cmd: 'publish',
+          topic: 'rs/queue',
+          payload: `m${i}`,
+          qos: 1,
+          messageId: i + 1,
+          dup: false,
+          retain: false,
+        });
+        await pub.next('puback');
+      }
+      pub.destroy();
+      await server.restart();
+      const { raw: back, connack } = await server.connect('rs-sub');
+      assert.equal(connack.sessionPresent, true);
+      const got: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const p = (await back.next('publish')) as IPublishPacket;
+        got.push(p.payload.toString());
+        back.send({ cmd: 'puback', messageId: p.messageId });
+      }
+      assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
+      // The subscription itself survived: a new message after the restart arrives too.
+      const { raw: pub2 } = await server.connect('rs-pub2', { clean: true, properties: {} });
+      pub2.send({ cmd: 'publish', topic: 'rs/queue', payload: 'after', qos: 0, dup: false, retain: false });
+      assert.equal(((await back.next('publish')) as IPublishPacket).payload.toString(), 'after');
+      back.destroy();
+      pub2.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('an inbound QoS 2 message acknowledged with PUBREC is not routed again when resent after a restart', async () => {
+    const server = await Restartable.start();
+    try {
+      const { raw: sub } = await server.connect('q2-sub', { clean: true, properties: {} });
+      await subscribe(sub, 'q2/in', 0);
+      const { raw: pub } = await server.connect('q2-pub');
+      pub.send({
+        cmd: 'publish',
+        topic: 'q2/in',
+        payload: 'once',
+        qos: 2,
+        messageId: 7,
+        dup: false,
+        retain: false,
+      });
+      await pub.next('pubrec');
+      assert.equal(((await sub.next('publish')) as IPublishPacket).payload.toString(), 'once');
+      pub.destroy();
+      sub.destroy();
+      await server.restart();
+      const { raw: sub2 } = await server.connect('q2-sub2', { clean: true, properties: {} });
+      await subscribe(sub2, 'q2/in', 0);
+      const { raw: again, connack } = await server.connect('q2-pub');
+      assert.equal(connack.sessionPresent, true);
+      again.send({
+        cmd: 'publish',
+        topic: 'q2/in',
+        payload: 'once',
+        qos: 2,
+        messageId: 7,
+        dup: true,
+        retain: false,
+      });
+      await again.next('pubrec');
+      again.send({ cmd: 'pubrel', messageId: 7 });
+      const pubcomp = (await again.next('pubcomp')) as { reasonCode?: number };
+      assert.equal(pubcomp.reasonCode ?? 0, 0, 'the packet id was known after the restart');
+      await sub2.nothingFor(200, 'publish');
+      again.destroy();
+      sub2.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('an outgoing QoS 2 message released with PUBREL resumes with PUBREL, not a second PUBLISH', async () => {
+    const server = await Restartable.start();
+    try {
+      const { raw: sub } = await server.connect('rel-sub');
+      await subscribe(sub, 'rel/t', 2);
+      const { raw: pub } = await server.connect('rel-pub', { clean: true, properties: {} });
+      pub.send({
+        cmd: 'publish',
+        topic: 'rel/t',
+        payload: 'x',
+        qos: 2,
+        messageId: 1,
+        dup: false,
+        retain: false,
+      });
+      await pub.next('pubrec');
+      pub.send({ cmd: 'pubrel', messageId: 1 });
+      await pub.next('pubcomp');
+      const publish = (await sub.next('publish')) as IPublishPacket;
+      sub.send({ cmd: 'pubrec', messageId: publish.messageId });
+      await sub.next('pubrel');
+      sub.destroy();
+      pub.destroy();
+      await server.restart();
+      const { raw: back } = await server.connect('rel-sub');
+      const resumed = await back.next();
+      assert.equal(resumed.cmd, 'pubrel');
+      assert.equal((resumed as { messageId?: number }).messageId, publish.messageId);
+      back.send({ cmd: 'pubcomp', messageId: publish.messageId });
+      await back.nothingFor(200, 'publish');
+      back.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('session expiry counts across the restart: an expired session is not restored', async () => {
+    const server = await Restartable.start();
+    try {
+      const { raw: short } = await server.connect('exp-short', { properties: { sessionExpiryInterval: 1 } });
+      const { raw: long } = await server.connect('exp-long');
+      short.send({ cmd: 'disconnect' });
+      long.send({ cmd: 'disconnect' });
+      await Promise.all([short.expectClosed(), long.expectClosed()]);
+      await server.stop();
+      await sleep(1200);
+      await server.start();
+      const a = await server.connect('exp-short', { properties: { sessionExpiryInterval: 1 } });
+      const b = await server.connect('exp-long');
+      assert.equal(a.connack.sessionPresent, false);
+      assert.equal(b.connack.sessionPresent, true);
+      a.raw.destroy();
+      b.raw.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a delayed will survives the restart and is published when its delay ends', async () => {
+    const server = await Restartable.start();
+    try {
+      const { raw: dying } = await server.connect('will-c', {
+        will: {
+          topic: 'will/t',
+          payload: Buffer.from('gone'),
+          qos: 1,
+          retain: false,
+          properties: { willDelayInterval: 1 },
+        },
+      });
+      dying.destroy();
+      await sleep(100);
+      await server.restart();
+      const { raw: watcher } = await server.connect('will-w', { clean: true, properties: {} });
+      await subscribe(watcher, 'will/t', 1);
+      const will = (await watcher.next('publish', 3000)) as IPublishPacket;
+      assert.equal(will.payload.toString(), 'gone');
+      watcher.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('retained messages survive; one whose expiry passed while stopped does not', async () => {
+    const server = await Restartable.start();
+    try {
+      const { raw: pub } = await server.connect('ret-pub', { clean: true, properties: {} });
+      pub.send({
+        cmd: 'publish',
+        topic: 'ret/keep',
+        payload: 'k',
+        qos: 1,
+        messageId: 1,
+        retain: true,
+        dup: false,
+      });
+      await pub.next('puback');
+      pub.send({
+        cmd: 'publish',
+        topic: 'ret/short',
+        payload: 's',
+        qos: 1,
+        messageId: 2,
+        retain: true,
+        dup: false,
+        properties: { messageExpiryInterval: 1 },
+      });
+      await pub.next('puback');
+      pub.destroy();
+      await server.stop();
+      await sleep(1100);
+      await server.start();
+      const { raw: sub } = await server.connect('ret-sub', { clean: true, properties: {} });
+      await subscribe(sub, 'ret/#', 1);
+      const first = (await sub.next('publish')) as IPublishPacket;
+      assert.equal(first.topic, 'ret/keep');
+      assert.equal(first.retain, true);
+      await sub.nothingFor(200, 'publish');
+      sub.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('the purge timer deletes expired sessions from the file', async () => {
+    const server = await Restartable.start({ storage: { purge_interval_ms: 100 } });
+    try {
+      const { raw } = await server.connect('purge-me', { properties: { sessionExpiryInterval: 1 } });
+      raw.send({ cmd: 'disconnect' });
+      await raw.expectClosed();
+      await sleep(1400);
+    } finally {
+      await server.stop();
+    }
+    const db = new Database(server.file, { readonly: true });
+    try {
+      const row = db.prepare('SELECT count(*) AS n FROM sessions WHERE client_id = ?').get('purge-me') as {
+        n: number;
+      };
+      assert.equal(row.n, 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('storage.max_stored_messages bounds the queues of all sessions; the excess is counted', async () => {
+    const server = await Restartable.start({ storage: { max_stored_messages: 3 } });
+    try {
+      const { raw: sub } = await server.connect('cap-sub');
+      await subscribe(sub, 'cap/t', 1);
+      sub.send({ cmd: 'disconnect' });
+      await sub.expectClosed();
+      const { raw: pub } = await server.connect('cap-pub', { clean: true, properties: {} });
+      for (let i = 0; i < 6; i++) {
+        pub.send({
+          cmd: 'publish',
+          topic: 'cap/t',
+          payload: `m${i}`,
+          qos: 1,
+          messageId: i + 1,
+          dup: false,
+          retain: false,
+        });
+        await pub.next('puback');
+      }
+      const text = await scrape(server.harness as Harness);
+      assert.equal(metricValue(text, 'pulse_mqtt_dropped_total{reason="store_full"}'), 3);
+      assert.ok(metricValue(text, 'pulse_storage_size_bytes') > 0);
+      assert.ok(metricValue(text, 'pulse_storage_commits_total') > 0);
+      assert.equal(metricValue(text, 'pulse_storage_info{engine="sqlite",commit_policy="balanced"}'), 1);
+      pub.destroy();
+      const { raw: back } = await server.connect('cap-sub');
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const p = (await back.next('publish')) as IPublishPacket;
+        got.push(p.payload.toString());
+        back.send({ cmd: 'puback', messageId: p.messageId });
+      }
+      assert.deepEqual(got, ['m0', 'm1', 'm2']);
+      back.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('the memory engine', () => {
+  test('a server started again in the same process with the same MemoryStore resumes sessions', async () => {
+    const store = new MemoryStore();
+    const mqttPort = await freePort();
+    const config = defaultConfig();
+    Object.assign(config.server, { host: '127.0.0.1', port: 0 });
+    Object.assign(config.transport, { tcp_port: 0 });
+    Object.assign(config.metrics, { port: 0 });
+    Object.assign(config.mqtt, { port: mqttPort });
+    const run = async () => {
+      const server = new PulseServer(config, { logger: pino({ level: 'silent' }), store });
+      await server.start();
+      return server;
+    };
+    let server = await run();
+    try {
+      const first = await RawMqtt.connect(mqttPort, 5, {
+        clientId: 'mem-c',
+        clean: false,
+        properties: { sessionExpiryInterval: 60 },
+      });
+      await subscribe(first.raw, 'mem/t', 1);
+      first.raw.destroy();
+      await server.stop();
+      server = await run();
+      const { connack } = (await RawMqtt.connect(mqttPort, 5, {
+        clientId: 'mem-c',
+        clean: false,
+        properties: { sessionExpiryInterval: 60 },
+      })) as { raw: RawMqtt; connack: IConnackPacket };
+      assert.equal(connack.sessionPresent, true);
+      // A new process would start empty: a fresh MemoryStore has nothing to restore.
+      assert.equal(new MemoryStore().load(Date.now()).sessions.length, 0);
+    } finally {
+      await server.stop();
+    }
+  });
+});
