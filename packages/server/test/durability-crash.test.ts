@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { PulseClient } from '@pulse/client';
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
+import WebSocket from 'ws';
 import { freePort } from './helpers.js';
 import { eventually } from './mqtt-helpers.js';
 import { type PulseProcess, spawnPulse } from './pulse-process.js';
@@ -39,13 +41,18 @@ for (const policy of ['strict', 'balanced'] as const) {
       const dir = mkdtempSync(join(tmpdir(), 'pulse-crash-'));
       dirs.push(dir);
       const mqttPort = await freePort();
+      const httpPort = await freePort();
+      const config = join(dir, 'pulse.toml');
+      writeFileSync(config, '[[history]]\npattern = "crash/#"\nsize = 1000\n');
       const args = [
+        '--config',
+        config,
         '--sqlite',
         join(dir, 'pulse.db'),
         '--storage-commit-policy',
         policy,
         '--port',
-        '0',
+        String(httpPort),
         '--tcp-port',
         '0',
         '--metrics-port',
@@ -74,6 +81,14 @@ for (const policy of ['strict', 'balanced'] as const) {
         await offline.subscribeAsync('crash/#', { qos: 1 });
         await offline.endAsync();
 
+        // History of the stream's channels, read back after the restart.
+        const epochs = new Map<string, string | undefined>();
+        const native = await PulseClient.connect(`ws://127.0.0.1:${httpPort}/ws`, {
+          WebSocket: WebSocket as never,
+        });
+        epochs.set('crash/q1', (await native.subscribe('crash/q1', () => {})).epoch);
+        native.close();
+
         const pub = await mqtt.connectAsync(url, persistent('crash-pub', 100));
         clients.push(pub);
         await pub.publishAsync('crash/retained', 'kept', { qos: 1, retain: true });
@@ -100,6 +115,7 @@ for (const policy of ['strict', 'balanced'] as const) {
         await eventually(() => acked.size >= KILL_AFTER, 'the stream under way', 10_000);
         await pulse.kill();
         const ackedAtKill = new Set(acked);
+        const epochAtKill = epochs.get('crash/q1');
         assert.ok(ackedAtKill.size < STREAM, 'the kill landed mid-stream');
 
         pulse = await server(args);
@@ -119,6 +135,24 @@ for (const policy of ['strict', 'balanced'] as const) {
         }
         // Acknowledged before the kill means delivered after it, whatever happened in between.
         for (const key of ackedAtKill) assert.ok(received.has(key));
+
+        // History is intact: same epoch, every acknowledged QoS 1 message at its offset.
+        const reader = await PulseClient.connect(`ws://127.0.0.1:${httpPort}/ws`, {
+          WebSocket: WebSocket as never,
+        });
+        const page = await reader.history('crash/q1', { limit: 1000 });
+        reader.close();
+        assert.ok(epochAtKill);
+        assert.equal(page.epoch, epochAtKill, 'the stream kept its epoch');
+        const inHistory = page.publications.map((p) => Buffer.from(p.payload).toString());
+        for (const key of acked)
+          if (key.startsWith('q1-')) assert.ok(inHistory.includes(key), `${key} in history`);
+        const offsets = page.publications.map((p) => p.offset);
+        assert.deepEqual(
+          offsets,
+          offsets.map((_, i) => (offsets[0] ?? 0) + i),
+          'offsets are contiguous',
+        );
 
         // The offline session comes back with everything queued for it.
         const back = mqtt.connect(url, persistent('crash-offline', 0));
