@@ -25,7 +25,13 @@ async function main(): Promise<number> {
   if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
   let server: PulseServer;
   try {
-    server = new PulseServer(config, { logger: log });
+    server = new PulseServer(config, {
+      logger: log,
+      onFatal: () => {
+        process.exitCode = 1;
+        process.exit();
+      },
+    });
   } catch (err) {
     if (err instanceof StoreOpenError) {
       process.stderr.write(`pulse: ${err.message}\n`);

@@ -57,6 +57,11 @@ export interface ListeningAddresses {
 
 export interface PulseServerOptions {
   logger?: Logger;
+  /**
+   * The store failed to commit: the server has dropped every connection (their unsent
+   * acknowledgements with them) and is stopping. The CLI exits with status 1.
+   */
+  onFatal?: (err: Error) => void;
   /** Durable state; by default the engine `config.storage` names. */
   store?: Store;
 }
@@ -107,6 +112,9 @@ export class PulseServer {
   private readonly ownsStore: boolean;
   private readonly committer: StoreCommitter;
   private purgeTimer: NodeJS.Timeout | undefined;
+  private readonly onFatal: ((err: Error) => void) | undefined;
+  /** Set when a storage commit failed. */
+  fatalError: Error | undefined;
   /** Drops expired entries from the history rings (only with [[history]] configured). */
   private historyTimer: NodeJS.Timeout | undefined;
 
@@ -115,6 +123,7 @@ export class PulseServer {
     options: PulseServerOptions = {},
   ) {
     this.log = options.logger ?? createLogger(config.log.level);
+    this.onFatal = options.onFatal;
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? openStore(config.storage);
     if (config.storage.engine === 'wal') {
@@ -148,6 +157,7 @@ export class PulseServer {
       config.storage.flush_interval_ms,
       this.metrics.storage,
       this.log,
+      (err) => this.storageFailed(err),
     );
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
@@ -443,11 +453,23 @@ export class PulseServer {
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');
   }
 
+  private storageFailed(err: Error): void {
+    if (this.fatalError) return;
+    this.fatalError = err;
+    for (const connection of this.connections) connection.abort();
+    void this.stop().finally(() => this.onFatal?.(err));
+  }
+
   /** Commits what is left; closes the store if this server opened it. */
   private closeStore(): void {
     clearInterval(this.purgeTimer);
     clearInterval(this.historyTimer);
     this.committer.stop();
-    if (this.ownsStore) this.store.close();
+    if (!this.ownsStore) return;
+    try {
+      this.store.close();
+    } catch (err) {
+      this.log.error({ err }, 'storage close failed');
+    }
   }
 }

@@ -182,3 +182,61 @@ for (const policy of ['strict', 'balanced'] as const) {
     });
   });
 }
+
+describe('kill -9 under commit_policy = fast', () => {
+  async function run(flushIntervalMs: number, waitMs: number) {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-fast-'));
+    dirs.push(dir);
+    const mqttPort = await freePort();
+    const args = [
+      '--sqlite',
+      join(dir, 'pulse.db'),
+      '--storage-commit-policy',
+      'fast',
+      '--storage-flush-interval-ms',
+      String(flushIntervalMs),
+      '--port',
+      '0',
+      '--tcp-port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--mqtt-port',
+      String(mqttPort),
+    ];
+    const url = `mqtt://127.0.0.1:${mqttPort}`;
+    let pulse = await server(args);
+    try {
+      const sub = await mqtt.connectAsync(url, persistent('fast-sub', 0));
+      await sub.subscribeAsync('fast/t', { qos: 1 });
+      await sub.endAsync();
+      const pub = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+      await pub.publishAsync('fast/t', 'acked', { qos: 1 });
+      pub.end(true);
+      await new Promise((r) => setTimeout(r, waitMs));
+      await pulse.kill();
+      pulse = await server(args);
+      const back = mqtt.connect(url, persistent('fast-sub', 0));
+      const got: string[] = [];
+      back.on('message', (_t, payload) => got.push(payload.toString()));
+      const connack = await new Promise<IConnackPacket>((resolve) => back.once('connect', resolve));
+      await new Promise((r) => setTimeout(r, 300));
+      back.end(true);
+      return { present: connack.sessionPresent, got };
+    } finally {
+      await pulse.kill();
+    }
+  }
+
+  test('acknowledgements do not wait for the commit: a kill within the interval loses the writes (the documented bound)', async () => {
+    const { present, got } = await run(60_000, 0);
+    assert.equal(present, false);
+    assert.deepEqual(got, []);
+  });
+
+  test('what the interval committed survives the kill', async () => {
+    const { present, got } = await run(20, 300);
+    assert.equal(present, true);
+    assert.deepEqual(got, ['acked']);
+  });
+});

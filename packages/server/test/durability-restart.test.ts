@@ -9,6 +9,7 @@ import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
 import { pino } from 'pino';
 import { defaultConfig, type PulseConfig } from '../src/config/index.js';
 import { PulseServer } from '../src/server.js';
+import { SqliteStore } from '../src/storage/sqlite-store.js';
 import {
   type DeepPartial,
   freePort,
@@ -18,7 +19,7 @@ import {
   sleep,
   startServer,
 } from './helpers.js';
-import { RawMqtt } from './mqtt-helpers.js';
+import { eventually, RawMqtt } from './mqtt-helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -387,6 +388,95 @@ describe('the memory engine', () => {
       assert.equal(new MemoryStore().load(Date.now()).sessions.length, 0);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('a failed commit', () => {
+  test('stops the server before any acknowledgement of the failed turn goes out (fail-stop)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-failstop-'));
+    dirs.push(dir);
+    const file = join(dir, 'pulse.db');
+    const real = SqliteStore.open(file, 'balanced');
+    let failing = false;
+    // Fault injection around a real SQLite store: the next commits throw, as on a full disk.
+    const store = new Proxy(real, {
+      get(target, key) {
+        if (key === 'commit' && failing) {
+          return () => {
+            throw new Error('disk I/O error (injected)');
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const mqttPort = await freePort();
+    const config = defaultConfig();
+    Object.assign(config.server, { host: '127.0.0.1', port: 0 });
+    Object.assign(config.transport, { tcp_port: 0 });
+    Object.assign(config.metrics, { port: 0 });
+    Object.assign(config.mqtt, { port: mqttPort });
+    let fatal: Error | undefined;
+    const server = new PulseServer(config, {
+      logger: pino({ level: 'silent' }),
+      store,
+      onFatal: (err) => {
+        fatal = err;
+      },
+    });
+    await server.start();
+    try {
+      const { raw: sub } = await RawMqtt.connect(mqttPort, 5, {
+        clientId: 'fs-sub',
+        clean: false,
+        properties: { sessionExpiryInterval: 600 },
+      });
+      await subscribe(sub, 'fs/t', 1);
+      sub.destroy();
+      const { raw: pub } = await RawMqtt.connect(mqttPort, 5, { clientId: 'fs-pub' });
+      pub.send({
+        cmd: 'publish',
+        topic: 'fs/t',
+        payload: 'kept',
+        qos: 1,
+        messageId: 1,
+        dup: false,
+        retain: false,
+      });
+      await pub.next('puback');
+      failing = true;
+      pub.send({
+        cmd: 'publish',
+        topic: 'fs/t',
+        payload: 'lost',
+        qos: 1,
+        messageId: 2,
+        dup: false,
+        retain: false,
+      });
+      await pub.expectClosed();
+      assert.deepEqual(
+        pub.unread().map((p) => p.cmd),
+        [],
+        'no PUBACK for the publication whose commit failed',
+      );
+      await eventually(() => fatal, 'onFatal');
+      assert.match(String(fatal?.message), /injected/);
+    } finally {
+      await server.stop();
+      failing = false;
+      real.close();
+    }
+    const state = SqliteStore.open(file, 'balanced');
+    try {
+      const session = state.load(Date.now()).sessions.find((s) => s.session.clientId === 'fs-sub');
+      // What was acknowledged is there. The unacknowledged one may be too (its writes stayed
+      // pending and the last close committed them): a QoS 1 resend then duplicates it, as allowed.
+      const queued = session?.queue.map((q) => Buffer.from(q.message.payload).toString()) ?? [];
+      assert.equal(queued[0], 'kept');
+    } finally {
+      state.close();
     }
   });
 });

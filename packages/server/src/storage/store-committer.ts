@@ -27,6 +27,8 @@ export class StoreCommitter {
     private readonly flushIntervalMs: number,
     private readonly stats: CommitStats,
     private readonly log: Logger,
+    /** A commit failed: nothing of this turn may be acknowledged (the server stops). */
+    private readonly onFailure: (err: Error) => void,
   ) {}
 
   start(): void {
@@ -49,10 +51,11 @@ export class StoreCommitter {
       this.store.commit();
       this.stats.commits++;
     } catch (err) {
-      // The writes of this turn are not durable; the acknowledgements that follow overstate
-      // it. Loud, counted, and the server keeps serving (as Mosquitto does on a failed save).
+      // The turn's writes are not durable, and its acknowledgements are still unsent: the
+      // server must not send them (fail-stop). Clients resend what was not acknowledged.
       this.stats.errors++;
-      this.log.error({ err }, 'storage commit failed');
+      this.log.fatal({ err }, 'storage commit failed');
+      this.onFailure(err as Error);
     }
     this.stats.observe((performance.now() - started) / 1000);
   };
