@@ -29,6 +29,20 @@ const STREAM = 400;
 /** The server is killed once this many are acknowledged. */
 const KILL_AFTER = 150;
 
+/** Flags of a server with every listener but MQTT (and `httpPort` if given) on a free port. */
+function listenerArgs(mqttPort: number, httpPort = 0): string[] {
+  return [
+    '--port',
+    String(httpPort),
+    '--tcp-port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--mqtt-port',
+    String(mqttPort),
+  ];
+}
+
 async function server(args: string[]): Promise<PulseProcess> {
   const p = spawnPulse(args);
   await p.ready;
@@ -51,14 +65,7 @@ for (const policy of ['strict', 'balanced'] as const) {
         join(dir, 'pulse.db'),
         '--storage-commit-policy',
         policy,
-        '--port',
-        String(httpPort),
-        '--tcp-port',
-        '0',
-        '--metrics-port',
-        '0',
-        '--mqtt-port',
-        String(mqttPort),
+        ...listenerArgs(mqttPort, httpPort),
       ];
       const url = `mqtt://127.0.0.1:${mqttPort}`;
       let pulse = await server(args);
@@ -195,14 +202,7 @@ describe('kill -9 under commit_policy = fast', () => {
       'fast',
       '--storage-flush-interval-ms',
       String(flushIntervalMs),
-      '--port',
-      '0',
-      '--tcp-port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--mqtt-port',
-      String(mqttPort),
+      ...listenerArgs(mqttPort),
     ];
     const url = `mqtt://127.0.0.1:${mqttPort}`;
     let pulse = await server(args);

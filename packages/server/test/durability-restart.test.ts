@@ -74,6 +74,16 @@ class Restartable {
   }
 }
 
+/** Loopback, MQTT on `mqttPort`, every other listener on a free port. */
+function mqttOnlyConfig(mqttPort: number): PulseConfig {
+  const config = defaultConfig();
+  Object.assign(config.server, { host: '127.0.0.1', port: 0 });
+  Object.assign(config.transport, { tcp_port: 0 });
+  Object.assign(config.metrics, { port: 0 });
+  Object.assign(config.mqtt, { port: mqttPort });
+  return config;
+}
+
 async function subscribe(raw: RawMqtt, topic: string, qos: 0 | 1 | 2): Promise<void> {
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] });
   await raw.next('suback');
@@ -357,11 +367,7 @@ describe('the memory engine', () => {
   test('a server started again in the same process with the same MemoryStore resumes sessions', async () => {
     const store = new MemoryStore();
     const mqttPort = await freePort();
-    const config = defaultConfig();
-    Object.assign(config.server, { host: '127.0.0.1', port: 0 });
-    Object.assign(config.transport, { tcp_port: 0 });
-    Object.assign(config.metrics, { port: 0 });
-    Object.assign(config.mqtt, { port: mqttPort });
+    const config = mqttOnlyConfig(mqttPort);
     const run = async () => {
       const server = new PulseServer(config, { logger: pino({ level: 'silent' }), store });
       await server.start();
@@ -412,11 +418,7 @@ describe('a failed commit', () => {
       },
     });
     const mqttPort = await freePort();
-    const config = defaultConfig();
-    Object.assign(config.server, { host: '127.0.0.1', port: 0 });
-    Object.assign(config.transport, { tcp_port: 0 });
-    Object.assign(config.metrics, { port: 0 });
-    Object.assign(config.mqtt, { port: mqttPort });
+    const config = mqttOnlyConfig(mqttPort);
     let fatal: Error | undefined;
     const server = new PulseServer(config, {
       logger: pino({ level: 'silent' }),

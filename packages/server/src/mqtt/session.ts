@@ -4,6 +4,7 @@ import {
   type Publication,
   SHARED_PREFIX,
   type StoredDelivery,
+  type StoredSubscription,
   type Subscriber,
   publicationOf,
 } from '@pulse/core';
@@ -13,13 +14,8 @@ import type { SessionJournal } from './session-journal.js';
 /** Session Expiry Interval meaning "never expires" (MQTT 5 §3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffff_ffff;
 
-export interface SubscriptionOptions {
-  qos: 0 | 1 | 2;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  subscriptionId?: number;
-}
+/** A subscription's options (MQTT 5 §3.8.3.1), as stored with the session. */
+export type SubscriptionOptions = Omit<StoredSubscription, 'filter'>;
 
 /** One message on its way to this session's client. */
 export interface Outgoing {
