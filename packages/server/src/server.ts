@@ -11,6 +11,9 @@ import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createHttpServer, createMetricsServer } from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
+import { NO_AUTH } from './json/json-auth.js';
+import { jsonTextHandler } from './json/json-session.js';
+import { JsonStats } from './json/json-stats.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
 import { NativeSession } from './native/native-session.js';
@@ -26,18 +29,6 @@ import { TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
 import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
 import { VERSION } from './version.js';
-
-/** Text messages carry the JSON protocol (INTERFACE.md §4), which is not implemented yet. */
-const jsonNotAvailable: TextHandler = {
-  onText(connection, data) {
-    let id: unknown = null;
-    try {
-      id = (JSON.parse(data.toString('utf8')) as { id?: unknown }).id ?? null;
-    } catch {}
-    const error = { code: 404, message: 'the JSON protocol is not available on this server yet' };
-    connection.sendText(JSON.stringify({ id, error }));
-  },
-};
 
 /** MQTT over WebSocket carries binary frames only (MQTT 5 §6). */
 const mqttOverWsIsBinary: TextHandler = {
@@ -86,6 +77,7 @@ export class PulseServer {
   readonly store: Store;
   readonly log: Logger;
   readonly nativeStats = new NativeStats();
+  readonly jsonStats = new JsonStats();
   readonly transportStats: Record<TransportName, TransportStats> = {
     ws: new TransportStats(),
     tcp: new TransportStats(),
@@ -109,6 +101,8 @@ export class PulseServer {
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext;
+  /** Text messages on `/ws`: the JSON protocol (INTERFACE.md §4). */
+  private readonly jsonText: TextHandler;
   private readonly ownsStore: boolean;
   private readonly committer: StoreCommitter;
   private purgeTimer: NodeJS.Timeout | undefined;
@@ -144,6 +138,7 @@ export class PulseServer {
     this.metrics = createMetrics({
       broker: this.broker,
       native: this.nativeStats,
+      json: this.jsonStats,
       transports: this.transportStats,
       rejectedConnections: this.rejectedConnections,
       outboundBytes: () => this.outboundBytes(),
@@ -207,6 +202,20 @@ export class PulseServer {
       heartbeatIntervalMs: config.heartbeat.interval_ms,
       maxOutboundBytes: config.limits.max_outbound_bytes,
     };
+    this.jsonText = jsonTextHandler(
+      {
+        broker: this.broker,
+        scheduler: this.scheduler,
+        stats: this.jsonStats,
+        auth: NO_AUTH,
+        maxMessageSize: config.limits.max_message_size,
+        // Room for a `data` of max_message_size written with escapes or spaces, plus the rest.
+        maxRequestBytes: Math.min(config.limits.max_frame_size, 4 * config.limits.max_message_size + 65536),
+        heartbeatIntervalMs: config.heartbeat.interval_ms,
+        maxOutboundBytes: config.limits.max_outbound_bytes,
+      },
+      () => this.newConnectionId(),
+    );
   }
 
   get metricsRegistry() {
@@ -383,7 +392,7 @@ export class PulseServer {
   private acceptWebSocket(socket: Socket, head: Buffer): void {
     const maxWsMessage = this.config.limits.max_frame_size + 4;
     const connection = new WsConnection(socket, this.envs.ws, maxWsMessage);
-    connection.textHandler = jsonNotAvailable;
+    connection.textHandler = this.jsonText;
     this.open(connection, 'native', head);
   }
 

@@ -1,16 +1,19 @@
 import type { Broker, Store } from '@pulse/core';
 import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { JsonStats } from '../json/json-stats.js';
 import type { NativeStats } from '../native/native-stats.js';
 import type { MqttService } from '../mqtt/mqtt-service.js';
 import type { TransportStats } from '../transport/transport-stats.js';
 import type { CommitStats } from '../storage/store-committer.js';
+import { registerJsonMetrics } from './json-metrics.js';
 import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
 import { registerStorageMetrics } from './storage-metrics.js';
 
 export interface MetricSources {
   broker: Broker;
   native: NativeStats;
+  json: JsonStats;
   transports: Record<'ws' | 'tcp' | 'mqtt' | 'mqtt_ws', TransportStats>;
   rejectedConnections: Map<string, number>;
   outboundBytes: () => number;
@@ -181,6 +184,7 @@ export function createMetrics(src: MetricSources): {
     },
   });
   registerMqttMetrics(registry, src.mqtt, seen);
+  registerJsonMetrics(registry, src.json, seen);
   const storage = registerStorageMetrics(registry, src.store, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',

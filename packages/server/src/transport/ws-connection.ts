@@ -25,6 +25,8 @@ const CLOSE_CODES: Record<CloseReason, number> = {
 
 export interface TextHandler {
   onText(connection: WsConnection, data: Buffer): void;
+  /** A text message (or close reason) that is not UTF-8, told just before the close 1007. */
+  onInvalidText?(connection: WsConnection, reason: string): void;
 }
 
 /** A WebSocket connection after the opening handshake (RFC 6455), server side. */
@@ -90,6 +92,7 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
 
   onProtocolError(closeCode: number, reason: string): void {
     if (this.closing) return;
+    if (closeCode === CloseCode.InvalidPayload) this.textHandler?.onInvalidText?.(this, reason);
     this.enqueue(closeFrame(closeCode, reason), false);
     this.endAfterFlush();
   }
