@@ -15,11 +15,12 @@ import {
 // The public shape from the design, written out by hand: PulseConfig is derived
 // from the key table, and this fails to compile if the two drift apart.
 interface SpecConfig {
-  server: { host: string; port: number; shutdown_drain_timeout_ms: number };
-  transport: { websocket: boolean; webtransport: boolean; tcp_port: number; ws_path: string };
+  server: { host: string; port: number; tls: boolean; shutdown_drain_timeout_ms: number };
+  transport: { websocket: boolean; webtransport: boolean; tcp_port: number; tls: boolean; ws_path: string };
   mqtt: {
     host: string;
     port: number;
+    tls: boolean;
     websocket: boolean;
     ws_path: string;
     max_packet_size: number;
@@ -51,12 +52,44 @@ interface SpecConfig {
     max_frame_size: number;
     max_outbound_bytes: number;
     slow_consumer_policy: 'drop' | 'disconnect';
+    messages_per_second: number;
+    bytes_per_second: number;
+    connections_per_second_per_ip: number;
+    max_connections_per_ip: number;
+    rate_limit_disconnect_after: number;
   };
   heartbeat: { interval_ms: number; timeout_ms: number };
   metrics: { enabled: boolean; host: string; port: number };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     report_interval_ms: number;
+  };
+  auth: {
+    enabled: boolean;
+    jwt_hmac_secret: string;
+    jwt_public_key: string;
+    jwks_url: string;
+    jwks_cache_ms: number;
+    jwt_audience: string;
+    jwt_issuer: string;
+    jwt_mqtt_password: boolean;
+    api_keys: string[];
+    users: { username: string; password_hash: string; password: string }[];
+    acl: { username: string; action: 'publish' | 'subscribe' | 'all'; topic_filter: string }[];
+  };
+  tls: {
+    certificate_chain: string;
+    private_key: string;
+    client_auth: 'none' | 'optional' | 'required';
+    client_ca: string;
+    use_identity_as_username: boolean;
+  };
+  hooks: {
+    connect_url: string;
+    subscribe_url: string;
+    publish_url: string;
+    timeout_ms: number;
+    cache_ttl_ms: number;
   };
   history: { pattern: string; size: number; ttl_ms: number }[];
 }
@@ -68,11 +101,12 @@ const VERSION = '1.2.3';
 const listener = (c: PulseConfig) => ({ host: c.mqtt.host, port: c.mqtt.port });
 
 const DEFAULTS: SpecConfig = {
-  server: { host: '127.0.0.1', port: 8080, shutdown_drain_timeout_ms: 5000 },
-  transport: { websocket: true, webtransport: false, tcp_port: 8081, ws_path: '/ws' },
+  server: { host: '127.0.0.1', port: 8080, tls: false, shutdown_drain_timeout_ms: 5000 },
+  transport: { websocket: true, webtransport: false, tcp_port: 8081, tls: false, ws_path: '/ws' },
   mqtt: {
     host: '',
     port: 1883,
+    tls: false,
     websocket: true,
     ws_path: '/mqtt',
     max_packet_size: 1_048_576,
@@ -104,12 +138,41 @@ const DEFAULTS: SpecConfig = {
     max_frame_size: 16777216,
     max_outbound_bytes: 1048576,
     slow_consumer_policy: 'drop',
+    messages_per_second: 0,
+    bytes_per_second: 0,
+    connections_per_second_per_ip: 0,
+    max_connections_per_ip: 0,
+    rate_limit_disconnect_after: 10,
   },
   heartbeat: { interval_ms: 30000, timeout_ms: 60000 },
   metrics: { enabled: true, host: '127.0.0.1', port: 9090 },
   log: { level: 'info', report_interval_ms: 60000 },
+  auth: {
+    enabled: false,
+    jwt_hmac_secret: '',
+    jwt_public_key: '',
+    jwks_url: '',
+    jwks_cache_ms: 600_000,
+    jwt_audience: '',
+    jwt_issuer: '',
+    jwt_mqtt_password: true,
+    api_keys: [],
+    users: [],
+    acl: [],
+  },
+  tls: {
+    certificate_chain: '',
+    private_key: '',
+    client_auth: 'none',
+    client_ca: '',
+    use_identity_as_username: false,
+  },
+  hooks: { connect_url: '', subscribe_url: '', publish_url: '', timeout_ms: 1000, cache_ttl_ms: 5000 },
   history: [],
 };
+
+/** The arrays of tables inside sections: TOML only, not keys. */
+const TABLE_PATHS = ['auth.users', 'auth.acl'];
 
 /** A fresh empty directory: no pulse.toml unless the test writes one. */
 function tempDir(): string {
@@ -160,10 +223,32 @@ function withKey(base: SpecConfig, path: string, value: unknown): SpecConfig {
   return copy as unknown as SpecConfig;
 }
 
-/** A valid, non-default value for every key, as TOML, as text, and as the parsed value. */
-const EVERY_KEY: { path: string; toml: string; text: string; value: unknown }[] = [
+/** One key's value as TOML, as env/flag text, and as the parsed value. */
+interface KeyValue {
+  path: string;
+  toml: string;
+  text: string;
+  value: unknown;
+}
+
+const CERT: KeyValue[] = [
+  { path: 'tls.certificate_chain', toml: '"/c.pem"', text: '/c.pem', value: '/c.pem' },
+  { path: 'tls.private_key', toml: '"/k.pem"', text: '/k.pem', value: '/k.pem' },
+];
+const CLIENT_CA: KeyValue = { path: 'tls.client_ca', toml: '"/ca.pem"', text: '/ca.pem', value: '/ca.pem' };
+const SECRET = '0123456789abcdef0123456789abcdef';
+const API_KEY = 'k3y-0123456789abcdef';
+
+/**
+ * A valid, non-default value for every key, as TOML, as text, and as the parsed value;
+ * `needs`: other keys a cross check wants set with it.
+ */
+const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'server.host', toml: '"0.0.0.0"', text: '0.0.0.0', value: '0.0.0.0' },
   { path: 'server.port', toml: '9000', text: '9000', value: 9000 },
+  { path: 'server.tls', toml: 'true', text: 'true', value: true, needs: CERT },
+  { path: 'transport.tls', toml: 'true', text: 'yes', value: true, needs: CERT },
+  { path: 'mqtt.tls', toml: 'true', text: '1', value: true, needs: CERT },
   { path: 'server.shutdown_drain_timeout_ms', toml: '0', text: '0', value: 0 },
   { path: 'transport.websocket', toml: 'false', text: 'false', value: false },
   { path: 'transport.webtransport', toml: 'false', text: 'no', value: false },
@@ -205,7 +290,90 @@ const EVERY_KEY: { path: string; toml: string; text: string; value: unknown }[] 
   { path: 'metrics.port', toml: '0', text: '0', value: 0 },
   { path: 'log.level', toml: '"debug"', text: 'debug', value: 'debug' },
   { path: 'log.report_interval_ms', toml: '0', text: '0', value: 0 },
+  { path: 'limits.messages_per_second', toml: '100', text: '100', value: 100 },
+  { path: 'limits.bytes_per_second', toml: '65536', text: '65536', value: 65536 },
+  { path: 'limits.connections_per_second_per_ip', toml: '5', text: '5', value: 5 },
+  { path: 'limits.max_connections_per_ip', toml: '20', text: '20', value: 20 },
+  { path: 'limits.rate_limit_disconnect_after', toml: '1', text: '1', value: 1 },
+  {
+    path: 'auth.enabled',
+    toml: 'true',
+    text: 'true',
+    value: true,
+    needs: [{ path: 'auth.jwt_hmac_secret', toml: `"${SECRET}"`, text: SECRET, value: SECRET }],
+  },
+  { path: 'auth.jwt_hmac_secret', toml: `"${SECRET}"`, text: SECRET, value: SECRET },
+  { path: 'auth.jwt_public_key', toml: '"/jwt.pem"', text: '/jwt.pem', value: '/jwt.pem' },
+  {
+    path: 'auth.jwks_url',
+    toml: '"https://id.example.com/.well-known/jwks.json"',
+    text: 'https://id.example.com/.well-known/jwks.json',
+    value: 'https://id.example.com/.well-known/jwks.json',
+  },
+  { path: 'auth.jwks_cache_ms', toml: '1000', text: '1000', value: 1000 },
+  { path: 'auth.jwt_audience', toml: '"pulse"', text: 'pulse', value: 'pulse' },
+  {
+    path: 'auth.jwt_issuer',
+    toml: '"https://id.example.com/"',
+    text: 'https://id.example.com/',
+    value: 'https://id.example.com/',
+  },
+  { path: 'auth.jwt_mqtt_password', toml: 'false', text: 'false', value: false },
+  {
+    path: 'auth.api_keys',
+    toml: `["${API_KEY}", "${API_KEY}-2"]`,
+    text: `${API_KEY}, ${API_KEY}-2`,
+    value: [API_KEY, `${API_KEY}-2`],
+  },
+  ...CERT,
+  { path: 'tls.client_auth', toml: '"optional"', text: 'optional', value: 'optional', needs: [CLIENT_CA] },
+  CLIENT_CA,
+  {
+    path: 'tls.use_identity_as_username',
+    toml: 'true',
+    text: 'true',
+    value: true,
+    needs: [CLIENT_CA, { path: 'tls.client_auth', toml: '"required"', text: 'required', value: 'required' }],
+  },
+  {
+    path: 'hooks.connect_url',
+    toml: '"http://auth:8000/c"',
+    text: 'http://auth:8000/c',
+    value: 'http://auth:8000/c',
+  },
+  {
+    path: 'hooks.subscribe_url',
+    toml: '"https://a.example/s"',
+    text: 'https://a.example/s',
+    value: 'https://a.example/s',
+  },
+  {
+    path: 'hooks.publish_url',
+    toml: '"https://a.example/p"',
+    text: 'https://a.example/p',
+    value: 'https://a.example/p',
+  },
+  { path: 'hooks.timeout_ms', toml: '60000', text: '60000', value: 60000 },
+  { path: 'hooks.cache_ttl_ms', toml: '0', text: '0', value: 0 },
 ];
+
+/** A key with the keys it needs. */
+const withNeeds = (k: KeyValue & { needs?: KeyValue[] }): KeyValue[] => [k, ...(k.needs ?? [])];
+
+/** The expected config when `keys` are set. */
+function withKeys(base: SpecConfig, keys: readonly KeyValue[]): SpecConfig {
+  return keys.reduce((c, k) => withKey(c, k.path, k.value), base);
+}
+
+/** A TOML document setting `keys`, one [section] table each. */
+function tomlOf(keys: readonly KeyValue[]): string {
+  const sections = new Map<string, string[]>();
+  for (const k of keys) {
+    const [section, key] = k.path.split('.');
+    sections.set(section, [...(sections.get(section) ?? []), `${key} = ${k.toml}`]);
+  }
+  return [...sections].map(([section, lines]) => `[${section}]\n${lines.join('\n')}\n`).join('\n');
+}
 
 const envName = (path: string) => `PULSE_${path.replace('.', '_').toUpperCase()}`;
 const flagName = (path: string) => `--${path.replace('.', '-').replaceAll('_', '-')}`;
@@ -229,7 +397,10 @@ describe('config: defaults', () => {
   });
 
   test('EVERY_KEY in this test covers every key of the config', () => {
-    const paths = Object.entries(DEFAULTS).flatMap(([s, keys]) => Object.keys(keys).map((k) => `${s}.${k}`));
+    const paths = Object.entries(DEFAULTS)
+      .filter(([, keys]) => !Array.isArray(keys))
+      .flatMap(([s, keys]) => Object.keys(keys).map((k) => `${s}.${k}`))
+      .filter((path) => !TABLE_PATHS.includes(path));
     assert.deepEqual(EVERY_KEY.map((k) => k.path).sort(), paths.sort());
   });
 });
@@ -262,9 +433,8 @@ describe('config: TOML file', () => {
 
   test('every key can be set in TOML', () => {
     for (const k of EVERY_KEY) {
-      const [section, key] = k.path.split('.');
-      const c = config([], {}, dirWithToml(`[${section}]\n${key} = ${k.toml}\n`));
-      assert.deepEqual(c, withKey(DEFAULTS, k.path, k.value), k.path);
+      const c = config([], {}, dirWithToml(tomlOf(withNeeds(k))));
+      assert.deepEqual(c, withKeys(DEFAULTS, withNeeds(k)), k.path);
     }
   });
 
@@ -331,9 +501,9 @@ describe('config: TOML file', () => {
       errorOf([], {}, dirWithToml('[storge]\nengine = "memory"\n')),
       /unknown section \[storge\] in pulse\.toml \(did you mean \[storage\]\?\)/,
     );
-    assert.match(
+    assert.equal(
       errorOf([], {}, dirWithToml('[server.tls]\nenabled = true\n')),
-      /unknown key "server\.tls" in pulse\.toml/,
+      'config error: server.tls must be true or false, got a table (from pulse.toml): the certificate settings go in [tls], and tls = true goes under [mqtt] for the MQTT listener or [server] for HTTPS/WSS',
     );
     const dir = tempDir();
     writeFileSync(join(dir, 'my.toml'), '[server]\nprot = 1\n');
@@ -498,7 +668,8 @@ describe('config: [[history]] tables', () => {
 describe('config: environment', () => {
   test('every key has PULSE_<SECTION>_<KEY>', () => {
     for (const k of EVERY_KEY) {
-      assert.deepEqual(config([], { [envName(k.path)]: k.text }), withKey(DEFAULTS, k.path, k.value), k.path);
+      const env = Object.fromEntries(withNeeds(k).map((n) => [envName(n.path), n.text]));
+      assert.deepEqual(config([], env), withKeys(DEFAULTS, withNeeds(k)), k.path);
     }
   });
 
@@ -607,9 +778,11 @@ describe('config: environment', () => {
 describe('config: flags', () => {
   test('every key has --<section>-<key>, as --flag value and --flag=value', () => {
     for (const k of EVERY_KEY) {
-      const expected = withKey(DEFAULTS, k.path, k.value);
-      assert.deepEqual(config([flagName(k.path), k.text]), expected, k.path);
-      assert.deepEqual(config([`${flagName(k.path)}=${k.text}`]), expected, `${k.path} with =`);
+      const expected = withKeys(DEFAULTS, withNeeds(k));
+      const separate = withNeeds(k).flatMap((n) => [flagName(n.path), n.text]);
+      const joined = withNeeds(k).map((n) => `${flagName(n.path)}=${n.text}`);
+      assert.deepEqual(config(separate), expected, k.path);
+      assert.deepEqual(config(joined), expected, `${k.path} with =`);
     }
   });
 
@@ -884,6 +1057,480 @@ describe('config: value checks', () => {
   });
 });
 
+describe('config: list keys (auth.api_keys)', () => {
+  const KEY_A = 'aaaaaaaaaaaaaaaa';
+  const KEY_B = 'bbbbbbbbbbbbbbbbbbbb';
+
+  test('TOML: an array of strings', () => {
+    const c = config([], {}, dirWithToml(`[auth]\napi_keys = ["${KEY_A}", "${KEY_B}"]\n`));
+    assert.deepEqual(c.auth.api_keys, [KEY_A, KEY_B]);
+    assert.deepEqual(config([], {}, dirWithToml('[auth]\napi_keys = []\n')).auth.api_keys, []);
+  });
+
+  test('env and flags: comma-separated, items trimmed, empty text = empty list', () => {
+    assert.deepEqual(config([], { PULSE_AUTH_API_KEYS: ` ${KEY_A} ,${KEY_B}  ` }).auth.api_keys, [
+      KEY_A,
+      KEY_B,
+    ]);
+    assert.deepEqual(config([], { PULSE_AUTH_API_KEYS: KEY_A }).auth.api_keys, [KEY_A]);
+    assert.deepEqual(config(['--auth-api-keys', `${KEY_A},${KEY_B}`]).auth.api_keys, [KEY_A, KEY_B]);
+    const dir = dirWithToml(`[auth]\napi_keys = ["${KEY_A}"]\n`);
+    assert.deepEqual(config([], { PULSE_AUTH_API_KEYS: '' }, dir).auth.api_keys, []);
+    assert.deepEqual(config(['--auth-api-keys='], {}, dir).auth.api_keys, []);
+  });
+
+  test('empty items and wrong TOML types are errors', () => {
+    for (const text of ['a,,b', `${KEY_A},`, ` , ${KEY_A}`]) {
+      assert.match(
+        errorOf([], { PULSE_AUTH_API_KEYS: text }),
+        /^config error: auth\.api_keys must be a comma-separated list of non-empty items \(empty text = no items\), got a string of \d+ characters \(value hidden\) \(from env PULSE_AUTH_API_KEYS\)$/,
+        text,
+      );
+    }
+    const cases: [string, string][] = [
+      ['"x"', 'got a string of 1 character (value hidden)'],
+      ['[""]', 'got [0 characters] (values hidden)'],
+      ['[5]', 'got an array'],
+      ['5', 'got 5'],
+    ];
+    for (const [toml, got] of cases) {
+      assert.equal(
+        errorOf([], {}, dirWithToml(`[auth]\napi_keys = ${toml}\n`)),
+        `config error: auth.api_keys must be an array of non-empty strings, ${got} (from pulse.toml)`,
+        toml,
+      );
+    }
+  });
+
+  test('each key must be at least 16 characters; the keys are never shown', () => {
+    const message = errorOf([], { PULSE_AUTH_API_KEYS: `${KEY_B},short-key` });
+    assert.equal(
+      message,
+      'config error: auth.api_keys must hold keys of at least 16 characters each, got [20 characters, 9 characters] (values hidden) (from env PULSE_AUTH_API_KEYS)',
+    );
+    assert.ok(!message.includes('short-key'));
+    assert.match(
+      errorOf([], {}, dirWithToml(`[auth]\napi_keys = ["${KEY_A.slice(1)}"]\n`)),
+      /auth\.api_keys must hold keys of at least 16 characters each, got \[15 characters\] \(values hidden\) \(from pulse\.toml\)/,
+    );
+  });
+
+  test('defaultConfig() gives a fresh list each time', () => {
+    defaultConfig().auth.api_keys.push('x');
+    assert.deepEqual(defaultConfig().auth.api_keys, []);
+  });
+});
+
+describe('config: [auth] keys', () => {
+  test('auth.jwt_hmac_secret: empty, or at least 32 characters; the secret is never shown', () => {
+    assert.equal(config(['--auth-jwt-hmac-secret', SECRET]).auth.jwt_hmac_secret, SECRET);
+    assert.equal(config([], { PULSE_AUTH_JWT_HMAC_SECRET: '' }).auth.jwt_hmac_secret, '');
+    const message = errorOf([], { PULSE_AUTH_JWT_HMAC_SECRET: 'hunter2' });
+    assert.equal(
+      message,
+      'config error: auth.jwt_hmac_secret must be at least 32 characters (256 bits) — generate one with `openssl rand -base64 48`, got a string of 7 characters (value hidden) (from env PULSE_AUTH_JWT_HMAC_SECRET)',
+    );
+    assert.ok(!message.includes('hunter2'));
+    assert.match(
+      errorOf([], {}, dirWithToml(`[auth]\njwt_hmac_secret = "${SECRET.slice(1)}"\n`)),
+      /auth\.jwt_hmac_secret must be at least 32 characters .*got a string of 31 characters \(value hidden\) \(from pulse\.toml\)$/,
+    );
+    assert.match(
+      errorOf([], {}, dirWithToml('[auth]\njwt_hmac_secret = 5\n')),
+      /auth\.jwt_hmac_secret must be a string, got 5 \(from pulse\.toml\)/,
+    );
+  });
+
+  test('URLs must be empty or http(s)://', () => {
+    for (const path of ['auth.jwks_url', 'hooks.connect_url', 'hooks.subscribe_url', 'hooks.publish_url']) {
+      for (const url of [
+        '',
+        'http://localhost:9000/x',
+        'https://id.example.com/jwks.json',
+        'HTTPS://A.EXAMPLE',
+      ]) {
+        assert.equal(withPath(config([`${flagName(path)}=${url}`]), path), url, `${path} ${url}`);
+      }
+      for (const url of ['ftp://x', 'id.example.com/jwks.json', 'http://', 'https:// x', '/jwks.json']) {
+        assert.equal(
+          errorOf([`${flagName(path)}=${url}`]),
+          `config error: ${path} must be empty or a URL starting with http:// or https://, got ${JSON.stringify(url)} (from flag ${flagName(path)})`,
+          `${path} ${url}`,
+        );
+      }
+    }
+  });
+
+  test('ranges of the new integer keys', () => {
+    const cases: [string, string, RegExp][] = [
+      ['auth.jwks_cache_ms', '999', /auth\.jwks_cache_ms must be an integer between 1000 and 2147483647/],
+      ['hooks.timeout_ms', '0', /hooks\.timeout_ms must be an integer between 1 and 60000/],
+      ['hooks.timeout_ms', '60001', /hooks\.timeout_ms must be an integer between 1 and 60000/],
+      ['hooks.cache_ttl_ms', '2147483648', /hooks\.cache_ttl_ms must be an integer between 0 and 2147483647/],
+      [
+        'limits.rate_limit_disconnect_after',
+        '0',
+        /limits\.rate_limit_disconnect_after must be an integer >= 1/,
+      ],
+      ['limits.messages_per_second', '-1', /limits\.messages_per_second must be an integer >= 0/],
+      ['limits.bytes_per_second', 'x', /limits\.bytes_per_second must be an integer >= 0/],
+      ['limits.connections_per_second_per_ip', '1.5', /must be an integer >= 0/],
+      ['limits.max_connections_per_ip', '', /limits\.max_connections_per_ip must be an integer >= 0/],
+      ['tls.client_auth', 'require', /tls\.client_auth must be one of "none", "optional", "required"/],
+    ];
+    for (const [path, text, pattern] of cases)
+      assert.match(errorOf([`${flagName(path)}=${text}`]), pattern, path);
+  });
+});
+
+/** The value at `section.key` of a config. */
+function withPath(c: PulseConfig, path: string): unknown {
+  const [section, key] = path.split('.');
+  return (c as unknown as Record<string, Record<string, unknown>>)[section][key];
+}
+
+describe('config: [[auth.users]] and [[auth.acl]] tables', () => {
+  const tablesError = (text: string) => errorOf([], {}, dirWithToml(text));
+  const USERS =
+    '[[auth.users]]\nusername = "alice"\npassword_hash = "scrypt$16384$8$1$c2FsdA$aGFzaA"\n\n' +
+    '[[auth.users]]\nusername = "bob"\npassword = "plain text"\n';
+
+  test('are read in order, absent strings as ""', () => {
+    const c = config(
+      [],
+      {},
+      dirWithToml(
+        '[auth]\nenabled = true\n\n' +
+          USERS +
+          '\n[[auth.acl]]\nusername = "alice"\naction = "publish"\ntopic_filter = "devices/%u/#"\n' +
+          '\n[[auth.acl]]\nusername = "*"\naction = "subscribe"\ntopic_filter = "public/+/%c"\n' +
+          '\n[[auth.acl]]\nusername = "bob"\naction = "all"\ntopic_filter = "#"\n',
+      ),
+    );
+    assert.deepEqual(c.auth.users, [
+      { username: 'alice', password_hash: 'scrypt$16384$8$1$c2FsdA$aGFzaA', password: '' },
+      { username: 'bob', password_hash: '', password: 'plain text' },
+    ]);
+    assert.deepEqual(c.auth.acl, [
+      { username: 'alice', action: 'publish', topic_filter: 'devices/%u/#' },
+      { username: '*', action: 'subscribe', topic_filter: 'public/+/%c' },
+      { username: 'bob', action: 'all', topic_filter: '#' },
+    ]);
+    assert.equal(c.auth.enabled, true);
+    assert.deepEqual(
+      { ...c, auth: { ...c.auth, users: [], acl: [] } },
+      withKey(DEFAULTS, 'auth.enabled', true),
+    );
+  });
+
+  test('inline arrays work; env and flags leave the tables alone; defaults are fresh []', () => {
+    const dir = dirWithToml(
+      'auth = { users = [{ username = "u", password = "p" }], acl = [{ username = "u", action = "all", topic_filter = "a/b" }] }\n',
+    );
+    const c = config(['--auth-enabled'], { PULSE_AUTH_JWT_ISSUER: 'me' }, dir);
+    assert.deepEqual(c.auth.users, [{ username: 'u', password_hash: '', password: 'p' }]);
+    assert.deepEqual(c.auth.acl, [{ username: 'u', action: 'all', topic_filter: 'a/b' }]);
+    assert.equal(c.auth.jwt_issuer, 'me');
+    const a = defaultConfig();
+    a.auth.users.push({ username: 'x', password_hash: '', password: 'y' });
+    a.auth.acl.push({ username: 'x', action: 'all', topic_filter: '#' });
+    assert.deepEqual([defaultConfig().auth.users, defaultConfig().auth.acl], [[], []]);
+  });
+
+  test('errors name auth.users[N].key / auth.acl[N].key and the file', () => {
+    const cases: [string, string][] = [
+      [
+        '[[auth.users]]\nusername = "a"\npasword = "p"\n',
+        'config error: unknown key "auth.users[0].pasword" in pulse.toml (did you mean "auth.users[0].password"?)',
+      ],
+      [
+        '[[auth.users]]\npassword = "p"\n',
+        'config error: auth.users[0].username is required (the MQTT username) (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = ""\npassword = "p"\n',
+        'config error: auth.users[0].username must be a non-empty string, got "" (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\n',
+        'config error: auth.users[0] must set exactly one of password_hash and password (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\npassword = "p"\npassword_hash = "scrypt$x"\n',
+        'config error: auth.users[0] must set exactly one of password_hash and password (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\npassword_hash = "bcrypt$x"\n',
+        'config error: auth.users[0].password_hash must be a scrypt hash starting with "scrypt$" (from `pulse passwd`), got "bcrypt$x" (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\npassword = ""\n',
+        'config error: auth.users[0].password must be a non-empty string, got "" (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\npassword = 1234\n',
+        'config error: auth.users[0].password must be a non-empty string, got 1234 (from pulse.toml)',
+      ],
+      [
+        `${USERS}[[auth.users]]\nusername = "carol"\npassword = "p"\n[[auth.users]]\nusername = "bob"\npassword = "q"\n`,
+        'config error: auth.users[3].username "bob" is already used by auth.users[1] (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\naction = "all"\ntopic_filter = "#"\n',
+        'config error: auth.acl[0].username is required (the user the rule is for, or "*" for everyone) (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\ntopic_filter = "#"\n',
+        'config error: auth.acl[0].action is required (publish, subscribe or all) (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "all"\n',
+        'config error: auth.acl[0].topic_filter is required (the topics the rule covers) (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "read"\ntopic_filter = "#"\n',
+        'config error: auth.acl[0].action must be one of "publish", "subscribe", "all", got "read" (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "all"\ntopic_filter = ""\n',
+        'config error: auth.acl[0].topic_filter must be a non-empty string, got "" (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "all"\ntopic_filter = "a/#/b"\n',
+        'config error: auth.acl[0].topic_filter may use "#" only as its last level, got "a/#/b" (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "all"\ntopic_filter = "a/b#"\n',
+        'config error: auth.acl[0].topic_filter may use "#" only as a whole level, got "a/b#" (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "all"\ntopic_filter = "a/+b/c"\n',
+        'config error: auth.acl[0].topic_filter may use "+" only as a whole level, got "a/+b/c" (from pulse.toml)',
+      ],
+      [
+        '[[auth.acl]]\nusername = "*"\naction = "all"\ntopic_filter = "a"\ntopic = "b"\n',
+        'config error: unknown key "auth.acl[0].topic" in pulse.toml',
+      ],
+      [
+        '[auth.users]\nusername = "a"\n',
+        'config error: auth.users must be an array of tables (write [[auth.users]], not [auth.users]), got a table (from pulse.toml)',
+      ],
+      [
+        '[auth]\nacl = "all"\n',
+        'config error: auth.acl must be an array of tables (write [[auth.acl]], not [auth.acl]), got "all" (from pulse.toml)',
+      ],
+      ['[auth]\nusers = [5]\n', 'config error: auth.users[0] must be a table, got 5 (from pulse.toml)'],
+    ];
+    for (const [text, message] of cases) assert.equal(tablesError(text), message, text);
+  });
+
+  test('accepted topic filters: wildcards as whole levels, %u and %c anywhere', () => {
+    for (const filter of [
+      '#',
+      '+',
+      'a/+/c',
+      'a/b/#',
+      '+/+/#',
+      'devices/%u/#',
+      'clients/%c',
+      'u-%u-%c/x',
+      '/a/',
+    ]) {
+      const c = config(
+        [],
+        {},
+        dirWithToml(`[[auth.acl]]\nusername = "*"\naction = "publish"\ntopic_filter = "${filter}"\n`),
+      );
+      assert.equal(c.auth.acl[0].topic_filter, filter);
+    }
+  });
+
+  test('the file is named as given; near-miss names suggest the table', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a.toml'), '[[auth.users]]\nusername = "a"\n');
+    assert.match(errorOf(['--config', 'a.toml'], {}, dir), /auth\.users\[0\] must set .* \(from a\.toml\)$/);
+    assert.equal(
+      tablesError('[[auth.user]]\nusername = "a"\n'),
+      'config error: unknown key "auth.user" in pulse.toml (did you mean [[auth.users]]?)',
+    );
+    assert.equal(
+      tablesError('[[auth.acls]]\nusername = "a"\n'),
+      'config error: unknown key "auth.acls" in pulse.toml (did you mean [[auth.acl]]?)',
+    );
+    assert.equal(
+      tablesError('[auth]\napi_key = ["0123456789abcdef"]\n'),
+      'config error: unknown key "auth.api_key" in pulse.toml (did you mean "auth.api_keys"?)',
+    );
+  });
+
+  test('cannot be set from the environment or flags', () => {
+    assert.equal(
+      errorOf([], { PULSE_AUTH_USERS_USERNAME: 'alice' }),
+      'config error: auth.users cannot be set from the environment (env PULSE_AUTH_USERS_USERNAME): write [[auth.users]] tables in the config file',
+    );
+    assert.equal(
+      errorOf([], { PULSE_AUTH_USERS: 'alice:pw' }),
+      'config error: auth.users cannot be set from the environment (env PULSE_AUTH_USERS): write [[auth.users]] tables in the config file',
+    );
+    assert.equal(
+      errorOf([], { PULSE_AUTH_ACL_TOPIC_FILTER: '#' }),
+      'config error: auth.acl cannot be set from the environment (env PULSE_AUTH_ACL_TOPIC_FILTER): write [[auth.acl]] tables in the config file',
+    );
+    assert.match(errorOf(['--auth-users', 'x']), /^config error: unknown flag --auth-users/);
+  });
+});
+
+describe('config: TLS and auth cross checks', () => {
+  const CERT_FLAGS = ['--tls-certificate-chain', '/c.pem', '--tls-private-key', '/k.pem'];
+
+  test('a listener with tls = true needs tls.certificate_chain and tls.private_key', () => {
+    for (const path of ['server.tls', 'transport.tls', 'mqtt.tls']) {
+      assert.equal(
+        errorOf([flagName(path)]),
+        `config error: ${path} = true needs tls.certificate_chain and tls.private_key (PEM files of the server certificate chain and its key), got ${path} = true (from flag ${flagName(path)}), tls.certificate_chain = "" (default) and tls.private_key = "" (default)`,
+      );
+      assert.match(
+        errorOf([flagName(path), '--tls-certificate-chain', '/c.pem']),
+        /tls\.certificate_chain = "\/c\.pem" \(from flag --tls-certificate-chain\) and tls\.private_key = "" \(default\)$/,
+      );
+      assert.match(errorOf([flagName(path), '--tls-private-key', '/k.pem']), /needs tls\.certificate_chain/);
+      assert.equal(withPath(config([flagName(path), ...CERT_FLAGS]), path), true);
+    }
+    // A certificate without any listener using it is fine (and so is every listener off).
+    assert.equal(config(CERT_FLAGS).tls.certificate_chain, '/c.pem');
+  });
+
+  test('tls.client_auth optional|required needs tls.client_ca', () => {
+    for (const mode of ['optional', 'required']) {
+      assert.equal(
+        errorOf(['--tls-client-auth', mode]),
+        `config error: tls.client_auth = "optional" or "required" needs tls.client_ca (PEM file of the CA that client certificates must chain to), got tls.client_auth = "${mode}" (from flag --tls-client-auth) and tls.client_ca = "" (default)`,
+      );
+      assert.equal(config(['--tls-client-auth', mode, '--tls-client-ca', '/ca.pem']).tls.client_auth, mode);
+    }
+    assert.equal(config(['--tls-client-ca', '/ca.pem']).tls.client_auth, 'none');
+  });
+
+  test('tls.use_identity_as_username needs client certificates', () => {
+    assert.equal(
+      errorOf(['--tls-use-identity-as-username']),
+      'config error: tls.use_identity_as_username = true needs tls.client_auth = "optional" or "required" (the username comes from the client certificate), got tls.use_identity_as_username = true (from flag --tls-use-identity-as-username) and tls.client_auth = "none" (default)',
+    );
+    const c = config([
+      '--tls-use-identity-as-username',
+      '--tls-client-auth=required',
+      '--tls-client-ca=/ca.pem',
+    ]);
+    assert.equal(c.tls.use_identity_as_username, true);
+  });
+
+  test('auth.enabled = true without any credentials is refused', () => {
+    const message =
+      'config error: auth.enabled = true but no credentials are configured: set auth.jwt_hmac_secret, auth.jwt_public_key, auth.jwks_url or [[auth.users]]';
+    assert.equal(
+      errorOf(['--auth-enabled']),
+      `${message}, got auth.enabled = true (from flag --auth-enabled)`,
+    );
+    assert.equal(
+      errorOf([], {}, dirWithToml('[auth]\nenabled = true\njwt_audience = "a"\n')),
+      `${message}, got auth.enabled = true (from pulse.toml)`,
+    );
+    assert.equal(
+      errorOf([], { PULSE_AUTH_ENABLED: 'yes', PULSE_AUTH_API_KEYS: 'aaaaaaaaaaaaaaaa' }),
+      `${message}, got auth.enabled = true (from env PULSE_AUTH_ENABLED)`,
+      'API keys are for /api/* only',
+    );
+    // Any one way to authenticate clients is enough.
+    const ways: [string[], string?][] = [
+      [['--auth-jwt-hmac-secret', SECRET]],
+      [['--auth-jwt-public-key', '/jwt.pem']],
+      [['--auth-jwks-url', 'https://id.example.com/jwks.json']],
+      [[], '[[auth.users]]\nusername = "a"\npassword = "p"\n'],
+      [['--tls-use-identity-as-username', '--tls-client-auth', 'required', '--tls-client-ca', '/ca.pem']],
+    ];
+    for (const [flags, toml] of ways) {
+      const dir = toml === undefined ? tempDir() : dirWithToml(toml);
+      assert.equal(config(['--auth-enabled', ...flags], {}, dir).auth.enabled, true, flags.join(' '));
+    }
+  });
+});
+
+describe('config: seed TLS aliases', () => {
+  test('--bind 0.0.0.0:8883 --tls --tls-certificate-chain ... --tls-private-key ...: MQTT over TLS on 8883', () => {
+    const c = config([
+      '--bind',
+      '0.0.0.0:8883',
+      '--tls',
+      '--tls-certificate-chain',
+      '/etc/pulse/server-chain.pem',
+      '--tls-private-key',
+      '/etc/pulse/server-key.pem',
+    ]);
+    assert.deepEqual(listener(c), { host: '0.0.0.0', port: 8883 });
+    assert.equal(c.mqtt.tls, true);
+    assert.equal(c.server.tls, false);
+    assert.equal(c.transport.tls, false);
+    assert.deepEqual(c.tls, {
+      ...DEFAULTS.tls,
+      certificate_chain: '/etc/pulse/server-chain.pem',
+      private_key: '/etc/pulse/server-key.pem',
+    });
+  });
+
+  test('mTLS flags: --tls-client-auth optional|required and --tls-client-ca', () => {
+    const c = config([
+      '--tls',
+      'true',
+      ...['--tls-certificate-chain=/c.pem', '--tls-private-key=/k.pem'],
+      ...['--tls-client-auth', 'required', '--tls-client-ca', '/etc/pulse/client-ca.pem'],
+    ]);
+    assert.equal(c.mqtt.tls, true);
+    assert.equal(c.tls.client_auth, 'required');
+    assert.equal(c.tls.client_ca, '/etc/pulse/client-ca.pem');
+    assert.equal(config(['--tls=false']).mqtt.tls, false);
+  });
+
+  test('MQTT_RS_TLS_* environment variables', () => {
+    const c = config([], {
+      MQTT_RS_BIND: '0.0.0.0:8883',
+      MQTT_RS_TLS_ENABLED: 'true',
+      MQTT_RS_TLS_CERTIFICATE_CHAIN: '/c.pem',
+      MQTT_RS_TLS_PRIVATE_KEY: '/k.pem',
+      MQTT_RS_TLS_CLIENT_AUTH: 'optional',
+      MQTT_RS_TLS_CLIENT_CA: '/ca.pem',
+    });
+    assert.deepEqual(listener(c), { host: '0.0.0.0', port: 8883 });
+    assert.equal(c.mqtt.tls, true);
+    assert.deepEqual(c.tls, {
+      certificate_chain: '/c.pem',
+      private_key: '/k.pem',
+      client_auth: 'optional',
+      client_ca: '/ca.pem',
+      use_identity_as_username: false,
+    });
+    assert.match(
+      errorOf([], { MQTT_RS_TLS_ENABLED: 'on' }),
+      /mqtt\.tls must be a boolean .*got "on" \(from env MQTT_RS_TLS_ENABLED\)/,
+    );
+    assert.match(
+      errorOf([], { MQTT_RS_TLS_CLIENT_AUTH: 'always' }),
+      /tls\.client_auth must be one of "none", "optional", "required", got "always" \(from env MQTT_RS_TLS_CLIENT_AUTH\)/,
+    );
+  });
+
+  test('PULSE_ names beat the MQTT_RS_ aliases', () => {
+    const env = {
+      MQTT_RS_TLS_ENABLED: 'true',
+      PULSE_MQTT_TLS: 'false',
+      MQTT_RS_TLS_CERTIFICATE_CHAIN: '/seed.pem',
+      PULSE_TLS_CERTIFICATE_CHAIN: '/pulse.pem',
+    };
+    const c = config([], env);
+    assert.equal(c.mqtt.tls, false);
+    assert.equal(c.tls.certificate_chain, '/pulse.pem');
+  });
+});
+
 describe('config: --help and --version', () => {
   test('--help and -h list every key with its flag, env name and default', () => {
     for (const flag of ['--help', '-h']) {
@@ -918,6 +1565,16 @@ describe('config: --help and --version', () => {
         'default: 100000',
         'default: "127.0.0.1"',
         'drop|disconnect',
+        '--tls [BOOL]',
+        'MQTT_RS_TLS_ENABLED',
+        'MQTT_RS_TLS_CERTIFICATE_CHAIN',
+        'MQTT_RS_TLS_PRIVATE_KEY',
+        'MQTT_RS_TLS_CLIENT_AUTH',
+        'MQTT_RS_TLS_CLIENT_CA',
+        'none|optional|required',
+        '--auth-api-keys KEY,KEY,...',
+        'default: []',
+        '[[history]], [[auth.users]], [[auth.acl]]',
       ]) {
         assert.ok(text.includes(name), `${name} in help`);
       }

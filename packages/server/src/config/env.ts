@@ -1,6 +1,7 @@
 import type { Assignment } from './assign.js';
 import { ConfigError } from './errors.js';
 import { CONFIG_ENV, ENVS, KEYS, SECTIONS } from './keys.js';
+import { TABLE_ARRAYS } from './schema.js';
 import { closest, didYouMean } from './suggest.js';
 import { targetAssignments } from './targets.js';
 
@@ -39,9 +40,10 @@ export function envAssignments(env: Record<string, string | undefined>): Assignm
       continue;
     }
     if (!name.startsWith('PULSE_') || name === CONFIG_ENV || PULSEAUDIO_VARIABLES.has(name)) continue;
-    if (name.startsWith('PULSE_HISTORY_')) {
+    const tables = tableArrayOf(name);
+    if (tables !== undefined) {
       throw new ConfigError(
-        `history cannot be set from the environment (env ${name}): write [[history]] tables in the config file`,
+        `${tables} cannot be set from the environment (env ${name}): write [[${tables}]] tables in the config file`,
       );
     }
     const section = sectionOf(name.slice('PULSE_'.length));
@@ -56,6 +58,18 @@ export function envAssignments(env: Record<string, string | undefined>): Assignm
     );
   }
   return found.sort((a, b) => a.rank - b.rank).flatMap((f) => f.assignments);
+}
+
+/**
+ * The array of tables (`history`, `auth.users`, ...) a `PULSE_<PATH>_...` variable aims at;
+ * `PULSE_AUTH_USERS` alone counts too (it would otherwise be an unknown key of [auth]).
+ */
+function tableArrayOf(name: string): string | undefined {
+  for (const { path } of TABLE_ARRAYS) {
+    const base = `PULSE_${path.replace('.', '_').toUpperCase()}`;
+    if (name.startsWith(`${base}_`) || (path.includes('.') && name === base)) return path;
+  }
+  return undefined;
 }
 
 /** The longest section `S` such that `rest` is `S_<something>`. */

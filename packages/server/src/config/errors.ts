@@ -31,7 +31,8 @@ export function showValue(value: unknown): string {
   }
 }
 
-/** Shows a validated setting: numbers as plain integers, strings quoted. */
+/** Shows a validated setting: numbers as plain integers, strings quoted, lists as `["a", "b"]`. */
 export function showSetting(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(showSetting).join(', ')}]`;
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

@@ -1,6 +1,6 @@
 import { showSetting } from './errors.js';
 import { CONFIG_ENV, CONFIG_FLAG, KEYS, SECTIONS } from './keys.js';
-import { COMPOUND_ALIASES } from './schema.js';
+import { COMPOUND_ALIASES, TABLE_ARRAYS } from './schema.js';
 import { DEFAULT_CONFIG_FILE } from './toml.js';
 
 /** The text of `pulse --help`: every flag with its environment variables, default and meaning. */
@@ -33,6 +33,10 @@ export function helpText(version: string): string {
       );
     }
   }
+  lines.push(
+    '',
+    `In the config file only (arrays of tables): ${TABLE_ARRAYS.map((t) => `[[${t.path}]]`).join(', ')}`,
+  );
   lines.push('', 'Compatibility aliases (MQTT broker seed):');
   for (const a of COMPOUND_ALIASES)
     lines.push(...entry([`--${a.flag} ${a.metavar}`], a.help, `env: ${a.env}`));

@@ -1,5 +1,6 @@
 import type { KeySpec } from './kinds.js';
-import { COMPOUND_ALIASES, type CompoundAlias, type KeyPath, SCHEMA } from './schema.js';
+import { COMPOUND_ALIASES, type CompoundAlias, type KeyPath, SCHEMA, TABLE_ARRAYS } from './schema.js';
+import { tableArrayPlace } from './table-array.js';
 
 /** One key of the table with the names it goes by. */
 export interface KeyInfo {
@@ -37,6 +38,14 @@ export const KEYS: readonly KeyInfo[] = SECTIONS.flatMap((section) =>
 );
 
 export const KEY_BY_PATH: ReadonlyMap<string, KeyInfo> = new Map(KEYS.map((k) => [k.path, k]));
+
+for (const { path } of TABLE_ARRAYS) {
+  const { section } = tableArrayPlace(path);
+  const clash =
+    KEY_BY_PATH.has(path) || (section === undefined ? SECTIONS.includes(path) : !SECTIONS.includes(section));
+  if (clash)
+    throw new Error(`config schema: the array of tables ${path} clashes with a key or has no section`);
+}
 
 /** What a flag name (without `--`) or an environment variable name stands for. */
 export type Target =

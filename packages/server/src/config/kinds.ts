@@ -23,6 +23,8 @@ export interface KeySpec<T> {
   readonly flags: readonly string[];
   /** Extra environment variable names besides `PULSE_<SECTION>_<KEY>`. */
   readonly envs: readonly string[];
+  /** A credential: error messages give its length, never its text. */
+  readonly secret: boolean;
 }
 
 interface Extras {
@@ -31,23 +33,40 @@ interface Extras {
   /** Extra environment variable names. */
   envs?: readonly string[];
   metavar?: string;
+  secret?: boolean;
+}
+
+/** The fields every kind fills the same way from `extras`. */
+function names(extras: Extras): Pick<KeySpec<unknown>, 'flags' | 'envs' | 'secret'> {
+  return { flags: extras.flags ?? [], envs: extras.envs ?? [], secret: extras.secret ?? false };
 }
 
 /** Longest delay setTimeout/setInterval honour; larger values would fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /** A `<section>.<key>` check that is not "type or range": a message after the key name. */
-interface Rule<T> {
+export interface Rule<T> {
   test: (value: T) => boolean;
-  /** Completes "<key> ...", e.g. `must start with "/"`; or, with `standalone`, a sentence of its own. */
-  message: string;
+  /**
+   * Completes "<key> ...", e.g. `must start with "/"`; or, with `standalone`, a sentence of its own.
+   * A function gets the failing value.
+   */
+  message: string | ((value: T) => string);
   standalone?: boolean;
 }
 
 function withRules<T>(schema: z.ZodType<T>, rules: readonly Rule<T>[]): z.ZodType<T> {
   let s = schema;
-  for (const r of rules)
-    s = s.refine(r.test, { message: r.message, params: { standalone: r.standalone === true } });
+  for (const r of rules) {
+    s = s.superRefine((value, ctx) => {
+      if (r.test(value)) return;
+      ctx.addIssue({
+        code: 'custom',
+        message: typeof r.message === 'string' ? r.message : r.message(value),
+        params: { standalone: r.standalone === true },
+      });
+    });
+  }
   return s;
 }
 
@@ -72,8 +91,7 @@ export function int(
     expectText: expect,
     schema: z.bigint().min(BigInt(range.min)).max(BigInt(max)).transform(Number),
     fromText: (text) => (/^[0-9]+$/.test(text) ? BigInt(text) : text),
-    flags: extras.flags ?? [],
-    envs: extras.envs ?? [],
+    ...names(extras),
   };
 }
 
@@ -110,8 +128,7 @@ export function bool(
       if (FALSE_TEXT.has(t)) return false;
       return text;
     },
-    flags: extras.flags ?? [],
-    envs: extras.envs ?? [],
+    ...names(extras),
   };
 }
 
@@ -130,8 +147,7 @@ export function str(
     expectText: expect,
     schema: withRules(extras.nonEmpty ? z.string().min(1) : z.string(), extras.rules ?? []),
     fromText: (text) => text,
-    flags: extras.flags ?? [],
-    envs: extras.envs ?? [],
+    ...names(extras),
   };
 }
 
@@ -152,7 +168,38 @@ export function oneOf<const C extends readonly [string, ...string[]]>(
     expectText: expect,
     schema: z.enum(choices) as unknown as z.ZodType<C[number]>,
     fromText: (text) => text,
-    flags: extras.flags ?? [],
-    envs: extras.envs ?? [],
+    ...names(extras),
   };
 }
+
+/**
+ * A list of non-empty strings: a TOML array of strings; as env/flag text, comma-separated
+ * items, each trimmed (empty text is the empty list; an empty item is an error).
+ */
+export function strList(
+  def: readonly string[],
+  help: string,
+  extras: Extras & { rules?: readonly Rule<string[]>[] } = {},
+): KeySpec<string[]> {
+  return {
+    default: [...def],
+    help,
+    metavar: extras.metavar ?? 'A,B,...',
+    isBoolean: false,
+    expect: 'an array of non-empty strings',
+    expectText: 'a comma-separated list of non-empty items (empty text = no items)',
+    schema: withRules(z.array(z.string().min(1)), extras.rules ?? []),
+    fromText: (text) => {
+      if (text.trim() === '') return [];
+      const items = text.split(',').map((item) => item.trim());
+      return items.includes('') ? text : items;
+    },
+    ...names(extras),
+  };
+}
+
+/** Empty, or a URL starting with http:// or https://. */
+export const HTTP_URL_RULE: Rule<string> = {
+  test: (v) => v === '' || (/^https?:\/\/./i.test(v) && URL.canParse(v)),
+  message: 'must be empty or a URL starting with http:// or https://',
+};

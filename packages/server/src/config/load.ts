@@ -1,11 +1,13 @@
 import { type Assignment, validate } from './assign.js';
 import { envAssignments } from './env.js';
-import { ConfigError, showSetting } from './errors.js';
+import { ConfigError } from './errors.js';
 import { parseArgs } from './flags.js';
 import { helpText } from './help.js';
 import { KEY_BY_PATH, KEYS, type KeyInfo } from './keys.js';
-import { CROSS_CHECKS, type PulseConfig } from './schema.js';
+import { CROSS_CHECKS, type PulseConfig, TABLE_ARRAYS } from './schema.js';
+import { tableArrayPlace } from './table-array.js';
 import { findConfigFile, readConfigFile } from './toml.js';
+import { showSettingOf } from './value.js';
 
 export type LoadResult =
   | { kind: 'run'; config: PulseConfig; configFile?: string }
@@ -17,11 +19,18 @@ export function defaultConfig(): PulseConfig {
   const config: Record<string, Record<string, unknown>> = {};
   for (const k of KEYS) {
     config[k.section] ??= {};
-    config[k.section][k.key] = k.spec.default;
+    const value = k.spec.default;
+    config[k.section][k.key] = Array.isArray(value) ? [...value] : value;
   }
-  const result = config as unknown as PulseConfig;
-  result.history = [];
-  return result;
+  for (const spec of TABLE_ARRAYS) setTables(config, spec.path, []);
+  return config as unknown as PulseConfig;
+}
+
+/** Stores the tables of the array of tables at `path` (`history`, `auth.users`, ...). */
+function setTables(config: Record<string, unknown>, path: string, tables: unknown[]): void {
+  const place = tableArrayPlace(path);
+  if (place.section === undefined) config[place.key] = tables;
+  else (config[place.section] as Record<string, unknown>)[place.key] = tables;
 }
 
 /**
@@ -48,9 +57,9 @@ export function loadConfig(
   ];
 
   const config = defaultConfig();
-  // [[history]] comes from the file only (an array of tables has no env or flag form).
-  if (fromFile?.history) config.history = fromFile.history;
   const table = config as unknown as Record<string, Record<string, unknown>>;
+  // Arrays of tables ([[history]], [[auth.users]], ...) come from the file only.
+  for (const [path, tables] of fromFile?.tables ?? []) setTables(table, path, tables);
   const sources = new Map<string, string>();
   for (const a of assignments) {
     const info = KEY_BY_PATH.get(a.path) as KeyInfo;
@@ -64,10 +73,15 @@ export function loadConfig(
       const info = KEY_BY_PATH.get(path) as KeyInfo;
       const source = sources.get(path);
       const from = source === undefined ? 'default' : `from ${source}`;
-      return `${path} = ${showSetting(table[info.section][info.key])} (${from})`;
+      return `${path} = ${showSettingOf(info.spec, table[info.section][info.key])} (${from})`;
     });
-    throw new ConfigError(`${check.message}, got ${got.join(' and ')}`);
+    throw new ConfigError(`${check.message}, got ${listOf(got)}`);
   }
 
   return file ? { kind: 'run', config, configFile: file.path } : { kind: 'run', config };
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listOf(items: readonly string[]): string {
+  return items.length <= 2 ? items.join(' and ') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }

@@ -1,6 +1,13 @@
-import type { HistoryConfig } from './history.js';
+import { type AclRuleConfig, AUTH_ACL_TABLES, AUTH_USERS_TABLES, type AuthUserConfig } from './auth.js';
+import { HISTORY_TABLES, type HistoryConfig } from './history.js';
 import { HOST_PORT, splitHostPort } from './hostport.js';
-import { bool, int, type KeySpec, MAX_TIMER_MS, oneOf, port, str } from './kinds.js';
+import { bool, HTTP_URL_RULE, int, type KeySpec, MAX_TIMER_MS, oneOf, port, str, strList } from './kinds.js';
+import type { TableArray } from './table-array.js';
+
+/** Shortest `auth.jwt_hmac_secret` (HS256 wants a key as long as its 256-bit hash). */
+export const MIN_HMAC_SECRET_LENGTH = 32;
+/** Shortest `auth.api_keys` entry. */
+export const MIN_API_KEY_LENGTH = 16;
 
 /**
  * Every configuration key. Add a section or a key by adding a row here: the TOML
@@ -19,6 +26,7 @@ export const SCHEMA = {
       flags: ['port'],
       envs: ['PULSE_PORT'],
     }),
+    tls: bool(false, 'HTTPS and WSS on the HTTP listener, with the [tls] certificate'),
     shutdown_drain_timeout_ms: int(
       5000,
       { min: 0, max: 600_000 },
@@ -42,6 +50,7 @@ export const SCHEMA = {
       flags: ['tcp-port'],
       envs: ['PULSE_TCP_PORT'],
     }),
+    tls: bool(false, 'native protocol over TLS on transport.tcp_port, with the [tls] certificate'),
     ws_path: str('/ws', 'URL path of the native/JSON WebSocket endpoint', {
       metavar: 'PATH',
       rules: [{ test: (v) => v.startsWith('/'), message: 'must start with "/"' }],
@@ -50,6 +59,10 @@ export const SCHEMA = {
   mqtt: {
     host: str('', 'MQTT listen address (empty = same as server.host)', { metavar: 'HOST' }),
     port: port(1883, 'MQTT over TCP listen port (0 = off)'),
+    tls: bool(false, 'MQTT over TLS on mqtt.port (e.g. 8883), with the [tls] certificate', {
+      flags: ['tls'],
+      envs: ['MQTT_RS_TLS_ENABLED'],
+    }),
     websocket: bool(true, 'accept MQTT over WebSocket at mqtt.ws_path on the HTTP listener'),
     ws_path: str('/mqtt', 'URL path of the MQTT-over-WebSocket endpoint', {
       metavar: 'PATH',
@@ -167,6 +180,23 @@ export const SCHEMA = {
       'drop',
       'past max_outbound_bytes: drop messages (counted in metrics) or disconnect the client',
     ),
+    messages_per_second: int(
+      0,
+      { min: 0 },
+      'publications and requests one connection may send per second (0 = no limit)',
+    ),
+    bytes_per_second: int(0, { min: 0 }, 'bytes one connection may send per second (0 = no limit)'),
+    connections_per_second_per_ip: int(
+      0,
+      { min: 0 },
+      'new connections accepted per second from one IP address (0 = no limit)',
+    ),
+    max_connections_per_ip: int(0, { min: 0 }, 'most connections at once from one IP address (0 = no limit)'),
+    rate_limit_disconnect_after: int(
+      10,
+      { min: 1 },
+      'close a connection after this many rate-limited messages in a row',
+    ),
   },
   heartbeat: {
     interval_ms: int(30_000, { min: 10, max: MAX_TIMER_MS }, 'send a ping to a client silent this long'),
@@ -198,6 +228,84 @@ export const SCHEMA = {
       'log a one-line stats summary this often (0 = off)',
     ),
   },
+  auth: {
+    enabled: bool(false, 'every protocol must authenticate (and [[auth.acl]] rules apply, default-deny)'),
+    jwt_hmac_secret: str('', 'HS256 secret that signs JWTs (at least 32 characters)', {
+      metavar: 'SECRET',
+      secret: true,
+      rules: [
+        {
+          test: (v) => v === '' || v.length >= MIN_HMAC_SECRET_LENGTH,
+          message: `must be at least ${MIN_HMAC_SECRET_LENGTH} characters (256 bits) — generate one with \`openssl rand -base64 48\``,
+        },
+      ],
+    }),
+    jwt_public_key: str('', 'PEM file of the public key that verifies RS256/ES256 JWTs', {
+      metavar: 'PATH',
+    }),
+    jwks_url: str('', 'JWKS URL of the keys that verify JWTs', { metavar: 'URL', rules: [HTTP_URL_RULE] }),
+    jwks_cache_ms: int(600_000, { min: 1000, max: MAX_TIMER_MS }, 'how long fetched JWKS keys are cached'),
+    jwt_audience: str('', 'JWTs must carry this "aud" (empty = not checked)'),
+    jwt_issuer: str('', 'JWTs must carry this "iss" (empty = not checked)'),
+    jwt_mqtt_password: bool(
+      true,
+      'accept a JWT as the MQTT password (any username) when a JWT key is configured',
+    ),
+    api_keys: strList([], 'keys accepted in the x-api-key header of /api/* (at least 16 characters each)', {
+      metavar: 'KEY,KEY,...',
+      secret: true,
+      rules: [
+        {
+          test: (keys) => keys.every((k) => k.length >= MIN_API_KEY_LENGTH),
+          message: `must hold keys of at least ${MIN_API_KEY_LENGTH} characters each`,
+        },
+      ],
+    }),
+  },
+  tls: {
+    certificate_chain: str('', 'PEM file of the server certificate chain', {
+      metavar: 'PATH',
+      envs: ['MQTT_RS_TLS_CERTIFICATE_CHAIN'],
+    }),
+    private_key: str('', 'PEM file of the server private key', {
+      metavar: 'PATH',
+      envs: ['MQTT_RS_TLS_PRIVATE_KEY'],
+    }),
+    client_auth: oneOf(
+      ['none', 'optional', 'required'],
+      'none',
+      'client certificates (mTLS): none, optional (checked when sent) or required',
+      { envs: ['MQTT_RS_TLS_CLIENT_AUTH'] },
+    ),
+    client_ca: str('', 'PEM file of the CA that client certificates must chain to', {
+      metavar: 'PATH',
+      envs: ['MQTT_RS_TLS_CLIENT_CA'],
+    }),
+    use_identity_as_username: bool(
+      false,
+      "MQTT: the client certificate's subject CN is the username (as in Mosquitto)",
+    ),
+  },
+  hooks: {
+    connect_url: str('', 'HTTP hook asked whether to accept each connection (empty = off)', {
+      metavar: 'URL',
+      rules: [HTTP_URL_RULE],
+    }),
+    subscribe_url: str('', 'HTTP hook asked whether to allow each subscription (empty = off)', {
+      metavar: 'URL',
+      rules: [HTTP_URL_RULE],
+    }),
+    publish_url: str('', 'HTTP hook asked whether to allow each publication (empty = off)', {
+      metavar: 'URL',
+      rules: [HTTP_URL_RULE],
+    }),
+    timeout_ms: int(1000, { min: 1, max: 60_000 }, "how long to wait for a hook's answer"),
+    cache_ttl_ms: int(
+      5000,
+      { min: 0, max: MAX_TIMER_MS },
+      "how long a hook's answer is reused for the same question (0 = no cache)",
+    ),
+  },
 } as const satisfies Record<string, Record<string, KeySpec<unknown>>>;
 
 type Schema = typeof SCHEMA;
@@ -209,13 +317,29 @@ export type ConfigOf<S extends Record<string, Record<string, KeySpec<unknown>>>>
   -readonly [Section in keyof S]: { -readonly [Key in keyof S[Section]]: ValueOf<S[Section][Key]> };
 };
 
+type Expand<T> = { [K in keyof T]: T[K] };
+
+/** `[auth]`: its keys, plus the `[[auth.users]]` and `[[auth.acl]]` tables (TOML only). */
+export type AuthConfig = Expand<ConfigOf<Schema>['auth'] & { users: AuthUserConfig[]; acl: AclRuleConfig[] }>;
+
 /**
- * The effective configuration of the server: the sections above, plus the `[[history]]`
- * tables (TOML only, see history.ts).
+ * The effective configuration of the server: the sections above, plus the arrays of tables
+ * of TABLE_ARRAYS (TOML only, see table-array.ts).
  */
-export interface PulseConfig extends ConfigOf<Schema> {
+export interface PulseConfig extends Omit<ConfigOf<Schema>, 'auth'> {
+  auth: AuthConfig;
   history: HistoryConfig[];
 }
+
+/**
+ * The TOML arrays of tables, each stored in PulseConfig at its path (default `[]`). A path
+ * `<section>.<key>` must be a section of SCHEMA (and not one of its keys).
+ */
+export const TABLE_ARRAYS: readonly TableArray<unknown>[] = [
+  HISTORY_TABLES,
+  AUTH_USERS_TABLES,
+  AUTH_ACL_TABLES,
+];
 
 /** `"<section>.<key>"` of every key. */
 export type KeyPath = {
@@ -231,11 +355,48 @@ export interface CrossCheck {
   message: string;
 }
 
+/** The listeners that may turn TLS on. */
+const TLS_SWITCHES = ['server.tls', 'transport.tls', 'mqtt.tls'] as const;
+
 export const CROSS_CHECKS: readonly CrossCheck[] = [
   {
     keys: ['heartbeat.timeout_ms', 'heartbeat.interval_ms'],
     test: (c) => c.heartbeat.timeout_ms > c.heartbeat.interval_ms,
     message: 'heartbeat.timeout_ms must be greater than heartbeat.interval_ms',
+  },
+  ...TLS_SWITCHES.map(
+    (path): CrossCheck => ({
+      keys: [path, 'tls.certificate_chain', 'tls.private_key'],
+      test: (c) => {
+        const section = path.slice(0, path.indexOf('.')) as 'server' | 'transport' | 'mqtt';
+        return !c[section].tls || (c.tls.certificate_chain !== '' && c.tls.private_key !== '');
+      },
+      message: `${path} = true needs tls.certificate_chain and tls.private_key (PEM files of the server certificate chain and its key)`,
+    }),
+  ),
+  {
+    keys: ['tls.client_auth', 'tls.client_ca'],
+    test: (c) => c.tls.client_auth === 'none' || c.tls.client_ca !== '',
+    message:
+      'tls.client_auth = "optional" or "required" needs tls.client_ca (PEM file of the CA that client certificates must chain to)',
+  },
+  {
+    keys: ['tls.use_identity_as_username', 'tls.client_auth'],
+    test: (c) => !c.tls.use_identity_as_username || c.tls.client_auth !== 'none',
+    message:
+      'tls.use_identity_as_username = true needs tls.client_auth = "optional" or "required" (the username comes from the client certificate)',
+  },
+  {
+    keys: ['auth.enabled'],
+    test: (c) =>
+      !c.auth.enabled ||
+      c.auth.jwt_hmac_secret !== '' ||
+      c.auth.jwt_public_key !== '' ||
+      c.auth.jwks_url !== '' ||
+      c.auth.users.length > 0 ||
+      c.tls.use_identity_as_username,
+    message:
+      'auth.enabled = true but no credentials are configured: set auth.jwt_hmac_secret, auth.jwt_public_key, auth.jwks_url or [[auth.users]]',
   },
 ];
 

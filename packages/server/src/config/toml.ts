@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import type { Assignment } from './assign.js';
 import { ConfigError, showValue } from './errors.js';
-import { HISTORY_KEY, type HistoryConfig, tomlHistory } from './history.js';
 import { CONFIG_ENV, KEY_BY_PATH, KEYS, SECTIONS } from './keys.js';
-import type { KeyPath } from './schema.js';
+import { type KeyPath, TABLE_ARRAYS } from './schema.js';
 import { closest, didYouMean } from './suggest.js';
+import { isTable, readTableArray, tableArrayPlace } from './table-array.js';
 
 export const DEFAULT_CONFIG_FILE = 'pulse.toml';
 
@@ -38,16 +38,33 @@ export function findConfigFile(
   return { path: fallback, label: DEFAULT_CONFIG_FILE };
 }
 
-/** What a config file sets: key assignments, and its `[[history]]` tables if it has any. */
+/** What a config file sets: key assignments, and the arrays of tables it has, by path. */
 export interface ConfigFileContents {
   assignments: Assignment[];
-  history: HistoryConfig[] | undefined;
+  /** `history`, `auth.users`, ... (TABLE_ARRAYS) to their checked tables; only those written. */
+  tables: Map<string, unknown[]>;
 }
 
 /** Reads, parses and checks the names in a config file; key values are validated later. */
 export function readConfigFile(file: ConfigFile): ConfigFileContents {
   const doc = parseToml(readText(file), file.label);
-  return { assignments: tomlAssignments(doc, file.label), history: tomlHistory(doc, file.label) };
+  const assignments = tomlAssignments(doc, file.label);
+  const tables = new Map<string, unknown[]>();
+  for (const spec of TABLE_ARRAYS) {
+    const found = readTableArray(doc, spec, file.label);
+    if (found) tables.set(spec.path, found);
+  }
+  return { assignments, tables };
+}
+
+/** The paths of the arrays of tables (`history`, `auth.users`, ...). */
+const TABLE_PATHS: readonly string[] = TABLE_ARRAYS.map((t) => t.path);
+
+/** The TOML key names of the arrays of tables in `section` (undefined = top level). */
+function tableKeys(section: string | undefined): string[] {
+  return TABLE_PATHS.map(tableArrayPlace)
+    .filter((p) => p.section === section)
+    .map((p) => p.key);
 }
 
 function readText(file: ConfigFile): string {
@@ -83,8 +100,9 @@ export function parseToml(text: string, label: string): Record<string, unknown> 
 /** Checks every section and key name of a parsed document and lists its values. */
 export function tomlAssignments(doc: Record<string, unknown>, label: string): Assignment[] {
   const out: Assignment[] = [];
+  const topTables = tableKeys(undefined);
   for (const [section, body] of Object.entries(doc)) {
-    if (section === HISTORY_KEY) continue; // [[history]] tables: tomlHistory
+    if (topTables.includes(section)) continue; // [[history]] tables: readTableArray
     if (!SECTIONS.includes(section)) {
       if (isTable(body)) {
         throw new ConfigError(
@@ -98,11 +116,19 @@ export function tomlAssignments(doc: Record<string, unknown>, label: string): As
     if (!isTable(body)) {
       throw new ConfigError(`[${section}] in ${label} must be a table, got ${showValue(body)}`);
     }
+    const sectionTables = tableKeys(section);
     for (const [key, value] of Object.entries(body)) {
+      if (sectionTables.includes(key)) continue; // [[auth.users]], ...: readTableArray
       const path = `${section}.${key}`;
       if (!KEY_BY_PATH.has(path)) {
         throw new ConfigError(
           `unknown key ${JSON.stringify(path)} in ${label}${didYouMean(suggestKey(path))}`,
+        );
+      }
+      if (path === 'server.tls' && isTable(value)) {
+        // The seed broker's [server.tls] table (enabled, certificate_chain, ...).
+        throw new ConfigError(
+          `server.tls must be true or false, got a table (from ${label}): the certificate settings go in [tls], and tls = true goes under [mqtt] for the MQTT listener or [server] for HTTPS/WSS`,
         );
       }
       out.push({ path: path as KeyPath, value, isText: false, source: label });
@@ -111,22 +137,20 @@ export function tomlAssignments(doc: Record<string, unknown>, label: string): As
   return out;
 }
 
-function isTable(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
-}
-
 function suggestSection(name: string): string | undefined {
-  const s = closest(name, [...SECTIONS, HISTORY_KEY]);
-  if (s === HISTORY_KEY) return `[[${s}]]`;
+  const tables = tableKeys(undefined);
+  const s = closest(name, [...SECTIONS, ...tables]);
+  if (s !== undefined && tables.includes(s)) return `[[${s}]]`;
   return s === undefined ? undefined : `[${s}]`;
 }
 
-/** A key path close to `name`; a bare key name (`port`) also matches the keys it names. */
+/**
+ * A key path close to `name`, or an array of tables (`[[auth.users]]`); a bare key name
+ * (`port`) also matches the keys it names.
+ */
 function suggestKey(name: string): string | undefined {
-  const s =
-    closest(
-      name,
-      KEYS.map((k) => k.path),
-    ) ?? KEYS.find((k) => k.key === name)?.path;
-  return s === undefined ? undefined : JSON.stringify(s);
+  const s = closest(name, [...KEYS.map((k) => k.path), ...TABLE_PATHS.filter((p) => p.includes('.'))]);
+  if (s !== undefined && TABLE_PATHS.includes(s)) return `[[${s}]]`;
+  const found = s ?? KEYS.find((k) => k.key === name)?.path;
+  return found === undefined ? undefined : JSON.stringify(found);
 }

@@ -1,0 +1,47 @@
+import { ConfigError, showSetting, showValue } from './errors.js';
+import type { KeySpec } from './kinds.js';
+
+/**
+ * Validates one value against its key and returns the value to store. `name` is what the
+ * message calls the key (`server.port`, `history[0].size`); `source` where the value came
+ * from (`pulse.toml`, `env PULSE_PORT`, `flag --port`). Throws a one-line ConfigError.
+ */
+export function checkValue(
+  spec: KeySpec<unknown>,
+  name: string,
+  value: unknown,
+  isText: boolean,
+  source: string,
+): unknown {
+  const input = isText ? spec.fromText(value as string) : value;
+  const result = spec.schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const from = `(from ${source})`;
+  const got = spec.secret ? showHidden(input, () => showValue(value)) : showValue(value);
+  if (issue?.code === 'custom') {
+    if (issue.params?.standalone === true) throw new ConfigError(`${name}: ${issue.message} ${from}`);
+    throw new ConfigError(`${name} ${issue.message}, got ${got} ${from}`);
+  }
+  const expect = isText ? spec.expectText : spec.expect;
+  throw new ConfigError(`${name} must be ${expect}, got ${got} ${from}`);
+}
+
+/** Shows a validated setting for a message; a secret one by its length only. */
+export function showSettingOf(spec: KeySpec<unknown>, value: unknown): string {
+  return spec.secret ? showHidden(value, () => showSetting(value)) : showSetting(value);
+}
+
+/** A credential without its text: `""`, `a string of 5 characters (value hidden)`, `[3 characters, 20 characters] (values hidden)`. */
+function showHidden(value: unknown, otherwise: () => string): string {
+  if (value === '') return '""';
+  if (typeof value === 'string') return `a string of ${characters(value)} (value hidden)`;
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) {
+    return `[${value.map(characters).join(', ')}] (values hidden)`;
+  }
+  return otherwise();
+}
+
+function characters(text: string): string {
+  return text.length === 1 ? '1 character' : `${text.length} characters`;
+}
