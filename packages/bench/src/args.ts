@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { TARGET_NAMES, type TargetName } from './dialects/index.js';
+import { DURABLE_TARGET_NAMES, TARGET_NAMES, type TargetName } from './dialects/index.js';
 
-export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c', 'm1', 'm2', 'm3'] as const;
+export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c', 'm1', 'm2', 'm3', 'd1'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 const SCENARIO_ALIASES: Record<string, ScenarioName> = {
@@ -21,6 +21,9 @@ const SCENARIO_ALIASES: Record<string, ScenarioName> = {
   m3: 'm3',
   'mqtt-retained': 'm3',
   retained: 'm3',
+  d1: 'd1',
+  durable: 'd1',
+  'mqtt-durable': 'd1',
 };
 
 /** Groups `--only` also takes. */
@@ -43,11 +46,18 @@ const TARGET_ALIASES: Record<string, TargetName> = {
   'mosquitto-nagle': 'mosquitto',
   'mosquitto-nodelay': 'mosquitto-nodelay',
   aedes: 'aedes',
+  'pulse-sqlite-strict': 'pulse-sqlite-strict',
+  'pulse-sqlite-balanced': 'pulse-sqlite-balanced',
+  'pulse-sqlite-fast': 'pulse-sqlite-fast',
+  'mosquitto-persist': 'mosquitto-persist',
+  'mosquitto-persist-eager': 'mosquitto-persist-eager',
 };
 
 /** Names `--targets` takes for several targets. */
 const TARGET_GROUPS: Record<string, TargetName[]> = {
   mosquitto: ['mosquitto', 'mosquitto-nodelay'],
+  'pulse-sqlite': ['pulse-sqlite-strict', 'pulse-sqlite-balanced', 'pulse-sqlite-fast'],
+  durable: [...DURABLE_TARGET_NAMES],
 };
 
 export interface BenchOptions {
@@ -79,7 +89,7 @@ export interface BenchOptions {
   mqttWindows: number[];
   /** Sleep between event-loop turns of the m1 generator process, in ms (0 = read per wake-up). */
   mqttNapMs: number;
-  /** QoS levels m1 runs. */
+  /** QoS levels m1 runs (d1 runs those above 0). */
   mqttQos: (0 | 1 | 2)[];
   /** Retained topics (m3) and the clients that subscribe to them all. */
   retainedTopics: number;
@@ -97,12 +107,17 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only LIST          scenarios: micro,a,b,c,m1,m2,m3 (or codec,fanout,pairs,idle,mqtt-throughput,
-                       mqtt-fanout,mqtt-retained; groups ws = a,b,c and mqtt = m1,m2,m3); default all
-  --targets LIST       pulse,naive-ws,socketio,nats,mosquitto,aedes (aliases ws, socket.io,
-                       nats-server); default all. a-c run on pulse,naive-ws,socketio,nats and
-                       m1-m3 on pulse,mosquitto,aedes. mosquitto is two targets: its defaults
-                       (mosquitto-default, Nagle on) and mosquitto-nodelay (set_tcp_nodelay true)
+  --only LIST          scenarios: micro,a,b,c,m1,m2,m3,d1 (or codec,fanout,pairs,idle,mqtt-throughput,
+                       mqtt-fanout,mqtt-retained,durable; groups ws = a,b,c and mqtt = m1,m2,m3);
+                       default all
+  --targets LIST       pulse,naive-ws,socketio,nats,mosquitto,aedes,pulse-sqlite-strict,
+                       pulse-sqlite-balanced,pulse-sqlite-fast,mosquitto-persist,
+                       mosquitto-persist-eager (aliases ws, socket.io, nats-server; groups
+                       pulse-sqlite = the three policies, durable = d1's six); default all.
+                       a-c run on pulse,naive-ws,socketio,nats, m1-m3 on pulse,mosquitto,aedes,
+                       d1 on pulse (in memory) and the durable targets. mosquitto is two
+                       targets: its defaults (mosquitto-default, Nagle on) and mosquitto-nodelay
+                       (set_tcp_nodelay true)
   --quick              short windows (0.3 s warm-up, 1 s measure) and 2,000 idle connections
   --procs N            load-generator processes (default 2)
   --warmup-ms N        warm-up before each measured window (default 1000)
@@ -119,9 +134,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --nats-procs N       GOMAXPROCS for nats-server (default 1: one core, like a Node server)
   --mqtt-payload N     MQTT publication payload bytes (default 128)
   --mqtt-windows LIST  publications outstanding in the MQTT 1 -> 1 runs, one run each, the best
-                       counts (m1; default 256,1000; at most 1000)
-  --mqtt-nap-ms N      the m1 generator process sleeps N ms between reads (default 0.2, 0 = off)
-  --mqtt-qos LIST      QoS levels m1 runs (default 0,1,2)
+                       counts (m1, d1; default 256,1000; at most 1000)
+  --mqtt-nap-ms N      the m1 / d1 generator process sleeps N ms between reads (default 0.2, 0 = off)
+  --mqtt-qos LIST      QoS levels m1 runs (default 0,1,2); d1 runs those above 0
   --retained N         retained topics in m3 (default 1000)
   --retained-subs N    clients subscribing to them in m3 (default 100)
   --retained-rounds N  rounds of m3, fresh subscribers each; the median counts (default 5)

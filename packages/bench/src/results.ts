@@ -20,6 +20,8 @@ export interface TargetResults {
   m2?: Outcome<FanoutResult>;
   /** MQTT retained messages to many new subscribers. */
   m3?: Outcome<MqttRetainedResult>;
+  /** m1 with persistent sessions, QoS 1 and 2, on each storage. */
+  d1?: Outcome<MqttThroughputResult>;
 }
 
 export interface RunSettings {
@@ -47,6 +49,8 @@ export interface RunSettings {
   retainedSubscribers: number;
   retainedRounds: number;
   placement: string;
+  /** File system of the directory d1's stores live in (fsync on tmpfs would be free). */
+  dataFs?: string;
   /** CPUs the generator processes may run on (1 when pinned on a two-core machine). */
   generatorCores: number;
   durationSec: number;

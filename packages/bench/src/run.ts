@@ -3,14 +3,21 @@
  * Prints the tables and (for a full run) writes them into docs/BENCHMARKS.md between the markers.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchOptions, parseBenchArgs, SCENARIO_NAMES, type ScenarioName, USAGE } from './args.js';
-import { isMqttTarget, isWsTarget, TARGET_NAMES, type TargetName } from './dialects/index.js';
+import {
+  isDurableTarget,
+  isMqttTarget,
+  isWsTarget,
+  TARGET_NAMES,
+  type TargetName,
+} from './dialects/index.js';
 import { GeneratorPool } from './generator/pool.js';
-import { writeGenerated } from './report/doc.js';
+import { DURABLE_BLOCK, MAIN_BLOCK, writeGenerated } from './report/doc.js';
+import { renderDurable } from './report/durable.js';
 import { renderMarkdown } from './report/markdown.js';
 import type { BenchResults, Outcome, TargetResults } from './results.js';
 import type { ScenarioContext } from './scenarios/context.js';
@@ -28,6 +35,27 @@ const log = (line: string): void => console.error(`[bench] ${line}`);
 
 const WS_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['a', 'b', 'c']);
 const MQTT_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['m1', 'm2', 'm3']);
+
+/** Whether `scenario` runs on `target`. */
+function runsOn(scenario: ScenarioName, target: TargetName): boolean {
+  if (scenario === 'd1') return isDurableTarget(target);
+  if (MQTT_SCENARIOS.has(scenario)) return isMqttTarget(target);
+  return WS_SCENARIOS.has(scenario) && isWsTarget(target);
+}
+
+/** The file system type of `dir`, by the magic number statfs(2) gives. */
+function fsType(dir: string): string {
+  const types: Record<number, string> = {
+    61267: 'ext4',
+    1481003842: 'xfs',
+    2435016766: 'btrfs',
+    16914836: 'tmpfs',
+    2035054128: 'overlayfs',
+    801189825: 'zfs',
+  };
+  const type = statfsSync(dir).type;
+  return types[type] ?? `0x${type.toString(16)}`;
+}
 
 function command(argv: string[]): string {
   const args = argv.join(' ');
@@ -89,43 +117,48 @@ async function runTarget(
 ): Promise<TargetResults> {
   const results: TargetResults = {};
   const missing = unavailable(target);
-  const scenarios = o.scenarios.filter(
-    (s) => (isWsTarget(target) && WS_SCENARIOS.has(s)) || (isMqttTarget(target) && MQTT_SCENARIOS.has(s)),
-  ) as Exclude<ScenarioName, 'micro'>[];
+  const scenarios = o.scenarios.filter((s) => runsOn(s, target)) as Exclude<ScenarioName, 'micro'>[];
   for (const scenario of scenarios) {
-    const mqtt = MQTT_SCENARIOS.has(scenario);
+    const mqtt = !WS_SCENARIOS.has(scenario);
     const what = `${TARGET_LABELS[target]}${mqtt && target === 'pulse' ? ' MQTT' : ''} (${scenario})`;
     const outcome = await attempt(what, async () => {
       if (missing) throw new Error(missing);
-      const launchOptions = {
-        host: o.host,
-        workDir,
-        tag: `${target}-${scenario}`,
-        natsProcs: o.natsProcs,
-        cpus: placement.server,
+      let launches = 0;
+      const start = () => {
+        const launchOptions = {
+          host: o.host,
+          workDir,
+          tag: `${target}-${scenario}${launches++ > 0 ? `-${launches}` : ''}`,
+          natsProcs: o.natsProcs,
+          cpus: placement.server,
+        };
+        if (mqtt && (isMqttTarget(target) || isDurableTarget(target)))
+          return launchMqtt(target, launchOptions);
+        if (!mqtt && isWsTarget(target)) return launch(target, launchOptions);
+        throw new Error(`${target} has no ${scenario}`);
       };
-      const { server, port } =
-        mqtt && isMqttTarget(target)
-          ? await launchMqtt(target, launchOptions)
-          : isWsTarget(target)
-            ? await launch(target, launchOptions)
-            : (() => {
-                throw new Error(`${target} has no ${scenario}`);
-              })();
+      const first = await start();
       const ctx: ScenarioContext = {
         target,
         protocol: mqtt ? 'mqtt' : 'ws',
-        server,
+        server: first.server,
         host: o.host,
-        port,
+        port: first.port,
         pool,
         warmupMs: o.warmupMs,
         measureMs: o.measureMs,
         concurrency: 64,
         log: (line) => log(`${what}: ${line}`),
+        restart: async () => {
+          await ctx.server.stop();
+          const next = await start();
+          ctx.server = next.server;
+          ctx.port = next.port;
+          ctx.log(`fresh server pid ${next.server.pid} on port ${next.port}`);
+        },
       };
       try {
-        log(`${what}: server pid ${server.pid} on port ${port}`);
+        log(`${what}: server pid ${ctx.server.pid} on port ${ctx.port}`);
         switch (scenario) {
           case 'a':
             return await runFanout(ctx, {
@@ -148,6 +181,7 @@ async function runTarget(
             return await runIdle(ctx, { connections: o.idleConnections, settleMs: 2000 });
           case 'm1':
             return await runMqttThroughput(ctx, {
+              scenario: 'm1',
               payloadSize: o.mqttPayloadSize,
               windows: o.mqttWindows,
               qosLevels: o.mqttQos,
@@ -169,14 +203,27 @@ async function runTarget(
               payloadSize: o.mqttPayloadSize,
               rounds: o.retainedRounds,
             });
+          case 'd1': {
+            const qosLevels = o.mqttQos.filter((q) => q > 0);
+            if (qosLevels.length === 0) throw new Error('d1 runs QoS 1 and 2 only (see --mqtt-qos)');
+            return await runMqttThroughput(ctx, {
+              scenario: 'd1',
+              payloadSize: o.mqttPayloadSize,
+              windows: o.mqttWindows,
+              qosLevels,
+              napMs: o.mqttNapMs,
+            });
+          }
         }
       } catch (err) {
         await pool.all({ op: 'closeAll' }).catch(() => {});
-        if (!server.alive)
-          throw new Error(`${(err as Error).message}; the server died: ${server.logTail(3)}`);
+        const died = !ctx.server.alive;
+        // Stopped here, so that the stop in `finally` cannot throw over this error.
+        await ctx.server.stop().catch(() => {});
+        if (died) throw new Error(`${(err as Error).message}; the server died: ${ctx.server.logTail(3)}`);
         throw err;
       } finally {
-        await server.stop();
+        await ctx.server.stop();
       }
     });
     (results as Record<string, Outcome<unknown>>)[scenario] = outcome;
@@ -241,6 +288,7 @@ async function main(): Promise<void> {
 
   if (o.scenarios.some((s) => s !== 'micro')) {
     const workDir = mkdtempSync(join(os.tmpdir(), 'pulse-bench-'));
+    results.settings.dataFs = fsType(workDir);
     const pool = new GeneratorPool(o.procs, place.generator);
     const stop = (): void => {
       void pool.close().finally(() => process.exit(130));
@@ -257,12 +305,16 @@ async function main(): Promise<void> {
   }
 
   results.settings.durationSec = (performance.now() - startedAt) / 1000;
-  const markdown = renderMarkdown(results);
-  console.log(`\n${markdown}`);
+  // d1 has a block of its own in the doc, so that running it alone leaves the other tables as they are.
+  const blocks = [
+    { block: MAIN_BLOCK, markdown: o.scenarios.some((s) => s !== 'd1') ? renderMarkdown(results) : null },
+    { block: DURABLE_BLOCK, markdown: o.scenarios.includes('d1') ? renderDurable(results) : null },
+  ];
+  for (const b of blocks) if (b.markdown !== null) console.log(`\n${b.markdown}`);
   const write = o.write ?? full;
   if (write) {
     const doc = o.doc ?? DOC;
-    writeGenerated(doc, markdown);
+    for (const b of blocks) if (b.markdown !== null) writeGenerated(doc, b.markdown, b.block);
     log(`results written to ${doc}`);
   } else {
     log('partial or quick run: docs/BENCHMARKS.md left alone (pass --write to update it)');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { renderDurable } from '../src/report/durable.js';
 import { renderMarkdown } from '../src/report/markdown.js';
 import { generatorNearLimit } from '../src/report/mqtt.js';
 import type { BenchResults, RunSettings, TargetResults } from '../src/results.js';
@@ -28,14 +29,14 @@ function measurement(deliveriesPerSec: number, generatorBusiestCpu = 0.2): Measu
   };
 }
 
-function m1(rates: [number, number, number], busiest = 0.2): TargetResults['m1'] {
+function m1(rates: number[], busiest = 0.2, firstQos = 0): TargetResults['m1'] {
   const value: MqttThroughputResult = {
     payloadSize: 128,
     windows: [256],
     napMs: 0.2,
     serverIdleRssKiB: 8192,
-    runs: rates.map((rate, qos) => ({
-      qos: qos as 0 | 1 | 2,
+    runs: rates.map((rate, i) => ({
+      qos: (firstQos + i) as 0 | 1 | 2,
       window: 256,
       result: measurement(rate, busiest),
       check: { expected: 100, received: 100, sent: 100, acked: 100, anomalies: 0 },
@@ -45,6 +46,9 @@ function m1(rates: [number, number, number], busiest = 0.2): TargetResults['m1']
   value.best = value.runs;
   return { ok: true, value };
 }
+
+/** d1 results: QoS 1 and QoS 2 rates. */
+const d1 = (qos1: number, qos2: number): TargetResults['d1'] => m1([qos1, qos2], 0.2, 1);
 
 function m2(rate: number): TargetResults['m2'] {
   const run = { window: 256, result: measurement(rate), check: { expected: 10, received: 10 } };
@@ -113,6 +117,54 @@ describe('MQTT tables', () => {
     // Mosquitto's generator was at 90 % of a core: flagged and explained.
     assert.match(md, /\| Mosquitto ‡ \| 0 \|/);
     assert.match(md, /‡: the generator was near its limit/);
+  });
+
+  it('renders d1 with its durability, ratios and bars', () => {
+    const r: BenchResults = {
+      settings: { ...settings, scenarios: ['d1'], dataFs: 'ext4' },
+      targets: {
+        pulse: { d1: d1(200_000, 120_000) },
+        'pulse-sqlite-strict': { d1: { ok: false, error: 'disk full' } },
+        'pulse-sqlite-balanced': { d1: d1(90_000, 50_000) },
+        'pulse-sqlite-fast': { d1: d1(150_000, 100_000) },
+        'mosquitto-persist': { d1: d1(80_000, 45_000) },
+        'mosquitto-persist-eager': { d1: d1(1_000, 60_000) },
+      },
+    };
+    const md = renderDurable(r);
+    const bar = (text: string, ...cells: string[]): void =>
+      assert.ok(md.includes(`| ${text} | ${cells.join(' | ')} |`), `${text}\n${md}`);
+    bar(
+      '(d1) Pulse sqlite balanced, QoS 1 ≥ 0.5 × Pulse memory',
+      '90,000',
+      'Pulse memory: 200,000',
+      '0.45×',
+      '**FAIL**',
+    );
+    bar(
+      '(d1) Pulse sqlite balanced, QoS 1 ≥ Mosquitto with persistence',
+      '90,000',
+      'Mosquitto persist: 80,000',
+      '1.13×',
+      'pass',
+    );
+    // Against the better of the two persistent Mosquitto runs, QoS by QoS.
+    bar(
+      '(d1) Pulse sqlite balanced, QoS 2 ≥ Mosquitto with persistence',
+      '50,000',
+      'Mosquitto persist eager: 60,000',
+      '0.83×',
+      '**FAIL**',
+    );
+    assert.match(md, /\| Pulse memory \| `--storage-engine memory`/);
+    assert.match(md, /\| Pulse sqlite fast \| `--sqlite DIR\/pulse.db --storage-commit-policy fast`: /);
+    assert.ok(md.includes('| Pulse sqlite fast | **150,000** | **100,000** | 0.75× | 0.83× |'), md);
+    assert.match(md, /\| Pulse sqlite strict \| not measured: disk full \|/);
+    assert.match(md, /on ext4/);
+    assert.match(
+      md,
+      /`persistence true persistence_location DIR\/ user \S+ autosave_on_changes true autosave_interval 1`/,
+    );
   });
 
   it('flags a generator near its limit', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../src/args.js';
-import { BEGIN, END, replaceGenerated } from '../src/report/doc.js';
+import { BEGIN, DURABLE_BLOCK, END, replaceGenerated } from '../src/report/doc.js';
 
 describe('replaceGenerated', () => {
   it('replaces only what is between the markers', () => {
@@ -21,6 +21,18 @@ describe('replaceGenerated', () => {
 
   it('appends the markers to a document without them', () => {
     assert.match(replaceGenerated('# B\n', 't'), new RegExp(`${BEGIN}\\nt\\n${END}\\n$`));
+  });
+
+  it('keeps d1 in a block of its own', () => {
+    const { begin, end } = DURABLE_BLOCK;
+    const doc = `${BEGIN}\nall\n${END}\n\n${begin}\nold d1\n${end}\n`;
+    assert.equal(
+      replaceGenerated(doc, 'new d1', DURABLE_BLOCK),
+      `${BEGIN}\nall\n${END}\n\n${begin}\nnew d1\n${end}\n`,
+    );
+    assert.equal(replaceGenerated(doc, 'new'), `${BEGIN}\nnew\n${END}\n\n${begin}\nold d1\n${end}\n`);
+    const appended = replaceGenerated(`${BEGIN}\nall\n${END}\n`, 'd1', DURABLE_BLOCK);
+    assert.ok(appended.endsWith(`## Results: durable storage (d1)\n\n${begin}\nd1\n${end}\n`), appended);
   });
 });
 
@@ -57,6 +69,24 @@ describe('parseBenchArgs', () => {
     assert.deepEqual(p.mqttWindows, [64, 512]);
     assert.deepEqual(p.targets, ['mosquitto-nodelay']);
     assert.throws(() => parseBenchArgs(['--mqtt-windows', '256,5000']), /at most 1000/);
+  });
+
+  it('selects d1 and its targets', () => {
+    const o = parseBenchArgs(['--only', 'durable', '--targets', 'pulse,pulse-sqlite,mosquitto-persist']);
+    assert.notEqual(o, 'help');
+    if (o === 'help') return;
+    assert.deepEqual(o.scenarios, ['d1']);
+    assert.deepEqual(o.targets, [
+      'pulse',
+      'pulse-sqlite-strict',
+      'pulse-sqlite-balanced',
+      'pulse-sqlite-fast',
+      'mosquitto-persist',
+    ]);
+    const all = parseBenchArgs(['--targets', 'durable']);
+    assert.notEqual(all, 'help');
+    if (all === 'help') return;
+    assert.equal(all.targets.length, 6);
   });
 
   it('refuses unknown names', () => {

@@ -86,6 +86,7 @@ export class PulseClient {
   private readonly errorHandlers = new Set<(e: PulseError) => void>();
   private readonly splitter = new FrameSplitter();
   private connectedWaiter: ((f: ConnectedFrame) => void) | undefined;
+  private connectFailed: ((e: PulseError) => void) | undefined;
   private closedResolve!: (info: { code: number; reason: string }) => void;
   /** Settles when the connection has closed. */
   readonly closed = new Promise<{ code: number; reason: string }>((r) => {
@@ -129,6 +130,8 @@ export class PulseClient {
     const client = new PulseClient(transport, options.requestTimeoutMs ?? 10_000);
     const connected = new Promise<ConnectedFrame>((resolve, reject) => {
       client.connectedWaiter = resolve;
+      // An error before `connected` (e.g. 1003 for a refused token) fails the connect with it.
+      client.connectFailed = reject;
       client.closed.then(() => reject(new PulseError(1010, 'connection closed before connected')));
     });
     client.attach();
@@ -342,6 +345,12 @@ export class PulseClient {
         return;
       case 'error': {
         const error = new PulseError(frame.code as number, frame.message as string);
+        if (!frame.id && this.connectedWaiter !== undefined) {
+          this.connectedWaiter = undefined;
+          this.connectFailed?.(error);
+          this.transport.close();
+          return;
+        }
         if (!frame.id || !this.settle(frame.id as number, frame, error)) this.emitError(error);
         return;
       }
@@ -356,6 +365,7 @@ export class PulseClient {
       case 'connected':
         this.connectedWaiter?.(frame as unknown as ConnectedFrame);
         this.connectedWaiter = undefined;
+        this.connectFailed = undefined;
         return;
     }
   }

@@ -38,6 +38,11 @@ export class Broker {
     return this.index.filterCount;
   }
 
+  /** Channels and wildcard filters with subscribers, and how many each has (for listings). */
+  channelListing(): { channels: Iterable<[string, number]>; wildcards: Iterable<[string, number]> } {
+    return { channels: this.index.exactCounts(), wildcards: this.index.wildcardCounts() };
+  }
+
   /** `check` is the protocol's filter rules; the native protocol's by default. */
   subscribe(
     subscriber: Subscriber,

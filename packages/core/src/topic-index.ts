@@ -93,4 +93,14 @@ export class TopicIndex {
   wildcardFilterNames(): IterableIterator<string> {
     return this.wildcardFilters.keys();
   }
+
+  /** Exact channels with how many subscribers hold each (a shared group counts as one). */
+  *exactCounts(): IterableIterator<[string, number]> {
+    for (const [channel, held] of this.exact) yield [channel, held instanceof Set ? held.size : 1];
+  }
+
+  /** Wildcard filters with how many subscribers hold each (a shared group counts as one). */
+  wildcardCounts(): IterableIterator<[string, number]> {
+    return this.wildcardFilters.entries();
+  }
 }

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
+import { AuthConfigError } from './auth/errors.js';
 import { ConfigError, loadConfig } from './config/index.js';
+import { runPasswd } from './passwd.js';
 import { createLogger } from './log.js';
 import { PulseServer } from './server.js';
 import { StoreOpenError } from './storage/sqlite-store.js';
+import { TlsConfigError } from './transport/tls.js';
 import { VERSION } from './version.js';
 
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'passwd') {
+    return runPasswd(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  }
   let result: ReturnType<typeof loadConfig>;
   try {
     result = loadConfig(process.argv.slice(2), process.env, process.cwd(), VERSION);
@@ -33,7 +40,7 @@ async function main(): Promise<number> {
       },
     });
   } catch (err) {
-    if (err instanceof StoreOpenError) {
+    if (err instanceof StoreOpenError || err instanceof TlsConfigError || err instanceof AuthConfigError) {
       process.stderr.write(`pulse: ${err.message}\n`);
       return 1;
     }
@@ -47,6 +54,8 @@ async function main(): Promise<number> {
     process.stderr.write(`pulse: cannot listen on${where}: ${e.code ?? e.message}\n`);
     return 1;
   }
+  // SIGHUP reloads the TLS certificates; connections stay up (docs/SECURITY.md).
+  process.on('SIGHUP', () => server.reloadTls());
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'shutting down');

@@ -1,19 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   type AddressInfo,
   type Server as NetServer,
   type Socket,
   createServer as createNetServer,
 } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import { Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
 import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
+import { createApiHandler } from './http/api/router.js';
 import { createHttpServer, createMetricsServer } from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
+import { AuthService } from './auth/auth-service.js';
+import type { AuthHooks } from './auth/hooks.js';
 import { NO_AUTH } from './json/json-auth.js';
+import { registerAuthMetrics } from './metrics/auth-metrics.js';
 import { jsonTextHandler } from './json/json-session.js';
 import { JsonStats } from './json/json-stats.js';
+import { RateLimits } from './limits/rate-limits.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
 import { NativeSession } from './native/native-session.js';
@@ -21,10 +27,11 @@ import { NativeStats } from './native/native-stats.js';
 import { openStore } from './storage/open-store.js';
 import { StoreCommitter } from './storage/store-committer.js';
 import { CoarseClock } from './transport/coarse-clock.js';
-import type { Connection, ConnectionEnv } from './transport/connection.js';
+import type { ClientMatch, Connection, ConnectionEnv } from './transport/connection.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
+import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
 import { TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
 import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
@@ -55,6 +62,11 @@ export interface PulseServerOptions {
   onFatal?: (err: Error) => void;
   /** Durable state; by default the engine `config.storage` names. */
   store?: Store;
+  /**
+   * Auth hooks as functions (docs/SECURITY.md, "Auth hooks"): asked like the `[hooks]` URLs,
+   * which they take precedence over.
+   */
+  hooks?: AuthHooks;
 }
 
 function listen(server: Server | NetServer, host: string, port: number): Promise<AddressInfo> {
@@ -85,6 +97,13 @@ export class PulseServer {
     mqtt_ws: new TransportStats(),
   };
   readonly rejectedConnections = new Map<string, number>();
+  /** [limits] rates: per client address on connect, per connection on every message. */
+  readonly rateLimits: RateLimits;
+  readonly tlsStats = new TlsStats();
+  /** Authentication, channel authorization and auth hooks (docs/SECURITY.md). */
+  readonly auth: AuthService;
+  /** The `[tls]` certificate and the listeners using it; undefined when no listener has TLS. */
+  private readonly tls: TlsListeners | undefined;
   private readonly connections = new Set<Connection>();
   private readonly clock = new CoarseClock();
   private readonly scheduler: FlushScheduler;
@@ -118,6 +137,13 @@ export class PulseServer {
   ) {
     this.log = options.logger ?? createLogger(config.log.level);
     this.onFatal = options.onFatal;
+    // Before the store opens: a bad certificate file (TlsConfigError) leaves nothing to close.
+    const anyTls = config.server.tls || config.transport.tls || config.mqtt.tls;
+    this.tls = anyTls ? new TlsListeners(config.tls, this.log, this.tlsStats) : undefined;
+    // Also before the store: a bad auth.jwt_public_key (AuthConfigError) leaves nothing to close.
+    this.auth = new AuthService(config, this.log, options.hooks);
+    // Off (no [auth], no [hooks]): sessions get nothing and check nothing.
+    const sessionAuth = this.auth.active ? this.auth : undefined;
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? openStore(config.storage);
     if (config.storage.engine === 'wal') {
@@ -135,7 +161,9 @@ export class PulseServer {
         maxStreams: config.limits.max_channels,
       });
     }
+    this.rateLimits = new RateLimits(config.limits, this.rejectedConnections, this.nativeStats);
     this.metrics = createMetrics({
+      rateLimits: this.rateLimits.stats,
       broker: this.broker,
       native: this.nativeStats,
       json: this.jsonStats,
@@ -144,7 +172,9 @@ export class PulseServer {
       outboundBytes: () => this.outboundBytes(),
       mqtt: () => this.mqtt,
       store: () => this.store,
+      tls: this.tlsStats,
     });
+    registerAuthMetrics(this.metrics.registry, this.auth.stats);
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
     this.committer = new StoreCommitter(
       this.store,
@@ -191,9 +221,11 @@ export class PulseServer {
         scheduler: this.scheduler,
         store: this.store,
         version: VERSION,
+        auth: sessionAuth,
       });
     }
     this.nativeContext = {
+      auth: sessionAuth,
       broker: this.broker,
       scheduler: this.scheduler,
       stats: this.nativeStats,
@@ -207,7 +239,7 @@ export class PulseServer {
         broker: this.broker,
         scheduler: this.scheduler,
         stats: this.jsonStats,
-        auth: NO_AUTH,
+        auth: sessionAuth ?? NO_AUTH,
         maxMessageSize: config.limits.max_message_size,
         // Room for a `data` of max_message_size written with escapes or spaces, plus the rest.
         maxRequestBytes: Math.min(config.limits.max_frame_size, 4 * config.limits.max_message_size + 65536),
@@ -304,7 +336,9 @@ export class PulseServer {
     }
     this.http = createHttpServer({
       version: VERSION,
+      tls: config.server.tls ? this.tls?.serverOptions() : undefined,
       isDraining: () => this.draining,
+      api: this.apiHandler(),
       onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => {
         if (this.draining) {
           socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -313,15 +347,16 @@ export class PulseServer {
         handleUpgrade(routes, req, socket, head);
       },
     });
+    if (this.http instanceof TlsServer) this.tls?.watch('http', this.http);
     const addresses: ListeningAddresses = {
       http: await listen(this.http, config.server.host, config.server.port),
     };
     if (config.transport.tcp_port !== 0) {
-      this.tcp = createNetServer({ noDelay: true }, (socket) => this.acceptTcp(socket));
+      this.tcp = this.socketServer(config.transport.tls && 'tcp', (socket) => this.acceptTcp(socket));
       addresses.tcp = await listen(this.tcp, config.server.host, config.transport.tcp_port);
     }
     if (this.mqtt && config.mqtt.port !== 0) {
-      this.mqttListener = createNetServer({ noDelay: true }, (socket) =>
+      this.mqttListener = this.socketServer(config.mqtt.tls && 'mqtt', (socket) =>
         this.open(new TcpConnection(socket, this.envs.mqtt), 'mqtt'),
       );
       addresses.mqtt = await listen(
@@ -350,6 +385,7 @@ export class PulseServer {
         mqtt: addresses.mqtt ? `${addresses.mqtt.address}:${addresses.mqtt.port}` : 'off',
         mqtt_ws: this.mqtt && config.mqtt.websocket ? config.mqtt.ws_path : 'off',
         metrics: addresses.metrics ? `${addresses.metrics.address}:${addresses.metrics.port}` : 'off',
+        tls: this.tls?.listeners.join(',') || 'off',
         version: VERSION,
       },
       'pulse listening',
@@ -374,6 +410,25 @@ export class PulseServer {
       },
       'registry report',
     );
+  }
+
+  /** A listener for raw sockets: TLS when `tls` names it (transport.tls, mqtt.tls), else plain TCP. */
+  private socketServer(tls: TlsListenerName | false, accept: (socket: Socket) => void): NetServer {
+    if (tls && this.tls) return this.tls.createServer(tls, accept);
+    return createNetServer({ noDelay: true }, accept);
+  }
+
+  /**
+   * Reads the `[tls]` files again and hands the new certificate to every TLS listener (the
+   * CLI calls it on SIGHUP). Open connections stay as they are; new handshakes get the new
+   * certificate. A file that cannot be used keeps the current certificate and is logged.
+   */
+  reloadTls(): TlsReloadResult {
+    if (!this.tls) {
+      this.log.info('tls reload: no listener has TLS, nothing to reload');
+      return { ok: true };
+    }
+    return this.tls.reload();
   }
 
   private newConnectionId(): string {
@@ -421,6 +476,7 @@ export class PulseServer {
       connection.close('overloaded', message);
       return;
     }
+    if (!this.rateLimits.admit(connection, protocol)) return;
     connection.stats.accepted++;
     connection.stats.open++;
     this.connections.add(connection);
@@ -430,7 +486,47 @@ export class PulseServer {
   }
 
   private untrack(connection: Connection): void {
-    if (this.connections.delete(connection)) connection.stats.open--;
+    if (!this.connections.delete(connection)) return;
+    connection.stats.open--;
+    this.rateLimits.release(connection);
+  }
+
+  /**
+   * Closes the client connections `match` names, of every protocol, each with its protocol's
+   * goodbye (native error 1010, the JSON `disconnect` push, MQTT 5 DISCONNECT 0x98); returns how many.
+   */
+  disconnectClients(match: ClientMatch, reason: string): number {
+    let closed = 0;
+    for (const connection of [...this.connections]) {
+      const handler = connection.handler;
+      if (connection.closing || !handler?.matches(match)) continue;
+      handler.kick(reason);
+      closed++;
+    }
+    return closed;
+  }
+
+  private api: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
+  /** The `/api/*` handler (docs/HTTP-API.md), made once: it registers its metric. */
+  private apiHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    this.api ??= createApiHandler(
+      {
+        broker: this.broker,
+        apiKeys: this.config.auth.api_keys,
+        maxMessageSize: this.config.limits.max_message_size,
+        log: this.log,
+        notePublication: (publication) => this.scheduler.notePublication(publication),
+        commit: () => {
+          if (this.store.commitPolicy !== 'fast') this.committer.commit();
+          if (this.fatalError) throw this.fatalError;
+        },
+        disconnectClients: (match, reason) => this.disconnectClients(match, reason),
+        isDraining: () => this.draining,
+      },
+      this.metrics.registry,
+    );
+    return this.api;
   }
 
   /**

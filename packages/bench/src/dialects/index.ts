@@ -15,6 +15,21 @@ export type WsTargetName = (typeof WS_TARGET_NAMES)[number];
 export const MQTT_TARGET_NAMES = ['pulse', 'mosquitto', 'mosquitto-nodelay', 'aedes'] as const;
 export type MqttTargetName = (typeof MQTT_TARGET_NAMES)[number];
 
+/**
+ * Targets of the durable scenario (d1): Pulse in memory (`pulse`, the baseline), Pulse on SQLite
+ * under each commit policy, and Mosquitto with persistence on, snapshotting as shipped (every
+ * 30 min) and after every change.
+ */
+export const DURABLE_TARGET_NAMES = [
+  'pulse',
+  'pulse-sqlite-strict',
+  'pulse-sqlite-balanced',
+  'pulse-sqlite-fast',
+  'mosquitto-persist',
+  'mosquitto-persist-eager',
+] as const;
+export type DurableTargetName = (typeof DURABLE_TARGET_NAMES)[number];
+
 /** Every target, in the order they run and appear in the tables. */
 export const TARGET_NAMES = [
   'pulse',
@@ -24,6 +39,11 @@ export const TARGET_NAMES = [
   'mosquitto',
   'mosquitto-nodelay',
   'aedes',
+  'pulse-sqlite-strict',
+  'pulse-sqlite-balanced',
+  'pulse-sqlite-fast',
+  'mosquitto-persist',
+  'mosquitto-persist-eager',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
@@ -33,6 +53,10 @@ export function isWsTarget(name: TargetName): name is WsTargetName {
 
 export function isMqttTarget(name: TargetName): name is MqttTargetName {
   return (MQTT_TARGET_NAMES as readonly string[]).includes(name);
+}
+
+export function isDurableTarget(name: TargetName): name is DurableTargetName {
+  return (DURABLE_TARGET_NAMES as readonly string[]).includes(name);
 }
 
 export const DIALECTS: Record<WsTargetName, Dialect> = {

@@ -29,6 +29,8 @@ export interface MqttConnectOptions {
   host: string;
   port: number;
   clientId: string;
+  /** Clean session 1 (default), or 0: a persistent session the broker keeps (and stores). */
+  cleanSession?: boolean;
   role: Role;
   /** Topic filter a subscriber subscribes to, or the topic a publisher publishes on. */
   topic: string;
@@ -128,7 +130,9 @@ export class MqttClient implements MqttPacketHandler {
   }
 
   onConnected(): void {
-    this.socket.write(connectPacket(this.options.clientId, MQTT_KEEPALIVE_SEC));
+    this.socket.write(
+      connectPacket(this.options.clientId, MQTT_KEEPALIVE_SEC, this.options.cleanSession ?? true),
+    );
   }
 
   onData(chunk: Buffer, length: number): void {

@@ -17,6 +17,11 @@ export interface ConnSpec {
   qos?: Qos;
   /** MQTT: connect only; subscribe at the `subscribeDeferred` request. */
   deferSubscribe?: boolean;
+  /**
+   * MQTT: a persistent session (clean session 0) under this client id, which the broker keeps, with
+   * the messages in flight to it, across connections. Default: a clean session, a unique id.
+   */
+  persistentId?: string;
 }
 
 export interface LoopSpec {

@@ -64,7 +64,8 @@ async function openAll(req: Extract<Request, { op: 'connect' }>): Promise<Connec
         ? await connectMqtt({
             host: req.host,
             port: req.port,
-            clientId: `bench-${process.pid}-${nextClientId++}`,
+            clientId: spec.persistentId ?? `bench-${process.pid}-${nextClientId++}`,
+            cleanSession: spec.persistentId === undefined,
             role: spec.role,
             topic: spec.channel,
             qos: spec.qos ?? 0,

@@ -42,8 +42,9 @@ export function percent(part: number, whole: number): string {
   return p >= 99.995 ? '100 %' : `${p.toFixed(2)} %`;
 }
 
-export function table(head: string[], rows: string[][]): string {
+/** A Markdown table; the first `left` columns are aligned left, the others (figures) right. */
+export function table(head: string[], rows: string[][], left = 1): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  const rule = head.map((_, i) => (i === 0 ? '---' : '---:'));
+  const rule = head.map((_, i) => (i < left ? '---' : '---:'));
   return [line(head), line(rule), ...rows.map(line)].join('\n');
 }

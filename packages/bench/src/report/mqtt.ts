@@ -1,6 +1,6 @@
 /** The MQTT part of the generated tables: scenarios m1, m2, m3, Pulse's ratios and its MQTT bars. */
-import { MQTT_TARGET_NAMES, type MqttTargetName } from '../dialects/index.js';
-import type { BenchResults } from '../results.js';
+import { MQTT_TARGET_NAMES, type MqttTargetName, type TargetName } from '../dialects/index.js';
+import type { BenchResults, Outcome, RunSettings } from '../results.js';
 import type { DeliveryCheck, FanoutResult } from '../scenarios/fanout.js';
 import { DISTURBED_CPU, type Measurement } from '../scenarios/measure.js';
 import type { MqttRetainedResult, RetainedRound } from '../scenarios/mqtt-retained.js';
@@ -38,9 +38,9 @@ export function generatorNearLimit(m: Load, generatorCores: number): boolean {
 }
 
 /** The label, with ⚠ for a disturbed window and ‡ where the generator was near its limit. */
-function label(r: BenchResults, name: MqttTargetName, m: Load, extra = ''): string {
+function label(r: BenchResults, text: string, m: Load): string {
   const marks = `${m.otherCpu >= DISTURBED_CPU ? ' ⚠' : ''}${generatorNearLimit(m, r.settings.generatorCores) ? ' ‡' : ''}`;
-  return `${TARGET_LABELS[name]}${extra}${marks}`;
+  return `${text}${marks}`;
 }
 
 function resources(m: Load): string[] {
@@ -82,6 +82,91 @@ function loads(r: BenchResults): Load[] {
   return all;
 }
 
+/**
+ * The 1 → 1 tables of m1 (and d1): each target's best run per QoS, then every window. `labelOf`
+ * names the targets.
+ */
+export function throughputTables(
+  r: BenchResults,
+  rows: [TargetName, Outcome<MqttThroughputResult>][],
+  labelOf: (name: TargetName) => string = (name) => TARGET_LABELS[name],
+): string[] {
+  const s = r.settings;
+  return [
+    table(
+      [
+        'target',
+        'QoS',
+        'messages/s',
+        'window',
+        'p50',
+        'p99',
+        'delivered',
+        'acked',
+        'server RSS idle → peak',
+        ...RESOURCE_HEAD,
+      ],
+      rows.flatMap(([name, o]) =>
+        o.ok
+          ? o.value.best.map((run) => [
+              label(r, labelOf(name), run.result),
+              String(run.qos),
+              `**${count(run.result.deliveriesPerSec)}**`,
+              String(run.window),
+              ms(run.result.p50Micros),
+              ms(run.result.p99Micros),
+              delivered(run.check, run.result),
+              acked(run.check, run.qos),
+              `${mib(o.value.serverIdleRssKiB)} → ${mib(run.result.serverPeakRssKiB)}`,
+              ...resources(run.result),
+            ])
+          : [failedRow(name, o.error, 13, labelOf(name))],
+      ),
+    ),
+    '',
+    'Messages/s by window (publications outstanding), p99 in brackets:',
+    '',
+    table(
+      ['target', 'QoS', ...s.mqttWindows.map((w) => `window ${w}`)],
+      rows.flatMap(([name, o]) =>
+        o.ok
+          ? o.value.best.map((b) => [
+              labelOf(name),
+              String(b.qos),
+              ...s.mqttWindows.map((w) => {
+                const run = o.value.runs.find((x) => x.qos === b.qos && x.window === w);
+                if (!run) return dash;
+                const flag = generatorNearLimit(run.result, s.generatorCores) ? ' ‡' : '';
+                return `${count(run.result.deliveriesPerSec)} (${ms(run.result.p99Micros)})${flag}`;
+              }),
+            ])
+          : [[labelOf(name), dash, ...s.mqttWindows.map(() => dash)]],
+      ),
+    ),
+    '',
+  ];
+}
+
+/** What ‡ and ⚠ mean, if any of the windows `all` is flagged. */
+export function loadNotes(all: Load[], s: RunSettings): string[] {
+  const out: string[] = [];
+  if (all.some((m) => generatorNearLimit(m, s.generatorCores))) {
+    out.push(
+      `‡: the generator was near its limit in this window (a generator process at ≥ ${GENERATOR_LIMIT * 100} % ` +
+        `of a core, or all of them at ≥ ${GENERATOR_LIMIT * 100} % of their ${s.generatorCores} core(s)): ` +
+        'the figure may be bounded by the generator rather than the server.',
+      '',
+    );
+  }
+  if (all.some((m) => m.otherCpu >= DISTURBED_CPU)) {
+    out.push(
+      `⚠: other processes used ≥ ${DISTURBED_CPU * 100} % of a core during this window; rerun for a clean figure.`,
+      '',
+    );
+  }
+  return out;
+}
+
 export function renderMqtt(r: BenchResults): string[] {
   const s = r.settings;
   const m1 = outcomes<MqttThroughputResult>(r, 'm1');
@@ -104,57 +189,7 @@ export function renderMqtt(r: BenchResults): string[] {
       '#### (m1) 1 publisher → 1 subscriber, QoS 0 / 1 / 2, max rate ' +
         `(closed loop, best of ${s.mqttWindows.join(' / ')} outstanding)`,
       '',
-      table(
-        [
-          'target',
-          'QoS',
-          'messages/s',
-          'window',
-          'p50',
-          'p99',
-          'delivered',
-          'acked',
-          'server RSS idle → peak',
-          ...RESOURCE_HEAD,
-        ],
-        m1.flatMap(([name, o]) =>
-          o.ok
-            ? o.value.best.map((run) => [
-                label(r, name, run.result),
-                String(run.qos),
-                `**${count(run.result.deliveriesPerSec)}**`,
-                String(run.window),
-                ms(run.result.p50Micros),
-                ms(run.result.p99Micros),
-                delivered(run.check, run.result),
-                acked(run.check, run.qos),
-                `${mib(o.value.serverIdleRssKiB)} → ${mib(run.result.serverPeakRssKiB)}`,
-                ...resources(run.result),
-              ])
-            : [failedRow(name, o.error, 13)],
-        ),
-      ),
-      '',
-      'Messages/s by window (publications outstanding), p99 in brackets:',
-      '',
-      table(
-        ['target', 'QoS', ...s.mqttWindows.map((w) => `window ${w}`)],
-        m1.flatMap(([name, o]) =>
-          o.ok
-            ? o.value.best.map((b) => [
-                TARGET_LABELS[name],
-                String(b.qos),
-                ...s.mqttWindows.map((w) => {
-                  const run = o.value.runs.find((x) => x.qos === b.qos && x.window === w);
-                  if (!run) return dash;
-                  const flag = generatorNearLimit(run.result, s.generatorCores) ? ' ‡' : '';
-                  return `${count(run.result.deliveriesPerSec)} (${ms(run.result.p99Micros)})${flag}`;
-                }),
-              ])
-            : [[TARGET_LABELS[name], dash, ...s.mqttWindows.map(() => dash)]],
-        ),
-      ),
-      '',
+      ...throughputTables(r, m1),
     );
   }
 
@@ -180,7 +215,7 @@ export function renderMqtt(r: BenchResults): string[] {
           if (!o.ok) return failedRow(name, o.error, 13);
           const { result, check, window } = o.value.best;
           return [
-            label(r, name, result),
+            label(r, TARGET_LABELS[name], result),
             `**${count(result.deliveriesPerSec)}**`,
             count(result.publishesPerSec),
             String(window),
@@ -233,7 +268,7 @@ export function renderMqtt(r: BenchResults): string[] {
           const v = o.value;
           const m = v.median;
           return [
-            label(r, name, v.load),
+            label(r, TARGET_LABELS[name], v.load),
             ms(m.ms * 1000),
             `**${count(m.messagesPerSec)}**`,
             v.rounds.map(roundTime).join(', '),
@@ -250,21 +285,7 @@ export function renderMqtt(r: BenchResults): string[] {
     );
   }
 
-  const all = loads(r);
-  if (all.some((m) => generatorNearLimit(m, s.generatorCores))) {
-    out.push(
-      `‡: the generator was near its limit in this window (a generator process at ≥ ${GENERATOR_LIMIT * 100} % ` +
-        `of a core, or all of them at ≥ ${GENERATOR_LIMIT * 100} % of their ${s.generatorCores} core(s)): ` +
-        'the figure may be bounded by the generator rather than the server.',
-      '',
-    );
-  }
-  if (all.some((m) => m.otherCpu >= DISTURBED_CPU)) {
-    out.push(
-      `⚠: other processes used ≥ ${DISTURBED_CPU * 100} % of a core during this window; rerun for a clean figure.`,
-      '',
-    );
-  }
+  out.push(...loadNotes(loads(r), s));
   out.push(...ratiosAndBars(r));
   return out;
 }
@@ -282,7 +303,7 @@ function retainedDelivered(v: MqttRetainedResult): string {
   return `${percent(received, expected)}${anomalies > 0 ? `, ${anomalies} anomalies` : ''}`;
 }
 
-function qosRate(v: MqttThroughputResult, qos: number): number | undefined {
+export function qosRate(v: MqttThroughputResult, qos: number): number | undefined {
   return v.best.find((run) => run.qos === qos)?.result.deliveriesPerSec;
 }
 

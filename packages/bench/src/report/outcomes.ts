@@ -28,9 +28,14 @@ export function resultValue<T>(
 }
 
 /** A table row for a target whose run failed: its label, the error, and empty cells. */
-export function failedRow(name: TargetName, error: string, width: number): string[] {
+export function failedRow(
+  name: TargetName,
+  error: string,
+  width: number,
+  label = TARGET_LABELS[name],
+): string[] {
   return [
-    TARGET_LABELS[name],
+    label,
     `not measured: ${error.replaceAll('|', '\\|').replaceAll('\n', ' ')}`,
     ...Array(width - 2).fill(''),
   ];

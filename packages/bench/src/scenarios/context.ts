@@ -17,4 +17,9 @@ export interface ScenarioContext {
   /** Handshakes in flight per generator process. */
   concurrency: number;
   log: (line: string) => void;
+  /**
+   * Stops the server and starts a fresh one (with fresh, empty storage) in its place; `server` and
+   * `port` then refer to the new one.
+   */
+  restart: () => Promise<void>;
 }

@@ -120,12 +120,19 @@ export async function measure(pool: GeneratorPool, server: ServerProcess, ms: nu
   };
 }
 
-/** Waits until deliveries stop arriving (or `maxMs` passes) and returns the totals then. */
-export async function drain(pool: GeneratorPool, maxMs = 5000): Promise<Totals> {
+/**
+ * Waits until deliveries stop arriving (or `maxMs` passes) and returns the totals then. With
+ * `done`, waits until `done` holds instead (a slow broker may pause longer than a quiet spell).
+ */
+export async function drain(
+  pool: GeneratorPool,
+  maxMs = 5000,
+  done?: (totals: Totals) => boolean,
+): Promise<Totals> {
   const deadline = performance.now() + maxMs;
   let last = await pool.totals();
   let quiet = 0;
-  while (performance.now() < deadline && quiet < 3) {
+  while (performance.now() < deadline && (done ? !done(last) : quiet < 3)) {
     await sleep(100);
     const now = await pool.totals();
     quiet = now.delivered === last.delivered ? quiet + 1 : 0;

@@ -6,6 +6,8 @@ import type { DeliveryCheck } from './fanout.js';
 import { drain, type Measurement, measureQuiet } from './measure.js';
 
 export interface MqttThroughputOptions {
+  /** m1, or d1: persistent sessions (clean session 0, fixed client ids), each run on a fresh server. */
+  scenario: 'm1' | 'd1';
   payloadSize: number;
   /**
    * Publications outstanding (not yet received, or for QoS 1/2 not yet acknowledged), one run
@@ -51,6 +53,11 @@ export interface MqttThroughputResult {
  * live in generator process 0, which sleeps `napMs` between event-loop turns: the publisher keeps
  * `window` publications outstanding, the subscriber acknowledges QoS 1/2 deliveries and records the
  * latency of each.
+ *
+ * Scenario (d1) is the same at QoS 1 and 2 with persistent sessions for both clients, so that a
+ * broker with storage stores every message for the subscriber until it is acknowledged and, at
+ * QoS 2, the publisher's packet id until PUBREL. Each run has a fresh server with empty storage
+ * (the first is the one the scenario starts with).
  */
 export async function runMqttThroughput(
   ctx: ScenarioContext,
@@ -60,7 +67,10 @@ export async function runMqttThroughput(
   const runs: QosRun[] = [];
   const best: QosRun[] = [];
   for (const qos of o.qosLevels) {
-    for (const window of o.windows) runs.push(await runOne(ctx, o, qos, window));
+    for (const window of o.windows) {
+      if (o.scenario === 'd1' && runs.length > 0) await ctx.restart();
+      runs.push(await runOne(ctx, o, qos, window));
+    }
     best.push(
       runs
         .filter((r) => r.qos === qos)
@@ -77,7 +87,8 @@ async function runOne(
   window: number,
 ): Promise<QosRun> {
   const { pool } = ctx;
-  const topic = `bench/m1/qos${qos}`;
+  const topic = `bench/${o.scenario}/qos${qos}`;
+  const persistentId = (role: string) => (o.scenario === 'd1' ? `bench-d1-${role}` : undefined);
   const opened = await pool.request<ConnectResult>(0, {
     op: 'connect',
     host: ctx.host,
@@ -86,8 +97,15 @@ async function runOne(
     protocol: 'mqtt',
     concurrency: 1,
     conns: [
-      { key: 'sub', role: 'subscriber', channel: topic, qos, sample: 'latency' },
-      { key: 'pub', role: 'publisher', channel: topic },
+      {
+        key: 'sub',
+        role: 'subscriber',
+        channel: topic,
+        qos,
+        sample: 'latency',
+        persistentId: persistentId('sub'),
+      },
+      { key: 'pub', role: 'publisher', channel: topic, persistentId: persistentId('pub') },
     ],
   });
   if (opened.failed > 0) throw new Error(`QoS ${qos}: connection failed: ${opened.firstError}`);
@@ -108,7 +126,11 @@ async function runOne(
   await sleep(ctx.warmupMs);
   const result = await measureQuiet(pool, ctx.server, ctx.measureMs, ctx.log);
   await pool.request(0, { op: 'stopLoops' });
-  const after = await drain(pool);
+  // Until every publication has arrived and (QoS 1/2) completed its handshake, or 5 s went by.
+  const after = await drain(pool, 5000, (t) => {
+    const sent = t.sent - before.sent;
+    return t.delivered - before.delivered >= sent && (qos === 0 || t.acked - before.acked >= sent);
+  });
   await pool.all({ op: 'closeAll' });
   const sent = after.sent - before.sent;
   const check: MqttCheck = {

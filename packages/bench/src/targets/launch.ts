@@ -1,7 +1,8 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MqttTargetName, TargetName, WsTargetName } from '../dialects/index.js';
+import type { DurableTargetName, MqttTargetName, TargetName, WsTargetName } from '../dialects/index.js';
 import { freePort, httpOk, ServerProcess, tcpOpen } from './server-process.js';
 
 export interface LaunchOptions {
@@ -50,14 +51,19 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   mosquitto: 'Mosquitto',
   'mosquitto-nodelay': 'Mosquitto nodelay',
   aedes: 'Aedes',
+  'pulse-sqlite-strict': 'Pulse sqlite strict',
+  'pulse-sqlite-balanced': 'Pulse sqlite balanced',
+  'pulse-sqlite-fast': 'Pulse sqlite fast',
+  'mosquitto-persist': 'Mosquitto persist',
+  'mosquitto-persist-eager': 'Mosquitto persist eager',
 };
 
 /** Why a target cannot run here, or null when it can. */
 export function unavailable(target: TargetName): string | null {
-  if (target === 'pulse' && !existsSync(PULSE_CLI)) return `${PULSE_CLI} is not built`;
+  if (target.startsWith('pulse') && !existsSync(PULSE_CLI)) return `${PULSE_CLI} is not built`;
   if (target === 'nats' && !existsSync(NATS_SERVER))
     return 'nats-server is not installed (or set NATS_SERVER)';
-  if ((target === 'mosquitto' || target === 'mosquitto-nodelay') && !existsSync(MOSQUITTO))
+  if (target.startsWith('mosquitto') && !existsSync(MOSQUITTO))
     return 'mosquitto is not installed (apt-get install mosquitto, or set MOSQUITTO)';
   return null;
 }
@@ -73,8 +79,41 @@ export const PULSE_LIMIT_ARGS = [
 /** Pulse's MQTT session queue, as relaxed as Mosquitto's below. */
 export const PULSE_MQTT_ARGS = ['--mqtt-max-queued-messages', '100000'];
 
+type PulseTarget = Extract<TargetName, 'pulse' | `pulse-${string}`>;
+type MosquittoTarget = Extract<TargetName, `mosquitto${string}`>;
+
+/**
+ * Each Pulse target's own flags: its storage. `data` is a fresh, empty directory of this server's,
+ * removed once it has stopped. `pulse` keeps the default, `--storage-engine memory`.
+ */
+export const PULSE_TARGET_ARGS: Record<PulseTarget, (data: string) => string[]> = {
+  pulse: () => [],
+  'pulse-sqlite-strict': (data) => sqlite(data, 'strict'),
+  'pulse-sqlite-balanced': (data) => sqlite(data, 'balanced'),
+  'pulse-sqlite-fast': (data) => sqlite(data, 'fast'),
+};
+
+function sqlite(data: string, policy: string): string[] {
+  return ['--sqlite', join(data, 'pulse.db'), '--storage-commit-policy', policy];
+}
+
+/** Targets that store something on disk, and so get a data directory. */
+const STORED: ReadonlySet<TargetName> = new Set<TargetName>([
+  'pulse-sqlite-strict',
+  'pulse-sqlite-balanced',
+  'pulse-sqlite-fast',
+  'mosquitto-persist',
+  'mosquitto-persist-eager',
+]);
+
 /** Pulse with its native WebSocket endpoint on `port`, or (MQTT) its MQTT listener on `port`. */
-async function launchPulse(o: LaunchOptions, port: number, protocol: Protocol): Promise<ServerProcess> {
+async function launchPulse(
+  o: LaunchOptions,
+  port: number,
+  protocol: Protocol,
+  target: PulseTarget = 'pulse',
+): Promise<ServerProcess> {
+  const data = dataDir(o, target);
   const httpPort = protocol === 'ws' ? port : await freePort(o.host);
   const mqttPort = protocol === 'mqtt' ? port : 0;
   return ServerProcess.start({
@@ -87,19 +126,20 @@ async function launchPulse(o: LaunchOptions, port: number, protocol: Protocol): 
       ...['--mqtt-port', String(mqttPort), '--metrics-port', '0'],
       ...PULSE_LIMIT_ARGS,
       ...(protocol === 'mqtt' ? PULSE_MQTT_ARGS : []),
+      ...PULSE_TARGET_ARGS[target](data ?? ''),
     ],
     logFile: join(o.workDir, `${o.tag}.log`),
     cpus: o.cpus,
+    dataDir: data,
     ready: async () =>
       (await httpOk(`http://${o.host}:${httpPort}/healthz`)) &&
       (protocol === 'ws' || (await tcpOpen(o.host, port))),
   });
 }
 
-/** The lines of the generated mosquitto.conf besides the listener. */
+/** The lines of the generated mosquitto.conf besides the listener and those of each target. */
 export const MOSQUITTO_CONFIG = [
   'allow_anonymous true',
-  'persistence false',
   // Relaxed as the seed's benchmark did: no cap on QoS 1/2 in flight to a client (default 20), and
   // a deep queue behind it (default 1,000). The closed loops never fill either.
   'max_inflight_messages 0',
@@ -118,19 +158,59 @@ export const MOSQUITTO_CONFIG = [
  */
 export const MOSQUITTO_NODELAY = 'set_tcp_nodelay true';
 
+/**
+ * Each Mosquitto target's own lines. The persistent ones keep their snapshot (`mosquitto.db`) in
+ * `data`: as shipped, every 30 minutes (`autosave_interval 1800`) and at shutdown; eager, after
+ * every main-loop pass that changed something (`autosave_on_changes true` counts subscription
+ * changes, retained and queued messages, and saves once the count reaches `autosave_interval`).
+ */
+export const MOSQUITTO_TARGET_CONFIG: Record<MosquittoTarget, (data: string) => string[]> = {
+  mosquitto: () => ['persistence false'],
+  'mosquitto-nodelay': () => ['persistence false', MOSQUITTO_NODELAY],
+  'mosquitto-persist': (data) => [...persistence(data), 'autosave_interval 1800'],
+  'mosquitto-persist-eager': (data) => [
+    ...persistence(data),
+    'autosave_on_changes true',
+    'autosave_interval 1',
+  ],
+};
+
+/**
+ * Started as root, Mosquitto drops to the `mosquitto` user, which cannot write into the run's
+ * directory; `user` keeps it as whoever runs the benchmark (`root` means: do not drop).
+ */
+function persistence(data: string): string[] {
+  return ['persistence true', `persistence_location ${data}/`, `user ${userInfo().username}`];
+}
+
 /** Mosquitto with a generated config; its log (stderr) goes to the run's log file. */
-async function launchMosquitto(o: LaunchOptions, port: number, nodelay: boolean): Promise<ServerProcess> {
+async function launchMosquitto(
+  o: LaunchOptions,
+  port: number,
+  target: MosquittoTarget,
+): Promise<ServerProcess> {
   const config = join(o.workDir, `${o.tag}.conf`);
-  const lines = [`listener ${port} ${o.host}`, ...MOSQUITTO_CONFIG, ...(nodelay ? [MOSQUITTO_NODELAY] : [])];
+  const data = dataDir(o, target);
+  const lines = [
+    `listener ${port} ${o.host}`,
+    ...MOSQUITTO_CONFIG,
+    ...MOSQUITTO_TARGET_CONFIG[target](data ?? ''),
+  ];
   writeFileSync(config, [...lines, ''].join('\n'));
   return ServerProcess.start({
-    label: nodelay ? 'Mosquitto nodelay' : 'Mosquitto',
+    label: TARGET_LABELS[target],
     command: MOSQUITTO,
     args: ['-c', config],
     logFile: join(o.workDir, `${o.tag}.log`),
     cpus: o.cpus,
+    dataDir: data,
     ready: () => tcpOpen(o.host, port),
   });
+}
+
+/** A fresh, empty directory under the work directory for a target that stores, else null. */
+function dataDir(o: LaunchOptions, target: TargetName): string | null {
+  return STORED.has(target) ? mkdtempSync(join(o.workDir, `${o.tag}-data-`)) : null;
 }
 
 function launchNodePeer(
@@ -197,15 +277,22 @@ export async function launch(target: WsTargetName, o: LaunchOptions): Promise<Ru
 }
 
 /** Starts the target's MQTT listener on a free port and waits until it accepts connections. */
-export async function launchMqtt(target: MqttTargetName, o: LaunchOptions): Promise<RunningTarget> {
+export async function launchMqtt(
+  target: MqttTargetName | DurableTargetName,
+  o: LaunchOptions,
+): Promise<RunningTarget> {
   const port = await freePort(o.host);
   switch (target) {
     case 'pulse':
-      return { server: await launchPulse(o, port, 'mqtt'), port };
+    case 'pulse-sqlite-strict':
+    case 'pulse-sqlite-balanced':
+    case 'pulse-sqlite-fast':
+      return { server: await launchPulse(o, port, 'mqtt', target), port };
     case 'mosquitto':
-      return { server: await launchMosquitto(o, port, false), port };
     case 'mosquitto-nodelay':
-      return { server: await launchMosquitto(o, port, true), port };
+    case 'mosquitto-persist':
+    case 'mosquitto-persist-eager':
+      return { server: await launchMosquitto(o, port, target), port };
     case 'aedes':
       return { server: await launchNodePeer('Aedes', AEDES, o, port), port };
   }

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -15,6 +15,11 @@ export interface SpawnOptions {
   ipc?: boolean;
   /** CPUs to pin the server to (`taskset -c`), or null to let the scheduler place it. */
   cpus?: string | null;
+  /**
+   * The server's data directory, removed (with everything in it) once the server has stopped. A
+   * server that started and left it empty stored nothing: `stop` then throws.
+   */
+  dataDir?: string | null;
   /** Resolves true once the server answers. */
   ready: () => Promise<boolean>;
   timeoutMs?: number;
@@ -27,10 +32,14 @@ process.on('exit', () => {
 
 /** A server under test, started as a child process with its output in a log file. */
 export class ServerProcess {
+  private started = false;
+  private removed = false;
+
   private constructor(
     readonly label: string,
     private readonly child: ChildProcess,
     readonly logFile: string,
+    private readonly dataDir: string | null,
   ) {}
 
   static async start(options: SpawnOptions): Promise<ServerProcess> {
@@ -46,11 +55,17 @@ export class ServerProcess {
     closeSync(log);
     running.add(child);
     child.once('exit', () => running.delete(child));
-    const server = new ServerProcess(options.label, child, options.logFile);
+    const server = new ServerProcess(options.label, child, options.logFile, options.dataDir ?? null);
     const deadline = Date.now() + (options.timeoutMs ?? 15000);
     while (Date.now() < deadline) {
-      if (!server.alive) throw new Error(`${options.label} exited during start-up: ${server.logTail()}`);
-      if (await options.ready().catch(() => false)) return server;
+      if (!server.alive) {
+        await server.stop();
+        throw new Error(`${options.label} exited during start-up: ${server.logTail()}`);
+      }
+      if (await options.ready().catch(() => false)) {
+        server.started = true;
+        return server;
+      }
       await sleep(50);
     }
     await server.stop();
@@ -90,12 +105,20 @@ export class ServerProcess {
   }
 
   async stop(): Promise<void> {
-    if (!this.alive) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
+    if (this.alive) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (this.dataDir === null || this.removed) return;
+    this.removed = true;
+    const stored = readdirSync(this.dataDir).length > 0;
+    rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.started && !stored) {
+      throw new Error(`${this.label} left its data directory empty: it stored nothing (${this.logTail(2)})`);
+    }
   }
 }
 

@@ -27,6 +27,7 @@ export const Reason = {
   TopicAliasInvalid: 0x94,
   PacketTooLarge: 0x95,
   QuotaExceeded: 0x97,
+  AdministrativeAction: 0x98,
   PayloadFormatInvalid: 0x99,
   RetainNotSupported: 0x9a,
   SharedSubscriptionsNotSupported: 0x9e,

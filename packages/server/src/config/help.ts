@@ -9,6 +9,7 @@ export function helpText(version: string): string {
     `pulse ${version} - realtime pub/sub server (WebSocket, TCP, MQTT)`,
     '',
     'Usage: pulse [flags]',
+    '       pulse passwd [--password PASSWORD]   print the scrypt hash of a password (read from stdin)',
     '',
     `Settings come from, later wins: built-in defaults < ${DEFAULT_CONFIG_FILE} (or --config FILE)`,
     '< environment variables < flags. Flags take --flag VALUE or --flag=VALUE; a boolean',

@@ -1,10 +1,22 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import {
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+  createServer,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 
 export interface HttpHandlers {
   version: string;
   isDraining(): boolean;
   onUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** HTTPS and WSS with these options (server.tls); plain HTTP when undefined. */
+  tls?: TlsOptions;
+  /** The server API: every request whose path is `/api` or starts with `/api/` (http/api/router.ts). */
+  api?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -13,9 +25,17 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** The HTTP listener: health endpoints, and WebSocket upgrades handed to `onUpgrade`. */
+/** An HTTP server, or HTTPS with `tls` (server.tls); the same requests and upgrades either way. */
+function httpOrHttps(tls: TlsOptions | undefined, listener: RequestListener): Server {
+  return tls ? createHttpsServer(tls, listener) : createServer(listener);
+}
+
+/**
+ * The HTTP listener (HTTPS with `handlers.tls`): health endpoints, and WebSocket upgrades
+ * handed to `onUpgrade`.
+ */
 export function createHttpServer(handlers: HttpHandlers): Server {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = httpOrHttps(handlers.tls, (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       const draining = handlers.isDraining();
@@ -31,6 +51,7 @@ export function createHttpServer(handlers: HttpHandlers): Server {
     if (path === '/ws') {
       return sendJson(res, 426, { error: 'WebSocket upgrade required' });
     }
+    if (handlers.api && (path === '/api' || path.startsWith('/api/'))) return handlers.api(req, res);
     sendJson(res, 404, { error: 'not found' });
   });
   server.on('upgrade', handlers.onUpgrade);

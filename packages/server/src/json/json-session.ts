@@ -5,11 +5,15 @@ import {
   Refusal,
   type Subscriber,
   checkPublishChannel,
+  checkSubscribeFilter,
   isWildcardFilter,
 } from '@pulse/core';
 import { DEFAULT_HISTORY_LIMIT, ErrorCode, PROTOCOL_VERSION } from '@pulse/protocol';
+import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
+import { type GateOwner, SessionGate } from '../auth/session-gate.js';
+import { jsonRateLimited } from '../limits/rate-limited.js';
 import { NativeSession } from '../native/native-session.js';
-import type { ConnectionHandler } from '../transport/connection.js';
+import type { ClientMatch, ConnectionHandler } from '../transport/connection.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { TextHandler, WsConnection } from '../transport/ws-connection.js';
 import type { JsonAuth } from './json-auth.js';
@@ -53,11 +57,13 @@ const PING_PUSH = textFrame('{"method":"ping"}');
  * session, and answers for both on close, heartbeat and shutdown. Native-only sockets never
  * see it.
  */
-export class JsonSession implements Subscriber, ConnectionHandler, TextHandler {
+export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, GateOwner<Buffer> {
   filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
   user: string | undefined;
   private authenticated: boolean;
+  /** Access, token expiry and requests held behind a pending decision; only with auth or hooks on. */
+  private gate: SessionGate<Buffer> | undefined;
 
   constructor(
     readonly id: string,
@@ -67,8 +73,108 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler {
     private readonly native: ConnectionHandler | undefined,
   ) {
     this.authenticated = !ctx.auth.required;
+    if (ctx.auth.required || ctx.auth.anonymous !== undefined) {
+      this.gate = new SessionGate<Buffer>(this, this.authenticated);
+      if (this.authenticated) this.gate.access = ctx.auth.anonymous?.(this.who());
+    }
     connection.handler = this;
     connection.textHandler = this;
+  }
+
+  // --- authentication (only with a gate) ----------------------------------------------------
+
+  get stopped(): boolean {
+    return this.connection.closing;
+  }
+
+  process(data: Buffer): void {
+    this.onText(this.connection, data);
+  }
+
+  failed(): void {
+    this.sendError(null, JsonCode.Internal, 'internal error');
+  }
+
+  private who(): ConnectionInfo {
+    return { protocol: 'json', id: this.id, remoteAddress: this.connection.remoteAddress };
+  }
+
+  private connect(id: JsonId, token: string | undefined): void {
+    const decision = this.ctx.auth.authenticate(token, this.who());
+    if (!(decision instanceof Promise)) return this.connectDecided(id, decision);
+    this.gate ??= new SessionGate<Buffer>(this, this.authenticated);
+    this.gate.wait(decision, (d) => this.connectDecided(id, d));
+  }
+
+  /** A refused connect gets 401 (500 when a hook failed) and changes nothing; the client may try again. */
+  private connectDecided(id: JsonId, decision: AuthDecision): void {
+    if (!decision.allowed) {
+      const code = decision.code === undefined ? JsonCode.Unauthorized : jsonCodeOf(decision.code);
+      return this.sendError(id, code, decision.message);
+    }
+    this.authenticated = true;
+    this.user = decision.user;
+    if (decision.access !== undefined || decision.expiresAt !== undefined) {
+      this.gate ??= new SessionGate<Buffer>(this, true);
+    }
+    if (this.gate !== undefined) {
+      this.gate.authenticated = true;
+      this.gate.access = decision.access;
+      this.gate.expireAt(decision.expiresAt, () => this.tokenExpired());
+    }
+    if (this.native instanceof NativeSession) this.native.peerAuthenticated();
+    this.reply(
+      id,
+      toJson({
+        connected: true,
+        client: this.id,
+        version: PROTOCOL_VERSION,
+        heartbeat: this.ctx.heartbeatIntervalMs,
+        info: decision.info,
+      }),
+    );
+  }
+
+  /** The token's `exp` has come: a `disconnect` push, then the close. */
+  private tokenExpired(): void {
+    this.sendDisconnect('token expired');
+    this.connection.close('normal', 'token expired');
+  }
+
+  /** Runs `go` once `verdict` allows it; a refusal is answered with its error (403, or 500 when a hook failed). */
+  private when(verdict: Verdict, id: JsonId, go: () => void): void {
+    if (verdict === undefined) return go();
+    if (verdict instanceof Promise) {
+      return (this.gate as SessionGate<Buffer>).wait(verdict, (refusal) =>
+        refusal === undefined ? go() : this.refuse(id, refusal),
+      );
+    }
+    this.refuse(id, verdict);
+  }
+
+  /** Authorization of one request: true when it has been answered here, or will be once allowed. */
+  private guarded(access: Access, r: JsonRequest): boolean {
+    switch (r.method) {
+      case 'publish':
+        if (checkPublishChannel(r.channel)) return false;
+        this.when(access.check('publish', r.channel), r.id, () => this.perform(r));
+        return true;
+      case 'subscribe':
+        if (checkSubscribeFilter(r.channel)) return false;
+        this.when(access.check('subscribe', r.channel), r.id, () => this.perform(r));
+        return true;
+      case 'presence':
+      case 'presence_join':
+      case 'presence_update':
+      case 'presence_leave':
+      case 'history':
+        // Reading history and presence, and being present, need the right to subscribe.
+        if (checkPublishChannel(r.channel)) return false;
+        this.when(access.check('subscribe', r.channel), r.id, () => this.perform(r));
+        return true;
+      default:
+        return false;
+    }
   }
 
   deliver(message: Message): void {
@@ -76,6 +182,15 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler {
   }
 
   onText(_connection: WsConnection, data: Buffer): void {
+    const gate = this.gate;
+    if (gate !== undefined && gate.held !== undefined) {
+      // A decision is pending: this request waits its turn behind it.
+      if (!gate.hold(data)) {
+        this.sendError(null, JsonCode.TooMany, 'too many requests waiting for an authorization');
+        this.connection.close('overloaded', 'too many requests waiting');
+      }
+      return;
+    }
     let id: JsonId | null = null;
     try {
       const stats = this.ctx.stats;
@@ -86,6 +201,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler {
       }
       stats.countRequest(request.method);
       id = request.id;
+      if (this.connection.limiter && jsonRateLimited(this.connection, stats, request.method, id)) return;
       if (!this.authenticated && request.method !== 'connect' && request.method !== 'ping') {
         return this.sendError(id, JsonCode.Unauthorized, 'not authenticated: send connect first');
       }
@@ -105,6 +221,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler {
   }
 
   onClosed(): void {
+    this.gate?.close();
     try {
       this.native?.onClosed();
     } finally {
@@ -130,24 +247,30 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler {
     else this.connection.close('going-away', 'server shutting down');
   }
 
+  /** Its own id and user, or the socket's native session's (one socket, two protocols). */
+  matches(match: ClientMatch): boolean {
+    if (match.connectionId === this.id || (match.user !== undefined && match.user === this.user)) return true;
+    return this.native?.matches(match) ?? false;
+  }
+
+  /** Closed by the operator (HTTP API): the `disconnect` push, then the native goodbye and close. */
+  kick(reason: string): void {
+    this.sendDisconnect(reason);
+    if (this.native) this.native.kick(reason);
+    else this.connection.close('normal', reason);
+  }
+
   private dispatch(r: JsonRequest): void {
+    const access = this.gate?.access;
+    if (access !== undefined && this.guarded(access, r)) return;
+    this.perform(r);
+  }
+
+  private perform(r: JsonRequest): void {
     const broker = this.ctx.broker;
     switch (r.method) {
-      case 'connect': {
-        const decision = this.ctx.auth.authenticate(r.token);
-        if (!decision.allowed) return this.sendError(r.id, JsonCode.Unauthorized, decision.message);
-        this.authenticated = true;
-        this.user = decision.user;
-        return this.reply(
-          r.id,
-          toJson({
-            connected: true,
-            client: this.id,
-            version: PROTOCOL_VERSION,
-            heartbeat: this.ctx.heartbeatIntervalMs,
-          }),
-        );
-      }
+      case 'connect':
+        return this.connect(r.id, r.token);
       case 'subscribe': {
         const refusal = broker.subscribe(this, r.channel);
         if (refusal) return this.refuse(r.id, refusal);

@@ -9,6 +9,10 @@ import type { CommitStats } from '../storage/store-committer.js';
 import { registerJsonMetrics } from './json-metrics.js';
 import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
 import { registerStorageMetrics } from './storage-metrics.js';
+import type { RateLimitStats } from '../limits/rate-limit-stats.js';
+import { registerRateLimitMetrics } from './rate-limit-metrics.js';
+import { registerTlsMetrics } from './tls-metrics.js';
+import type { TlsStats } from '../transport/tls.js';
 
 export interface MetricSources {
   broker: Broker;
@@ -19,6 +23,8 @@ export interface MetricSources {
   outboundBytes: () => number;
   mqtt: () => MqttService | undefined;
   store: () => Store;
+  tls: TlsStats;
+  rateLimits: RateLimitStats;
 }
 
 /**
@@ -186,6 +192,8 @@ export function createMetrics(src: MetricSources): {
   registerMqttMetrics(registry, src.mqtt, seen);
   registerJsonMetrics(registry, src.json, seen);
   const storage = registerStorageMetrics(registry, src.store, seen);
+  registerTlsMetrics(registry, src.tls, seen);
+  registerRateLimitMetrics(registry, src.rateLimits, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',
     help: 'From a publication entering the server to the end of the write of its fan-out',

@@ -20,7 +20,10 @@ import type {
   ISubscribePacket,
   IUnsubscribePacket,
 } from 'mqtt-packet';
-import type { Connection, ConnectionHandler } from '../transport/connection.js';
+import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
+import type { Access, AuthService, MqttAuthResult, MqttCredentials } from '../auth/auth-service.js';
+import { type GateOwner, SessionGate } from '../auth/session-gate.js';
+import { mqttRateLimited } from '../limits/rate-limited.js';
 import type { MqttService } from './mqtt-service.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
 import {
@@ -42,6 +45,9 @@ const ACK_HEADERS: Partial<Record<string, number>> = {
 
 /** How long a new connection may take to send CONNECT (ms). */
 const CONNECT_TIMEOUT_MS = 10_000;
+
+/** MQTT 5 DISCONNECT 0xA0 Maximum connect time: sent when the client's token (JWT password) expires. */
+const MAXIMUM_CONNECT_TIME = 0xa0;
 
 export interface Will {
   /** The will as published, but for its expiry, which counts from publication (MQTT 5 §3.1.3.2.4). */
@@ -68,12 +74,16 @@ function reasonFor(refusal: Refusal): number {
  * One MQTT network connection (TCP or WebSocket): CONNECT, the packet flows of MQTT 3.1,
  * 3.1.1 and 5.0, and the link between the connection and its (possibly persistent) session.
  */
-export class MqttLink implements ConnectionHandler, PacketSplitterHandler, SessionLink {
+export class MqttLink implements ConnectionHandler, PacketSplitterHandler, SessionLink, GateOwner<Buffer> {
   private readonly splitter: PacketSplitter;
   private readonly decoder = new MqttDecoder();
   version: MqttVersion = 4;
   session: MqttSession | undefined;
   clientId = '';
+  /** The authenticated user (user name, certificate CN, token `sub` or the connect hook's `user`). */
+  user: string | undefined;
+  /** Access, token expiry and packets held behind a pending decision; only with auth or hooks on. */
+  private gate: SessionGate<Buffer> | undefined;
   receiveMaximum = 65_535;
   private clientMaxPacketSize = 268_435_455;
   private clientTopicAliasMax = 0;
@@ -105,6 +115,11 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   onClosed(): void {
     this.splitter.stop();
+    if (this.gate !== undefined) {
+      this.gate.close();
+      // Closed while its credentials were being checked: a will of a client never let in is dropped.
+      if (!this.accepted) this.will = undefined;
+    }
     if (this.accepted) this.service.stats.connectionsOpen--;
     this.service.onLinkClosed(this, this.will);
   }
@@ -118,6 +133,21 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   goAway(): void {
     this.will = undefined;
     this.disconnect(Reason.ServerShuttingDown, 'server shutting down');
+  }
+
+  /** Only once CONNECT was accepted: by client identifier, or by the session's user. */
+  matches(match: ClientMatch): boolean {
+    const session = this.session;
+    if (session === undefined) return false;
+    return match.clientId === this.clientId || (match.user !== undefined && match.user === session.user);
+  }
+
+  /**
+   * Closed by the operator (HTTP API): DISCONNECT 0x98 Administrative action on MQTT 5. The
+   * will goes out (the client did not leave normally) and a persistent session stays.
+   */
+  kick(reason: string): void {
+    this.disconnect(Reason.AdministrativeAction, reason);
   }
 
   /**
@@ -147,6 +177,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   onPacket(bytes: Buffer): void {
     if (this.connection.closing) return;
+    const gate = this.gate;
+    if (gate !== undefined && gate.held !== undefined) {
+      // A decision is pending (credentials, a hook): this packet waits its turn behind it.
+      if (!gate.hold(bytes))
+        this.disconnect(Reason.QuotaExceeded, 'too many packets waiting for an authorization');
+      return;
+    }
     const packet = this.decoder.decode(bytes);
     if (packet instanceof Error) {
       this.service.stats.parseErrors++;
@@ -190,6 +227,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   private dispatch(packet: Packet): void {
     const session = this.session as MqttSession;
+    if (this.connection.limiter !== undefined && mqttRateLimited(this, packet, this.service.stats)) return;
     switch (packet.cmd) {
       case 'publish':
         return this.onPublish(packet);
@@ -315,7 +353,97 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     }
 
     this.clientId = clientId;
-    const { session, present } = this.service.attachSession(clientId, clean, expiry);
+    const accept = () => this.accept(clean, expiry, requested, assigned, serverKeepAlive);
+    const auth = this.service.auth;
+    if (auth === undefined) return accept();
+    this.authenticate(
+      auth,
+      {
+        clientId,
+        username: packet.username,
+        password: packet.password,
+        socket: this.connection.socket,
+        remoteAddress: this.connection.remoteAddress,
+      },
+      accept,
+    );
+  }
+
+  // --- authentication (only with auth or hooks on) ---------------------------------------
+
+  get stopped(): boolean {
+    return this.connection.closing;
+  }
+
+  process(bytes: Buffer): void {
+    this.onPacket(bytes);
+  }
+
+  failed(err: unknown): void {
+    this.service.log.error({ err, clientId: this.clientId }, 'mqtt: internal error');
+    if (this.session) this.disconnect(Reason.UnspecifiedError, 'internal error');
+    else this.refuseConnect(ConnackV4.ServerUnavailable, Reason.UnspecifiedError);
+  }
+
+  private authenticate(auth: AuthService, credentials: MqttCredentials, accept: () => void): void {
+    const gate = new SessionGate<Buffer>(this, false);
+    this.gate = gate;
+    const result = auth.authenticateMqtt(credentials);
+    if (result instanceof Promise) gate.wait(result, (r) => this.authenticated(gate, r, accept));
+    else this.authenticated(gate, result, accept);
+  }
+
+  /**
+   * Credentials refused: CONNACK 0x86 / 4 (bad user name or password), 0x87 / 5 (not
+   * authorized) or 0x88 / 3 (a hook is down). Accepted: the will topic must be one the client
+   * may publish to (else 0x87 / 5), and a resumed session keeps only the subscriptions the
+   * client may hold.
+   */
+  private authenticated(gate: SessionGate<Buffer>, result: MqttAuthResult, accept: () => void): void {
+    if (!result.ok) {
+      if (result.refusal === 'credentials') {
+        return this.refuseConnect(ConnackV4.BadUserNameOrPassword, Reason.BadUserNameOrPassword);
+      }
+      if (result.refusal === 'not_authorized') {
+        return this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
+      }
+      return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ServerUnavailable);
+    }
+    gate.authenticated = true;
+    gate.access = result.access;
+    this.user = result.user;
+    const finish = () => {
+      accept();
+      gate.expireAt(result.expiresAt, () => this.disconnect(MAXIMUM_CONNECT_TIME, 'token expired'));
+    };
+    const access = result.access;
+    if (this.will === undefined || access === undefined) return finish();
+    const verdict = access.check('publish', this.will.publication.channel);
+    const decided = (refusal: Refusal | undefined) =>
+      refusal === undefined
+        ? finish()
+        : this.refuseConnect(
+            ConnackV4.NotAuthorized,
+            refusal.code === ErrorCode.Forbidden ? Reason.NotAuthorized : Reason.ServerUnavailable,
+          );
+    if (verdict instanceof Promise) gate.wait(verdict, decided);
+    else decided(verdict);
+  }
+
+  /** CONNECT accepted: the session is attached (created, resumed or taken over) and CONNACK sent. */
+  private accept(
+    clean: boolean,
+    expiry: number,
+    requested: number,
+    assigned: string | undefined,
+    serverKeepAlive: number | undefined,
+  ): void {
+    const config = this.service.config;
+    const v5 = this.version === 5;
+    const { session, present } = this.service.attachSession(this.clientId, clean, expiry);
+    if (present && this.gate?.access !== undefined)
+      this.dropForbiddenSubscriptions(session, this.gate.access);
+    session.user = this.user;
     this.session = session;
     this.accepted = true;
     this.service.stats.connectionsAccepted++;
@@ -341,6 +469,22 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       : { cmd: 'connack', returnCode: 0, sessionPresent: present };
     this.writePacket(connack);
     session.resume(this);
+  }
+
+  /**
+   * A session resumed by another identity (or after its rights changed) keeps only the
+   * subscriptions this one may hold; the others are removed, as if unsubscribed.
+   */
+  private dropForbiddenSubscriptions(session: MqttSession, access: Access): void {
+    if (access.rights.unrestricted) return;
+    let dropped = false;
+    for (const filter of [...session.subscriptions.keys()]) {
+      if (access.allows('subscribe', filter)) continue;
+      session.deleteSubscription(filter);
+      this.service.broker.unsubscribe(session, filter);
+      dropped = true;
+    }
+    if (dropped) session.save();
   }
 
   private refuseConnect(v4Code: number, v5Reason: number): void {
@@ -405,6 +549,26 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       if (qos === 0) return this.disconnect(Reason.PayloadFormatInvalid, 'payload is not UTF-8');
       return this.refusePublish(qos, id, Reason.PayloadFormatInvalid, 'payload is not UTF-8');
     }
+    const access = this.gate?.access;
+    if (access !== undefined) {
+      // Refused: PUBACK/PUBREC 0x87 (0x80 when a hook failed) on v5; 3.1.1 closes for QoS 1/2; QoS 0 is dropped.
+      const refused = (r: Refusal) => this.refusePublish(qos, id, reasonFor(r), r.message);
+      const verdict = access.check('publish', topic);
+      if (verdict instanceof Promise) {
+        return (this.gate as SessionGate<Buffer>).wait(verdict, (r) =>
+          r === undefined ? this.routePublish(packet, session, topic, payload) : refused(r),
+        );
+      }
+      if (verdict !== undefined) return refused(verdict);
+    }
+    this.routePublish(packet, session, topic, payload);
+  }
+
+  /** A publication that passed every check: routed, then acknowledged by its QoS. */
+  private routePublish(packet: IPublishPacket, session: MqttSession, topic: string, payload: Buffer): void {
+    const qos = packet.qos;
+    const id = packet.messageId ?? 0;
+    const props = packet.properties;
     const publication = new Publication({
       channel: topic,
       payload,
@@ -444,16 +608,30 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------
 
-  private onSubscribe(packet: ISubscribePacket): void {
+  /** `decided`: the authorization of each filter (auth or hooks on), once known. */
+  private onSubscribe(packet: ISubscribePacket, decided?: (Refusal | undefined)[]): void {
     const session = this.session as MqttSession;
     const v5 = this.version === 5;
     const subscriptionId = packet.properties?.subscriptionIdentifier;
     if (subscriptionId === 0) return this.protocolError('subscription identifier 0');
     if (packet.messageId === 0) return this.protocolError('packet identifier 0');
     if (packet.subscriptions.length === 0) return this.protocolError('SUBSCRIBE without a topic filter');
+    const access = this.gate?.access;
+    if (access !== undefined && decided === undefined) {
+      const verdicts = packet.subscriptions.map((s) =>
+        checkMqttFilter(s.topic) ? undefined : access.check('subscribe', s.topic),
+      );
+      if (verdicts.some((v) => v instanceof Promise)) {
+        return (this.gate as SessionGate<Buffer>).wait(Promise.all(verdicts), (d) =>
+          this.onSubscribe(packet, d),
+        );
+      }
+      decided = verdicts as (Refusal | undefined)[];
+    }
     const granted: number[] = [];
     const retainedToSend: { filter: string; options: SubscriptionOptions }[] = [];
-    for (const sub of packet.subscriptions) {
+    for (let i = 0; i < packet.subscriptions.length; i++) {
+      const sub = packet.subscriptions[i];
       const filter = sub.topic;
       const shared = filter.startsWith(SHARED_PREFIX);
       if (shared && sub.nl) return this.protocolError('no local on a shared subscription');
@@ -465,6 +643,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       const invalid = checkMqttFilter(filter);
       if (invalid) {
         granted.push(v5 ? Reason.TopicFilterInvalid : 0x80);
+        continue;
+      }
+      const denied = decided?.[i];
+      if (denied !== undefined) {
+        // Not allowed: 0x87 Not authorized (0x80 when a hook failed); 3.1.1 has only 0x80.
+        granted.push(v5 ? reasonFor(denied) : 0x80);
         continue;
       }
       const existed = session.subscriptions.has(filter);

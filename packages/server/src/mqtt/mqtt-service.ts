@@ -13,6 +13,7 @@ import {
   storedMessageOf,
 } from '@pulse/core';
 import { ErrorCode } from '@pulse/protocol';
+import type { AuthService } from '../auth/auth-service.js';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
@@ -31,6 +32,8 @@ export interface MqttServiceOptions {
   scheduler: FlushScheduler;
   store: Store;
   version: string;
+  /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
+  auth?: AuthService;
 }
 
 /**
@@ -47,6 +50,8 @@ export class MqttService {
   readonly sessions = new Map<string, MqttSession>();
   readonly outboundBudget: number;
   readonly store: Store;
+  /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
+  readonly auth: AuthService | undefined;
   private readonly links = new Set<MqttLink>();
   private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
   private readonly idPrefix = randomBytes(4).toString('hex');
@@ -63,6 +68,7 @@ export class MqttService {
     this.log = options.log;
     this.outboundBudget = options.config.limits.max_outbound_bytes;
     this.store = options.store;
+    this.auth = options.auth;
     this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
     this.sessionPolicy = {
       maxQueued: this.config.max_queued_messages,

@@ -74,6 +74,8 @@ function outgoingOf(record: StoredDelivery): Outgoing {
 export class MqttSession implements Subscriber {
   filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
+  /** The user its connection authenticated as (auth or hooks on), if any. */
+  user: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   link: SessionLink | undefined;
   /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never). */

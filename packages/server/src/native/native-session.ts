@@ -5,6 +5,7 @@ import {
   Refusal,
   type Subscriber,
   checkPublishChannel,
+  checkSubscribeFilter,
   isWildcardFilter,
 } from '@pulse/core';
 import {
@@ -24,12 +25,20 @@ import {
   decodeFrame,
   encodeFrame,
 } from '@pulse/protocol';
-import type { Connection, ConnectionHandler } from '../transport/connection.js';
+import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
+import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
+import { type GateOwner, SessionGate } from '../auth/session-gate.js';
+import { nativeRateLimited } from '../limits/rate-limited.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
 import type { NativeStats } from './native-stats.js';
 
+/** How long a connection may stay without a valid `connect` when authentication is required. */
+export const AUTH_TIMEOUT_MS = 10_000;
+
 export interface NativeContext {
+  /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on (nothing checked). */
+  readonly auth?: SessionAuth;
   readonly broker: Broker;
   readonly scheduler: FlushScheduler;
   readonly stats: NativeStats;
@@ -61,10 +70,14 @@ function fitting(list: Publication[], budget: number, fromEnd: boolean): Publica
  * The native protocol (INTERFACE.md §3) on one connection: turns frames into broker calls
  * and broker deliveries into frames. Knows nothing of sockets beyond `Connection`.
  */
-export class NativeSession implements Subscriber, ConnectionHandler, FrameReaderHandler {
+export class NativeSession implements Subscriber, ConnectionHandler, FrameReaderHandler, GateOwner<Buffer> {
   filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
+  /** The authenticated user (the token's `sub`, or the connect hook's `user`). */
+  user: string | undefined;
   private readonly reader: FrameReader;
+  /** Authentication state and held frames; undefined when auth and hooks are off. */
+  private gate: SessionGate<Buffer> | undefined;
 
   constructor(
     readonly id: string,
@@ -75,9 +88,85 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     connection.handler = this;
   }
 
-  /** Without authentication configured, the session is live as soon as the socket opens. */
+  /**
+   * Without authentication required, the session is live as soon as the socket opens; with
+   * it, it waits for a `connect` with a valid token (closed after AUTH_TIMEOUT_MS without one).
+   */
   start(): void {
+    const auth = this.ctx.auth;
+    if (auth !== undefined) {
+      this.gate = new SessionGate<Buffer>(this, !auth.required);
+      if (auth.required) {
+        this.gate.requireWithin(AUTH_TIMEOUT_MS, () =>
+          this.unauthorized('no connect with a valid token in time'),
+        );
+        return;
+      }
+      this.gate.access = auth.anonymous?.(this.who());
+    }
     this.sendConnected();
+  }
+
+  // --- authentication (only with a gate) ----------------------------------------------------
+
+  get stopped(): boolean {
+    return this.connection.closing;
+  }
+
+  process(body: Buffer): void {
+    this.onFrameBody(body);
+  }
+
+  failed(): void {
+    this.sendError(0, ErrorCode.ServerError, 'internal error');
+  }
+
+  /** Tells the client why (error 1003), then closes. */
+  private unauthorized(message: string): void {
+    this.sendError(0, ErrorCode.Unauthorized, message);
+    this.connection.close('normal', message);
+  }
+
+  private who(): ConnectionInfo {
+    return { protocol: 'native', id: this.id, remoteAddress: this.connection.remoteAddress };
+  }
+
+  private connect(token: string | undefined): void {
+    const gate = this.gate as SessionGate<Buffer>;
+    const decision = (this.ctx.auth as SessionAuth).authenticate(token, this.who());
+    if (decision instanceof Promise) gate.wait(decision, (d) => this.connectDecided(gate, d));
+    else this.connectDecided(gate, decision);
+  }
+
+  /** A refused `connect` gets its error (1003, or 1011 when a hook failed) and the connection closes. */
+  private connectDecided(gate: SessionGate<Buffer>, decision: AuthDecision): void {
+    if (!decision.allowed) {
+      this.sendError(0, decision.code ?? ErrorCode.Unauthorized, decision.message);
+      this.connection.close('normal', decision.message);
+      return;
+    }
+    gate.authenticated = true;
+    gate.clearTimeout();
+    gate.access = decision.access;
+    this.user = decision.user;
+    gate.expireAt(decision.expiresAt, () => this.unauthorized('token expired'));
+    this.sendConnected();
+  }
+
+  /** Another session of this socket (its JSON side) authenticated: the auth timeout is off. */
+  peerAuthenticated(): void {
+    this.gate?.clearTimeout();
+  }
+
+  /** Runs `go` once `verdict` allows it; a refusal is answered with its error. */
+  private when(verdict: Verdict, id: number, go: () => void): void {
+    if (verdict === undefined) return go();
+    if (verdict instanceof Promise) {
+      return (this.gate as SessionGate<Buffer>).wait(verdict, (refusal) =>
+        refusal === undefined ? go() : this.sendError(id, refusal.code, refusal.message),
+      );
+    }
+    this.sendError(id, verdict.code, verdict.message);
   }
 
   deliver(message: Message): void {
@@ -101,6 +190,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
 
   onClosed(): void {
     this.reader.stop();
+    this.gate?.close();
     this.ctx.broker.disconnect(this);
   }
 
@@ -108,6 +198,16 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   goAway(): void {
     this.sendError(0, ErrorCode.ConnectionClosed, 'server shutting down');
     this.connection.close('going-away', 'server shutting down');
+  }
+
+  matches(match: ClientMatch): boolean {
+    return match.connectionId === this.id || (match.user !== undefined && match.user === this.user);
+  }
+
+  /** Closed by the operator (HTTP API): error 1010 with the reason, then close (WebSocket 1000). */
+  kick(reason: string): void {
+    this.sendError(0, ErrorCode.ConnectionClosed, reason);
+    this.connection.close('normal', reason);
   }
 
   onTimeout(): void {
@@ -120,16 +220,72 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   }
 
   onFrameBody(body: Buffer): void {
+    const gate = this.gate;
+    if (gate !== undefined && gate.held !== undefined) {
+      // A decision is pending: this frame waits its turn behind it.
+      if (!gate.hold(body)) {
+        this.sendError(0, ErrorCode.RateLimited, 'too many frames waiting for an authorization');
+        this.connection.close('overloaded', 'too many frames waiting');
+      }
+      return;
+    }
     const frame = decodeFrame(body);
     if (frame instanceof FrameError) {
       this.sendError(frame.id, frame.code, frame.message);
       return;
     }
     this.ctx.stats.framesIn[FRAME_TYPE_IDS[frame.type]]++;
+    if (this.connection.limiter !== undefined && nativeRateLimited(this, frame)) return;
     this.dispatch(frame);
   }
 
   private dispatch(frame: Frame): void {
+    const gate = this.gate;
+    if (gate !== undefined && this.guarded(gate, frame)) return;
+    this.perform(frame);
+  }
+
+  /**
+   * Authentication and authorization of one frame (only with auth or hooks on): true when it
+   * has been answered here (refused, or handed to `perform` once a decision allows it).
+   * Frames that fail the protocol's own checks go on to `perform`, which answers them.
+   */
+  private guarded(gate: SessionGate<Buffer>, frame: Frame): boolean {
+    if (frame.type === 'ping' || frame.type === 'pong') return false;
+    if (frame.type === 'connect') {
+      if (frame.version !== PROTOCOL_VERSION || !(this.ctx.auth as SessionAuth).required) return false;
+      this.connect(frame.token);
+      return true;
+    }
+    if (!gate.authenticated) {
+      const id = (frame as { id?: number }).id ?? 0;
+      this.sendError(id, ErrorCode.Unauthorized, 'not authenticated: send connect with a token first');
+      return true;
+    }
+    const access = gate.access;
+    if (access === undefined) return false;
+    switch (frame.type) {
+      case 'publish':
+        if (frame.payload.length > this.ctx.maxMessageSize || checkPublishChannel(frame.channel))
+          return false;
+        this.when(access.check('publish', frame.channel), frame.id ?? 0, () => this.perform(frame));
+        return true;
+      case 'subscribe':
+        if (checkSubscribeFilter(frame.channel)) return false;
+        this.when(access.check('subscribe', frame.channel), frame.id, () => this.perform(frame));
+        return true;
+      case 'history':
+      case 'presence':
+        // Reading history and presence, and being present, need the right to subscribe.
+        if (checkPublishChannel(frame.channel)) return false;
+        this.when(access.check('subscribe', frame.channel), frame.id ?? 0, () => this.perform(frame));
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private perform(frame: Frame): void {
     const broker = this.ctx.broker;
     switch (frame.type) {
       case 'publish': {

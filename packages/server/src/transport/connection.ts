@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ConnectionLimiter } from '../limits/connection-limiter.js';
 import type { CoarseClock } from './coarse-clock.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import type { HeartbeatTarget } from './heartbeat.js';
@@ -32,6 +34,21 @@ export interface ConnectionHandler {
   onTimeout(): void;
   /** The server is shutting down: say goodbye in the protocol's own terms and close. */
   goAway(): void;
+  /** True when this connection is one `POST /api/disconnect` names (see ClientMatch). */
+  matches(match: ClientMatch): boolean;
+  /** Closed by the server's operator (`POST /api/disconnect`): say why in the protocol's own terms and close. */
+  kick(reason: string): void;
+}
+
+/**
+ * Which client connections an operator closes (HTTP API `POST /api/disconnect`); one field is set.
+ * `connectionId`: a native or JSON connection id; `clientId`: an MQTT client identifier;
+ * `user`: the authenticated user of the connection (Subscriber.user), of any protocol.
+ */
+export interface ClientMatch {
+  connectionId?: string;
+  clientId?: string;
+  user?: string;
 }
 
 /** Why a connection is being closed, in transport-neutral terms. */
@@ -41,7 +58,8 @@ export type CloseReason =
   | 'protocol-error'
   | 'too-large'
   | 'slow-consumer'
-  | 'overloaded';
+  | 'overloaded'
+  | 'rate-limited';
 
 /**
  * A client socket with an outbound queue: writes of one turn go out in one `write`, and the
@@ -61,6 +79,8 @@ export abstract class Connection implements HeartbeatTarget {
   pingSent = false;
   ownTimeoutMs: number | undefined = undefined;
   handler: ConnectionHandler | undefined;
+  /** Inbound rate limits (limits/); undefined unless messages_per_second or bytes_per_second is on. */
+  limiter: ConnectionLimiter | undefined = undefined;
 
   constructor(
     readonly socket: Socket,
@@ -105,6 +125,19 @@ export abstract class Connection implements HeartbeatTarget {
 
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
+  }
+
+  /**
+   * The subject CN of the client's certificate, when the connection came over TLS with a
+   * certificate that verified against `tls.client_ca` (`tls.client_auth` optional or
+   * required); undefined otherwise. The first CN if the subject has several.
+   */
+  peerCertificateName(): string | undefined {
+    const socket = this.socket as Socket & Partial<Pick<TLSSocket, 'authorized' | 'getPeerCertificate'>>;
+    if (socket.authorized !== true || !socket.getPeerCertificate) return undefined;
+    const cn: string | string[] | undefined = socket.getPeerCertificate()?.subject?.CN;
+    const name = Array.isArray(cn) ? cn[0] : cn;
+    return name || undefined;
   }
 
   /**

@@ -30,6 +30,7 @@ export class TcpConnection extends Connection implements SocketOwner {
 
   onSocketData(chunk: Buffer): void {
     this.stats.bytesIn += chunk.length;
+    if (this.limiter !== undefined) this.limiter.received(chunk.length);
     this.touch();
     if (!this.closing) this.handler?.onBytes(chunk);
   }

@@ -21,6 +21,7 @@ const CLOSE_CODES: Record<CloseReason, number> = {
   'too-large': CloseCode.MessageTooBig,
   'slow-consumer': CloseCode.PolicyViolation,
   overloaded: CloseCode.TryAgainLater,
+  'rate-limited': CloseCode.PolicyViolation,
 };
 
 export interface TextHandler {
@@ -63,6 +64,7 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
 
   onSocketData(chunk: Buffer): void {
     this.stats.bytesIn += chunk.length;
+    if (this.limiter !== undefined) this.limiter.received(chunk.length);
     this.touch();
     this.parser.push(chunk);
   }

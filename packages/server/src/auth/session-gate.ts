@@ -1,0 +1,119 @@
+import type { Access } from './auth-service.js';
+import { ExpiryTimer } from './expiry.js';
+
+/** Requests held while a decision is awaited; past this, the connection is closed. */
+export const MAX_HELD = 1024;
+
+/** What the gate needs of its session. */
+export interface GateOwner<T> {
+  /** Handles one held request, exactly as if it had just arrived. */
+  process(item: T): void;
+  /** True once the connection is closing: held requests are dropped. */
+  readonly stopped: boolean;
+  /** A continuation threw (a bug): answered as an internal error by the session. */
+  failed(err: unknown): void;
+}
+
+/**
+ * The authentication state of one session (native, JSON or MQTT), created only when auth or
+ * hooks are on: whether it has authenticated, what it may do, its token's expiry, and the
+ * requests that arrived while an asynchronous decision (a token check, a hook) was pending.
+ * Those are held and then handled in order, so that a connection's publications are never
+ * reordered by the wait.
+ */
+export class SessionGate<T> {
+  authenticated: boolean;
+  access: Access | undefined = undefined;
+  /** Requests waiting for the pending decision, in arrival order; undefined when none is pending. */
+  held: T[] | undefined = undefined;
+  /** Decisions being awaited (a continuation may wait again). */
+  private pending = 0;
+  private expiry: ExpiryTimer | undefined;
+  private timeout: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly owner: GateOwner<T>,
+    authenticated: boolean,
+  ) {
+    this.authenticated = authenticated;
+  }
+
+  /** Holds a request that arrived during a wait; false when too many are held already. */
+  hold(item: T): boolean {
+    const held = this.held as T[];
+    if (held.length >= MAX_HELD) return false;
+    held.push(item);
+    return true;
+  }
+
+  /**
+   * Holds every later request until `promise` settles, then runs `then` with its value and
+   * handles the held requests in order (holding again if one of them waits in turn). `then`
+   * may itself wait: the held requests stay held until that wait is over too.
+   */
+  wait<R>(promise: Promise<R>, then: (value: R) => void): void {
+    this.held ??= [];
+    this.pending++;
+    promise.then(
+      (value) => this.settled(() => then(value)),
+      (err) => this.settled(() => this.owner.failed(err)),
+    );
+  }
+
+  private settled(run: () => void): void {
+    this.pending--;
+    if (this.owner.stopped) return;
+    try {
+      run();
+    } catch (err) {
+      this.owner.failed(err);
+    }
+    if (this.pending === 0) this.release();
+  }
+
+  private release(): void {
+    const items = this.held as T[];
+    this.held = undefined;
+    for (let i = 0; i < items.length; i++) {
+      if (this.owner.stopped) return;
+      try {
+        this.owner.process(items[i]);
+      } catch (err) {
+        this.owner.failed(err);
+      }
+      if (this.held !== undefined) {
+        // Waiting again: the rest stay in front of anything that arrives later.
+        for (let j = i + 1; j < items.length; j++) (this.held as T[]).push(items[j]);
+        return;
+      }
+    }
+  }
+
+  /** Calls `fn` when the token expires (epoch ms); replaces an earlier expiry. */
+  expireAt(atMs: number | undefined, fn: () => void): void {
+    this.expiry?.cancel();
+    this.expiry = atMs === undefined ? undefined : new ExpiryTimer(atMs, fn);
+  }
+
+  /** Calls `fn` unless authenticated within `ms`. */
+  requireWithin(ms: number, fn: () => void): void {
+    this.timeout = setTimeout(() => {
+      if (!this.authenticated && !this.owner.stopped) fn();
+    }, ms);
+    this.timeout.unref();
+  }
+
+  /** Authenticated: the auth timeout no longer applies. */
+  clearTimeout(): void {
+    clearTimeout(this.timeout);
+    this.timeout = undefined;
+  }
+
+  /** The connection has closed: no timer may fire. */
+  close(): void {
+    this.expiry?.cancel();
+    this.expiry = undefined;
+    this.clearTimeout();
+    this.held = undefined;
+  }
+}

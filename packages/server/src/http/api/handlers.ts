@@ -1,0 +1,165 @@
+import type { IncomingMessage } from 'node:http';
+import { Publication, Refusal, checkPublishChannel } from '@pulse/core';
+import { DEFAULT_HISTORY_LIMIT, ErrorCode, MAX_HISTORY_LIMIT } from '@pulse/protocol';
+import { historyEntry, toJson } from '../../json/json-encoding.js';
+import { jsonCodeOf } from '../../json/json-messages.js';
+import type { ClientMatch } from '../../transport/connection.js';
+import { ApiError, type ApiReply, ok } from './api-error.js';
+import { readJsonBody } from './body.js';
+import { type ApiContext, maxBodyBytes } from './context.js';
+import { broadcastBody, disconnectBody, publishBody, validate } from './schemas.js';
+
+/** One request as the handlers see it. */
+export interface ApiRequest {
+  readonly req: IncomingMessage;
+  readonly query: URLSearchParams;
+  /** The URL-decoded `:channel` of `/api/presence/:channel` and `/api/history/:channel`. */
+  readonly channel: string;
+}
+
+export type ApiHandler = (ctx: ApiContext, request: ApiRequest) => Promise<ApiReply> | ApiReply;
+
+/** JSON text of a history reply holds at most this much (as the JSON protocol's `history`). */
+const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
+
+const refused = (refusal: Refusal): ApiError => new ApiError(jsonCodeOf(refusal.code), refusal.message);
+
+/** `data` is published as its compact JSON text, UTF-8 (INTERFACE.md §6). */
+function payloadOf(ctx: ApiContext, data: unknown): Buffer {
+  const payload = Buffer.from(JSON.stringify(data), 'utf8');
+  if (payload.length > ctx.maxMessageSize) {
+    throw new ApiError(
+      413,
+      `"data" is ${payload.length} bytes as JSON text, over limits.max_message_size (${ctx.maxMessageSize})`,
+    );
+  }
+  return payload;
+}
+
+function publishTo(
+  ctx: ApiContext,
+  channel: string,
+  payload: Buffer,
+  event: string | undefined,
+): number | Refusal {
+  const publication = new Publication({ channel, payload, event });
+  const delivered = ctx.broker.publish(publication);
+  if (typeof delivered === 'number' && delivered > 0) ctx.notePublication(publication);
+  return delivered;
+}
+
+/** `POST /api/publish {channel, data, event?}` → `{ok, delivered}`. */
+export const publish: ApiHandler = async (ctx, { req }) => {
+  const body = validate(publishBody, await readJsonBody(req, maxBodyBytes(ctx)));
+  const payload = payloadOf(ctx, body.data);
+  const delivered = publishTo(ctx, body.channel, payload, body.event);
+  if (delivered instanceof Refusal) throw refused(delivered);
+  ctx.commit();
+  return ok(JSON.stringify({ ok: true, delivered }));
+};
+
+/** `POST /api/broadcast {channels, data, event?}` → `{ok, delivered, results}`, one result per channel. */
+export const broadcast: ApiHandler = async (ctx, { req }) => {
+  const body = validate(broadcastBody, await readJsonBody(req, maxBodyBytes(ctx)));
+  const payload = payloadOf(ctx, body.data);
+  let total = 0;
+  const results = body.channels.map((channel) => {
+    const delivered = publishTo(ctx, channel, payload, body.event);
+    if (delivered instanceof Refusal) {
+      return { channel, error: { code: jsonCodeOf(delivered.code), message: delivered.message } };
+    }
+    total += delivered;
+    return { channel, delivered };
+  });
+  ctx.commit();
+  return ok(JSON.stringify({ ok: true, delivered: total, results }));
+};
+
+/**
+ * `GET /api/channels[?prefix=]` → `{channels: [{name, subscribers}], wildcards: [{filter, subscribers}]}`:
+ * the channels with subscribers of their own, and apart from them the wildcard filters held.
+ */
+export const channels: ApiHandler = (ctx, { query }) => {
+  const prefix = query.get('prefix') ?? '';
+  const listing = ctx.broker.channelListing();
+  const byName = (a: [string, number], b: [string, number]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+  const pick = (entries: Iterable<[string, number]>) =>
+    [...entries].filter(([name]) => name.startsWith(prefix)).sort(byName);
+  return ok(
+    JSON.stringify({
+      ok: true,
+      channels: pick(listing.channels).map(([name, subscribers]) => ({ name, subscribers })),
+      wildcards: pick(listing.wildcards).map(([filter, subscribers]) => ({ filter, subscribers })),
+    }),
+  );
+};
+
+/** `GET /api/presence/:channel` → `{channel, presence: {connection_id: data}}` (empty when nobody is present). */
+export const presence: ApiHandler = (ctx, { channel }) => {
+  const members = ctx.broker.presenceSync(channel);
+  if (members instanceof Refusal) throw refused(members);
+  return ok(`{"ok":true,"channel":${JSON.stringify(channel)},"presence":${toJson(members)}}`);
+};
+
+/** A query parameter that must be an integer in [min, max], or absent. */
+function intParam(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
+  const text = query.get(name);
+  if (text === null) return undefined;
+  const value = /^-?\d{1,16}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ApiError(400, `query parameter "${name}" must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/**
+ * `GET /api/history/:channel[?since_offset=&epoch=][&limit=]` → `{publications: [{offset, data, event?}],
+ * offset, epoch}`: without a position the newest `limit`, with one the oldest `limit` after it
+ * (paging forward). 404 when the channel keeps no history.
+ */
+export const history: ApiHandler = (ctx, { channel, query }) => {
+  const sinceOffset = intParam(query, 'since_offset', 0, Number.MAX_SAFE_INTEGER);
+  const epoch = query.get('epoch') ?? undefined;
+  if ((sinceOffset === undefined) !== (epoch === undefined)) {
+    throw new ApiError(400, 'query parameters "since_offset" and "epoch" go together');
+  }
+  const since = sinceOffset === undefined ? undefined : { offset: sinceOffset, epoch: epoch as string };
+  const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT) ?? DEFAULT_HISTORY_LIMIT;
+  // As the JSON protocol: a malformed name is 400; a reserved `$` channel keeps no history (404).
+  const invalid = checkPublishChannel(channel);
+  if (invalid && invalid.code !== ErrorCode.Forbidden) throw refused(invalid);
+  const page = invalid ? undefined : ctx.broker.history?.read(channel, { since, limit }, Date.now());
+  if (page === undefined) throw new ApiError(404, `channel ${channel} keeps no history`);
+  // Keep the reply bounded: the oldest entries that fit when paging forward, else the newest.
+  const list = page.publications;
+  const fromEnd = since === undefined;
+  const entries: string[] = [];
+  let size = 0;
+  for (let n = 0; n < list.length; n++) {
+    const entry = historyEntry(list[fromEnd ? list.length - 1 - n : n]);
+    if (n > 0 && size + entry.length > MAX_HISTORY_REPLY_BYTES) break;
+    size += entry.length + 1;
+    entries.push(entry);
+  }
+  if (fromEnd) entries.reverse();
+  return ok(
+    `{"ok":true,"publications":[${entries.join(',')}],"offset":${page.offset},"epoch":${JSON.stringify(page.epoch)}}`,
+  );
+};
+
+/** `POST /api/disconnect {connection_id | client_id | user}` → `{ok, disconnected}`. */
+export const disconnect: ApiHandler = async (ctx, { req }) => {
+  const body = validate(disconnectBody, await readJsonBody(req, maxBodyBytes(ctx)));
+  const given = [body.connection_id, body.client_id, body.user].filter((v) => v !== undefined).length;
+  if (given !== 1) {
+    throw new ApiError(400, 'request body must name exactly one of "connection_id", "client_id" or "user"');
+  }
+  const match: ClientMatch =
+    body.connection_id !== undefined
+      ? { connectionId: body.connection_id }
+      : body.client_id !== undefined
+        ? { clientId: body.client_id }
+        : { user: body.user };
+  const disconnected = ctx.disconnectClients(match, 'disconnected by the server API');
+  return ok(JSON.stringify({ ok: true, disconnected }));
+};

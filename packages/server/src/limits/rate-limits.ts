@@ -1,0 +1,88 @@
+import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import type { PulseConfig } from '../config/index.js';
+import type { NativeStats } from '../native/native-stats.js';
+import type { Connection } from '../transport/connection.js';
+import { ConnectionLimiter, type ConnectionRates } from './connection-limiter.js';
+import { IpLimiter, type IpRefusal, ipKey } from './ip-limiter.js';
+import { MqttConnectRefusal } from './mqtt-connect-refusal.js';
+import { RateLimitStats } from './rate-limit-stats.js';
+
+const REFUSAL_MESSAGES: Record<IpRefusal, string> = {
+  ip_rate: 'too many new connections from this address',
+  ip_max: 'too many connections from this address',
+};
+
+/**
+ * The server's rate limits ([limits] in docs/SECURITY.md, "Rate limiting"): per client
+ * address on connect, per connection on every message. With every limit at 0 (the default)
+ * nothing is allocated: `admit` returns true at once and connections get no limiter.
+ */
+export class RateLimits {
+  readonly stats = new RateLimitStats();
+  private readonly rates: ConnectionRates | undefined;
+  private readonly ip: IpLimiter | undefined;
+
+  constructor(
+    limits: PulseConfig['limits'],
+    /** The server's pulse_connections_rejected_total counts, by reason. */
+    private readonly rejected: Map<string, number>,
+    private readonly nativeStats: NativeStats,
+  ) {
+    if (limits.messages_per_second > 0 || limits.bytes_per_second > 0) {
+      this.rates = {
+        messagesPerSecond: limits.messages_per_second,
+        bytesPerSecond: limits.bytes_per_second,
+        disconnectAfter: limits.rate_limit_disconnect_after,
+        stats: this.stats,
+      };
+    }
+    if (limits.connections_per_second_per_ip > 0 || limits.max_connections_per_ip > 0) {
+      this.ip = new IpLimiter(limits.connections_per_second_per_ip, limits.max_connections_per_ip);
+    }
+  }
+
+  /** Addresses remembered by the per-address limits (for tests). */
+  get trackedAddresses(): number {
+    return this.ip?.size ?? 0;
+  }
+
+  /**
+   * A new connection, past the server's own checks: false if a per-address limit refuses it
+   * (it has then been answered and is closing, and must not be tracked); else it is counted
+   * for its address and gets its limiter.
+   */
+  admit(connection: Connection, protocol: 'native' | 'mqtt'): boolean {
+    if (this.ip !== undefined) {
+      // Reading the address now also makes the socket keep it for `release` after the close.
+      const refusal = this.ip.admit(ipKey(connection.remoteAddress), performance.now());
+      if (refusal !== undefined) {
+        this.rejected.set(refusal, (this.rejected.get(refusal) ?? 0) + 1);
+        this.refuse(connection, protocol, refusal);
+        return false;
+      }
+    }
+    if (this.rates !== undefined) connection.limiter = new ConnectionLimiter(this.rates);
+    return true;
+  }
+
+  /** A connection `admit` accepted has closed. */
+  release(connection: Connection): void {
+    if (this.ip !== undefined) this.ip.release(ipKey(connection.remoteAddress), performance.now());
+  }
+
+  /** Native: error 1006 then close (as limits.max_connections does); MQTT: a CONNACK saying why. */
+  private refuse(connection: Connection, protocol: 'native' | 'mqtt', refusal: IpRefusal): void {
+    const message = REFUSAL_MESSAGES[refusal];
+    if (protocol === 'mqtt') {
+      new MqttConnectRefusal(connection, refusal);
+      return;
+    }
+    this.nativeStats.countError(ErrorCode.RateLimited);
+    const frame = encodeFrame(
+      { type: 'error', id: 0, code: ErrorCode.RateLimited, message },
+      MAX_HEADER_SIZE,
+    );
+    connection.enqueue(connection.wrapNative(frame), false);
+    connection.close('overloaded', message);
+  }
+}
