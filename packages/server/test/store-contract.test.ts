@@ -453,7 +453,6 @@ function contract(
           payloadFormatIndicator: true,
           messageExpiryInterval: 60,
         },
-        publisher: 'client-9',
         expiresAt: NOW + 60_000,
       };
       const minimal: StoredMessage = { channel: 'rt/min', payload: Buffer.alloc(0), qos: 0, retain: false };
@@ -465,7 +464,15 @@ function contract(
         retain: false,
         subscriptionIds: [1, 7, 268435455],
       };
-      const plainQueued: QueuedRecord = { seq: 1, message: minimal, qos: 0, retain: true };
+      // Neither event nor properties: the compact meta, every qos/retain bit and the expiry.
+      const plain: StoredMessage = {
+        channel: 'rt/plain',
+        payload: Buffer.from('p'),
+        qos: 2,
+        retain: true,
+        expiresAt: NOW + 30_000,
+      };
+      const plainQueued: QueuedRecord = { seq: 1, message: plain, qos: 0, retain: true };
       const fullWill: WillRecord = {
         clientId: 'c',
         message: full,

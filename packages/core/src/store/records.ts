@@ -8,7 +8,6 @@ export interface StoredMessage {
   retain: boolean;
   /** MQTT 5 properties that travel with the message (values may be Uint8Array). */
   properties?: Record<string, unknown>;
-  publisher?: string;
   /** Date.now() after which the message must not be delivered. */
   expiresAt?: number;
 }

@@ -3,20 +3,19 @@ import type { StoredMessage } from './records.js';
 
 /**
  * The publication as a message at rest, made once per publication however many sessions
- * store it. The payload is copied: a publication's payload may be a view of a socket chunk,
- * which a stored message must not keep alive.
+ * store it. The payload is shared, not copied: the stored message lives no longer than the
+ * session entry that holds the publication itself.
  */
 export function storedMessageOf(publication: Publication): StoredMessage {
   if (publication.stored) return publication.stored;
   const message: StoredMessage = {
     channel: publication.channel,
-    payload: Buffer.from(publication.payload),
+    payload: publication.payload,
     qos: publication.qos,
     retain: publication.retain,
   };
   if (publication.event !== undefined) message.event = publication.event;
   if (publication.properties !== undefined) message.properties = publication.properties;
-  if (publication.publisher !== undefined) message.publisher = publication.publisher;
   if (publication.expiresAt !== undefined) message.expiresAt = publication.expiresAt;
   publication.stored = message;
   return message;

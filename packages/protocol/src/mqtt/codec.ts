@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Packet, Parser } from 'mqtt-packet';
+import { decodeHotPacket } from './hot-packets.js';
 
 type MqttPacketModule = typeof import('mqtt-packet');
 
@@ -62,14 +63,35 @@ function propertiesProblem(
   return undefined;
 }
 
+/** What MqttDecoder reads of mqtt-packet's parser besides its public interface. */
+interface ParserInternals {
+  /** The options, then the CONNECT packet: the version the packets that follow are read in. */
+  settings: { protocolVersion?: number };
+  /** 0 between packets; more while a packet's header was read but not its body. */
+  _stateCounter: number;
+  /** Bytes given to the parser and not yet consumed by a packet. */
+  _list: { length: number };
+}
+
 /**
- * Parses whole MQTT control packets (from PacketSplitter) with mqtt-packet, one decoder per
- * connection: the parser learns the protocol version from the CONNECT packet.
+ * Parses whole MQTT control packets (from PacketSplitter), one decoder per connection: the
+ * parser learns the protocol version from the CONNECT packet.
+ *
+ * The packets of a publication flow and PINGREQ take a fast path (decodeHotPacket) that reads
+ * them straight from the bytes into what mqtt-packet would return; every other packet, and any
+ * the fast path does not take, goes to mqtt-packet's parser.
  */
 export class MqttDecoder {
   private parser: Parser;
   private result: Packet | undefined;
   private error: Error | undefined;
+  /** The protocol version the parser reads packets in (3 and 4 read alike). */
+  private version = 4;
+  /**
+   * The parser holds nothing of an earlier buffer (it always does when given whole packets):
+   * a packet the fast path reads is then one the parser would have read the same way.
+   */
+  private parserIdle = true;
 
   constructor() {
     this.parser = this.newParser();
@@ -88,6 +110,15 @@ export class MqttDecoder {
 
   /** Decodes one complete packet, or returns the parser's error. Never throws. */
   decode(packet: Buffer): Packet | Error {
+    if (this.parserIdle) {
+      const hot = decodeHotPacket(packet, this.version);
+      if (hot !== undefined) return hot;
+    }
+    return this.decodeWithParser(packet);
+  }
+
+  /** decode() without the fast path: mqtt-packet's parser alone (also for tests and measurements). */
+  decodeWithParser(packet: Buffer): Packet | Error {
     this.result = undefined;
     this.error = undefined;
     try {
@@ -96,17 +127,28 @@ export class MqttDecoder {
       this.error = err instanceof Error ? err : new Error(String(err));
     }
     if (this.error || !this.result) {
-      const settings = (this.parser as unknown as { settings: object }).settings;
+      const settings = (this.parser as unknown as ParserInternals).settings;
       this.parser = this.newParser();
-      (this.parser as unknown as { settings: object }).settings = settings;
+      (this.parser as unknown as ParserInternals).settings = settings;
+      this.syncWithParser();
       return this.error ?? new Error('incomplete packet');
     }
+    this.syncWithParser();
     const parsed = this.result as Packet;
     const problem =
       propertiesProblem((parsed as { properties?: Record<string, unknown> }).properties, parsed.cmd) ??
       (parsed.cmd === 'connect' ? propertiesProblem(parsed.will?.properties, 'will') : undefined);
     if (problem) return new MqttPacketError(problem[1], problem[0], parsed);
     return parsed;
+  }
+
+  /** After the parser ran: the version it now reads in, and whether the fast path may be taken. */
+  private syncWithParser(): void {
+    const parser = this.parser as unknown as ParserInternals;
+    // mqtt-packet reads in version 5 only if told exactly 5, and in 3.1.1 otherwise.
+    const version = parser.settings.protocolVersion ?? 4;
+    this.version = version;
+    this.parserIdle = typeof version === 'number' && parser._stateCounter === 0 && parser._list.length === 0;
   }
 }
 

@@ -683,6 +683,8 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
           qos,
           retain: true,
           subscriptionIds: options.subscriptionId !== undefined ? [options.subscriptionId] : undefined,
+          seq: undefined,
+          message: undefined,
         });
       }
     }

@@ -1,26 +1,17 @@
 import {
   type InflightRecord,
-  type Publication,
+  type QueuedRecord,
   type SessionRecord,
   type Store,
-  type StoredDelivery,
   storedMessageOf,
 } from '@pulse/core';
 import type { Inflight, Outgoing, SubscriptionOptions } from './session.js';
 
-function deliveryOf(item: Outgoing): StoredDelivery {
-  const delivery: StoredDelivery = {
-    message: storedMessageOf(item.publication as Publication),
-    qos: item.qos,
-    retain: item.retain,
-  };
-  if (item.subscriptionIds !== undefined) delivery.subscriptionIds = item.subscriptionIds;
-  return delivery;
-}
-
 /**
  * Writes one persistent session's changes to the store: the session only tells it what
- * changed, in the words of the session (subscriptions, queue, inflight window).
+ * changed, in the words of the session (subscriptions, queue, inflight window). The
+ * session's own queue items and inflight entries are the records (they carry every field a
+ * record has once `message` is set): no object is made per write.
  */
 export class SessionJournal {
   constructor(
@@ -43,8 +34,10 @@ export class SessionJournal {
     this.store.deleteSession(this.clientId);
   }
 
-  queued(item: Outgoing, seq: number): void {
-    this.store.putQueued(this.clientId, { ...deliveryOf(item), seq });
+  /** `item.seq` is set. */
+  queued(item: Outgoing): void {
+    item.message ??= storedMessageOf(item.publication);
+    this.store.putQueued(this.clientId, item as QueuedRecord);
   }
 
   dequeued(seq: number): void {
@@ -52,8 +45,8 @@ export class SessionJournal {
   }
 
   inflight(entry: Inflight): void {
-    const record: InflightRecord = { ...deliveryOf(entry), packetId: entry.packetId, state: entry.state };
-    this.store.putInflight(this.clientId, record);
+    entry.message ??= storedMessageOf(entry.publication);
+    this.store.putInflight(this.clientId, entry as InflightRecord);
   }
 
   completed(packetId: number): void {

@@ -4,6 +4,7 @@ import {
   type Publication,
   SHARED_PREFIX,
   type StoredDelivery,
+  type StoredMessage,
   type StoredSubscription,
   type Subscriber,
   publicationOf,
@@ -25,6 +26,8 @@ export interface Outgoing {
   subscriptionIds?: number[];
   /** Position in the stored queue, for a persistent session's queued message. */
   seq?: number;
+  /** The publication as stored, once a persistent session has stored it. */
+  message?: StoredMessage;
 }
 
 export interface Inflight extends Outgoing {
@@ -57,13 +60,14 @@ export interface SessionPolicy {
 }
 
 function outgoingOf(record: StoredDelivery): Outgoing {
-  const item: Outgoing = {
+  return {
     publication: publicationOf(record.message),
     qos: record.qos,
     retain: record.retain,
+    subscriptionIds: record.subscriptionIds,
+    seq: undefined,
+    message: record.message,
   };
-  if (record.subscriptionIds !== undefined) item.subscriptionIds = record.subscriptionIds;
-  return item;
 }
 
 /**
@@ -170,11 +174,14 @@ export class MqttSession implements Subscriber {
     }
     if (maxQos < 0) return;
     const qos = (message.qos < maxQos ? message.qos : maxQos) as 0 | 1 | 2;
+    // Every field set here, in this order: one object shape for all deliveries.
     this.send({
       publication: message,
       qos,
       retain: retainAsPublished && message.retain,
       subscriptionIds: ids,
+      seq: undefined,
+      message: undefined,
     });
   }
 
@@ -209,7 +216,7 @@ export class MqttSession implements Subscriber {
     }
     if (this.journal) {
       item.seq = this.nextSeq++;
-      this.journal.queued(item, item.seq);
+      this.journal.queued(item);
     }
     policy.total.queued++;
     this.queue.push(item);
@@ -229,6 +236,8 @@ export class MqttSession implements Subscriber {
       qos: item.qos,
       retain: item.retain,
       subscriptionIds: item.subscriptionIds,
+      seq: undefined,
+      message: item.message,
       packetId,
       state: 'publish',
       sentAt: Date.now(),

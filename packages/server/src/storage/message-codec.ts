@@ -24,22 +24,28 @@ interface Meta {
   e?: string;
   /** properties */
   p?: Record<string, unknown>;
-  /** publisher */
-  u?: string;
   /** The message's channel, when it differs from the row's (history rows only). */
   c?: string;
   /** The message's expiresAt (history rows only: their expires_at column is the entry's). */
   x?: number;
 }
 
+/**
+ * The meta of a message with neither event nor properties (most MQTT messages): one byte,
+ * `qos | retain << 2`, so the common case skips MessagePack on the way in and out.
+ */
+const PLAIN_META = [0, 1, 2, 4, 5, 6].map((byte) => Buffer.from([byte]));
+
 /** A message's `meta` blob. Packed right before it is bound: msgpackr's buffers are views of a slab. */
 export function packMeta(message: StoredMessage): Buffer {
+  if (message.event === undefined && message.properties === undefined) {
+    return PLAIN_META[message.qos + (message.retain ? 3 : 0)];
+  }
   return packr.pack({
     q: message.qos,
     r: message.retain,
     e: message.event,
     p: message.properties,
-    u: message.publisher,
   } satisfies Meta);
 }
 
@@ -50,7 +56,6 @@ export function packHistoryMeta(channel: string, message: StoredMessage): Buffer
     r: message.retain,
     e: message.event,
     p: message.properties,
-    u: message.publisher,
     c: message.channel === channel ? undefined : message.channel,
     x: message.expiresAt,
   } satisfies Meta);
@@ -63,11 +68,20 @@ export function messageOf(
   expiresAt: number | null,
   meta: Buffer,
 ): StoredMessage {
+  if (meta.length === 1) {
+    const message: StoredMessage = {
+      channel,
+      payload,
+      qos: (meta[0] & 3) as 0 | 1 | 2,
+      retain: (meta[0] & 4) !== 0,
+    };
+    if (expiresAt !== null) message.expiresAt = expiresAt;
+    return message;
+  }
   const m = packr.unpack(meta) as Meta;
   const message: StoredMessage = { channel: m.c ?? channel, payload, qos: m.q, retain: m.r };
   if (m.e !== undefined) message.event = m.e;
   if (m.p !== undefined) message.properties = m.p;
-  if (m.u !== undefined) message.publisher = m.u;
   if (expiresAt !== null) message.expiresAt = expiresAt;
   else if (m.x !== undefined) message.expiresAt = m.x;
   return message;

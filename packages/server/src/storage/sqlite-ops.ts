@@ -28,15 +28,27 @@ export const APPEND_HISTORY = 13;
 export const TRIM_HISTORY = 14;
 export const PURGE = 15;
 
+/** What applying operations keeps between commits. */
+export interface OpsState {
+  /** Numbers inflight rows by first insertion, so resends keep the order of first sending. */
+  ord: number;
+  /**
+   * The stored sessions' client ids: QoS state of a session that is not stored is ignored
+   * (checked here rather than by a subquery in every insert).
+   */
+  sessions: Set<string>;
+}
+
 /**
  * Runs the pending operations in order (the caller wraps this in a transaction). Messages are
- * encoded here, right before they are bound. `ord` numbers inflight rows by first insertion.
+ * encoded here, right before they are bound.
  */
-export function applyOps(st: Statements, p: unknown[], ord: { next: number }): void {
+export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
   for (let i = 0; i < p.length; i += 3) {
     switch (p[i] as number) {
       case PUT_SESSION: {
         const r = p[i + 1] as SessionRecord;
+        state.sessions.add(r.clientId);
         st.putSession.run(
           r.clientId,
           r.expiryInterval,
@@ -47,6 +59,7 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
       }
       case DELETE_SESSION: {
         const clientId = p[i + 1] as string;
+        state.sessions.delete(clientId);
         st.deleteSessionInflight.run(clientId);
         st.deleteSessionQueued.run(clientId);
         st.deleteSessionQos2.run(clientId);
@@ -56,11 +69,13 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
       case PUT_INFLIGHT: {
         const clientId = p[i + 1] as string;
         const r = p[i + 2] as InflightRecord;
+        if (!state.sessions.has(clientId)) break;
+        if (r.state === 'pubrel' && st.setInflightState.run(r.state, clientId, r.packetId).changes > 0) break;
         const m = r.message;
         st.putInflight.run(
           clientId,
           r.packetId,
-          ord.next++,
+          state.ord++,
           r.state,
           r.qos,
           r.retain ? 1 : 0,
@@ -69,7 +84,6 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
           m.payload,
           m.expiresAt ?? null,
           packMeta(m),
-          clientId,
         );
         break;
       }
@@ -79,6 +93,7 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
       case PUT_QUEUED: {
         const clientId = p[i + 1] as string;
         const r = p[i + 2] as QueuedRecord;
+        if (!state.sessions.has(clientId)) break;
         const m = r.message;
         st.putQueued.run(
           clientId,
@@ -90,7 +105,6 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
           m.payload,
           m.expiresAt ?? null,
           packMeta(m),
-          clientId,
         );
         break;
       }
@@ -98,7 +112,7 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
         st.deleteQueued.run(p[i + 1], p[i + 2]);
         break;
       case PUT_QOS2:
-        st.putQos2.run(p[i + 1], p[i + 2], p[i + 1]);
+        if (state.sessions.has(p[i + 1] as string)) st.putQos2.run(p[i + 1], p[i + 2]);
         break;
       case DELETE_QOS2:
         st.deleteQos2.run(p[i + 1], p[i + 2]);
@@ -154,6 +168,7 @@ export function applyOps(st: Statements, p: unknown[], ord: { next: number }): v
       }
       case PURGE:
         purge(st, p[i + 1] as number);
+        state.sessions = new Set(st.sessionIds.all() as string[]);
         break;
     }
   }

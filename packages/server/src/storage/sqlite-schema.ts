@@ -8,7 +8,7 @@ export const SCHEMA_VERSION = 1;
 /**
  * The tables of the SQLite store. A stored message is `channel`, `payload`, `expires_at`
  * (its expiry, for purge queries) and `meta` (msgpack: event, qos, retain, properties,
- * publisher). Keys are natural, so tables are WITHOUT ROWID.
+ * not the publisher: connection ids do not outlive a restart). Keys are natural, so tables are WITHOUT ROWID.
  */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pulse_meta (
@@ -102,17 +102,18 @@ export const SQL = {
   // A replaced inflight row keeps its `ord`: resends go in the order messages were first sent.
   putInflight: `INSERT INTO inflight
       (client_id, packet_id, ord, state, qos, retain, subscription_ids, channel, payload, expires_at, meta)
-    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_id, packet_id) DO UPDATE SET state = excluded.state, qos = excluded.qos,
       retain = excluded.retain, subscription_ids = excluded.subscription_ids, channel = excluded.channel,
       payload = excluded.payload, expires_at = excluded.expires_at, meta = excluded.meta`,
   deleteInflight: 'DELETE FROM inflight WHERE client_id = ? AND packet_id = ?',
+  // PUBREC received: only the state changes (the row keeps its message and order).
+  setInflightState: 'UPDATE inflight SET state = ? WHERE client_id = ? AND packet_id = ?',
   putQueued: `INSERT OR REPLACE INTO queued
       (client_id, seq, qos, retain, subscription_ids, channel, payload, expires_at, meta)
-    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = ?)`,
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   deleteQueued: 'DELETE FROM queued WHERE client_id = ? AND seq = ?',
-  putQos2: `INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id)
-    SELECT ?, ? WHERE EXISTS (SELECT 1 FROM sessions WHERE client_id = ?)`,
+  putQos2: 'INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)',
   deleteQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?',
   putRetained: 'INSERT OR REPLACE INTO retained (channel, payload, expires_at, meta) VALUES (?, ?, ?, ?)',
   deleteRetained: 'DELETE FROM retained WHERE channel = ?',
@@ -144,6 +145,7 @@ export const SQL = {
   firstLiveHistory: `SELECT "offset" FROM history WHERE channel = ? AND (expires_at IS NULL OR expires_at > ?)
     ORDER BY "offset" LIMIT 1`,
 
+  sessionIds: 'SELECT client_id FROM sessions',
   loadSessions: 'SELECT client_id, expiry_interval, subscriptions, expires_at FROM sessions',
   loadInflight: `SELECT client_id, packet_id, state, qos, retain, subscription_ids, channel, payload, expires_at, meta
     FROM inflight ORDER BY client_id, ord`,

@@ -17,6 +17,7 @@ import { openDatabase } from './sqlite-open.js';
 import {
   APPEND_HISTORY,
   applyOps,
+  type OpsState,
   DELETE_INFLIGHT,
   DELETE_QOS2,
   DELETE_QUEUED,
@@ -50,8 +51,7 @@ export class SqliteStore implements Store {
   private readonly st: Statements;
   private readonly applyPending: () => void;
   private readonly pageSize: number;
-  /** Numbers inflight rows by first insertion, so resends keep the order of first sending. */
-  private readonly ord: { next: number };
+  private readonly ops: OpsState;
   private closed = false;
 
   /** Opens or creates the store at `path`; throws `StoreOpenError` with a one-line cause. */
@@ -76,10 +76,14 @@ export class SqliteStore implements Store {
     this.st.historyChannels.pluck(true);
     this.st.firstLiveHistory.pluck(true);
     this.st.maxInflightOrd.pluck(true);
-    this.applyPending = db.transaction(() => applyOps(this.st, this.pending, this.ord));
+    this.st.sessionIds.pluck(true);
+    this.applyPending = db.transaction(() => applyOps(this.st, this.pending, this.ops));
     this.synchronous = db.pragma('synchronous', { simple: true }) as number;
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
-    this.ord = { next: (this.st.maxInflightOrd.get() as number) + 1 };
+    this.ops = {
+      ord: (this.st.maxInflightOrd.get() as number) + 1,
+      sessions: new Set(this.st.sessionIds.all() as string[]),
+    };
   }
 
   get dirty(): boolean {
@@ -148,7 +152,13 @@ export class SqliteStore implements Store {
   commit(): void {
     if (this.pending.length === 0) return;
     if (this.closed) throw new Error(`storage: ${JSON.stringify(this.path)} is closed`);
-    this.applyPending();
+    try {
+      this.applyPending();
+    } catch (err) {
+      // Rolled back: the session ids the failed operations touched are read again.
+      this.ops.sessions = new Set(this.st.sessionIds.all() as string[]);
+      throw err;
+    }
     this.pending.length = 0;
   }
 
