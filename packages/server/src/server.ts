@@ -29,6 +29,7 @@ import { StoreCommitter } from './storage/store-committer.js';
 import { CoarseClock } from './transport/coarse-clock.js';
 import type { ClientMatch, Connection, ConnectionEnv } from './transport/connection.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
+import { onHandlerError } from './transport/socket-events.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
 import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
@@ -136,6 +137,7 @@ export class PulseServer {
     options: PulseServerOptions = {},
   ) {
     this.log = options.logger ?? createLogger(config.log.level);
+    onHandlerError((err) => this.log.error({ err }, 'protocol handler failed; its connection was closed'));
     this.onFatal = options.onFatal;
     // Before the store opens: a bad certificate file (TlsConfigError) leaves nothing to close.
     const anyTls = config.server.tls || config.transport.tls || config.mqtt.tls;

@@ -68,6 +68,27 @@ test('malformed packets: DISCONNECT 0x81 (v5) or a close (3.1.1), each counted a
   });
 });
 
+test('a packet identifier cut to one byte is malformed, not a crash (mqtt-packet reads it as -1)', async () => {
+  await withMqtt({}, async (h) => {
+    const cases: [string, Buffer][] = [
+      ['QoS 1 PUBLISH', Buffer.from([0x32, 0x04, 0x00, 0x01, 0x74, 0x05])],
+      ['QoS 2 PUBLISH', Buffer.from([0x34, 0x04, 0x00, 0x01, 0x74, 0x05])],
+      ['PUBREL', Buffer.from([0x62, 0x01, 0x05])],
+      ['PUBACK', Buffer.from([0x40, 0x01, 0x05])],
+    ];
+    for (const [what, bytes] of cases) {
+      await expectRejected(h, 4, bytes, 0, `v4 ${what}`);
+      await expectRejected(h, 5, bytes, 0x81, `v5 ${what}`);
+    }
+    // Still serving.
+    const bystander = await mqttClient(h.tcpUrl);
+    await bystander.subscribeAsync('still/up');
+    await bystander.publishAsync('still/up', 'yes');
+    assert.equal((await bystander.inbox.waitFor(1))[0].payload.toString(), 'yes');
+    await endAll(bystander);
+  });
+});
+
 test('malformed and repeated v5 properties: 0x81 / 0x82, never passed on', async () => {
   await withMqtt({}, async (h) => {
     const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });

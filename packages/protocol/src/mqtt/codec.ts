@@ -135,6 +135,9 @@ export class MqttDecoder {
     }
     this.syncWithParser();
     const parsed = this.result as Packet;
+    // mqtt-packet reads a packet identifier cut to one byte as -1 instead of failing.
+    const id = (parsed as { messageId?: number }).messageId;
+    if (id !== undefined && (id < 0 || id > 0xffff)) return new Error('Cannot parse messageId');
     const problem =
       propertiesProblem((parsed as { properties?: Record<string, unknown> }).properties, parsed.cmd) ??
       (parsed.cmd === 'connect' ? propertiesProblem(parsed.will?.properties, 'will') : undefined);

@@ -14,8 +14,23 @@ export interface SocketOwner {
 
 // Module-level listeners (the socket is `this`) instead of closures per connection:
 // three fewer function objects for every idle connection.
+let reportHandlerError: (err: unknown) => void = () => {};
+
+/**
+ * Where a bug in a protocol handler is reported. The connection whose input raised it is
+ * destroyed; the process and every other connection carry on.
+ */
+export function onHandlerError(report: (err: unknown) => void): void {
+  reportHandlerError = report;
+}
+
 function onData(this: OwnedSocket, chunk: Buffer): void {
-  this[owner]?.onSocketData(chunk);
+  try {
+    this[owner]?.onSocketData(chunk);
+  } catch (err) {
+    reportHandlerError(err);
+    this.destroy();
+  }
 }
 function onClose(this: OwnedSocket): void {
   this[owner]?.onSocketClosed();
