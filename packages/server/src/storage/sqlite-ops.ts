@@ -30,8 +30,8 @@ export const PURGE = 15;
 
 /** What applying operations keeps between commits. */
 export interface OpsState {
-  /** Numbers inflight rows by first insertion, so resends keep the order of first sending. */
-  ord: number;
+  /** The `seq` (rowid) of every inflight row, by client id and packet id. */
+  inflight: Map<string, Map<number, number>>;
   /**
    * The stored sessions' client ids: QoS state of a session that is not stored is ignored
    * (checked here rather than by a subquery in every insert).
@@ -60,7 +60,8 @@ export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
       case DELETE_SESSION: {
         const clientId = p[i + 1] as string;
         state.sessions.delete(clientId);
-        st.deleteSessionInflight.run(clientId);
+        for (const seq of state.inflight.get(clientId)?.values() ?? []) st.deleteInflight.run(seq);
+        state.inflight.delete(clientId);
         st.deleteSessionQueued.run(clientId);
         st.deleteSessionQos2.run(clientId);
         st.deleteSession.run(clientId);
@@ -70,26 +71,57 @@ export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
         const clientId = p[i + 1] as string;
         const r = p[i + 2] as InflightRecord;
         if (!state.sessions.has(clientId)) break;
-        if (r.state === 'pubrel' && st.setInflightState.run(r.state, clientId, r.packetId).changes > 0) break;
+        let rows = state.inflight.get(clientId);
+        const known = rows?.get(r.packetId);
+        if (known !== undefined && r.state === 'pubrel') {
+          st.setInflightState.run(r.state, known);
+          break;
+        }
         const m = r.message;
-        st.putInflight.run(
+        const ids = packIds(r.subscriptionIds);
+        const retain = r.retain ? 1 : 0;
+        const expiresAt = m.expiresAt ?? null;
+        if (known !== undefined) {
+          st.replaceInflight.run(
+            r.state,
+            r.qos,
+            retain,
+            ids,
+            m.channel,
+            m.payload,
+            expiresAt,
+            packMeta(m),
+            known,
+          );
+          break;
+        }
+        const { lastInsertRowid } = st.putInflight.run(
           clientId,
           r.packetId,
-          state.ord++,
           r.state,
           r.qos,
-          r.retain ? 1 : 0,
-          packIds(r.subscriptionIds),
+          retain,
+          ids,
           m.channel,
           m.payload,
-          m.expiresAt ?? null,
+          expiresAt,
           packMeta(m),
         );
+        if (rows === undefined) {
+          rows = new Map();
+          state.inflight.set(clientId, rows);
+        }
+        rows.set(r.packetId, Number(lastInsertRowid));
         break;
       }
-      case DELETE_INFLIGHT:
-        st.deleteInflight.run(p[i + 1], p[i + 2]);
+      case DELETE_INFLIGHT: {
+        const rows = state.inflight.get(p[i + 1] as string);
+        const seq = rows?.get(p[i + 2] as number);
+        if (seq === undefined) break;
+        rows?.delete(p[i + 2] as number);
+        st.deleteInflight.run(seq);
         break;
+      }
       case PUT_QUEUED: {
         const clientId = p[i + 1] as string;
         const r = p[i + 2] as QueuedRecord;
@@ -168,9 +200,23 @@ export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
       }
       case PURGE:
         purge(st, p[i + 1] as number);
-        state.sessions = new Set(st.sessionIds.all() as string[]);
+        reread(st, state);
         break;
     }
+  }
+}
+
+/** The in-memory indexes, read again from the tables (after a purge or a rollback). */
+export function reread(st: Statements, state: OpsState): void {
+  state.sessions = new Set(st.sessionIds.all() as string[]);
+  state.inflight = new Map();
+  for (const row of st.inflightSeqs.all() as { seq: number; client_id: string; packet_id: number }[]) {
+    let rows = state.inflight.get(row.client_id);
+    if (rows === undefined) {
+      rows = new Map();
+      state.inflight.set(row.client_id, rows);
+    }
+    rows.set(row.packet_id, row.seq);
   }
 }
 

@@ -24,9 +24,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS inflight (
+  seq INTEGER PRIMARY KEY,
   client_id TEXT NOT NULL,
   packet_id INTEGER NOT NULL,
-  ord INTEGER NOT NULL,
   state TEXT NOT NULL,
   qos INTEGER NOT NULL,
   retain INTEGER NOT NULL,
@@ -34,9 +34,8 @@ CREATE TABLE IF NOT EXISTS inflight (
   channel TEXT NOT NULL,
   payload BLOB NOT NULL,
   expires_at INTEGER,
-  meta BLOB NOT NULL,
-  PRIMARY KEY (client_id, packet_id)
-) WITHOUT ROWID;
+  meta BLOB NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS queued (
   client_id TEXT NOT NULL,
@@ -96,19 +95,20 @@ export const SQL = {
   putSession:
     'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, subscriptions, expires_at) VALUES (?, ?, ?, ?)',
   deleteSession: 'DELETE FROM sessions WHERE client_id = ?',
-  deleteSessionInflight: 'DELETE FROM inflight WHERE client_id = ?',
   deleteSessionQueued: 'DELETE FROM queued WHERE client_id = ?',
   deleteSessionQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ?',
-  // A replaced inflight row keeps its `ord`: resends go in the order messages were first sent.
+  // Inflight rows are appended (a rowid table: the cheapest insert and delete SQLite has) and
+  // addressed by their `seq`, which the store keeps per (client id, packet id) in memory.
+  // `seq` orders them too: resends go in the order messages were first sent.
   putInflight: `INSERT INTO inflight
-      (client_id, packet_id, ord, state, qos, retain, subscription_ids, channel, payload, expires_at, meta)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (client_id, packet_id) DO UPDATE SET state = excluded.state, qos = excluded.qos,
-      retain = excluded.retain, subscription_ids = excluded.subscription_ids, channel = excluded.channel,
-      payload = excluded.payload, expires_at = excluded.expires_at, meta = excluded.meta`,
-  deleteInflight: 'DELETE FROM inflight WHERE client_id = ? AND packet_id = ?',
+      (client_id, packet_id, state, qos, retain, subscription_ids, channel, payload, expires_at, meta)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  replaceInflight: `UPDATE inflight SET state = ?, qos = ?, retain = ?, subscription_ids = ?, channel = ?,
+      payload = ?, expires_at = ?, meta = ? WHERE seq = ?`,
+  deleteInflight: 'DELETE FROM inflight WHERE seq = ?',
   // PUBREC received: only the state changes (the row keeps its message and order).
-  setInflightState: 'UPDATE inflight SET state = ? WHERE client_id = ? AND packet_id = ?',
+  setInflightState: 'UPDATE inflight SET state = ? WHERE seq = ?',
+  inflightSeqs: 'SELECT seq, client_id, packet_id FROM inflight',
   putQueued: `INSERT OR REPLACE INTO queued
       (client_id, seq, qos, retain, subscription_ids, channel, payload, expires_at, meta)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -148,7 +148,7 @@ export const SQL = {
   sessionIds: 'SELECT client_id FROM sessions',
   loadSessions: 'SELECT client_id, expiry_interval, subscriptions, expires_at FROM sessions',
   loadInflight: `SELECT client_id, packet_id, state, qos, retain, subscription_ids, channel, payload, expires_at, meta
-    FROM inflight ORDER BY client_id, ord`,
+    FROM inflight ORDER BY client_id, seq`,
   loadQueued: `SELECT client_id, seq, qos, retain, subscription_ids, channel, payload, expires_at, meta
     FROM queued ORDER BY client_id, seq`,
   loadQos2: 'SELECT client_id, packet_id FROM incoming_qos2 ORDER BY client_id, packet_id',
@@ -157,7 +157,6 @@ export const SQL = {
   loadStreams: 'SELECT channel, epoch, "offset" AS "offset" FROM streams',
   loadHistory: `SELECT channel, "offset" AS "offset", time, expires_at, payload, meta
     FROM history ORDER BY channel, "offset"`,
-  maxInflightOrd: 'SELECT COALESCE(MAX(ord), 0) AS ord FROM inflight',
 } as const;
 
 /** The prepared statements, by name. */

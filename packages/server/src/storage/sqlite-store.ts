@@ -18,6 +18,7 @@ import {
   APPEND_HISTORY,
   applyOps,
   type OpsState,
+  reread,
   DELETE_INFLIGHT,
   DELETE_QOS2,
   DELETE_QUEUED,
@@ -75,15 +76,12 @@ export class SqliteStore implements Store {
     this.st = st as Statements;
     this.st.historyChannels.pluck(true);
     this.st.firstLiveHistory.pluck(true);
-    this.st.maxInflightOrd.pluck(true);
     this.st.sessionIds.pluck(true);
     this.applyPending = db.transaction(() => applyOps(this.st, this.pending, this.ops));
     this.synchronous = db.pragma('synchronous', { simple: true }) as number;
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
-    this.ops = {
-      ord: (this.st.maxInflightOrd.get() as number) + 1,
-      sessions: new Set(this.st.sessionIds.all() as string[]),
-    };
+    this.ops = { sessions: new Set(), inflight: new Map() };
+    reread(this.st, this.ops);
   }
 
   get dirty(): boolean {
@@ -155,8 +153,8 @@ export class SqliteStore implements Store {
     try {
       this.applyPending();
     } catch (err) {
-      // Rolled back: the session ids the failed operations touched are read again.
-      this.ops.sessions = new Set(this.st.sessionIds.all() as string[]);
+      // Rolled back: the indexes the failed operations touched are read again.
+      reread(this.st, this.ops);
       throw err;
     }
     this.pending.length = 0;
