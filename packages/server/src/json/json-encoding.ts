@@ -64,6 +64,29 @@ export function historyEntry(p: Publication): string {
   return `${s}}`;
 }
 
+/**
+ * The members `"publications":[…],"offset":N,"epoch":"…"` of a history page, at most
+ * `budget` bytes of entries but always one: the oldest that fit when paging forward from a
+ * position (`forward`), else the newest.
+ */
+export function historyPageMembers(
+  page: { publications: Publication[]; offset: number; epoch: string },
+  forward: boolean,
+  budget: number,
+): string {
+  const list = page.publications;
+  const entries: string[] = [];
+  let size = 0;
+  for (let n = 0; n < list.length; n++) {
+    const entry = historyEntry(list[forward ? n : list.length - 1 - n]);
+    if (n > 0 && size + entry.length > budget) break;
+    size += entry.length + 1;
+    entries.push(entry);
+  }
+  if (!forward) entries.reverse();
+  return `"publications":[${entries.join(',')}],"offset":${page.offset},"epoch":${JSON.stringify(page.epoch)}`;
+}
+
 const PRESENCE_PUSH: Record<number, string> = {
   [PresenceAction.Join]: 'join',
   [PresenceAction.Leave]: 'leave',

@@ -17,7 +17,7 @@ import type { ClientMatch, ConnectionHandler } from '../transport/connection.js'
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { TextHandler, WsConnection } from '../transport/ws-connection.js';
 import type { JsonAuth } from './json-auth.js';
-import { historyEntry, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
+import { historyPageMembers, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
 import {
   JsonCode,
   type JsonId,
@@ -375,21 +375,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     // The reply must fit the connection's outbound budget: keep the oldest (paging forward
     // from `since`) or the newest entries that do, always at least one.
     const budget = Math.min(this.ctx.maxOutboundBytes, MAX_HISTORY_REPLY_BYTES);
-    const list = page.publications;
-    const fromEnd = since === undefined;
-    const entries: string[] = [];
-    let size = 0;
-    for (let n = 0; n < list.length; n++) {
-      const entry = historyEntry(list[fromEnd ? list.length - 1 - n : n]);
-      if (n > 0 && size + entry.length > budget) break;
-      size += entry.length + 1;
-      entries.push(entry);
-    }
-    if (fromEnd) entries.reverse();
-    this.reply(
-      id,
-      `{"publications":[${entries.join(',')}],"offset":${page.offset},"epoch":${JSON.stringify(page.epoch)}}`,
-    );
+    this.reply(id, `{${historyPageMembers(page, since !== undefined, budget)}}`);
   }
 
   private refuse(id: JsonId, refusal: Refusal): void {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Publication, Refusal, checkPublishChannel } from '@pulse/core';
 import { DEFAULT_HISTORY_LIMIT, ErrorCode, MAX_HISTORY_LIMIT } from '@pulse/protocol';
-import { historyEntry, toJson } from '../../json/json-encoding.js';
+import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
 import type { ClientMatch } from '../../transport/connection.js';
 import { ApiError, type ApiReply, ok } from './api-error.js';
@@ -130,21 +130,7 @@ export const history: ApiHandler = (ctx, { channel, query }) => {
   if (invalid && invalid.code !== ErrorCode.Forbidden) throw refused(invalid);
   const page = invalid ? undefined : ctx.broker.history?.read(channel, { since, limit }, Date.now());
   if (page === undefined) throw new ApiError(404, `channel ${channel} keeps no history`);
-  // Keep the reply bounded: the oldest entries that fit when paging forward, else the newest.
-  const list = page.publications;
-  const fromEnd = since === undefined;
-  const entries: string[] = [];
-  let size = 0;
-  for (let n = 0; n < list.length; n++) {
-    const entry = historyEntry(list[fromEnd ? list.length - 1 - n : n]);
-    if (n > 0 && size + entry.length > MAX_HISTORY_REPLY_BYTES) break;
-    size += entry.length + 1;
-    entries.push(entry);
-  }
-  if (fromEnd) entries.reverse();
-  return ok(
-    `{"ok":true,"publications":[${entries.join(',')}],"offset":${page.offset},"epoch":${JSON.stringify(page.epoch)}}`,
-  );
+  return ok(`{"ok":true,${historyPageMembers(page, since !== undefined, MAX_HISTORY_REPLY_BYTES)}}`);
 };
 
 /** `POST /api/disconnect {connection_id | client_id | user}` → `{ok, disconnected}`. */
