@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Broker } from '../src/broker.js';
-import { ChannelHistory, type StreamPosition } from '../src/history/channel-history.js';
+import { ChannelHistory, type StreamPosition, forgetStreams } from '../src/history/channel-history.js';
 import { type HistoryRule, HistoryRules, historyPatternProblem } from '../src/history/history-rules.js';
 import { type Message, Publication } from '../src/outbound.js';
 import { MemoryStore } from '../src/store/memory-store.js';
@@ -19,6 +19,11 @@ class SpyStore extends MemoryStore {
   readonly trims: [string, number][] = [];
   readonly streamsPut: StreamRecord[] = [];
   readonly appended: HistoryRecord[] = [];
+  readonly deleted: string[] = [];
+  override deleteStream(channel: string): void {
+    this.deleted.push(channel);
+    super.deleteStream(channel);
+  }
   override putStream(record: StreamRecord): void {
     this.streamsPut.push({ ...record });
     super.putStream(record);
@@ -139,7 +144,8 @@ describe('ChannelHistory: append', () => {
       [1, 2, 3, 4, 5].map((o) => ['c', o, 10, 1010]),
     );
     assert.equal(store.appended[0].message.payload.toString(), 'm1');
-    assert.deepEqual(store.streamsPut.at(-1), { channel: 'c', epoch: ps[0].epoch, offset: 5 });
+    assert.deepEqual(store.streamsPut.at(-1), { channel: 'c', epoch: ps[0].epoch, offset: 5, updatedAt: 10 });
+    assert.equal(store.streamsPut.length, 5, 'one position per append (a new stream is not stored twice)');
     assert.deepEqual(store.trims, [
       ['c', 2],
       ['c', 3],
@@ -252,7 +258,7 @@ describe('ChannelHistory: recover', () => {
     assert.equal(r?.recovered, false);
     assert.equal(r?.offset, 0);
     assert.equal(typeof r?.epoch, 'string');
-    assert.deepEqual(store.streamsPut, [{ channel: 'c', epoch: r?.epoch, offset: 0 }]);
+    assert.deepEqual(store.streamsPut, [{ channel: 'c', epoch: r?.epoch, offset: 0, updatedAt: 1000 }]);
     // The stream now exists: the epoch handed out is the one publications get.
     const p = pub('c');
     h.append(p, 1000);
@@ -329,7 +335,22 @@ describe('ChannelHistory: streams', () => {
     publishN(h, 'a', 1); // a is now the most recent
     publishN(h, 'c', 1); // evicts b
     assert.equal(h.streamCount, 2);
-    assert.deepEqual(store.trims.at(-1), ['b', Number.POSITIVE_INFINITY]);
+    assert.deepEqual(
+      store.deleted,
+      ['b'],
+      'the evicted stream is deleted from the store, entries and position',
+    );
+    assert.deepEqual(
+      store
+        .load(0)
+        .streams.map((s) => s.channel)
+        .sort(),
+      ['a', 'c'],
+    );
+    assert.deepEqual(
+      store.load(0).history.filter((r) => r.channel === 'b'),
+      [],
+    );
     assert.equal(h.position('a')?.epoch, a1[0].epoch);
     const [b] = publishN(h, 'b', 1); // evicts a
     assert.equal(b.offset, 1);
@@ -377,6 +398,140 @@ describe('ChannelHistory: streams', () => {
         .map((h) => h.offset),
       [],
     );
+    assert.deepEqual(
+      store
+        .load(2000)
+        .streams.map((s) => s.channel)
+        .sort(),
+      ['c', 't'],
+      'the stream whose rule was removed is deleted, position included',
+    );
+  });
+
+  it('a stream whose rule was removed at a restart comes back with a new epoch when the rule returns', () => {
+    // The stream is deleted by the restart without the rule: publications made meanwhile were
+    // not kept, so its old epoch must not claim to continue.
+    const store = new MemoryStore();
+    const first = history([rule('c')], store);
+    const [p] = publishN(first, 'c', 3);
+    let state = store.load(0);
+    history([rule('other')], store).restore(state.streams, state.history, 0);
+    state = store.load(0);
+    assert.deepEqual(state.streams, []);
+    assert.deepEqual(state.history, []);
+    const third = history([rule('c')], store);
+    third.restore(state.streams, state.history, 0);
+    const r = third.recover('c', { offset: 3, epoch: p.epoch as string }, 0);
+    assert.equal(r?.recovered, false);
+    assert.notEqual(r?.epoch, p.epoch);
+    assert.equal(r?.offset, 0);
+  });
+
+  it('restore keeps the most recently appended streams past maxStreams and deletes the others', () => {
+    const store = new SpyStore();
+    const stream = (channel: string, updatedAt?: number): StreamRecord =>
+      updatedAt === undefined
+        ? { channel, epoch: `e-${channel}`, offset: 1 }
+        : { channel, epoch: `e-${channel}`, offset: 1, updatedAt };
+    const entry = (channel: string): HistoryRecord => ({
+      channel,
+      offset: 1,
+      time: 0,
+      message: { channel, payload: Buffer.from(channel), qos: 0, retain: false },
+    });
+    // Channel-name order is the opposite of recency; `old` has no time at all.
+    const streams = [stream('a', 300), stream('b', 100), stream('c', 200), stream('d', 400), stream('old')];
+    for (const s of streams) {
+      store.putStream(s);
+      store.appendHistory(entry(s.channel));
+    }
+    const state = store.load(0);
+    const h = history([rule('#')], store, 3);
+    h.restore(state.streams, state.history, 0);
+    assert.equal(h.streamCount, 3);
+    assert.equal(h.entryCount, 3);
+    assert.deepEqual([...store.deleted].sort(), ['b', 'old']);
+    const after = store.load(0);
+    assert.deepEqual(after.streams.map((s) => s.channel).sort(), ['a', 'c', 'd']);
+    assert.deepEqual(after.history.map((r) => r.channel).sort(), ['a', 'c', 'd']);
+    for (const channel of ['a', 'c', 'd']) {
+      assert.equal(h.recover(channel, { offset: 0, epoch: `e-${channel}` }, 0)?.recovered, true, channel);
+    }
+    // The order of recency goes on: the least recent kept stream (c) is the next evicted.
+    publishN(h, 'e', 1);
+    assert.deepEqual(store.deleted.at(-1), 'c');
+    // Restore does not write back what it kept unchanged.
+    assert.equal(store.streamsPut.filter((s) => s.channel === 'a').length, 1);
+  });
+
+  it('restore with newEpochs gives every stream a new epoch; entries keep their offsets', () => {
+    const store = new SpyStore();
+    const first = history([rule('c', 10), rule('d', 10)], store);
+    const [c1] = publishN(first, 'c', 4, 500);
+    const [d1] = publishN(first, 'd', 2, 600);
+    const state = store.load(0);
+    const second = history([rule('c', 10), rule('d', 10)], store);
+    second.restore(state.streams, state.history, 1000, { newEpochs: true });
+    const page = second.read('c', {}, 1000);
+    assert.ok(page);
+    assert.notEqual(page.epoch, c1.epoch);
+    assert.notEqual(second.position('d')?.epoch, d1.epoch);
+    assert.notEqual(page.epoch, second.position('d')?.epoch);
+    assert.equal(page.offset, 4);
+    assert.deepEqual(offsets(page.publications), [1, 2, 3, 4]);
+    assert.deepEqual(texts(page.publications), ['m1', 'm2', 'm3', 'm4']);
+    assert.ok(page.publications.every((p) => p.epoch === page.epoch));
+    // A client of the old epoch reloads; one of the new epoch recovers.
+    assert.deepEqual(second.recover('c', { offset: 2, epoch: c1.epoch as string }, 1000), {
+      recovered: false,
+      publications: [],
+      offset: 4,
+      epoch: page.epoch,
+    });
+    assert.equal(second.recover('c', { offset: 2, epoch: page.epoch }, 1000)?.recovered, true);
+    // The new epoch is stored (with the stream's last append time), so the next clean start keeps it.
+    const stored = store.load(0).streams.find((s) => s.channel === 'c');
+    assert.deepEqual(stored, { channel: 'c', epoch: page.epoch, offset: 4, updatedAt: 500 });
+    const next = pub('c', 'm5');
+    second.append(next, 1000);
+    assert.deepEqual([next.offset, next.epoch], [5, page.epoch]);
+    const again = store.load(0);
+    const third = history([rule('c', 10), rule('d', 10)], store);
+    third.restore(again.streams, again.history, 1000);
+    assert.deepEqual(third.position('c'), { offset: 5, epoch: page.epoch });
+  });
+
+  it('forgetStreams deletes every stored stream and entry (a server started without rules)', () => {
+    const store = new SpyStore();
+    const h = history([rule('#')], store);
+    publishN(h, 'a', 2);
+    publishN(h, 'b', 1);
+    h.position('c');
+    // History entries left without a position are deleted too.
+    store.appendHistory({
+      channel: 'orphan',
+      offset: 1,
+      time: 0,
+      message: { channel: 'orphan', payload: Buffer.from(''), qos: 0, retain: false },
+    });
+    forgetStreams(store, store.load(0));
+    assert.deepEqual([...store.deleted].sort(), ['a', 'b', 'c', 'orphan']);
+    const state = store.load(0);
+    assert.deepEqual([state.streams, state.history], [[], []]);
+  });
+
+  it('stored streams stay within maxStreams, also for channels only read', () => {
+    const store = new MemoryStore();
+    const h = history([rule('chat:*', 10)], store, 100);
+    for (let i = 0; i < 3000; i++) {
+      if (i % 3 === 0) h.position(`chat:${i}`);
+      else if (i % 3 === 1) h.read(`chat:${i}`, {}, i);
+      else h.append(pub(`chat:${i}`, 'x'), i);
+    }
+    const state = store.load(0);
+    assert.equal(h.streamCount, 100);
+    assert.equal(state.streams.length, 100);
+    assert.ok(state.history.length <= 100);
   });
 
   it('restore keeps at most the (new) size and drops a broken run', () => {

@@ -12,7 +12,44 @@ The password is read from standard input (a pipe works: echo -n secret | pulse p
 trailing newline is dropped), or given with --password (visible in the process list and the
 shell history: prefer standard input).`;
 
-/** Everything the stream has, as text (stops at the first line when it is a terminal). */
+/** Typed on a terminal without echo: one line; Ctrl-C or Ctrl-D on an empty line gives up (undefined). */
+function readHidden(stdin: NodeJS.ReadStream): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const wasRaw = stdin.isRaw === true;
+    stdin.setRawMode(true);
+    const finish = (value: string | undefined, err?: unknown) => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.off('error', onError);
+      stdin.setRawMode(wasRaw);
+      stdin.pause();
+      if (err !== undefined) reject(err);
+      else resolve(value);
+    };
+    const onEnd = () => finish(typed);
+    const onError = (err: unknown) => finish(undefined, err);
+    const onData = (chunk: Buffer | string) => {
+      for (const ch of Buffer.isBuffer(chunk) ? chunk.toString('utf8') : chunk) {
+        if (ch === '\r' || ch === '\n') return finish(typed);
+        if (ch === '\u0003') return finish(undefined); // Ctrl-C
+        if (ch === '\u0004') {
+          if (typed === '') return finish(undefined); // Ctrl-D
+          continue;
+        }
+        if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
+        else if (ch === '\u0015') typed = ''; // Ctrl-U
+        else if (ch >= ' ') typed += ch;
+      }
+    };
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    stdin.once('error', onError);
+    stdin.resume();
+  });
+}
+
+/** Everything the stream has, as text (a pipe or a file; a terminal is read by readHidden). */
 function readInput(stdin: NodeJS.ReadStream): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -57,8 +94,18 @@ export async function runPasswd(
     }
   }
   if (password === undefined) {
-    if (io.stdin.isTTY) io.stderr.write('Password: ');
-    password = (await readInput(io.stdin)).replace(/\r?\n$/, '');
+    if (io.stdin.isTTY && typeof io.stdin.setRawMode === 'function') {
+      io.stderr.write('Password: ');
+      const typed = await readHidden(io.stdin);
+      io.stderr.write('\n');
+      if (typed === undefined) {
+        io.stderr.write('pulse passwd: cancelled\n');
+        return 130;
+      }
+      password = typed;
+    } else {
+      password = (await readInput(io.stdin)).replace(/\r?\n$/, '');
+    }
   }
   if (password.length === 0) {
     io.stderr.write('pulse passwd: empty password\n');

@@ -7,7 +7,7 @@ import {
   createServer as createNetServer,
 } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import { Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
+import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
 import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
@@ -299,15 +299,21 @@ export class PulseServer {
     this.mqtt?.restore(state, now);
     const history = this.broker.history;
     if (history) {
-      history.restore(state.streams, state.history, now);
+      history.restore(state.streams, state.history, now, {
+        newEpochs: this.store.recoveredFromCrash && this.store.commitPolicy === 'fast',
+      });
       this.historyTimer = setInterval(() => history.purge(Date.now()), 1000);
       this.historyTimer.unref();
+    } else {
+      // No [[history]] tables: stored streams are gone for good (a table added later starts
+      // new epochs, so no client recovers across the gap).
+      forgetStreams(this.store, state);
     }
     this.store.commit();
     this.committer.start();
     const purgeEvery = this.config.storage.purge_interval_ms;
     if (purgeEvery > 0) {
-      this.purgeTimer = setInterval(() => this.store.purge(Date.now()), purgeEvery);
+      this.purgeTimer = setInterval(() => this.store.purge(Date.now(), false), purgeEvery);
       this.purgeTimer.unref();
     }
     this.log.info(

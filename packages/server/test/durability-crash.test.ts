@@ -240,3 +240,39 @@ describe('kill -9 under commit_policy = fast', () => {
     assert.deepEqual(got, ['acked']);
   });
 });
+
+describe('session expiry across repeated crashes', () => {
+  test('a session whose client was connected at a kill -9 expires on time, however often the server dies', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pulse-expiry-'));
+    dirs.push(dir);
+    const mqttPort = await freePort();
+    const args = ['--sqlite', join(dir, 'pulse.db'), ...listenerArgs(mqttPort)];
+    const url = `mqtt://127.0.0.1:${mqttPort}`;
+    const options = {
+      clientId: 'exp-crash',
+      clean: false,
+      protocolVersion: 5 as const,
+      properties: { sessionExpiryInterval: 2 },
+      reconnectPeriod: 0,
+    };
+    let pulse = await server(args);
+    try {
+      const client = await mqtt.connectAsync(url, options);
+      await pulse.kill();
+      client.end(true);
+      // Restarted: the session now counts its 2 s from here, and that time is stored.
+      pulse = await server(args);
+      const restartedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1000));
+      await pulse.kill();
+      pulse = await server(args);
+      await new Promise((r) => setTimeout(r, Math.max(0, restartedAt + 2500 - Date.now())));
+      const back = mqtt.connect(url, options);
+      const connack = await new Promise<IConnackPacket>((resolve) => back.once('connect', resolve));
+      back.end(true);
+      assert.equal(connack.sessionPresent, false, 'expired 2 s after the first restart');
+    } finally {
+      await pulse.kill();
+    }
+  });
+});

@@ -34,14 +34,26 @@ class Restartable {
   private constructor(
     readonly mqttPort: number,
     private readonly overrides: DeepPartial<PulseConfig>,
+    file?: string,
   ) {
+    if (file !== undefined) {
+      this.file = file;
+      return;
+    }
     const dir = mkdtempSync(join(tmpdir(), 'pulse-restart-'));
     dirs.push(dir);
     this.file = join(dir, 'pulse.db');
   }
 
-  static async start(overrides: DeepPartial<PulseConfig> = {}): Promise<Restartable> {
+  static async create(overrides: DeepPartial<PulseConfig> = {}): Promise<Restartable> {
     const r = new Restartable(await freePort(), overrides);
+    await r.start();
+    return r;
+  }
+
+  /** A server on `other`'s port and file with different settings (`other` is stopped). */
+  static async reopen(other: Restartable, overrides: DeepPartial<PulseConfig>): Promise<Restartable> {
+    const r = new Restartable(other.mqttPort, overrides, other.file);
     await r.start();
     return r;
   }
@@ -91,7 +103,7 @@ async function subscribe(raw: RawMqtt, topic: string, qos: 0 | 1 | 2): Promise<v
 
 describe('restart on the same SQLite file', () => {
   test('a persistent session comes back with its subscription; QoS 1 messages queued while away are delivered', async () => {
-    const server = await Restartable.start();
+    const server = await Restartable.create();
     try {
       const { raw: sub } = await server.connect('rs-sub');
       await subscribe(sub, 'rs/queue', 1);
@@ -133,7 +145,7 @@ describe('restart on the same SQLite file', () => {
   });
 
   test('an inbound QoS 2 message acknowledged with PUBREC is not routed again when resent after a restart', async () => {
-    const server = await Restartable.start();
+    const server = await Restartable.create();
     try {
       const { raw: sub } = await server.connect('q2-sub', { clean: true, properties: {} });
       await subscribe(sub, 'q2/in', 0);
@@ -178,7 +190,7 @@ describe('restart on the same SQLite file', () => {
   });
 
   test('an outgoing QoS 2 message released with PUBREL resumes with PUBREL, not a second PUBLISH', async () => {
-    const server = await Restartable.start();
+    const server = await Restartable.create();
     try {
       const { raw: sub } = await server.connect('rel-sub');
       await subscribe(sub, 'rel/t', 2);
@@ -214,7 +226,7 @@ describe('restart on the same SQLite file', () => {
   });
 
   test('session expiry counts across the restart: an expired session is not restored', async () => {
-    const server = await Restartable.start();
+    const server = await Restartable.create();
     try {
       const { raw: short } = await server.connect('exp-short', { properties: { sessionExpiryInterval: 1 } });
       const { raw: long } = await server.connect('exp-long');
@@ -236,7 +248,7 @@ describe('restart on the same SQLite file', () => {
   });
 
   test('a delayed will survives the restart and is published when its delay ends', async () => {
-    const server = await Restartable.start();
+    const server = await Restartable.create();
     try {
       const { raw: dying } = await server.connect('will-c', {
         will: {
@@ -261,7 +273,7 @@ describe('restart on the same SQLite file', () => {
   });
 
   test('retained messages survive; one whose expiry passed while stopped does not', async () => {
-    const server = await Restartable.start();
+    const server = await Restartable.create();
     try {
       const { raw: pub } = await server.connect('ret-pub', { clean: true, properties: {} });
       pub.send({
@@ -302,7 +314,7 @@ describe('restart on the same SQLite file', () => {
   });
 
   test('the purge timer deletes expired sessions from the file', async () => {
-    const server = await Restartable.start({ storage: { purge_interval_ms: 100 } });
+    const server = await Restartable.create({ storage: { purge_interval_ms: 100 } });
     try {
       const { raw } = await server.connect('purge-me', { properties: { sessionExpiryInterval: 1 } });
       raw.send({ cmd: 'disconnect' });
@@ -322,8 +334,97 @@ describe('restart on the same SQLite file', () => {
     }
   });
 
+  test('a session expiry longer than setTimeout can wait (30 days) keeps the session, before and after a restart', async () => {
+    const server = await Restartable.create();
+    try {
+      const month = 30 * 24 * 3600;
+      const { raw } = await server.connect('long-exp', { properties: { sessionExpiryInterval: month } });
+      raw.send({ cmd: 'disconnect' });
+      await raw.expectClosed();
+      await sleep(300);
+      const again = await server.connect('long-exp', { properties: { sessionExpiryInterval: month } });
+      assert.equal(again.connack.sessionPresent, true, 'alive 300 ms after its client left');
+      again.raw.send({ cmd: 'disconnect' });
+      await again.raw.expectClosed();
+      await server.restart();
+      await sleep(300);
+      const back = await server.connect('long-exp', { properties: { sessionExpiryInterval: month } });
+      assert.equal(back.connack.sessionPresent, true, 'alive 300 ms after the restart');
+      back.raw.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('limits lowered between runs apply to what is restored: retained messages and session queues', async () => {
+    const server = await Restartable.create();
+    try {
+      const { raw: sub } = await server.connect('low-sub');
+      await subscribe(sub, 'low/q', 1);
+      sub.send({ cmd: 'disconnect' });
+      await sub.expectClosed();
+      const { raw: pub } = await server.connect('low-pub', { clean: true, properties: {} });
+      for (let i = 0; i < 3; i++) {
+        const topic = `low/r${i}`;
+        pub.send({ cmd: 'publish', topic, payload: 'r', qos: 1, messageId: i + 1, retain: true, dup: false });
+        await pub.next('puback');
+      }
+      for (let i = 0; i < 5; i++) {
+        pub.send({
+          cmd: 'publish',
+          topic: 'low/q',
+          payload: `m${i}`,
+          qos: 1,
+          messageId: 10 + i,
+          dup: false,
+          retain: false,
+        });
+        await pub.next('puback');
+      }
+      pub.destroy();
+      await server.stop();
+    } finally {
+      await server.stop();
+    }
+    const lowered = await Restartable.reopen(server, {
+      mqtt: { max_retained_messages: 2, max_queued_messages: 2 },
+    });
+    try {
+      const { raw: back } = await lowered.connect('low-sub');
+      const got: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const p = (await back.next('publish')) as IPublishPacket;
+        got.push(p.payload.toString());
+        back.send({ cmd: 'puback', messageId: p.messageId });
+      }
+      assert.deepEqual(got, ['m3', 'm4'], 'the newest two of the queue');
+      await back.nothingFor(200, 'publish');
+      back.destroy();
+      const { raw: watcher } = await lowered.connect('low-w', { clean: true, properties: {} });
+      await subscribe(watcher, 'low/+', 0);
+      await watcher.next('publish');
+      await watcher.next('publish');
+      await watcher.nothingFor(200, 'publish');
+      watcher.destroy();
+    } finally {
+      await lowered.stop();
+    }
+    // The one over the limit was deleted from the file, not just hidden.
+    const raised = await Restartable.reopen(server, { mqtt: { max_retained_messages: 10 } });
+    try {
+      const { raw: watcher } = await raised.connect('low-w2', { clean: true, properties: {} });
+      await subscribe(watcher, 'low/+', 0);
+      await watcher.next('publish');
+      await watcher.next('publish');
+      await watcher.nothingFor(200, 'publish');
+      watcher.destroy();
+    } finally {
+      await raised.stop();
+    }
+  });
+
   test('storage.max_stored_messages bounds the queues of all sessions; the excess is counted', async () => {
-    const server = await Restartable.start({ storage: { max_stored_messages: 3 } });
+    const server = await Restartable.create({ storage: { max_stored_messages: 3 } });
     try {
       const { raw: sub } = await server.connect('cap-sub');
       await subscribe(sub, 'cap/t', 1);

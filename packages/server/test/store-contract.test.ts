@@ -346,6 +346,60 @@ function contract(
       store.close();
     });
 
+    test('streams: updatedAt round-trips; deleteStream deletes the position and every entry', () => {
+      let { dir, store } = fresh();
+      store.putStream({ channel: 'h/a', epoch: 'ea', offset: 3, updatedAt: NOW - 7 });
+      store.putStream({ channel: 'h/b', epoch: 'eb', offset: 2 });
+      store.putStream({ channel: 'h/c', epoch: 'ec', offset: 0, updatedAt: NOW });
+      for (let offset = 1; offset <= 3; offset++) store.appendHistory(history('h/a', offset));
+      for (let offset = 1; offset <= 2; offset++) store.appendHistory(history('h/b', offset));
+      store = restart(store, dir);
+      let state = store.load(EARLY);
+      assert.deepStrictEqual(byChannel(state.streams), [
+        { channel: 'h/a', epoch: 'ea', offset: 3, updatedAt: NOW - 7 },
+        { channel: 'h/b', epoch: 'eb', offset: 2 },
+        { channel: 'h/c', epoch: 'ec', offset: 0, updatedAt: NOW },
+      ]);
+
+      store.deleteStream('h/a');
+      store.deleteStream('h/c');
+      store.deleteStream('h/none');
+      store = restart(store, dir);
+      state = store.load(EARLY);
+      assert.deepStrictEqual(state.streams, [{ channel: 'h/b', epoch: 'eb', offset: 2 }]);
+      assert.deepEqual(offsetsOf(state, 'h/a'), []);
+      assert.deepEqual(offsetsOf(state, 'h/b'), [1, 2]);
+
+      // Created again: nothing of the deleted stream comes back; within one commit, in order.
+      store.putStream({ channel: 'h/a', epoch: 'new', offset: 1, updatedAt: NOW });
+      store.appendHistory(history('h/a', 1));
+      store.deleteStream('h/b');
+      store.putStream({ channel: 'h/b', epoch: 'eb2', offset: 0 });
+      store = restart(store, dir);
+      state = store.load(EARLY);
+      assert.deepStrictEqual(byChannel(state.streams), [
+        { channel: 'h/a', epoch: 'new', offset: 1, updatedAt: NOW },
+        { channel: 'h/b', epoch: 'eb2', offset: 0 },
+      ]);
+      assert.deepEqual(offsetsOf(state, 'h/a'), [1]);
+      assert.deepEqual(offsetsOf(state, 'h/b'), []);
+      // History entries without a position are deleted too.
+      store.appendHistory(history('h/orphan', 4));
+      store.deleteStream('h/orphan');
+      store = restart(store, dir);
+      assert.deepEqual(offsetsOf(store.load(EARLY), 'h/orphan'), []);
+      store.close();
+    });
+
+    test('recoveredFromCrash is false for a new store and after a clean close', () => {
+      let { dir, store } = fresh();
+      assert.equal(store.recoveredFromCrash, false);
+      store.putRetained(msg('r/x'));
+      store = restart(store, dir);
+      assert.equal(store.recoveredFromCrash, false);
+      store.close();
+    });
+
     /** Fills a store with things that expire at or before NOW and things that do not. */
     const fillExpiring = (store: Store): void => {
       for (const [id, expiresAt] of [
@@ -425,6 +479,52 @@ function contract(
         queue: [],
         incomingQos2: [],
       });
+      store.close();
+    });
+
+    test('purge(now, false) leaves every session and its QoS state alone, purges the rest', () => {
+      let { dir, store } = fresh();
+      fillExpiring(store);
+      store = restart(store, dir);
+      store.purge(NOW, false);
+      store = restart(store, dir);
+      const state = store.load(EARLY);
+      assert.deepEqual(clientIds(state), ['dead', 'edge', 'forever', 'live']);
+      for (const id of ['dead', 'edge', 'forever', 'live']) {
+        const s = sessionOf(state, id);
+        assert.deepEqual(
+          s?.queue.map((q) => q.seq),
+          [2, 3],
+          `expired queued messages of ${id} are gone, the others stay`,
+        );
+        assert.deepEqual(
+          s?.inflight.map((r) => r.packetId),
+          [1],
+        );
+        assert.deepEqual(s?.incomingQos2, [4]);
+      }
+      assert.deepEqual(
+        byChannel(state.retained).map((m) => m.channel),
+        ['r/new', 'r/none'],
+      );
+      assert.deepEqual(offsetsOf(state, 'h'), [3, 4, 5]);
+      assert.deepEqual(offsetsOf(state, 'g'), []);
+      assert.deepEqual(offsetsOf(state, 'k'), [1, 2]);
+      // QoS state written after the purge still lands on the sessions it left (SQLite's indexes).
+      store.putInflight('dead', inflight(2));
+      store.putQueued('edge', queued(9));
+      store = restart(store, dir);
+      const after = store.load(EARLY);
+      assert.deepEqual(
+        sessionOf(after, 'dead')?.inflight.map((r) => r.packetId),
+        [1, 2],
+      );
+      assert.deepEqual(
+        sessionOf(after, 'edge')?.queue.map((q) => q.seq),
+        [2, 3, 9],
+      );
+      // load() (start-up) still purges sessions by their stored expiry.
+      assertPurged(store.load(NOW));
       store.close();
     });
 
@@ -621,6 +721,34 @@ describe('SqliteStore', () => {
       ['r/kept'],
     );
     store.close();
+  });
+
+  test('recoveredFromCrash: true after a process killed with the store open, false after a clean close', () => {
+    const path = dbPath(newDir());
+    SqliteStore.open(path, 'fast').close();
+    const killed = child(
+      `
+      const store = SqliteStore.open(process.env.STORE_PATH, 'fast');
+      store.putRetained({ channel: 'r/kept', payload: Buffer.from('x'), qos: 0, retain: true });
+      store.commit();
+      process.stdout.write('crashed=' + store.recoveredFromCrash + '\\n');
+      process.kill(process.pid, 'SIGKILL');
+      `,
+      path,
+    );
+    assert.equal(killed.signal, 'SIGKILL', String(killed.stderr));
+    assert.equal(killed.stdout, 'crashed=false\n');
+    const after = SqliteStore.open(path, 'fast');
+    assert.equal(after.recoveredFromCrash, true);
+    assert.deepEqual(
+      after.load(NOW).retained.map((m) => m.channel),
+      ['r/kept'],
+    );
+    after.close();
+    // Closed cleanly this time.
+    const again = SqliteStore.open(path, 'balanced');
+    assert.equal(again.recoveredFromCrash, false);
+    again.close();
   });
 
   test('dirty is true while writes wait; commit() with nothing pending does nothing', () => {

@@ -1,5 +1,5 @@
 import type { Publication } from '../outbound.js';
-import type { HistoryRecord, StreamRecord } from '../store/records.js';
+import type { HistoryRecord, StoredState, StreamRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { publicationOf, storedMessageOf } from '../store/stored-message.js';
 import { type HistoryRule, HistoryRules } from './history-rules.js';
@@ -47,6 +47,17 @@ export interface HistoryReadOptions {
 export interface ChannelHistoryOptions {
   /** Most streams kept; past it the least recently appended stream is dropped whole. */
   maxStreams: number;
+}
+
+export interface HistoryRestoreOptions {
+  /**
+   * Gives every restored stream a new epoch (its entries keep their offsets), so that clients
+   * holding a position of the old one get `recovered: false` and reload. For a store that may
+   * have lost acknowledged writes: after a crash under `commit_policy = "fast"` a stream is
+   * rolled back to its last commit, and its old epoch would hand out offsets clients have
+   * already seen for other publications.
+   */
+  newEpochs?: boolean;
 }
 
 const isExpired = (entry: HistoryEntry, nowMs: number): boolean =>
@@ -133,8 +144,10 @@ class Stream {
  * Channel history (Centrifugo's model): every channel a `HistoryRule` matches gets a stream
  * with an epoch and monotonic offsets; its newest publications are kept in memory and
  * journalled to the store, so that a client can recover what it missed (`recover`) or page
- * through it (`read`). An epoch changes when the stream is lost (evicted, or a store that
- * does not outlive the process restarted); offsets of different epochs are unrelated.
+ * through it (`read`). An epoch changes when the stream is lost (evicted, its rule removed
+ * at a restart, or a store that does not outlive the process restarted) or may have lost
+ * publications (`restore` with `newEpochs`); offsets of different epochs are unrelated.
+ * A stream dropped here is deleted from the store too (`Store.deleteStream`).
  */
 export class ChannelHistory {
   private readonly rules: HistoryRules;
@@ -174,7 +187,7 @@ export class ChannelHistory {
     const rule = this.rules.ruleFor(channel);
     if (rule === undefined) return;
     let stream = this.streams.get(channel);
-    if (stream === undefined) stream = this.create(channel, rule);
+    if (stream === undefined) stream = this.create(channel, rule, nowMs, false);
     else {
       // Most recently appended goes last.
       this.streams.delete(channel);
@@ -191,7 +204,7 @@ export class ChannelHistory {
     const record: HistoryRecord = { channel, offset, time: nowMs, message: storedMessageOf(publication) };
     if (expiresAt !== undefined) record.expiresAt = expiresAt;
     this.store.appendHistory(record);
-    this.store.putStream({ channel, epoch, offset });
+    this.store.putStream({ channel, epoch, offset, updatedAt: nowMs });
     if (pushedOut) this.store.trimHistory(channel, stream.oldestOffset);
   }
 
@@ -200,7 +213,7 @@ export class ChannelHistory {
    * learns the epoch to recover from later). Undefined when the channel keeps no history.
    */
   position(channel: string): StreamPosition | undefined {
-    const stream = this.streamOf(channel);
+    const stream = this.streamOf(channel, Date.now());
     return stream && { offset: stream.offset, epoch: stream.epoch };
   }
 
@@ -210,7 +223,7 @@ export class ChannelHistory {
    * `publications` are exactly those, in order. Undefined when the channel keeps no history.
    */
   recover(channel: string, since: StreamPosition, nowMs: number): RecoveryResult | undefined {
-    const stream = this.streamOf(channel);
+    const stream = this.streamOf(channel, nowMs);
     if (stream === undefined) return undefined;
     this.entries -= stream.dropExpired(nowMs);
     const result: RecoveryResult = {
@@ -244,7 +257,7 @@ export class ChannelHistory {
    * the newest `limit`. Undefined when the channel keeps no history.
    */
   read(channel: string, options: HistoryReadOptions, nowMs: number): HistoryPage | undefined {
-    const stream = this.streamOf(channel);
+    const stream = this.streamOf(channel, nowMs);
     if (stream === undefined) return undefined;
     this.entries -= stream.dropExpired(nowMs);
     const { since, limit } = options;
@@ -266,24 +279,44 @@ export class ChannelHistory {
   }
 
   /**
-   * Rebuilds streams from the store at start-up: same epochs and offsets, and the entries
-   * still unexpired and within their rule's size. What no rule covers any more is deleted.
+   * Rebuilds streams from the store at start-up: same epochs (new ones with `newEpochs`) and
+   * offsets, and the entries still unexpired and within their rule's size. Streams no rule
+   * covers any more are deleted from the store, and so are the least recently appended ones
+   * past `maxStreams` (by the stored `updatedAt`), as eviction would have done.
    */
-  restore(streams: StreamRecord[], history: HistoryRecord[], nowMs: number): void {
+  restore(
+    streams: StreamRecord[],
+    history: HistoryRecord[],
+    nowMs: number,
+    options: HistoryRestoreOptions = {},
+  ): void {
     const byChannel = new Map<string, HistoryRecord[]>();
     for (const record of history) {
       const list = byChannel.get(record.channel);
       if (list) list.push(record);
       else byChannel.set(record.channel, [record]);
     }
+    const covered: { record: StreamRecord; rule: HistoryRule }[] = [];
     for (const s of streams) {
-      const records = byChannel.get(s.channel) ?? [];
-      byChannel.delete(s.channel);
       const rule = this.rules.ruleFor(s.channel);
       if (rule === undefined) {
-        if (records.length > 0) this.store.trimHistory(s.channel, Number.POSITIVE_INFINITY);
-        continue;
-      }
+        // Publications made while it had no rule were not kept: the stream cannot go on.
+        byChannel.delete(s.channel);
+        this.store.deleteStream(s.channel);
+      } else covered.push({ record: s, rule });
+    }
+    // Most recently appended first (a stream without `updatedAt` counts as the oldest).
+    covered.sort((a, b) => (b.record.updatedAt ?? -1) - (a.record.updatedAt ?? -1));
+    for (let i = this.maxStreams; i < covered.length; i++) {
+      const channel = covered[i].record.channel;
+      byChannel.delete(channel);
+      this.store.deleteStream(channel);
+    }
+    // Oldest first, so that the map ends in order of last append.
+    for (let i = Math.min(covered.length, this.maxStreams) - 1; i >= 0; i--) {
+      const { record: s, rule } = covered[i];
+      const records = byChannel.get(s.channel) ?? [];
+      byChannel.delete(s.channel);
       records.sort((a, b) => a.offset - b.offset);
       const last = records.length > 0 ? records[records.length - 1].offset : 0;
       const offset = Math.max(s.offset, last);
@@ -299,14 +332,20 @@ export class ChannelHistory {
       }
       if (from > 0)
         this.store.trimHistory(s.channel, from < records.length ? records[from].offset : offset + 1);
+      const epoch = options.newEpochs ? newEpoch() : s.epoch;
+      if (epoch !== s.epoch || offset !== s.offset) {
+        const record: StreamRecord = { channel: s.channel, epoch, offset };
+        if (s.updatedAt !== undefined) record.updatedAt = s.updatedAt;
+        this.store.putStream(record);
+      }
       const old = this.streams.get(s.channel);
       if (old) this.entries -= old.count;
-      const stream = new Stream(s.channel, rule, s.epoch, offset);
+      const stream = new Stream(s.channel, rule, epoch, offset);
       for (let i = from; i < records.length; i++) {
         const r = records[i];
         const publication = publicationOf(r.message);
         publication.offset = r.offset;
-        publication.epoch = s.epoch;
+        publication.epoch = epoch;
         stream.push({ offset: r.offset, time: r.time, expiresAt: r.expiresAt, publication });
       }
       this.entries += stream.count;
@@ -323,28 +362,43 @@ export class ChannelHistory {
     for (const stream of this.streams.values()) this.entries -= stream.dropExpired(nowMs);
   }
 
-  private streamOf(channel: string): Stream | undefined {
+  private streamOf(channel: string, nowMs: number): Stream | undefined {
     const stream = this.streams.get(channel);
     if (stream !== undefined) return stream;
     const rule = this.rules.ruleFor(channel);
-    return rule && this.create(channel, rule);
+    return rule && this.create(channel, rule, nowMs, true);
   }
 
-  private create(channel: string, rule: HistoryRule): Stream {
+  /** A new stream, the most recent one; stored unless the caller stores it right after. */
+  private create(channel: string, rule: HistoryRule, nowMs: number, store: boolean): Stream {
     const stream = new Stream(channel, rule, newEpoch(), 0);
     this.streams.set(channel, stream);
-    this.store.putStream({ channel, epoch: stream.epoch, offset: 0 });
+    if (store) this.store.putStream({ channel, epoch: stream.epoch, offset: 0, updatedAt: nowMs });
     this.evictOverLimit();
     return stream;
   }
 
-  /** Drops the least recently appended streams whole while there are too many. */
+  /** Drops the least recently appended streams whole, here and in the store, while there are too many. */
   private evictOverLimit(): void {
     while (this.streams.size > this.maxStreams) {
       const [channel, stream] = this.streams.entries().next().value as [string, Stream];
       this.streams.delete(channel);
       this.entries -= stream.count;
-      this.store.trimHistory(channel, Number.POSITIVE_INFINITY);
+      this.store.deleteStream(channel);
     }
   }
+}
+
+/**
+ * Deletes every history stream and entry in `state` from the store. For a server started
+ * without `[[history]]` tables (it has no `ChannelHistory`): publications made while history
+ * is off are not kept, so a stream restored by a later start with tables would claim to
+ * continue a sequence that has gaps (and `recover` would answer `recovered: true` wrongly).
+ * Removing every table therefore deletes all stored history.
+ */
+export function forgetStreams(store: Store, state: Pick<StoredState, 'streams' | 'history'>): void {
+  const channels = new Set<string>();
+  for (const s of state.streams) channels.add(s.channel);
+  for (const h of state.history) channels.add(h.channel);
+  for (const channel of channels) store.deleteStream(channel);
 }

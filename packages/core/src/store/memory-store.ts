@@ -29,6 +29,8 @@ const expired = (expiresAt: number | undefined, nowMs: number): boolean =>
 export class MemoryStore implements Store {
   readonly engine = 'memory';
   readonly commitPolicy: CommitPolicy = 'strict';
+  /** Its state ends with the process: there is never a crash to recover from. */
+  readonly recoveredFromCrash = false;
   readonly dirty = false;
   private readonly sessions = new Map<string, SessionState>();
   private readonly retained = new Map<string, StoredMessage>();
@@ -117,6 +119,11 @@ export class MemoryStore implements Store {
     this.streams.set(record.channel, record);
   }
 
+  deleteStream(channel: string): void {
+    this.streams.delete(channel);
+    this.history.delete(channel);
+  }
+
   appendHistory(record: HistoryRecord): void {
     const entries = this.history.get(record.channel);
     if (entries) entries.push(record);
@@ -132,9 +139,9 @@ export class MemoryStore implements Store {
     else if (drop > 0) entries.splice(0, drop);
   }
 
-  purge(nowMs: number): void {
+  purge(nowMs: number, sessions = true): void {
     for (const [clientId, s] of this.sessions) {
-      if (expired(s.session.expiresAt, nowMs)) {
+      if (sessions && expired(s.session.expiresAt, nowMs)) {
         this.sessions.delete(clientId);
         continue;
       }

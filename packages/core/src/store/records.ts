@@ -1,7 +1,10 @@
 /** A publication at rest: everything needed to deliver it again after a restart. */
 export interface StoredMessage {
   channel: string;
-  /** An owned copy, never a view of a socket buffer. */
+  /**
+   * Shared with the publication it was made from (storedMessageOf does not copy): engines that
+   * keep it longer than the session entry holding that publication copy it.
+   */
   payload: Uint8Array;
   event?: string;
   qos: 0 | 1 | 2;
@@ -77,6 +80,11 @@ export interface StreamRecord {
   channel: string;
   epoch: string;
   offset: number;
+  /**
+   * Date.now() of the stream's last publication (or of its creation): at start-up the most
+   * recently used streams are the ones kept when there are more than the limit.
+   */
+  updatedAt?: number;
 }
 
 /** One session with its QoS state, as loaded at start-up. */

@@ -24,6 +24,12 @@ export interface Store {
   readonly engine: string;
   /** How commits are made durable (strict: fsync, balanced: process crashes, fast: an interval). */
   readonly commitPolicy: CommitPolicy;
+  /**
+   * True when the store was not closed cleanly the last time it was open (the process crashed
+   * or was killed): under `fast`, acknowledged writes of the last interval may be lost.
+   * Always false for a store that does not outlive its process.
+   */
+  readonly recoveredFromCrash: boolean;
 
   /** Everything stored, for start-up. Drops what expired before `nowMs`. */
   load(nowMs: number): StoredState;
@@ -45,13 +51,21 @@ export interface Store {
   putWill(record: WillRecord): void;
   deleteWill(clientId: string): void;
 
+  /** The channel's stream position (replaces the previous one). */
   putStream(record: StreamRecord): void;
+  /** Deletes the channel's stream position and all its history entries. */
+  deleteStream(channel: string): void;
   appendHistory(record: HistoryRecord): void;
   /** Deletes a channel's history below `fromOffset` (all of it when `fromOffset` is Infinity). */
   trimHistory(channel: string, fromOffset: number): void;
 
-  /** Deletes expired sessions (with their state), retained and queued messages, and history entries. */
-  purge(nowMs: number): void;
+  /**
+   * Deletes expired retained and queued messages and history entries, and, unless `sessions`
+   * is false, expired sessions with their state (by their stored `expiresAt`). A running
+   * server passes false: its sessions expire on their own timers, which delete them, and a
+   * wall-clock purge could delete a session that is still alive in memory.
+   */
+  purge(nowMs: number, sessions?: boolean): void;
 
   /** True when writes wait for `commit()`. */
   readonly dirty: boolean;

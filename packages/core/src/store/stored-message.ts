@@ -21,6 +21,33 @@ export function storedMessageOf(publication: Publication): StoredMessage {
   return message;
 }
 
+/**
+ * `publication` itself when its payload owns its memory, else a copy whose payload does: for
+ * holders that keep a publication long after its fan-out (retained messages, history), where a
+ * view would pin the whole socket read it was cut from.
+ */
+export function ownedPublication(publication: Publication): Publication {
+  const payload = publication.payload;
+  if (payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) return publication;
+  const { channel, event, qos, retain, properties, publisher, expiresAt } = publication;
+  // Not Buffer.from: small copies would land in (and pin) Node's shared 8 KiB pool.
+  const owned = Buffer.allocUnsafeSlow(payload.length);
+  owned.set(payload);
+  const copy = new Publication({
+    channel,
+    payload: owned,
+    event,
+    qos,
+    retain,
+    properties,
+    publisher,
+    expiresAt,
+  });
+  copy.offset = publication.offset;
+  copy.epoch = publication.epoch;
+  return copy;
+}
+
 /** A stored message as a publication to route or deliver again. */
 export function publicationOf(message: StoredMessage): Publication {
   const publication = new Publication(message);

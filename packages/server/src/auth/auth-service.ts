@@ -16,13 +16,7 @@ import {
   type Protocol,
 } from './hooks.js';
 import { JwtVerifier, MAX_TOKEN_LENGTH, isTokenFailure } from './jwt.js';
-import {
-  type ScryptHash,
-  hashPassword,
-  parsePasswordHash,
-  plainPasswordMatches,
-  verifyPassword,
-} from './passwords.js';
+import { PasswordChecks, type ScryptHash, hashPassword, parsePasswordHash } from './passwords.js';
 import { type Action, type Rights, UNRESTRICTED, aclRights, allowlist, filterProblem } from './rights.js';
 import { effectiveFilter } from './topic-cover.js';
 
@@ -82,6 +76,9 @@ export interface MqttCredentials {
 
 const HOOK_UNAVAILABLE = 'auth hook unavailable';
 
+/** The client's connection is gone (closed or half-closed): a waiting password check is skipped. */
+const cancelled = (socket: Socket): boolean => socket.destroyed || !socket.writable || socket.readableEnded;
+
 /** One authenticated (or anonymous) identity before the connect hook. */
 interface Identity {
   user: string | undefined;
@@ -100,9 +97,17 @@ const fail = (refusal: MqttRefusal, reason: string, message: string): Failure =>
 });
 
 interface UserEntry {
-  hash: ScryptHash | undefined;
-  plain: Buffer | undefined;
+  /** The stored hash; for a plain-text password, its scrypt hash made at start-up. */
+  hash: Promise<ScryptHash>;
 }
+
+/** A hash made in the background at start-up: its failure is seen where it is awaited. */
+function background(hash: Promise<ScryptHash>): Promise<ScryptHash> {
+  hash.catch(() => {});
+  return hash;
+}
+
+const BUSY = 'server busy: too many password checks waiting';
 
 /**
  * Authentication and authorization for every protocol (docs/SECURITY.md): JWTs, MQTT users
@@ -121,7 +126,8 @@ export class AuthService implements SessionAuth {
   private readonly jwtMqttPassword: boolean;
   private readonly identityAsUsername: boolean;
   /** Verified against for an unknown user name, so that its answer takes as long as a known one's. */
-  private dummyHash: Promise<ScryptHash> | undefined;
+  private readonly dummyHash: Promise<ScryptHash> | undefined;
+  private readonly passwords = new PasswordChecks();
 
   constructor(
     config: PulseConfig,
@@ -140,6 +146,7 @@ export class AuthService implements SessionAuth {
     auth.users.forEach((user, i) => {
       this.addUser(user, i);
     });
+    if (this.users.size > 0) this.dummyHash = background(AuthService.hash('pulse-dummy'));
     if (this.enabled) {
       if (!this.jwt.configured && !this.hooks.has('connect')) {
         log.warn(
@@ -160,14 +167,19 @@ export class AuthService implements SessionAuth {
       if (typeof parsed === 'string') {
         throw new AuthConfigError(`auth.users[${index}].password_hash (${user.username}): ${parsed}`);
       }
-      this.users.set(user.username, { hash: parsed, plain: undefined });
+      this.users.set(user.username, { hash: Promise.resolve(parsed) });
     } else {
       this.log.warn(
         { user: user.username },
         `auth.users[${index}] has a plain-text password: store a password_hash instead (\`pulse passwd\`)`,
       );
-      this.users.set(user.username, { hash: undefined, plain: Buffer.from(user.password, 'utf8') });
+      // Hashed once, so that checking it costs what checking a stored hash costs.
+      this.users.set(user.username, { hash: background(AuthService.hash(user.password)) });
     }
+  }
+
+  private static async hash(password: string): Promise<ScryptHash> {
+    return parsePasswordHash(await hashPassword(password)) as ScryptHash;
   }
 
   // --- native and JSON -------------------------------------------------------------------
@@ -279,11 +291,11 @@ export class AuthService implements SessionAuth {
     const who: ConnectionInfo = { protocol: 'mqtt', id: c.clientId, remoteAddress: c.remoteAddress };
     const certUser = this.certificateUser(c.socket);
     if (!this.required) {
-      const user = certUser ?? c.username;
+      // Nothing checks the user name: hooks get it as the unverified `username`, never as `user`.
       return {
         ok: true,
-        user,
-        access: this.accessFor(who, user, UNRESTRICTED),
+        user: certUser ?? c.username,
+        access: this.accessFor(who, certUser, UNRESTRICTED, certUser === undefined ? c.username : undefined),
         expiresAt: undefined,
       };
     }
@@ -302,7 +314,7 @@ export class AuthService implements SessionAuth {
     } else if (certUser !== undefined) {
       outcome = { ok: true, identity: this.aclIdentity(certUser, c.clientId) };
     } else {
-      outcome = await this.checkMqttPassword(c);
+      outcome = await this.checkMqttPassword(c, () => cancelled(c.socket));
     }
     if (outcome.ok && this.hooks.has('connect')) {
       const request: HookRequest = {
@@ -329,7 +341,12 @@ export class AuthService implements SessionAuth {
     return { user, rights: aclRights(this.acl, user, clientId), expiresAt: undefined };
   }
 
-  private async checkMqttPassword(c: MqttCredentials): Promise<Outcome> {
+  /**
+   * A user name and password, or a JWT as the password. Every refusal of a password costs one
+   * scrypt check (an unknown user name is checked against a dummy hash), so that the answer's
+   * timing does not tell which user names exist; checks are limited (PasswordChecks).
+   */
+  private async checkMqttPassword(c: MqttCredentials, gone: () => boolean): Promise<Outcome> {
     const { username, password } = c;
     if (username === undefined && password === undefined) {
       return fail('not_authorized', 'no_credentials', 'credentials required');
@@ -339,39 +356,47 @@ export class AuthService implements SessionAuth {
     const jwtCandidate =
       this.jwtMqttPassword && passwordText !== undefined && JwtVerifier.looksLikeJwt(passwordText);
     if (entry !== undefined && username !== undefined) {
-      if (password !== undefined && (await this.passwordMatches(entry, password))) {
-        return { ok: true, identity: this.aclIdentity(username, c.clientId) };
+      if (password !== undefined) {
+        const matched = this.passwords.remembers(username, password)
+          ? true
+          : await this.passwords.verify(password, entry.hash, gone, username);
+        if (matched === true) return { ok: true, identity: this.aclIdentity(username, c.clientId) };
+        if (matched !== false) return this.skipped(matched);
       }
       if (!jwtCandidate) return fail('credentials', 'bad_password', 'bad user name or password');
+      return this.verifyToken(passwordText as string);
     }
-    if (jwtCandidate) return this.verifyToken(passwordText as string);
-    if (this.users.size > 0 && password !== undefined) {
+    let tokenOutcome: Outcome | undefined;
+    if (jwtCandidate) {
+      tokenOutcome = await this.verifyToken(passwordText as string);
+      if (tokenOutcome.ok) return tokenOutcome;
+    }
+    if (this.dummyHash !== undefined && password !== undefined) {
       // An unknown user name takes as long to refuse as a wrong password.
-      await verifyPassword(password, await this.dummy()).catch(() => false);
+      const checked = await this.passwords.verify(password, this.dummyHash, gone);
+      if (checked === 'busy' || checked === 'cancelled') return this.skipped(checked);
     }
-    return fail(
-      'credentials',
-      entry === undefined ? 'unknown_user' : 'bad_password',
-      'bad user name or password',
-    );
+    return tokenOutcome ?? fail('credentials', 'unknown_user', 'bad user name or password');
   }
 
-  private async passwordMatches(entry: UserEntry, password: Buffer): Promise<boolean> {
-    if (entry.hash !== undefined) return verifyPassword(password, entry.hash).catch(() => false);
-    return plainPasswordMatches(password, entry.plain as Buffer);
-  }
-
-  private dummy(): Promise<ScryptHash> {
-    this.dummyHash ??= hashPassword('pulse-dummy').then((text) => parsePasswordHash(text) as ScryptHash);
-    return this.dummyHash;
+  /** A password check refused for lack of room (0x88 / 3) or dropped with its connection. */
+  private skipped(why: 'busy' | 'cancelled'): Failure {
+    return why === 'busy'
+      ? fail('unavailable', 'busy', BUSY)
+      : fail('credentials', 'cancelled', 'connection closed');
   }
 
   // --- authorization -----------------------------------------------------------------------
 
   /** What a connection may do; undefined when nothing needs checking (no restriction, no hook). */
-  private accessFor(who: ConnectionInfo, user: string | undefined, rights: Rights): Access | undefined {
+  private accessFor(
+    who: ConnectionInfo,
+    user: string | undefined,
+    rights: Rights,
+    claimed?: string,
+  ): Access | undefined {
     if (rights.unrestricted && !this.hooks.has('subscribe') && !this.hooks.has('publish')) return undefined;
-    return new Access(this, who, user, rights);
+    return new Access(this, who, user, rights, claimed);
   }
 
   denied(protocol: Protocol, action: Action): void {
@@ -389,6 +414,8 @@ export class Access {
     readonly who: ConnectionInfo,
     readonly user: string | undefined,
     readonly rights: Rights,
+    /** MQTT with auth off and no connect hook: the user name as sent, which nothing has checked. */
+    readonly claimedUsername?: string,
   ) {}
 
   /** The rights alone (no hook): may `channel` (a publish channel or a subscribe filter) be used? */
@@ -413,7 +440,14 @@ export class Access {
     if (who.protocol === 'mqtt') request.client_id = who.id;
     else request.connection_id = who.id;
     if (this.user !== undefined) request.user = this.user;
-    const answer = hooks.decide(request, this.user === undefined ? `#${who.id}` : `@${this.user}`);
+    else if (this.claimedUsername !== undefined) request.username = this.claimedUsername;
+    // A user is one identity across protocols; a connection id or client id is one per protocol
+    // (and, unverified, the user name it claims).
+    const identity =
+      this.user !== undefined
+        ? `@${this.user}`
+        : `#${who.protocol}\u0000${who.id}\u0000${this.claimedUsername ?? ''}`;
+    const answer = hooks.decide(request, identity);
     if (answer instanceof Promise) return answer.then((a) => this.verdictOf(action, channel, a));
     return this.verdictOf(action, channel, answer);
   }

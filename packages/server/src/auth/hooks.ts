@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { AuthStats } from './auth-stats.js';
@@ -60,7 +61,9 @@ export class HookFailure {
 type Caller = (request: HookRequest) => Promise<HookResult | HookFailure>;
 
 /** Most answers kept by the subscribe/publish cache; the oldest go first past it. */
-const CACHE_LIMIT = 100_000;
+export const HOOK_CACHE_LIMIT = 10_000;
+/** Expired entries dropped per insertion at most (the sweep is amortised over insertions). */
+const SWEEP_STEP = 8;
 
 function validResult(value: unknown): HookResult | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
@@ -159,11 +162,14 @@ interface CacheEntry {
 
 /**
  * The three hooks, each a library function or an HTTP URL (or absent). Subscribe and publish
- * answers are cached per (identity, action, channel) for `hooks.cache_ttl_ms`; the same
- * question asked while it is being answered waits for that answer. Failures are not cached.
+ * answers of the URL hooks are cached per (identity, action, channel) for `hooks.cache_ttl_ms`
+ * (keyed by a SHA-256 of the three, at most HOOK_CACHE_LIMIT entries, expired ones swept as
+ * new ones come); the same question asked while it is being answered waits for that answer.
+ * Failures are not cached, and neither are the answers of library hooks.
  */
 export class Hooks {
   private readonly callers: Partial<Record<HookName, Caller>> = {};
+  private readonly library = new Set<HookName>();
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inFlight = new Map<string, Promise<HookResult | HookFailure>>();
   private readonly ttlMs: number;
@@ -183,13 +189,20 @@ export class Hooks {
     };
     for (const name of ['connect', 'subscribe', 'publish'] as const) {
       const fn = library?.[name];
-      if (fn) this.callers[name] = libraryCaller(fn.bind(library), config.timeout_ms);
-      else if (urls[name] !== '') this.callers[name] = httpCaller(urls[name], config.timeout_ms);
+      if (fn) {
+        this.callers[name] = libraryCaller(fn.bind(library), config.timeout_ms);
+        this.library.add(name);
+      } else if (urls[name] !== '') this.callers[name] = httpCaller(urls[name], config.timeout_ms);
     }
   }
 
   has(name: HookName): boolean {
     return this.callers[name] !== undefined;
+  }
+
+  /** Entries in the subscribe/publish answer cache (tests). */
+  get cacheSize(): number {
+    return this.cache.size;
   }
 
   get any(): boolean {
@@ -220,7 +233,12 @@ export class Hooks {
    * one, else a promise of the hook's. `identity` is the user, or the client/connection id.
    */
   decide(request: HookRequest, identity: string): HookResult | Promise<HookResult | HookFailure> {
-    const key = `${request.action}\u0000${identity}\u0000${request.channel}`;
+    // A library hook is asked every time (docs/SECURITY.md): the function can keep its own cache.
+    if (this.library.has(request.action)) return this.ask(request);
+    const key = createHash('sha256')
+      .update(`${request.action}\u0000${identity.length}\u0000${identity}\u0000`)
+      .update(request.channel ?? '')
+      .digest('base64');
     if (this.ttlMs > 0) {
       const hit = this.cache.get(key);
       if (hit !== undefined) {
@@ -235,16 +253,31 @@ export class Hooks {
     if (pending !== undefined) return pending;
     const asked = this.ask(request).then((result) => {
       this.inFlight.delete(key);
-      if (!(result instanceof HookFailure) && this.ttlMs > 0) {
-        if (this.cache.size >= CACHE_LIMIT) {
-          const oldest = this.cache.keys().next().value;
-          if (oldest !== undefined) this.cache.delete(oldest);
-        }
-        this.cache.set(key, { result, expiresAt: Date.now() + this.ttlMs });
-      }
+      if (!(result instanceof HookFailure) && this.ttlMs > 0) this.remember(key, result);
       return result;
     });
     this.inFlight.set(key, asked);
     return asked;
+  }
+
+  /**
+   * Entries are kept in insertion order, which (one TTL for all) is the order they expire in:
+   * each insertion drops a few expired ones from the front, and the oldest past the limit.
+   */
+  private remember(key: string, result: HookResult): void {
+    const now = Date.now();
+    let swept = 0;
+    for (const [oldKey, entry] of this.cache) {
+      if (entry.expiresAt > now || swept >= SWEEP_STEP) break;
+      this.cache.delete(oldKey);
+      swept++;
+    }
+    this.cache.delete(key);
+    while (this.cache.size >= HOOK_CACHE_LIMIT) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.cache.delete(oldest);
+    }
+    this.cache.set(key, { result, expiresAt: now + this.ttlMs });
   }
 }

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { PASSWORD_HASH_PREFIX } from '../config/auth.js';
 
 /** scrypt cost parameters of new hashes (N = 2^15, r = 8, p = 1: about 32 MiB and 50-100 ms). */
@@ -72,4 +72,131 @@ export function plainPasswordMatches(given: Buffer, expected: Buffer): boolean {
   given.copy(a);
   expected.copy(b);
   return timingSafeEqual(a, b) && given.length === expected.length;
+}
+
+/** Why a password check did not run: too many waiting (`busy`), or its connection went away. */
+export type SkippedCheck = 'busy' | 'cancelled';
+
+/** scrypt checks running at once (each holds a libuv pool thread and ~32 MiB). */
+const CHECKS_RUNNING = 2;
+/** Checks waiting for a slot; past it a check is refused at once. */
+const CHECKS_QUEUED = 64;
+/** Successful checks remembered (username, password digest), and for how long. */
+const REMEMBERED = 1024;
+const REMEMBER_MS = 60_000;
+
+interface QueuedCheck {
+  start: () => void;
+  cancelled: () => boolean;
+  skip: () => void;
+}
+
+/**
+ * Password checks against scrypt hashes, guarded against floods (docs/SECURITY.md): at most
+ * `running` at once and `queued` waiting (further ones are refused: `busy`), a waiting check
+ * whose connection has closed is skipped (`cancelled`), and successful checks are remembered
+ * for a minute under an HMAC of (username, password) with a per-process key, so that clients
+ * reconnecting with good credentials do not queue behind a flood.
+ */
+export class PasswordChecks {
+  private active = 0;
+  private readonly waiting: QueuedCheck[] = [];
+  private readonly remembered = new Map<string, number>();
+  private readonly key = randomBytes(32);
+
+  constructor(
+    private readonly running = CHECKS_RUNNING,
+    private readonly queued = CHECKS_QUEUED,
+  ) {}
+
+  private digest(username: string, password: Buffer): string {
+    return createHmac('sha256', this.key)
+      .update(`${username.length}:${username}\u0000`)
+      .update(password)
+      .digest('base64');
+  }
+
+  /** Was this (username, password) verified a moment ago? */
+  remembers(username: string, password: Buffer): boolean {
+    const key = this.digest(username, password);
+    const until = this.remembered.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.remembered.delete(key);
+    return false;
+  }
+
+  private remember(username: string, password: Buffer): void {
+    const key = this.digest(username, password);
+    this.remembered.delete(key);
+    if (this.remembered.size >= REMEMBERED) {
+      const oldest = this.remembered.keys().next().value;
+      if (oldest !== undefined) this.remembered.delete(oldest);
+    }
+    this.remembered.set(key, Date.now() + REMEMBER_MS);
+  }
+
+  /**
+   * Verifies `password` against `stored` (a bad hash counts as a mismatch); `remember` names
+   * the user whose success is to be remembered (none for the dummy check of unknown names).
+   */
+  async verify(
+    password: Buffer,
+    stored: ScryptHash | Promise<ScryptHash>,
+    cancelled: () => boolean,
+    remember?: string,
+  ): Promise<boolean | SkippedCheck> {
+    const slot = await this.slot(cancelled);
+    if (slot !== undefined) return slot;
+    try {
+      const ok = await verifyPassword(password, await stored).catch(() => false);
+      if (ok && remember !== undefined) this.remember(remember, password);
+      return ok;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** undefined once a slot is held (release it), else why not. */
+  private slot(cancelled: () => boolean): Promise<SkippedCheck | undefined> | SkippedCheck | undefined {
+    if (cancelled()) return 'cancelled';
+    if (this.active < this.running) {
+      this.active++;
+      return undefined;
+    }
+    if (this.waiting.length >= this.queued) {
+      this.prune();
+      if (this.waiting.length >= this.queued) return 'busy';
+    }
+    return new Promise((resolve) => {
+      this.waiting.push({
+        cancelled,
+        start: () => resolve(undefined),
+        skip: () => resolve('cancelled'),
+      });
+    });
+  }
+
+  /** Drops waiting checks whose connection has gone. */
+  private prune(): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const check = this.waiting[i];
+      if (check.cancelled()) {
+        this.waiting.splice(i, 1);
+        check.skip();
+      }
+    }
+  }
+
+  private release(): void {
+    for (;;) {
+      const next = this.waiting.shift();
+      if (next === undefined) {
+        this.active--;
+        return;
+      }
+      if (next.cancelled()) next.skip();
+      else return next.start(); // the slot passes on
+    }
+  }
 }

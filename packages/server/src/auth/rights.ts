@@ -32,11 +32,17 @@ export const NOTHING: Rights = { allows: () => false, unrestricted: false };
 
 /** Answers remembered per connection, so that a busy channel is matched once. */
 const MEMO_LIMIT = 256;
+/** Characters of channel names a memo may hold (channels may be 64 KiB long); cleared past it. */
+const MEMO_CHARS = 16_384;
+/** Longer channels are matched every time rather than remembered. */
+const MEMO_LONGEST = 1024;
 
 class PatternRights implements Rights {
   readonly unrestricted = false;
   private publishMemo: Map<string, boolean> | undefined;
   private subscribeMemo: Map<string, boolean> | undefined;
+  private publishChars = 0;
+  private subscribeChars = 0;
 
   constructor(
     private readonly publish: readonly string[],
@@ -51,12 +57,19 @@ class PatternRights implements Rights {
     const patterns = publish ? this.publish : this.subscribe;
     let allowed = false;
     for (let i = 0; i < patterns.length && !allowed; i++) allowed = covers(patterns[i], filter);
+    if (filter.length > MEMO_LONGEST) return allowed;
     if (memo === undefined) {
       memo = new Map();
       if (publish) this.publishMemo = memo;
       else this.subscribeMemo = memo;
     }
-    if (memo.size >= MEMO_LIMIT) memo.clear();
+    let chars = (publish ? this.publishChars : this.subscribeChars) + filter.length;
+    if (memo.size >= MEMO_LIMIT || chars > MEMO_CHARS) {
+      memo.clear();
+      chars = filter.length;
+    }
+    if (publish) this.publishChars = chars;
+    else this.subscribeChars = chars;
     memo.set(filter, allowed);
     return allowed;
   }

@@ -34,6 +34,7 @@ export const AUTH_USERS_TABLES: TableArray<AuthUserConfig> = {
     username: str('', 'MQTT username', { nonEmpty: true }),
     password_hash: str('', 'scrypt hash of the password (scrypt$..., from `pulse passwd`)', {
       nonEmpty: true,
+      secret: true,
       rules: [
         {
           test: (v) => v.startsWith(PASSWORD_HASH_PREFIX),

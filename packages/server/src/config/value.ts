@@ -18,7 +18,7 @@ export function checkValue(
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const from = `(from ${source})`;
-  const got = spec.secret ? showHidden(input, () => showValue(value)) : showValue(value);
+  const got = spec.secret ? showHidden(input) : showValue(value);
   if (issue?.code === 'custom') {
     if (issue.params?.standalone === true) throw new ConfigError(`${name}: ${issue.message} ${from}`);
     throw new ConfigError(`${name} ${issue.message}, got ${got} ${from}`);
@@ -29,17 +29,33 @@ export function checkValue(
 
 /** Shows a validated setting for a message; a secret one by its length only. */
 export function showSettingOf(spec: KeySpec<unknown>, value: unknown): string {
-  return spec.secret ? showHidden(value, () => showSetting(value)) : showSetting(value);
+  return spec.secret ? showHidden(value) : showSetting(value);
 }
 
-/** A credential without its text: `""`, `a string of 5 characters (value hidden)`, `[3 characters, 20 characters] (values hidden)`. */
-function showHidden(value: unknown, otherwise: () => string): string {
+/**
+ * A credential without its text: `""`, `a string of 5 characters (value hidden)`,
+ * `[3 characters, 20 characters] (values hidden)`, `an integer (value hidden)`: whatever its
+ * type, a secret value is never shown (a password may be mistyped as a TOML number).
+ */
+function showHidden(value: unknown): string {
   if (value === '') return '""';
   if (typeof value === 'string') return `a string of ${characters(value)} (value hidden)`;
-  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) {
-    return `[${value.map(characters).join(', ')}] (values hidden)`;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    if (value.every((v) => typeof v === 'string')) return `[${value.map(characters).join(', ')}] (values hidden)`;
+    return `a list of ${value.length === 1 ? '1 item' : `${value.length} items`} (values hidden)`;
   }
-  return otherwise();
+  return `${kindOf(value)} (value hidden)`;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a number';
+  if (typeof value === 'bigint') return 'an integer';
+  if (typeof value === 'boolean') return 'a boolean';
+  if (value instanceof Date) return 'a date';
+  if (typeof value === 'object') return 'a table';
+  return 'a value';
 }
 
 function characters(text: string): string {

@@ -4,6 +4,7 @@ import {
   isSystemChannel,
   MemoryRetainedStore,
   Publication,
+  ownedPublication,
   publicationOf,
   Refusal,
   type RetainedStore,
@@ -19,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import { MqttLink, type Will } from './mqtt-link.js';
+import { LongTimer } from '../util/long-timer.js';
 import { MqttStats } from './mqtt-stats.js';
 import { MqttSession, NEVER_EXPIRES } from './session.js';
 import { SessionJournal } from './session-journal.js';
@@ -53,7 +55,7 @@ export class MqttService {
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
   readonly auth: AuthService | undefined;
   private readonly links = new Set<MqttLink>();
-  private readonly pendingWills = new Map<string, { timer: NodeJS.Timeout; will: Will }>();
+  private readonly pendingWills = new Map<string, { timer: LongTimer; will: Will }>();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private retransmitTimer: NodeJS.Timeout | undefined;
@@ -97,9 +99,9 @@ export class MqttService {
     this.stopped = true;
     clearInterval(this.retransmitTimer);
     this.sys.stop();
-    for (const { timer } of this.pendingWills.values()) clearTimeout(timer);
+    for (const { timer } of this.pendingWills.values()) timer.clear();
     this.pendingWills.clear();
-    for (const session of this.sessions.values()) clearTimeout(session.expiryTimer);
+    for (const session of this.sessions.values()) session.expiryTimer?.clear();
   }
 
   get connectionCount(): number {
@@ -156,7 +158,8 @@ export class MqttService {
 
   /** Sets the channel's retained message, and stores it unless it is the server's own ($SYS). */
   private retain(publication: Publication): RetainOutcome {
-    const outcome = this.retained.set(publication);
+    // Kept until replaced: its payload must not pin the socket read it came in.
+    const outcome = this.retained.set(ownedPublication(publication));
     if (isSystemChannel(publication.channel)) return outcome;
     if (outcome === 'stored') this.store.putRetained(storedMessageOf(publication));
     else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
@@ -165,7 +168,19 @@ export class MqttService {
 
   /** Rebuilds retained messages, persistent sessions and delayed wills from the store. */
   restore(state: StoredState, nowMs: number): void {
-    for (const message of state.retained) this.retained.set(publicationOf(message));
+    let overLimit = 0;
+    for (const message of state.retained) {
+      // mqtt.max_retained_messages may have been lowered since they were stored.
+      if (this.retained.set(publicationOf(message)) !== 'full') continue;
+      this.store.deleteRetained(message.channel);
+      overLimit++;
+    }
+    if (overLimit > 0) {
+      this.log.warn(
+        { dropped: overLimit, limit: this.config.max_retained_messages },
+        'stored retained messages over mqtt.max_retained_messages were deleted',
+      );
+    }
     for (const loaded of state.sessions) {
       const { clientId, expiryInterval, subscriptions } = loaded.session;
       const session = this.newSession(clientId);
@@ -177,9 +192,14 @@ export class MqttService {
         session.setSubscription(filter, options);
       }
       session.restore(loaded);
-      // A session whose client was connected at the crash expires as if it had just left.
-      const expiresAt = loaded.session.expiresAt ?? nowMs + expiryInterval * 1000;
-      this.startExpiry(session, expiresAt - nowMs);
+      // A session whose client was connected at the crash expires as if it had just left; the
+      // time is stored, so that a second crash does not restart the count.
+      let expiresAt = loaded.session.expiresAt;
+      if (expiresAt === undefined && expiryInterval !== NEVER_EXPIRES) {
+        expiresAt = nowMs + expiryInterval * 1000;
+        session.save(expiresAt);
+      }
+      if (expiresAt !== undefined) this.startExpiry(session, expiresAt - nowMs);
       this.stats.sessionsRestored++;
     }
     for (const will of state.wills) {
@@ -213,8 +233,8 @@ export class MqttService {
 
   private startExpiry(session: MqttSession, inMs: number): void {
     if (session.expiryInterval === NEVER_EXPIRES || this.stopped) return;
-    session.expiryTimer = setTimeout(() => this.endSession(session), Math.max(0, inMs));
-    session.expiryTimer.unref();
+    // Up to 2^32 - 1 seconds: longer than one setTimeout can wait.
+    session.expiryTimer = new LongTimer(() => this.endSession(session), inMs);
   }
 
   /** Finds, resumes, takes over or creates the session for a CONNECT. */
@@ -243,7 +263,7 @@ export class MqttService {
     this.cancelWill(clientId);
     const present = session !== undefined;
     session ??= this.newSession(clientId);
-    clearTimeout(session.expiryTimer);
+    session.expiryTimer?.clear();
     session.expiryTimer = undefined;
     session.expiryInterval = expiryInterval;
     if (expiryInterval > 0) {
@@ -290,15 +310,11 @@ export class MqttService {
   private delayWill(clientId: string, will: Will, delayMs: number): void {
     // After stop() the stored will waits for the next start.
     if (this.stopped) return;
-    const timer = setTimeout(
-      () => {
-        this.pendingWills.delete(clientId);
-        this.store.deleteWill(clientId);
-        this.publishWill(will);
-      },
-      Math.max(0, delayMs),
-    );
-    timer.unref();
+    const timer = new LongTimer(() => {
+      this.pendingWills.delete(clientId);
+      this.store.deleteWill(clientId);
+      this.publishWill(will);
+    }, delayMs);
     this.pendingWills.set(clientId, { timer, will });
   }
 
@@ -306,7 +322,7 @@ export class MqttService {
   private cancelWill(clientId: string): Will | undefined {
     const pending = this.pendingWills.get(clientId);
     if (!pending) return undefined;
-    clearTimeout(pending.timer);
+    pending.timer.clear();
     this.pendingWills.delete(clientId);
     this.store.deleteWill(clientId);
     return pending.will;
@@ -324,7 +340,7 @@ export class MqttService {
   }
 
   endSession(session: MqttSession): void {
-    clearTimeout(session.expiryTimer);
+    session.expiryTimer?.clear();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     // The session ended before the will delay ran out: the will goes now.
     const will = this.cancelWill(session.clientId);

@@ -10,6 +10,7 @@ import {
   publicationOf,
 } from '@pulse/core';
 import { filterMatches } from '@pulse/protocol';
+import type { LongTimer } from '../util/long-timer.js';
 import type { SessionJournal } from './session-journal.js';
 
 /** Session Expiry Interval meaning "never expires" (MQTT 5 §3.1.2.11.2). */
@@ -84,7 +85,7 @@ export class MqttSession implements Subscriber {
   link: SessionLink | undefined;
   /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never). */
   expiryInterval = 0;
-  expiryTimer: NodeJS.Timeout | undefined;
+  expiryTimer: LongTimer | undefined;
   readonly inflight = new Map<number, Inflight>();
   /** Messages waiting for the inflight window, the socket, or the client's return. */
   readonly queue: Outgoing[] = [];
@@ -123,6 +124,11 @@ export class MqttSession implements Subscriber {
       if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
     }
     for (const id of loaded.incomingQos2) this.incomingQos2.add(id);
+    // mqtt.max_queued_messages may have been lowered since: the oldest go, as in enqueue.
+    while (this.queue.length > this.policy.maxQueued) {
+      this.dequeue();
+      this.policy.onDrop('queue_full');
+    }
   }
 
   /** Forgets all QoS state (the session ended). */

@@ -42,6 +42,12 @@ interface WillRow extends MessageRow {
   publish_at: number;
   expiry_seconds: number | null;
 }
+interface StreamRow {
+  channel: string;
+  epoch: string;
+  offset: number;
+  updated_at: number | null;
+}
 interface HistoryRow extends MessageRow {
   offset: number;
   time: number;
@@ -79,7 +85,11 @@ export function loadState(st: Statements): StoredState {
     if (row.expiry_seconds !== null) will.expirySeconds = row.expiry_seconds;
     return will;
   });
-  const streams = st.loadStreams.all() as StreamRecord[];
+  const streams = (st.loadStreams.all() as StreamRow[]).map((row) => {
+    const stream: StreamRecord = { channel: row.channel, epoch: row.epoch, offset: row.offset };
+    if (row.updated_at !== null) stream.updatedAt = row.updated_at;
+    return stream;
+  });
   const history = (st.loadHistory.all() as HistoryRow[]).map((row) => {
     const entry: HistoryRecord = {
       channel: row.channel,

@@ -27,6 +27,7 @@ export const PUT_STREAM = 12;
 export const APPEND_HISTORY = 13;
 export const TRIM_HISTORY = 14;
 export const PURGE = 15;
+export const DELETE_STREAM = 16;
 
 /** What applying operations keeps between commits. */
 export interface OpsState {
@@ -176,9 +177,13 @@ export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
         break;
       case PUT_STREAM: {
         const r = p[i + 1] as StreamRecord;
-        st.putStream.run(r.channel, r.epoch, r.offset);
+        st.putStream.run(r.channel, r.epoch, r.offset, r.updatedAt ?? null);
         break;
       }
+      case DELETE_STREAM:
+        st.deleteStream.run(p[i + 1]);
+        st.dropHistory.run(p[i + 1]);
+        break;
       case APPEND_HISTORY: {
         const r = p[i + 1] as HistoryRecord;
         const m = r.message;
@@ -198,10 +203,13 @@ export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
         else st.trimHistory.run(p[i + 1], fromOffset);
         break;
       }
-      case PURGE:
-        purge(st, p[i + 1] as number);
-        reread(st, state);
+      case PURGE: {
+        const sessions = p[i + 2] as boolean;
+        purge(st, p[i + 1] as number, sessions);
+        // Only purged sessions change the indexes.
+        if (sessions) reread(st, state);
         break;
+      }
     }
   }
 }
@@ -220,12 +228,14 @@ export function reread(st: Statements, state: OpsState): void {
   }
 }
 
-/** Expired sessions (with their QoS state), queued and retained messages, and history entries. */
-function purge(st: Statements, nowMs: number): void {
-  st.purgeInflight.run(nowMs);
-  st.purgeSessionQueued.run(nowMs);
-  st.purgeQos2.run(nowMs);
-  st.purgeSessions.run(nowMs);
+/** Expired sessions (with their QoS state) if `sessions`, queued and retained messages, and history entries. */
+function purge(st: Statements, nowMs: number, sessions: boolean): void {
+  if (sessions) {
+    st.purgeInflight.run(nowMs);
+    st.purgeSessionQueued.run(nowMs);
+    st.purgeQos2.run(nowMs);
+    st.purgeSessions.run(nowMs);
+  }
   st.purgeQueued.run(nowMs);
   st.purgeRetained.run(nowMs);
   // History leaves from the front only, up to its oldest live entry (as in MemoryStore).

@@ -76,7 +76,8 @@ CREATE TABLE IF NOT EXISTS wills (
 CREATE TABLE IF NOT EXISTS streams (
   channel TEXT PRIMARY KEY,
   epoch TEXT NOT NULL,
-  "offset" INTEGER NOT NULL
+  "offset" INTEGER NOT NULL,
+  updated_at INTEGER
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS history (
@@ -120,7 +121,8 @@ export const SQL = {
   putWill: `INSERT OR REPLACE INTO wills
       (client_id, publish_at, expiry_seconds, channel, payload, expires_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   deleteWill: 'DELETE FROM wills WHERE client_id = ?',
-  putStream: 'INSERT OR REPLACE INTO streams (channel, epoch, "offset") VALUES (?, ?, ?)',
+  putStream: 'INSERT OR REPLACE INTO streams (channel, epoch, "offset", updated_at) VALUES (?, ?, ?, ?)',
+  deleteStream: 'DELETE FROM streams WHERE channel = ?',
   appendHistory: `INSERT OR REPLACE INTO history (channel, "offset", time, expires_at, payload, meta)
     VALUES (?, ?, ?, ?, ?, ?)`,
   trimHistory: 'DELETE FROM history WHERE channel = ? AND "offset" < ?',
@@ -146,6 +148,9 @@ export const SQL = {
     ORDER BY "offset" LIMIT 1`,
 
   sessionIds: 'SELECT client_id FROM sessions',
+  /** `pulse_meta` keys: `opened_at`, `state` ('open' while a store is open, 'clean' once closed). */
+  getMeta: 'SELECT value FROM pulse_meta WHERE key = ?',
+  putMeta: 'INSERT OR REPLACE INTO pulse_meta (key, value) VALUES (?, ?)',
   loadSessions: 'SELECT client_id, expiry_interval, subscriptions, expires_at FROM sessions',
   loadInflight: `SELECT client_id, packet_id, state, qos, retain, subscription_ids, channel, payload, expires_at, meta
     FROM inflight ORDER BY client_id, seq`,
@@ -154,7 +159,7 @@ export const SQL = {
   loadQos2: 'SELECT client_id, packet_id FROM incoming_qos2 ORDER BY client_id, packet_id',
   loadRetained: 'SELECT channel, payload, expires_at, meta FROM retained',
   loadWills: 'SELECT client_id, publish_at, expiry_seconds, channel, payload, expires_at, meta FROM wills',
-  loadStreams: 'SELECT channel, epoch, "offset" AS "offset" FROM streams',
+  loadStreams: 'SELECT channel, epoch, "offset" AS "offset", updated_at FROM streams',
   loadHistory: `SELECT channel, "offset" AS "offset", time, expires_at, payload, meta
     FROM history ORDER BY channel, "offset"`,
 } as const;

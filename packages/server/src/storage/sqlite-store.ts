@@ -24,6 +24,7 @@ import {
   DELETE_QUEUED,
   DELETE_RETAINED,
   DELETE_SESSION,
+  DELETE_STREAM,
   DELETE_WILL,
   PURGE,
   PUT_INFLIGHT,
@@ -48,6 +49,11 @@ export class SqliteStore implements Store {
   readonly engine = 'sqlite';
   /** `PRAGMA synchronous` in effect: 2 (FULL) for strict, 1 (NORMAL) for balanced and fast. */
   readonly synchronous: number;
+  /**
+   * True when the last process that had the file open did not close it (`pulse_meta.state`
+   * was still 'open'): it crashed or was killed.
+   */
+  readonly recoveredFromCrash: boolean;
   private readonly pending: unknown[] = [];
   private readonly st: Statements;
   private readonly applyPending: () => void;
@@ -82,6 +88,12 @@ export class SqliteStore implements Store {
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.ops = { sessions: new Set(), inflight: new Map() };
     reread(this.st, this.ops);
+    this.st.getMeta.pluck(true);
+    // A file that was never closed cleanly says 'open'; a new file, or one of a build that
+    // did not keep this marker, has no state: not a crash.
+    this.recoveredFromCrash = this.st.getMeta.get('state') === 'open';
+    // Committed at once (autocommit), before anything else happens.
+    this.st.putMeta.run('state', 'open');
   }
 
   get dirty(): boolean {
@@ -133,14 +145,17 @@ export class SqliteStore implements Store {
   putStream(record: StreamRecord): void {
     this.pending.push(PUT_STREAM, record, undefined);
   }
+  deleteStream(channel: string): void {
+    this.pending.push(DELETE_STREAM, channel, undefined);
+  }
   appendHistory(record: HistoryRecord): void {
     this.pending.push(APPEND_HISTORY, record, undefined);
   }
   trimHistory(channel: string, fromOffset: number): void {
     this.pending.push(TRIM_HISTORY, channel, fromOffset);
   }
-  purge(nowMs: number): void {
-    this.pending.push(PURGE, nowMs, undefined);
+  purge(nowMs: number, sessions = true): void {
+    this.pending.push(PURGE, nowMs, sessions);
   }
 
   /**
@@ -170,6 +185,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     try {
       this.commit();
+      // Only when everything pending is committed: a failed close counts as a crash.
+      this.st.putMeta.run('state', 'clean');
     } finally {
       this.closed = true;
       // The last connection to close checkpoints the WAL into the database and deletes it.
