@@ -1,7 +1,7 @@
 import type { Publication } from '../outbound.js';
 import type { HistoryRecord, StoredState, StreamRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import { publicationOf, storedMessageOf } from '../store/stored-message.js';
+import { ownedPublication, publicationOf, storedMessageOf } from '../store/stored-message.js';
 import { type HistoryRule, HistoryRules } from './history-rules.js';
 
 /** A position in a channel's stream, as clients hold it. */
@@ -199,9 +199,11 @@ export class ChannelHistory {
     publication.epoch = epoch;
     const expiresAt = rule.ttlMs > 0 ? nowMs + rule.ttlMs : undefined;
     this.entries -= stream.dropExpired(nowMs);
-    const pushedOut = stream.push({ offset, time: nowMs, expiresAt, publication });
+    // Kept for a while: a payload cut from a socket read must not pin the whole read.
+    const kept = ownedPublication(publication);
+    const pushedOut = stream.push({ offset, time: nowMs, expiresAt, publication: kept });
     if (!pushedOut) this.entries++;
-    const record: HistoryRecord = { channel, offset, time: nowMs, message: storedMessageOf(publication) };
+    const record: HistoryRecord = { channel, offset, time: nowMs, message: storedMessageOf(kept) };
     if (expiresAt !== undefined) record.expiresAt = expiresAt;
     this.store.appendHistory(record);
     this.store.putStream({ channel, epoch, offset, updatedAt: nowMs });
