@@ -8,9 +8,9 @@ Prints the scrypt hash of a password, for the password_hash of an [[auth.users]]
   username = "alice"
   password_hash = "<the line printed>"
 
-The password is read from standard input (a pipe works: echo -n secret | pulse passwd; one
-trailing newline is dropped), or given with --password (visible in the process list and the
-shell history: prefer standard input).`;
+The password is read from standard input: typed on a terminal, it is not shown; a pipe works
+too (echo -n secret | pulse passwd; one trailing newline is dropped). It may also be given
+with --password (visible in the process list and the shell history: prefer standard input).`;
 
 /** Typed on a terminal without echo: one line; Ctrl-C or Ctrl-D on an empty line gives up (undefined). */
 function readHidden(stdin: NodeJS.ReadStream): Promise<string | undefined> {
@@ -38,7 +38,8 @@ function readHidden(stdin: NodeJS.ReadStream): Promise<string | undefined> {
           continue;
         }
         if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
-        else if (ch === '\u0015') typed = ''; // Ctrl-U
+        else if (ch === '\u0015')
+          typed = ''; // Ctrl-U
         else if (ch >= ' ') typed += ch;
       }
     };

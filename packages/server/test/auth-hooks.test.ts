@@ -34,7 +34,7 @@ describe('connect hook (auth off: the hook is the authenticator)', () => {
   let h: MqttHarness;
   before(async () => {
     await hooks.start();
-    h = await startWith({ hooks: { connect_url: `${hooks.url}/connect`, timeout_ms: 300 } });
+    h = await startWith({ hooks: { connect_url: `${hooks.url}/connect`, timeout_ms: 1000 } });
   });
   after(async () => {
     await h.stop();
@@ -43,6 +43,34 @@ describe('connect hook (auth off: the hook is the authenticator)', () => {
   beforeEach(() => {
     for (const key of Object.keys(on)) delete on[key];
     hooks.requests.length = 0;
+  });
+
+  test('packets sent while the connect hook decides are held up to 4 MiB; past it the connection is closed', async () => {
+    on['/connect'] = async (_body, res) => {
+      await sleep(150);
+      allow(res);
+    };
+    const raw = await RawMqtt.open(h.mqttPort, 5);
+    raw.send(connectPacket(5, {}));
+    // 4.4 MiB of PUBLISH before the CONNACK: an unauthenticated client cannot make the
+    // server buffer more than 4 MiB for it.
+    const big = Buffer.alloc(64 * 1024, 1);
+    for (let i = 0; i < 70; i++) {
+      raw.send({ cmd: 'publish', topic: 'held/t', payload: big, qos: 0, dup: false, retain: false });
+    }
+    // Closed before any CONNACK (so no DISCONNECT either: there is no session yet).
+    await raw.expectClosed(3000);
+    assert.deepEqual(
+      raw.packets.items.map((p) => p.cmd),
+      [],
+    );
+    // Within the limit, everything held is handled once the hook allows.
+    const ok = await RawMqtt.open(h.mqttPort, 5);
+    ok.send(connectPacket(5, {}));
+    ok.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'held/ok', qos: 0 }] });
+    assert.equal(((await ok.next('connack', 3000)) as IConnackPacket).reasonCode, 0);
+    assert.deepEqual(((await ok.next('suback')) as ISubackPacket).granted, [0]);
+    ok.destroy();
   });
 
   test('allow with user, channels and info; the request carries the documented fields', async () => {
@@ -150,7 +178,7 @@ describe('subscribe and publish hooks (auth on: JWT identities)', () => {
       hooks: {
         subscribe_url: `${hooks.url}/subscribe`,
         publish_url: `${hooks.url}/publish`,
-        timeout_ms: 300,
+        timeout_ms: 1000,
         cache_ttl_ms: 60_000,
       },
     });

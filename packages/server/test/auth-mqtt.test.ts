@@ -250,39 +250,41 @@ describe('MQTT users (scrypt hash and plain password) and ACLs', () => {
     ok.raw.destroy();
   });
 
-  test('a persistent session resumed by another user keeps only the subscriptions that user may hold', async () => {
-    const clientId = uniqueId('shared');
-    const first = await rawLogin(h, 5, {
-      ...creds('alice', 'alice-pass'),
-      clientId,
-      clean: false,
-      properties: { sessionExpiryInterval: 300 },
-    });
-    first.raw.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'alice/#', qos: 0 },
-        { topic: 'public/#', qos: 0 },
-      ],
-    });
-    assert.deepEqual(((await first.raw.next('suback')) as ISubackPacket).granted, [0, 0]);
+  test("a client id held by another user's session is refused (0x87 / 3.1.1: 5): no takeover of its subscriptions or queue", async () => {
+    const clientId = uniqueId('owned');
+    const persistent = { clientId, clean: false, properties: { sessionExpiryInterval: 300 } };
+    const first = await rawLogin(h, 5, { ...creds('alice', 'alice-pass'), ...persistent });
+    first.raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'alice/#', qos: 1 }] });
+    assert.deepEqual(((await first.raw.next('suback')) as ISubackPacket).granted, [1]);
     first.raw.send({ cmd: 'disconnect' });
     await first.raw.expectClosed();
-    const second = await rawLogin(h, 5, {
-      ...creds('bob', 'bob-pass'),
-      clientId,
-      clean: false,
-      properties: { sessionExpiryInterval: 300 },
-    });
-    assert.equal(second.code, 0);
     const publisher = await mqttClient(h.tcpUrl, { username: 'alice', password: 'alice-pass' });
-    await publisher.publishAsync('alice/secret', 'for alice only');
-    const session = h.server.mqtt?.sessions.get(clientId);
-    assert.deepEqual([...(session?.subscriptions.keys() ?? [])], ['public/#']);
-    await second.raw.nothingFor(100, 'publish');
-    second.raw.destroy();
+    await publisher.publishAsync('alice/secret', 'for alice only', { qos: 1 });
     await endAll(publisher);
+    // Offline with a queued message: bob may not take the client id, in either version.
+    const v5 = await rawLogin(h, 5, { ...creds('bob', 'bob-pass'), ...persistent });
+    assert.equal(v5.code, NOT_AUTHORIZED);
+    await v5.raw.expectClosed();
+    assert.deepEqual(
+      v5.raw.unread().filter((p) => p.cmd === 'publish'),
+      [],
+    );
+    const v4 = await rawLogin(h, 4, { ...creds('bob', 'bob-pass'), clientId, clean: false });
+    assert.equal(v4.code, 5);
+    await v4.raw.expectClosed();
+    // Nor while alice is connected.
+    const online = await rawLogin(h, 5, { ...creds('alice', 'alice-pass'), ...persistent });
+    assert.equal(online.code, 0);
+    const publish = (await online.raw.next('publish')) as IPublishPacket;
+    assert.equal(publish.payload.toString(), 'for alice only');
+    const takeover = await rawLogin(h, 5, { ...creds('bob', 'bob-pass'), ...persistent });
+    assert.equal(takeover.code, NOT_AUTHORIZED);
+    await online.raw.nothingFor(100, 'disconnect');
+    // The owner is stored with the session, so the rule holds after a restart too.
+    const stored = h.server.store.load(Date.now()).sessions.find((x) => x.session.clientId === clientId);
+    assert.equal(stored?.session.user, 'alice');
+    online.raw.destroy();
+    takeover.raw.destroy();
   });
 
   test('failures and denials are counted for MQTT', async () => {

@@ -1090,8 +1090,8 @@ describe('config: list keys (auth.api_keys)', () => {
     const cases: [string, string][] = [
       ['"x"', 'got a string of 1 character (value hidden)'],
       ['[""]', 'got [0 characters] (values hidden)'],
-      ['[5]', 'got an array'],
-      ['5', 'got 5'],
+      ['[5]', 'got a list of 1 item (values hidden)'],
+      ['5', 'got an integer (value hidden)'],
     ];
     for (const [toml, got] of cases) {
       assert.equal(
@@ -1137,7 +1137,7 @@ describe('config: [auth] keys', () => {
     );
     assert.match(
       errorOf([], {}, dirWithToml('[auth]\njwt_hmac_secret = 5\n')),
-      /auth\.jwt_hmac_secret must be a string, got 5 \(from pulse\.toml\)/,
+      /auth\.jwt_hmac_secret must be a string, got an integer \(value hidden\) \(from pulse\.toml\)/,
     );
   });
 
@@ -1261,15 +1261,24 @@ describe('config: [[auth.users]] and [[auth.acl]] tables', () => {
       ],
       [
         '[[auth.users]]\nusername = "a"\npassword_hash = "bcrypt$x"\n',
-        'config error: auth.users[0].password_hash must be a scrypt hash starting with "scrypt$" (from `pulse passwd`), got "bcrypt$x" (from pulse.toml)',
+        'config error: auth.users[0].password_hash must be a scrypt hash starting with "scrypt$" (from `pulse passwd`), got a string of 8 characters (value hidden) (from pulse.toml)',
       ],
       [
         '[[auth.users]]\nusername = "a"\npassword = ""\n',
         'config error: auth.users[0].password must be a non-empty string, got "" (from pulse.toml)',
       ],
       [
-        '[[auth.users]]\nusername = "a"\npassword = 1234\n',
-        'config error: auth.users[0].password must be a non-empty string, got 1234 (from pulse.toml)',
+        // A secret is hidden whatever its type (a password mistyped as a TOML number included).
+        '[[auth.users]]\nusername = "a"\npassword = 12345678\n',
+        'config error: auth.users[0].password must be a non-empty string, got an integer (value hidden) (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\npassword = [12345678, "x"]\n',
+        'config error: auth.users[0].password must be a non-empty string, got a list of 2 items (values hidden) (from pulse.toml)',
+      ],
+      [
+        '[[auth.users]]\nusername = "a"\npassword_hash = 12345678\n',
+        'config error: auth.users[0].password_hash must be a non-empty string, got an integer (value hidden) (from pulse.toml)',
       ],
       [
         `${USERS}[[auth.users]]\nusername = "carol"\npassword = "p"\n[[auth.users]]\nusername = "bob"\npassword = "q"\n`,

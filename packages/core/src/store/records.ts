@@ -32,6 +32,8 @@ export interface SessionRecord {
   subscriptions: StoredSubscription[];
   /** Date.now() when a detached session expires; undefined while connected or never expiring. */
   expiresAt?: number;
+  /** The authenticated user the session belongs to (its client id is theirs while it lasts). */
+  user?: string;
 }
 
 /** How an outgoing message reaches the client: the QoS and flags of its delivery. */

@@ -180,6 +180,7 @@ export class Hooks {
     library: AuthHooks | undefined,
     private readonly stats: AuthStats,
     private readonly log: Logger,
+    private readonly cacheLimit = HOOK_CACHE_LIMIT,
   ) {
     this.ttlMs = config.cache_ttl_ms;
     const urls: Record<HookName, string> = {
@@ -273,7 +274,7 @@ export class Hooks {
       swept++;
     }
     this.cache.delete(key);
-    while (this.cache.size >= HOOK_CACHE_LIMIT) {
+    while (this.cache.size >= this.cacheLimit) {
       const oldest = this.cache.keys().next().value;
       if (oldest === undefined) break;
       this.cache.delete(oldest);

@@ -3,6 +3,8 @@ import { ExpiryTimer } from './expiry.js';
 
 /** Requests held while a decision is awaited; past this, the connection is closed. */
 export const MAX_HELD = 1024;
+/** Bytes of requests held while a decision is awaited (a few of the largest MQTT packets); past this, the connection is closed. */
+export const MAX_HELD_BYTES = 4 * 1_048_576;
 
 /** What the gate needs of its session. */
 export interface GateOwner<T> {
@@ -21,11 +23,12 @@ export interface GateOwner<T> {
  * Those are held and then handled in order, so that a connection's publications are never
  * reordered by the wait.
  */
-export class SessionGate<T> {
+export class SessionGate<T extends { readonly length: number }> {
   authenticated: boolean;
   access: Access | undefined = undefined;
   /** Requests waiting for the pending decision, in arrival order; undefined when none is pending. */
   held: T[] | undefined = undefined;
+  private heldBytes = 0;
   /** Decisions being awaited (a continuation may wait again). */
   private pending = 0;
   private expiry: ExpiryTimer | undefined;
@@ -38,11 +41,15 @@ export class SessionGate<T> {
     this.authenticated = authenticated;
   }
 
-  /** Holds a request that arrived during a wait; false when too many are held already. */
+  /**
+   * Holds a request that arrived during a wait; false when too many requests or bytes are held
+   * already (an unauthenticated client must not make the server buffer without bound).
+   */
   hold(item: T): boolean {
     const held = this.held as T[];
-    if (held.length >= MAX_HELD) return false;
+    if (held.length >= MAX_HELD || this.heldBytes + item.length > MAX_HELD_BYTES) return false;
     held.push(item);
+    this.heldBytes += item.length;
     return true;
   }
 
@@ -74,6 +81,7 @@ export class SessionGate<T> {
   private release(): void {
     const items = this.held as T[];
     this.held = undefined;
+    this.heldBytes = 0;
     for (let i = 0; i < items.length; i++) {
       if (this.owner.stopped) return;
       try {
@@ -83,7 +91,10 @@ export class SessionGate<T> {
       }
       if (this.held !== undefined) {
         // Waiting again: the rest stay in front of anything that arrives later.
-        for (let j = i + 1; j < items.length; j++) (this.held as T[]).push(items[j]);
+        for (let j = i + 1; j < items.length; j++) {
+          (this.held as T[]).push(items[j]);
+          this.heldBytes += items[j].length;
+        }
         return;
       }
     }
@@ -115,5 +126,6 @@ export class SessionGate<T> {
     this.expiry = undefined;
     this.clearTimeout();
     this.held = undefined;
+    this.heldBytes = 0;
   }
 }

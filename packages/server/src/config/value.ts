@@ -42,7 +42,8 @@ function showHidden(value: unknown): string {
   if (typeof value === 'string') return `a string of ${characters(value)} (value hidden)`;
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
-    if (value.every((v) => typeof v === 'string')) return `[${value.map(characters).join(', ')}] (values hidden)`;
+    if (value.every((v) => typeof v === 'string'))
+      return `[${value.map(characters).join(', ')}] (values hidden)`;
     return `a list of ${value.length === 1 ? '1 item' : `${value.length} items`} (values hidden)`;
   }
   return `${kindOf(value)} (value hidden)`;

@@ -440,10 +440,17 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   ): void {
     const config = this.service.config;
     const v5 = this.version === 5;
-    const { session, present } = this.service.attachSession(this.clientId, clean, expiry);
+    const owner = this.service.sessionOwner(this.clientId);
+    if (owner !== undefined && owner !== this.user) {
+      // The client id belongs to another user's session (connected or persistent): taking
+      // it over would hand that user's subscriptions and queued messages to this one.
+      const authStats = this.service.auth?.stats;
+      authStats?.count(authStats.failures, 'mqtt|client_id_owned');
+      return this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
+    }
+    const { session, present } = this.service.attachSession(this.clientId, clean, expiry, this.user);
     if (present && this.gate?.access !== undefined)
       this.dropForbiddenSubscriptions(session, this.gate.access);
-    session.user = this.user;
     this.session = session;
     this.accepted = true;
     this.service.stats.connectionsAccepted++;

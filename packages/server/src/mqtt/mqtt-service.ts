@@ -185,6 +185,7 @@ export class MqttService {
       const { clientId, expiryInterval, subscriptions } = loaded.session;
       const session = this.newSession(clientId);
       session.expiryInterval = expiryInterval;
+      session.user = loaded.session.user;
       session.journal = new SessionJournal(this.store, clientId);
       for (const { filter, ...options } of subscriptions) {
         // Limits may have shrunk since the session was stored: what no longer fits is dropped.
@@ -221,6 +222,14 @@ export class MqttService {
     }
   }
 
+  /**
+   * The user whose session holds `clientId` (connected, or persistent and waiting), when it
+   * belongs to an authenticated user: another user may not take that client id over.
+   */
+  sessionOwner(clientId: string): string | undefined {
+    return this.sessions.get(clientId)?.user;
+  }
+
   private newSession(clientId: string): MqttSession {
     const session = new MqttSession(
       `mqtt-${this.idPrefix}${(this.nextId++).toString(36)}`,
@@ -242,6 +251,7 @@ export class MqttService {
     clientId: string,
     cleanStart: boolean,
     expiryInterval: number,
+    user: string | undefined,
   ): { session: MqttSession; present: boolean } {
     let session = this.sessions.get(clientId);
     // The old session ends with clean start, or when it was to end with its connection.
@@ -263,6 +273,7 @@ export class MqttService {
     this.cancelWill(clientId);
     const present = session !== undefined;
     session ??= this.newSession(clientId);
+    session.user = user;
     session.expiryTimer?.clear();
     session.expiryTimer = undefined;
     session.expiryInterval = expiryInterval;

@@ -23,10 +23,12 @@ export class SessionJournal {
     expiryInterval: number,
     subscriptions: Map<string, SubscriptionOptions>,
     expiresAt: number | undefined,
+    user: string | undefined,
   ): void {
     const record: SessionRecord = { clientId: this.clientId, expiryInterval, subscriptions: [] };
     for (const [filter, o] of subscriptions) record.subscriptions.push({ filter, ...o });
     if (expiresAt !== undefined) record.expiresAt = expiresAt;
+    if (user !== undefined) record.user = user;
     this.store.putSession(record);
   }
 

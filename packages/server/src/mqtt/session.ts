@@ -109,7 +109,7 @@ export class MqttSession implements Subscriber {
 
   /** Stores the session record (subscriptions, expiry); `expiresAt` while detached. */
   save(expiresAt?: number): void {
-    this.journal?.saveSession(this.expiryInterval, this.subscriptions, expiresAt);
+    this.journal?.saveSession(this.expiryInterval, this.subscriptions, expiresAt, this.user);
   }
 
   /** Rebuilds the QoS state of a session loaded from the store. */

@@ -36,6 +36,7 @@ interface SessionRow {
   expiry_interval: number;
   subscriptions: Buffer;
   expires_at: number | null;
+  user: string | null;
 }
 interface WillRow extends MessageRow {
   client_id: string;
@@ -63,6 +64,7 @@ export function loadState(st: Statements): StoredState {
       subscriptions: unpackSubscriptions(row.subscriptions),
     };
     if (row.expires_at !== null) session.expiresAt = row.expires_at;
+    if (row.user !== null) session.user = row.user;
     sessions.set(row.client_id, { session, inflight: [], queue: [], incomingQos2: [] });
   }
   for (const row of st.loadInflight.all() as InflightRow[]) {

@@ -55,6 +55,7 @@ export function applyOps(st: Statements, p: unknown[], state: OpsState): void {
           r.expiryInterval,
           packSubscriptions(r.subscriptions),
           r.expiresAt ?? null,
+          r.user ?? null,
         );
         break;
       }

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS sessions (
   client_id TEXT PRIMARY KEY,
   expiry_interval INTEGER NOT NULL,
   subscriptions BLOB NOT NULL,
-  expires_at INTEGER
+  expires_at INTEGER,
+  user TEXT
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS inflight (
@@ -94,7 +95,7 @@ CREATE TABLE IF NOT EXISTS history (
 /** The statements of the store, prepared once. `?` order is the order the store binds. */
 export const SQL = {
   putSession:
-    'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, subscriptions, expires_at) VALUES (?, ?, ?, ?)',
+    'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, subscriptions, expires_at, user) VALUES (?, ?, ?, ?, ?)',
   deleteSession: 'DELETE FROM sessions WHERE client_id = ?',
   deleteSessionQueued: 'DELETE FROM queued WHERE client_id = ?',
   deleteSessionQos2: 'DELETE FROM incoming_qos2 WHERE client_id = ?',
@@ -151,7 +152,7 @@ export const SQL = {
   /** `pulse_meta` keys: `opened_at`, `state` ('open' while a store is open, 'clean' once closed). */
   getMeta: 'SELECT value FROM pulse_meta WHERE key = ?',
   putMeta: 'INSERT OR REPLACE INTO pulse_meta (key, value) VALUES (?, ?)',
-  loadSessions: 'SELECT client_id, expiry_interval, subscriptions, expires_at FROM sessions',
+  loadSessions: 'SELECT client_id, expiry_interval, subscriptions, expires_at, user FROM sessions',
   loadInflight: `SELECT client_id, packet_id, state, qos, retain, subscription_ids, channel, payload, expires_at, meta
     FROM inflight ORDER BY client_id, seq`,
   loadQueued: `SELECT client_id, seq, qos, retain, subscription_ids, channel, payload, expires_at, meta
