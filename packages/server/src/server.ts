@@ -68,6 +68,8 @@ export interface PulseServerOptions {
    * which they take precedence over.
    */
   hooks?: AuthHooks;
+  /** How long native and JSON connections may stay unauthenticated (ms); 10 s by default. For tests. */
+  authTimeoutMs?: number;
 }
 
 function listen(server: Server | NetServer, host: string, port: number): Promise<AddressInfo> {
@@ -235,6 +237,7 @@ export class PulseServer {
       maxFrameSize: config.limits.max_frame_size,
       heartbeatIntervalMs: config.heartbeat.interval_ms,
       maxOutboundBytes: config.limits.max_outbound_bytes,
+      authTimeoutMs: options.authTimeoutMs,
     };
     this.jsonText = jsonTextHandler(
       {

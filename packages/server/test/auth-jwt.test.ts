@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { PulseClient, PulseError } from '@pulse/client';
+import { PresenceAction } from '@pulse/protocol';
 import { openTcp } from '@pulse/client/tcp';
 import { exportJWK } from 'jose';
 import { pino } from 'pino';
@@ -14,7 +15,17 @@ import WebSocket from 'ws';
 import { AuthConfigError } from '../src/auth/errors.js';
 import { defaultConfig } from '../src/config/index.js';
 import { PulseServer } from '../src/server.js';
-import { HookServer, JsonClient, NativeTcp, SECRET, now, reply, sign, token } from './auth-helpers.js';
+import {
+  HookServer,
+  JsonClient,
+  NativeTcp,
+  SECRET,
+  now,
+  reply,
+  sign,
+  startWith,
+  token,
+} from './auth-helpers.js';
 import { type Harness, Inbox, metricValue, scrape, sleep, startServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pulse-auth-jwt-'));
@@ -23,6 +34,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const ws = WebSocket as never;
 const Unauthorized = 1003;
 const Forbidden = 1004;
+const NotSubscribed = 1008;
 
 function pemFile(name: string, key: KeyObject): string {
   const path = join(dir, name);
@@ -128,6 +140,32 @@ describe('JWT HS256 over the native protocol (raw frames over TCP)', () => {
     await c.expectClosed();
   });
 
+  test('a refresh with fewer channels drops the subscriptions and presence it no longer allows', async () => {
+    const { c } = await NativeTcp.connect(h.tcpPort, await token('ann', ['a/#', 'b/#']));
+    const { c: pub } = await NativeTcp.connect(h.tcpPort, await token('bob'));
+    c.send({ type: 'presence', id: 1, channel: 'b/1', action: PresenceAction.Join });
+    await c.expectAck(1);
+    c.send({ type: 'subscribe', id: 2, channel: 'a/1' });
+    await c.expectAck(2);
+    c.send({ type: 'subscribe', id: 3, channel: 'b/1' });
+    await c.expectAck(3);
+    c.send({ type: 'connect', version: 1, token: await token('ann', ['a/#']) });
+    assert.equal((await c.next()).type, 'connected');
+    pub.send({ type: 'presence', id: 4, channel: 'b/1', action: PresenceAction.Sync });
+    const sync = (await pub.next()) as { type: string; data: object };
+    assert.deepEqual([sync.type, sync.data], ['presence', {}], 'the presence on b/1 was left');
+    pub.send({ type: 'publish', id: 5, channel: 'b/1', payload: Buffer.from('b') });
+    await pub.expectAck(5);
+    pub.send({ type: 'publish', id: 6, channel: 'a/1', payload: Buffer.from('a') });
+    await pub.expectAck(6);
+    const got = (await c.next()) as { type: string; channel: string };
+    assert.deepEqual([got.type, got.channel], ['publish', 'a/1'], 'only a/1 arrives');
+    c.send({ type: 'unsubscribe', id: 7, channel: 'b/1' });
+    await c.expectError(NotSubscribed, 7);
+    c.destroy();
+    pub.destroy();
+  });
+
   test('failed authentications are counted by protocol and reason', async () => {
     const text = await scrape(h);
     assert.ok(metricValue(text, 'pulse_auth_failures_total{protocol="native",reason="no_token"}') >= 2);
@@ -191,6 +229,26 @@ describe('JWT with the TypeScript client and the JSON protocol', () => {
     assert.ok(metricValue(text, 'pulse_json_errors_total{code="401"}') >= 4);
   });
 
+  test('JSON: a refresh with fewer channels drops the subscriptions and presence it no longer allows', async () => {
+    const c = await JsonClient.open(h.wsUrl);
+    const pub = await JsonClient.open(h.wsUrl);
+    await c.ok('connect', { token: await token('ann', ['a/#', 'b/#']) });
+    await pub.ok('connect', { token: await token('bob') });
+    await c.ok('presence_join', { channel: 'b/1' });
+    await c.ok('subscribe', { channel: 'a/1' });
+    await c.ok('subscribe', { channel: 'b/1' });
+    assert.equal((await c.ok('connect', { token: await token('ann', ['a/#']) })).connected, true);
+    assert.deepEqual(await pub.ok('presence', { channel: 'b/1' }), { presence: {} });
+    await pub.ok('publish', { channel: 'b/1', data: 'b' });
+    await pub.ok('publish', { channel: 'a/1', data: 'a' });
+    const [push] = await c.pushes.waitFor(1);
+    assert.deepEqual(push.params, { channel: 'a/1', data: 'a' });
+    assert.equal(await c.code('unsubscribe', { channel: 'b/1' }), 400, 'b/1 was dropped');
+    assert.equal(c.pushes.items.length, 1, 'b/1 never arrived');
+    c.close();
+    pub.close();
+  });
+
   test('a token that expires while connected: native error 1003 then close; JSON disconnect push then close', async () => {
     const short = await sign({ sub: 'ann', exp: now() + 2 });
     const { c } = await NativeTcp.connect(h.tcpPort, short);
@@ -204,6 +262,45 @@ describe('JWT with the TypeScript client and the JSON protocol', () => {
     assert.deepEqual(push, { method: 'disconnect', params: { reason: 'token expired' } });
     await j.closed;
     assert.ok(Date.now() - started < 4000);
+  });
+});
+
+describe('the auth timeout (shortened for the test)', () => {
+  let h: Awaited<ReturnType<typeof startWith>>;
+  before(async () => {
+    h = await startWith({ auth: { enabled: true, jwt_hmac_secret: SECRET } }, { authTimeoutMs: 200 });
+  });
+  after(() => h.stop());
+
+  test('native: error 1003, then the close', async () => {
+    const c = await NativeTcp.open(h.tcpPort);
+    const error = await c.expectError(Unauthorized);
+    assert.match(error.message, /in time/);
+    await c.expectClosed();
+  });
+
+  test('a socket that has spoken JSON gets the JSON disconnect push (no binary frame), then the close', async () => {
+    const c = await JsonClient.open(h.wsUrl);
+    let binary = 0;
+    c.ws.on('message', (_data, isBinary) => {
+      if (isBinary) binary++;
+    });
+    assert.deepEqual(await c.ok('ping'), {});
+    const [push] = await c.pushes.waitFor(1, 3000);
+    assert.deepEqual(push, {
+      method: 'disconnect',
+      params: { reason: 'no connect with a valid token in time' },
+    });
+    assert.equal(await c.closed, 1000);
+    assert.equal(binary, 0);
+  });
+
+  test('authenticated in time: not closed', async () => {
+    const c = await JsonClient.open(h.wsUrl);
+    await c.ok('connect', { token: await token('ann') });
+    await sleep(400);
+    assert.deepEqual(await c.ok('ping'), {});
+    c.close();
   });
 });
 

@@ -1,3 +1,4 @@
+import type { Broker, Subscriber } from '@pulse/core';
 import type { Access } from './auth-service.js';
 import { ExpiryTimer } from './expiry.js';
 
@@ -127,5 +128,24 @@ export class SessionGate<T extends { readonly length: number }> {
     this.clearTimeout();
     this.held = undefined;
     this.heldBytes = 0;
+  }
+}
+
+/**
+ * After a re-`connect` (token refresh): the subscriptions and presence memberships that the new
+ * access no longer allows are dropped silently, as if the client had left them (the same check
+ * as a subscribe: the rights alone, hooks are not asked again). Nothing to do when unrestricted.
+ */
+export function dropForbidden(broker: Broker, subscriber: Subscriber, access: Access | undefined): void {
+  if (access === undefined || access.rights.unrestricted) return;
+  if (subscriber.filters !== undefined) {
+    for (const filter of [...subscriber.filters]) {
+      if (!access.allows('subscribe', filter)) broker.unsubscribe(subscriber, filter);
+    }
+  }
+  if (subscriber.presenceChannels !== undefined) {
+    for (const channel of [...subscriber.presenceChannels]) {
+      if (!access.allows('subscribe', channel)) broker.presenceLeave(subscriber, channel);
+    }
   }
 }

@@ -10,7 +10,7 @@ import {
 } from '@pulse/core';
 import { DEFAULT_HISTORY_LIMIT, ErrorCode, PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
-import { type GateOwner, SessionGate } from '../auth/session-gate.js';
+import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
 import { jsonRateLimited } from '../limits/rate-limited.js';
 import { NativeSession } from '../native/native-session.js';
 import type { ClientMatch, ConnectionHandler } from '../transport/connection.js';
@@ -79,6 +79,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     }
     connection.handler = this;
     connection.textHandler = this;
+    if (native instanceof NativeSession) native.jsonSide = this;
   }
 
   // --- authentication (only with a gate) ----------------------------------------------------
@@ -122,6 +123,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       this.gate.access = decision.access;
       this.gate.expireAt(decision.expiresAt, () => this.tokenExpired());
     }
+    // A refreshed token may allow less: what it no longer allows is left before anything else.
+    dropForbidden(this.ctx.broker, this, decision.access);
     if (this.native instanceof NativeSession) this.native.peerAuthenticated();
     this.reply(
       id,
@@ -392,7 +395,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.connection.sendText(JSON.stringify({ id, error: { code, message } }));
   }
 
-  private sendDisconnect(reason: string): void {
+  /** The `disconnect` push (the caller closes); also the native session's goodbye once JSON was spoken. */
+  sendDisconnect(reason: string): void {
     this.connection.sendText(JSON.stringify({ method: 'disconnect', params: { reason } }));
   }
 }

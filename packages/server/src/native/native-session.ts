@@ -28,7 +28,7 @@ import {
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
-import { type GateOwner, SessionGate } from '../auth/session-gate.js';
+import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
 import { nativeRateLimited } from '../limits/rate-limited.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
 import type { NativeStats } from './native-stats.js';
@@ -47,6 +47,14 @@ export interface NativeContext {
   readonly heartbeatIntervalMs: number;
   /** Outbound budget of a connection; recovered publications must fit in it. */
   readonly maxOutboundBytes: number;
+  /** The auth timeout; AUTH_TIMEOUT_MS unless set (tests). */
+  readonly authTimeoutMs?: number;
+}
+
+/** The JSON side of the same socket, once it has spoken JSON (see JsonSession). */
+export interface JsonSide {
+  /** Sends the JSON `disconnect` push with `reason` (the caller closes). */
+  sendDisconnect(reason: string): void;
 }
 
 /** Payload bytes one `history` reply holds at most (also capped by limits.max_outbound_bytes). */
@@ -75,6 +83,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   presenceChannels: Set<string> | undefined;
   /** The authenticated user (the token's `sub`, or the connect hook's `user`). */
   user: string | undefined;
+  /** Set by the socket's JsonSession once it has spoken JSON: goodbyes are then JSON ones. */
+  jsonSide: JsonSide | undefined;
   private readonly reader: FrameReader;
   /** Authentication state and held frames; undefined when auth and hooks are off. */
   private gate: SessionGate<Buffer> | undefined;
@@ -91,15 +101,14 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   /**
    * Without authentication required, the session is live as soon as the socket opens; with
    * it, it waits for a `connect` with a valid token (closed after AUTH_TIMEOUT_MS without one).
+   * A socket that has spoken JSON by then gets the JSON `disconnect` push instead of error 1003.
    */
   start(): void {
     const auth = this.ctx.auth;
     if (auth !== undefined) {
       this.gate = new SessionGate<Buffer>(this, !auth.required);
       if (auth.required) {
-        this.gate.requireWithin(AUTH_TIMEOUT_MS, () =>
-          this.unauthorized('no connect with a valid token in time'),
-        );
+        this.gate.requireWithin(this.ctx.authTimeoutMs ?? AUTH_TIMEOUT_MS, () => this.authTimedOut());
         return;
       }
       this.gate.access = auth.anonymous?.(this.who());
@@ -127,6 +136,13 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     this.connection.close('normal', message);
   }
 
+  private authTimedOut(): void {
+    const message = 'no connect with a valid token in time';
+    if (this.jsonSide === undefined) return this.unauthorized(message);
+    this.jsonSide.sendDisconnect(message);
+    this.connection.close('normal', message);
+  }
+
   private who(): ConnectionInfo {
     return { protocol: 'native', id: this.id, remoteAddress: this.connection.remoteAddress };
   }
@@ -150,6 +166,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     gate.access = decision.access;
     this.user = decision.user;
     gate.expireAt(decision.expiresAt, () => this.unauthorized('token expired'));
+    // A refreshed token may allow less: what it no longer allows is left before anything else.
+    dropForbidden(this.ctx.broker, this, decision.access);
     this.sendConnected();
   }
 
