@@ -149,8 +149,11 @@ function decodeAck(
   version: number,
   reasons: Uint8Array,
 ): Packet | undefined {
-  if (length !== 2 && (version !== 5 || length !== 3)) return undefined;
-  const reasonCode = length === 3 ? bytes[start + 2] : 0;
+  // v5: the 2-byte form, reason code alone (3), or reason code and an empty property list (4,
+  // what MQTT.js and mqtt-packet's encoder write); mqtt-packet gives all three the same shape.
+  const v5Form = version === 5 && (length === 3 || (length === 4 && bytes[start + 3] === 0));
+  if (length !== 2 && !v5Form) return undefined;
+  const reasonCode = length >= 3 ? bytes[start + 2] : 0;
   if (reasons[reasonCode] === 0) return undefined;
   const packet = header(cmd, bytes[0], length);
   packet.messageId = (bytes[start] << 8) | bytes[start + 1];
