@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import type { Packet } from 'mqtt-packet';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import WebSocket from 'ws';
 import { sleep } from './helpers.js';
 import {
@@ -156,7 +156,7 @@ test('protocol violations after CONNECT: DISCONNECT 0x82 (v5) or a close, counte
   });
 });
 
-test('MQTT over WebSocket: a message larger than mqtt.max_packet_size closes the connection', async () => {
+test('MQTT over WebSocket: a message larger than mqtt.max_packet_size gets DISCONNECT 0x95 (v5), then close 1009', async () => {
   await withMqtt({ mqtt: { max_packet_size: 1024 } }, async (h) => {
     const ws = new WebSocket(h.mqttWsUrl, 'mqtt');
     await once(ws, 'open');
@@ -168,8 +168,16 @@ test('MQTT over WebSocket: a message larger than mqtt.max_packet_size closes the
         5,
       ),
     );
+    const packets: Packet[] = [];
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    parser.on('packet', (p: Packet) => packets.push(p));
+    ws.on('message', (data: Buffer) => parser.parse(data));
     const [code] = await once(ws, 'close');
-    assert.ok(code === 1009 || code === 1000, `closed with ${code}`);
+    assert.equal(code, 1009);
+    assert.deepEqual(
+      packets.map((p) => [p.cmd, (p as { reasonCode?: number }).reasonCode]),
+      [['disconnect', 0x95]],
+    );
   });
 });
 

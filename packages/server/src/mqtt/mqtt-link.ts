@@ -162,6 +162,18 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- PacketSplitterHandler -----------------------------------------------------------
 
+  /** Over WebSocket: a message past mqtt.max_packet_size (the transport then closes with 1009). */
+  onMessageTooLarge(reason: string): void {
+    this.service.stats.parseErrors++;
+    if (this.version === 5 && this.session) {
+      this.writePacket({
+        cmd: 'disconnect',
+        reasonCode: Reason.PacketTooLarge,
+        properties: { reasonString: reason },
+      });
+    }
+  }
+
   onPacketTooLarge(size: number): void {
     this.service.stats.parseErrors++;
     this.disconnect(

@@ -38,6 +38,11 @@ export interface ConnectionHandler {
   matches(match: ClientMatch): boolean;
   /** Closed by the server's operator (`POST /api/disconnect`): say why in the protocol's own terms and close. */
   kick(reason: string): void;
+  /**
+   * A WebSocket message over the size limit arrived; the transport closes (1009) right after
+   * this, which may say why in the protocol's own terms first.
+   */
+  onMessageTooLarge?(reason: string): void;
 }
 
 /**

@@ -95,6 +95,7 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
   onProtocolError(closeCode: number, reason: string): void {
     if (this.closing) return;
     if (closeCode === CloseCode.InvalidPayload) this.textHandler?.onInvalidText?.(this, reason);
+    if (closeCode === CloseCode.MessageTooBig) this.handler?.onMessageTooLarge?.(reason);
     this.enqueue(closeFrame(closeCode, reason), false);
     this.endAfterFlush();
   }
