@@ -1,6 +1,7 @@
 import {
   type LoadedSession,
   type Message,
+  ownedPublication,
   type Publication,
   SHARED_PREFIX,
   type StoredDelivery,
@@ -58,6 +59,18 @@ export interface SessionPolicy {
   readonly total: { queued: number };
   maxQueuedTotal: number;
   onDrop(reason: string): void;
+}
+
+/** One owned copy per publication, shared by every session that queues it. */
+const ownedCopies = new WeakMap<Publication, Publication>();
+
+function ownedOnce(publication: Publication): Publication {
+  let owned = ownedCopies.get(publication);
+  if (owned === undefined) {
+    owned = ownedPublication(publication);
+    ownedCopies.set(publication, owned);
+  }
+  return owned;
 }
 
 function outgoingOf(record: StoredDelivery): Outgoing {
@@ -220,6 +233,9 @@ export class MqttSession implements Subscriber {
     } else if (policy.total.queued >= policy.maxQueuedTotal) {
       return policy.onDrop('store_full');
     }
+    // Waiting for a client that is away may take long: the payload must not pin the socket
+    // read it was cut from (one copy per publication, whatever the number of sessions).
+    if (!this.link) item.publication = ownedOnce(item.publication);
     if (this.journal) {
       item.seq = this.nextSeq++;
       this.journal.queued(item);
