@@ -7,8 +7,10 @@ export const SCHEMA_VERSION = 1;
 
 /**
  * The tables of the SQLite store. A stored message is `channel`, `payload`, `expires_at`
- * (its expiry, for purge queries) and `meta` (msgpack: event, qos, retain, properties,
- * not the publisher: connection ids do not outlive a restart). Keys are natural, so tables are WITHOUT ROWID.
+ * (its expiry, for purge queries) and `meta` (message-codec.ts: one byte for a plain message,
+ * else msgpack of event, qos, retain, properties; not the publisher: connection ids do not
+ * outlive a restart). Keys are natural, so tables are WITHOUT ROWID — but `inflight`, the
+ * hottest, which is a rowid table addressed by `seq`.
  */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pulse_meta (
