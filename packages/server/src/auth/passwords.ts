@@ -64,16 +64,6 @@ export async function verifyPassword(password: string | Buffer, stored: ScryptHa
   return timingSafeEqual(derived, stored.hash);
 }
 
-/** Constant-time comparison of a plain-text password, whatever the lengths. */
-export function plainPasswordMatches(given: Buffer, expected: Buffer): boolean {
-  const length = Math.max(given.length, expected.length, 1);
-  const a = Buffer.alloc(length);
-  const b = Buffer.alloc(length);
-  given.copy(a);
-  expected.copy(b);
-  return timingSafeEqual(a, b) && given.length === expected.length;
-}
-
 /** Why a password check did not run: too many waiting (`busy`), or its connection went away. */
 export type SkippedCheck = 'busy' | 'cancelled';
 
