@@ -203,22 +203,19 @@ export class MqttService {
       if (expiresAt !== undefined) this.startExpiry(session, expiresAt - nowMs);
       this.stats.sessionsRestored++;
     }
-    for (const will of state.wills) {
-      if (!this.sessions.has(will.clientId) && will.publishAt > nowMs) {
+    for (const stored of state.wills) {
+      const will: Will = {
+        publication: publicationOf(stored.message),
+        delaySeconds: 0,
+        expirySeconds: stored.expirySeconds,
+      };
+      if (!this.sessions.has(stored.clientId) && stored.publishAt > nowMs) {
         // Its session is gone: the will was due when the session ended (§3.1.3.2.2).
-        this.store.deleteWill(will.clientId);
-        this.publishWill({
-          publication: publicationOf(will.message),
-          delaySeconds: 0,
-          expirySeconds: will.expirySeconds,
-        });
+        this.store.deleteWill(stored.clientId);
+        this.publishWill(will);
         continue;
       }
-      this.delayWill(
-        will.clientId,
-        { publication: publicationOf(will.message), delaySeconds: 0, expirySeconds: will.expirySeconds },
-        will.publishAt - nowMs,
-      );
+      this.delayWill(stored.clientId, will, stored.publishAt - nowMs);
     }
   }
 
