@@ -6,7 +6,6 @@ import {
   type Subscriber,
   checkPublishChannel,
   checkSubscribeFilter,
-  isWildcardFilter,
 } from '@pulse/core';
 import { DEFAULT_HISTORY_LIMIT, ErrorCode, PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
@@ -17,6 +16,7 @@ import type { ClientMatch, ConnectionHandler } from '../transport/connection.js'
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { TextHandler, WsConnection } from '../transport/ws-connection.js';
 import type { JsonAuth } from './json-auth.js';
+import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { historyPageMembers, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
 import {
   JsonCode,
@@ -337,27 +337,16 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     channel: string,
     recover: { offset: number; epoch: string } | undefined,
   ): void {
-    const history = this.ctx.broker.history;
-    if (history === undefined || isWildcardFilter(channel) || history.ruleFor(channel) === undefined) {
-      return this.reply(id, recover ? '{"recovered":false}' : '{}');
-    }
-    if (!recover) {
-      const position = history.position(channel);
-      return this.reply(id, toJson({ offset: position?.offset, epoch: position?.epoch }));
-    }
-    const result = history.recover(channel, recover, Date.now());
-    if (result === undefined) return this.reply(id, '{"recovered":false}');
-    const { offset, epoch } = result;
-    const pushes = result.publications.map(jsonWireBytes);
-    let bytes = 0;
-    for (const p of pushes) bytes += p.length;
-    if (bytes > this.ctx.maxOutboundBytes) {
-      // More than the connection may have waiting: the client reloads its state instead.
-      return this.reply(id, toJson({ recovered: false, offset, epoch }));
-    }
-    this.reply(id, toJson({ recovered: result.recovered, offset, epoch }));
+    const { ack, replay } = subscribeRecovery(
+      this.ctx.broker.history,
+      channel,
+      recover,
+      jsonWireBytes,
+      this.ctx.maxOutboundBytes,
+    );
+    this.reply(id, toJson(ack));
     // A reply to the client's own request: not dropped by the slow-consumer policy.
-    for (const p of pushes) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
+    for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
   }
 
   private history(

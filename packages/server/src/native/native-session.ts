@@ -6,7 +6,6 @@ import {
   type Subscriber,
   checkPublishChannel,
   checkSubscribeFilter,
-  isWildcardFilter,
 } from '@pulse/core';
 import {
   DEFAULT_HISTORY_LIMIT,
@@ -30,6 +29,7 @@ import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
 import { nativeRateLimited } from '../limits/rate-limited.js';
+import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
 import type { NativeStats } from './native-stats.js';
 
@@ -373,30 +373,16 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
    * any live one can: nothing is lost or sent twice between them.
    */
   private subscribed(frame: SubscribeFrame): void {
-    const history = this.ctx.broker.history;
-    const channel = frame.channel;
-    if (history === undefined || isWildcardFilter(channel) || history.ruleFor(channel) === undefined) {
-      // Nothing to recover from: no history here (or a wildcard, whose channels have one stream each).
-      if (frame.recover) return this.send({ type: 'ack', id: frame.id, recovered: false });
-      return this.send({ type: 'ack', id: frame.id });
-    }
-    if (!frame.recover) {
-      const position = history.position(channel);
-      return this.send({ type: 'ack', id: frame.id, offset: position?.offset, epoch: position?.epoch });
-    }
-    const result = history.recover(channel, frame.recover, Date.now());
-    if (result === undefined) return this.send({ type: 'ack', id: frame.id, recovered: false });
-    const { offset, epoch } = result;
-    const frames = result.publications.map((p) => nativeWireBytes(p, this.connection));
-    let bytes = 0;
-    for (const f of frames) bytes += f.length;
-    if (bytes > this.ctx.maxOutboundBytes) {
-      // More than the connection may have waiting: the client reloads its state instead.
-      return this.send({ type: 'ack', id: frame.id, recovered: false, offset, epoch });
-    }
-    this.send({ type: 'ack', id: frame.id, recovered: result.recovered, offset, epoch });
+    const { ack, replay } = subscribeRecovery(
+      this.ctx.broker.history,
+      frame.channel,
+      frame.recover,
+      (p) => nativeWireBytes(p, this.connection),
+      this.ctx.maxOutboundBytes,
+    );
+    this.send({ type: 'ack', id: frame.id, ...ack });
     // A reply to the client's own request: not dropped by the slow-consumer policy.
-    for (const f of frames) {
+    for (const f of replay) {
       if (this.connection.enqueue(f, false)) this.ctx.stats.framesOut[FRAME_TYPE_IDS.publish]++;
     }
   }
