@@ -529,7 +529,7 @@ export class PulseServer {
         log: this.log,
         notePublication: (publication) => this.scheduler.notePublication(publication),
         commit: () => {
-          if (this.store.commitPolicy !== 'fast') this.committer.commit();
+          this.committer.beforeAcknowledgement();
           if (this.fatalError) throw this.fatalError;
         },
         disconnectClients: (match, reason) => this.disconnectClients(match, reason),

@@ -31,12 +31,21 @@ export class StoreCommitter {
     private readonly onFailure: (err: Error) => void,
   ) {}
 
+  /** strict and balanced: acknowledgements wait for the commit; fast: they do not. */
+  private get acksWaitForCommit(): boolean {
+    return this.store.commitPolicy !== 'fast';
+  }
+
   start(): void {
-    const perTurn = this.store.commitPolicy !== 'fast';
-    if (perTurn) this.scheduler.beforeWrite = this.commit;
-    this.timer = setInterval(this.commit, perTurn ? IDLE_COMMIT_MS : this.flushIntervalMs);
+    if (this.acksWaitForCommit) this.scheduler.beforeWrite = this.commit;
+    this.timer = setInterval(this.commit, this.acksWaitForCommit ? IDLE_COMMIT_MS : this.flushIntervalMs);
     this.timer.unref();
   }
+
+  /** Before an acknowledgement that is not a socket write of this turn (an HTTP answer). */
+  readonly beforeAcknowledgement = (): void => {
+    if (this.acksWaitForCommit) this.commit();
+  };
 
   stop(): void {
     clearInterval(this.timer);
