@@ -7,7 +7,7 @@ import {
   checkPublishChannel,
   checkSubscribeFilter,
 } from '@pulse/core';
-import { DEFAULT_HISTORY_LIMIT, ErrorCode, PROTOCOL_VERSION } from '@pulse/protocol';
+import { PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
 import { jsonRateLimited } from '../limits/rate-limited.js';
@@ -16,6 +16,7 @@ import type { ClientMatch, ConnectionHandler } from '../transport/connection.js'
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { TextHandler, WsConnection } from '../transport/ws-connection.js';
 import type { JsonAuth } from './json-auth.js';
+import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { historyPageMembers, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
 import {
@@ -355,12 +356,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     since: { offset: number; epoch: string } | undefined,
     limit: number | undefined,
   ): void {
-    const invalid = checkPublishChannel(channel);
-    if (invalid && invalid.code !== ErrorCode.Forbidden) return this.refuse(id, invalid);
-    const page =
-      invalid === undefined
-        ? this.ctx.broker.history?.read(channel, { since, limit: limit ?? DEFAULT_HISTORY_LIMIT }, Date.now())
-        : undefined;
+    const page = readHistory(this.ctx.broker.history, channel, since, limit);
+    if (page instanceof Refusal) return this.refuse(id, page);
     if (page === undefined) {
       return this.sendError(id, JsonCode.NotFound, `channel ${channel} keeps no history`);
     }

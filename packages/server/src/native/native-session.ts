@@ -8,7 +8,6 @@ import {
   checkSubscribeFilter,
 } from '@pulse/core';
 import {
-  DEFAULT_HISTORY_LIMIT,
   ErrorCode,
   FRAME_TYPE_IDS,
   type Frame,
@@ -29,6 +28,7 @@ import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
 import { nativeRateLimited } from '../limits/rate-limited.js';
+import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
 import type { NativeStats } from './native-stats.js';
@@ -388,18 +388,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   }
 
   private history(frame: HistoryFrame): void {
-    const invalid = checkPublishChannel(frame.channel);
-    if (invalid && invalid.code !== ErrorCode.Forbidden) {
-      return this.sendError(frame.id, invalid.code, invalid.message);
-    }
-    const page =
-      invalid === undefined
-        ? this.ctx.broker.history?.read(
-            frame.channel,
-            { since: frame.since, limit: frame.limit ?? DEFAULT_HISTORY_LIMIT },
-            Date.now(),
-          )
-        : undefined;
+    const page = readHistory(this.ctx.broker.history, frame.channel, frame.since, frame.limit);
+    if (page instanceof Refusal) return this.sendError(frame.id, page.code, page.message);
     if (page === undefined) {
       return this.sendError(frame.id, ErrorCode.ChannelNotFound, `channel ${frame.channel} keeps no history`);
     }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { Publication, Refusal, checkPublishChannel } from '@pulse/core';
-import { DEFAULT_HISTORY_LIMIT, ErrorCode, MAX_HISTORY_LIMIT } from '@pulse/protocol';
+import { Publication, Refusal } from '@pulse/core';
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from '@pulse/protocol';
+import { readHistory } from '../../history/read-history.js';
 import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
 import type { ClientMatch } from '../../transport/connection.js';
@@ -126,9 +127,8 @@ export const history: ApiHandler = (ctx, { channel, query }) => {
   const since = sinceOffset === undefined ? undefined : { offset: sinceOffset, epoch: epoch as string };
   const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT) ?? DEFAULT_HISTORY_LIMIT;
   // As the JSON protocol: a malformed name is 400; a reserved `$` channel keeps no history (404).
-  const invalid = checkPublishChannel(channel);
-  if (invalid && invalid.code !== ErrorCode.Forbidden) throw refused(invalid);
-  const page = invalid ? undefined : ctx.broker.history?.read(channel, { since, limit }, Date.now());
+  const page = readHistory(ctx.broker.history, channel, since, limit);
+  if (page instanceof Refusal) throw refused(page);
   if (page === undefined) throw new ApiError(404, `channel ${channel} keeps no history`);
   return ok(`{"ok":true,${historyPageMembers(page, since !== undefined, MAX_HISTORY_REPLY_BYTES)}}`);
 };
