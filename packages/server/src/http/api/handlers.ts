@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Publication, Refusal } from '@pulse/core';
-import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from '@pulse/protocol';
+import { MAX_HISTORY_LIMIT } from '@pulse/protocol';
 import { readHistory } from '../../history/read-history.js';
 import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
@@ -125,7 +125,7 @@ export const history: ApiHandler = (ctx, { channel, query }) => {
     throw new ApiError(400, 'query parameters "since_offset" and "epoch" go together');
   }
   const since = sinceOffset === undefined ? undefined : { offset: sinceOffset, epoch: epoch as string };
-  const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT) ?? DEFAULT_HISTORY_LIMIT;
+  const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT);
   // As the JSON protocol: a malformed name is 400; a reserved `$` channel keeps no history (404).
   const page = readHistory(ctx.broker.history, channel, since, limit);
   if (page instanceof Refusal) throw refused(page);
