@@ -1,5 +1,5 @@
-import type { Broker, Subscriber } from '@pulse/core';
-import type { Access } from './auth-service.js';
+import type { Broker, Refusal, Subscriber } from '@pulse/core';
+import type { Access, Verdict } from './auth-service.js';
 import { ExpiryTimer } from './expiry.js';
 
 /** Requests held while a decision is awaited; past this, the connection is closed. */
@@ -136,6 +136,23 @@ export class SessionGate<T extends { readonly length: number }> {
  * access no longer allows are dropped silently, as if the client had left them (the same check
  * as a subscribe: the rights alone, hooks are not asked again). Nothing to do when unrestricted.
  */
+/**
+ * Runs `allowed` when `verdict` allows, `refused` with its refusal when it does not. A verdict
+ * still pending (a hook) is awaited through `gate`, which holds the connection's later
+ * requests until it is decided, so that their order is kept.
+ */
+export function decide<T extends { readonly length: number }>(
+  gate: SessionGate<T> | undefined,
+  verdict: Verdict,
+  allowed: () => void,
+  refused: (refusal: Refusal) => void,
+): void {
+  if (verdict instanceof Promise) {
+    (gate as SessionGate<T>).wait(verdict, (r) => (r === undefined ? allowed() : refused(r)));
+  } else if (verdict === undefined) allowed();
+  else refused(verdict);
+}
+
 export function dropForbidden(broker: Broker, subscriber: Subscriber, access: Access | undefined): void {
   if (access === undefined || access.rights.unrestricted) return;
   if (subscriber.filters !== undefined) {

@@ -9,7 +9,7 @@ import {
 } from '@pulse/core';
 import { PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
-import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
+import { type GateOwner, SessionGate, decide, dropForbidden } from '../auth/session-gate.js';
 import { jsonRateLimited } from '../limits/rate-limited.js';
 import { NativeSession } from '../native/native-session.js';
 import type { ClientMatch, ConnectionHandler } from '../transport/connection.js';
@@ -147,13 +147,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
 
   /** Runs `go` once `verdict` allows it; a refusal is answered with its error (403, or 500 when a hook failed). */
   private when(verdict: Verdict, id: JsonId, go: () => void): void {
-    if (verdict === undefined) return go();
-    if (verdict instanceof Promise) {
-      return (this.gate as SessionGate<Buffer>).wait(verdict, (refusal) =>
-        refusal === undefined ? go() : this.refuse(id, refusal),
-      );
-    }
-    this.refuse(id, verdict);
+    decide(this.gate, verdict, go, (refusal) => this.refuse(id, refusal));
   }
 
   /** Authorization of one request: true when it has been answered here, or will be once allowed. */

@@ -22,7 +22,7 @@ import type {
 } from 'mqtt-packet';
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { Access, AuthService, MqttAuthResult, MqttCredentials } from '../auth/auth-service.js';
-import { type GateOwner, SessionGate } from '../auth/session-gate.js';
+import { type GateOwner, SessionGate, decide } from '../auth/session-gate.js';
 import { mqttRateLimited } from '../limits/rate-limited.js';
 import type { MqttService } from './mqtt-service.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
@@ -430,16 +430,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     };
     const access = result.access;
     if (this.will === undefined || access === undefined) return finish();
-    const verdict = access.check('publish', this.will.publication.channel);
-    const decided = (refusal: Refusal | undefined) =>
-      refusal === undefined
-        ? finish()
-        : this.refuseConnect(
-            ConnackV4.NotAuthorized,
-            refusal.code === ErrorCode.Forbidden ? Reason.NotAuthorized : Reason.ServerUnavailable,
-          );
-    if (verdict instanceof Promise) gate.wait(verdict, decided);
-    else decided(verdict);
+    decide(gate, access.check('publish', this.will.publication.channel), finish, (refusal) =>
+      this.refuseConnect(
+        ConnackV4.NotAuthorized,
+        refusal.code === ErrorCode.Forbidden ? Reason.NotAuthorized : Reason.ServerUnavailable,
+      ),
+    );
   }
 
   /** CONNECT accepted: the session is attached (created, resumed or taken over) and CONNACK sent. */
@@ -571,14 +567,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const access = this.gate?.access;
     if (access !== undefined) {
       // Refused: PUBACK/PUBREC 0x87 (0x80 when a hook failed) on v5; 3.1.1 closes for QoS 1/2; QoS 0 is dropped.
-      const refused = (r: Refusal) => this.refusePublish(qos, id, reasonFor(r), r.message);
-      const verdict = access.check('publish', topic);
-      if (verdict instanceof Promise) {
-        return (this.gate as SessionGate<Buffer>).wait(verdict, (r) =>
-          r === undefined ? this.routePublish(packet, session, topic, payload) : refused(r),
-        );
-      }
-      if (verdict !== undefined) return refused(verdict);
+      return decide(
+        this.gate,
+        access.check('publish', topic),
+        () => this.routePublish(packet, session, topic, payload),
+        (r) => this.refusePublish(qos, id, reasonFor(r), r.message),
+      );
     }
     this.routePublish(packet, session, topic, payload);
   }

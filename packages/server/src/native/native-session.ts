@@ -26,7 +26,7 @@ import {
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
-import { type GateOwner, SessionGate, dropForbidden } from '../auth/session-gate.js';
+import { type GateOwner, SessionGate, decide, dropForbidden } from '../auth/session-gate.js';
 import { nativeRateLimited } from '../limits/rate-limited.js';
 import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
@@ -178,13 +178,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
 
   /** Runs `go` once `verdict` allows it; a refusal is answered with its error. */
   private when(verdict: Verdict, id: number, go: () => void): void {
-    if (verdict === undefined) return go();
-    if (verdict instanceof Promise) {
-      return (this.gate as SessionGate<Buffer>).wait(verdict, (refusal) =>
-        refusal === undefined ? go() : this.sendError(id, refusal.code, refusal.message),
-      );
-    }
-    this.sendError(id, verdict.code, verdict.message);
+    decide(this.gate, verdict, go, (refusal) => this.sendError(id, refusal.code, refusal.message));
   }
 
   deliver(message: Message): void {
