@@ -217,9 +217,10 @@ test('decodeFrame error paths return FrameError 1001 with the request id when kn
       14,
     ],
     [
+      // An extension type refuses the whole frame before it is decoded: its id is not read.
       'presence with timestamp data',
       { type: 'presence', id: 14, channel: 'c', action: 2, data: new Date(0) },
-      14,
+      0,
     ],
     ['ack without id', { type: 'ack' }, 0],
     ['ack with negative id', { type: 'ack', id: -3 }, 0],

@@ -9,6 +9,7 @@ import {
   type RecoverPosition,
 } from './frames.js';
 import { msgpack } from './msgpack.js';
+import { plainMessagePackProblem } from './plain-msgpack.js';
 
 /** Why a frame was refused: the error frame to send back. */
 export class FrameError {
@@ -194,6 +195,9 @@ export function decodeFrame(body: Uint8Array): Frame | FrameError {
   let value: unknown;
   try {
     if (body.length === 0) return new FrameError(ErrorCode.InvalidFrame, 'empty frame');
+    // Client bytes decode as plain MessagePack only: see plainMessagePackProblem.
+    const problem = plainMessagePackProblem(body);
+    if (problem !== undefined) return new FrameError(ErrorCode.InvalidFrame, `frame refused: ${problem}`);
     value = msgpack.unpack(body);
   } catch {
     return new FrameError(ErrorCode.InvalidFrame, 'frame is not valid MessagePack');
