@@ -9,9 +9,13 @@ import { SharedGroup } from './shared-group.js';
 import { TopicIndex } from './topic-index.js';
 
 export interface BrokerLimits {
-  /** Distinct channel filters with subscribers. */
+  /** Distinct channel filters with subscribers; also, apart, distinct channels with presence members. */
   maxChannels: number;
   maxSubscriptionsPerConnection: number;
+  /** Presence channels one subscriber may be present on (no limit when absent). */
+  maxPresencePerConnection?: number;
+  /** Bytes of one member's presence data, as its protocol encodes it (no limit when absent). */
+  maxPresenceDataBytes?: number;
 }
 
 export interface BrokerStats {
@@ -141,19 +145,44 @@ export class Broker {
     return delivered;
   }
 
-  presenceJoin(subscriber: Subscriber, channel: string, data?: Record<string, unknown>): Refusal | undefined {
-    const invalid = checkPublishChannel(channel);
-    if (invalid) return invalid;
+  /** `dataBytes`: the size of `data` as the client's protocol encodes it, held to maxPresenceDataBytes. */
+  presenceJoin(
+    subscriber: Subscriber,
+    channel: string,
+    data?: Record<string, unknown>,
+    dataBytes = 0,
+  ): Refusal | undefined {
+    const refusal = checkPublishChannel(channel) ?? this.presenceDataRefusal(dataBytes);
+    if (refusal) return refusal;
+    if (!subscriber.presenceChannels?.has(channel)) {
+      const perConnection = this.limits.maxPresencePerConnection ?? Number.POSITIVE_INFINITY;
+      if ((subscriber.presenceChannels?.size ?? 0) >= perConnection) {
+        return new Refusal(ErrorCode.RateLimited, `present on too many channels (limit ${perConnection})`);
+      }
+      if (!this.presence.hasMembers(channel) && this.presence.channelCount >= this.limits.maxChannels) {
+        return new Refusal(
+          ErrorCode.RateLimited,
+          `too many channels with presence (limit ${this.limits.maxChannels})`,
+        );
+      }
+    }
     this.fanOut(this.presence.join(subscriber, channel, data));
     return undefined;
+  }
+
+  private presenceDataRefusal(dataBytes: number): Refusal | undefined {
+    const max = this.limits.maxPresenceDataBytes ?? Number.POSITIVE_INFINITY;
+    if (dataBytes <= max) return undefined;
+    return new Refusal(ErrorCode.PayloadTooLarge, `presence data of ${dataBytes} bytes exceeds ${max}`);
   }
 
   presenceUpdate(
     subscriber: Subscriber,
     channel: string,
     data?: Record<string, unknown>,
+    dataBytes = 0,
   ): Refusal | undefined {
-    const invalid = checkPublishChannel(channel);
+    const invalid = checkPublishChannel(channel) ?? this.presenceDataRefusal(dataBytes);
     if (invalid) return invalid;
     const event = this.presence.update(subscriber, channel, data);
     if (!event) return new Refusal(ErrorCode.NotSubscribed, `not present on ${channel}`);

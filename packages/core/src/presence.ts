@@ -59,6 +59,10 @@ export class PresenceRegistry {
     return [...(this.channels.get(channel)?.values() ?? [])];
   }
 
+  hasMembers(channel: string): boolean {
+    return this.channels.has(channel);
+  }
+
   get channelCount(): number {
     return this.channels.size;
   }

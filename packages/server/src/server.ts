@@ -28,8 +28,8 @@ import { openStore } from './storage/open-store.js';
 import { StoreCommitter } from './storage/store-committer.js';
 import { CoarseClock } from './transport/coarse-clock.js';
 import type { ClientMatch, Connection, ConnectionEnv } from './transport/connection.js';
+import { ConnectionFaults, type FaultProbe } from './transport/connection-faults.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
-import { onHandlerError } from './transport/socket-events.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
 import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
@@ -70,6 +70,11 @@ export interface PulseServerOptions {
   hooks?: AuthHooks;
   /** How long native and JSON connections may stay unauthenticated (ms); 10 s by default. For tests. */
   authTimeoutMs?: number;
+  /**
+   * For tests of the exception guards only: called inside every guarded connection callback
+   * (see FAULT_SITES); an exception it throws is handled as a bug at that site would be.
+   */
+  faultProbe?: FaultProbe;
 }
 
 function listen(server: Server | NetServer, host: string, port: number): Promise<AddressInfo> {
@@ -103,6 +108,8 @@ export class PulseServer {
   /** [limits] rates: per client address on connect, per connection on every message. */
   readonly rateLimits: RateLimits;
   readonly tlsStats = new TlsStats();
+  /** Exceptions contained in connection callbacks (pulse_connection_errors_total). */
+  readonly faults: ConnectionFaults;
   /** Authentication, channel authorization and auth hooks (docs/SECURITY.md). */
   readonly auth: AuthService;
   /** The `[tls]` certificate and the listeners using it; undefined when no listener has TLS. */
@@ -139,7 +146,7 @@ export class PulseServer {
     options: PulseServerOptions = {},
   ) {
     this.log = options.logger ?? createLogger(config.log.level);
-    onHandlerError((err) => this.log.error({ err }, 'protocol handler failed; its connection was closed'));
+    this.faults = new ConnectionFaults(this.log, options.faultProbe);
     this.onFatal = options.onFatal;
     // Before the store opens: a bad certificate file (TlsConfigError) leaves nothing to close.
     const anyTls = config.server.tls || config.transport.tls || config.mqtt.tls;
@@ -159,6 +166,8 @@ export class PulseServer {
     this.broker = new Broker({
       maxChannels: config.limits.max_channels,
       maxSubscriptionsPerConnection: config.limits.max_subscriptions_per_connection,
+      maxPresencePerConnection: config.presence.max_channels_per_connection,
+      maxPresenceDataBytes: config.presence.max_data_bytes,
     });
     if (config.history.length > 0) {
       this.broker.history = new ChannelHistory(historyRules(config.history), this.store, {
@@ -177,6 +186,7 @@ export class PulseServer {
       mqtt: () => this.mqtt,
       store: () => this.store,
       tls: this.tlsStats,
+      faults: this.faults,
     });
     registerAuthMetrics(this.metrics.registry, this.auth.stats);
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
@@ -210,6 +220,7 @@ export class PulseServer {
       clock: this.clock,
       stats,
       onClosed: (connection) => this.untrack(connection),
+      faults: this.faults,
     });
     this.envs = {
       ws: env(this.transportStats.ws, limits),
@@ -226,6 +237,7 @@ export class PulseServer {
         store: this.store,
         version: VERSION,
         auth: sessionAuth,
+        faults: this.faults,
       });
     }
     this.nativeContext = {
@@ -355,7 +367,12 @@ export class PulseServer {
           socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
           return;
         }
-        handleUpgrade(routes, req, socket, head);
+        try {
+          handleUpgrade(routes, req, socket, head);
+        } catch (err) {
+          this.faults.report('accept', socket.remoteAddress ?? '', err);
+          socket.destroy();
+        }
       },
     });
     if (this.http instanceof TlsServer) this.tls?.watch('http', this.http);
@@ -473,7 +490,12 @@ export class PulseServer {
     this.open(connection, 'mqtt', head);
   }
 
+  /** Starts the protocol on a new connection; a failure there closes this connection only. */
   private open(connection: Connection, protocol: 'native' | 'mqtt', head?: Buffer): void {
+    connection.contain('accept', () => this.startProtocol(connection, protocol, head));
+  }
+
+  private startProtocol(connection: Connection, protocol: 'native' | 'mqtt', head?: Buffer): void {
     if (this.draining || this.refuseOverLimit()) {
       const message = this.draining ? 'server shutting down' : 'too many connections';
       if (protocol === 'native') {

@@ -107,6 +107,7 @@ describe('auth units: the session gate keeps order', () => {
       stopped: false,
       failed: (err: unknown) => handled.push(`failed ${err}`),
       process: (item: string) => arrive(item),
+      connection: { contain: (_where: string, fn: () => void) => fn() },
     };
     const arrive = (item: string) => {
       if (gate.held !== undefined) {

@@ -58,6 +58,7 @@ interface SpecConfig {
     max_connections_per_ip: number;
     rate_limit_disconnect_after: number;
   };
+  presence: { max_channels_per_connection: number; max_data_bytes: number };
   heartbeat: { interval_ms: number; timeout_ms: number };
   metrics: { enabled: boolean; host: string; port: number };
   log: {
@@ -144,6 +145,7 @@ const DEFAULTS: SpecConfig = {
     max_connections_per_ip: 0,
     rate_limit_disconnect_after: 10,
   },
+  presence: { max_channels_per_connection: 100, max_data_bytes: 4096 },
   heartbeat: { interval_ms: 30000, timeout_ms: 60000 },
   metrics: { enabled: true, host: '127.0.0.1', port: 9090 },
   log: { level: 'info', report_interval_ms: 60000 },

@@ -6,7 +6,7 @@ import { type Frame, FrameError, FrameReader, decodeFrame, encodeFrame } from '@
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { type PulseConfig, defaultConfig } from '../src/config/index.js';
-import { PulseServer } from '../src/server.js';
+import { PulseServer, type PulseServerOptions } from '../src/server.js';
 
 export type DeepPartial<T> = { [K in keyof T]?: Partial<T[K]> };
 
@@ -44,11 +44,17 @@ export async function retryOnPortClash<T>(start: () => Promise<T>, attempts = 5)
   }
 }
 
-export function startServer(overrides: DeepPartial<PulseConfig> = {}): Promise<Harness> {
-  return retryOnPortClash(() => startServerOnce(overrides));
+export function startServer(
+  overrides: DeepPartial<PulseConfig> = {},
+  options: PulseServerOptions = {},
+): Promise<Harness> {
+  return retryOnPortClash(() => startServerOnce(overrides, options));
 }
 
-async function startServerOnce(overrides: DeepPartial<PulseConfig>): Promise<Harness> {
+async function startServerOnce(
+  overrides: DeepPartial<PulseConfig>,
+  options: PulseServerOptions,
+): Promise<Harness> {
   const config = defaultConfig();
   config.server.host = '127.0.0.1';
   config.server.port = 0;
@@ -62,7 +68,7 @@ async function startServerOnce(overrides: DeepPartial<PulseConfig>): Promise<Har
     if (Array.isArray(values)) (config as unknown as Record<string, unknown>)[section] = values;
     else Object.assign((config as unknown as Record<string, object>)[section], values);
   }
-  const server = new PulseServer(config, { logger: pino({ level: 'silent' }) });
+  const server = new PulseServer(config, { logger: pino({ level: 'silent' }), ...options });
   const addr = await server.start();
   return {
     server,

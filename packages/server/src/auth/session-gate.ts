@@ -1,4 +1,5 @@
 import type { Broker, Refusal, Subscriber } from '@pulse/core';
+import type { Connection } from '../transport/connection.js';
 import type { Access, Verdict } from './auth-service.js';
 import { ExpiryTimer } from './expiry.js';
 
@@ -15,6 +16,8 @@ export interface GateOwner<T> {
   readonly stopped: boolean;
   /** A continuation threw (a bug): answered as an internal error by the session. */
   failed(err: unknown): void;
+  /** Where an exception that escapes even `failed` (or a timer) is contained: it closes this connection only. */
+  readonly connection: Pick<Connection, 'contain'>;
 }
 
 /**
@@ -62,9 +65,10 @@ export class SessionGate<T extends { readonly length: number }> {
   wait<R>(promise: Promise<R>, then: (value: R) => void): void {
     this.held ??= [];
     this.pending++;
+    const connection = this.owner.connection;
     promise.then(
-      (value) => this.settled(() => then(value)),
-      (err) => this.settled(() => this.owner.failed(err)),
+      (value) => connection.contain('auth', () => this.settled(() => then(value))),
+      (err) => connection.contain('auth', () => this.settled(() => this.owner.failed(err))),
     );
   }
 
@@ -104,13 +108,15 @@ export class SessionGate<T extends { readonly length: number }> {
   /** Calls `fn` when the token expires (epoch ms); replaces an earlier expiry. */
   expireAt(atMs: number | undefined, fn: () => void): void {
     this.expiry?.cancel();
-    this.expiry = atMs === undefined ? undefined : new ExpiryTimer(atMs, fn);
+    const connection = this.owner.connection;
+    this.expiry =
+      atMs === undefined ? undefined : new ExpiryTimer(atMs, () => connection.contain('timer', fn));
   }
 
   /** Calls `fn` unless authenticated within `ms`. */
   requireWithin(ms: number, fn: () => void): void {
     this.timeout = setTimeout(() => {
-      if (!this.authenticated && !this.owner.stopped) fn();
+      if (!this.authenticated && !this.owner.stopped) this.owner.connection.contain('timer', fn);
     }, ms);
     this.timeout.unref();
   }

@@ -198,6 +198,18 @@ export const SCHEMA = {
       'close a connection after this many rate-limited messages in a row',
     ),
   },
+  presence: {
+    max_channels_per_connection: int(
+      100,
+      { min: 1 },
+      'presence channels one connection may be present on at once',
+    ),
+    max_data_bytes: int(
+      4096,
+      { min: 16, max: 16_777_216 },
+      "largest presence data of one member in bytes (as the client's protocol encodes it)",
+    ),
+  },
   heartbeat: {
     interval_ms: int(30_000, { min: 10, max: MAX_TIMER_MS }, 'send a ping to a client silent this long'),
     timeout_ms: int(

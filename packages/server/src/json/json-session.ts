@@ -19,6 +19,7 @@ import type { JsonAuth } from './json-auth.js';
 import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { historyPageMembers, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
+import { jsonPresenceData, setPresence } from '../presence/presence-data.js';
 import {
   JsonCode,
   type JsonId,
@@ -84,6 +85,10 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
   }
 
   // --- authentication (only with a gate) ----------------------------------------------------
+
+  get label(): string {
+    return this.id;
+  }
 
   get stopped(): boolean {
     return this.connection.closing;
@@ -290,11 +295,9 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       case 'presence_update':
       case 'presence_leave': {
         const refusal =
-          r.method === 'presence_join'
-            ? broker.presenceJoin(this, r.channel, r.data)
-            : r.method === 'presence_update'
-              ? broker.presenceUpdate(this, r.channel, r.data)
-              : broker.presenceLeave(this, r.channel);
+          r.method === 'presence_leave'
+            ? broker.presenceLeave(this, r.channel)
+            : setPresence(broker, this, r.method === 'presence_join', r.channel, jsonPresenceData(r.data));
         if (refusal) return this.refuse(r.id, refusal);
         return this.reply(r.id, '{}');
       }

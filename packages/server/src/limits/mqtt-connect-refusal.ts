@@ -52,6 +52,10 @@ export class MqttConnectRefusal implements ConnectionHandler {
     this.timer.unref();
   }
 
+  get label(): string {
+    return `refused MQTT connection from ${this.connection.remoteAddress}`;
+  }
+
   onBytes(data: Buffer): void {
     const bytes = this.pending ? Buffer.concat([this.pending, data]) : data;
     const level = connectLevel(bytes);

@@ -13,6 +13,7 @@ import type { RateLimitStats } from '../limits/rate-limit-stats.js';
 import { registerRateLimitMetrics } from './rate-limit-metrics.js';
 import { registerTlsMetrics } from './tls-metrics.js';
 import type { TlsStats } from '../transport/tls.js';
+import type { ConnectionFaults } from '../transport/connection-faults.js';
 
 export interface MetricSources {
   broker: Broker;
@@ -25,6 +26,7 @@ export interface MetricSources {
   store: () => Store;
   tls: TlsStats;
   rateLimits: RateLimitStats;
+  faults: ConnectionFaults;
 }
 
 /**
@@ -178,6 +180,17 @@ export function createMetrics(src: MetricSources): {
       }
     },
   });
+  const connectionErrors = new Counter({
+    name: 'pulse_connection_errors_total',
+    help: 'Exceptions caught in a connection callback (each closed that connection only), by where',
+    labelNames: ['where'],
+    registers: [registry],
+    collect() {
+      for (const [where, n] of src.faults.counts) mirror(this, { where }, n, seen);
+    },
+  });
+  // Every site from the start at 0, so that an alert on an increase sees the first one.
+  for (const where of src.faults.counts.keys()) connectionErrors.inc({ where }, 0);
   new Counter({
     name: 'pulse_errors_total',
     help: 'Error frames sent, by code',

@@ -109,6 +109,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- ConnectionHandler ---------------------------------------------------------------
 
+  get label(): string {
+    return this.clientId === ''
+      ? `MQTT connection from ${this.connection.remoteAddress}`
+      : `MQTT client ${this.clientId}`;
+  }
+
   onBytes(data: Buffer): void {
     this.splitter.push(data);
   }
@@ -745,10 +751,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const congested = this.connection.socket.writableLength >= this.service.outboundBudget;
     if (congested && !this.waitingForDrain) {
       this.waitingForDrain = true;
-      this.connection.socket.once('drain', () => {
-        this.waitingForDrain = false;
-        this.session?.pump();
-      });
+      this.connection.socket.once('drain', () =>
+        this.connection.contain('drain', () => {
+          this.waitingForDrain = false;
+          this.session?.pump();
+        }),
+      );
     }
     return congested;
   }

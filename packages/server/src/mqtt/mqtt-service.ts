@@ -18,6 +18,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
+import type { ConnectionFaults } from '../transport/connection-faults.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import { MqttLink, type Will } from './mqtt-link.js';
 import { LongTimer } from '../util/long-timer.js';
@@ -36,6 +37,8 @@ export interface MqttServiceOptions {
   version: string;
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
   auth?: AuthService;
+  /** Where exceptions in session timers (expiry, delayed wills, retransmits) are reported. */
+  faults: ConnectionFaults;
 }
 
 /**
@@ -63,8 +66,10 @@ export class MqttService {
   private readonly sessionPolicy;
   /** Set by stop(): timers of connections closing after it leave the store as it is. */
   private stopped = false;
+  private readonly faults: ConnectionFaults;
 
   constructor(options: MqttServiceOptions) {
+    this.faults = options.faults;
     this.broker = options.broker;
     this.config = options.config.mqtt;
     this.log = options.log;
@@ -88,7 +93,7 @@ export class MqttService {
     if (interval > 0) {
       this.retransmitTimer = setInterval(() => {
         for (const session of this.sessions.values())
-          if (session.inflight.size > 0) session.retransmit(interval);
+          if (session.inflight.size > 0) this.contained(session.clientId, () => session.retransmit(interval));
       }, interval);
       this.retransmitTimer.unref();
     }
@@ -227,6 +232,19 @@ export class MqttService {
     return this.sessions.get(clientId)?.user;
   }
 
+  /**
+   * Runs a session timer's work (its link may be gone): an exception is reported as a fault of
+   * that client and closes its link, if it has one; the process and other sessions carry on.
+   */
+  private contained(clientId: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.faults.report('timer', `MQTT client ${clientId}`, err);
+      (this.sessions.get(clientId)?.link as MqttLink | undefined)?.connection.abort();
+    }
+  }
+
   private newSession(clientId: string): MqttSession {
     const session = new MqttSession(
       `mqtt-${this.idPrefix}${(this.nextId++).toString(36)}`,
@@ -240,7 +258,10 @@ export class MqttService {
   private startExpiry(session: MqttSession, inMs: number): void {
     if (session.expiryInterval === NEVER_EXPIRES || this.stopped) return;
     // Up to 2^32 - 1 seconds: longer than one setTimeout can wait.
-    session.expiryTimer = new LongTimer(() => this.endSession(session), inMs);
+    session.expiryTimer = new LongTimer(
+      () => this.contained(session.clientId, () => this.endSession(session)),
+      inMs,
+    );
   }
 
   /** Finds, resumes, takes over or creates the session for a CONNECT. */
@@ -318,11 +339,15 @@ export class MqttService {
   private delayWill(clientId: string, will: Will, delayMs: number): void {
     // After stop() the stored will waits for the next start.
     if (this.stopped) return;
-    const timer = new LongTimer(() => {
-      this.pendingWills.delete(clientId);
-      this.store.deleteWill(clientId);
-      this.publishWill(will);
-    }, delayMs);
+    const timer = new LongTimer(
+      () =>
+        this.contained(clientId, () => {
+          this.pendingWills.delete(clientId);
+          this.store.deleteWill(clientId);
+          this.publishWill(will);
+        }),
+      delayMs,
+    );
     this.pendingWills.set(clientId, { timer, will });
   }
 

@@ -31,6 +31,7 @@ import { nativeRateLimited } from '../limits/rate-limited.js';
 import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
+import { nativePresenceData, setPresence } from '../presence/presence-data.js';
 import type { NativeStats } from './native-stats.js';
 
 /** How long a connection may stay without a valid `connect` when authentication is required. */
@@ -114,6 +115,10 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       this.gate.access = auth.anonymous?.(this.who());
     }
     this.sendConnected();
+  }
+
+  get label(): string {
+    return this.id;
   }
 
   // --- authentication (only with a gate) ----------------------------------------------------
@@ -414,11 +419,15 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       });
     }
     const refusal =
-      frame.action === PresenceAction.Join
-        ? broker.presenceJoin(this, frame.channel, frame.data)
-        : frame.action === PresenceAction.Update
-          ? broker.presenceUpdate(this, frame.channel, frame.data)
-          : broker.presenceLeave(this, frame.channel);
+      frame.action === PresenceAction.Leave
+        ? broker.presenceLeave(this, frame.channel)
+        : setPresence(
+            broker,
+            this,
+            frame.action === PresenceAction.Join,
+            frame.channel,
+            nativePresenceData(frame.data),
+          );
     if (refusal) return this.sendError(id, refusal.code, refusal.message);
     if (frame.id !== undefined) this.send({ type: 'ack', id: frame.id });
   }

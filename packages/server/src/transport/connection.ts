@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConnectionLimiter } from '../limits/connection-limiter.js';
 import type { CoarseClock } from './coarse-clock.js';
+import type { ConnectionFaults, FaultSite } from './connection-faults.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 import type { TransportStats } from './transport-stats.js';
@@ -22,10 +23,14 @@ export interface ConnectionEnv {
   readonly clock: CoarseClock;
   /** Told once when any connection of this transport has closed, after its handler. */
   readonly onClosed: (connection: Connection) => void;
+  /** Where exceptions escaping this connection's callbacks are reported (see Connection.fail). */
+  readonly faults: ConnectionFaults;
 }
 
 /** What the protocol adapter on top of a connection is told. */
 export interface ConnectionHandler {
+  /** Names the connection in logs: its connection id, or its MQTT client id. */
+  readonly label: string;
   onBytes(data: Buffer): void;
   onClosed(): void;
   /** The client has been silent for the heartbeat interval. */
@@ -102,15 +107,43 @@ export abstract class Connection implements HeartbeatTarget {
   protected touch(): void {
     this.lastSeen = this.env.clock.now;
     this.pingSent = false;
+    if (this.env.faults.probe !== undefined) this.env.faults.probe('data', this.label);
   }
 
   sendPing(): void {
-    this.handler?.sendPing();
+    this.contain('timer', () => this.handler?.sendPing());
   }
 
   expire(): void {
-    if (this.handler) this.handler.onTimeout();
-    else this.abort();
+    this.contain('timer', () => {
+      if (this.handler) this.handler.onTimeout();
+      else this.abort();
+    });
+  }
+
+  /** The handler's label, or the peer's address before there is a handler. */
+  get label(): string {
+    return this.handler?.label ?? this.remoteAddress;
+  }
+
+  /**
+   * An exception escaped one of this connection's callbacks (a bug, or input nobody expected):
+   * it is logged and counted, and this connection alone is closed.
+   */
+  fail(where: FaultSite, err: unknown): void {
+    this.env.faults.report(where, this.label, err);
+    this.abort();
+  }
+
+  /** Runs `fn` (a timer's or an event's work for this connection); an exception in it is `fail`. */
+  contain(where: FaultSite, fn: () => void): void {
+    try {
+      const probe = this.env.faults.probe;
+      if (probe !== undefined) probe(where, this.label);
+      fn();
+    } catch (err) {
+      this.fail(where, err);
+    }
   }
 
   abstract readonly transport: 'ws' | 'tcp';
@@ -205,13 +238,20 @@ export abstract class Connection implements HeartbeatTarget {
     this.socket.destroy();
   }
 
-  /** Called once when the socket has closed, whatever the cause. */
+  /**
+   * Called once when the socket has closed, whatever the cause. The connection is untracked
+   * even when its handler's cleanup throws (that is reported as a fault in `close`).
+   */
   protected onSocketClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.closing = true;
     this.queue = undefined;
-    this.handler?.onClosed();
-    this.env.onClosed(this);
+    try {
+      if (this.env.faults.probe !== undefined) this.env.faults.probe('close', this.label);
+      this.handler?.onClosed();
+    } finally {
+      this.env.onClosed(this);
+    }
   }
 }

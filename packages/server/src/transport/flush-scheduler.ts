@@ -2,6 +2,8 @@ import type { Publication } from '@pulse/core';
 
 export interface Flushable {
   flush(): void;
+  /** `flush` threw: report it and close this connection only (Connection.fail). */
+  fail(where: 'flush', err: unknown): void;
 }
 
 /**
@@ -42,7 +44,13 @@ export class FlushScheduler {
     const batch = this.dirty;
     this.dirty = this.spare;
     this.spare = batch;
-    for (let i = 0; i < batch.length; i++) batch[i].flush();
+    for (let i = 0; i < batch.length; i++) {
+      try {
+        batch[i].flush();
+      } catch (err) {
+        batch[i].fail('flush', err);
+      }
+    }
     batch.length = 0;
     if (this.published.length > 0) {
       const now = performance.now();

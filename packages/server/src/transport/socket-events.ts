@@ -10,30 +10,30 @@ interface OwnedSocket extends Socket {
 export interface SocketOwner {
   onSocketData(chunk: Buffer): void;
   onSocketClosed(): void;
+  /** An exception escaped a callback: report it and close this connection (Connection.fail). */
+  fail(where: 'data' | 'close', err: unknown): void;
 }
 
 // Module-level listeners (the socket is `this`) instead of closures per connection:
-// three fewer function objects for every idle connection.
-let reportHandlerError: (err: unknown) => void = () => {};
-
-/**
- * Where a bug in a protocol handler is reported. The connection whose input raised it is
- * destroyed; the process and every other connection carry on.
- */
-export function onHandlerError(report: (err: unknown) => void): void {
-  reportHandlerError = report;
-}
-
+// three fewer function objects for every idle connection. An exception in one closes
+// that connection only; it never reaches the process.
 function onData(this: OwnedSocket, chunk: Buffer): void {
+  const target = this[owner];
+  if (target === undefined) return;
   try {
-    this[owner]?.onSocketData(chunk);
+    target.onSocketData(chunk);
   } catch (err) {
-    reportHandlerError(err);
-    this.destroy();
+    target.fail('data', err);
   }
 }
 function onClose(this: OwnedSocket): void {
-  this[owner]?.onSocketClosed();
+  const target = this[owner];
+  if (target === undefined) return;
+  try {
+    target.onSocketClosed();
+  } catch (err) {
+    target.fail('close', err);
+  }
 }
 function onError(this: OwnedSocket): void {
   // 'close' follows every 'error'; the owner handles the cleanup there.
