@@ -49,13 +49,21 @@ function hostileValue(rng: Seeded): Buffer {
     case 1: {
       const n = rng.int(300);
       const head = [0xc7, 0xc8, 0xc9][rng.int(3)];
-      const len = head === 0xc7 ? Buffer.from([n & 0xff]) : head === 0xc8 ? Buffer.from([n >> 8, n & 0xff]) : u32(n);
+      const len =
+        head === 0xc7 ? Buffer.from([n & 0xff]) : head === 0xc8 ? Buffer.from([n >> 8, n & 0xff]) : u32(n);
       return Buffer.concat([Buffer.from([head]), len, Buffer.from([rng.int(256)]), rng.bytes(n & 0xff)]);
     }
     case 2:
-      return Buffer.concat([Buffer.alloc(20 + rng.int(5000), rng.int(2) === 0 ? 0x91 : 0x9f), Buffer.from([0xc0])]);
+      return Buffer.concat([
+        Buffer.alloc(20 + rng.int(5000), rng.int(2) === 0 ? 0x91 : 0x9f),
+        Buffer.from([0xc0]),
+      ]);
     case 3:
-      return Buffer.concat([Buffer.from([[0xc6, 0xdb, 0xdd, 0xdf][rng.int(4)]]), u32(0xffffffff - rng.int(16)), rng.bytes(rng.int(8))]);
+      return Buffer.concat([
+        Buffer.from([[0xc6, 0xdb, 0xdd, 0xdf][rng.int(4)]]),
+        u32(0xffffffff - rng.int(16)),
+        rng.bytes(rng.int(8)),
+      ]);
     case 4:
       return Buffer.from([0xc1]);
     default:
@@ -114,8 +122,10 @@ describe('seeded fuzzing of the native listeners with hostile MessagePack (issue
       // Every hostile frame gets exactly one error 1001 (the last one tells when all are in).
       const errors = (await tcp.frames.waitFor(1 + sent, 10_000)).slice(1);
       assert.equal(errors.length, sent, `seed ${seed} round ${round}`);
-      for (const e of errors) assert.deepEqual([e.type, (e as Json).code], ['error', 1001], `seed ${seed}: ${JSON.stringify(e)}`);
-      for (let k = 0; k < 10; k++) pub.send({ type: 'publish', channel: 'bystanders', payload: Buffer.from([round, k]) });
+      for (const e of errors)
+        assert.deepEqual([e.type, (e as Json).code], ['error', 1001], `seed ${seed}: ${JSON.stringify(e)}`);
+      for (let k = 0; k < 10; k++)
+        pub.send({ type: 'publish', channel: 'bystanders', payload: Buffer.from([round, k]) });
     }
     const delivered = (await sub.frames.waitFor(2 + 100, 10_000)).slice(2);
     assert.deepEqual(

@@ -98,7 +98,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.onText(this.connection, data);
   }
 
-  failed(): void {
+  failed(err: unknown): void {
+    this.connection.noteFault('auth', err);
     this.sendError(null, JsonCode.Internal, 'internal error');
   }
 
@@ -209,8 +210,9 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
         return this.sendError(id, JsonCode.Unauthorized, 'not authenticated: send connect first');
       }
       this.dispatch(request);
-    } catch {
+    } catch (err) {
       // A bug, or a store that failed under us: the client gets a 500, never a crash.
+      this.connection.noteFault('data', err);
       this.sendError(id, JsonCode.Internal, 'internal error');
     }
   }

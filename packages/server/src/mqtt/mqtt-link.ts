@@ -398,7 +398,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   }
 
   failed(err: unknown): void {
-    this.service.log.error({ err, clientId: this.clientId }, 'mqtt: internal error');
+    this.connection.noteFault('auth', err);
     if (this.session) this.disconnect(Reason.UnspecifiedError, 'internal error');
     else this.refuseConnect(ConnackV4.ServerUnavailable, Reason.UnspecifiedError);
   }

@@ -131,7 +131,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     this.onFrameBody(body);
   }
 
-  failed(): void {
+  failed(err: unknown): void {
+    this.connection.noteFault('auth', err);
     this.sendError(0, ErrorCode.ServerError, 'internal error');
   }
 

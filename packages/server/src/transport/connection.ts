@@ -131,8 +131,13 @@ export abstract class Connection implements HeartbeatTarget {
    * it is logged and counted, and this connection alone is closed.
    */
   fail(where: FaultSite, err: unknown): void {
-    this.env.faults.report(where, this.label, err);
+    this.noteFault(where, err);
     this.abort();
+  }
+
+  /** Logs and counts an exception that the protocol answered itself (an internal error reply). */
+  noteFault(where: FaultSite, err: unknown): void {
+    this.env.faults.report(where, this.label, err);
   }
 
   /** Runs `fn` (a timer's or an event's work for this connection); an exception in it is `fail`. */
