@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { LENGTH_PREFIX_BYTES } from '@pulse/protocol';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { JsonClient, NativeTcp } from './auth-helpers.js';
