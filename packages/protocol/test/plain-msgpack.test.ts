@@ -4,7 +4,7 @@ import { Packr } from 'msgpackr';
 import { decodeFrame, FrameError } from '../src/native/decode.js';
 import { ErrorCode } from '../src/native/error-codes.js';
 import { msgpack } from '../src/native/msgpack.js';
-import { MAX_NESTING_DEPTH, plainMessagePackProblem } from '../src/native/plain-msgpack.js';
+import { MAX_FRAME_ITEMS, MAX_NESTING_DEPTH, plainMessagePackProblem } from '../src/native/plain-msgpack.js';
 import { Rng } from './prng.js';
 
 const plainPacker = new Packr({ useRecords: false, variableMapSize: true });
@@ -22,6 +22,11 @@ class NotPlain extends Error {}
 function strictDecode(bytes: Uint8Array, maxDepth = MAX_NESTING_DEPTH): unknown {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
+  let items = 0;
+  const count = (n: number) => {
+    items += n;
+    if (items > MAX_FRAME_ITEMS) throw new NotPlain('items');
+  };
   const need = (n: number) => {
     if (pos + n > bytes.length) throw new NotPlain('short');
   };
@@ -119,6 +124,7 @@ function strictDecode(bytes: Uint8Array, maxDepth = MAX_NESTING_DEPTH): unknown 
   const array = (n: number, depth: number) => {
     if (n > 0 && depth >= maxDepth) throw new NotPlain('deep');
     if (n > bytes.length - pos) throw new NotPlain('count');
+    count(n);
     const out: unknown[] = [];
     for (let i = 0; i < n; i++) out.push(value(depth + 1, false));
     return out;
@@ -126,6 +132,7 @@ function strictDecode(bytes: Uint8Array, maxDepth = MAX_NESTING_DEPTH): unknown 
   const map = (n: number, depth: number) => {
     if (n > 0 && depth >= maxDepth) throw new NotPlain('deep');
     if (2 * n > bytes.length - pos) throw new NotPlain('count');
+    count(2 * n);
     const out: Record<string, unknown> = {};
     for (let i = 0; i < n; i++) {
       const k = value(depth + 1, true) as string;
@@ -290,4 +297,27 @@ test('nesting up to MAX_NESTING_DEPTH passes; one more level is refused', () => 
   assert.match(plainMessagePackProblem(nested(MAX_NESTING_DEPTH + 1)) ?? '', /nests deeper than 32/);
   // Deep empty containers and a lower cap.
   assert.match(plainMessagePackProblem(nested(5), 4) ?? '', /nests deeper than 4/);
+});
+
+test('a frame may hold MAX_FRAME_ITEMS items, not one more, however they are split', () => {
+  const arrayOf = (n: number) =>
+    Buffer.concat([
+      Buffer.from([0xdd]),
+      Buffer.from([n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]),
+      Buffer.alloc(n),
+    ]);
+  const frame = (inner: Buffer) => Buffer.concat([Buffer.from([0x81, 0xa1, 0x78]), inner]);
+  // The outer map's key and value are 2 items.
+  assert.equal(plainMessagePackProblem(frame(arrayOf(MAX_FRAME_ITEMS - 2))), undefined);
+  assert.match(plainMessagePackProblem(frame(arrayOf(MAX_FRAME_ITEMS - 1))) ?? '', /more than 65536 items/);
+  const split = Buffer.concat([
+    Buffer.from([0x92]),
+    arrayOf(MAX_FRAME_ITEMS / 2),
+    arrayOf(MAX_FRAME_ITEMS / 2),
+  ]);
+  assert.match(plainMessagePackProblem(frame(split)) ?? '', /more than 65536 items/);
+  // A 16 MiB frame of one-byte items is refused at once, before anything is built from it.
+  const started = performance.now();
+  assert.match(plainMessagePackProblem(frame(arrayOf(16 * 1024 * 1024 - 16))) ?? '', /more than/);
+  assert.ok(performance.now() - started < 200);
 });

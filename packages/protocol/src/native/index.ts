@@ -4,4 +4,4 @@ export * from './error-codes.js';
 export * from './frame-reader.js';
 export * from './frames.js';
 export { msgpack } from './msgpack.js';
-export { MAX_NESTING_DEPTH, plainMessagePackProblem } from './plain-msgpack.js';
+export { MAX_FRAME_ITEMS, MAX_NESTING_DEPTH, plainMessagePackProblem } from './plain-msgpack.js';
