@@ -13,7 +13,8 @@ export const MAX_NESTING_DEPTH = 32;
 export const MAX_FRAME_ITEMS = 65_536;
 
 // Items still to read in each open container, and whether it is a map (keys on even counts).
-const remaining = new Float64Array(MAX_NESTING_DEPTH + 1);
+// Int32 suffices: a container past MAX_FRAME_ITEMS is refused before it is pushed.
+const remaining = new Int32Array(MAX_NESTING_DEPTH + 1);
 const isMap = new Uint8Array(MAX_NESTING_DEPTH + 1);
 
 /**
@@ -33,7 +34,7 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
   let itemsLeft = MAX_FRAME_ITEMS;
   for (;;) {
     if (pos >= end) return 'MessagePack ends inside a value';
-    const wantKey = depth > 0 && isMap[depth] === 1 && remaining[depth] % 2 === 0;
+    const wantKey = depth > 0 && isMap[depth] === 1 && (remaining[depth] & 1) === 0;
     const b = bytes[pos++];
     let length = -1; // bytes of str/bin content to skip
     let items = -1; // items of a new container
