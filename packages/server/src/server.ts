@@ -533,7 +533,7 @@ export class PulseServer {
     for (const connection of [...this.connections]) {
       const handler = connection.handler;
       if (connection.closing || !handler?.matches(match)) continue;
-      handler.kick(reason);
+      connection.contain('close', () => handler.kick(reason));
       closed++;
     }
     return closed;
@@ -577,7 +577,8 @@ export class PulseServer {
     // upgrades until the drain is over, so that load balancers see the server leave.
     const tcpClosed = Promise.all([closed(this.tcp), closed(this.mqttListener)]);
     this.mqtt?.stop();
-    for (const connection of this.connections) connection.handler?.goAway();
+    for (const connection of this.connections)
+      connection.contain('close', () => connection.handler?.goAway());
     this.scheduler.flushAll();
     const deadline = Date.now() + this.config.server.shutdown_drain_timeout_ms;
     while (this.connections.size > 0 && Date.now() < deadline) {
