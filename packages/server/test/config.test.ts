@@ -285,6 +285,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
+  { path: 'presence.max_channels_per_connection', toml: '7', text: '7', value: 7 },
+  { path: 'presence.max_data_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'heartbeat.interval_ms', toml: '10', text: '10', value: 10 },
   { path: 'heartbeat.timeout_ms', toml: '90000', text: '90000', value: 90000 },
   { path: 'metrics.enabled', toml: 'false', text: '0', value: false },
