@@ -166,7 +166,7 @@ export class Broker {
         );
       }
     }
-    this.fanOut(this.presence.join(subscriber, channel, data));
+    this.fanOut(this.presence.join(subscriber, channel, data, dataBytes));
     return undefined;
   }
 
@@ -184,7 +184,7 @@ export class Broker {
   ): Refusal | undefined {
     const invalid = checkPublishChannel(channel) ?? this.presenceDataRefusal(dataBytes);
     if (invalid) return invalid;
-    const event = this.presence.update(subscriber, channel, data);
+    const event = this.presence.update(subscriber, channel, data, dataBytes);
     if (!event) return new Refusal(ErrorCode.NotSubscribed, `not present on ${channel}`);
     this.fanOut(event);
     return undefined;
@@ -199,10 +199,11 @@ export class Broker {
     return undefined;
   }
 
-  presenceSync(channel: string): Record<string, Record<string, unknown>> | Refusal {
+  /** The members that fit in `maxBytes` of data (see PresenceRegistry.snapshot). */
+  presenceSync(channel: string, maxBytes?: number): Record<string, Record<string, unknown>> | Refusal {
     const invalid = checkPublishChannel(channel);
     if (invalid) return invalid;
-    return this.presence.snapshot(channel);
+    return this.presence.snapshot(channel, maxBytes);
   }
 
   /** Drops everything a departing subscriber held; its presence leaves are announced. */

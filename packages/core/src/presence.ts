@@ -8,17 +8,29 @@ export interface PresenceMember {
   data: Record<string, unknown> | undefined;
 }
 
+/** What a member costs in a sync reply besides its data: its connection id and the map entry. */
+const MEMBER_OVERHEAD_BYTES = 32;
+
 /** Who is present on which channel. In memory only (presence is not durable by design). */
 export class PresenceRegistry {
   private readonly channels = new Map<string, Map<string, PresenceMember>>();
+  /** Each member's data size as its protocol measured it (for bounded sync replies). */
+  private readonly sizes = new WeakMap<PresenceMember, number>();
 
-  join(subscriber: Subscriber, channel: string, data: Record<string, unknown> | undefined): PresenceEvent {
+  join(
+    subscriber: Subscriber,
+    channel: string,
+    data: Record<string, unknown> | undefined,
+    dataBytes = 0,
+  ): PresenceEvent {
     let members = this.channels.get(channel);
     if (!members) {
       members = new Map();
       this.channels.set(channel, members);
     }
-    members.set(subscriber.id, { connectionId: subscriber.id, user: subscriber.user, data });
+    const member = { connectionId: subscriber.id, user: subscriber.user, data };
+    members.set(subscriber.id, member);
+    this.sizes.set(member, dataBytes);
     subscriber.presenceChannels ??= new Set();
     subscriber.presenceChannels.add(channel);
     return new PresenceEvent(channel, PresenceAction.Join, subscriber.id, subscriber.user, data);
@@ -29,10 +41,12 @@ export class PresenceRegistry {
     subscriber: Subscriber,
     channel: string,
     data: Record<string, unknown> | undefined,
+    dataBytes = 0,
   ): PresenceEvent | undefined {
     const member = this.channels.get(channel)?.get(subscriber.id);
     if (!member) return undefined;
     member.data = data;
+    this.sizes.set(member, dataBytes);
     return new PresenceEvent(channel, PresenceAction.Update, subscriber.id, subscriber.user, data);
   }
 
@@ -47,12 +61,28 @@ export class PresenceRegistry {
     return new PresenceEvent(channel, PresenceAction.Leave, subscriber.id, subscriber.user, member.data);
   }
 
-  /** `{connection_id: data}` of every member of `channel`. */
-  snapshot(channel: string): Record<string, Record<string, unknown>> {
+  /**
+   * `{connection_id: data}` of the members of `channel`, in the order they joined, as many as
+   * fit in `maxBytes` of data (always the first one): a sync reply stays within what one
+   * connection may be sent, however many members a channel has.
+   */
+  snapshot(channel: string, maxBytes = Number.POSITIVE_INFINITY): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {};
     const members = this.channels.get(channel);
-    if (members) for (const m of members.values()) out[m.connectionId] = m.data ?? {};
+    if (!members) return out;
+    let bytes = 0;
+    let n = 0;
+    for (const m of members.values()) {
+      bytes += (this.sizes.get(m) ?? 0) + MEMBER_OVERHEAD_BYTES;
+      if (n > 0 && bytes > maxBytes) break;
+      out[m.connectionId] = m.data ?? {};
+      n++;
+    }
     return out;
+  }
+
+  memberCount(channel: string): number {
+    return this.channels.get(channel)?.size ?? 0;
   }
 
   members(channel: string): PresenceMember[] {

@@ -247,3 +247,47 @@ describe('presence bounds (issue 9 item 7)', () => {
     await sleep(10);
   });
 });
+
+describe('presence sync replies are bounded (issue 9 item 7)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startServer({ limits: { max_outbound_bytes: 4096 }, presence: { max_data_bytes: 1024 } });
+  });
+  after(() => h.stop());
+
+  test('a sync holds the members whose data fits limits.max_outbound_bytes, and says truncated', async () => {
+    const members: NativeTcp[] = [];
+    for (let i = 0; i < 10; i++) {
+      const m = await NativeTcp.open(h.tcpPort);
+      await m.next();
+      m.send({ type: 'presence', id: 1, channel: 'big', action: 0, data: { s: String(i).repeat(990) } });
+      await m.expectAck(1);
+      members.push(m);
+    }
+    const asker = await NativeTcp.open(h.tcpPort);
+    await asker.next();
+    asker.send({ type: 'presence', id: 2, channel: 'big', action: 3 });
+    const sync = (await asker.next()) as Json;
+    const got = Object.values(sync.data) as Json[];
+    // In the order they joined: each of ~1 KiB, so 3 fit in 4 KiB.
+    assert.deepEqual(
+      got.map((d) => d.s[0]),
+      ['0', '1', '2'],
+    );
+    assert.equal(sync.truncated, true);
+    const j = await JsonClient.open(h.wsUrl);
+    const reply = await j.ok('presence', { channel: 'big' });
+    assert.equal(Object.keys(reply.presence).length, 3);
+    assert.equal(reply.truncated, true);
+    // A channel whose members all fit has no `truncated`.
+    members[0].send({ type: 'presence', id: 3, channel: 'small', action: 0, data: { s: 'x' } });
+    await members[0].expectAck(3);
+    asker.send({ type: 'presence', id: 4, channel: 'small', action: 3 });
+    const small = (await asker.next()) as Json;
+    assert.equal(Object.keys(small.data).length, 1);
+    assert.equal('truncated' in small, false);
+    for (const m of members) m.destroy();
+    asker.destroy();
+    j.close();
+  });
+});

@@ -150,6 +150,7 @@ function fromFields(f: Fields): Frame {
         data: (data as Fields) ?? undefined,
         connection_id: typeof f.connection_id === 'string' ? f.connection_id : undefined,
         user: typeof f.user === 'string' ? f.user : undefined,
+        ...(f.truncated === true ? { truncated: true } : {}),
       };
     }
     case 'ack':

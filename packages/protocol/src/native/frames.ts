@@ -59,6 +59,8 @@ export interface PresenceFrame {
   data?: Record<string, unknown>;
   connection_id?: string;
   user?: string;
+  /** On a sync reply: the channel has more members than fit in one reply. */
+  truncated?: boolean;
 }
 export interface AckFrame {
   type: 'ack';

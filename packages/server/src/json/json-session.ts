@@ -19,7 +19,7 @@ import type { JsonAuth } from './json-auth.js';
 import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { historyPageMembers, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
-import { jsonPresenceData, setPresence } from '../presence/presence-data.js';
+import { jsonPresenceData, setPresence, syncTruncated } from '../presence/presence-data.js';
 import {
   JsonCode,
   type JsonId,
@@ -289,9 +289,10 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       case 'publish':
         return this.publish(r.id, r.channel, r.data, r.event);
       case 'presence': {
-        const members = broker.presenceSync(r.channel);
+        const members = broker.presenceSync(r.channel, this.ctx.maxOutboundBytes);
         if (members instanceof Refusal) return this.refuse(r.id, members);
-        return this.reply(r.id, `{"presence":${toJson(members)}}`);
+        const more = syncTruncated(broker, r.channel, members) ? ',"truncated":true' : '';
+        return this.reply(r.id, `{"presence":${toJson(members)}${more}}`);
       }
       case 'presence_join':
       case 'presence_update':

@@ -31,7 +31,7 @@ import { nativeRateLimited } from '../limits/rate-limited.js';
 import { readHistory } from '../history/read-history.js';
 import { subscribeRecovery } from '../history/subscribe-recovery.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
-import { nativePresenceData, setPresence } from '../presence/presence-data.js';
+import { nativePresenceData, setPresence, syncTruncated } from '../presence/presence-data.js';
 import type { NativeStats } from './native-stats.js';
 
 /** How long a connection may stay without a valid `connect` when authentication is required. */
@@ -409,15 +409,17 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     const broker = this.ctx.broker;
     const id = frame.id ?? 0;
     if (frame.action === PresenceAction.Sync) {
-      const members = broker.presenceSync(frame.channel);
+      const members = broker.presenceSync(frame.channel, this.ctx.maxOutboundBytes);
       if (members instanceof Refusal) return this.sendError(id, members.code, members.message);
-      return this.send({
+      const reply: PresenceFrame = {
         type: 'presence',
         id,
         channel: frame.channel,
         action: PresenceAction.Sync,
         data: members,
-      });
+      };
+      if (syncTruncated(broker, frame.channel, members)) reply.truncated = true;
+      return this.send(reply);
     }
     const refusal =
       frame.action === PresenceAction.Leave

@@ -49,3 +49,8 @@ export function setPresence(
     ? broker.presenceJoin(subscriber, channel, checked.data, checked.bytes)
     : broker.presenceUpdate(subscriber, channel, checked.data, checked.bytes);
 }
+
+/** True when a sync reply (`members`) left out some of the channel's members for size. */
+export function syncTruncated(broker: Broker, channel: string, members: Record<string, unknown>): boolean {
+  return Object.keys(members).length < broker.presence.memberCount(channel);
+}

@@ -4,6 +4,7 @@ import { MAX_HISTORY_LIMIT } from '@pulse/protocol';
 import { readHistory } from '../../history/read-history.js';
 import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
+import { syncTruncated } from '../../presence/presence-data.js';
 import type { ClientMatch } from '../../transport/connection.js';
 import { ApiError, type ApiReply, ok } from './api-error.js';
 import { readJsonBody } from './body.js';
@@ -95,11 +96,18 @@ export const channels: ApiHandler = (ctx, { query }) => {
   );
 };
 
-/** `GET /api/presence/:channel` → `{channel, presence: {connection_id: data}}` (empty when nobody is present). */
+/** Presence data one `GET /api/presence/:channel` answer holds at most. */
+const MAX_PRESENCE_REPLY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * `GET /api/presence/:channel` → `{channel, presence: {connection_id: data}}` (empty when nobody is
+ * present), with `truncated: true` when the members' data passed MAX_PRESENCE_REPLY_BYTES.
+ */
 export const presence: ApiHandler = (ctx, { channel }) => {
-  const members = ctx.broker.presenceSync(channel);
+  const members = ctx.broker.presenceSync(channel, MAX_PRESENCE_REPLY_BYTES);
   if (members instanceof Refusal) throw refused(members);
-  return ok(`{"ok":true,"channel":${JSON.stringify(channel)},"presence":${toJson(members)}}`);
+  const more = syncTruncated(ctx.broker, channel, members) ? ',"truncated":true' : '';
+  return ok(`{"ok":true,"channel":${JSON.stringify(channel)},"presence":${toJson(members)}${more}}`);
 };
 
 /** A query parameter that must be an integer in [min, max], or absent. */
