@@ -3,6 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureSystemPackages } from './system-packages.mjs';
+
+const problem = ensureSystemPackages();
+if (problem) {
+  console.error(`pulse tests: ${problem}`);
+  process.exit(1);
+}
 
 const filter = process.argv[2] ?? '';
 const files = [];
