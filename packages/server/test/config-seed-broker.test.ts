@@ -91,7 +91,10 @@ test('[storage] sqlite and [server.tls] set the Pulse keys; worker_threads only 
     ['c.pem', 'k.pem', 'required', 'ca.pem'],
   );
   assert.equal(result.warnings.length, 1);
-  assert.match(result.warnings[0], /^\[server\] worker_threads = 8 in .*Broker\.toml is ignored/);
+  assert.match(
+    result.warnings[0],
+    /^\/.*\/Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse serves/,
+  );
 });
 
 test('mistakes in seed keys name the key and the file', () => {
@@ -121,5 +124,26 @@ test('storage.commit_policy with the memory engine is accepted with a warning th
   assert.deepEqual(
     load('pulse.toml', '[storage]\nengine = "sqlite"\ncommit_policy = "strict"\n').warnings,
     [],
+  );
+});
+
+test("the seed's --worker-threads and MQTT_RS_WORKER_THREADS are accepted and ignored with a warning", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pulse-seed-config-'));
+  const result = loadConfig(
+    ['--worker-threads', '8', '--port', '9000'],
+    { MQTT_RS_WORKER_THREADS: '4' },
+    dir,
+    '1.0.0',
+  );
+  assert.equal(result.kind, 'run');
+  const { warnings, config } = result as Extract<LoadResult, { kind: 'run' }>;
+  assert.equal(config.server.port, 9000, 'the flag after it is still read');
+  assert.deepEqual(warnings, [
+    'env MQTT_RS_WORKER_THREADS = 4 is ignored: Pulse serves every connection on one event loop in one process, there is no thread count to set',
+    'flag --worker-threads = 8 is ignored: Pulse serves every connection on one event loop in one process, there is no thread count to set',
+  ]);
+  assert.throws(
+    () => loadConfig(['--worker-threads'], {}, dir, '1.0.0'),
+    /flag --worker-threads needs a value \(--worker-threads N\)/,
   );
 });

@@ -58,11 +58,13 @@ export function loadConfig(
 
   const file = findConfigFile(args.config, env, cwd, commandDir);
   const fromFile = file ? readConfigFile(file) : undefined;
+  const warnings = [...(fromFile?.warnings ?? [])];
   const assignments: Assignment[] = [
     ...(fromFile?.assignments ?? []),
-    ...envAssignments(env),
+    ...envAssignments(env, warnings),
     ...args.assignments,
   ];
+  warnings.push(...args.warnings);
 
   const config = defaultConfig();
   const table = config as unknown as Record<string, Record<string, unknown>>;
@@ -87,7 +89,6 @@ export function loadConfig(
   for (const check of CROSS_CHECKS) {
     if (!check.test(config)) throw new ConfigError(`${check.message}, got ${settings(check)}`);
   }
-  const warnings = [...(fromFile?.warnings ?? [])];
   for (const notice of NOTICES) {
     const written = notice.keys.some((path) => sources.has(path));
     if (written && !notice.test(config)) warnings.push(`${settings(notice)}: ${notice.message}`);

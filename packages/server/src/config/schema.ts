@@ -439,6 +439,32 @@ export interface CompoundAlias {
   split: (text: string) => readonly string[] | undefined;
 }
 
+/**
+ * A name of the MQTT broker seed that has no meaning in Pulse: accepted as a flag, an
+ * environment variable and a TOML key, and ignored with a warning that says why.
+ */
+export interface IgnoredSeedName {
+  flag: string;
+  env: string;
+  /** The TOML key: `[section] key`. */
+  section: string;
+  key: string;
+  metavar: string;
+  /** Completes "... is ignored: ". */
+  why: string;
+}
+
+export const IGNORED_SEED_NAMES: readonly IgnoredSeedName[] = [
+  {
+    flag: 'worker-threads',
+    env: 'MQTT_RS_WORKER_THREADS',
+    section: 'server',
+    key: 'worker_threads',
+    metavar: 'N',
+    why: 'Pulse serves every connection on one event loop in one process, there is no thread count to set',
+  },
+];
+
 export const COMPOUND_ALIASES: readonly CompoundAlias[] = [
   {
     flag: 'bind',

@@ -2,7 +2,8 @@ import { basename } from 'node:path';
 import type { Assignment } from './assign.js';
 import { ConfigError, showValue } from './errors.js';
 import { HOST_PORT, splitHostPort } from './hostport.js';
-import type { KeyPath } from './schema.js';
+import { IGNORED_SEED_NAMES, type KeyPath } from './schema.js';
+import { ignoredWarning } from './targets.js';
 import { isTable } from './table-array.js';
 
 /** The MQTT broker seed's own config file, read when no `pulse.toml` is there. */
@@ -37,7 +38,7 @@ const SEED_ONLY_POLICIES: readonly unknown[] = ['throttle', 'queue-offline'];
  * Reads the keys of the MQTT broker seed's `Broker.toml` that Pulse names differently, in any
  * config file: `[server] bind` and `[server.tls]` (the seed's `[server]` is its MQTT listener),
  * `[observability] metrics_bind`, `[websocket]` (a listener of its own for MQTT over WebSocket),
- * `[storage] sqlite`, `[server] worker_threads` (ignored, with a warning), and `[limits]
+ * `[storage] sqlite`, IGNORED_SEED_NAMES (`[server] worker_threads`: a warning), and `[limits]
  * slow_consumer_policy` when it is the seed's: a value Pulse's key does not have, or any value
  * in a file that is the seed's (named Broker.toml or using another of its keys).
  */
@@ -68,13 +69,6 @@ export function translateSeedKeys(
       setHostPort(['mqtt.host', 'mqtt.port'], server.bind, '[server] bind');
       delete server.bind;
     }
-    if ('worker_threads' in server) {
-      isSeedFile = true;
-      warnings.push(
-        `[server] worker_threads = ${showValue(server.worker_threads)} in ${label} is ignored: Pulse serves every connection on one event loop in one process, there is no thread count to set`,
-      );
-      delete server.worker_threads;
-    }
     if (isTable(server.tls)) {
       isSeedFile = true;
       for (const [key, value] of Object.entries(server.tls)) {
@@ -88,6 +82,15 @@ export function translateSeedKeys(
       }
       delete server.tls;
     }
+  }
+
+  for (const ignored of IGNORED_SEED_NAMES) {
+    const body = sectionOf(out, ignored.section);
+    if (!body || !(ignored.key in body)) continue;
+    isSeedFile = true;
+    const source = `${label} [${ignored.section}] ${ignored.key}`;
+    warnings.push(ignoredWarning(ignored, showValue(body[ignored.key]), source));
+    delete body[ignored.key];
   }
 
   const observability = takeSection(out, 'observability', label);
