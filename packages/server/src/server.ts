@@ -606,6 +606,7 @@ export class PulseServer {
     for (const connection of this.connections) connection.abort();
     const httpClosed = closed(this.http);
     this.http?.closeAllConnections();
+    this.mqttWsListener?.closeAllConnections();
     await Promise.all([tcpClosed, httpClosed, closed(this.metricsServer)]);
     this.closeStore();
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');

@@ -192,6 +192,11 @@ test('Broker.toml: [websocket] enabled/bind/path is an MQTT-over-WebSocket liste
   await roundTrip(`mqtt://127.0.0.1:${mqttPort}`, `ws://127.0.0.1:${wsPort}/mqtt`, 'seed/tcp-to-ws');
   // It serves MQTT upgrades only: a plain request is told to upgrade.
   assert.equal((await fetch(`http://127.0.0.1:${wsPort}/health`)).status, 426);
+  // Shutdown closes it with the others: a client on it is let go and the process exits 0.
+  const client = await mqttClient(`ws://127.0.0.1:${wsPort}/mqtt`);
+  p.child.kill('SIGTERM');
+  assert.equal(await p.exited, 0);
+  await client.gone;
 });
 
 test('Broker.toml: [websocket] tls = true serves wss:// with the [server.tls] certificate', async () => {

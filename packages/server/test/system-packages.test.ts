@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
+import { run } from './mqtt-helpers.js';
 
 const script = fileURLToPath(new URL('../../../../scripts/system-packages.mjs', import.meta.url));
 
@@ -33,4 +34,13 @@ test('not as root, missing packages stop the run with one line naming them and t
 test('on this machine every package the suite drives is installed', async () => {
   const { missingPackages } = await load();
   assert.deepEqual(missingPackages(), []);
+});
+
+test('a test that runs a program that is not installed fails at once, naming it', () => {
+  const started = performance.now();
+  assert.throws(() => run('/nonexistent/bin/mosquitto_pub', ['-t', 'x']), {
+    message:
+      '/nonexistent/bin/mosquitto_pub is not installed (its Debian package: see scripts/system-packages.mjs)',
+  });
+  assert.ok(performance.now() - started < 1000);
 });
