@@ -7,11 +7,14 @@ import { Refusal } from './refusal.js';
 import type { Subscriber } from './subscriber.js';
 import { SharedGroup } from './shared-group.js';
 import { TopicIndex } from './topic-index.js';
+import { DEFAULT_MAX_TOPIC_LEVELS, checkTopicLevels } from './topic-levels.js';
 
 export interface BrokerLimits {
   /** Distinct channel filters with subscribers. */
   maxChannels: number;
   maxSubscriptionsPerConnection: number;
+  /** Levels of a channel or filter (DEFAULT_MAX_TOPIC_LEVELS when left out). */
+  maxTopicLevels?: number;
 }
 
 export interface BrokerStats {
@@ -31,11 +34,19 @@ export class Broker {
   readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
+  readonly maxTopicLevels: number;
 
-  constructor(private readonly limits: BrokerLimits) {}
+  constructor(private readonly limits: BrokerLimits) {
+    this.maxTopicLevels = limits.maxTopicLevels ?? DEFAULT_MAX_TOPIC_LEVELS;
+  }
 
   get channelCount(): number {
     return this.index.filterCount;
+  }
+
+  /** Refuses a channel or filter deeper than `limits.maxTopicLevels` (1002 / InvalidChannel). */
+  checkLevels(name: string): Refusal | undefined {
+    return checkTopicLevels(name, this.maxTopicLevels);
   }
 
   /** Channels and wildcard filters with subscribers, and how many each has (for listings). */
@@ -49,7 +60,7 @@ export class Broker {
     filter: string,
     check: (filter: string) => Refusal | undefined = checkSubscribeFilter,
   ): Refusal | undefined {
-    const invalid = check(filter);
+    const invalid = check(filter) ?? this.checkLevels(filter);
     if (invalid) return invalid;
     if (subscriber.filters?.includes(filter)) {
       return new Refusal(ErrorCode.AlreadySubscribed, `already subscribed to ${filter}`);
@@ -111,7 +122,7 @@ export class Broker {
     publication: Publication,
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): number | Refusal {
-    const invalid = check(publication.channel);
+    const invalid = check(publication.channel) ?? this.checkLevels(publication.channel);
     if (invalid) return invalid;
     this.stats.publications++;
     if (this.history !== undefined) this.history.append(publication, Date.now());
@@ -142,7 +153,7 @@ export class Broker {
   }
 
   presenceJoin(subscriber: Subscriber, channel: string, data?: Record<string, unknown>): Refusal | undefined {
-    const invalid = checkPublishChannel(channel);
+    const invalid = checkPublishChannel(channel) ?? this.checkLevels(channel);
     if (invalid) return invalid;
     this.fanOut(this.presence.join(subscriber, channel, data));
     return undefined;
