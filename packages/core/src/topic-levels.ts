@@ -14,6 +14,8 @@ export const DEFAULT_MAX_TOPIC_LEVELS = 128;
  * levels of `{filter}`, the part that is matched). Stops counting at `max + 1`.
  */
 export function checkTopicLevels(name: string, max: number): Refusal | undefined {
+  // A name of n characters has at most n + 1 levels: short names, nearly all, are not counted.
+  if (name.length < max) return undefined;
   const matched = parseSharedFilter(name)?.filter ?? name;
   let levels = 1;
   for (let at = matched.indexOf(LEVEL_SEPARATOR); at !== -1; at = matched.indexOf(LEVEL_SEPARATOR, at + 1)) {
