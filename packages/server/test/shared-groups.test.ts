@@ -23,7 +23,7 @@ async function request(raw: RawWs, frames: (Reply & Record<string, unknown>)[]):
 const publishFrames = (raw: RawWs) => raw.frames.items.filter((f) => f.type === 'publish') as Reply[];
 
 describe('$share groups count against limits.max_channels', () => {
-  test('native: each new group is one more channel (its new filter one more); past the limit 1006', () =>
+  test('native and JSON: each new group is one more channel (its new filter one more); past the limit 1006 / 429', () =>
     withMqtt({ limits: { max_channels: 10 } }, async (h) => {
       const raw = await RawWs.open(h.wsUrl);
       const frames = [{ type: 'subscribe', id: 1, channel: 't/#' }];
@@ -37,6 +37,12 @@ describe('$share groups count against limits.max_channels', () => {
       const text = await scrape(h);
       assert.equal(metricValue(text, 'pulse_channels'), 10, 't/# and nine groups');
       assert.equal(metricValue(text, 'pulse_shared_groups'), 9);
+      const json = new WebSocket(h.wsUrl);
+      await once(json, 'open');
+      json.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: '$share/json/t/#' } }));
+      const [reply] = await once(json, 'message');
+      assert.equal(JSON.parse(String(reply)).error?.code, 429, 'JSON: too many channels');
+      json.close();
       // A second member of an existing group adds nothing.
       const other = await RawWs.open(h.wsUrl);
       assert.equal(
