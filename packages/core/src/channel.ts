@@ -57,8 +57,9 @@ export function parseSharedFilter(name: string): SharedFilter | undefined {
 
 /**
  * Checks a `$share/{group}/{filter}` name (MQTT 5 §4.8.2: a non-empty group without wildcards,
- * then a filter that `checkFilter` accepts and that is not itself shared). Undefined result and `shared: false` when `name`
- * is not a shared subscription, so that the caller applies its own rules.
+ * then a filter that `checkFilter` accepts and that is not itself shared). Undefined result
+ * and `shared: false` when `name` is not a shared subscription, so that the caller applies
+ * its own rules.
  */
 export function checkSharedFilter(
   name: string,

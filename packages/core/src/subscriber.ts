@@ -26,6 +26,6 @@ export interface Subscriber {
    * JSON) a message reaches it once, however many of its groups match.
    */
   readonly copyPerSharedSubscription?: boolean;
-  /** Owned by the broker: the fan-out that last reached this subscriber (see Broker.fanOut). */
+  /** Owned by the broker: the fan-out that last reached this subscriber (see Broker.fanOutWithGroups). */
   deliveryRound?: number;
 }
