@@ -1,4 +1,4 @@
-import { ErrorCode } from '@pulse/protocol';
+import { ErrorCode, SHARED_PREFIX } from '@pulse/protocol';
 import { Refusal } from './refusal.js';
 
 export const MAX_CHANNEL_LENGTH = 256;
@@ -39,7 +39,7 @@ export function checkPublishChannel(name: string): Refusal | undefined {
   return undefined;
 }
 
-export const SHARED_PREFIX = '$share/';
+export { SHARED_PREFIX };
 
 export interface SharedFilter {
   group: string;

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import type { ISubackPacket } from 'mqtt-packet';
 import WebSocket from 'ws';
-import { Inbox, RawWs, metricValue, scrape, sleep } from './helpers.js';
+import { Inbox, RawWs, metricValue, scrape, sleep, wsClient } from './helpers.js';
 import { RawMqtt, endAll, mqttClient, withMqtt } from './mqtt-helpers.js';
 
 const QUOTA_EXCEEDED = 0x97;
@@ -153,5 +153,24 @@ describe('a native or JSON connection receives a publication once, however many 
       await sleep(100);
       assert.equal(client.inbox.items.length, 4, 'one through work/+ and one per group');
       await endAll(client, publisher);
+    }));
+
+  test("the client SDK hands a publication that came through a group to that subscription's handler", () =>
+    withMqtt({}, async (h) => {
+      const worker = await wsClient(h);
+      const publisher = await wsClient(h);
+      const jobs = new Inbox<{ channel: string }>();
+      await worker.subscribe('$share/workers/orders/#', jobs.push);
+      await publisher.publish('orders/1', 'a');
+      await publisher.publish('orders/2/x', 'b');
+      await publisher.publish('elsewhere', 'c');
+      const got = await jobs.waitFor(2);
+      await sleep(100);
+      assert.deepEqual(
+        got.map((p) => p.channel),
+        ['orders/1', 'orders/2/x'],
+      );
+      worker.close();
+      publisher.close();
     }));
 });
