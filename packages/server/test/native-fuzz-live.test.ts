@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { JsonClient, NativeTcp } from './auth-helpers.js';
-import { type Harness, RawWs, scrape, startServer } from './helpers.js';
+import { RawWs, scrape } from './helpers.js';
+import { type MqttHarness, endAll, mqttClient, startMqtt } from './mqtt-helpers.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: frames are checked field by field
 type Json = Record<string, any>;
@@ -88,13 +89,13 @@ function hostileBody(rng: Seeded): Buffer {
 const framed = (body: Buffer) => Buffer.concat([u32(body.length), body]);
 
 describe('seeded fuzzing of the native listeners with hostile MessagePack (issue 9 items 1, 2)', () => {
-  let h: Harness;
+  let h: MqttHarness;
   before(async () => {
-    h = await startServer();
+    h = await startMqtt();
   });
   after(() => h.stop());
 
-  test('TCP and WebSocket: every hostile frame is answered 1001, no connection or exception is lost, bystanders get everything in order', async () => {
+  test('TCP and WebSocket: every hostile frame is answered 1001, no connection or exception is lost, native and MQTT bystander pairs get everything in order', async () => {
     const seed = 0x1ee7;
     const rng = new Seeded(seed);
     const sub = await RawWs.open(h.wsUrl);
@@ -103,6 +104,9 @@ describe('seeded fuzzing of the native listeners with hostile MessagePack (issue
     const jsonSub = await JsonClient.open(h.wsUrl);
     await jsonSub.ok('subscribe', { channel: 'fuzz/p' });
     const { c: pub } = await NativeTcp.connect(h.tcpPort);
+    const mqttSub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    await mqttSub.subscribeAsync('bystanders/mqtt', { qos: 1 });
+    const mqttPub = await mqttClient(h.tcpUrl, { protocolVersion: 4 });
     const tcp = await NativeTcp.open(h.tcpPort);
     await tcp.next();
     const ws = new WebSocket(h.wsUrl);
@@ -123,12 +127,19 @@ describe('seeded fuzzing of the native listeners with hostile MessagePack (issue
       assert.equal(errors.length, sent, `seed ${seed} round ${round}`);
       for (const e of errors)
         assert.deepEqual([e.type, (e as Json).code], ['error', 1001], `seed ${seed}: ${JSON.stringify(e)}`);
-      for (let k = 0; k < 10; k++)
+      for (let k = 0; k < 10; k++) {
         pub.send({ type: 'publish', channel: 'bystanders', payload: Buffer.from([round, k]) });
+        mqttPub.publish('bystanders/mqtt', Buffer.from([round, k]), { qos: 1 });
+      }
     }
     const delivered = (await sub.frames.waitFor(2 + 100, 10_000)).slice(2);
     assert.deepEqual(
       delivered.map((f) => [...(f as Json).payload]),
+      Array.from({ length: 100 }, (_, n) => [Math.floor(n / 10), n % 10]),
+    );
+    const mqttGot = (await mqttSub.inbox.waitFor(100, 10_000)).map((m) => [...m.payload]);
+    assert.deepEqual(
+      mqttGot,
       Array.from({ length: 100 }, (_, n) => [Math.floor(n / 10), n % 10]),
     );
     for (let n = 0; n < 100 && wsFrames.length < 1 + sent; n++) await new Promise((r) => setTimeout(r, 20));
@@ -149,5 +160,6 @@ describe('seeded fuzzing of the native listeners with hostile MessagePack (issue
     pub.destroy();
     sub.ws.close();
     jsonSub.close();
+    await endAll(mqttSub, mqttPub);
   });
 });
