@@ -11,7 +11,7 @@ import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } f
 import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
-import { createHttpServer, createMetricsServer } from './http/http-server.js';
+import { createHttpServer, createMetricsServer, isHttpEndpoint } from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
 import type { AuthHooks } from './auth/hooks.js';
@@ -35,7 +35,7 @@ import { TcpConnection } from './transport/tcp-connection.js';
 import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
 import { TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
-import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
+import { type UpgradeRoute, type UpgradeRoutes, handleUpgrade } from './transport/ws-upgrade.js';
 import { VERSION } from './version.js';
 
 /** MQTT over WebSocket carries binary frames only (MQTT 5 §6). */
@@ -334,17 +334,20 @@ export class PulseServer {
   private async listenAll(): Promise<ListeningAddresses> {
     const { config } = this;
     this.restoreState();
-    const routes = new Map<string, UpgradeRoute>();
+    const byPath = new Map<string, UpgradeRoute>();
     if (config.transport.websocket) {
-      routes.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
+      byPath.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
     }
+    let mqttRoute: UpgradeRoute | undefined;
     if (this.mqtt && config.mqtt.websocket) {
-      routes.set(config.mqtt.ws_path, {
+      mqttRoute = {
         subprotocols: ['mqtt', 'mqttv3.1'],
         requireSubprotocol: true,
         accept: (socket, head) => this.acceptMqttWebSocket(socket, head),
-      });
+      };
+      byPath.set(config.mqtt.ws_path, mqttRoute);
     }
+    const routes: UpgradeRoutes = { byPath, anyPath: mqttRoute, isHttpEndpoint };
     this.http = createHttpServer({
       version: VERSION,
       tls: config.server.tls ? this.tls?.serverOptions() : undefined,

@@ -63,7 +63,10 @@ export const SCHEMA = {
       flags: ['tls'],
       envs: ['MQTT_RS_TLS_ENABLED'],
     }),
-    websocket: bool(true, 'accept MQTT over WebSocket at mqtt.ws_path on the HTTP listener'),
+    websocket: bool(
+      true,
+      'accept MQTT over WebSocket at mqtt.ws_path on the HTTP listener (and on any free path offering subprotocol mqtt)',
+    ),
     ws_path: str('/mqtt', 'URL path of the MQTT-over-WebSocket endpoint', {
       metavar: 'PATH',
       rules: [{ test: (v) => v.startsWith('/'), message: 'must start with "/"' }],
