@@ -350,7 +350,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);
       }
       const refusal = this.service.checkTopic(w.topic);
-      if (refusal) return this.refuseConnect(ConnackV4.NotAuthorized, Reason.TopicNameInvalid);
+      if (refusal) {
+        const reserved = refusal.code === ErrorCode.Forbidden;
+        return this.refuseConnect(
+          ConnackV4.NotAuthorized,
+          reserved ? Reason.NotAuthorized : Reason.TopicNameInvalid,
+        );
+      }
       this.will = {
         delaySeconds: v5 ? (willProps.willDelayInterval ?? 0) : 0,
         expirySeconds: v5 ? willProps.messageExpiryInterval : undefined,

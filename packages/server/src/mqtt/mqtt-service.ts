@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type Broker,
-  isSystemChannel,
+  isServerChannel,
   MemoryRetainedStore,
   Publication,
   ownedPublication,
@@ -160,7 +160,7 @@ export class MqttService {
   private retain(publication: Publication): RetainOutcome {
     // Kept until replaced: its payload must not pin the socket read it came in.
     const outcome = this.retained.set(ownedPublication(publication));
-    if (isSystemChannel(publication.channel)) return outcome;
+    if (isServerChannel(publication.channel)) return outcome;
     if (outcome === 'stored') this.store.putRetained(storedMessageOf(publication));
     else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
     return outcome;

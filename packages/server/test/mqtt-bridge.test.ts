@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { sleep } from './helpers.js';
+import { type TestClient, endAll, eventually, mqttClient, withMqtt } from './mqtt-helpers.js';
+import { startMosquitto } from './mosquitto-broker.js';
+
+const STATE = /^\$SYS\/broker\/connection\/[^/]+\/state$/;
+
+/** Publishes probes from `from` until `to` receives one: the bridge's subscriptions are in place. */
+async function bridged(from: TestClient, to: TestClient, topic: string): Promise<void> {
+  await eventually(
+    async () => {
+      await from.publishAsync(topic, 'probe', { qos: 1 });
+      await sleep(100);
+      return to.inbox.items.some((m) => m.topic === topic);
+    },
+    `${topic} crosses the bridge`,
+    10_000,
+  );
+}
+
+test('a Mosquitto bridge with default settings connects to Pulse and carries messages both ways, once each', async () => {
+  await withMqtt({}, async (h) => {
+    const watcher = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    await watcher.subscribeAsync('$SYS/broker/connection/+/state', { qos: 1 });
+    const mosquitto = await startMosquitto(
+      `connection pulse\naddress 127.0.0.1:${h.mqttPort}\ntopic bridge/# both 0`,
+    );
+    try {
+      // Mosquitto's bridge notification (retained "1"), with its will ("0") set on CONNECT.
+      const [up] = await watcher.inbox.waitFor(1, 10_000).catch((err) => {
+        throw new Error(`${err.message}; mosquitto log:\n${mosquitto.log()}`);
+      });
+      assert.match(up.topic, STATE);
+      assert.equal(up.payload.toString(), '1');
+      watcher.inbox.items.length = 0;
+
+      const pulseSide = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      await pulseSide.subscribeAsync('bridge/#', { qos: 1 });
+      const mosquittoSide = await mqttClient(mosquitto.url, { protocolVersion: 5 });
+      await mosquittoSide.subscribeAsync('bridge/#', { qos: 1 });
+      await bridged(pulseSide, mosquittoSide, 'bridge/probe/out');
+      await bridged(mosquittoSide, pulseSide, 'bridge/probe/in');
+      await sleep(300);
+      pulseSide.inbox.items.length = 0;
+      mosquittoSide.inbox.items.length = 0;
+
+      for (let i = 0; i < 5; i++) {
+        await pulseSide.publishAsync('bridge/out', `p${i}`, { qos: 1 });
+        await mosquittoSide.publishAsync('bridge/in', `m${i}`, { qos: 1 });
+      }
+      await mosquittoSide.inbox.waitFor(10);
+      await pulseSide.inbox.waitFor(10);
+      await sleep(300);
+      const seen = (c: TestClient, topic: string) =>
+        c.inbox.items.filter((m) => m.topic === topic).map((m) => m.payload.toString());
+      const five = (prefix: string) => [0, 1, 2, 3, 4].map((i) => `${prefix}${i}`);
+      assert.deepEqual(seen(mosquittoSide, 'bridge/out'), five('p'), 'Pulse to Mosquitto, in order');
+      assert.deepEqual(seen(pulseSide, 'bridge/in'), five('m'), 'Mosquitto to Pulse, in order');
+      // Pulse does not send the bridge its own publications back (bridge mode: no local).
+      assert.deepEqual(seen(mosquittoSide, 'bridge/in'), five('m'), 'no echo through the bridge');
+      assert.deepEqual(seen(pulseSide, 'bridge/out'), five('p'), 'no echo through the bridge');
+
+      // The bridge goes away without DISCONNECT: its will marks it down, retained.
+      await mosquitto.kill();
+      const [down] = await watcher.inbox.waitFor(1, 10_000);
+      assert.equal(down.topic, up.topic);
+      assert.equal(down.payload.toString(), '0');
+      const late = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      await late.subscribeAsync('$SYS/broker/connection/+/state');
+      const [retained] = await late.inbox.waitFor(1);
+      assert.equal(retained.payload.toString(), '0');
+      assert.equal(retained.packet.retain, true);
+      await endAll(pulseSide, mosquittoSide, late);
+    } finally {
+      await mosquitto.stop();
+      await endAll(watcher);
+    }
+  });
+});
