@@ -76,6 +76,16 @@ export const SCHEMA = {
       { min: 128, max: 268_435_455 },
       'largest MQTT packet accepted, in bytes (told to v5 clients in CONNACK)',
     ),
+    max_user_properties: int(
+      64,
+      { min: 0, max: 65_535 },
+      'user properties one v5 packet may carry (CONNECT and its will together); past it: 0x97',
+    ),
+    max_user_property_bytes: int(
+      16_384,
+      { min: 0, max: 268_435_455 },
+      'bytes of user property names and values one v5 packet may carry; past it: 0x97',
+    ),
     receive_maximum: int(
       1024,
       { min: 1, max: 65_535 },

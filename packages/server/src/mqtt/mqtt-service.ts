@@ -13,7 +13,7 @@ import {
   type StoredState,
   storedMessageOf,
 } from '@pulse/core';
-import { ErrorCode } from '@pulse/protocol';
+import { ErrorCode, type UserPropertyLimits } from '@pulse/protocol';
 import type { AuthService } from '../auth/auth-service.js';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -51,6 +51,7 @@ export class MqttService {
   readonly retained: RetainedStore;
   readonly sessions = new Map<string, MqttSession>();
   readonly outboundBudget: number;
+  readonly userPropertyLimits: UserPropertyLimits;
   readonly store: Store;
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
   readonly auth: AuthService | undefined;
@@ -69,6 +70,10 @@ export class MqttService {
     this.config = options.config.mqtt;
     this.log = options.log;
     this.outboundBudget = options.config.limits.max_outbound_bytes;
+    this.userPropertyLimits = {
+      maxCount: this.config.max_user_properties,
+      maxBytes: this.config.max_user_property_bytes,
+    };
     this.store = options.store;
     this.auth = options.auth;
     this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
