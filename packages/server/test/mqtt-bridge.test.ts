@@ -19,12 +19,18 @@ async function bridged(from: TestClient, to: TestClient, topic: string): Promise
   );
 }
 
-test('a Mosquitto bridge with default settings connects to Pulse and carries messages both ways, once each', async () => {
+for (const protocol of ['default', 'mqttv50']) {
+  test(`a Mosquitto bridge (${protocol} protocol, default settings otherwise) connects to Pulse and carries messages both ways, once each`, async () => {
+    await bridgeBothWays(protocol === 'default' ? '' : `bridge_protocol_version ${protocol}\n`);
+  });
+}
+
+async function bridgeBothWays(extraSettings: string): Promise<void> {
   await withMqtt({}, async (h) => {
     const watcher = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     await watcher.subscribeAsync('$SYS/broker/connection/+/state', { qos: 1 });
     const mosquitto = await startMosquitto(
-      `connection pulse\naddress 127.0.0.1:${h.mqttPort}\ntopic bridge/# both 0`,
+      `connection pulse\naddress 127.0.0.1:${h.mqttPort}\ntopic # both 0\n${extraSettings}`,
     );
     try {
       // Mosquitto's bridge notification (retained "1"), with its will ("0") set on CONNECT.
@@ -61,6 +67,17 @@ test('a Mosquitto bridge with default settings connects to Pulse and carries mes
       assert.deepEqual(seen(mosquittoSide, 'bridge/in'), five('m'), 'no echo through the bridge');
       assert.deepEqual(seen(pulseSide, 'bridge/out'), five('p'), 'no echo through the bridge');
 
+      // A retained message crosses with its RETAIN flag (the bridge's subscription keeps it).
+      await pulseSide.publishAsync('bridge/retained', 'kept', { qos: 1, retain: true });
+      await eventually(async () => {
+        const late = await mqttClient(mosquitto.url, { protocolVersion: 5 });
+        await late.subscribeAsync('bridge/retained');
+        await sleep(100);
+        const got = late.inbox.items.map((m) => `${m.payload}:${m.packet.retain}`);
+        await endAll(late);
+        return got.includes('kept:true');
+      }, 'the retained message stored by Mosquitto');
+
       // The bridge goes away without DISCONNECT: its will marks it down, retained.
       await mosquitto.kill();
       const [down] = await watcher.inbox.waitFor(1, 10_000);
@@ -77,4 +94,4 @@ test('a Mosquitto bridge with default settings connects to Pulse and carries mes
       await endAll(watcher);
     }
   });
-});
+}
