@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sleep } from './helpers.js';
+import type { IClientOptions } from 'mqtt';
+import type { PulseConfig } from '../src/config/index.js';
+import { type DeepPartial, sleep } from './helpers.js';
 import { type TestClient, endAll, eventually, mqttClient, withMqtt } from './mqtt-helpers.js';
 import { startMosquitto } from './mosquitto-broker.js';
 
@@ -21,13 +23,41 @@ async function bridged(from: TestClient, to: TestClient, topic: string): Promise
 
 for (const protocol of ['default', 'mqttv50']) {
   test(`a Mosquitto bridge (${protocol} protocol, default settings otherwise) connects to Pulse and carries messages both ways, once each`, async () => {
-    await bridgeBothWays(protocol === 'default' ? '' : `bridge_protocol_version ${protocol}\n`);
+    await bridgeBothWays({}, protocol === 'default' ? '' : `bridge_protocol_version ${protocol}\n`, {});
   });
 }
 
-async function bridgeBothWays(extraSettings: string): Promise<void> {
-  await withMqtt({}, async (h) => {
-    const watcher = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+test('a Mosquitto bridge logs in with a user whose ACL grants its state topic and what it bridges', async () => {
+  const app = { username: 'app', password: 'app-pass' };
+  await bridgeBothWays(
+    {
+      auth: {
+        enabled: true,
+        users: [
+          { username: 'bridge', password_hash: '', password: 'bridge-pass' },
+          { ...app, password_hash: '' },
+        ],
+        acl: [
+          { username: 'bridge', action: 'publish', topic_filter: '$SYS/broker/connection/+/state' },
+          { username: 'bridge', action: 'all', topic_filter: '#' },
+          { username: 'app', action: 'all', topic_filter: 'bridge/#' },
+          { username: 'app', action: 'subscribe', topic_filter: '$SYS/broker/connection/+/state' },
+        ],
+      },
+    },
+    'remote_username bridge\nremote_password bridge-pass\n',
+    app,
+  );
+});
+
+async function bridgeBothWays(
+  config: DeepPartial<PulseConfig>,
+  extraSettings: string,
+  login: IClientOptions,
+): Promise<void> {
+  await withMqtt(config, async (h) => {
+    const pulseClient = () => mqttClient(h.tcpUrl, { protocolVersion: 5, ...login });
+    const watcher = await pulseClient();
     await watcher.subscribeAsync('$SYS/broker/connection/+/state', { qos: 1 });
     const mosquitto = await startMosquitto(
       `connection pulse\naddress 127.0.0.1:${h.mqttPort}\ntopic # both 0\n${extraSettings}`,
@@ -41,7 +71,7 @@ async function bridgeBothWays(extraSettings: string): Promise<void> {
       assert.equal(up.payload.toString(), '1');
       watcher.inbox.items.length = 0;
 
-      const pulseSide = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      const pulseSide = await pulseClient();
       await pulseSide.subscribeAsync('bridge/#', { qos: 1 });
       const mosquittoSide = await mqttClient(mosquitto.url, { protocolVersion: 5 });
       await mosquittoSide.subscribeAsync('bridge/#', { qos: 1 });
@@ -83,7 +113,7 @@ async function bridgeBothWays(extraSettings: string): Promise<void> {
       const [down] = await watcher.inbox.waitFor(1, 10_000);
       assert.equal(down.topic, up.topic);
       assert.equal(down.payload.toString(), '0');
-      const late = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      const late = await pulseClient();
       await late.subscribeAsync('$SYS/broker/connection/+/state');
       const [retained] = await late.inbox.waitFor(1);
       assert.equal(retained.payload.toString(), '0');
