@@ -28,6 +28,9 @@ for (const id of [0x03, 0x08, 0x09, 0x12, 0x15, 0x16, 0x1a, 0x1c, 0x1f]) VALUE_S
 VALUE_SIZE[USER_PROPERTY] = -2;
 VALUE_SIZE[0x0b] = -3;
 
+/** Which properties the section being scanned has given (scans are synchronous: one table serves all). */
+const seen = new Uint8Array(256);
+
 const COMMANDS = [
   '',
   'connect',
@@ -54,7 +57,6 @@ class Scan {
   /** Set when the bytes are not what they should be: mqtt-packet, which parses next, reports it. */
   broken = false;
   problem: PropertyScanProblem | undefined;
-  private readonly seen = new Uint8Array(256);
 
   constructor(
     readonly bytes: Buffer,
@@ -101,7 +103,7 @@ class Scan {
     const length = this.varint();
     if (this.broken || !this.has(length)) return;
     const sectionEnd = this.pos + length;
-    this.seen.fill(0);
+    seen.fill(0);
     while (this.pos < sectionEnd && !this.broken && this.problem === undefined) {
       const id = this.bytes[this.pos++];
       const size = VALUE_SIZE[id];
@@ -109,7 +111,7 @@ class Scan {
         this.broken = true;
         return;
       }
-      if (id !== USER_PROPERTY && this.seen[id]++ > 0) {
+      if (id !== USER_PROPERTY && seen[id]++ > 0) {
         return this.fail(0x82, `property 0x${id.toString(16)} given more than once`);
       }
       if (size > 0) {
