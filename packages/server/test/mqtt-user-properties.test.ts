@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import type { IConnackPacket, IPubackPacket, IPublishPacket, IPubrecPacket } from 'mqtt-packet';
-import { sleep } from './helpers.js';
+import { sleep, wsClient } from './helpers.js';
 import {
   RawMqtt,
   connectPacket,
@@ -145,22 +145,35 @@ test('a property given twice is refused (0x82) before mqtt-packet builds it: 50,
   });
 });
 
-test('a flood of 318 KB PUBLISH packets with 20,000 user properties each: refused cheaply, a bystander pair keeps its latency', async () => {
+test('a flood of 318 KB PUBLISH packets with 20,000 user properties each: refused cheaply; bystander MQTT and native pairs lose nothing and keep their latency', async () => {
   await withMqtt({}, async (h) => {
-    const bystander = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
-    await bystander.subscribeAsync('bystander/echo', { qos: 0 });
+    const mqttPair = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    await mqttPair.subscribeAsync('bystander/mqtt', { qos: 0 });
+    const nativePair = await wsClient(h);
     const { raw } = await RawMqtt.connect(h.mqttPort, 5);
     const bomb = encode(publish('flood', { properties: { userProperties: userProperties(20_000) } }), 5);
     assert.ok(bomb.length > 300_000, `${bomb.length} bytes`);
 
-    const latencies: number[] = [];
-    bystander.on('message', (_topic, payload) =>
-      latencies.push(performance.now() - Number(payload.toString())),
+    // Each message carries its sequence number and send time: "seq@ms".
+    const seen = { mqtt: [] as number[], native: [] as number[] };
+    const latencies = { mqtt: [] as number[], native: [] as number[] };
+    const record = (pair: 'mqtt' | 'native', text: string) => {
+      const [seq, at] = text.split('@').map(Number);
+      seen[pair].push(seq);
+      latencies[pair].push(performance.now() - at);
+    };
+    mqttPair.on('message', (_topic, payload) => record('mqtt', payload.toString()));
+    await nativePair.subscribe('bystander/native', (p) =>
+      record('native', Buffer.from(p.payload).toString()),
     );
     let sending = true;
+    let sent = 0;
     const pinger = (async () => {
       while (sending) {
-        bystander.publish('bystander/echo', String(performance.now()));
+        const text = `${sent}@${performance.now()}`;
+        mqttPair.publish('bystander/mqtt', text);
+        await nativePair.publish('bystander/native', text);
+        sent++;
         await sleep(10);
       }
     })();
@@ -177,15 +190,19 @@ test('a flood of 318 KB PUBLISH packets with 20,000 user properties each: refuse
     const floodMs = performance.now() - started;
     sending = false;
     await pinger;
-    await sleep(50);
+    await sleep(100);
     assert.equal(await refused(h), before + packets, 'every packet refused (QoS 0: dropped and counted)');
-    assert.ok(latencies.length > 0, 'the bystander got its messages');
-    const worst = Math.max(...latencies);
-    assert.ok(
-      worst < 500,
-      `bystander latency ${worst.toFixed(1)} ms during a ${floodMs.toFixed(0)} ms flood`,
-    );
+    const inOrder = Array.from({ length: sent }, (_, i) => i);
+    for (const pair of ['mqtt', 'native'] as const) {
+      assert.deepEqual(seen[pair], inOrder, `${pair} bystanders lose nothing, in order`);
+      const worst = Math.max(...latencies[pair]);
+      assert.ok(
+        worst < 500,
+        `${pair} bystander latency ${worst.toFixed(1)} ms during a ${floodMs.toFixed(0)} ms flood`,
+      );
+    }
     raw.destroy();
-    await endAll(bystander);
+    await nativePair.close();
+    await endAll(mqttPair);
   });
 });
