@@ -12,7 +12,7 @@ test('clients publish to $ topics but $SYS and $share, as in Mosquitto; only fil
     const named = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     await named.subscribeAsync(['$app/#', '$SYS/broker/connection/+/state'], { qos: 1 });
     const wild = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
-    await wild.subscribeAsync(['#', '+/x', '+/broker/connection/+/state'], { qos: 1 });
+    await wild.subscribeAsync(['#', '+/+', '+/x', '+/broker/connection/+/state'], { qos: 1 });
     const { raw } = await RawMqtt.connect(h.mqttPort, 5);
     const outcomes: Record<string, number | undefined> = {};
     const topics = [
