@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
-import { wsClient } from './helpers.js';
+import { freePort, wsClient } from './helpers.js';
 import { endAll, mqttClient, run, uniqueId, withMqtt } from './mqtt-helpers.js';
 
 /** The status of a refused WebSocket handshake (or 101 when it was accepted). */
@@ -73,6 +73,24 @@ test("MQTT.js's command line client publishes over ws:// to the server's root pa
     assert.equal(got.payload.toString(), 'over the root path');
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
+    await endAll(sub);
+  });
+});
+
+test('the mqtt.ws_port listener takes MQTT upgrades on any path too', async () => {
+  const wsPort = await freePort();
+  await withMqtt({ mqtt: { ws_port: wsPort } }, async (h) => {
+    const sub = await mqttClient(h.tcpUrl);
+    await sub.subscribeAsync('wsport/#', { qos: 1 });
+    for (const path of ['/', '/mqtt', '/elsewhere']) {
+      const pub = await mqttClient(`ws://127.0.0.1:${wsPort}${path}`);
+      await pub.publishAsync('wsport/x', path, { qos: 1 });
+      const [got] = await sub.inbox.waitFor(1);
+      sub.inbox.items.length = 0;
+      assert.equal(got.payload.toString(), path);
+      await endAll(pub);
+    }
+    assert.equal(await handshakeStatus(`ws://127.0.0.1:${wsPort}/elsewhere`), 404, 'no MQTT subprotocol');
     await endAll(sub);
   });
 });
