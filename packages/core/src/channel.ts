@@ -30,6 +30,17 @@ export function isSystemChannel(name: string): boolean {
   return name.charCodeAt(0) === 0x24;
 }
 
+/** Where MQTT bridges report their state (`$SYS/broker/connection/<id>/state`): their clients' topics. */
+export const BRIDGE_STATE_PREFIX = '$SYS/broker/connection/';
+
+/**
+ * `$SYS` channels the server publishes itself: kept apart from what clients may retain and from
+ * storage. Bridge state topics under `$SYS` are published by clients, so they are not.
+ */
+export function isServerChannel(name: string): boolean {
+  return (name === '$SYS' || name.startsWith('$SYS/')) && !name.startsWith(BRIDGE_STATE_PREFIX);
+}
+
 /** A channel a client may publish to (or set presence on): concrete, not reserved. */
 export function checkPublishChannel(name: string): Refusal | undefined {
   const problem = shapeProblem(name);

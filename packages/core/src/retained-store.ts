@@ -1,5 +1,5 @@
 import { filterMatches } from '@pulse/protocol';
-import { isSystemChannel } from './channel.js';
+import { isServerChannel } from './channel.js';
 import type { Publication } from './outbound.js';
 
 export type RetainOutcome = 'stored' | 'cleared' | 'full';
@@ -14,8 +14,8 @@ export interface RetainedStore {
 }
 
 /**
- * `maxMessages` bounds what clients can retain; the server's own `$` topics ($SYS) are
- * stored outside it, so that they never take a client's place.
+ * `maxMessages` bounds what clients can retain; the server's own `$SYS` topics are stored
+ * outside it, so that they never take a client's place.
  */
 export class MemoryRetainedStore implements RetainedStore {
   private readonly messages = new Map<string, Publication>();
@@ -35,7 +35,7 @@ export class MemoryRetainedStore implements RetainedStore {
       return 'cleared';
     }
     if (!this.messages.has(channel)) {
-      const counts = !isSystemChannel(channel);
+      const counts = !isServerChannel(channel);
       // Expired messages are gone (MQTT 5 §3.3.2.3.3): they must not hold the places.
       if (counts && this.counted >= this.maxMessages) this.dropExpired(Date.now());
       if (counts && this.counted >= this.maxMessages) return 'full';
@@ -52,7 +52,7 @@ export class MemoryRetainedStore implements RetainedStore {
   }
 
   private remove(channel: string): void {
-    if (this.messages.delete(channel) && !isSystemChannel(channel)) this.counted--;
+    if (this.messages.delete(channel) && !isServerChannel(channel)) this.counted--;
   }
 
   match(filter: string, nowMs: number): Publication[] {

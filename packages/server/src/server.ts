@@ -11,7 +11,12 @@ import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } f
 import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
-import { createHttpServer, createMetricsServer, createUpgradeServer } from './http/http-server.js';
+import {
+  createHttpServer,
+  createMetricsServer,
+  createUpgradeServer,
+  isHttpEndpoint,
+} from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
 import type { AuthHooks } from './auth/hooks.js';
@@ -35,7 +40,7 @@ import { TcpConnection } from './transport/tcp-connection.js';
 import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
 import { TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
-import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
+import { type UpgradeRoute, type UpgradeRoutes, handleUpgrade } from './transport/ws-upgrade.js';
 import { listen } from './transport/listen.js';
 import { VERSION } from './version.js';
 
@@ -342,16 +347,18 @@ export class PulseServer {
   private async listenAll(): Promise<ListeningAddresses> {
     const { config } = this;
     this.restoreState();
-    const routes = new Map<string, UpgradeRoute>();
+    const byPath = new Map<string, UpgradeRoute>();
     if (config.transport.websocket) {
-      routes.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
+      byPath.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
     }
     const mqttRoute: UpgradeRoute = {
       subprotocols: ['mqtt', 'mqttv3.1'],
       requireSubprotocol: true,
       accept: (socket, head) => this.acceptMqttWebSocket(socket, head),
     };
-    if (this.mqtt && config.mqtt.websocket) routes.set(config.mqtt.ws_path, mqttRoute);
+    const mqttOnHttp = this.mqtt !== undefined && config.mqtt.websocket;
+    if (mqttOnHttp) byPath.set(config.mqtt.ws_path, mqttRoute);
+    const routes: UpgradeRoutes = { byPath, anyPath: mqttOnHttp ? mqttRoute : undefined, isHttpEndpoint };
     this.http = createHttpServer({
       version: VERSION,
       tls: config.server.tls ? this.tls?.serverOptions() : undefined,
@@ -387,7 +394,12 @@ export class PulseServer {
       });
     }
     if (this.hasMqttWsListener(false)) {
-      addresses.mqttWs = await this.listenMqttWs(new Map([[config.mqtt.ws_path, mqttRoute]]));
+      // MQTT upgrades only, on any path as on Mosquitto's websocket listeners.
+      addresses.mqttWs = await this.listenMqttWs({
+        byPath: new Map([[config.mqtt.ws_path, mqttRoute]]),
+        anyPath: mqttRoute,
+        isHttpEndpoint: () => false,
+      });
     }
     this.mqtt?.start();
     if (config.metrics.enabled && config.metrics.port !== 0) {
@@ -430,7 +442,7 @@ export class PulseServer {
   }
 
   /** The MQTT-over-WebSocket listener of its own (the seed broker's `[websocket]`). */
-  private async listenMqttWs(routes: ReadonlyMap<string, UpgradeRoute>): Promise<AddressInfo> {
+  private async listenMqttWs(routes: UpgradeRoutes): Promise<AddressInfo> {
     const { mqtt } = this.config;
     this.mqttWsListener = createUpgradeServer({
       tls: mqtt.ws_tls ? this.tls?.serverOptions() : undefined,
@@ -446,12 +458,7 @@ export class PulseServer {
   }
 
   /** A WebSocket upgrade on either HTTP listener; refused while draining. */
-  private upgrade(
-    routes: ReadonlyMap<string, UpgradeRoute>,
-    req: IncomingMessage,
-    socket: Socket,
-    head: Buffer,
-  ): void {
+  private upgrade(routes: UpgradeRoutes, req: IncomingMessage, socket: Socket, head: Buffer): void {
     if (this.draining) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;

@@ -27,6 +27,8 @@ interface SpecConfig {
     ws_host: string;
     ws_tls: boolean;
     max_packet_size: number;
+    max_user_properties: number;
+    max_user_property_bytes: number;
     receive_maximum: number;
     topic_alias_maximum: number;
     max_keepalive: number;
@@ -118,6 +120,8 @@ const DEFAULTS: SpecConfig = {
     ws_host: '',
     ws_tls: false,
     max_packet_size: 1_048_576,
+    max_user_properties: 64,
+    max_user_property_bytes: 16_384,
     receive_maximum: 1024,
     topic_alias_maximum: 64,
     max_keepalive: 65_535,
@@ -279,6 +283,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'mqtt.ws_host', toml: '"0.0.0.0"', text: '0.0.0.0', value: '0.0.0.0' },
   { path: 'mqtt.ws_tls', toml: 'true', text: 'true', value: true },
   { path: 'mqtt.max_packet_size', toml: '4096', text: '4096', value: 4096 },
+  { path: 'mqtt.max_user_properties', toml: '8', text: '8', value: 8 },
+  { path: 'mqtt.max_user_property_bytes', toml: '512', text: '512', value: 512 },
   { path: 'mqtt.receive_maximum', toml: '10', text: '10', value: 10 },
   { path: 'mqtt.topic_alias_maximum', toml: '5', text: '5', value: 5 },
   { path: 'mqtt.max_keepalive', toml: '120', text: '120', value: 120 },

@@ -1,6 +1,12 @@
 import { createRequire } from 'node:module';
 import type { Packet, Parser } from 'mqtt-packet';
 import { decodeHotPacket } from './hot-packets.js';
+import { type UserPropertyLimits, scanProperties } from './property-scan.js';
+
+const NO_USER_PROPERTY_LIMITS: UserPropertyLimits = {
+  maxCount: Number.POSITIVE_INFINITY,
+  maxBytes: Number.POSITIVE_INFINITY,
+};
 
 type MqttPacketModule = typeof import('mqtt-packet');
 
@@ -18,14 +24,25 @@ function mqttPacket(): MqttPacketModule {
 export type { Packet } from 'mqtt-packet';
 export type MqttVersion = 3 | 4 | 5;
 
-/** A packet that parsed but breaks the rules for properties (MQTT 5 §2.2.2.2). */
+/** What a refusal needs to know of the offending packet, parsed or not. */
+export interface PacketHeader {
+  cmd: string;
+  protocolVersion?: number;
+  qos?: number;
+  messageId?: number;
+}
+
+/**
+ * A packet that breaks the rules for properties (MQTT 5 §2.2.2.2), or whose user properties are
+ * over a limit (found before parsing it).
+ */
 export class MqttPacketError extends Error {
   constructor(
     message: string,
-    /** 0x81 Malformed Packet or 0x82 Protocol Error. */
+    /** 0x81 Malformed Packet, 0x82 Protocol Error or 0x97 Quota exceeded. */
     readonly reasonCode: number,
-    /** The offending packet, so that a CONNECT can still be answered in its version. */
-    readonly packet: Packet,
+    /** The offending packet, so that a CONNECT can still be answered in its version and a PUBLISH acknowledged. */
+    readonly packet: PacketHeader,
   ) {
     super(message);
   }
@@ -93,7 +110,7 @@ export class MqttDecoder {
    */
   private parserIdle = true;
 
-  constructor() {
+  constructor(private readonly userPropertyLimits: UserPropertyLimits = NO_USER_PROPERTY_LIMITS) {
     this.parser = this.newParser();
   }
 
@@ -119,6 +136,9 @@ export class MqttDecoder {
 
   /** decode() without the fast path: mqtt-packet's parser alone (also for tests and measurements). */
   decodeWithParser(packet: Buffer): Packet | Error {
+    const overLimit = scanProperties(packet, this.version, this.userPropertyLimits);
+    if (overLimit !== undefined)
+      return new MqttPacketError(overLimit.message, overLimit.reasonCode, overLimit);
     this.result = undefined;
     this.error = undefined;
     try {

@@ -1,3 +1,4 @@
 export * from './codec.js';
 export * from './packet-splitter.js';
 export * from './reason-codes.js';
+export type { UserPropertyLimits } from './property-scan.js';

@@ -64,7 +64,10 @@ export const SCHEMA = {
       flags: ['tls'],
       envs: ['MQTT_RS_TLS_ENABLED'],
     }),
-    websocket: bool(true, 'accept MQTT over WebSocket at mqtt.ws_path on the HTTP listener'),
+    websocket: bool(
+      true,
+      'accept MQTT over WebSocket at mqtt.ws_path on the HTTP listener (and on any free path offering subprotocol mqtt)',
+    ),
     ws_path: str('/mqtt', 'URL path of the MQTT-over-WebSocket endpoint', {
       metavar: 'PATH',
       rules: [{ test: (v) => v.startsWith('/'), message: 'must start with "/"' }],
@@ -81,6 +84,16 @@ export const SCHEMA = {
       1_048_576,
       { min: 128, max: 268_435_455 },
       'largest MQTT packet accepted, in bytes (told to v5 clients in CONNACK)',
+    ),
+    max_user_properties: int(
+      64,
+      { min: 0, max: 65_535 },
+      'user properties one v5 packet may carry (CONNECT and its will together); past it: 0x97',
+    ),
+    max_user_property_bytes: int(
+      16_384,
+      { min: 0, max: 268_435_455 },
+      'bytes of user property names and values one v5 packet may carry; past it: 0x97',
     ),
     receive_maximum: int(
       1024,

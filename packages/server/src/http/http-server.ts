@@ -19,6 +19,13 @@ export interface HttpHandlers {
   api?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+const isApiPath = (path: string) => path === '/api' || path.startsWith('/api/');
+
+/** Paths this listener answers as plain HTTP (health, the server API), whatever the request. */
+export function isHttpEndpoint(path: string): boolean {
+  return path === '/health' || path === '/healthz' || isApiPath(path);
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -51,7 +58,7 @@ export function createHttpServer(handlers: HttpHandlers): Server {
     if (path === '/ws') {
       return sendJson(res, 426, { error: 'WebSocket upgrade required' });
     }
-    if (handlers.api && (path === '/api' || path.startsWith('/api/'))) return handlers.api(req, res);
+    if (handlers.api && isApiPath(path)) return handlers.api(req, res);
     sendJson(res, 404, { error: 'not found' });
   });
   return withUpgrades(server, handlers.onUpgrade);

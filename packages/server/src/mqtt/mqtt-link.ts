@@ -76,7 +76,7 @@ function reasonFor(refusal: Refusal): number {
  */
 export class MqttLink implements ConnectionHandler, PacketSplitterHandler, SessionLink, GateOwner<Buffer> {
   private readonly splitter: PacketSplitter;
-  private readonly decoder = new MqttDecoder();
+  private readonly decoder: MqttDecoder;
   version: MqttVersion = 4;
   session: MqttSession | undefined;
   clientId = '';
@@ -103,6 +103,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     private readonly service: MqttService,
   ) {
     this.splitter = new PacketSplitter(this, service.config.max_packet_size);
+    this.decoder = new MqttDecoder(service.userPropertyLimits);
     connection.handler = this;
     connection.ownTimeoutMs = CONNECT_TIMEOUT_MS;
   }
@@ -203,6 +204,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       return;
     }
     const packet = this.decoder.decode(bytes);
+    if (packet instanceof MqttPacketError && packet.reasonCode === Reason.QuotaExceeded) {
+      return this.refuseOverLimit(packet);
+    }
     if (packet instanceof Error) {
       this.service.stats.parseErrors++;
       if (!this.session && /protocol version/i.test(packet.message)) {
@@ -224,6 +228,27 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       return this.onConnect(packet);
     }
     this.dispatch(packet);
+  }
+
+  /**
+   * A packet whose user properties are over mqtt.max_user_properties or
+   * mqtt.max_user_property_bytes, refused unparsed with 0x97 Quota exceeded: a CONNECT gets
+   * CONNACK 0x97; a PUBLISH is refused like any other (PUBACK/PUBREC 0x97, QoS 0 dropped and
+   * counted) and the connection stays; any other packet gets DISCONNECT 0x97.
+   */
+  private refuseOverLimit(err: MqttPacketError): void {
+    const bad = err.packet;
+    if (!this.session) {
+      if (bad.cmd !== 'connect') return this.protocolError('the first packet must be CONNECT');
+      this.version = (bad.protocolVersion ?? 5) as MqttVersion;
+      return this.refuseConnect(ConnackV4.ServerUnavailable, err.reasonCode);
+    }
+    if (bad.cmd !== 'publish') return this.disconnect(err.reasonCode, err.message);
+    const qos = bad.qos ?? 0;
+    const id = bad.messageId ?? 0;
+    if (qos > 0 && id === 0) return this.protocolError('packet identifier 0');
+    this.service.stats.publishesIn[qos]++;
+    this.refusePublish(qos, id, err.reasonCode, err.message);
   }
 
   /** An unknown protocol level, or one that does not go with the protocol name: CONNACK 0x01 in the 3.1.1 format (MQTT 5 §3.1.2.2). */
@@ -356,7 +381,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);
       }
       const refusal = this.service.checkTopic(w.topic);
-      if (refusal) return this.refuseConnect(ConnackV4.NotAuthorized, Reason.TopicNameInvalid);
+      if (refusal) {
+        const reserved = refusal.code === ErrorCode.Forbidden;
+        return this.refuseConnect(
+          ConnackV4.NotAuthorized,
+          reserved ? Reason.NotAuthorized : Reason.TopicNameInvalid,
+        );
+      }
       this.will = {
         delaySeconds: v5 ? (willProps.willDelayInterval ?? 0) : 0,
         expirySeconds: v5 ? willProps.messageExpiryInterval : undefined,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type Broker,
-  isSystemChannel,
+  isServerChannel,
   MemoryRetainedStore,
   Publication,
   ownedPublication,
@@ -13,7 +13,7 @@ import {
   type StoredState,
   storedMessageOf,
 } from '@pulse/core';
-import { ErrorCode } from '@pulse/protocol';
+import { ErrorCode, type UserPropertyLimits } from '@pulse/protocol';
 import type { AuthService } from '../auth/auth-service.js';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -54,6 +54,7 @@ export class MqttService {
   readonly retained: RetainedStore;
   readonly sessions = new Map<string, MqttSession>();
   readonly outboundBudget: number;
+  readonly userPropertyLimits: UserPropertyLimits;
   readonly store: Store;
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
   readonly auth: AuthService | undefined;
@@ -74,6 +75,10 @@ export class MqttService {
     this.config = options.config.mqtt;
     this.log = options.log;
     this.outboundBudget = options.config.limits.max_outbound_bytes;
+    this.userPropertyLimits = {
+      maxCount: this.config.max_user_properties,
+      maxBytes: this.config.max_user_property_bytes,
+    };
     this.store = options.store;
     this.auth = options.auth;
     this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
@@ -171,7 +176,7 @@ export class MqttService {
   private retain(publication: Publication): RetainOutcome {
     // Kept until replaced: its payload must not pin the socket read it came in.
     const outcome = this.retained.set(ownedPublication(publication));
-    if (isSystemChannel(publication.channel)) return outcome;
+    if (isServerChannel(publication.channel)) return outcome;
     if (outcome === 'stored') this.store.putRetained(storedMessageOf(publication));
     else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
     return outcome;

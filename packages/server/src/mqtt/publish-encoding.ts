@@ -1,6 +1,7 @@
 import type { Publication } from '@pulse/core';
 import { type MqttVersion, encodePacket } from '@pulse/protocol';
 import type { IPublishPacket } from 'mqtt-packet';
+import { withDeliveryProperties } from './delivery-properties.js';
 
 /** First `Outbound.encodings` slot used by MQTT templates (native uses 0-2). */
 const FIRST_SLOT = 8;
@@ -29,26 +30,20 @@ function passThroughProperties(p: Publication): IPublishPacket['properties'] {
   return out;
 }
 
-function generate(p: Publication, version: MqttVersion, o: PublishOptions, nowMs: number): Buffer {
+/** The delivery every subscriber of this (version, QoS, RETAIN) shares: packet id 1, DUP clear. */
+function generate(p: Publication, version: MqttVersion, qos: 0 | 1 | 2, retain: boolean): Buffer {
   const packet: IPublishPacket = {
     cmd: 'publish',
-    topic: o.omitTopic ? '' : p.channel,
+    topic: p.channel,
     payload: p.payload as Buffer,
-    qos: o.qos,
-    retain: o.retain,
-    dup: o.dup,
-    messageId: o.qos > 0 ? o.packetId : undefined,
+    qos,
+    retain,
+    dup: false,
+    messageId: qos > 0 ? 1 : undefined,
   };
   if (version === 5) {
-    const props = passThroughProperties(p) ?? {};
-    if (p.expiresAt !== undefined)
-      props.messageExpiryInterval = Math.max(0, Math.ceil((p.expiresAt - nowMs) / 1000));
-    if (o.subscriptionIds && o.subscriptionIds.length > 0) {
-      props.subscriptionIdentifier =
-        o.subscriptionIds.length === 1 ? o.subscriptionIds[0] : o.subscriptionIds;
-    }
-    if (o.topicAlias !== undefined) props.topicAlias = o.topicAlias;
-    if (Object.keys(props).length > 0) packet.properties = props;
+    const props = passThroughProperties(p);
+    if (props !== undefined) packet.properties = props;
   }
   return encodePacket(packet, version);
 }
@@ -61,10 +56,11 @@ function packetIdOffset(bytes: Buffer): number {
 }
 
 /**
- * The PUBLISH packet for one delivery. Deliveries that differ only in packet id and DUP share
- * one template per (protocol level, QoS, RETAIN), generated once per publication; the copy for
- * QoS 1/2 patches the id (and DUP) in place. Per-subscriber properties (subscription ids,
- * topic aliases) and the time-dependent message expiry take the slow path.
+ * The PUBLISH packet for one delivery. Deliveries share one template per (protocol level, QoS,
+ * RETAIN), generated once per publication; the copy for QoS 1/2 patches the id (and DUP) in
+ * place. Per-subscriber properties (subscription ids, topic aliases) and the time-dependent
+ * message expiry are spliced into a copy of the template (withDeliveryProperties), so that no
+ * delivery encodes the message's properties again.
  */
 export function publishPacket(
   p: Publication,
@@ -72,16 +68,24 @@ export function publishPacket(
   o: PublishOptions,
   nowMs: number,
 ): Buffer {
-  const perDelivery =
-    (version === 5 &&
-      (p.expiresAt !== undefined || o.subscriptionIds?.length || o.topicAlias !== undefined)) ||
-    o.omitTopic;
-  if (perDelivery) return generate(p, version, o, nowMs);
   const slot = FIRST_SLOT + (version === 5 ? 6 : 0) + o.qos * 2 + (o.retain ? 1 : 0);
   let template = p.encodings[slot];
   if (!template) {
-    template = generate(p, version, { ...o, dup: false, packetId: 1 }, nowMs);
+    template = generate(p, version, o.qos, o.retain);
     p.encodings[slot] = template;
+  }
+  const subscriptionIds = o.subscriptionIds?.length ? o.subscriptionIds : undefined;
+  if (version === 5 && (p.expiresAt !== undefined || subscriptionIds || o.topicAlias !== undefined)) {
+    return withDeliveryProperties(template, {
+      qos: o.qos,
+      dup: o.dup,
+      packetId: o.packetId,
+      messageExpiryInterval:
+        p.expiresAt !== undefined ? Math.max(0, Math.ceil((p.expiresAt - nowMs) / 1000)) : undefined,
+      subscriptionIds,
+      topicAlias: o.topicAlias,
+      omitTopic: o.omitTopic === true,
+    });
   }
   if (o.qos === 0) return template;
   const copy = Buffer.allocUnsafe(template.length);

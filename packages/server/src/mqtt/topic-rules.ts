@@ -1,5 +1,5 @@
 import { ErrorCode } from '@pulse/protocol';
-import { Refusal, checkSharedFilter, isSystemChannel } from '@pulse/core';
+import { BRIDGE_STATE_PREFIX, Refusal, checkSharedFilter, isSystemChannel } from '@pulse/core';
 
 const MAX_TOPIC_BYTES = 65_535;
 
@@ -12,13 +12,32 @@ function textProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** MQTT topic names: UTF-8, no wildcard characters (MQTT 5 §4.7.1), `$` reserved for the server. */
+/**
+ * The `$` topics a client may not publish to, as in Mosquitto: `$SYS` is the server's but for
+ * the state topics of bridges (`$SYS/broker/connection/<id>/state`, Mosquitto's bridge
+ * notifications and will), and `$share` names shared subscriptions. Other `$` topics are the
+ * clients'; wildcards in the first level never match them (MQTT 5 §4.7.2).
+ */
+function reservedProblem(name: string): string | undefined {
+  if (name === '$SYS' || name.startsWith('$SYS/')) {
+    if (!name.startsWith(BRIDGE_STATE_PREFIX)) return "topics under $SYS are the server's";
+    const levels = name.split('/');
+    if (levels.length !== 5 || levels[3].length === 0 || levels[4] !== 'state')
+      return 'under $SYS/broker/connection/ clients publish only <id>/state';
+    return undefined;
+  }
+  if (name === '$share' || name.startsWith('$share/')) return '$share names shared subscriptions, not topics';
+  return undefined;
+}
+
+/** MQTT topic names: UTF-8, no wildcard characters (MQTT 5 §4.7.1), `$SYS` and `$share` reserved. */
 export function checkMqttTopic(name: string): Refusal | undefined {
   const problem = textProblem(name);
   if (problem) return new Refusal(ErrorCode.InvalidChannel, problem);
   if (name.includes('+') || name.includes('#'))
     return new Refusal(ErrorCode.InvalidChannel, 'wildcard in topic name');
-  if (isSystemChannel(name)) return new Refusal(ErrorCode.Forbidden, 'topics starting with $ are reserved');
+  const reserved = isSystemChannel(name) ? reservedProblem(name) : undefined;
+  if (reserved) return new Refusal(ErrorCode.Forbidden, reserved);
   return undefined;
 }
 

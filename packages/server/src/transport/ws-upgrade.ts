@@ -10,6 +10,19 @@ export interface UpgradeRoute {
   accept(socket: Socket, head: Buffer, request: IncomingMessage): void;
 }
 
+export interface UpgradeRoutes {
+  /** Routes by exact request path. */
+  readonly byPath: ReadonlyMap<string, UpgradeRoute>;
+  /**
+   * Takes an upgrade on a path no route and no HTTP endpoint has, when the client offers one of
+   * its subprotocols: MQTT clients connect to whatever path they were given, as Mosquitto
+   * allows (MQTT.js's CLI uses `/`).
+   */
+  readonly anyPath?: UpgradeRoute;
+  /** Paths the HTTP listener serves itself: never taken by `anyPath`. */
+  readonly isHttpEndpoint: (path: string) => boolean;
+}
+
 function refuse(socket: Socket, status: number, reason: string, message: string): void {
   const body = `${message}\n`;
   socket.end(
@@ -24,7 +37,7 @@ function refuse(socket: Socket, status: number, reason: string, message: string)
  * per connection is the socket and Pulse's own small connection state (see docs/BENCHMARKS.md).
  */
 export function handleUpgrade(
-  routes: ReadonlyMap<string, UpgradeRoute>,
+  routes: UpgradeRoutes,
   request: IncomingMessage,
   socket: Socket,
   head: Buffer,
@@ -32,7 +45,8 @@ export function handleUpgrade(
   const url = request.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  const route = routes.get(path);
+  const offered = request.headers['sec-websocket-protocol'];
+  const route = routes.byPath.get(path) ?? anyPathRoute(routes, path, offered);
   if (!route) return refuse(socket, 404, 'Not Found', `no WebSocket endpoint at ${path}`);
   const key = request.headers['sec-websocket-key'];
   const problem = upgradeProblem({
@@ -42,10 +56,20 @@ export function handleUpgrade(
     version: request.headers['sec-websocket-version'],
   });
   if (problem) return refuse(socket, 400, 'Bad Request', problem);
-  const subprotocol = pickSubprotocol(request.headers['sec-websocket-protocol'], route.subprotocols ?? []);
+  const subprotocol = pickSubprotocol(offered, route.subprotocols ?? []);
   if (route.requireSubprotocol && !subprotocol) {
     return refuse(socket, 400, 'Bad Request', `subprotocol required: ${route.subprotocols?.join(', ')}`);
   }
   socket.write(switchingProtocolsResponse(key as string, subprotocol));
   route.accept(socket, head, request);
+}
+
+function anyPathRoute(
+  routes: UpgradeRoutes,
+  path: string,
+  offered: string | undefined,
+): UpgradeRoute | undefined {
+  const route = routes.anyPath;
+  if (route === undefined || routes.isHttpEndpoint(path)) return undefined;
+  return pickSubprotocol(offered, route.subprotocols ?? []) !== undefined ? route : undefined;
 }
