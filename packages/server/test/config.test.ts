@@ -31,6 +31,8 @@ interface SpecConfig {
     queue_qos0_offline: boolean;
     max_session_expiry_interval: number;
     max_retained_messages: number;
+    max_retained_bytes: number;
+    max_inflight_messages: number;
     inflight_retransmit_interval_ms: number;
     slow_consumer_policy: 'throttle' | 'disconnect' | 'queue-offline';
     sys_interval_ms: number;
@@ -117,6 +119,8 @@ const DEFAULTS: SpecConfig = {
     queue_qos0_offline: false,
     max_session_expiry_interval: 4_294_967_295,
     max_retained_messages: 100_000,
+    max_retained_bytes: 268_435_456,
+    max_inflight_messages: 1024,
     inflight_retransmit_interval_ms: 0,
     slow_consumer_policy: 'throttle',
     sys_interval_ms: 10_000,
@@ -273,6 +277,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'mqtt.queue_qos0_offline', toml: 'true', text: 'true', value: true },
   { path: 'mqtt.max_session_expiry_interval', toml: '3600', text: '3600', value: 3600 },
   { path: 'mqtt.max_retained_messages', toml: '7', text: '7', value: 7 },
+  { path: 'mqtt.max_retained_bytes', toml: '4096', text: '4096', value: 4096 },
+  { path: 'mqtt.max_inflight_messages', toml: '20', text: '20', value: 20 },
   { path: 'mqtt.inflight_retransmit_interval_ms', toml: '250', text: '250', value: 250 },
   { path: 'mqtt.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
   { path: 'mqtt.sys_interval_ms', toml: '0', text: '0', value: 0 },

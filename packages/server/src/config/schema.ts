@@ -100,6 +100,16 @@ export const SCHEMA = {
       'longest session expiry (s) granted; 3.1.1 persistent sessions get this',
     ),
     max_retained_messages: int(100_000, { min: 0 }, 'retained messages kept; a new one past this is refused'),
+    max_retained_bytes: int(
+      268_435_456,
+      { min: 0 },
+      'bytes (payload and topic) of all retained messages together; a retained publication that would go past it is refused',
+    ),
+    max_inflight_messages: int(
+      1024,
+      { min: 1, max: 65_535 },
+      "QoS 1/2 messages sent to one client and not yet acknowledged: the lower of this and the client's receive maximum",
+    ),
     inflight_retransmit_interval_ms: int(
       0,
       { min: 0, max: MAX_TIMER_MS },

@@ -71,7 +71,10 @@ export class MqttService {
     this.outboundBudget = options.config.limits.max_outbound_bytes;
     this.store = options.store;
     this.auth = options.auth;
-    this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
+    this.retained = new MemoryRetainedStore({
+      maxMessages: this.config.max_retained_messages,
+      maxBytes: this.config.max_retained_bytes,
+    });
     this.sessionPolicy = {
       maxQueued: this.config.max_queued_messages,
       queueQos0Offline: this.config.queue_qos0_offline,
@@ -140,14 +143,18 @@ export class MqttService {
   route(publication: Publication): number | Refusal {
     if (publication.retain) {
       const outcome = this.retain(publication);
-      if (outcome === 'full') {
-        return new Refusal(
-          ErrorCode.RateLimited,
-          `retained store is full (${this.config.max_retained_messages})`,
-        );
+      if (outcome === 'full' || outcome === 'over_bytes') {
+        this.stats.count(this.stats.retainRefused, outcome === 'full' ? 'messages' : 'bytes');
+        return new Refusal(ErrorCode.RateLimited, this.retainedFullMessage(outcome));
       }
     }
     return this.broker.publish(publication, checkMqttTopic);
+  }
+
+  private retainedFullMessage(outcome: 'full' | 'over_bytes'): string {
+    return outcome === 'full'
+      ? `retained store is full (mqtt.max_retained_messages = ${this.config.max_retained_messages})`
+      : `retained store is full (mqtt.max_retained_bytes = ${this.config.max_retained_bytes})`;
   }
 
   /** Publications of the server itself ($SYS) and wills: no client rules apply. */
@@ -170,15 +177,20 @@ export class MqttService {
   restore(state: StoredState, nowMs: number): void {
     let overLimit = 0;
     for (const message of state.retained) {
-      // mqtt.max_retained_messages may have been lowered since they were stored.
-      if (this.retained.set(publicationOf(message)) !== 'full') continue;
+      // mqtt.max_retained_messages or max_retained_bytes may have been lowered since they were stored.
+      const outcome = this.retained.set(publicationOf(message));
+      if (outcome !== 'full' && outcome !== 'over_bytes') continue;
       this.store.deleteRetained(message.channel);
       overLimit++;
     }
     if (overLimit > 0) {
       this.log.warn(
-        { dropped: overLimit, limit: this.config.max_retained_messages },
-        'stored retained messages over mqtt.max_retained_messages were deleted',
+        {
+          dropped: overLimit,
+          max_retained_messages: this.config.max_retained_messages,
+          max_retained_bytes: this.config.max_retained_bytes,
+        },
+        'stored retained messages over mqtt.max_retained_messages or mqtt.max_retained_bytes were deleted',
       );
     }
     for (const loaded of state.sessions) {

@@ -2,7 +2,9 @@ import {
   type LoadedSession,
   type Message,
   ownedPublication,
+  PAUSED,
   type Publication,
+  type RetainedCursor,
   SHARED_PREFIX,
   type StoredDelivery,
   type StoredMessage,
@@ -45,8 +47,12 @@ export interface SessionLink {
   readonly receiveMaximum: number;
   /** True while the socket is past its byte budget: QoS 1/2 then waits in the session queue. */
   congested(): boolean;
-  /** False when the message was not sent and never will be (expired, too large for the client). */
-  sendPublish(item: Outgoing, packetId: number, dup: boolean): boolean;
+  /**
+   * False when the message was not sent and never will be (expired, too large for the client).
+   * `paced`: the session sent it only because the connection had room (a retained replay), so
+   * the slow-consumer policy does not apply to it.
+   */
+  sendPublish(item: Outgoing, packetId: number, dup: boolean, paced?: boolean): boolean;
   sendPubrel(packetId: number): void;
 }
 
@@ -71,6 +77,17 @@ function ownedOnce(publication: Publication): Publication {
     ownedCopies.set(publication, owned);
   }
   return owned;
+}
+
+/** Topic-tree visits and sends of retained replays per event-loop turn and session. */
+const REPLAY_STEPS_PER_TURN = 1024;
+
+/** Retained messages still to send for one subscription (MQTT 5 §3.3.1.3). */
+interface Replay {
+  cursor: RetainedCursor;
+  filter: string;
+  /** The subscription's options when it began: a replay ends when they change. */
+  options: SubscriptionOptions;
 }
 
 function outgoingOf(record: StoredDelivery): Outgoing {
@@ -109,6 +126,10 @@ export class MqttSession implements Subscriber {
   private nextPacketId = 1;
   private nextSeq = 1;
   private nonSharedCount = 0;
+  /** Retained replays in SUBSCRIBE order, streamed as the window and the socket have room. */
+  private replays: Replay[] = [];
+  private readonly replayBudget = { steps: 0 };
+  private replayScheduled = false;
 
   constructor(
     readonly id: string,
@@ -151,6 +172,17 @@ export class MqttSession implements Subscriber {
     this.inflight.clear();
     this.queue.length = 0;
     this.incomingQos2.clear();
+    this.replays.length = 0;
+  }
+
+  /** Streams the retained messages `cursor` finds for the subscription to `filter`. */
+  replayRetained(cursor: RetainedCursor, filter: string, options: SubscriptionOptions): void {
+    this.replays.push({ cursor, filter, options });
+    if (this.replays.length === 1) this.pump();
+  }
+
+  get replaying(): boolean {
+    return this.replays.length > 0;
   }
 
   setSubscription(filter: string, options: SubscriptionOptions): void {
@@ -298,6 +330,54 @@ export class MqttSession implements Subscriber {
       this.dequeue();
       this.transmit(link, next);
     }
+    if (this.replays.length > 0) this.replay(link);
+  }
+
+  /**
+   * Sends retained messages while the window and the socket have room, a bounded amount of
+   * work per turn: a replay of many messages neither blocks the loop nor overruns the
+   * connection's budget. Called again by an acknowledgement, a drained socket or the next turn.
+   */
+  private replay(link: SessionLink): void {
+    const replays = this.replays;
+    const budget = this.replayBudget;
+    budget.steps = REPLAY_STEPS_PER_TURN;
+    const now = Date.now();
+    while (replays.length > 0) {
+      const { cursor, filter, options } = replays[0];
+      if (this.subscriptions.get(filter) !== options) {
+        replays.shift();
+        continue;
+      }
+      if (budget.steps <= 0) return this.replayNextTurn();
+      if (!this.canSendNow(link)) return;
+      const publication = cursor.next(budget, now);
+      if (publication === PAUSED) return this.replayNextTurn();
+      if (publication === undefined) {
+        replays.shift();
+        continue;
+      }
+      budget.steps--;
+      const item: Outgoing = {
+        publication,
+        qos: (publication.qos < options.qos ? publication.qos : options.qos) as 0 | 1 | 2,
+        retain: true,
+        subscriptionIds: options.subscriptionId !== undefined ? [options.subscriptionId] : undefined,
+        seq: undefined,
+        message: undefined,
+      };
+      if (item.qos === 0) link.sendPublish(item, 0, false, true);
+      else this.transmit(link, item);
+    }
+  }
+
+  private replayNextTurn(): void {
+    if (this.replayScheduled) return;
+    this.replayScheduled = true;
+    setImmediate(() => {
+      this.replayScheduled = false;
+      this.pump();
+    });
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the message is done. */
