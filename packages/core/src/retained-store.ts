@@ -1,4 +1,5 @@
 import { isSystemChannel } from './channel.js';
+import { heldBytes } from './held-bytes.js';
 import type { Publication } from './outbound.js';
 import { RetainedCursor } from './retained/retained-cursor.js';
 import { type TopicNode, TopicTree } from './retained/topic-tree.js';
@@ -11,7 +12,7 @@ export type RetainOutcome = 'stored' | 'cleared' | 'full' | 'over_bytes';
 export interface RetainedLimits {
   /** Retained messages clients may keep at once. */
   maxMessages: number;
-  /** Bytes (payload and topic) they may keep at once. */
+  /** Bytes they may keep at once (`heldBytes`: payload, topic and properties). */
   maxBytes: number;
 }
 
@@ -27,10 +28,6 @@ export interface RetainedStore {
   /** Bytes held by the messages that count towards the limits. */
   readonly bytes: number;
 }
-
-/** What a retained message counts towards `maxBytes`. */
-export const retainedBytes = (publication: Publication): number =>
-  publication.payload.length + publication.channel.length;
 
 /**
  * The limits bound what clients can retain; the server's own `$` topics ($SYS) are stored
@@ -61,7 +58,7 @@ export class MemoryRetainedStore implements RetainedStore {
       this.remove(channel);
       return 'cleared';
     }
-    const bytes = retainedBytes(publication);
+    const bytes = heldBytes(publication);
     const counts = !isSystemChannel(channel);
     if (counts) {
       const refused = this.refusal(channel, bytes);

@@ -163,6 +163,7 @@ export class PulseServer {
     if (config.history.length > 0) {
       this.broker.history = new ChannelHistory(historyRules(config.history), this.store, {
         maxStreams: config.limits.max_channels,
+        maxTotalBytes: config.limits.max_history_bytes,
       });
     }
     this.rateLimits = new RateLimits(config.limits, this.rejectedConnections, this.nativeStats);

@@ -52,6 +52,7 @@ interface SpecConfig {
     max_subscriptions_per_connection: number;
     max_message_size: number;
     max_frame_size: number;
+    max_history_bytes: number;
     max_outbound_bytes: number;
     slow_consumer_policy: 'drop' | 'disconnect';
     messages_per_second: number;
@@ -93,7 +94,7 @@ interface SpecConfig {
     timeout_ms: number;
     cache_ttl_ms: number;
   };
-  history: { pattern: string; size: number; ttl_ms: number }[];
+  history: { pattern: string; size: number; ttl_ms: number; max_bytes?: number }[];
 }
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const shapeMatchesSpec: Equal<PulseConfig, SpecConfig> = true;
@@ -140,6 +141,7 @@ const DEFAULTS: SpecConfig = {
     max_subscriptions_per_connection: 100,
     max_message_size: 65536,
     max_frame_size: 16777216,
+    max_history_bytes: 268_435_456,
     max_outbound_bytes: 1048576,
     slow_consumer_policy: 'drop',
     messages_per_second: 0,
@@ -287,6 +289,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_subscriptions_per_connection', toml: '3', text: '3', value: 3 },
   { path: 'limits.max_message_size', toml: '16777216', text: '16777216', value: 16777216 },
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
+  { path: 'limits.max_history_bytes', toml: '4096', text: '4096', value: 4096 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
   { path: 'heartbeat.interval_ms', toml: '10', text: '10', value: 10 },
@@ -569,9 +572,9 @@ describe('config: [[history]] tables', () => {
       ),
     );
     assert.deepEqual(c.history, [
-      { pattern: 'chat:*', size: 1000, ttl_ms: 86_400_000 },
-      { pattern: 'sensors/+/temp', size: 100, ttl_ms: 0 },
-      { pattern: 'logs/#', size: 1, ttl_ms: 0 },
+      { pattern: 'chat:*', size: 1000, ttl_ms: 86_400_000, max_bytes: 4_194_304 },
+      { pattern: 'sensors/+/temp', size: 100, ttl_ms: 0, max_bytes: 4_194_304 },
+      { pattern: 'logs/#', size: 1, ttl_ms: 0, max_bytes: 4_194_304 },
     ]);
     assert.equal(c.server.port, 9000);
     assert.deepEqual({ ...c, history: [] }, withKey(DEFAULTS, 'server.port', 9000));
@@ -581,8 +584,8 @@ describe('config: [[history]] tables', () => {
     const dir = dirWithToml('history = [{ pattern = "a" }, { pattern = "b", size = 5 }]\n');
     const c = config(['--port', '1'], { PULSE_LOG: 'warn' }, dir);
     assert.deepEqual(c.history, [
-      { pattern: 'a', size: 100, ttl_ms: 0 },
-      { pattern: 'b', size: 5, ttl_ms: 0 },
+      { pattern: 'a', size: 100, ttl_ms: 0, max_bytes: 4_194_304 },
+      { pattern: 'b', size: 5, ttl_ms: 0, max_bytes: 4_194_304 },
     ]);
     assert.deepEqual(config([], {}, dirWithToml('history = []\n')).history, []);
   });

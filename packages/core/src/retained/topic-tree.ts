@@ -5,7 +5,7 @@ export interface RetainedEntry {
   publication: Publication;
   /** The store's write counter when it was set: a replay sends only what existed when it began. */
   seq: number;
-  /** What it counts towards `maxBytes`: payload and topic. */
+  /** What it counts towards `maxBytes` (heldBytes). */
   bytes: number;
 }
 

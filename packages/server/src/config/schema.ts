@@ -103,7 +103,7 @@ export const SCHEMA = {
     max_retained_bytes: int(
       268_435_456,
       { min: 0 },
-      'bytes (payload and topic) of all retained messages together; a retained publication that would go past it is refused',
+      'bytes (payload, topic and properties) of all retained messages together; a retained publication that would go past it is refused',
     ),
     max_inflight_messages: int(
       1024,
@@ -179,6 +179,11 @@ export const SCHEMA = {
       16_777_216,
       { min: 1024, max: 16_777_216 },
       'largest native protocol frame in bytes (hard cap 16 MiB)',
+    ),
+    max_history_bytes: int(
+      268_435_456,
+      { min: 1 },
+      'bytes (payload, channel, properties) of channel history in all streams together; past them the oldest publications of the least recently appended streams go',
     ),
     max_outbound_bytes: int(
       1_048_576,

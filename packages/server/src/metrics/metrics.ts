@@ -93,6 +93,14 @@ export function createMetrics(src: MetricSources): {
     },
   });
   new Gauge({
+    name: 'pulse_history_bytes',
+    help: 'Bytes (payload, channel, properties) kept in channel history (limits.max_history_bytes)',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.history?.byteCount ?? 0);
+    },
+  });
+  new Gauge({
     name: 'pulse_subscriptions',
     help: 'Active subscriptions',
     registers: [registry],

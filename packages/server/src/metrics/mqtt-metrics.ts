@@ -64,7 +64,7 @@ export function registerMqttMetrics(
   gauge('pulse_mqtt_retained', 'Retained messages', (m) => m.retained.size);
   gauge(
     'pulse_mqtt_retained_bytes',
-    'Bytes (payload and topic) of the retained messages clients keep (mqtt.max_retained_bytes)',
+    'Bytes (payload, topic and properties) of the retained messages clients keep (mqtt.max_retained_bytes)',
     (m) => m.retained.bytes,
   );
   counterFromMap(
