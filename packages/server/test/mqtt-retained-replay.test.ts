@@ -170,3 +170,35 @@ test('retained index (issue 9 item 11): 50,000 retained, 100 non-matching wildca
     },
   );
 });
+
+test('a reconnect with a window of large unacknowledged messages: resent with DUP as the socket drains, no disconnect', async () => {
+  await withMqtt({ limits: { max_outbound_bytes: 65_536 }, mqtt: { sys_interval_ms: 0 } }, async (h) => {
+    const session = { clientId: 'resume-paced', clean: false, properties: { sessionExpiryInterval: 60 } };
+    const { raw: first } = await RawMqtt.connect(h.mqttPort, 5, session);
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'large/#', qos: 1 }] });
+    await first.next('suback');
+    const pub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    const payload = Buffer.alloc(20_000, 0x63);
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => pub.publishAsync(`large/${i}`, payload, { qos: 1 })),
+    );
+    // Received, never acknowledged: 100 x 20 KB in flight, 30 times the budget.
+    for (let i = 0; i < 100; i++) await first.next('publish', 10_000);
+    first.destroy();
+    await first.closed;
+    await eventually(() => !h.server.mqtt?.sessions.get('resume-paced')?.connected, 'the session to detach');
+    const { raw: again, connack } = await RawMqtt.connect(h.mqttPort, 5, session);
+    assert.equal(connack.sessionPresent, true);
+    const resent = new Set<string>();
+    while (resent.size < 100) {
+      const p = (await again.next('publish', 10_000)) as IPublishPacket;
+      assert.equal(p.dup, true);
+      assert.equal(p.payload.length, 20_000);
+      resent.add(p.topic);
+    }
+    assert.equal(again.isClosed, false);
+    assert.equal(await metric(h, 'pulse_slow_consumer_disconnects_total'), 0);
+    again.destroy();
+    await endAll(pub);
+  });
+});

@@ -126,6 +126,9 @@ export class MqttSession implements Subscriber {
   private nextPacketId = 1;
   private nextSeq = 1;
   private nonSharedCount = 0;
+  /** Inflight messages to send again (reconnect, retransmit timer), from `resendFrom` on, as the socket has room. */
+  private resends: Inflight[] = [];
+  private resendFrom = 0;
   /** Retained replays in SUBSCRIBE order, streamed as the window and the socket have room. */
   private replays: Replay[] = [];
   private readonly replayBudget = { steps: 0 };
@@ -173,6 +176,7 @@ export class MqttSession implements Subscriber {
     this.queue.length = 0;
     this.incomingQos2.clear();
     this.replays.length = 0;
+    this.resends = [];
   }
 
   /** Streams the retained messages `cursor` finds for the subscription to `filter`. */
@@ -314,10 +318,11 @@ export class MqttSession implements Subscriber {
     }
   }
 
-  /** Sends what waits, as far as the window and the socket allow. */
+  /** Sends what waits, as far as the window and the socket allow: resends, the queue, then retained replays. */
   pump(): void {
     const link = this.link;
     if (!link) return;
+    if (this.resends.length > 0 && !this.resend(link)) return;
     while (this.queue.length > 0) {
       const next = this.queue[0];
       if (next.qos === 0) {
@@ -403,24 +408,40 @@ export class MqttSession implements Subscriber {
   /** Resends what was unacknowledged, with DUP set (MQTT 5 §4.4), then the queue. */
   resume(link: SessionLink): void {
     this.link = link;
-    for (const entry of this.inflight.values()) {
-      entry.sentAt = Date.now();
-      if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
-      else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
-    }
+    this.resends = [...this.inflight.values()];
+    this.resendFrom = 0;
     this.pump();
   }
 
   /** Resends inflight messages older than `olderThanMs` (the optional retransmit timer). */
   retransmit(olderThanMs: number): void {
-    const link = this.link;
-    if (!link) return;
+    // The previous round is still going out.
+    if (!this.link || this.resends.length > 0) return;
     const now = Date.now();
-    for (const entry of this.inflight.values()) {
-      if (now - entry.sentAt < olderThanMs) continue;
-      entry.sentAt = now;
+    for (const entry of this.inflight.values())
+      if (now - entry.sentAt >= olderThanMs) this.resends.push(entry);
+    this.resendFrom = 0;
+    this.pump();
+  }
+
+  /**
+   * Sends the resends while the socket has room (they are already in the window), so that a
+   * reconnect with a full window of large messages is not a slow-consumer disconnect. True
+   * when all are sent.
+   */
+  private resend(link: SessionLink): boolean {
+    const resends = this.resends;
+    while (this.resendFrom < resends.length) {
+      if (link.congested()) return false;
+      const entry = resends[this.resendFrom++];
+      // Acknowledged, or forgotten, since it was listed.
+      if (this.inflight.get(entry.packetId) !== entry) continue;
+      entry.sentAt = Date.now();
       if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
       else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
     }
+    this.resends = [];
+    this.resendFrom = 0;
+    return true;
   }
 }
