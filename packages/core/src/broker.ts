@@ -18,6 +18,8 @@ export interface BrokerStats {
   publications: number;
   deliveries: number;
   subscriptions: number;
+  /** Publications refused because `overload` was set. */
+  overloadRefusals: number;
 }
 
 /**
@@ -28,7 +30,9 @@ export class Broker {
   private readonly index = new TopicIndex();
   private readonly sharedGroups = new Map<string, SharedGroup>();
   readonly presence = new PresenceRegistry();
-  readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
+  readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0, overloadRefusals: 0 };
+  /** Set while the server is past a resource ceiling: every publication is refused with it. */
+  overload: Refusal | undefined = undefined;
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
 
@@ -113,6 +117,10 @@ export class Broker {
   ): number | Refusal {
     const invalid = check(publication.channel);
     if (invalid) return invalid;
+    if (this.overload !== undefined) {
+      this.stats.overloadRefusals++;
+      return this.overload;
+    }
     this.stats.publications++;
     if (this.history !== undefined) this.history.append(publication, Date.now());
     return this.fanOut(publication);

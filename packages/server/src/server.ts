@@ -19,6 +19,7 @@ import { NO_AUTH } from './json/json-auth.js';
 import { registerAuthMetrics } from './metrics/auth-metrics.js';
 import { jsonTextHandler } from './json/json-session.js';
 import { JsonStats } from './json/json-stats.js';
+import { MemoryCeiling } from './limits/memory-ceiling.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
@@ -133,6 +134,8 @@ export class PulseServer {
   fatalError: Error | undefined;
   /** Drops expired entries from the history rings (only with [[history]] configured). */
   private historyTimer: NodeJS.Timeout | undefined;
+  /** limits.memory_limit: refuses publications while the server uses more memory. */
+  readonly memoryCeiling: MemoryCeiling;
 
   constructor(
     readonly config: PulseConfig,
@@ -167,6 +170,7 @@ export class PulseServer {
       });
     }
     this.rateLimits = new RateLimits(config.limits, this.rejectedConnections, this.nativeStats);
+    this.memoryCeiling = new MemoryCeiling(this.broker, config.limits.memory_limit, this.log);
     this.metrics = createMetrics({
       rateLimits: this.rateLimits.stats,
       broker: this.broker,
@@ -315,6 +319,7 @@ export class PulseServer {
     }
     this.store.commit();
     this.committer.start();
+    this.memoryCeiling.start();
     const purgeEvery = this.config.storage.purge_interval_ms;
     if (purgeEvery > 0) {
       this.purgeTimer = setInterval(() => this.store.purge(Date.now(), false), purgeEvery);
@@ -581,6 +586,7 @@ export class PulseServer {
   private closeStore(): void {
     clearInterval(this.purgeTimer);
     clearInterval(this.historyTimer);
+    this.memoryCeiling.stop();
     this.committer.stop();
     if (!this.ownsStore) return;
     try {

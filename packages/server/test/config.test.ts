@@ -52,6 +52,7 @@ interface SpecConfig {
     max_subscriptions_per_connection: number;
     max_message_size: number;
     max_frame_size: number;
+    memory_limit: number;
     max_history_bytes: number;
     max_outbound_bytes: number;
     slow_consumer_policy: 'drop' | 'disconnect';
@@ -141,6 +142,7 @@ const DEFAULTS: SpecConfig = {
     max_subscriptions_per_connection: 100,
     max_message_size: 65536,
     max_frame_size: 16777216,
+    memory_limit: 0,
     max_history_bytes: 268_435_456,
     max_outbound_bytes: 1048576,
     slow_consumer_policy: 'drop',
@@ -289,6 +291,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_subscriptions_per_connection', toml: '3', text: '3', value: 3 },
   { path: 'limits.max_message_size', toml: '16777216', text: '16777216', value: 16777216 },
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
+  { path: 'limits.memory_limit', toml: '1073741824', text: '1073741824', value: 1_073_741_824 },
   { path: 'limits.max_history_bytes', toml: '4096', text: '4096', value: 4096 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },

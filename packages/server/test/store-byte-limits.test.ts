@@ -1,8 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IPubackPacket } from 'mqtt-packet';
+import { PulseError } from '@pulse/client';
+import WebSocket from 'ws';
 import { startServer, tcpClient, wsClient } from './helpers.js';
 import { RawMqtt, endAll, metric, mqttClient, withMqtt } from './mqtt-helpers.js';
+
+/** One JSON-protocol request over a fresh WebSocket; resolves with the reply. */
+async function jsonRequest(
+  url: string,
+  request: object,
+): Promise<{ error?: { code: number; message: string } }> {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const reply = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+  ws.send(JSON.stringify(request));
+  const text = await reply;
+  ws.close();
+  return JSON.parse(text);
+}
 
 test('mqtt.max_retained_bytes: a retained publication past it is refused with 0x97 naming the key; properties count', async () => {
   await withMqtt({ mqtt: { max_retained_bytes: 100_000, sys_interval_ms: 50 } }, async (h) => {
@@ -91,4 +107,50 @@ test('history max_bytes per channel and limits.max_history_bytes: the oldest pub
   } finally {
     await h.stop();
   }
+});
+
+test('limits.memory_limit: past it every protocol refuses publications with its quota error, and keeps nothing', async () => {
+  // 1 byte: always past it, so that the test does not depend on how much memory the process uses.
+  const KEY = 'k'.repeat(32);
+  await withMqtt(
+    {
+      limits: { memory_limit: 1 },
+      auth: { api_keys: [KEY] },
+      mqtt: { sys_interval_ms: 0 },
+      history: [{ pattern: 'mem:*', size: 10, ttl_ms: 0 }],
+    },
+    async (h) => {
+      const native = await tcpClient(h);
+      await native.subscribe('mem:x', () => {});
+      await assert.rejects(native.publish('mem:x', 'hi'), (err: unknown) => {
+        assert.ok(err instanceof PulseError);
+        assert.equal(err.code, 1006);
+        assert.match(err.message, /limits\.memory_limit/);
+        return true;
+      });
+      const json = await jsonRequest(h.wsUrl, {
+        id: 1,
+        method: 'publish',
+        params: { channel: 'mem:x', data: 1 },
+      });
+      assert.equal(json.error?.code, 429);
+      assert.match(String(json.error?.message), /limits\.memory_limit/);
+      const res = await fetch(`${h.httpUrl}/api/publish`, {
+        method: 'POST',
+        headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+        body: JSON.stringify({ channel: 'mem:x', data: 'hi' }),
+      });
+      assert.equal(res.status, 429);
+      const mqttPub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      await assert.rejects(mqttPub.publishAsync('mem/t', 'r', { qos: 1, retain: true }), { code: 0x97 });
+      assert.equal(await metric(h, 'pulse_mqtt_retained'), 0, 'nothing retained');
+      assert.equal(await metric(h, 'pulse_history_entries'), 0, 'nothing kept in history');
+      assert.equal(await metric(h, 'pulse_memory_limit_reached'), 1);
+      assert.equal(await metric(h, 'pulse_publications_refused_memory_total'), 4);
+      // Everything else goes on: subscriptions, health.
+      assert.equal((await fetch(`${h.httpUrl}/health`)).status, 200);
+      await native.close();
+      await endAll(mqttPub);
+    },
+  );
 });

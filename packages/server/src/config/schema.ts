@@ -180,6 +180,11 @@ export const SCHEMA = {
       { min: 1024, max: 16_777_216 },
       'largest native protocol frame in bytes (hard cap 16 MiB)',
     ),
+    memory_limit: int(
+      0,
+      { min: 0 },
+      'bytes of memory (JS heap in use and Buffers) past which every publication is refused until below again (0 = no limit)',
+    ),
     max_history_bytes: int(
       268_435_456,
       { min: 1 },

@@ -133,6 +133,22 @@ export function createMetrics(src: MetricSources): {
     },
   });
   new Counter({
+    name: 'pulse_publications_refused_memory_total',
+    help: 'Publications refused while past limits.memory_limit',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, src.broker.stats.overloadRefusals, seen);
+    },
+  });
+  new Gauge({
+    name: 'pulse_memory_limit_reached',
+    help: '1 while the server is past limits.memory_limit and refuses publications',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.overload === undefined ? 0 : 1);
+    },
+  });
+  new Counter({
     name: 'pulse_deliveries_total',
     help: 'Messages handed to subscribers (publications and presence events)',
     registers: [registry],

@@ -138,10 +138,11 @@ export class MqttService {
 
   /**
    * Routes a client's publication: retained store first (a full store refuses the
-   * publication), then the router. Returns the number of subscribers reached.
+   * publication), then the router (which refuses everything past limits.memory_limit). Returns the number of subscribers reached.
    */
   route(publication: Publication): number | Refusal {
-    if (publication.retain) {
+    // Past limits.memory_limit nothing is kept either.
+    if (publication.retain && this.broker.overload === undefined) {
       const outcome = this.retain(publication);
       if (outcome === 'full' || outcome === 'over_bytes') {
         this.stats.count(this.stats.retainRefused, outcome === 'full' ? 'messages' : 'bytes');
