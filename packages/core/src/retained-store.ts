@@ -6,6 +6,9 @@ import { type TopicNode, TopicTree } from './retained/topic-tree.js';
 
 export { PAUSED, RetainedCursor } from './retained/retained-cursor.js';
 
+/** Least time between two scans for expired messages (ms): a client at the limit cannot make every publish a scan. */
+const EXPIRY_SCAN_INTERVAL_MS = 100;
+
 /** `full`: past the message count; `over_bytes`: past the byte total. */
 export type RetainOutcome = 'stored' | 'cleared' | 'full' | 'over_bytes';
 
@@ -41,6 +44,9 @@ export class MemoryRetainedStore implements RetainedStore {
   private countedBytes = 0;
   /** Incremented by every write: cursors skip what was written after they began. */
   private seq = 0;
+  /** No message expires before this (Date.now() ms); a scan before it would find nothing. */
+  private nextExpiry = Number.POSITIVE_INFINITY;
+  private lastExpiryScan = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly limits: RetainedLimits) {}
 
@@ -72,6 +78,8 @@ export class MemoryRetainedStore implements RetainedStore {
     } else if (counts) this.countedBytes -= (node.entry as { bytes: number }).bytes;
     if (counts) this.countedBytes += bytes;
     node.entry = { publication, seq: ++this.seq, bytes };
+    const expiresAt = publication.expiresAt;
+    if (expiresAt !== undefined && expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
     return 'stored';
   }
 
@@ -88,7 +96,9 @@ export class MemoryRetainedStore implements RetainedStore {
     let outcome = this.overLimit(channel, bytes);
     if (outcome === undefined) return undefined;
     // Expired messages are gone (MQTT 5 §3.3.2.3.3): they must not hold the places.
-    this.dropExpired(Date.now());
+    const now = Date.now();
+    if (now < this.nextExpiry || now - this.lastExpiryScan < EXPIRY_SCAN_INTERVAL_MS) return outcome;
+    this.dropExpired(now);
     outcome = this.overLimit(channel, bytes);
     return outcome;
   }
@@ -101,10 +111,15 @@ export class MemoryRetainedStore implements RetainedStore {
   }
 
   private dropExpired(nowMs: number): void {
+    this.lastExpiryScan = nowMs;
+    let next = Number.POSITIVE_INFINITY;
     for (const [channel, node] of this.nodes) {
       const expiresAt = node.entry?.publication.expiresAt;
-      if (expiresAt !== undefined && expiresAt <= nowMs) this.remove(channel);
+      if (expiresAt === undefined) continue;
+      if (expiresAt <= nowMs) this.remove(channel);
+      else if (expiresAt < next) next = expiresAt;
     }
+    this.nextExpiry = next;
   }
 
   private remove(channel: string): void {

@@ -181,6 +181,9 @@ export class MqttSession implements Subscriber {
 
   /** Streams the retained messages `cursor` finds for the subscription to `filter`. */
   replayRetained(cursor: RetainedCursor, filter: string, options: SubscriptionOptions): void {
+    // One replay per filter: a SUBSCRIBE again starts over, so that repeating it cannot pile them up.
+    const previous = this.replays.findIndex((r) => r.filter === filter);
+    if (previous !== -1) this.replays.splice(previous, 1);
     this.replays.push({ cursor, filter, options });
     if (this.replays.length === 1) this.pump();
   }
