@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { IPubackPacket } from 'mqtt-packet';
 import { PulseError } from '@pulse/client';
@@ -153,4 +156,44 @@ test('limits.memory_limit: past it every protocol refuses publications with its 
       await endAll(mqttPub);
     },
   );
+});
+
+test('lowered byte limits apply at the next start: stored retained messages and history past them are deleted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pulse-bytes-'));
+  const storage = { engine: 'sqlite' as const, path: join(dir, 'pulse.db') };
+  const history = [{ pattern: 'kept:*', size: 100, ttl_ms: 0 }];
+  const payload = Buffer.alloc(30_000, 0x64);
+  try {
+    await withMqtt({ storage, history, mqtt: { sys_interval_ms: 0 } }, async (h) => {
+      const pub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      for (let i = 0; i < 3; i++) await pub.publishAsync(`keep/${i}`, payload, { qos: 1, retain: true });
+      for (let i = 0; i < 10; i++) await pub.publishAsync('kept:h', payload, { qos: 1 });
+      await endAll(pub);
+      assert.equal(await metric(h, 'pulse_history_entries'), 10);
+    });
+    const lowered = {
+      storage,
+      history,
+      limits: { max_history_bytes: 100_000 },
+      mqtt: { sys_interval_ms: 0, max_retained_bytes: 70_000 },
+    };
+    await withMqtt(lowered, async (h) => {
+      assert.equal(await metric(h, 'pulse_mqtt_retained'), 2);
+      assert.ok((await metric(h, 'pulse_mqtt_retained_bytes')) <= 70_000);
+      assert.equal(await metric(h, 'pulse_history_entries'), 3);
+      const page = await (await wsClient(h)).history('kept:h');
+      assert.deepEqual(
+        page.publications.map((p) => p.offset),
+        [8, 9, 10],
+        'the newest are kept',
+      );
+    });
+    // Deleted from the store, not only left out: the defaults do not bring them back.
+    await withMqtt({ storage, history, mqtt: { sys_interval_ms: 0 } }, async (h) => {
+      assert.equal(await metric(h, 'pulse_mqtt_retained'), 2);
+      assert.equal(await metric(h, 'pulse_history_entries'), 3);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
