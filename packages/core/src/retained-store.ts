@@ -2,6 +2,7 @@ import { isSystemChannel } from './channel.js';
 import { heldBytes } from './held-bytes.js';
 import type { Publication } from './outbound.js';
 import { RetainedCursor } from './retained/retained-cursor.js';
+import { ownedPublication } from './store/stored-message.js';
 import { type TopicNode, TopicTree } from './retained/topic-tree.js';
 
 export { PAUSED, RetainedCursor } from './retained/retained-cursor.js';
@@ -21,7 +22,7 @@ export interface RetainedLimits {
 
 /** Retained messages, one per channel (MQTT 5 §3.3.1.3). */
 export interface RetainedStore {
-  /** Stores `publication` as its channel's retained message; an empty payload clears it. */
+  /** Stores (a copy owning its payload of) `publication` as its channel's retained message; an empty payload clears it. */
   set(publication: Publication): RetainOutcome;
   /** The channel's retained message, expired or not. */
   get(channel: string): Publication | undefined;
@@ -77,7 +78,8 @@ export class MemoryRetainedStore implements RetainedStore {
       if (counts) this.counted++;
     } else if (counts) this.countedBytes -= (node.entry as { bytes: number }).bytes;
     if (counts) this.countedBytes += bytes;
-    node.entry = { publication, seq: ++this.seq, bytes };
+    // Kept until replaced: its payload must not pin the socket read it was cut from.
+    node.entry = { publication: ownedPublication(publication), seq: ++this.seq, bytes };
     const expiresAt = publication.expiresAt;
     if (expiresAt !== undefined && expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
     return 'stored';

@@ -4,7 +4,6 @@ import {
   isSystemChannel,
   MemoryRetainedStore,
   Publication,
-  ownedPublication,
   publicationOf,
   Refusal,
   type RetainedStore,
@@ -166,10 +165,11 @@ export class MqttService {
 
   /** Sets the channel's retained message, and stores it unless it is the server's own ($SYS). */
   private retain(publication: Publication): RetainOutcome {
-    // Kept until replaced: its payload must not pin the socket read it came in.
-    const outcome = this.retained.set(ownedPublication(publication));
+    const outcome = this.retained.set(publication);
     if (isSystemChannel(publication.channel)) return outcome;
-    if (outcome === 'stored') this.store.putRetained(storedMessageOf(publication));
+    // The store keeps the retained store's own copy: one copy in memory, not pinning the socket read.
+    if (outcome === 'stored')
+      this.store.putRetained(storedMessageOf(this.retained.get(publication.channel) as Publication));
     else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
     return outcome;
   }
