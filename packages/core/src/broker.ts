@@ -18,8 +18,6 @@ export interface BrokerStats {
   publications: number;
   deliveries: number;
   subscriptions: number;
-  /** Publications refused because `overload` was set. */
-  overloadRefusals: number;
 }
 
 /**
@@ -30,9 +28,11 @@ export class Broker {
   private readonly index = new TopicIndex();
   private readonly sharedGroups = new Map<string, SharedGroup>();
   readonly presence = new PresenceRegistry();
-  readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0, overloadRefusals: 0 };
+  readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
   /** Set while the server is past a resource ceiling: every publication is refused with it. */
   overload: Refusal | undefined = undefined;
+  /** Publications refused because `overload` was set. */
+  overloadRefusals = 0;
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
 
@@ -118,7 +118,7 @@ export class Broker {
     const invalid = check(publication.channel);
     if (invalid) return invalid;
     if (this.overload !== undefined) {
-      this.stats.overloadRefusals++;
+      this.overloadRefusals++;
       return this.overload;
     }
     this.stats.publications++;

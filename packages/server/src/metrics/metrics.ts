@@ -137,7 +137,7 @@ export function createMetrics(src: MetricSources): {
     help: 'Publications refused while past limits.memory_limit',
     registers: [registry],
     collect() {
-      mirror(this, {}, src.broker.stats.overloadRefusals, seen);
+      mirror(this, {}, src.broker.overloadRefusals, seen);
     },
   });
   new Gauge({
