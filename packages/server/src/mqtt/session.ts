@@ -79,6 +79,9 @@ function ownedOnce(publication: Publication): Publication {
   return owned;
 }
 
+/** Shared by every session with nothing to resend or replay (never written to): an idle session allocates no arrays. */
+const NOTHING = Object.freeze([]) as unknown as never[];
+
 /** Topic-tree visits and sends of retained replays per event-loop turn and session. */
 const REPLAY_STEPS_PER_TURN = 1024;
 
@@ -127,11 +130,10 @@ export class MqttSession implements Subscriber {
   private nextSeq = 1;
   private nonSharedCount = 0;
   /** Inflight messages to send again (reconnect, retransmit timer), from `resendFrom` on, as the socket has room. */
-  private resends: Inflight[] = [];
+  private resends: Inflight[] = NOTHING;
   private resendFrom = 0;
   /** Retained replays in SUBSCRIBE order, streamed as the window and the socket have room. */
-  private replays: Replay[] = [];
-  private readonly replayBudget = { steps: 0 };
+  private replays: Replay[] = NOTHING;
   private replayScheduled = false;
 
   constructor(
@@ -175,21 +177,18 @@ export class MqttSession implements Subscriber {
     this.inflight.clear();
     this.queue.length = 0;
     this.incomingQos2.clear();
-    this.replays.length = 0;
-    this.resends = [];
+    this.replays = NOTHING;
+    this.resends = NOTHING;
   }
 
   /** Streams the retained messages `cursor` finds for the subscription to `filter`. */
   replayRetained(cursor: RetainedCursor, filter: string, options: SubscriptionOptions): void {
     // One replay per filter: a SUBSCRIBE again starts over, so that repeating it cannot pile them up.
+    if (this.replays === NOTHING) this.replays = [];
     const previous = this.replays.findIndex((r) => r.filter === filter);
     if (previous !== -1) this.replays.splice(previous, 1);
     this.replays.push({ cursor, filter, options });
     if (this.replays.length === 1) this.pump();
-  }
-
-  get replaying(): boolean {
-    return this.replays.length > 0;
   }
 
   setSubscription(filter: string, options: SubscriptionOptions): void {
@@ -339,6 +338,7 @@ export class MqttSession implements Subscriber {
       this.transmit(link, next);
     }
     if (this.replays.length > 0) this.replay(link);
+    if (this.replays.length === 0) this.replays = NOTHING;
   }
 
   /**
@@ -348,8 +348,7 @@ export class MqttSession implements Subscriber {
    */
   private replay(link: SessionLink): void {
     const replays = this.replays;
-    const budget = this.replayBudget;
-    budget.steps = REPLAY_STEPS_PER_TURN;
+    const budget = { steps: REPLAY_STEPS_PER_TURN };
     const now = Date.now();
     while (replays.length > 0) {
       const { cursor, filter, options } = replays[0];
@@ -411,7 +410,7 @@ export class MqttSession implements Subscriber {
   /** Resends what was unacknowledged, with DUP set (MQTT 5 §4.4), then the queue. */
   resume(link: SessionLink): void {
     this.link = link;
-    this.resends = [...this.inflight.values()];
+    this.resends = this.inflight.size > 0 ? [...this.inflight.values()] : NOTHING;
     this.resendFrom = 0;
     this.pump();
   }
@@ -421,8 +420,9 @@ export class MqttSession implements Subscriber {
     // The previous round is still going out.
     if (!this.link || this.resends.length > 0) return;
     const now = Date.now();
-    for (const entry of this.inflight.values())
-      if (now - entry.sentAt >= olderThanMs) this.resends.push(entry);
+    const due: Inflight[] = [];
+    for (const entry of this.inflight.values()) if (now - entry.sentAt >= olderThanMs) due.push(entry);
+    if (due.length > 0) this.resends = due;
     this.resendFrom = 0;
     this.pump();
   }
@@ -443,7 +443,7 @@ export class MqttSession implements Subscriber {
       if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
       else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
     }
-    this.resends = [];
+    this.resends = NOTHING;
     this.resendFrom = 0;
     return true;
   }
