@@ -202,3 +202,50 @@ test('a reconnect with a window of large unacknowledged messages: resent with DU
     await endAll(pub);
   });
 });
+
+test('a replay ends with its subscription, and goes on when a persistent session comes back', async () => {
+  await withMqtt({ mqtt: { sys_interval_ms: 0, max_inflight_messages: 10 } }, async (h) => {
+    await retainMany(h, 100, (i) => `part/${i}`, Buffer.from('p'), 1);
+    const ackAll = (raw: RawMqtt, packets: IPublishPacket[]) => {
+      for (const p of packets) raw.send({ cmd: 'puback', messageId: p.messageId });
+    };
+    const take = async (raw: RawMqtt, n: number) => {
+      const got: IPublishPacket[] = [];
+      for (let i = 0; i < n; i++) got.push((await raw.next('publish')) as IPublishPacket);
+      return got;
+    };
+
+    // Unsubscribed after the first window: nothing more of the replay.
+    const { raw: quitter } = await RawMqtt.connect(h.mqttPort, 5);
+    quitter.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'part/#', qos: 1 }] });
+    await quitter.next('suback');
+    const window = await take(quitter, 10);
+    quitter.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['part/#'] });
+    await quitter.next('unsuback');
+    ackAll(quitter, window);
+    await quitter.nothingFor(200, 'publish');
+    quitter.destroy();
+
+    // A persistent session that leaves mid-replay gets the rest when it returns.
+    const session = { clientId: 'replay-resume', clean: false, properties: { sessionExpiryInterval: 60 } };
+    const { raw: first } = await RawMqtt.connect(h.mqttPort, 5, session);
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'part/#', qos: 1 }] });
+    await first.next('suback');
+    const seen = new Set((await take(first, 10)).map((p) => p.topic));
+    first.destroy();
+    await first.closed;
+    await eventually(() => !h.server.mqtt?.sessions.get('replay-resume')?.connected, 'the session to detach');
+    const { raw: back, connack } = await RawMqtt.connect(h.mqttPort, 5, session);
+    assert.equal(connack.sessionPresent, true);
+    let dups = 0;
+    while (seen.size < 100) {
+      const p = (await back.next('publish')) as IPublishPacket;
+      if (p.dup) dups++;
+      seen.add(p.topic);
+      back.send({ cmd: 'puback', messageId: p.messageId });
+    }
+    assert.equal(dups, 10, 'the unacknowledged window again, with DUP');
+    await back.nothingFor(100, 'publish');
+    back.destroy();
+  });
+});
