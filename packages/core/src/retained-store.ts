@@ -68,7 +68,7 @@ export class MemoryRetainedStore implements RetainedStore {
     const bytes = heldBytes(publication);
     const counts = !isSystemChannel(channel);
     if (counts) {
-      const refused = this.refusal(channel, bytes);
+      const refused = this.limitReached(channel, bytes);
       if (refused !== undefined) return refused;
     }
     let node = this.nodes.get(channel);
@@ -94,7 +94,7 @@ export class MemoryRetainedStore implements RetainedStore {
   }
 
   /** Why storing `bytes` on `channel` would go past a limit, once expired messages are gone. */
-  private refusal(channel: string, bytes: number): 'full' | 'over_bytes' | undefined {
+  private limitReached(channel: string, bytes: number): 'full' | 'over_bytes' | undefined {
     let outcome = this.overLimit(channel, bytes);
     if (outcome === undefined) return undefined;
     // Expired messages are gone (MQTT 5 §3.3.2.3.3): they must not hold the places.
