@@ -39,6 +39,10 @@ export class Broker {
   private readonly sharedGroups = new Map<string, SharedGroup>();
   readonly presence = new PresenceRegistry();
   readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
+  /** Set while the server is past a resource ceiling: every publication is refused with it. */
+  overload: Refusal | undefined = undefined;
+  /** Publications refused because `overload` was set. */
+  overloadRefusals = 0;
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
   readonly maxTopicLevels: number;
@@ -146,6 +150,10 @@ export class Broker {
   ): number | Refusal {
     const invalid = check(publication.channel) ?? this.checkLevels(publication.channel);
     if (invalid) return invalid;
+    if (this.overload !== undefined) {
+      this.overloadRefusals++;
+      return this.overload;
+    }
     this.stats.publications++;
     if (this.history !== undefined) this.history.append(publication, Date.now());
     return this.fanOut(publication);

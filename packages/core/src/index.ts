@@ -1,6 +1,7 @@
 export * from './broker.js';
 export * from './channel.js';
 export * from './outbound.js';
+export * from './held-bytes.js';
 export * from './presence.js';
 export * from './refusal.js';
 export * from './retained-store.js';

@@ -638,3 +638,61 @@ describe('ChannelHistory: streams', () => {
     );
   });
 });
+
+describe('history byte limits', () => {
+  const big = (channel: string, bytes: number) =>
+    new Publication({ channel, payload: Buffer.alloc(bytes, 1) });
+
+  it("a rule's maxBytes trims the stream's oldest entries, in memory and in the store", () => {
+    const store = new SpyStore();
+    const h = new ChannelHistory([{ pattern: 'c', size: 100, ttlMs: 0, maxBytes: 1000 }], store, {
+      maxStreams: 10,
+    });
+    for (let i = 0; i < 10; i++) h.append(big('c', 299), 1000);
+    // 300 bytes an entry (payload and channel): three fit.
+    assert.equal(h.entryCount, 3);
+    assert.equal(h.byteCount, 900);
+    const page = h.read('c', {}, 1000) as { publications: Publication[] };
+    assert.deepEqual(offsets(page.publications), [8, 9, 10]);
+    assert.deepEqual(store.trims.at(-1), ['c', 8]);
+    assert.equal((store.load(1000).history as HistoryRecord[]).filter((r) => r.channel === 'c').length, 3);
+    // A client at offset 5 lost entries to the limit: not recovered; one at 8 is.
+    const epoch = page.publications[0].epoch as string;
+    assert.equal(h.recover('c', { offset: 5, epoch }, 1000)?.recovered, false);
+    assert.deepEqual(offsets(h.recover('c', { offset: 8, epoch }, 1000)?.publications ?? []), [9, 10]);
+  });
+
+  it('maxTotalBytes trims the oldest entries of the least recently appended streams first', () => {
+    const store = new SpyStore();
+    const h = new ChannelHistory([{ pattern: '#', size: 100, ttlMs: 0 }], store, {
+      maxStreams: 10,
+      maxTotalBytes: 1000,
+    });
+    for (let i = 0; i < 3; i++) h.append(big('a', 99), 1000);
+    for (let i = 0; i < 3; i++) h.append(big('b', 99), 1001);
+    for (let i = 0; i < 5; i++) h.append(big('c', 99), 1002);
+    // 11 entries of 100 bytes: the oldest one of `a` went.
+    assert.equal(h.byteCount, 1000);
+    assert.equal(h.read('a', {}, 1000)?.publications.length, 2);
+    for (let i = 0; i < 3; i++) h.append(big('c', 99), 1003);
+    // Three more: `a` is emptied first (2), then `b` loses its oldest (1).
+    assert.equal(h.read('a', {}, 1000)?.publications.length, 0);
+    assert.deepEqual(offsets(h.read('b', {}, 1000)?.publications ?? []), [2, 3]);
+    assert.equal(h.read('c', {}, 1000)?.publications.length, 8);
+    assert.equal(h.entryCount, 10);
+    assert.equal(h.byteCount, 1000);
+    assert.deepEqual(store.trims.slice(-2), [
+      ['a', 4],
+      ['b', 2],
+    ]);
+    // The store holds what memory holds: a restart with the same limits restores the same.
+    const again = new ChannelHistory([{ pattern: '#', size: 100, ttlMs: 0 }], new MemoryStore(), {
+      maxStreams: 10,
+      maxTotalBytes: 500,
+    });
+    const state = store.load(1000);
+    again.restore(state.streams, state.history, 1000);
+    assert.equal(again.byteCount, 500, 'a lowered limit applies at restore');
+    assert.equal(again.read('c', {}, 1000)?.publications.length, 5);
+  });
+});

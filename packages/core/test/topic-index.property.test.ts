@@ -3,19 +3,7 @@ import { describe, it } from 'node:test';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { TopicIndex } from '../src/topic-index.js';
-
-/** xorshift32: small, deterministic, no dependencies. */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+import { xorshift } from './xorshift.js';
 
 /** The reference: MQTT topic matching, written as plainly as possible. */
 function naiveMatches(filter: string, channel: string): boolean {

@@ -24,6 +24,7 @@ import { NO_AUTH } from './json/json-auth.js';
 import { registerAuthMetrics } from './metrics/auth-metrics.js';
 import { jsonTextHandler } from './json/json-session.js';
 import { JsonStats } from './json/json-stats.js';
+import { MemoryCeiling } from './limits/memory-ceiling.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
@@ -138,6 +139,8 @@ export class PulseServer {
   fatalError: Error | undefined;
   /** Drops expired entries from the history rings (only with [[history]] configured). */
   private historyTimer: NodeJS.Timeout | undefined;
+  /** limits.memory_limit: refuses publications while the server uses more memory. */
+  readonly memoryCeiling: MemoryCeiling;
 
   constructor(
     readonly config: PulseConfig,
@@ -172,9 +175,11 @@ export class PulseServer {
     if (config.history.length > 0) {
       this.broker.history = new ChannelHistory(historyRules(config.history), this.store, {
         maxStreams: config.limits.max_channels,
+        maxTotalBytes: config.limits.max_history_bytes,
       });
     }
     this.rateLimits = new RateLimits(config.limits, this.rejectedConnections, this.nativeStats);
+    this.memoryCeiling = new MemoryCeiling(this.broker, config.limits.memory_limit, this.log);
     this.metrics = createMetrics({
       rateLimits: this.rateLimits.stats,
       broker: this.broker,
@@ -327,6 +332,7 @@ export class PulseServer {
     }
     this.store.commit();
     this.committer.start();
+    this.memoryCeiling.start();
     const purgeEvery = this.config.storage.purge_interval_ms;
     if (purgeEvery > 0) {
       this.purgeTimer = setInterval(() => this.store.purge(Date.now(), false), purgeEvery);
@@ -655,6 +661,7 @@ export class PulseServer {
   private closeStore(): void {
     clearInterval(this.purgeTimer);
     clearInterval(this.historyTimer);
+    this.memoryCeiling.stop();
     this.committer.stop();
     if (!this.ownsStore) return;
     try {

@@ -36,6 +36,8 @@ interface SpecConfig {
     queue_qos0_offline: boolean;
     max_session_expiry_interval: number;
     max_retained_messages: number;
+    max_retained_bytes: number;
+    max_inflight_messages: number;
     inflight_retransmit_interval_ms: number;
     slow_consumer_policy: 'throttle' | 'disconnect' | 'queue-offline';
     sys_interval_ms: number;
@@ -56,6 +58,8 @@ interface SpecConfig {
     max_topic_levels: number;
     max_message_size: number;
     max_frame_size: number;
+    memory_limit: number;
+    max_history_bytes: number;
     max_outbound_bytes: number;
     slow_consumer_policy: 'drop' | 'disconnect';
     messages_per_second: number;
@@ -98,7 +102,7 @@ interface SpecConfig {
     timeout_ms: number;
     cache_ttl_ms: number;
   };
-  history: { pattern: string; size: number; ttl_ms: number }[];
+  history: { pattern: string; size: number; ttl_ms: number; max_bytes?: number }[];
 }
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const shapeMatchesSpec: Equal<PulseConfig, SpecConfig> = true;
@@ -129,6 +133,8 @@ const DEFAULTS: SpecConfig = {
     queue_qos0_offline: false,
     max_session_expiry_interval: 4_294_967_295,
     max_retained_messages: 100_000,
+    max_retained_bytes: 268_435_456,
+    max_inflight_messages: 1024,
     inflight_retransmit_interval_ms: 0,
     slow_consumer_policy: 'throttle',
     sys_interval_ms: 10_000,
@@ -149,6 +155,8 @@ const DEFAULTS: SpecConfig = {
     max_topic_levels: 128,
     max_message_size: 65536,
     max_frame_size: 16777216,
+    memory_limit: 0,
+    max_history_bytes: 268_435_456,
     max_outbound_bytes: 1048576,
     slow_consumer_policy: 'drop',
     messages_per_second: 0,
@@ -292,6 +300,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'mqtt.queue_qos0_offline', toml: 'true', text: 'true', value: true },
   { path: 'mqtt.max_session_expiry_interval', toml: '3600', text: '3600', value: 3600 },
   { path: 'mqtt.max_retained_messages', toml: '7', text: '7', value: 7 },
+  { path: 'mqtt.max_retained_bytes', toml: '4096', text: '4096', value: 4096 },
+  { path: 'mqtt.max_inflight_messages', toml: '20', text: '20', value: 20 },
   { path: 'mqtt.inflight_retransmit_interval_ms', toml: '250', text: '250', value: 250 },
   { path: 'mqtt.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
   { path: 'mqtt.sys_interval_ms', toml: '0', text: '0', value: 0 },
@@ -301,6 +311,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_topic_levels', toml: '16', text: '16', value: 16 },
   { path: 'limits.max_message_size', toml: '16777216', text: '16777216', value: 16777216 },
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
+  { path: 'limits.memory_limit', toml: '1073741824', text: '1073741824', value: 1_073_741_824 },
+  { path: 'limits.max_history_bytes', toml: '4096', text: '4096', value: 4096 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
   { path: 'presence.max_channels_per_connection', toml: '7', text: '7', value: 7 },
@@ -585,9 +597,9 @@ describe('config: [[history]] tables', () => {
       ),
     );
     assert.deepEqual(c.history, [
-      { pattern: 'chat:*', size: 1000, ttl_ms: 86_400_000 },
-      { pattern: 'sensors/+/temp', size: 100, ttl_ms: 0 },
-      { pattern: 'logs/#', size: 1, ttl_ms: 0 },
+      { pattern: 'chat:*', size: 1000, ttl_ms: 86_400_000, max_bytes: 4_194_304 },
+      { pattern: 'sensors/+/temp', size: 100, ttl_ms: 0, max_bytes: 4_194_304 },
+      { pattern: 'logs/#', size: 1, ttl_ms: 0, max_bytes: 4_194_304 },
     ]);
     assert.equal(c.server.port, 9000);
     assert.deepEqual({ ...c, history: [] }, withKey(DEFAULTS, 'server.port', 9000));
@@ -597,8 +609,8 @@ describe('config: [[history]] tables', () => {
     const dir = dirWithToml('history = [{ pattern = "a" }, { pattern = "b", size = 5 }]\n');
     const c = config(['--port', '1'], { PULSE_LOG: 'warn' }, dir);
     assert.deepEqual(c.history, [
-      { pattern: 'a', size: 100, ttl_ms: 0 },
-      { pattern: 'b', size: 5, ttl_ms: 0 },
+      { pattern: 'a', size: 100, ttl_ms: 0, max_bytes: 4_194_304 },
+      { pattern: 'b', size: 5, ttl_ms: 0, max_bytes: 4_194_304 },
     ]);
     assert.deepEqual(config([], {}, dirWithToml('history = []\n')).history, []);
   });

@@ -1,3 +1,4 @@
+import { heldBytes } from '../held-bytes.js';
 import type { Publication } from '../outbound.js';
 import type { HistoryRecord, StoredState, StreamRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -18,6 +19,8 @@ export interface HistoryEntry {
   /** Date.now() at which it leaves history; undefined = only `size` pushes it out. */
   expiresAt: number | undefined;
   publication: Publication;
+  /** What it counts towards the byte limits (heldBytes). */
+  bytes: number;
 }
 
 export interface RecoveryResult {
@@ -47,6 +50,11 @@ export interface HistoryReadOptions {
 export interface ChannelHistoryOptions {
   /** Most streams kept; past it the least recently appended stream is dropped whole. */
   maxStreams: number;
+  /**
+   * Bytes (heldBytes) kept in all streams together; past it the oldest entries of the least
+   * recently appended streams go first. Undefined = no limit.
+   */
+  maxTotalBytes?: number;
 }
 
 export interface HistoryRestoreOptions {
@@ -76,6 +84,8 @@ class Stream {
   private ring: (HistoryEntry | undefined)[] = [];
   private head = 0;
   count = 0;
+  /** Bytes of the entries kept. */
+  bytes = 0;
 
   constructor(
     readonly channel: string,
@@ -97,7 +107,9 @@ class Stream {
   /** Adds the newest entry; true when the oldest one was pushed out by size. */
   push(entry: HistoryEntry): boolean {
     const capacity = this.rule.size;
+    this.bytes += entry.bytes;
     if (this.count === capacity) {
+      this.bytes -= this.at(0).bytes;
       this.ring[this.head] = entry;
       this.head = (this.head + 1) % this.ring.length;
       return true;
@@ -118,6 +130,7 @@ class Stream {
 
   /** Drops the oldest entry. */
   shift(): void {
+    this.bytes -= this.at(0).bytes;
     this.ring[this.head] = undefined;
     this.count--;
     if (this.count === 0) {
@@ -154,7 +167,11 @@ export class ChannelHistory {
   /** In order of last append (oldest first), for eviction. */
   private readonly streams = new Map<string, Stream>();
   private readonly maxStreams: number;
+  private readonly maxTotalBytes: number;
   private entries = 0;
+  private bytes = 0;
+  /** Streams holding entries, in order of last append (oldest first): trimmed first past maxTotalBytes. */
+  private readonly filled = new Set<Stream>();
 
   constructor(
     rules: HistoryRule[],
@@ -163,6 +180,7 @@ export class ChannelHistory {
   ) {
     this.rules = new HistoryRules(rules);
     this.maxStreams = Math.max(1, options.maxStreams);
+    this.maxTotalBytes = options.maxTotalBytes ?? Number.POSITIVE_INFINITY;
   }
 
   get streamCount(): number {
@@ -171,6 +189,11 @@ export class ChannelHistory {
 
   get entryCount(): number {
     return this.entries;
+  }
+
+  /** Bytes (heldBytes) of the entries kept in all streams. */
+  get byteCount(): number {
+    return this.bytes;
   }
 
   /** The rule of `channel`, or undefined when the channel keeps no history. */
@@ -198,16 +221,53 @@ export class ChannelHistory {
     publication.offset = offset;
     publication.epoch = epoch;
     const expiresAt = rule.ttlMs > 0 ? nowMs + rule.ttlMs : undefined;
-    this.entries -= stream.dropExpired(nowMs);
+    this.dropExpired(stream, nowMs);
     // Kept for a while: a payload cut from a socket read must not pin the whole read.
     const kept = ownedPublication(publication);
-    const pushedOut = stream.push({ offset, time: nowMs, expiresAt, publication: kept });
-    if (!pushedOut) this.entries++;
+    const bytes = heldBytes(kept);
+    const before = stream.bytes;
+    let trimmed = stream.push({ offset, time: nowMs, expiresAt, publication: kept, bytes });
+    if (!trimmed) this.entries++;
+    const maxBytes = rule.maxBytes ?? Number.POSITIVE_INFINITY;
+    while (stream.bytes > maxBytes) {
+      this.shift(stream);
+      trimmed = true;
+    }
+    this.bytes += stream.bytes - before;
+    this.filled.delete(stream);
+    if (stream.count > 0) this.filled.add(stream);
     const record: HistoryRecord = { channel, offset, time: nowMs, message: storedMessageOf(kept) };
     if (expiresAt !== undefined) record.expiresAt = expiresAt;
     this.store.appendHistory(record);
     this.store.putStream({ channel, epoch, offset, updatedAt: nowMs });
-    if (pushedOut) this.store.trimHistory(channel, stream.oldestOffset);
+    if (trimmed) this.store.trimHistory(channel, stream.oldestOffset);
+    if (this.bytes > this.maxTotalBytes) this.trimToTotal();
+  }
+
+  /** Drops the oldest entries of the least recently appended streams until under maxTotalBytes. */
+  private trimToTotal(): void {
+    for (const stream of this.filled) {
+      if (this.bytes <= this.maxTotalBytes) return;
+      while (stream.count > 0 && this.bytes > this.maxTotalBytes) {
+        this.bytes -= stream.at(0).bytes;
+        this.shift(stream);
+      }
+      this.store.trimHistory(stream.channel, stream.oldestOffset);
+    }
+  }
+
+  /** Drops a stream's oldest entry, keeping the counts. */
+  private shift(stream: Stream): void {
+    stream.shift();
+    this.entries--;
+    if (stream.count === 0) this.filled.delete(stream);
+  }
+
+  private dropExpired(stream: Stream, nowMs: number): void {
+    const before = stream.bytes;
+    this.entries -= stream.dropExpired(nowMs);
+    this.bytes += stream.bytes - before;
+    if (stream.count === 0) this.filled.delete(stream);
   }
 
   /**
@@ -227,7 +287,7 @@ export class ChannelHistory {
   recover(channel: string, since: StreamPosition, nowMs: number): RecoveryResult | undefined {
     const stream = this.streamOf(channel, nowMs);
     if (stream === undefined) return undefined;
-    this.entries -= stream.dropExpired(nowMs);
+    this.dropExpired(stream, nowMs);
     const result: RecoveryResult = {
       recovered: false,
       publications: [],
@@ -261,7 +321,7 @@ export class ChannelHistory {
   read(channel: string, options: HistoryReadOptions, nowMs: number): HistoryPage | undefined {
     const stream = this.streamOf(channel, nowMs);
     if (stream === undefined) return undefined;
-    this.entries -= stream.dropExpired(nowMs);
+    this.dropExpired(stream, nowMs);
     const { since, limit } = options;
     let start = 0;
     let end = stream.count;
@@ -322,14 +382,19 @@ export class ChannelHistory {
       records.sort((a, b) => a.offset - b.offset);
       const last = records.length > 0 ? records[records.length - 1].offset : 0;
       const offset = Math.max(s.offset, last);
-      // Keep the newest run of contiguous, unexpired entries ending at `offset`, up to `size`.
+      // Keep the newest run of contiguous, unexpired entries ending at `offset`, up to `size`
+      // and the rule's bytes.
       let from = records.length;
+      let runBytes = 0;
+      const maxBytes = rule.maxBytes ?? Number.POSITIVE_INFINITY;
       while (
         from > 0 &&
         records.length - from < rule.size &&
         records[from - 1].offset === offset - (records.length - from) &&
-        !(records[from - 1].expiresAt !== undefined && (records[from - 1].expiresAt as number) <= nowMs)
+        !(records[from - 1].expiresAt !== undefined && (records[from - 1].expiresAt as number) <= nowMs) &&
+        runBytes + heldBytes(records[from - 1].message) <= maxBytes
       ) {
+        runBytes += heldBytes(records[from - 1].message);
         from--;
       }
       if (from > 0)
@@ -341,27 +406,32 @@ export class ChannelHistory {
         this.store.putStream(record);
       }
       const old = this.streams.get(s.channel);
-      if (old) this.entries -= old.count;
+      if (old) this.forget(old);
       const stream = new Stream(s.channel, rule, epoch, offset);
       for (let i = from; i < records.length; i++) {
         const r = records[i];
         const publication = publicationOf(r.message);
         publication.offset = r.offset;
         publication.epoch = epoch;
-        stream.push({ offset: r.offset, time: r.time, expiresAt: r.expiresAt, publication });
+        const bytes = heldBytes(r.message);
+        stream.push({ offset: r.offset, time: r.time, expiresAt: r.expiresAt, publication, bytes });
       }
       this.entries += stream.count;
+      this.bytes += stream.bytes;
+      if (stream.count > 0) this.filled.add(stream);
       this.streams.delete(s.channel);
       this.streams.set(s.channel, stream);
     }
     // Entries without a stream position cannot be recovered from.
     for (const channel of byChannel.keys()) this.store.trimHistory(channel, Number.POSITIVE_INFINITY);
     this.evictOverLimit();
+    // limits.max_history_bytes may have been lowered since they were stored.
+    if (this.bytes > this.maxTotalBytes) this.trimToTotal();
   }
 
   /** Drops expired entries from every stream (the store purges its own copy). */
   purge(nowMs: number): void {
-    for (const stream of this.streams.values()) this.entries -= stream.dropExpired(nowMs);
+    for (const stream of this.streams.values()) this.dropExpired(stream, nowMs);
   }
 
   private streamOf(channel: string, nowMs: number): Stream | undefined {
@@ -380,12 +450,19 @@ export class ChannelHistory {
     return stream;
   }
 
+  /** Takes a stream's entries out of the counts (the stream is dropped or replaced). */
+  private forget(stream: Stream): void {
+    this.entries -= stream.count;
+    this.bytes -= stream.bytes;
+    this.filled.delete(stream);
+  }
+
   /** Drops the least recently appended streams whole, here and in the store, while there are too many. */
   private evictOverLimit(): void {
     while (this.streams.size > this.maxStreams) {
       const [channel, stream] = this.streams.entries().next().value as [string, Stream];
       this.streams.delete(channel);
-      this.entries -= stream.count;
+      this.forget(stream);
       this.store.deleteStream(channel);
     }
   }

@@ -9,6 +9,8 @@ export interface HistoryRule {
   size: number;
   /** How long a publication stays in history, in ms; 0 = until pushed out by `size`. */
   ttlMs: number;
+  /** Bytes (heldBytes) kept per channel: past them the oldest entries go; undefined = no limit. */
+  maxBytes?: number;
 }
 
 /** Rule lookups cached per channel before the cache is dropped and rebuilt. */

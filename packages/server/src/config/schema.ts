@@ -122,6 +122,16 @@ export const SCHEMA = {
       'longest session expiry (s) granted; 3.1.1 persistent sessions get this',
     ),
     max_retained_messages: int(100_000, { min: 0 }, 'retained messages kept; a new one past this is refused'),
+    max_retained_bytes: int(
+      268_435_456,
+      { min: 0 },
+      'bytes (payload, topic and properties) of all retained messages together; a retained publication that would go past it is refused',
+    ),
+    max_inflight_messages: int(
+      1024,
+      { min: 1, max: 65_535 },
+      "QoS 1/2 messages sent to one client and not yet acknowledged: the lower of this and the client's receive maximum",
+    ),
     inflight_retransmit_interval_ms: int(
       0,
       { min: 0, max: MAX_TIMER_MS },
@@ -196,6 +206,16 @@ export const SCHEMA = {
       16_777_216,
       { min: 1024, max: 16_777_216 },
       'largest native protocol frame in bytes (hard cap 16 MiB)',
+    ),
+    memory_limit: int(
+      0,
+      { min: 0 },
+      'bytes of memory (JS heap in use and Buffers) past which every publication is refused until below again (0 = no limit)',
+    ),
+    max_history_bytes: int(
+      268_435_456,
+      { min: 1 },
+      'bytes (payload, channel, properties) of channel history in all streams together; past them the oldest publications of the least recently appended streams go',
     ),
     max_outbound_bytes: int(
       1_048_576,

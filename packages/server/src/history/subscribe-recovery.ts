@@ -15,8 +15,8 @@ const NOT_RECOVERED: SubscribeRecovery = { ack: { recovered: false }, replay: []
  * The history side of a subscribe that went through, the same for every protocol: the
  * channel's position, or with `recover` the publications missed since it, encoded by
  * `encode`. Sent in the same turn as the ack, before any live publication can be: nothing is
- * lost or sent twice between them. A replay bigger than `maxBytes` (what the connection may
- * have waiting) is not sent: the client reloads its state instead.
+ * lost or sent twice between them. A replay bigger than `maxBytes` (the room left in the
+ * connection's budget) is not sent: the client reloads its state instead.
  */
 export function subscribeRecovery(
   history: ChannelHistory | undefined,
@@ -36,9 +36,14 @@ export function subscribeRecovery(
   const result = history.recover(channel, recover, Date.now());
   if (result === undefined) return NOT_RECOVERED;
   const { offset, epoch } = result;
-  const replay = result.publications.map(encode);
+  const replay: Buffer[] = [];
   let bytes = 0;
-  for (const b of replay) bytes += b.length;
-  if (bytes > maxBytes) return { ack: { recovered: false, offset, epoch }, replay: [] };
+  // Encoded until they no longer fit: a long stream costs no more than what can be sent.
+  for (const publication of result.publications) {
+    const encoded = encode(publication);
+    bytes += encoded.length;
+    if (bytes > maxBytes) return { ack: { recovered: false, offset, epoch }, replay: [] };
+    replay.push(encoded);
+  }
   return { ack: { recovered: result.recovered, offset, epoch }, replay };
 }

@@ -344,7 +344,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       channel,
       recover,
       jsonWireBytes,
-      this.ctx.maxOutboundBytes,
+      // What the budget has room for: replies may not take the connection past twice the budget.
+      this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
     this.reply(id, toJson(ack));
     // A reply to the client's own request: not dropped by the slow-consumer policy.

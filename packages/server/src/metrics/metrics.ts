@@ -100,6 +100,14 @@ export function createMetrics(src: MetricSources): {
     },
   });
   new Gauge({
+    name: 'pulse_history_bytes',
+    help: 'Bytes (payload, channel, properties) kept in channel history (limits.max_history_bytes)',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.history?.byteCount ?? 0);
+    },
+  });
+  new Gauge({
     name: 'pulse_subscriptions',
     help: 'Active subscriptions',
     registers: [registry],
@@ -137,6 +145,22 @@ export function createMetrics(src: MetricSources): {
     registers: [registry],
     collect() {
       mirror(this, {}, src.broker.stats.publications, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_publications_refused_memory_total',
+    help: 'Publications refused while past limits.memory_limit',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, src.broker.overloadRefusals, seen);
+    },
+  });
+  new Gauge({
+    name: 'pulse_memory_limit_reached',
+    help: '1 while the server is past limits.memory_limit and refuses publications',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.overload === undefined ? 0 : 1);
     },
   });
   new Counter({

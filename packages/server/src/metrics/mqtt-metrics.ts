@@ -62,6 +62,11 @@ export function registerMqttMetrics(
   );
   gauge('pulse_mqtt_queued', 'Messages waiting in session queues', (m) => m.queueDepths().queued);
   gauge('pulse_mqtt_retained', 'Retained messages', (m) => m.retained.size);
+  gauge(
+    'pulse_mqtt_retained_bytes',
+    'Bytes (payload, topic and properties) of the retained messages clients keep (mqtt.max_retained_bytes)',
+    (m) => m.retained.bytes,
+  );
   counterFromMap(
     'pulse_mqtt_packets_in_total',
     'MQTT packets received, by type',
@@ -79,6 +84,12 @@ export function registerMqttMetrics(
     'Messages not delivered, by reason (expired, queue_full, too_large, qos0_offline, slow_consumer)',
     'reason',
     (m) => m.stats.dropped,
+  );
+  counterFromMap(
+    'pulse_mqtt_retained_refused_total',
+    'Retained publications refused, by the limit reached (messages, bytes)',
+    'limit',
+    (m) => m.stats.retainRefused,
   );
   counterFromMap(
     'pulse_mqtt_publish_refused_total',

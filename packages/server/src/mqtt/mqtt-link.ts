@@ -43,6 +43,9 @@ const ACK_HEADERS: Partial<Record<string, number>> = {
   pubcomp: 0x70,
 };
 
+/** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
+const ROOM_POLL_MS = 10;
+
 /** How long a new connection may take to send CONNECT (ms). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -84,7 +87,8 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   user: string | undefined;
   /** Access, token expiry and packets held behind a pending decision; only with auth or hooks on. */
   private gate: SessionGate<Buffer> | undefined;
-  receiveMaximum = 65_535;
+  /** QoS 1/2 messages sent and unacknowledged at most: the client's receive maximum, capped by mqtt.max_inflight_messages. */
+  receiveMaximum: number;
   private clientMaxPacketSize = 268_435_455;
   private clientTopicAliasMax = 0;
   private readonly aliasesIn = new Map<number, string>();
@@ -92,7 +96,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   private aliasesOut: Map<string, number> | undefined;
   private will: Will | undefined;
   private sessionExpiryAtConnect = 0;
-  private waitingForDrain = false;
+  private waitingForRoom = false;
   /** CONNECT accepted: counted in the open connections until closed. */
   private accepted = false;
   /** v5 Request Problem Information: false forbids reason strings but on CONNACK, PUBLISH, DISCONNECT. */
@@ -104,6 +108,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   ) {
     this.splitter = new PacketSplitter(this, service.config.max_packet_size);
     this.decoder = new MqttDecoder(service.userPropertyLimits);
+    this.receiveMaximum = service.config.max_inflight_messages;
     connection.handler = this;
     connection.ownTimeoutMs = CONNECT_TIMEOUT_MS;
   }
@@ -350,7 +355,10 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ProtocolError);
       }
       this.problemInformation = props.requestProblemInformation !== false;
-      this.receiveMaximum = props.receiveMaximum ?? 65_535;
+      this.receiveMaximum = Math.min(
+        props.receiveMaximum ?? 65_535,
+        this.service.config.max_inflight_messages,
+      );
       this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
       this.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
       if (props.authenticationMethod !== undefined) {
@@ -724,19 +732,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     }
     session.save();
     this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
-    const now = Date.now();
+    // After the SUBACK, streamed as the connection has room (session.replay).
     for (const { filter, options } of retainedToSend) {
-      for (const publication of this.service.retained.match(filter, now)) {
-        const qos = (publication.qos < options.qos ? publication.qos : options.qos) as 0 | 1 | 2;
-        session.send({
-          publication,
-          qos,
-          retain: true,
-          subscriptionIds: options.subscriptionId !== undefined ? [options.subscriptionId] : undefined,
-          seq: undefined,
-          message: undefined,
-        });
-      }
+      session.replayRetained(this.service.retained.cursor(filter), filter, options);
     }
   }
 
@@ -778,21 +776,28 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- SessionLink -------------------------------------------------------------------------
 
+  /** True while the connection holds its byte budget or more (this turn's queue and the socket's). */
   congested(): boolean {
-    const congested = this.connection.socket.writableLength >= this.service.outboundBudget;
-    if (congested && !this.waitingForDrain) {
-      this.waitingForDrain = true;
-      this.connection.socket.once('drain', () =>
-        this.connection.contain('drain', () => {
-          this.waitingForDrain = false;
+    const connection = this.connection;
+    const congested = connection.outboundBytes >= this.service.outboundBudget;
+    if (congested && !this.waitingForRoom) {
+      this.waitingForRoom = true;
+      const socket = connection.socket;
+      const onRoom = () =>
+        connection.contain('drain', () => {
+          this.waitingForRoom = false;
           this.session?.pump();
-        }),
-      );
+        });
+      if (socket.writableNeedDrain) socket.once('drain', onRoom);
+      // This turn's queue is written after the current callbacks: look again then.
+      else if (connection.outboundBytes > socket.writableLength) setImmediate(onRoom);
+      // Written, not yet drained, below the socket's high-water mark: no 'drain' will come.
+      else setTimeout(onRoom, ROOM_POLL_MS).unref();
     }
     return congested;
   }
 
-  sendPublish(item: Outgoing, packetId: number, dup: boolean): boolean {
+  sendPublish(item: Outgoing, packetId: number, dup: boolean, paced = false): boolean {
     const stats = this.service.stats;
     const publication = item.publication;
     // The clock is read only for messages that can expire.
@@ -816,7 +821,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       stats.count(stats.dropped, 'too_large');
       return false;
     }
-    if (this.connection.enqueue(this.connection.frameBinary(bytes), item.qos === 0)) {
+    if (this.connection.enqueue(this.connection.frameBinary(bytes), item.qos === 0 && !paced)) {
       // PUBLISH packets out are counted here only (metrics add them to packets_out{type="publish"}).
       stats.publishesOut[item.qos]++;
       return true;

@@ -4,7 +4,6 @@ import {
   isServerChannel,
   MemoryRetainedStore,
   Publication,
-  ownedPublication,
   publicationOf,
   Refusal,
   type RetainedStore,
@@ -81,7 +80,10 @@ export class MqttService {
     };
     this.store = options.store;
     this.auth = options.auth;
-    this.retained = new MemoryRetainedStore(this.config.max_retained_messages);
+    this.retained = new MemoryRetainedStore({
+      maxMessages: this.config.max_retained_messages,
+      maxBytes: this.config.max_retained_bytes,
+    });
     this.sessionPolicy = {
       maxQueued: this.config.max_queued_messages,
       queueQos0Offline: this.config.queue_qos0_offline,
@@ -151,19 +153,24 @@ export class MqttService {
 
   /**
    * Routes a client's publication: retained store first (a full store refuses the
-   * publication), then the router. Returns the number of subscribers reached.
+   * publication), then the router (which refuses everything past limits.memory_limit). Returns the number of subscribers reached.
    */
   route(publication: Publication): number | Refusal {
-    if (publication.retain) {
+    // Past limits.memory_limit nothing is kept either.
+    if (publication.retain && this.broker.overload === undefined) {
       const outcome = this.retain(publication);
-      if (outcome === 'full') {
-        return new Refusal(
-          ErrorCode.RateLimited,
-          `retained store is full (${this.config.max_retained_messages})`,
-        );
+      if (outcome === 'full' || outcome === 'over_bytes') {
+        this.stats.count(this.stats.retainRefused, outcome === 'full' ? 'messages' : 'bytes');
+        return new Refusal(ErrorCode.RateLimited, this.retainedFullMessage(outcome));
       }
     }
     return this.broker.publish(publication, checkMqttTopic);
+  }
+
+  private retainedFullMessage(outcome: 'full' | 'over_bytes'): string {
+    return outcome === 'full'
+      ? `retained store is full (mqtt.max_retained_messages = ${this.config.max_retained_messages})`
+      : `retained store is full (mqtt.max_retained_bytes = ${this.config.max_retained_bytes})`;
   }
 
   /** Publications of the server itself ($SYS) and wills: no client rules apply. */
@@ -174,10 +181,11 @@ export class MqttService {
 
   /** Sets the channel's retained message, and stores it unless it is the server's own ($SYS). */
   private retain(publication: Publication): RetainOutcome {
-    // Kept until replaced: its payload must not pin the socket read it came in.
-    const outcome = this.retained.set(ownedPublication(publication));
+    const outcome = this.retained.set(publication);
     if (isServerChannel(publication.channel)) return outcome;
-    if (outcome === 'stored') this.store.putRetained(storedMessageOf(publication));
+    // The store keeps the retained store's own copy: one copy in memory, not pinning the socket read.
+    if (outcome === 'stored')
+      this.store.putRetained(storedMessageOf(this.retained.get(publication.channel) as Publication));
     else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
     return outcome;
   }
@@ -186,15 +194,20 @@ export class MqttService {
   restore(state: StoredState, nowMs: number): void {
     let overLimit = 0;
     for (const message of state.retained) {
-      // mqtt.max_retained_messages may have been lowered since they were stored.
-      if (this.retained.set(publicationOf(message)) !== 'full') continue;
+      // mqtt.max_retained_messages or max_retained_bytes may have been lowered since they were stored.
+      const outcome = this.retained.set(publicationOf(message));
+      if (outcome !== 'full' && outcome !== 'over_bytes') continue;
       this.store.deleteRetained(message.channel);
       overLimit++;
     }
     if (overLimit > 0) {
       this.log.warn(
-        { dropped: overLimit, limit: this.config.max_retained_messages },
-        'stored retained messages over mqtt.max_retained_messages were deleted',
+        {
+          dropped: overLimit,
+          max_retained_messages: this.config.max_retained_messages,
+          max_retained_bytes: this.config.max_retained_bytes,
+        },
+        'stored retained messages over mqtt.max_retained_messages or mqtt.max_retained_bytes were deleted',
       );
     }
     for (const loaded of state.sessions) {

@@ -9,6 +9,8 @@ export class MqttStats {
   readonly dropped = new Map<string, number>();
   /** Publishes refused, by reason code name. */
   readonly refused = new Map<string, number>();
+  /** Retained publications refused, by the limit reached (messages, bytes). */
+  readonly retainRefused = new Map<string, number>();
   connectionsAccepted = 0;
   connectionsOpen = 0;
   willsPublished = 0;

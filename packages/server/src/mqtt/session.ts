@@ -2,7 +2,9 @@ import {
   type LoadedSession,
   type Message,
   ownedPublication,
+  PAUSED,
   type Publication,
+  type RetainedCursor,
   SHARED_PREFIX,
   type StoredDelivery,
   type StoredMessage,
@@ -45,8 +47,12 @@ export interface SessionLink {
   readonly receiveMaximum: number;
   /** True while the socket is past its byte budget: QoS 1/2 then waits in the session queue. */
   congested(): boolean;
-  /** False when the message was not sent and never will be (expired, too large for the client). */
-  sendPublish(item: Outgoing, packetId: number, dup: boolean): boolean;
+  /**
+   * False when the message was not sent and never will be (expired, too large for the client).
+   * `paced`: the session sent it only because the connection had room (a retained replay), so
+   * the slow-consumer policy does not apply to it.
+   */
+  sendPublish(item: Outgoing, packetId: number, dup: boolean, paced?: boolean): boolean;
   sendPubrel(packetId: number): void;
 }
 
@@ -71,6 +77,20 @@ function ownedOnce(publication: Publication): Publication {
     ownedCopies.set(publication, owned);
   }
   return owned;
+}
+
+/** Shared by every session with nothing to resend or replay (never written to): an idle session allocates no arrays. */
+const NOTHING = Object.freeze([]) as unknown as never[];
+
+/** Topic-tree visits and sends of retained replays per event-loop turn and session. */
+const REPLAY_STEPS_PER_TURN = 1024;
+
+/** Retained messages still to send for one subscription (MQTT 5 §3.3.1.3). */
+interface Replay {
+  cursor: RetainedCursor;
+  filter: string;
+  /** The subscription's options when it began: a replay ends when they change. */
+  options: SubscriptionOptions;
 }
 
 function outgoingOf(record: StoredDelivery): Outgoing {
@@ -112,6 +132,12 @@ export class MqttSession implements Subscriber {
   private nextPacketId = 1;
   private nextSeq = 1;
   private nonSharedCount = 0;
+  /** Inflight messages to send again (reconnect, retransmit timer), from `resendFrom` on, as the socket has room. */
+  private resends: Inflight[] = NOTHING;
+  private resendFrom = 0;
+  /** Retained replays in SUBSCRIBE order, streamed as the window and the socket have room. */
+  private replays: Replay[] = NOTHING;
+  private replayScheduled = false;
 
   constructor(
     readonly id: string,
@@ -154,6 +180,18 @@ export class MqttSession implements Subscriber {
     this.inflight.clear();
     this.queue.length = 0;
     this.incomingQos2.clear();
+    this.replays = NOTHING;
+    this.resends = NOTHING;
+  }
+
+  /** Streams the retained messages `cursor` finds for the subscription to `filter`. */
+  replayRetained(cursor: RetainedCursor, filter: string, options: SubscriptionOptions): void {
+    // One replay per filter: a SUBSCRIBE again starts over, so that repeating it cannot pile them up.
+    if (this.replays === NOTHING) this.replays = [];
+    const previous = this.replays.findIndex((r) => r.filter === filter);
+    if (previous !== -1) this.replays.splice(previous, 1);
+    this.replays.push({ cursor, filter, options });
+    if (this.replays.length === 1) this.pump();
   }
 
   setSubscription(filter: string, options: SubscriptionOptions): void {
@@ -285,10 +323,11 @@ export class MqttSession implements Subscriber {
     }
   }
 
-  /** Sends what waits, as far as the window and the socket allow. */
+  /** Sends what waits, as far as the window and the socket allow: resends, the queue, then retained replays. */
   pump(): void {
     const link = this.link;
     if (!link) return;
+    if (this.resends.length > 0 && !this.resend(link)) return;
     while (this.queue.length > 0) {
       const next = this.queue[0];
       if (next.qos === 0) {
@@ -301,6 +340,54 @@ export class MqttSession implements Subscriber {
       this.dequeue();
       this.transmit(link, next);
     }
+    if (this.replays.length > 0) this.replay(link);
+    if (this.replays.length === 0) this.replays = NOTHING;
+  }
+
+  /**
+   * Sends retained messages while the window and the socket have room, a bounded amount of
+   * work per turn: a replay of many messages neither blocks the loop nor overruns the
+   * connection's budget. Called again by an acknowledgement, a drained socket or the next turn.
+   */
+  private replay(link: SessionLink): void {
+    const replays = this.replays;
+    const budget = { steps: REPLAY_STEPS_PER_TURN };
+    const now = Date.now();
+    while (replays.length > 0) {
+      const { cursor, filter, options } = replays[0];
+      if (this.subscriptions.get(filter) !== options) {
+        replays.shift();
+        continue;
+      }
+      if (budget.steps <= 0) return this.replayNextTurn();
+      if (!this.canSendNow(link)) return;
+      const publication = cursor.next(budget, now);
+      if (publication === PAUSED) return this.replayNextTurn();
+      if (publication === undefined) {
+        replays.shift();
+        continue;
+      }
+      budget.steps--;
+      const item: Outgoing = {
+        publication,
+        qos: (publication.qos < options.qos ? publication.qos : options.qos) as 0 | 1 | 2,
+        retain: true,
+        subscriptionIds: options.subscriptionId !== undefined ? [options.subscriptionId] : undefined,
+        seq: undefined,
+        message: undefined,
+      };
+      if (item.qos === 0) link.sendPublish(item, 0, false, true);
+      else this.transmit(link, item);
+    }
+  }
+
+  private replayNextTurn(): void {
+    if (this.replayScheduled) return;
+    this.replayScheduled = true;
+    setImmediate(() => {
+      this.replayScheduled = false;
+      this.pump();
+    });
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the message is done. */
@@ -326,24 +413,41 @@ export class MqttSession implements Subscriber {
   /** Resends what was unacknowledged, with DUP set (MQTT 5 §4.4), then the queue. */
   resume(link: SessionLink): void {
     this.link = link;
-    for (const entry of this.inflight.values()) {
-      entry.sentAt = Date.now();
-      if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
-      else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
-    }
+    this.resends = this.inflight.size > 0 ? [...this.inflight.values()] : NOTHING;
+    this.resendFrom = 0;
     this.pump();
   }
 
   /** Resends inflight messages older than `olderThanMs` (the optional retransmit timer). */
   retransmit(olderThanMs: number): void {
-    const link = this.link;
-    if (!link) return;
+    // The previous round is still going out.
+    if (!this.link || this.resends.length > 0) return;
     const now = Date.now();
-    for (const entry of this.inflight.values()) {
-      if (now - entry.sentAt < olderThanMs) continue;
-      entry.sentAt = now;
+    const due: Inflight[] = [];
+    for (const entry of this.inflight.values()) if (now - entry.sentAt >= olderThanMs) due.push(entry);
+    if (due.length > 0) this.resends = due;
+    this.resendFrom = 0;
+    this.pump();
+  }
+
+  /**
+   * Sends the resends while the socket has room (they are already in the window), so that a
+   * reconnect with a full window of large messages is not a slow-consumer disconnect. True
+   * when all are sent.
+   */
+  private resend(link: SessionLink): boolean {
+    const resends = this.resends;
+    while (this.resendFrom < resends.length) {
+      if (link.congested()) return false;
+      const entry = resends[this.resendFrom++];
+      // Acknowledged, or forgotten, since it was listed.
+      if (this.inflight.get(entry.packetId) !== entry) continue;
+      entry.sentAt = Date.now();
       if (entry.state === 'pubrel') link.sendPubrel(entry.packetId);
       else if (!link.sendPublish(entry, entry.packetId, true)) this.forget(entry.packetId);
     }
+    this.resends = NOTHING;
+    this.resendFrom = 0;
+    return true;
   }
 }

@@ -379,7 +379,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       frame.channel,
       frame.recover,
       (p) => nativeWireBytes(p, this.connection),
-      this.ctx.maxOutboundBytes,
+      // What the budget has room for: replies may not take the connection past twice the budget.
+      this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
     this.send({ type: 'ack', id: frame.id, ...ack });
     // A reply to the client's own request: not dropped by the slow-consumer policy.
