@@ -24,7 +24,7 @@ async function jsonRequest(
 }
 
 test('mqtt.max_retained_bytes: a retained publication past it is refused with 0x97 naming the key; properties count', async () => {
-  await withMqtt({ mqtt: { max_retained_bytes: 100_000, sys_interval_ms: 50 } }, async (h) => {
+  await withMqtt({ mqtt: { max_retained_bytes: 100_000, max_user_property_bytes: 65_536, sys_interval_ms: 50 } }, async (h) => {
     const pub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     const payload = Buffer.alloc(30_000, 0x61);
     for (let i = 0; i < 3; i++) await pub.publishAsync(`rb/${i}`, payload, { qos: 1, retain: true });

@@ -23,7 +23,13 @@ export interface UpgradeRoutes {
   readonly isHttpEndpoint: (path: string) => boolean;
 }
 
+/** Once the HTTP server emits `upgrade` it stops listening for the socket's errors: a peer's reset must not reach the process. */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
 function refuse(socket: Socket, status: number, reason: string, message: string): void {
+  socket.on('error', destroyOnError);
   const body = `${message}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
