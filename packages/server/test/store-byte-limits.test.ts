@@ -24,57 +24,60 @@ async function jsonRequest(
 }
 
 test('mqtt.max_retained_bytes: a retained publication past it is refused with 0x97 naming the key; properties count', async () => {
-  await withMqtt({ mqtt: { max_retained_bytes: 100_000, max_user_property_bytes: 65_536, sys_interval_ms: 50 } }, async (h) => {
-    const pub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
-    const payload = Buffer.alloc(30_000, 0x61);
-    for (let i = 0; i < 3; i++) await pub.publishAsync(`rb/${i}`, payload, { qos: 1, retain: true });
-    assert.equal(await metric(h, 'pulse_mqtt_retained_bytes'), 3 * (30_000 + 4));
-    // $SYS topics (every 50 ms) are outside the limit, as for max_retained_messages.
-    await assert.rejects(pub.publishAsync('rb/3', payload, { qos: 1, retain: true }), { code: 0x97 });
-    const { raw } = await RawMqtt.connect(h.mqttPort, 5);
-    // A small payload with 20 KB of user properties does not fit either.
-    raw.send({
-      cmd: 'publish',
-      topic: 'rb/props',
-      payload: Buffer.from('x'),
-      qos: 1,
-      messageId: 1,
-      retain: true,
-      dup: false,
-      properties: { userProperties: { big: 'p'.repeat(20_000) } },
-    });
-    const refused = (await raw.next('puback')) as IPubackPacket;
-    assert.equal(refused.reasonCode, 0x97);
-    assert.match(String(refused.properties?.reasonString), /mqtt\.max_retained_bytes/);
-    // Replacing with fewer bytes and clearing are always possible, and make room.
-    await pub.publishAsync('rb/0', 'small', { qos: 1, retain: true });
-    await pub.publishAsync('rb/1', '', { qos: 1, retain: true });
-    await pub.publishAsync('rb/3', payload, { qos: 1, retain: true });
-    // QoS 0 past the limit: dropped and counted.
-    raw.send({
-      cmd: 'publish',
-      topic: 'rb/4',
-      payload: Buffer.alloc(50_000),
-      qos: 0,
-      retain: true,
-      dup: false,
-    });
-    raw.send({ cmd: 'pingreq' });
-    await raw.next('pingresp');
-    assert.equal(await metric(h, 'pulse_mqtt_retained_bytes'), 5 + 4 + 2 * (30_000 + 4));
-    assert.equal(await metric(h, 'pulse_mqtt_retained_refused_total{limit="bytes"}'), 3);
-    assert.equal(await metric(h, 'pulse_mqtt_retained_refused_total{limit="messages"}'), 0);
-    const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
-    await sub.subscribeAsync('rb/#', { qos: 1 });
-    const got = await sub.inbox.waitFor(3);
-    assert.deepEqual(got.map((m) => `${m.topic}:${m.payload.length}`).sort(), [
-      'rb/0:5',
-      'rb/2:30000',
-      'rb/3:30000',
-    ]);
-    raw.destroy();
-    await endAll(pub, sub);
-  });
+  await withMqtt(
+    { mqtt: { max_retained_bytes: 100_000, max_user_property_bytes: 65_536, sys_interval_ms: 50 } },
+    async (h) => {
+      const pub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      const payload = Buffer.alloc(30_000, 0x61);
+      for (let i = 0; i < 3; i++) await pub.publishAsync(`rb/${i}`, payload, { qos: 1, retain: true });
+      assert.equal(await metric(h, 'pulse_mqtt_retained_bytes'), 3 * (30_000 + 4));
+      // $SYS topics (every 50 ms) are outside the limit, as for max_retained_messages.
+      await assert.rejects(pub.publishAsync('rb/3', payload, { qos: 1, retain: true }), { code: 0x97 });
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+      // A small payload with 20 KB of user properties does not fit either.
+      raw.send({
+        cmd: 'publish',
+        topic: 'rb/props',
+        payload: Buffer.from('x'),
+        qos: 1,
+        messageId: 1,
+        retain: true,
+        dup: false,
+        properties: { userProperties: { big: 'p'.repeat(20_000) } },
+      });
+      const refused = (await raw.next('puback')) as IPubackPacket;
+      assert.equal(refused.reasonCode, 0x97);
+      assert.match(String(refused.properties?.reasonString), /mqtt\.max_retained_bytes/);
+      // Replacing with fewer bytes and clearing are always possible, and make room.
+      await pub.publishAsync('rb/0', 'small', { qos: 1, retain: true });
+      await pub.publishAsync('rb/1', '', { qos: 1, retain: true });
+      await pub.publishAsync('rb/3', payload, { qos: 1, retain: true });
+      // QoS 0 past the limit: dropped and counted.
+      raw.send({
+        cmd: 'publish',
+        topic: 'rb/4',
+        payload: Buffer.alloc(50_000),
+        qos: 0,
+        retain: true,
+        dup: false,
+      });
+      raw.send({ cmd: 'pingreq' });
+      await raw.next('pingresp');
+      assert.equal(await metric(h, 'pulse_mqtt_retained_bytes'), 5 + 4 + 2 * (30_000 + 4));
+      assert.equal(await metric(h, 'pulse_mqtt_retained_refused_total{limit="bytes"}'), 3);
+      assert.equal(await metric(h, 'pulse_mqtt_retained_refused_total{limit="messages"}'), 0);
+      const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+      await sub.subscribeAsync('rb/#', { qos: 1 });
+      const got = await sub.inbox.waitFor(3);
+      assert.deepEqual(got.map((m) => `${m.topic}:${m.payload.length}`).sort(), [
+        'rb/0:5',
+        'rb/2:30000',
+        'rb/3:30000',
+      ]);
+      raw.destroy();
+      await endAll(pub, sub);
+    },
+  );
 });
 
 test('history max_bytes per channel and limits.max_history_bytes: the oldest publications go, memory stays bounded', async () => {
