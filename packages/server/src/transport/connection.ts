@@ -205,6 +205,15 @@ export abstract class Connection implements HeartbeatTarget {
     this.socket.destroy();
   }
 
+  /**
+   * The peer sent its FIN. Sockets that come from the HTTP server (WebSocket upgrades) allow
+   * half-open connections, so without this a client gone without a close frame would stay
+   * connected; like `ws`, the server ends its side at once and 'close' follows.
+   */
+  onSocketEnded(): void {
+    if (!this.closing) this.endAfterFlush();
+  }
+
   /** Called once when the socket has closed, whatever the cause. */
   protected onSocketClose(): void {
     if (this.closed) return;

@@ -9,6 +9,8 @@ interface OwnedSocket extends Socket {
 
 export interface SocketOwner {
   onSocketData(chunk: Buffer): void;
+  /** The peer sent its FIN: it will send nothing more. */
+  onSocketEnded(): void;
   onSocketClosed(): void;
 }
 
@@ -32,6 +34,9 @@ function onData(this: OwnedSocket, chunk: Buffer): void {
     this.destroy();
   }
 }
+function onEnd(this: OwnedSocket): void {
+  this[owner]?.onSocketEnded();
+}
 function onClose(this: OwnedSocket): void {
   this[owner]?.onSocketClosed();
 }
@@ -43,6 +48,7 @@ export function attachSocket(socket: Socket, target: SocketOwner & Connection): 
   (socket as OwnedSocket)[owner] = target;
   socket.setNoDelay(true);
   socket.on('data', onData);
+  socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.on('error', onError);
 }

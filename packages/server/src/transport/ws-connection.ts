@@ -69,6 +69,11 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
     this.parser.push(chunk);
   }
 
+  override onSocketEnded(): void {
+    this.parser.stop();
+    super.onSocketEnded();
+  }
+
   onSocketClosed(): void {
     this.parser.stop();
     this.onSocketClose();
