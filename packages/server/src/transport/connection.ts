@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { InputBudget } from '@pulse/protocol';
 import type { ConnectionLimiter } from '../limits/connection-limiter.js';
+import { acceptTime } from './accept-time.js';
 import type { CoarseClock } from './coarse-clock.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import type { HeartbeatTarget } from './heartbeat.js';
@@ -20,6 +22,13 @@ export interface ConnectionEnv {
   readonly limits: ConnectionLimits;
   readonly stats: TransportStats;
   readonly clock: CoarseClock;
+  /**
+   * How long a client has from the accept of its socket (TLS handshake and WebSocket upgrade
+   * included) to the end of its protocol's handshake: MQTT CONNECT, native or JSON authentication.
+   */
+  readonly handshakeTimeoutMs: number;
+  /** Bytes of client input held, server-wide (limits.max_pending_input_bytes). */
+  readonly inputBudget: InputBudget;
   /** Told once when any connection of this transport has closed, after its handler. */
   readonly onClosed: (connection: Connection) => void;
 }
@@ -32,6 +41,11 @@ export interface ConnectionHandler {
   sendPing(): void;
   /** The client has been silent past the heartbeat timeout. */
   onTimeout(): void;
+  /**
+   * The handshake deadline passed before the protocol said `handshakeDone()`: say why in the
+   * protocol's own terms and close. Without it the connection is dropped.
+   */
+  onHandshakeTimeout?(): void;
   /** The server is shutting down: say goodbye in the protocol's own terms and close. */
   goAway(): void;
   /** True when this connection is one `POST /api/disconnect` names (see ClientMatch). */
@@ -83,6 +97,8 @@ export abstract class Connection implements HeartbeatTarget {
   lastSeen: number;
   pingSent = false;
   ownTimeoutMs: number | undefined = undefined;
+  /** Coarse clock reading by which the protocol's handshake must be done; 0 once it is. */
+  handshakeDeadline: number;
   handler: ConnectionHandler | undefined;
   /** Inbound rate limits (limits/); undefined unless messages_per_second or bytes_per_second is on. */
   limiter: ConnectionLimiter | undefined = undefined;
@@ -92,10 +108,21 @@ export abstract class Connection implements HeartbeatTarget {
     protected readonly env: ConnectionEnv,
   ) {
     this.lastSeen = env.clock.now;
+    this.handshakeDeadline = acceptTime(socket) + env.handshakeTimeoutMs;
+  }
+
+  /** The protocol's handshake (and authentication) is over: the deadline no longer applies. */
+  handshakeDone(): void {
+    this.handshakeDeadline = 0;
   }
 
   get stats(): TransportStats {
     return this.env.stats;
+  }
+
+  /** What the protocol parsers and session gates on this connection charge their held input to. */
+  get inputBudget(): InputBudget {
+    return this.env.inputBudget;
   }
 
   /** Stamps activity; called by the transports for every chunk received. */
@@ -110,6 +137,13 @@ export abstract class Connection implements HeartbeatTarget {
 
   expire(): void {
     if (this.handler) this.handler.onTimeout();
+    else this.abort();
+  }
+
+  missedHandshakeDeadline(): void {
+    this.handshakeDeadline = 0;
+    this.stats.handshakeTimeouts++;
+    if (this.handler?.onHandshakeTimeout) this.handler.onHandshakeTimeout();
     else this.abort();
   }
 

@@ -39,7 +39,7 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
 
   constructor(socket: Socket, env: ConnectionEnv, maxMessageSize: number) {
     super(socket, env);
-    this.parser = new FrameParser(this, { maxMessageSize });
+    this.parser = new FrameParser(this, { maxMessageSize, budget: env.inputBudget });
     attachSocket(socket, this);
   }
 
