@@ -242,10 +242,11 @@ export abstract class Connection implements HeartbeatTarget {
   /**
    * The peer sent its FIN. Sockets that come from the HTTP server (WebSocket upgrades) allow
    * half-open connections, so without this a client gone without a close frame would stay
-   * connected; like `ws`, the server ends its side at once and 'close' follows.
+   * connected; like `ws`, the server ends its side at once and 'close' follows. (Node ends
+   * the others by itself.)
    */
   onSocketEnded(): void {
-    if (!this.closing) this.endAfterFlush();
+    if (!this.closing && this.socket.allowHalfOpen) this.endAfterFlush();
   }
 
   /** Called once when the socket has closed, whatever the cause. */
