@@ -39,7 +39,10 @@ const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {
 const REQUEST_TIMEOUT_MS = 300_000;
 
 /** An HTTP server, or HTTPS with `tls` (server.tls); the same requests and upgrades either way. */
-function httpOrHttps(handlers: HttpHandlers, listener: RequestListener): Server {
+function httpOrHttps(
+  handlers: Pick<HttpHandlers, 'tls' | 'headersTimeoutMs'>,
+  listener: RequestListener,
+): Server {
   const headersTimeout = handlers.headersTimeoutMs;
   const options = {
     headersTimeout,
@@ -76,13 +79,30 @@ export function createHttpServer(handlers: HttpHandlers): Server {
     if (handlers.api && (path === '/api' || path.startsWith('/api/'))) return handlers.api(req, res);
     sendJson(res, 404, { error: 'not found' });
   });
-  server.on('upgrade', handlers.onUpgrade);
+  return withUpgrades(server, handlers.onUpgrade);
+}
+
+function withUpgrades(server: Server, onUpgrade: HttpHandlers['onUpgrade']): Server {
+  server.on('upgrade', onUpgrade);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
     if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   });
   return server;
+}
+
+/**
+ * A listener that serves WebSocket upgrades only (mqtt.ws_port): any other request is told
+ * to upgrade (426).
+ */
+export function createUpgradeServer(
+  handlers: Pick<HttpHandlers, 'onUpgrade' | 'tls' | 'headersTimeoutMs'>,
+): Server {
+  const server = httpOrHttps(handlers, (_req, res) =>
+    sendJson(res, 426, { error: 'WebSocket upgrade required (MQTT over WebSocket)' }),
+  );
+  return withUpgrades(server, handlers.onUpgrade);
 }
 
 export function createMetricsServer(render: () => Promise<{ contentType: string; body: string }>): Server {

@@ -39,7 +39,12 @@ export function createMetrics(src: MetricSources): {
   storage: CommitStats;
 } {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pulse_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'pulse_' });
+  // Gauges named `_total` break Prometheus naming (that suffix is for counters); each is the
+  // sum of the gauge of the same name without it, by type.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`pulse_nodejs_${name}`);
+  }
   const seen = new Map<string, number>();
   const transportNames = ['ws', 'tcp', 'mqtt', 'mqtt_ws'] as const;
 
