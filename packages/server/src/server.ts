@@ -156,6 +156,7 @@ export class PulseServer {
     this.broker = new Broker({
       maxChannels: config.limits.max_channels,
       maxSubscriptionsPerConnection: config.limits.max_subscriptions_per_connection,
+      maxTopicLevels: config.limits.max_topic_levels,
     });
     if (config.history.length > 0) {
       this.broker.history = new ChannelHistory(historyRules(config.history), this.store, {

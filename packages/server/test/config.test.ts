@@ -51,6 +51,7 @@ interface SpecConfig {
     max_connections: number;
     max_channels: number;
     max_subscriptions_per_connection: number;
+    max_topic_levels: number;
     max_message_size: number;
     max_frame_size: number;
     max_outbound_bytes: number;
@@ -142,6 +143,7 @@ const DEFAULTS: SpecConfig = {
     max_connections: 100000,
     max_channels: 10000,
     max_subscriptions_per_connection: 100,
+    max_topic_levels: 128,
     max_message_size: 65536,
     max_frame_size: 16777216,
     max_outbound_bytes: 1048576,
@@ -292,6 +294,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_connections', toml: '5', text: '5', value: 5 },
   { path: 'limits.max_channels', toml: '7', text: '7', value: 7 },
   { path: 'limits.max_subscriptions_per_connection', toml: '3', text: '3', value: 3 },
+  { path: 'limits.max_topic_levels', toml: '16', text: '16', value: 16 },
   { path: 'limits.max_message_size', toml: '16777216', text: '16777216', value: 16777216 },
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },

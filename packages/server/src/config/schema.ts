@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_TOPIC_LEVELS } from '@pulse/core';
 import { type AclRuleConfig, AUTH_ACL_TABLES, AUTH_USERS_TABLES, type AuthUserConfig } from './auth.js';
 import { HISTORY_TABLES, type HistoryConfig } from './history.js';
 import { HOST_PORT, splitHostPort } from './hostport.js';
@@ -172,6 +173,11 @@ export const SCHEMA = {
     max_connections: int(100_000, { min: 1 }, 'most client connections at once, all protocols together'),
     max_channels: int(10_000, { min: 1 }, 'most channels that exist at once'),
     max_subscriptions_per_connection: int(100, { min: 1 }, 'most subscriptions one connection may hold'),
+    max_topic_levels: int(
+      DEFAULT_MAX_TOPIC_LEVELS,
+      { min: 1, max: 65_536 },
+      'most levels ("/"-separated parts) in a channel, topic or filter, every protocol (the filter of a $share)',
+    ),
     max_message_size: int(65_536, { min: 1, max: 16_777_216 }, 'largest publication payload in bytes'),
     max_frame_size: int(
       16_777_216,

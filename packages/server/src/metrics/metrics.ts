@@ -109,10 +109,18 @@ export function createMetrics(src: MetricSources): {
   });
   new Gauge({
     name: 'pulse_channels',
-    help: 'Distinct channels (filters) with subscribers',
+    help: 'Distinct channels (filters) with subscribers, plus shared subscription groups',
     registers: [registry],
     collect() {
       this.set(src.broker.channelCount);
+    },
+  });
+  new Gauge({
+    name: 'pulse_shared_groups',
+    help: 'Shared subscription groups ($share/{group}/{filter}) with members',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.sharedGroupCount);
     },
   });
   new Gauge({
