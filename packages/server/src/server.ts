@@ -8,7 +8,7 @@ import {
 } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
-import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import { ErrorCode, InputBudget, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
 import {
@@ -36,6 +36,7 @@ import { CoarseClock } from './transport/coarse-clock.js';
 import type { ClientMatch, Connection, ConnectionEnv } from './transport/connection.js';
 import { ConnectionFaults, type FaultProbe } from './transport/connection-faults.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
+import { stampAccepts } from './transport/accept-time.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
 import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
@@ -77,8 +78,6 @@ export interface PulseServerOptions {
    * which they take precedence over.
    */
   hooks?: AuthHooks;
-  /** How long native and JSON connections may stay unauthenticated (ms); 10 s by default. For tests. */
-  authTimeoutMs?: number;
   /**
    * For tests of the exception guards only: called inside every guarded connection callback
    * (see FAULT_SITES); an exception it throws is handled as a bug at that site would be.
@@ -103,6 +102,8 @@ export class PulseServer {
     mqtt_ws: new TransportStats(),
   };
   readonly rejectedConnections = new Map<string, number>();
+  /** Client input held for all connections (limits.max_pending_input_bytes). */
+  readonly inputBudget: InputBudget;
   /** [limits] rates: per client address on connect, per connection on every message. */
   readonly rateLimits: RateLimits;
   readonly tlsStats = new TlsStats();
@@ -152,7 +153,9 @@ export class PulseServer {
     // Before the store opens: a bad certificate file (TlsConfigError) leaves nothing to close.
     const anyTls =
       config.server.tls || config.transport.tls || config.mqtt.tls || this.hasMqttWsListener(true);
-    this.tls = anyTls ? new TlsListeners(config.tls, this.log, this.tlsStats) : undefined;
+    this.tls = anyTls
+      ? new TlsListeners(config.tls, this.log, this.tlsStats, config.limits.handshake_timeout_ms)
+      : undefined;
     // Also before the store: a bad auth.jwt_public_key (AuthConfigError) leaves nothing to close.
     this.auth = new AuthService(config, this.log, options.hooks);
     // Off (no [auth], no [hooks]): sessions get nothing and check nothing.
@@ -178,6 +181,7 @@ export class PulseServer {
         maxTotalBytes: config.limits.max_history_bytes,
       });
     }
+    this.inputBudget = new InputBudget(config.limits.max_pending_input_bytes);
     this.rateLimits = new RateLimits(config.limits, this.rejectedConnections, this.nativeStats);
     this.memoryCeiling = new MemoryCeiling(this.broker, config.limits.memory_limit, this.log);
     this.metrics = createMetrics({
@@ -192,6 +196,7 @@ export class PulseServer {
       store: () => this.store,
       tls: this.tlsStats,
       faults: this.faults,
+      inputBudget: this.inputBudget,
     });
     registerAuthMetrics(this.metrics.registry, this.auth.stats);
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
@@ -206,6 +211,7 @@ export class PulseServer {
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
       config.heartbeat.timeout_ms,
+      config.limits.handshake_timeout_ms,
       () => this.connections,
       this.clock,
     );
@@ -223,6 +229,8 @@ export class PulseServer {
       scheduler: this.scheduler,
       limits: l,
       clock: this.clock,
+      handshakeTimeoutMs: config.limits.handshake_timeout_ms,
+      inputBudget: this.inputBudget,
       stats,
       onClosed: (connection) => this.untrack(connection),
       faults: this.faults,
@@ -254,7 +262,6 @@ export class PulseServer {
       maxFrameSize: config.limits.max_frame_size,
       heartbeatIntervalMs: config.heartbeat.interval_ms,
       maxOutboundBytes: config.limits.max_outbound_bytes,
-      authTimeoutMs: options.authTimeoutMs,
     };
     this.jsonText = jsonTextHandler(
       {
@@ -369,10 +376,12 @@ export class PulseServer {
       version: VERSION,
       tls: config.server.tls ? this.tls?.serverOptions() : undefined,
       isDraining: () => this.draining,
+      headersTimeoutMs: config.limits.handshake_timeout_ms,
       api: this.apiHandler(),
       onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) =>
         this.upgrade(routes, req, socket, head),
     });
+    stampAccepts(this.http);
     if (this.http instanceof TlsServer) this.tls?.watch('http', this.http);
     const addresses: ListeningAddresses = {
       http: await listen(this.http, {
@@ -452,8 +461,10 @@ export class PulseServer {
     const { mqtt } = this.config;
     this.mqttWsListener = createUpgradeServer({
       tls: mqtt.ws_tls ? this.tls?.serverOptions() : undefined,
+      headersTimeoutMs: this.config.limits.handshake_timeout_ms,
       onUpgrade: (req, socket, head) => this.upgrade(routes, req, socket, head),
     });
+    stampAccepts(this.mqttWsListener);
     if (this.mqttWsListener instanceof TlsServer) this.tls?.watch('mqtt_ws', this.mqttWsListener);
     const hostKey = mqtt.ws_host ? 'mqtt.ws_host' : mqtt.host ? 'mqtt.host' : 'server.host';
     return listen(this.mqttWsListener, {
@@ -499,8 +510,10 @@ export class PulseServer {
 
   /** A listener for raw sockets: TLS when `tls` names it (transport.tls, mqtt.tls), else plain TCP. */
   private socketServer(tls: TlsListenerName | false, accept: (socket: Socket) => void): NetServer {
-    if (tls && this.tls) return this.tls.createServer(tls, accept);
-    return createNetServer({ noDelay: true }, accept);
+    const server =
+      tls && this.tls ? this.tls.createServer(tls, accept) : createNetServer({ noDelay: true }, accept);
+    stampAccepts(server);
+    return server;
   }
 
   /**

@@ -265,10 +265,13 @@ describe('JWT with the TypeScript client and the JSON protocol', () => {
   });
 });
 
-describe('the auth timeout (shortened for the test)', () => {
+describe('the auth timeout (limits.handshake_timeout_ms, shortened for the test)', () => {
   let h: Awaited<ReturnType<typeof startWith>>;
   before(async () => {
-    h = await startWith({ auth: { enabled: true, jwt_hmac_secret: SECRET } }, { authTimeoutMs: 200 });
+    h = await startWith({
+      auth: { enabled: true, jwt_hmac_secret: SECRET },
+      limits: { handshake_timeout_ms: 200 },
+    });
   });
   after(() => h.stop());
 

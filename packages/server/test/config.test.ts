@@ -67,6 +67,8 @@ interface SpecConfig {
     connections_per_second_per_ip: number;
     max_connections_per_ip: number;
     rate_limit_disconnect_after: number;
+    max_pending_input_bytes: number;
+    handshake_timeout_ms: number;
   };
   presence: { max_channels_per_connection: number; max_data_bytes: number };
   heartbeat: { interval_ms: number; timeout_ms: number };
@@ -164,6 +166,8 @@ const DEFAULTS: SpecConfig = {
     connections_per_second_per_ip: 0,
     max_connections_per_ip: 0,
     rate_limit_disconnect_after: 10,
+    max_pending_input_bytes: 268_435_456,
+    handshake_timeout_ms: 10_000,
   },
   presence: { max_channels_per_connection: 100, max_data_bytes: 4096 },
   heartbeat: { interval_ms: 30000, timeout_ms: 60000 },
@@ -329,6 +333,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.connections_per_second_per_ip', toml: '5', text: '5', value: 5 },
   { path: 'limits.max_connections_per_ip', toml: '20', text: '20', value: 20 },
   { path: 'limits.rate_limit_disconnect_after', toml: '1', text: '1', value: 1 },
+  { path: 'limits.max_pending_input_bytes', toml: '1048576', text: '1048576', value: 1048576 },
+  { path: 'limits.handshake_timeout_ms', toml: '2500', text: '2500', value: 2500 },
   {
     path: 'auth.enabled',
     toml: 'true',

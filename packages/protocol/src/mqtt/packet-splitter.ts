@@ -1,4 +1,5 @@
-import { ChunkJoiner } from '../chunk-joiner.js';
+import { ChunkJoiner, type JoinedParser, feed } from '../chunk-joiner.js';
+import type { InputBudget } from '../input-budget.js';
 
 export interface PacketSplitterHandler {
   /** One complete control packet (fixed header included); may be a view of input data. */
@@ -7,6 +8,8 @@ export interface PacketSplitterHandler {
   onPacketTooLarge(size: number): void;
   /** The Remaining Length field is longer than 4 bytes (MQTT §1.5.5); nothing more is read. */
   onMalformedLength(): void;
+  /** Only with a budget: it refused room for an unfinished packet; nothing more is read. */
+  onInputOverBudget?(): void;
 }
 
 /** Bytes needed by the packet at the start of `tail`, as far as the present bytes tell. */
@@ -24,15 +27,17 @@ function packetBytesNeeded(tail: Buffer): number {
 /**
  * Splits an MQTT byte stream into whole control packets, checking each packet's announced
  * size against `maxPacketSize` before buffering it, so that a client can never make the
- * server hold more than one packet of the allowed size.
+ * server hold more than one packet of the allowed size (in one compact buffer, charged to
+ * `budget` when given).
  */
-export class PacketSplitter {
+export class PacketSplitter implements JoinedParser {
   private pending: ChunkJoiner | undefined;
-  private stopped = false;
+  stopped = false;
 
   constructor(
     private readonly handler: PacketSplitterHandler,
     private readonly maxPacketSize: number,
+    private readonly budget?: InputBudget,
   ) {}
 
   stop(): void {
@@ -42,8 +47,15 @@ export class PacketSplitter {
 
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    const data = this.pending ? this.pending.take(chunk) : chunk;
-    if (!data) return;
+    feed(this.pending, chunk, this);
+  }
+
+  inputOverBudget(): void {
+    this.stop();
+    this.handler.onInputOverBudget?.();
+  }
+
+  parseFrom(data: Buffer): void {
     let pos = 0;
     const end = data.length;
     while (!this.stopped && pos < end) {
@@ -77,8 +89,8 @@ export class PacketSplitter {
       pos += size;
     }
     if (!this.stopped && pos < end) {
-      this.pending ??= new ChunkJoiner();
-      this.pending.hold(data.subarray(pos), packetBytesNeeded);
+      this.pending ??= new ChunkJoiner(this.budget);
+      if (!this.pending.hold(data.subarray(pos), packetBytesNeeded)) this.inputOverBudget();
     }
   }
 }

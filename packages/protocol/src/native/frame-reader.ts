@@ -1,4 +1,5 @@
-import { ChunkJoiner } from '../chunk-joiner.js';
+import { ChunkJoiner, type JoinedParser, feed } from '../chunk-joiner.js';
+import type { InputBudget } from '../input-budget.js';
 import { LENGTH_PREFIX_BYTES } from './encode.js';
 
 const frameBytesNeeded = (tail: Buffer): number =>
@@ -9,14 +10,17 @@ export interface FrameReaderHandler {
   onFrameBody(body: Buffer): void;
   /** The stream is unusable (a declared length over the cap); no more frames follow. */
   onFrameTooLarge(declaredLength: number): void;
+  /** Only with a budget: it refused room for an unfinished frame; no more frames follow. */
+  onInputOverBudget?(): void;
 }
 
 /**
  * Splits a byte stream into length-prefixed frames: several frames per chunk and frames
- * spanning chunks. Only the unfinished tail of a chunk is ever copied, and a declared length
- * over `maxFrameSize` is refused before anything is allocated for it.
+ * spanning chunks. Only the unfinished tail of a chunk is ever copied (into one compact
+ * buffer, charged to `budget` when given), and a declared length over `maxFrameSize` is
+ * refused before anything is allocated for it.
  */
-export class FrameReader {
+export class FrameReader implements JoinedParser {
   /** Created on the first partial frame: most connections never need one. */
   private pending: ChunkJoiner | undefined;
   private failed = false;
@@ -24,7 +28,12 @@ export class FrameReader {
   constructor(
     private readonly handler: FrameReaderHandler,
     private readonly maxFrameSize: number,
+    private readonly budget?: InputBudget,
   ) {}
+
+  get stopped(): boolean {
+    return this.failed;
+  }
 
   /** Bytes held while waiting for the rest of a frame. */
   get bufferedBytes(): number {
@@ -33,8 +42,10 @@ export class FrameReader {
 
   push(chunk: Buffer): void {
     if (this.failed) return;
-    const data = this.pending ? this.pending.take(chunk) : chunk;
-    if (!data) return;
+    feed(this.pending, chunk, this);
+  }
+
+  parseFrom(data: Buffer): void {
     let pos = 0;
     const end = data.length;
     while (end - pos >= LENGTH_PREFIX_BYTES) {
@@ -54,8 +65,13 @@ export class FrameReader {
   }
 
   private holdTail(tail: Buffer, needed: (tail: Buffer) => number): void {
-    this.pending ??= new ChunkJoiner();
-    this.pending.hold(tail, needed);
+    this.pending ??= new ChunkJoiner(this.budget);
+    if (!this.pending.hold(tail, needed)) this.inputOverBudget();
+  }
+
+  inputOverBudget(): void {
+    this.stop();
+    this.handler.onInputOverBudget?.();
   }
 
   /** Stops reading, e.g. when the connection is closing. */

@@ -1,5 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import { ChunkJoiner } from '../chunk-joiner.js';
+import { ChunkJoiner, type JoinedParser, feed } from '../chunk-joiner.js';
+import { HeldBytes } from '../held-bytes.js';
+import type { InputBudget } from '../input-budget.js';
 import { CloseCode, Opcode } from './opcodes.js';
 
 export interface FrameParserHandler {
@@ -17,6 +19,8 @@ export interface FrameParserOptions {
   maxMessageSize: number;
   /** Whether incoming frames must be masked (true on a server, RFC 6455 §5.1). */
   requireMask?: boolean;
+  /** Charged for unfinished frames and fragmented messages held; past it, close 1013. */
+  budget?: InputBudget;
 }
 
 /** How many bytes the frame starting `tail` needs, as far as the bytes present tell. */
@@ -60,19 +64,23 @@ function unmask(data: Buffer, start: number, end: number, maskOffset: number): v
 /**
  * Incremental parser of RFC 6455 frames as a server receives them: masked, possibly
  * fragmented, interleaved with control frames. Lengths are checked against the limit before
- * any byte of the payload is buffered; only an unfinished frame is copied.
+ * any byte of the payload is buffered; only an unfinished frame and the fragments of an
+ * unfinished message are copied (each into one compact buffer, charged to the budget).
  * Payloads are unmasked in place and handed out as views of the pushed chunks, so callers
  * must not reuse a chunk's memory after pushing it (Node sockets never do).
  */
-export class FrameParser {
+export class FrameParser implements JoinedParser {
   /** Created on the first partial frame: most connections never need one. */
   private pending: ChunkJoiner | undefined;
-  private fragments: Buffer[] | undefined;
-  private fragmentBytes = 0;
+  /** Created on the first fragmented message. */
+  private fragments: HeldBytes | undefined;
+  /** Inside a fragmented message (its first frame had FIN = 0). */
+  private fragmenting = false;
   private fragmentIsText = false;
-  private stopped = false;
+  stopped = false;
   private readonly maxMessageSize: number;
   private readonly requireMask: boolean;
+  private readonly budget: InputBudget | undefined;
 
   constructor(
     private readonly handler: FrameParserHandler,
@@ -80,28 +88,39 @@ export class FrameParser {
   ) {
     this.maxMessageSize = options.maxMessageSize;
     this.requireMask = options.requireMask ?? true;
+    this.budget = options.budget;
   }
 
   get bufferedBytes(): number {
     return (this.pending?.bufferedBytes ?? 0) + this.fragmentBytes;
   }
 
+  private get fragmentBytes(): number {
+    return this.fragments?.length ?? 0;
+  }
+
   private holdTail(tail: Buffer, needed: (tail: Buffer) => number): void {
-    this.pending ??= new ChunkJoiner();
-    this.pending.hold(tail, needed);
+    this.pending ??= new ChunkJoiner(this.budget);
+    if (!this.pending.hold(tail, needed)) this.inputOverBudget();
+  }
+
+  inputOverBudget(): void {
+    this.fail(CloseCode.TryAgainLater, 'server input buffers are full');
   }
 
   stop(): void {
     this.stopped = true;
     this.pending?.clear();
-    this.fragments = undefined;
-    this.fragmentBytes = 0;
+    this.fragments?.clear();
+    this.fragmenting = false;
   }
 
   push(chunk: Buffer): void {
     if (this.stopped) return;
-    const data = this.pending ? this.pending.take(chunk) : chunk;
-    if (!data) return;
+    feed(this.pending, chunk, this);
+  }
+
+  parseFrom(data: Buffer): void {
     let pos = 0;
     const end = data.length;
     while (!this.stopped && end - pos >= 2) {
@@ -152,25 +171,28 @@ export class FrameParser {
 
   private data(opcode: number, fin: boolean, payload: Buffer): void {
     if (opcode === Opcode.Continuation) {
-      if (!this.fragments)
+      if (!this.fragmenting)
         return this.fail(CloseCode.ProtocolError, 'continuation without a started message');
-      this.fragments.push(payload);
-      this.fragmentBytes += payload.length;
-      if (!fin) return;
-      const whole = Buffer.concat(this.fragments, this.fragmentBytes);
-      const isText = this.fragmentIsText;
-      this.fragments = undefined;
-      this.fragmentBytes = 0;
-      return this.deliver(whole, isText);
+      if (!this.holdFragment(payload) || !fin) return;
+      this.fragmenting = false;
+      return this.deliver((this.fragments as HeldBytes).takeAll(), this.fragmentIsText);
     }
     if (opcode !== Opcode.Text && opcode !== Opcode.Binary) {
       return this.fail(CloseCode.ProtocolError, `unknown opcode ${opcode}`);
     }
-    if (this.fragments) return this.fail(CloseCode.ProtocolError, 'new message before the last one ended');
+    if (this.fragmenting) return this.fail(CloseCode.ProtocolError, 'new message before the last one ended');
     if (fin) return this.deliver(payload, opcode === Opcode.Text);
-    this.fragments = [payload];
-    this.fragmentBytes = payload.length;
+    this.fragmenting = true;
     this.fragmentIsText = opcode === Opcode.Text;
+    this.holdFragment(payload);
+  }
+
+  /** Copies a fragment out of the chunk it came in: a view would keep the whole chunk alive. */
+  private holdFragment(payload: Buffer): boolean {
+    this.fragments ??= new HeldBytes(this.budget);
+    if (this.fragments.append(payload, this.maxMessageSize)) return true;
+    this.inputOverBudget();
+    return false;
   }
 
   private deliver(message: Buffer, isText: boolean): void {

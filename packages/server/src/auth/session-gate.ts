@@ -1,5 +1,6 @@
 import type { Broker, Refusal, Subscriber } from '@pulse/core';
 import type { Connection } from '../transport/connection.js';
+import type { InputBudget } from '@pulse/protocol';
 import type { Access, Verdict } from './auth-service.js';
 import { ExpiryTimer } from './expiry.js';
 
@@ -36,11 +37,12 @@ export class SessionGate<T extends { readonly length: number }> {
   /** Decisions being awaited (a continuation may wait again). */
   private pending = 0;
   private expiry: ExpiryTimer | undefined;
-  private timeout: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly owner: GateOwner<T>,
     authenticated: boolean,
+    /** Held requests are charged to it too (limits.max_pending_input_bytes). */
+    private readonly budget?: InputBudget,
   ) {
     this.authenticated = authenticated;
   }
@@ -52,6 +54,7 @@ export class SessionGate<T extends { readonly length: number }> {
   hold(item: T): boolean {
     const held = this.held as T[];
     if (held.length >= MAX_HELD || this.heldBytes + item.length > MAX_HELD_BYTES) return false;
+    if (this.budget !== undefined && !this.budget.reserve(item.length)) return false;
     held.push(item);
     this.heldBytes += item.length;
     return true;
@@ -88,14 +91,15 @@ export class SessionGate<T extends { readonly length: number }> {
     this.held = undefined;
     this.heldBytes = 0;
     for (let i = 0; i < items.length; i++) {
-      if (this.owner.stopped) return;
+      if (this.owner.stopped) return this.uncharge(items, i);
+      this.budget?.release(items[i].length);
       try {
         this.owner.process(items[i]);
       } catch (err) {
         this.owner.failed(err);
       }
       if (this.held !== undefined) {
-        // Waiting again: the rest stay in front of anything that arrives later.
+        // Waiting again: the rest stay in front of anything that arrives later (still charged).
         for (let j = i + 1; j < items.length; j++) {
           (this.held as T[]).push(items[j]);
           this.heldBytes += items[j].length;
@@ -103,6 +107,12 @@ export class SessionGate<T extends { readonly length: number }> {
         return;
       }
     }
+  }
+
+  /** Gives back the budget of held requests that will not be handled (from `from` on). */
+  private uncharge(items: T[], from: number): void {
+    if (this.budget === undefined) return;
+    for (let i = from; i < items.length; i++) this.budget.release(items[i].length);
   }
 
   /** Calls `fn` when the token expires (epoch ms); replaces an earlier expiry. */
@@ -113,25 +123,11 @@ export class SessionGate<T extends { readonly length: number }> {
       atMs === undefined ? undefined : new ExpiryTimer(atMs, () => connection.contain('timer', fn));
   }
 
-  /** Calls `fn` unless authenticated within `ms`. */
-  requireWithin(ms: number, fn: () => void): void {
-    this.timeout = setTimeout(() => {
-      if (!this.authenticated && !this.owner.stopped) this.owner.connection.contain('timer', fn);
-    }, ms);
-    this.timeout.unref();
-  }
-
-  /** Authenticated: the auth timeout no longer applies. */
-  clearTimeout(): void {
-    clearTimeout(this.timeout);
-    this.timeout = undefined;
-  }
-
   /** The connection has closed: no timer may fire. */
   close(): void {
     this.expiry?.cancel();
     this.expiry = undefined;
-    this.clearTimeout();
+    this.budget?.release(this.heldBytes);
     this.held = undefined;
     this.heldBytes = 0;
   }

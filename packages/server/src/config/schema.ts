@@ -244,6 +244,16 @@ export const SCHEMA = {
       { min: 1 },
       'close a connection after this many rate-limited messages in a row',
     ),
+    max_pending_input_bytes: int(
+      268_435_456,
+      { min: 65_536 },
+      'bytes of client input the server holds at once for all connections together: unfinished frames and packets, fragmented WebSocket messages, requests waiting for an authorization',
+    ),
+    handshake_timeout_ms: int(
+      10_000,
+      { min: 100, max: 600_000 },
+      'a client has this long from the accept of its socket to the end of its handshake (TLS, WebSocket upgrade, MQTT CONNECT, native/JSON authentication)',
+    ),
   },
   presence: {
     max_channels_per_connection: int(

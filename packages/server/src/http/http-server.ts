@@ -15,6 +15,8 @@ export interface HttpHandlers {
   onUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void;
   /** HTTPS and WSS with these options (server.tls); plain HTTP when undefined. */
   tls?: TlsOptions;
+  /** Request headers (a WebSocket upgrade's too) must be in within this long of the request's start: else 408. */
+  headersTimeoutMs: number;
   /** The server API: every request whose path is `/api` or starts with `/api/` (http/api/router.ts). */
   api?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -32,9 +34,32 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** What a request that fails before it is parsed gets, by Node's error code (else 400). */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {
+  // Headers not in by limits.handshake_timeout_ms.
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  // Headers over Node's --max-http-header-size (16 KiB).
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+};
+
+/** Node's own request timeout (whole request, body included), unless headers may take longer. */
+const REQUEST_TIMEOUT_MS = 300_000;
+
 /** An HTTP server, or HTTPS with `tls` (server.tls); the same requests and upgrades either way. */
-function httpOrHttps(tls: TlsOptions | undefined, listener: RequestListener): Server {
-  return tls ? createHttpsServer(tls, listener) : createServer(listener);
+function httpOrHttps(
+  handlers: Pick<HttpHandlers, 'tls' | 'headersTimeoutMs'>,
+  listener: RequestListener,
+): Server {
+  const headersTimeout = handlers.headersTimeoutMs;
+  const options = {
+    headersTimeout,
+    requestTimeout: Math.max(REQUEST_TIMEOUT_MS, headersTimeout),
+    // Node checks these timeouts every 30 s by default: a 10 s limit could last 40 s.
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
+  };
+  return handlers.tls
+    ? createHttpsServer({ ...handlers.tls, ...options }, listener)
+    : createServer(options, listener);
 }
 
 /**
@@ -42,7 +67,7 @@ function httpOrHttps(tls: TlsOptions | undefined, listener: RequestListener): Se
  * handed to `onUpgrade`.
  */
 export function createHttpServer(handlers: HttpHandlers): Server {
-  const server = httpOrHttps(handlers.tls, (req: IncomingMessage, res: ServerResponse) => {
+  const server = httpOrHttps(handlers, (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       const draining = handlers.isDraining();
@@ -66,8 +91,9 @@ export function createHttpServer(handlers: HttpHandlers): Server {
 
 function withUpgrades(server: Server, onUpgrade: HttpHandlers['onUpgrade']): Server {
   server.on('upgrade', onUpgrade);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   });
   return server;
@@ -77,8 +103,10 @@ function withUpgrades(server: Server, onUpgrade: HttpHandlers['onUpgrade']): Ser
  * A listener that serves WebSocket upgrades only (mqtt.ws_port): any other request is told
  * to upgrade (426).
  */
-export function createUpgradeServer(handlers: Pick<HttpHandlers, 'onUpgrade' | 'tls'>): Server {
-  const server = httpOrHttps(handlers.tls, (_req, res) =>
+export function createUpgradeServer(
+  handlers: Pick<HttpHandlers, 'onUpgrade' | 'tls' | 'headersTimeoutMs'>,
+): Server {
+  const server = httpOrHttps(handlers, (_req, res) =>
     sendJson(res, 426, { error: 'WebSocket upgrade required (MQTT over WebSocket)' }),
   );
   return withUpgrades(server, handlers.onUpgrade);

@@ -77,7 +77,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
   ) {
     this.authenticated = !ctx.auth.required;
     if (ctx.auth.required || ctx.auth.anonymous !== undefined) {
-      this.gate = new SessionGate<Buffer>(this, this.authenticated);
+      this.gate = new SessionGate<Buffer>(this, this.authenticated, this.connection.inputBudget);
       if (this.authenticated) this.gate.access = ctx.auth.anonymous?.(this.who());
     }
     connection.handler = this;
@@ -111,7 +111,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
   private connect(id: JsonId, token: string | undefined): void {
     const decision = this.ctx.auth.authenticate(token, this.who());
     if (!(decision instanceof Promise)) return this.connectDecided(id, decision);
-    this.gate ??= new SessionGate<Buffer>(this, this.authenticated);
+    this.gate ??= new SessionGate<Buffer>(this, this.authenticated, this.connection.inputBudget);
     this.gate.wait(decision, (d) => this.connectDecided(id, d));
   }
 
@@ -124,7 +124,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.authenticated = true;
     this.user = decision.user;
     if (decision.access !== undefined || decision.expiresAt !== undefined) {
-      this.gate ??= new SessionGate<Buffer>(this, true);
+      this.gate ??= new SessionGate<Buffer>(this, true, this.connection.inputBudget);
     }
     if (this.gate !== undefined) {
       this.gate.authenticated = true;
@@ -245,6 +245,14 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.sendDisconnect('heartbeat timeout');
     if (this.native) this.native.onTimeout();
     else this.connection.close('going-away', 'heartbeat timeout');
+  }
+
+  /** Not authenticated by the handshake deadline: the native side says so (as the JSON push, since this socket spoke JSON). */
+  onHandshakeTimeout(): void {
+    if (this.native?.onHandshakeTimeout) return this.native.onHandshakeTimeout();
+    const message = 'no connect with a valid token in time';
+    this.sendDisconnect(message);
+    this.connection.close('normal', message);
   }
 
   goAway(): void {

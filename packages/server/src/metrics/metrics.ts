@@ -1,5 +1,5 @@
 import type { Broker, Store } from '@pulse/core';
-import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
+import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES, type InputBudget } from '@pulse/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { JsonStats } from '../json/json-stats.js';
 import type { NativeStats } from '../native/native-stats.js';
@@ -12,6 +12,7 @@ import { registerStorageMetrics } from './storage-metrics.js';
 import type { RateLimitStats } from '../limits/rate-limit-stats.js';
 import { registerRateLimitMetrics } from './rate-limit-metrics.js';
 import { registerTlsMetrics } from './tls-metrics.js';
+import { registerInputMetrics } from './input-metrics.js';
 import type { TlsStats } from '../transport/tls.js';
 import type { ConnectionFaults } from '../transport/connection-faults.js';
 
@@ -27,6 +28,7 @@ export interface MetricSources {
   tls: TlsStats;
   rateLimits: RateLimitStats;
   faults: ConnectionFaults;
+  inputBudget: InputBudget;
 }
 
 /**
@@ -243,6 +245,7 @@ export function createMetrics(src: MetricSources): {
   registerJsonMetrics(registry, src.json, seen);
   const storage = registerStorageMetrics(registry, src.store, seen);
   registerTlsMetrics(registry, src.tls, seen);
+  registerInputMetrics(registry, src.transports, src.inputBudget, seen);
   registerRateLimitMetrics(registry, src.rateLimits, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',

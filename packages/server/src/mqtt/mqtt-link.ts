@@ -46,9 +46,6 @@ const ACK_HEADERS: Partial<Record<string, number>> = {
 /** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
 const ROOM_POLL_MS = 10;
 
-/** How long a new connection may take to send CONNECT (ms). */
-const CONNECT_TIMEOUT_MS = 10_000;
-
 /** MQTT 5 DISCONNECT 0xA0 Maximum connect time: sent when the client's token (JWT password) expires. */
 const MAXIMUM_CONNECT_TIME = 0xa0;
 
@@ -106,11 +103,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     readonly connection: Connection,
     private readonly service: MqttService,
   ) {
-    this.splitter = new PacketSplitter(this, service.config.max_packet_size);
+    this.splitter = new PacketSplitter(this, service.config.max_packet_size, connection.inputBudget);
     this.decoder = new MqttDecoder(service.userPropertyLimits);
     this.receiveMaximum = service.config.max_inflight_messages;
     connection.handler = this;
-    connection.ownTimeoutMs = CONNECT_TIMEOUT_MS;
+    // Until CONNECT is accepted the handshake deadline applies (limits.handshake_timeout_ms),
+    // not a silence timer: a CONNECT dribbled a byte at a time must not keep it open.
+    connection.ownTimeoutMs = 0;
   }
 
   // --- ConnectionHandler ---------------------------------------------------------------
@@ -140,6 +139,13 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   onTimeout(): void {
     this.disconnect(Reason.KeepAliveTimeout, 'keep alive timeout');
+  }
+
+  /** CONNECT not accepted by the handshake deadline (dribbled, or its authentication pending): closed without CONNACK. */
+  onHandshakeTimeout(): void {
+    this.will = undefined;
+    this.service.log.debug({ clientId: this.clientId }, 'mqtt: no CONNECT accepted in time');
+    this.close();
   }
 
   goAway(): void {
@@ -192,6 +198,11 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       Reason.PacketTooLarge,
       `packet of ${size} bytes exceeds ${this.service.config.max_packet_size}`,
     );
+  }
+
+  /** Holding the rest of a packet would pass limits.max_pending_input_bytes. */
+  onInputOverBudget(): void {
+    this.disconnect(Reason.QuotaExceeded, 'server input buffers are full');
   }
 
   onMalformedLength(): void {
@@ -443,7 +454,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   }
 
   private authenticate(auth: AuthService, credentials: MqttCredentials, accept: () => void): void {
-    const gate = new SessionGate<Buffer>(this, false);
+    const gate = new SessionGate<Buffer>(this, false, this.connection.inputBudget);
     this.gate = gate;
     const result = auth.authenticateMqtt(credentials);
     if (result instanceof Promise) gate.wait(result, (r) => this.authenticated(gate, r, accept));
@@ -506,6 +517,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       this.dropForbiddenSubscriptions(session, this.gate.access);
     this.session = session;
     this.accepted = true;
+    this.connection.handshakeDone();
     this.service.stats.connectionsAccepted++;
     this.service.stats.connectionsOpen++;
     const connack: Packet = v5

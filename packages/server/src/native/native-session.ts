@@ -34,9 +34,6 @@ import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
 import { nativePresenceData, setPresence, syncTruncated } from '../presence/presence-data.js';
 import type { NativeStats } from './native-stats.js';
 
-/** How long a connection may stay without a valid `connect` when authentication is required. */
-export const AUTH_TIMEOUT_MS = 10_000;
-
 export interface NativeContext {
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on (nothing checked). */
   readonly auth?: SessionAuth;
@@ -48,8 +45,6 @@ export interface NativeContext {
   readonly heartbeatIntervalMs: number;
   /** Outbound budget of a connection; recovered publications must fit in it. */
   readonly maxOutboundBytes: number;
-  /** The auth timeout; AUTH_TIMEOUT_MS unless set (tests). */
-  readonly authTimeoutMs?: number;
 }
 
 /** The JSON side of the same socket, once it has spoken JSON (see JsonSession). */
@@ -96,25 +91,23 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     readonly connection: Connection,
     private readonly ctx: NativeContext,
   ) {
-    this.reader = new FrameReader(this, ctx.maxFrameSize);
+    this.reader = new FrameReader(this, ctx.maxFrameSize, connection.inputBudget);
     connection.handler = this;
   }
 
   /**
    * Without authentication required, the session is live as soon as the socket opens; with
-   * it, it waits for a `connect` with a valid token (closed after AUTH_TIMEOUT_MS without one).
+   * it, it waits for a `connect` with a valid token (closed at the handshake deadline without one).
    * A socket that has spoken JSON by then gets the JSON `disconnect` push instead of error 1003.
    */
   start(): void {
     const auth = this.ctx.auth;
     if (auth !== undefined) {
-      this.gate = new SessionGate<Buffer>(this, !auth.required);
-      if (auth.required) {
-        this.gate.requireWithin(this.ctx.authTimeoutMs ?? AUTH_TIMEOUT_MS, () => this.authTimedOut());
-        return;
-      }
+      this.gate = new SessionGate<Buffer>(this, !auth.required, this.connection.inputBudget);
+      if (auth.required) return;
       this.gate.access = auth.anonymous?.(this.who());
     }
+    this.connection.handshakeDone();
     this.sendConnected();
   }
 
@@ -143,7 +136,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     this.connection.close('normal', message);
   }
 
-  private authTimedOut(): void {
+  /** No `connect` with a valid token by the handshake deadline (limits.handshake_timeout_ms). */
+  onHandshakeTimeout(): void {
     const message = 'no connect with a valid token in time';
     if (this.jsonSide === undefined) return this.unauthorized(message);
     this.jsonSide.sendDisconnect(message);
@@ -169,7 +163,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       return;
     }
     gate.authenticated = true;
-    gate.clearTimeout();
+    this.connection.handshakeDone();
     gate.access = decision.access;
     this.user = decision.user;
     gate.expireAt(decision.expiresAt, () => this.unauthorized('token expired'));
@@ -178,9 +172,9 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     this.sendConnected();
   }
 
-  /** Another session of this socket (its JSON side) authenticated: the auth timeout is off. */
+  /** Another session of this socket (its JSON side) authenticated: the handshake deadline is off. */
   peerAuthenticated(): void {
-    this.gate?.clearTimeout();
+    this.connection.handshakeDone();
   }
 
   /** Runs `go` once `verdict` allows it; a refusal is answered with its error. */
@@ -205,6 +199,12 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       `frame of ${declaredLength} bytes exceeds ${this.ctx.maxFrameSize}`,
     );
     this.connection.close('too-large', 'frame too large');
+  }
+
+  /** Holding the rest of a frame would pass limits.max_pending_input_bytes. */
+  onInputOverBudget(): void {
+    this.sendError(0, ErrorCode.RateLimited, 'server input buffers are full: frame refused');
+    this.connection.close('overloaded', 'server input buffers are full');
   }
 
   onClosed(): void {

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { InputBudget } from '@pulse/protocol';
 import type { ConnectionLimiter } from '../limits/connection-limiter.js';
+import { acceptTime } from './accept-time.js';
 import type { CoarseClock } from './coarse-clock.js';
 import type { ConnectionFaults, FaultSite } from './connection-faults.js';
 import type { FlushScheduler } from './flush-scheduler.js';
@@ -21,6 +23,13 @@ export interface ConnectionEnv {
   readonly limits: ConnectionLimits;
   readonly stats: TransportStats;
   readonly clock: CoarseClock;
+  /**
+   * How long a client has from the accept of its socket (TLS handshake and WebSocket upgrade
+   * included) to the end of its protocol's handshake: MQTT CONNECT, native or JSON authentication.
+   */
+  readonly handshakeTimeoutMs: number;
+  /** Bytes of client input held, server-wide (limits.max_pending_input_bytes). */
+  readonly inputBudget: InputBudget;
   /** Told once when any connection of this transport has closed, after its handler. */
   readonly onClosed: (connection: Connection) => void;
   /** Where exceptions escaping this connection's callbacks are reported (see Connection.fail). */
@@ -37,6 +46,11 @@ export interface ConnectionHandler {
   sendPing(): void;
   /** The client has been silent past the heartbeat timeout. */
   onTimeout(): void;
+  /**
+   * The handshake deadline passed before the protocol said `handshakeDone()`: say why in the
+   * protocol's own terms and close. Without it the connection is dropped.
+   */
+  onHandshakeTimeout?(): void;
   /** The server is shutting down: say goodbye in the protocol's own terms and close. */
   goAway(): void;
   /** True when this connection is one `POST /api/disconnect` names (see ClientMatch). */
@@ -88,6 +102,8 @@ export abstract class Connection implements HeartbeatTarget {
   lastSeen: number;
   pingSent = false;
   ownTimeoutMs: number | undefined = undefined;
+  /** Coarse clock reading by which the protocol's handshake must be done; 0 once it is. */
+  handshakeDeadline: number;
   handler: ConnectionHandler | undefined;
   /** Inbound rate limits (limits/); undefined unless messages_per_second or bytes_per_second is on. */
   limiter: ConnectionLimiter | undefined = undefined;
@@ -97,10 +113,21 @@ export abstract class Connection implements HeartbeatTarget {
     protected readonly env: ConnectionEnv,
   ) {
     this.lastSeen = env.clock.now;
+    this.handshakeDeadline = acceptTime(socket) + env.handshakeTimeoutMs;
+  }
+
+  /** The protocol's handshake (and authentication) is over: the deadline no longer applies. */
+  handshakeDone(): void {
+    this.handshakeDeadline = 0;
   }
 
   get stats(): TransportStats {
     return this.env.stats;
+  }
+
+  /** What the protocol parsers and session gates on this connection charge their held input to. */
+  get inputBudget(): InputBudget {
+    return this.env.inputBudget;
   }
 
   /** Stamps activity; called by the transports for every chunk received. */
@@ -149,6 +176,13 @@ export abstract class Connection implements HeartbeatTarget {
     } catch (err) {
       this.fail(where, err);
     }
+  }
+
+  missedHandshakeDeadline(): void {
+    this.handshakeDeadline = 0;
+    this.stats.handshakeTimeouts++;
+    if (this.handler?.onHandshakeTimeout) this.handler.onHandshakeTimeout();
+    else this.abort();
   }
 
   abstract readonly transport: 'ws' | 'tcp';
@@ -241,6 +275,16 @@ export abstract class Connection implements HeartbeatTarget {
     this.queue = undefined;
     this.queuedBytes = 0;
     this.socket.destroy();
+  }
+
+  /**
+   * The peer sent its FIN. Sockets that come from the HTTP server (WebSocket upgrades) allow
+   * half-open connections, so without this a client gone without a close frame would stay
+   * connected; like `ws`, the server ends its side at once and 'close' follows. (Node ends
+   * the others by itself.)
+   */
+  onSocketEnded(): void {
+    if (!this.closing && this.socket.allowHalfOpen) this.endAfterFlush();
   }
 
   /**

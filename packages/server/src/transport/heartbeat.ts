@@ -9,15 +9,20 @@ export interface HeartbeatTarget {
    */
   ownTimeoutMs: number | undefined;
   pingSent: boolean;
+  /** Clock reading by which the handshake must be done; 0 when it is (or has no deadline). */
+  handshakeDeadline: number;
+  /** The handshake deadline has passed. */
+  missedHandshakeDeadline(): void;
   sendPing(): void;
   /** Closes a connection that stayed silent past the timeout. */
   expire(): void;
 }
 
 /**
- * One timer for all connections instead of one per connection: every sweep pings clients
- * silent for `intervalMs` and closes those silent for `timeoutMs`. It also keeps the coarse
- * clock that connections stamp `lastSeen` with, so no clock is read per received chunk.
+ * One timer for all connections instead of one per connection: every sweep closes clients
+ * past their handshake deadline, pings clients silent for `intervalMs` and closes those
+ * silent for `timeoutMs`. It also keeps the coarse clock that connections stamp `lastSeen`
+ * with, so no clock is read per received chunk.
  */
 export class HeartbeatMonitor {
   private timer: NodeJS.Timeout | undefined;
@@ -25,12 +30,14 @@ export class HeartbeatMonitor {
   constructor(
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
+    private readonly handshakeTimeoutMs: number,
     private readonly targets: () => Iterable<HeartbeatTarget>,
     private readonly clock: CoarseClock,
   ) {}
 
   start(): void {
-    const period = Math.max(5, Math.min(1000, Math.floor(Math.min(this.intervalMs, this.timeoutMs) / 4)));
+    const shortest = Math.min(this.intervalMs, this.timeoutMs, this.handshakeTimeoutMs);
+    const period = Math.max(5, Math.min(1000, Math.floor(shortest / 4)));
     this.timer = setInterval(() => this.sweep(), period);
     this.timer.unref();
   }
@@ -42,6 +49,11 @@ export class HeartbeatMonitor {
   sweep(): void {
     const now = this.clock.tick();
     for (const target of this.targets()) {
+      const deadline = target.handshakeDeadline;
+      if (deadline !== 0 && now >= deadline) {
+        target.missedHandshakeDeadline();
+        continue;
+      }
       const silent = now - target.lastSeen;
       const own = target.ownTimeoutMs;
       if (own !== undefined) {

@@ -9,6 +9,8 @@ interface OwnedSocket extends Socket {
 
 export interface SocketOwner {
   onSocketData(chunk: Buffer): void;
+  /** The peer sent its FIN: it will send nothing more. */
+  onSocketEnded(): void;
   onSocketClosed(): void;
   /** An exception escaped a callback: report it and close this connection (Connection.fail). */
   fail(where: 'data' | 'close', err: unknown): void;
@@ -25,6 +27,9 @@ function onData(this: OwnedSocket, chunk: Buffer): void {
   } catch (err) {
     target.fail('data', err);
   }
+}
+function onEnd(this: OwnedSocket): void {
+  this[owner]?.onSocketEnded();
 }
 function onClose(this: OwnedSocket): void {
   const target = this[owner];
@@ -43,6 +48,7 @@ export function attachSocket(socket: Socket, target: SocketOwner & Connection): 
   (socket as OwnedSocket)[owner] = target;
   socket.setNoDelay(true);
   socket.on('data', onData);
+  socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.on('error', onError);
 }

@@ -161,6 +161,8 @@ export class TlsListeners {
     private readonly config: TlsConfig,
     private readonly log: Logger,
     readonly stats: TlsStats,
+    /** The handshake deadline (limits.handshake_timeout_ms): a TLS handshake alone gets no longer. */
+    private readonly handshakeTimeoutMs: number,
   ) {
     this.material = loadTlsMaterial(config);
     this.logCertificate('tls certificate loaded');
@@ -176,6 +178,7 @@ export class TlsListeners {
     const clientAuth = this.config.client_auth;
     return {
       ...this.material.context,
+      handshakeTimeout: this.handshakeTimeoutMs,
       requestCert: clientAuth !== 'none',
       // `required`: Node refuses a missing certificate in the handshake and one that does not
       // verify right after it. `optional`: admit() refuses the latter.

@@ -6,4 +6,6 @@ export class TransportStats {
   slowConsumerDisconnects = 0;
   accepted = 0;
   open = 0;
+  /** Connections closed for missing the handshake deadline (limits.handshake_timeout_ms). */
+  handshakeTimeouts = 0;
 }

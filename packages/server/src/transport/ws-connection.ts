@@ -39,7 +39,7 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
 
   constructor(socket: Socket, env: ConnectionEnv, maxMessageSize: number) {
     super(socket, env);
-    this.parser = new FrameParser(this, { maxMessageSize });
+    this.parser = new FrameParser(this, { maxMessageSize, budget: env.inputBudget });
     attachSocket(socket, this);
   }
 
@@ -67,6 +67,11 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
     if (this.limiter !== undefined) this.limiter.received(chunk.length);
     this.touch();
     this.parser.push(chunk);
+  }
+
+  override onSocketEnded(): void {
+    this.parser.stop();
+    super.onSocketEnded();
   }
 
   onSocketClosed(): void {
