@@ -127,7 +127,10 @@ describe('a frame dribbled a byte per write is held within 2x of the bytes recei
         // Everything in this process (server, client) against the bytes received, with 1 MiB for
         // the code compiled on the way; a Buffer kept per socket chunk would cost ~200 bytes each.
         const growth = heldMemory() - before;
-        assert.ok(growth < 10 * c.bytes + 1_048_576, `memory grew ${growth} bytes for ${c.bytes} bytes received`);
+        assert.ok(
+          growth < 10 * c.bytes + 1_048_576,
+          `memory grew ${growth} bytes for ${c.bytes} bytes received`,
+        );
       } finally {
         socket.destroy();
       }
