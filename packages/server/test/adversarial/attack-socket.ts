@@ -84,7 +84,11 @@ export class AttackSocket {
   async writeRaw(bytes: Uint8Array, ms = 300): Promise<void> {
     if (this.closed) return;
     if (this.socket.write(bytes)) return;
-    const drained = once(this.socket, 'drain').then(() => true);
+    // once() rejects on 'error': a reset while waiting ends the connection, not the attack.
+    const drained = once(this.socket, 'drain').then(
+      () => true,
+      () => false,
+    );
     const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref());
     if (!(await Promise.race([drained, timeout]))) this.destroy();
   }

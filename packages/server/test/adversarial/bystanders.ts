@@ -13,6 +13,12 @@ import { token } from '../auth-helpers.js';
 
 export const SECRET_MARKER = 'bystander-secret-7f3a';
 
+/** A p99 latency (ms) per pair. */
+export interface LatencyReference {
+  native: number;
+  mqtt: number;
+}
+
 export interface BystanderEndpoints {
   wsUrl: string;
   mqttUrl: string;
@@ -52,8 +58,12 @@ class Stream {
     this.received.push({ seq: Number(seq), latencyMs: performance.now() - Number(at) });
   }
 
-  /** Everything that went wrong, as sentences; empty when the stream is healthy. */
-  problems(baseline: string, attack: string, addedLatencyMs: number): string[] {
+  /**
+   * Everything that went wrong, as sentences; empty when the stream is healthy. The latency
+   * under attack is compared with the larger of this stream's quiet p99 and `reference` (the
+   * p99 of an unattacked server measured at the same time: the machine's own load).
+   */
+  problems(baseline: string, attack: string, addedLatencyMs: number, reference = 0): string[] {
     const out = [...this.errors].map(([e, n]) => `${this.name}: ${e}${n > 1 ? ` (×${n})` : ''}`);
     const seqs = this.received.map((r) => r.seq);
     const seen = new Set(seqs);
@@ -65,11 +75,13 @@ class Stream {
     if (seen.size !== seqs.length) out.push(`${this.name}: ${seqs.length - seen.size} duplicates`);
     const disorder = seqs.findIndex((s, i) => i > 0 && s <= seqs[i - 1]);
     if (disorder > 0) out.push(`${this.name}: out of order at ${seqs[disorder - 1]} → ${seqs[disorder]}`);
-    const base = this.p99(baseline);
+    const quiet = this.p99(baseline);
+    const base = Math.max(quiet, reference);
     const during = this.p99(attack);
     if (during > base + addedLatencyMs) {
+      const worst = this.received.reduce((w, r) => (r.latencyMs > w.latencyMs ? r : w));
       out.push(
-        `${this.name}: p99 latency ${during.toFixed(1)} ms under attack vs ${base.toFixed(1)} ms quiet (more than +${addedLatencyMs} ms)`,
+        `${this.name}: p99 latency ${during.toFixed(1)} ms under attack vs ${quiet.toFixed(1)} ms quiet and ${reference.toFixed(1)} ms on an unattacked server meanwhile (more than +${addedLatencyMs} ms); the slowest message was sent at ${wallClock(this.sentAt[worst.seq])} and took ${worst.latencyMs.toFixed(0)} ms`,
       );
     }
     return out;
@@ -87,6 +99,9 @@ class Stream {
     return this.received.length >= this.sentAt.length;
   }
 }
+
+/** A performance.now() time as a wall-clock time in ms, comparable across threads. */
+const wallClock = (t: number) => (performance.timeOrigin + t).toFixed(0);
 
 export const BYSTANDER_NATIVE_CHANNEL = 'bystander/native';
 export const BYSTANDER_MQTT_TOPIC = 'bystander/mqtt';
@@ -175,12 +190,17 @@ export class Bystanders {
     ]);
   }
 
-  /** What went wrong for either pair between the quiet `baseline` and the `attack` phase. */
-  problems(baseline = 'baseline', attack = 'attack', addedLatencyMs = 100): string[] {
+  /** What went wrong for either pair between the quiet `baseline` and the `attack` phase (see Stream.problems). */
+  problems(reference: LatencyReference = { native: 0, mqtt: 0 }, addedLatencyMs = 100): string[] {
     return [
-      ...this.native.problems(baseline, attack, addedLatencyMs),
-      ...this.mqtt.problems(baseline, attack, addedLatencyMs),
+      ...this.native.problems('baseline', 'attack', addedLatencyMs, reference.native),
+      ...this.mqtt.problems('baseline', 'attack', addedLatencyMs, reference.mqtt),
     ];
+  }
+
+  /** p99 latency of each pair in `phase`. */
+  p99(phase: string): LatencyReference {
+    return { native: this.native.p99(phase), mqtt: this.mqtt.p99(phase) };
   }
 
   summary(): string {

@@ -20,3 +20,10 @@ export const workerRng = (name: string, worker: number) => {
   for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
   return new Rng(h >>> 0);
 };
+
+/**
+ * PULSE_FUZZ_ONLY (a regular expression) narrows a run to the inputs whose description matches
+ * (connections still open and authenticate), and to the extra attackers whose name matches:
+ * to find which input a failure needs.
+ */
+export const FUZZ_ONLY = process.env.PULSE_FUZZ_ONLY ? new RegExp(process.env.PULSE_FUZZ_ONLY) : undefined;

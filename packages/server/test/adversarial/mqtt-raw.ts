@@ -59,3 +59,26 @@ export function userProperties(count: number, valueBytes = 1): Record<string, st
 
 /** A topic or filter of `levels` levels of `level`. */
 export const deepTopic = (levels: number, level = 'a') => Array(levels).fill(level).join('/');
+
+/** `count` MQTT 5 user properties (0x26, key `k<i>`, value of `valueBytes`), as property bytes. */
+export function userPropertyBytes(count: number, valueBytes = 1): Buffer {
+  const value = mqttString('v'.repeat(valueBytes));
+  const parts: Buffer[] = [];
+  for (let i = 0; i < count; i++) parts.push(Buffer.from([0x26]), mqttString(`k${i}`), value);
+  return Buffer.concat(parts);
+}
+
+/** An MQTT 5 PUBLISH with `properties` as given (property bytes, without their length). */
+export function publishV5(
+  topic: string,
+  payload: Uint8Array,
+  properties: Uint8Array,
+  qos: 0 | 1 = 0,
+  id = 1,
+): Buffer {
+  const packetId = qos ? Buffer.from([id >> 8, id & 0xff]) : Buffer.alloc(0);
+  return rawPacket(
+    0x30 | (qos << 1),
+    Buffer.concat([mqttString(topic), packetId, varint(properties.length), properties, payload]),
+  );
+}

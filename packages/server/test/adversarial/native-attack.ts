@@ -1,47 +1,26 @@
 import { sleep } from '../helpers.js';
-import type { Attacker } from './attack-run.js';
-import type { AttackSocket } from './attack-socket.js';
+import { connectionAfterConnection } from './attack-loop.js';
+import type { Attacker, Opener } from './attack-run.js';
 import * as mp from './msgpack-raw.js';
 import { connectFrame, hugeDeclaredFrame, nativeFrame, nativeInput, prefixed } from './native-inputs.js';
 import { attackerToken } from './pulse-target.js';
 
-/** Opens one attacking connection of a native listener (TCP, or /ws binary). */
-export type NativeOpener = (a: Attacker, label: string) => Promise<AttackSocket>;
-
-/** Connections each attacker leaves open until the end (idle, half-sent, mid-frame). */
-const KEPT_OPEN = 8;
-
 /**
  * Connection after connection: mostly authenticated as a user confined to `attack/#`, a
- * burst of hostile frames, then a polite end, a reset, or the connection left open.
+ * burst of hostile frames, sometimes a frame that announces far more than follows.
  */
-export async function nativeAttacker(a: Attacker, open: NativeOpener): Promise<void> {
+export async function nativeAttacker(a: Attacker, open: Opener): Promise<void> {
   const token = await attackerToken();
-  const kept: AttackSocket[] = [];
-  for (let n = 0; a.active(); n++) {
-    const s = await open(a, `native#${a.worker}.${n}`).catch(() => undefined);
-    if (!s) {
-      await sleep(20);
-      continue;
-    }
-    if (a.rng.bool(0.85)) await s.send('connect', connectFrame(token));
-    const burst = a.rng.range(1, 30);
-    for (let i = 0; i < burst && a.active() && !s.closed; i++) {
-      const input = nativeInput(a.rng);
-      await s.send(input.what, input.bytes);
-      if (i % 4 === 3) await sleep(1);
-    }
-    const ending = a.rng.int(10);
-    if (ending === 0) {
-      const input = hugeDeclaredFrame(a.rng);
-      await s.send(input.what, input.bytes);
-    }
-    if (ending <= 1 && kept.length < KEPT_OPEN) kept.push(s);
-    else if (ending <= 5) s.end();
-    else s.destroy();
-    await sleep(2);
-  }
-  for (const s of kept) s.destroy();
+  await connectionAfterConnection(
+    a,
+    open,
+    'native',
+    async (s) => {
+      if (a.rng.bool(0.85)) await s.send('connect', connectFrame(token));
+      return nativeInput;
+    },
+    { burst: [1, 30], last: hugeDeclaredFrame, keep: 8 },
+  );
 }
 
 /**
@@ -49,7 +28,7 @@ export async function nativeAttacker(a: Attacker, open: NativeOpener): Promise<v
  * presence must count against limits and its data must have a small cap, so the server's
  * memory stays flat however much is sent (here up to 320 MiB).
  */
-export async function presenceHoarder(a: Attacker, open: NativeOpener): Promise<void> {
+export async function presenceHoarder(a: Attacker, open: Opener): Promise<void> {
   const s = await open(a, `hoarder#${a.worker}`);
   await s.send('connect', connectFrame(await attackerToken()));
   const data = mp.map({ blob: mp.bin(a.rng.bytes(2 * 1024 * 1024)) });
@@ -61,7 +40,7 @@ export async function presenceHoarder(a: Attacker, open: NativeOpener): Promise<
       data,
     });
     await s.send(`presence join attack/hoard/${i} with 2 MiB of data`, join, 2000);
-    await sleep(5);
+    await sleep(25);
   }
   s.destroy();
 }
@@ -70,7 +49,7 @@ export async function presenceHoarder(a: Attacker, open: NativeOpener): Promise<
  * A few connections that announce a 16 MiB frame and send it a byte at a time: what the
  * server holds for them must stay within a small multiple of what it received.
  */
-export async function nativeDribbler(a: Attacker, open: NativeOpener): Promise<void> {
+export async function nativeDribbler(a: Attacker, open: Opener): Promise<void> {
   const token = await attackerToken();
   await Promise.all(
     [0, 1, 2].map(async (k) => {

@@ -8,6 +8,8 @@ import * as mp from './msgpack-raw.js';
 export interface Input {
   what: string;
   bytes: Buffer;
+  /** Written as it is, below the transport's framing (a WebSocket frame of its own, an HTTP request). */
+  raw?: boolean;
 }
 
 /** `body` behind a length prefix that says `declared` (the body's length unless told otherwise). */

@@ -10,5 +10,8 @@ test('native over TCP: seeded hostile frames (extension types, deep nesting, hug
     file: 'adversarial/native-tcp',
     workers: 3,
     attack: (a) => nativeAttacker(a, overTcp),
-    extras: [(a) => presenceHoarder(a, overTcp), (a) => nativeDribbler(a, overTcp)],
+    extras: {
+      presenceHoarder: (a) => presenceHoarder(a, overTcp),
+      nativeDribbler: (a) => nativeDribbler(a, overTcp),
+    },
   }));

@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { sleep } from '../helpers.js';
+import { connectionAfterConnection } from './attack-loop.js';
 import { type Attacker, runAttack } from './attack-run.js';
 import { AttackSocket } from './attack-socket.js';
 import { nativeAttacker, nativeDribbler, presenceHoarder } from './native-attack.js';
@@ -12,20 +12,16 @@ const overWs = (a: Attacker, label: string) => AttackSocket.ws(a.target.httpPort
 /** Hostile WebSocket framing around native frames, on connections that authenticated first. */
 async function framingAttacker(a: Attacker): Promise<void> {
   const token = await attackerToken();
-  for (let n = 0; a.active(); n++) {
-    const s = await overWs(a, `ws-framing#${a.worker}.${n}`).catch(() => undefined);
-    if (!s) {
-      await sleep(20);
-      continue;
-    }
-    if (a.rng.bool(0.7)) await s.send('connect', connectFrame(token));
-    for (let i = a.rng.range(1, 6); i > 0 && a.active() && !s.closed; i--) {
-      const input = wsFrameInput(a.rng, nativeInput(a.rng).bytes);
-      await s.sendRaw(input.what, input.bytes);
-    }
-    await sleep(2);
-    s.destroy();
-  }
+  await connectionAfterConnection(
+    a,
+    overWs,
+    'ws-framing',
+    async (s) => {
+      if (a.rng.bool(0.7)) await s.send('connect', connectFrame(token));
+      return (rng) => ({ ...wsFrameInput(rng, nativeInput(rng).bytes), raw: true });
+    },
+    { burst: [1, 6] },
+  );
 }
 
 test('native over WebSocket: seeded hostile frames and framing (extension types, deep nesting, declared lengths up to 2^64), presence hoarding and dribbling leave bystanders and memory unharmed', () =>
@@ -33,5 +29,9 @@ test('native over WebSocket: seeded hostile frames and framing (extension types,
     file: 'adversarial/native-ws',
     workers: 2,
     attack: (a) => nativeAttacker(a, overWs),
-    extras: [framingAttacker, (a) => presenceHoarder(a, overWs), (a) => nativeDribbler(a, overWs)],
+    extras: {
+      framingAttacker,
+      presenceHoarder: (a) => presenceHoarder(a, overWs),
+      nativeDribbler: (a) => nativeDribbler(a, overWs),
+    },
   }));

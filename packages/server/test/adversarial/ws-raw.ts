@@ -37,9 +37,10 @@ export function clientFrame(opcode: number, payload: Uint8Array, options: Client
     length = Buffer.alloc(8);
     length.writeBigUInt64BE(declared & 0xffffffffffffffffn);
   }
-  const key = masked ? randomBytes(4) : Buffer.alloc(0);
+  // Long payloads get the all-zero key (legal, and no masking work for the attacker's CPU).
+  const key = !masked ? Buffer.alloc(0) : payload.length > 1024 ? Buffer.alloc(4) : randomBytes(4);
   const body = Buffer.from(payload);
-  if (masked) for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
+  if (masked && payload.length <= 1024) for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
   return Buffer.concat([Buffer.from(head), length, key, body]);
 }
 
