@@ -13,6 +13,12 @@ import { token } from '../auth-helpers.js';
 
 export const SECRET_MARKER = 'bystander-secret-7f3a';
 
+/**
+ * About 1 KiB of markers behind each payload: freed buffers and encoder slabs of the server
+ * are then full of them, so that a reply that carries stale memory shows it.
+ */
+const PADDING = SECRET_MARKER.repeat(48);
+
 /** A p99 latency (ms) per pair. */
 export interface LatencyReference {
   native: number;
@@ -48,7 +54,7 @@ class Stream {
     const at = performance.now();
     this.sentAt.push(at);
     this.phaseOf.push(phase);
-    return Buffer.from(`${SECRET_MARKER}:${seq}:${at}`);
+    return Buffer.from(`${SECRET_MARKER}:${seq}:${at}:${PADDING}`);
   }
 
   onPayload(payload: Uint8Array): void {
@@ -164,10 +170,10 @@ export class Bystanders {
   private tick(): void {
     this.nativePub
       .publish(BYSTANDER_NATIVE_CHANNEL, this.native.payload(this.phase), { ack: false })
-      .catch((e) => this.native.error(`publish: ${e.message}`));
+      .catch((e) => this.stopped || this.native.error(`publish: ${e.message}`));
     this.mqttPub
       .publishAsync(BYSTANDER_MQTT_TOPIC, this.mqtt.payload(this.phase), { qos: 1 })
-      .catch((e) => this.mqtt.error(`publish: ${e.message}`));
+      .catch((e) => this.stopped || this.mqtt.error(`publish: ${e.message}`)); // a PUBACK still on its way at the end
   }
 
   /** Messages sent from now on belong to `phase`. */

@@ -2,7 +2,14 @@ import { sleep } from '../helpers.js';
 import { connectionAfterConnection } from './attack-loop.js';
 import type { Attacker, Opener } from './attack-run.js';
 import * as mp from './msgpack-raw.js';
-import { connectFrame, hugeDeclaredFrame, nativeFrame, nativeInput, prefixed } from './native-inputs.js';
+import {
+  connectFrame,
+  hugeDeclaredFrame,
+  nativeFrame,
+  nativeInput,
+  prefixed,
+  subscribeFrame,
+} from './native-inputs.js';
 import { attackerToken } from './pulse-target.js';
 
 /**
@@ -17,7 +24,10 @@ export async function nativeAttacker(a: Attacker, open: Opener): Promise<void> {
     'native',
     async (s) => {
       if (a.rng.bool(0.85)) await s.send('connect', connectFrame(token));
-      return nativeInput;
+      // Workers share home channels: one's presence events are encoded for the others too.
+      const home = `attack/home${a.rng.int(3)}`;
+      await s.send('subscribe home', subscribeFrame(home));
+      return (rng) => nativeInput(rng, home);
     },
     { burst: [1, 30], last: hugeDeclaredFrame, keep: 8 },
   );

@@ -24,8 +24,16 @@ export const nativeFrame = (fields: Record<string, Buffer>) => prefixed(mp.map(f
 export const connectFrame = (token: string) =>
   nativeFrame({ type: mp.str('connect'), version: mp.int(1), token: mp.str(token) });
 
-/** A channel the attacker's token allows, most of the time; one it does not, or a deep one, sometimes. */
-function channel(rng: Rng): Buffer {
+export const subscribeFrame = (channel: string, id = 1) =>
+  nativeFrame({ type: mp.str('subscribe'), id: mp.int(id), channel: mp.str(channel) });
+
+/**
+ * A channel the attacker's token allows, most of the time its connection's `home` (where it
+ * subscribed, so that its presence events and publications are encoded for it); one it may
+ * not use, or a deep one, sometimes.
+ */
+function channel(rng: Rng, home?: string): Buffer {
+  if (home && rng.bool(0.6)) return mp.str(home);
   switch (rng.int(10)) {
     case 0:
       return mp.str(Array(5000).fill('+').join('/'));
@@ -48,37 +56,42 @@ function channel(rng: Rng): Buffer {
 
 const PRESENCE = { join: 0, leave: 1, update: 2, sync: 3 };
 
-function presence(rng: Rng, action: keyof typeof PRESENCE, data?: Buffer): Input {
+function presence(rng: Rng, home: string | undefined, action: keyof typeof PRESENCE, data?: Buffer): Input {
   const fields: Record<string, Buffer> = {
     type: mp.str('presence'),
     id: mp.int(rng.int(1000)),
-    channel: channel(rng),
+    channel: channel(rng, home),
     action: mp.int(PRESENCE[action]),
   };
   if (data) fields.data = data;
   return { what: `presence ${action}`, bytes: nativeFrame(fields) };
 }
 
-/** One frame for an attacker past authentication, most of them aimed at presence and publish. */
-export function nativeInput(rng: Rng): Input {
+/** One frame for an attacker past authentication, most of them aimed at presence and publish (see `channel` for `home`). */
+export function nativeInput(rng: Rng, home?: string): Input {
   const id = mp.int(rng.int(1_000_000));
   switch (rng.int(14)) {
     case 0:
     case 1:
-      return presence(rng, 'join', mp.map({ v: hostileValue(rng) }));
+      return presence(rng, home, 'join', mp.map({ v: hostileValue(rng) }));
     case 2:
-      return presence(rng, 'update', mp.map({ v: hostileValue(rng), w: hostileValue(rng) }));
+      return presence(rng, home, 'update', mp.map({ v: hostileValue(rng), w: hostileValue(rng) }));
     case 3:
-      return presence(rng, 'sync');
+      return presence(rng, home, 'sync');
     case 4:
-      return presence(rng, rng.pick(['leave', 'join'] as const), rng.bool() ? hostileValue(rng) : undefined);
+      return presence(
+        rng,
+        home,
+        rng.pick(['leave', 'join'] as const),
+        rng.bool() ? hostileValue(rng) : undefined,
+      );
     case 5:
       return {
         what: 'publish',
         bytes: nativeFrame({
           type: mp.str('publish'),
           id,
-          channel: channel(rng),
+          channel: channel(rng, home),
           payload: rng.bool() ? hostileValue(rng) : mp.bin(rng.bytes(rng.range(0, 256))),
           ...(rng.bool(0.3) ? { event: hostileValue(rng) } : {}),
         }),
@@ -89,7 +102,7 @@ export function nativeInput(rng: Rng): Input {
         bytes: nativeFrame({
           type: mp.str('subscribe'),
           id,
-          channel: channel(rng),
+          channel: channel(rng, home),
           ...(rng.bool(0.3) ? { recover: hostileValue(rng) } : {}),
         }),
       };
@@ -99,7 +112,7 @@ export function nativeInput(rng: Rng): Input {
         bytes: nativeFrame({
           type: mp.int(11),
           id,
-          channel: channel(rng),
+          channel: channel(rng, home),
           since: rng.bool() ? hostileValue(rng) : mp.map({ offset: mp.int(rng.u32()), epoch: mp.str('e') }),
           limit: rng.bool() ? hostileValue(rng) : mp.int(rng.range(0, 2000)),
         }),
@@ -119,7 +132,7 @@ export function nativeInput(rng: Rng): Input {
     case 9:
       return { what: 'hostile frame', bytes: prefixed(hostileValue(rng)) };
     case 10:
-      return { what: 'mutated', bytes: mutate(rng, nativeInput(rng).bytes) };
+      return { what: 'mutated', bytes: mutate(rng, nativeInput(rng, home).bytes) };
     case 11:
       return {
         what: 'ping',
@@ -141,7 +154,7 @@ export function nativeInput(rng: Rng): Input {
     default:
       return {
         what: 'unsubscribe',
-        bytes: nativeFrame({ type: mp.str('unsubscribe'), id, channel: channel(rng) }),
+        bytes: nativeFrame({ type: mp.str('unsubscribe'), id, channel: channel(rng, home) }),
       };
   }
 }
