@@ -3,7 +3,7 @@ import type { MqttVersion } from '../mqtt-helpers.js';
 import type { Attacker, Opener } from './attack-run.js';
 import { connectionAfterConnection } from './attack-loop.js';
 import { mqttConnect, mqttInput } from './mqtt-inputs.js';
-import { declaredPacket, mqttString, rawPacket } from './mqtt-raw.js';
+import { declaredPacket, deepTopic, mqttString, rawPacket } from './mqtt-raw.js';
 import { attackerToken } from './pulse-target.js';
 import { connectPacket, encode } from '../mqtt-helpers.js';
 
@@ -97,4 +97,44 @@ export async function mqttDribbler(a: Attacker, open: Opener): Promise<void> {
       s.destroy();
     }),
   );
+}
+
+/**
+ * A subscription 5,000 levels deep inside the attacker's subtree stays, while other
+ * connections publish to topics as deep and leave wills on them: every walk of the topic
+ * tree, in the publish path and in the close path, meets that depth.
+ */
+export async function deepTopicAttacker(a: Attacker, open: Opener): Promise<void> {
+  const password = Buffer.from(await attackerToken());
+  const deep = `attack/${deepTopic(4999, '+')}`;
+  const topic = `attack/${deepTopic(4999, 'd')}`;
+  const holder = await open(a, `deep-sub#${a.worker}`);
+  await holder.send('CONNECT v5', encode(connectPacket(5, { username: 'mallory', password }), 5));
+  await holder.send(
+    'SUBSCRIBE 5,000 levels',
+    encode({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: deep, qos: 0 }] }, 5),
+  );
+  for (let n = 0; a.active(); n++) {
+    const s = await open(a, `deep-will#${a.worker}.${n}`).catch(() => undefined);
+    if (!s) {
+      await sleep(20);
+      continue;
+    }
+    const version = a.rng.pick([4, 5] as const);
+    const will = { topic, payload: Buffer.from('w'), qos: 0 as const, retain: false };
+    await s.send(
+      'CONNECT with a will 5,000 levels deep',
+      encode(connectPacket(version, { username: 'mallory', password, will }), version),
+    );
+    await s.send(
+      'PUBLISH 5,000 levels deep',
+      encode(
+        { cmd: 'publish', topic, payload: Buffer.from('p'), qos: 0, retain: false, dup: false },
+        version,
+      ),
+    );
+    await sleep(a.rng.range(20, 100));
+    s.destroy();
+  }
+  holder.destroy();
 }

@@ -31,7 +31,9 @@ function encoded(rng: Rng, packet: Packet, version: MqttVersion): Buffer {
 function topic(rng: Rng, filter: boolean): string {
   switch (rng.int(10)) {
     case 0:
-      return filter ? deepTopic(5000, '+') : `attack/${deepTopic(5000)}`;
+      // 5,000 levels, inside the attacker's subtree (as an ACL allows) or from the root.
+      if (!filter) return `attack/${deepTopic(5000)}`;
+      return rng.bool() ? `attack/${deepTopic(5000, '+')}` : deepTopic(5000, '+');
     case 1:
       return `attack/${deepTopic(rng.pick([100, 1000]), filter ? '+' : 'b')}`;
     case 2:

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { type Attacker, runAttack } from './attack-run.js';
 import { AttackSocket } from './attack-socket.js';
-import { mqttAttacker, mqttDribbler, offlineQueueHoarder } from './mqtt-attack.js';
+import { deepTopicAttacker, mqttAttacker, mqttDribbler, offlineQueueHoarder } from './mqtt-attack.js';
 
 const overTcp = (a: Attacker, label: string) => AttackSocket.tcp(a.target.mqttPort, a.recorder, label);
 
@@ -13,5 +13,6 @@ test('MQTT over TCP: seeded hostile packets (deep topics and filters, many user 
     extras: {
       offlineQueueHoarder: (a) => offlineQueueHoarder(a, overTcp),
       mqttDribbler: (a) => mqttDribbler(a, overTcp),
+      deepTopicAttacker: (a) => deepTopicAttacker(a, overTcp),
     },
   }));

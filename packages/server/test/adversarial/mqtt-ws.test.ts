@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { type Attacker, runAttack } from './attack-run.js';
 import { AttackSocket } from './attack-socket.js';
-import { mqttAttacker, mqttDribbler, offlineQueueHoarder } from './mqtt-attack.js';
+import { deepTopicAttacker, mqttAttacker, mqttDribbler, offlineQueueHoarder } from './mqtt-attack.js';
 
 const overWs = (a: Attacker, label: string) =>
   AttackSocket.ws(a.target.httpPort, '/mqtt', a.recorder, label, { protocol: 'mqtt' });
@@ -14,5 +14,6 @@ test('MQTT over WebSocket (/mqtt): seeded hostile packets, offline-queue hoardin
     extras: {
       offlineQueueHoarder: (a) => offlineQueueHoarder(a, overWs),
       mqttDribbler: (a) => mqttDribbler(a, overWs),
+      deepTopicAttacker: (a) => deepTopicAttacker(a, overWs),
     },
   }));

@@ -12,6 +12,9 @@ import {
 } from './native-inputs.js';
 import { attackerToken } from './pulse-target.js';
 
+/** The channels native attackers subscribe to and mostly use. */
+export const HOME_CHANNELS = ['attack/home0', 'attack/home1', 'attack/home2'];
+
 /**
  * Connection after connection: mostly authenticated as a user confined to `attack/#`, a
  * burst of hostile frames, sometimes a frame that announces far more than follows.
@@ -25,7 +28,7 @@ export async function nativeAttacker(a: Attacker, open: Opener): Promise<void> {
     async (s) => {
       if (a.rng.bool(0.85)) await s.send('connect', connectFrame(token));
       // Workers share home channels: one's presence events are encoded for the others too.
-      const home = `attack/home${a.rng.int(3)}`;
+      const home = a.rng.pick(HOME_CHANNELS);
       await s.send('subscribe home', subscribeFrame(home));
       return (rng) => nativeInput(rng, home);
     },

@@ -5,6 +5,9 @@ import { AttackSocket } from './attack-socket.js';
 import { nativeAttacker, nativeDribbler, presenceHoarder } from './native-attack.js';
 import { connectFrame, nativeInput } from './native-inputs.js';
 import { attackerToken } from './pulse-target.js';
+import { HOME_CHANNELS } from './native-attack.js';
+import { sleep } from '../helpers.js';
+import { Opcode } from './ws-raw.js';
 import { wsFrameInput } from './ws-frame-inputs.js';
 
 const overWs = (a: Attacker, label: string) => AttackSocket.ws(a.target.httpPort, '/ws', a.recorder, label);
@@ -24,6 +27,20 @@ async function framingAttacker(a: Attacker): Promise<void> {
   );
 }
 
+/** A JSON client on the native attackers' home channels: their presence events are encoded as JSON too. */
+async function jsonWatcher(a: Attacker): Promise<void> {
+  const s = await AttackSocket.ws(a.target.httpPort, '/ws', a.recorder, 'json-watcher', {
+    opcode: Opcode.text,
+  });
+  const request = (id: number, method: string, params: object) =>
+    Buffer.from(JSON.stringify({ id, method, params }));
+  await s.send('connect', request(0, 'connect', { token: await attackerToken() }));
+  for (const [i, channel] of HOME_CHANNELS.entries())
+    await s.send(`subscribe ${channel}`, request(i + 1, 'subscribe', { channel }));
+  while (a.active() && !s.closed) await sleep(50);
+  s.destroy();
+}
+
 test('native over WebSocket: seeded hostile frames and framing (extension types, deep nesting, declared lengths up to 2^64), presence hoarding and dribbling leave bystanders and memory unharmed', () =>
   runAttack({
     file: 'adversarial/native-ws',
@@ -31,6 +48,7 @@ test('native over WebSocket: seeded hostile frames and framing (extension types,
     attack: (a) => nativeAttacker(a, overWs),
     extras: {
       framingAttacker,
+      jsonWatcher,
       presenceHoarder: (a) => presenceHoarder(a, overWs),
       nativeDribbler: (a) => nativeDribbler(a, overWs),
     },
