@@ -3,8 +3,17 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureSystemPackages } from './system-packages.mjs';
 
 const filter = process.argv[2] ?? '';
+// The whole suite stops at once without the programs it drives; a filtered run (a few files,
+// maybe none of them needing those) only says so, and a test that needs one fails at once.
+const problem = ensureSystemPackages();
+if (problem) {
+  console.error(`pulse tests: ${problem}`);
+  if (filter === '') process.exit(1);
+}
+
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {

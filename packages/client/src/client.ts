@@ -1,6 +1,6 @@
 import type { ConnectedFrame } from '@pulse/protocol/frames';
 import { PulseError } from './errors.js';
-import { filterMatches } from './filter-match.js';
+import { subscriptionMatches } from './filter-match.js';
 import { FrameSplitter, encodeFrame } from './framing.js';
 import { type ClientTransport, type WebSocketConstructor, openWebSocket } from './transport.js';
 
@@ -320,7 +320,7 @@ export class PulseClient {
           this.notePosition(channel, publication.offset, publication.epoch);
         }
         for (const [filter, set] of this.handlers) {
-          if (filterMatches(filter, channel)) for (const h of set) h(publication);
+          if (subscriptionMatches(filter, channel)) for (const h of set) h(publication);
         }
         return;
       }

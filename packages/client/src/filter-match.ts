@@ -1,1 +1,1 @@
-export { filterMatches } from '@pulse/protocol/topic';
+export { filterMatches, subscriptionMatches } from '@pulse/protocol/topic';

@@ -10,6 +10,6 @@ export {
   type SubscribeResult,
 } from './client.js';
 export { PulseError } from './errors.js';
-export { filterMatches } from './filter-match.js';
+export { filterMatches, subscriptionMatches } from './filter-match.js';
 export { encodeFrame, FrameSplitter } from './framing.js';
 export { type ClientTransport, Inlet, type WebSocketConstructor, type WebSocketLike } from './transport.js';

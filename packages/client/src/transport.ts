@@ -37,15 +37,22 @@ export class Inlet {
 }
 
 /** The subset of the WebSocket API the client uses (browsers' WebSocket, or the `ws` package). */
+/**
+ * An event handler property. Written as a method so that its parameter is checked both ways:
+ * the `ws` package's and the browser's WebSocket, whose handlers take richer event types, then
+ * type-check as a WebSocketLike under `strict` without a cast.
+ */
+type Handler<E> = { handle(ev: E): void }['handle'] | null;
+
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown>;
+  onmessage: Handler<{ data: unknown }>;
+  onclose: Handler<{ code: number; reason: string }>;
+  onerror: Handler<unknown>;
 }
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;

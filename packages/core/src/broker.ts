@@ -6,12 +6,15 @@ import { PresenceRegistry } from './presence.js';
 import { Refusal } from './refusal.js';
 import type { Subscriber } from './subscriber.js';
 import { SharedGroup } from './shared-group.js';
-import { TopicIndex } from './topic-index.js';
+import { TopicIndex, isSingle } from './topic-index.js';
+import { DEFAULT_MAX_TOPIC_LEVELS, checkTopicLevels } from './topic-levels.js';
 
 export interface BrokerLimits {
-  /** Distinct channel filters with subscribers. */
+  /** Distinct channel filters with subscribers, and shared groups (each counts as one more). */
   maxChannels: number;
   maxSubscriptionsPerConnection: number;
+  /** Levels of a channel or filter (DEFAULT_MAX_TOPIC_LEVELS when left out). */
+  maxTopicLevels?: number;
 }
 
 export interface BrokerStats {
@@ -31,11 +34,26 @@ export class Broker {
   readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
+  readonly maxTopicLevels: number;
+  /** Numbers fan-outs while shared groups exist, so that each reaches a subscriber once. */
+  private round = 0;
 
-  constructor(private readonly limits: BrokerLimits) {}
+  constructor(private readonly limits: BrokerLimits) {
+    this.maxTopicLevels = limits.maxTopicLevels ?? DEFAULT_MAX_TOPIC_LEVELS;
+  }
 
+  /** Distinct filters with subscribers plus shared groups: what `maxChannels` bounds. */
   get channelCount(): number {
-    return this.index.filterCount;
+    return this.index.filterCount + this.sharedGroups.size;
+  }
+
+  get sharedGroupCount(): number {
+    return this.sharedGroups.size;
+  }
+
+  /** Refuses a channel or filter deeper than `limits.maxTopicLevels` (1002 / InvalidChannel). */
+  checkLevels(name: string): Refusal | undefined {
+    return checkTopicLevels(name, this.maxTopicLevels);
   }
 
   /** Channels and wildcard filters with subscribers, and how many each has (for listings). */
@@ -49,7 +67,7 @@ export class Broker {
     filter: string,
     check: (filter: string) => Refusal | undefined = checkSubscribeFilter,
   ): Refusal | undefined {
-    const invalid = check(filter);
+    const invalid = check(filter) ?? this.checkLevels(filter);
     if (invalid) return invalid;
     if (subscriber.filters?.includes(filter)) {
       return new Refusal(ErrorCode.AlreadySubscribed, `already subscribed to ${filter}`);
@@ -60,8 +78,8 @@ export class Broker {
         `too many subscriptions (limit ${this.limits.maxSubscriptionsPerConnection})`,
       );
     }
-    const known = this.index.hasFilter(filter) || this.sharedGroups.has(filter);
-    if (!known && this.index.filterCount >= this.limits.maxChannels) {
+    const added = this.channelsAddedBy(filter);
+    if (added > 0 && this.channelCount + added > this.limits.maxChannels) {
       return new Refusal(ErrorCode.RateLimited, `too many channels (limit ${this.limits.maxChannels})`);
     }
     // `[filter]` has room for exactly one; `[]` plus push would reserve seventeen slots.
@@ -81,6 +99,14 @@ export class Broker {
     this.indexRemove(filter, subscriber);
     this.stats.subscriptions--;
     return undefined;
+  }
+
+  /** How much subscribing to `filter` would add to `channelCount`: a new group, and its filter if new. */
+  private channelsAddedBy(filter: string): number {
+    const shared = parseSharedFilter(filter);
+    if (!shared) return this.index.hasFilter(filter) ? 0 : 1;
+    if (this.sharedGroups.has(filter)) return 0;
+    return this.index.hasFilter(shared.filter) ? 1 : 2;
   }
 
   /** Shared subscriptions are indexed once per group, as the group itself. */
@@ -111,7 +137,7 @@ export class Broker {
     publication: Publication,
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): number | Refusal {
-    const invalid = check(publication.channel);
+    const invalid = check(publication.channel) ?? this.checkLevels(publication.channel);
     if (invalid) return invalid;
     this.stats.publications++;
     if (this.history !== undefined) this.history.append(publication, Date.now());
@@ -121,6 +147,7 @@ export class Broker {
   private fanOut(message: Message): number {
     const targets = this.index.targetsOf(message.channel);
     if (targets === undefined) return 0;
+    if (this.sharedGroups.size > 0) return this.fanOutWithGroups(message, targets);
     let delivered = 0;
     // One loop per shape: a single for-of over both Sets and arrays turns megamorphic and
     // costs several times more per delivery once both have been seen (docs/BENCHMARKS.md).
@@ -141,8 +168,41 @@ export class Broker {
     return delivered;
   }
 
+  /**
+   * Fan-out when shared groups exist. A subscriber takes one copy of a message however many
+   * of its filters and groups match (docs/PROTOCOL.md), unless it asks for a copy per shared
+   * subscription (MQTT). Direct subscribers go first, so that a group passes over its members
+   * that already have the message and gives it to one that does not.
+   */
+  private fanOutWithGroups(message: Message, targets: Subscriber | Iterable<Subscriber>): number {
+    const round = ++this.round;
+    let groups: SharedGroup[] | undefined;
+    let delivered = 0;
+    for (const target of isSingle(targets) ? [targets] : targets) {
+      if (target instanceof SharedGroup) {
+        groups ??= [];
+        groups.push(target);
+        continue;
+      }
+      target.deliveryRound = round;
+      target.deliver(message);
+      delivered++;
+    }
+    if (groups !== undefined) {
+      for (const group of groups) {
+        const member = group.pick(round);
+        if (member === undefined) continue;
+        member.deliveryRound = round;
+        member.deliver(message, group.id);
+        delivered++;
+      }
+    }
+    this.stats.deliveries += delivered;
+    return delivered;
+  }
+
   presenceJoin(subscriber: Subscriber, channel: string, data?: Record<string, unknown>): Refusal | undefined {
-    const invalid = checkPublishChannel(channel);
+    const invalid = checkPublishChannel(channel) ?? this.checkLevels(channel);
     if (invalid) return invalid;
     this.fanOut(this.presence.join(subscriber, channel, data));
     return undefined;

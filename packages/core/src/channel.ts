@@ -1,4 +1,4 @@
-import { ErrorCode } from '@pulse/protocol';
+import { ErrorCode, SHARED_PREFIX } from '@pulse/protocol';
 import { Refusal } from './refusal.js';
 
 export const MAX_CHANNEL_LENGTH = 256;
@@ -39,7 +39,7 @@ export function checkPublishChannel(name: string): Refusal | undefined {
   return undefined;
 }
 
-export const SHARED_PREFIX = '$share/';
+export { SHARED_PREFIX };
 
 export interface SharedFilter {
   group: string;
@@ -57,8 +57,9 @@ export function parseSharedFilter(name: string): SharedFilter | undefined {
 
 /**
  * Checks a `$share/{group}/{filter}` name (MQTT 5 §4.8.2: a non-empty group without wildcards,
- * then a filter that `checkFilter` accepts). Undefined result and `shared: false` when `name`
- * is not a shared subscription, so that the caller applies its own rules.
+ * then a filter that `checkFilter` accepts and that is not itself shared). Undefined result
+ * and `shared: false` when `name` is not a shared subscription, so that the caller applies
+ * its own rules.
  */
 export function checkSharedFilter(
   name: string,
@@ -70,6 +71,13 @@ export function checkSharedFilter(
     return {
       shared: true,
       refusal: new Refusal(ErrorCode.InvalidChannel, 'shared subscriptions are $share/{group}/{filter}'),
+    };
+  }
+  // Not checked by recursion: `$share/g/$share/g/...` would nest as deep as the name is long.
+  if (shared.filter.startsWith(SHARED_PREFIX)) {
+    return {
+      shared: true,
+      refusal: new Refusal(ErrorCode.InvalidChannel, 'the filter of a shared subscription cannot be shared'),
     };
   }
   return { shared: true, refusal: checkFilter(shared.filter) };

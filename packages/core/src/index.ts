@@ -7,6 +7,7 @@ export * from './retained-store.js';
 export * from './shared-group.js';
 export type { Subscriber } from './subscriber.js';
 export * from './topic-index.js';
+export * from './topic-levels.js';
 export * from './store/memory-store.js';
 export type * from './store/records.js';
 export type * from './store/store.js';

@@ -33,19 +33,31 @@ export class SharedGroup implements Subscriber {
   }
 
   deliver(message: Message): void {
+    this.pick()?.deliver(message, this.id);
+  }
+
+  /**
+   * The member the next message goes to: round-robin, preferring connected members (nobody
+   * connected: the next member's session queues it). With `round`, a member that fan-out
+   * already reached is passed over unless it takes a copy per shared subscription; undefined
+   * when every member has the message.
+   */
+  pick(round?: number): Subscriber | undefined {
     const count = this.members.length;
-    if (count === 0) return;
+    let offline = -1;
     for (let tried = 0; tried < count; tried++) {
-      const member = this.members[(this.next + tried) % count];
+      const at = (this.next + tried) % count;
+      const member = this.members[at];
+      if (round !== undefined && member.deliveryRound === round && member.copyPerSharedSubscription !== true)
+        continue;
       if (member.connected !== false) {
-        this.next = (this.next + tried + 1) % count;
-        member.deliver(message, this.id);
-        return;
+        this.next = (at + 1) % count;
+        return member;
       }
+      if (offline === -1) offline = at;
     }
-    // Nobody is connected: the next member's session queues it.
-    const member = this.members[this.next % count];
-    this.next = (this.next + 1) % count;
-    member.deliver(message, this.id);
+    if (offline === -1) return undefined;
+    this.next = (offline + 1) % count;
+    return this.members[offline];
   }
 }

@@ -20,4 +20,12 @@ export interface Subscriber {
   deliver(message: Message, sharedFilter?: string): void;
   /** False while a persistent session has no connection; shared groups prefer connected members. */
   readonly connected?: boolean;
+  /**
+   * True for a subscriber that takes one copy of a message per shared subscription it is
+   * picked for, besides the one through its own filters (MQTT 5 §4.8.2). Otherwise (native,
+   * JSON) a message reaches it once, however many of its groups match.
+   */
+  readonly copyPerSharedSubscription?: boolean;
+  /** Owned by the broker: the fan-out that last reached this subscriber (see Broker.fanOutWithGroups). */
+  deliveryRound?: number;
 }

@@ -8,6 +8,11 @@ export function isSingle(targets: Subscriber | Iterable<Subscriber>): targets is
   return !(targets instanceof Set) && !Array.isArray(targets);
 }
 const MATCH_CACHE_LIMIT = 4096;
+/**
+ * Longer channels are matched every time rather than cached: MQTT topics may be 64 KiB, and
+ * 4096 of them as keys would hold 256 MiB. This keeps the keys under 4 MiB.
+ */
+const MATCH_CACHE_LONGEST = 1024;
 
 /**
  * Who receives a message on a channel. Exact filters are one Map lookup; wildcard filters
@@ -80,6 +85,7 @@ export class TopicIndex {
     const unique = new Set<Subscriber>(held === undefined ? EMPTY : isSingle(held) ? [held] : held);
     this.wildcards.match(channel, (s) => unique.add(s));
     const list = unique.size === 0 ? EMPTY : [...unique];
+    if (channel.length > MATCH_CACHE_LONGEST) return list;
     if (this.cache.size >= MATCH_CACHE_LIMIT) this.cache.clear();
     this.cache.set(channel, list);
     return list;

@@ -87,24 +87,29 @@ export class WildcardTrie {
     const levels = channel.split(LEVEL_SEPARATOR);
     // MQTT 4.7.2: wildcards in the first level do not match topics starting with `$`.
     const system = isSystemChannel(channel);
-    this.walk(this.root, levels, 0, visit, system);
-  }
-
-  private walk(
-    node: TrieNode,
-    levels: string[],
-    depth: number,
-    visit: (subscriber: Subscriber) => void,
-    system: boolean,
-  ): void {
-    const atRootOfSystem = system && depth === 0;
-    if (node.hash && !atRootOfSystem) for (const s of node.hash) visit(s);
-    if (depth === levels.length) {
-      if (node.exact) for (const s of node.exact) visit(s);
-      return;
+    // An explicit stack, not recursion: a client's filter of thousands of levels must not
+    // overflow the call stack. Each level pushes at most two nodes, so it holds < 2 × levels.
+    const nodes: TrieNode[] = [this.root];
+    const depths: number[] = [0];
+    while (nodes.length > 0) {
+      const node = nodes.pop() as TrieNode;
+      const depth = depths.pop() as number;
+      const atRootOfSystem = system && depth === 0;
+      if (node.hash && !atRootOfSystem) for (const s of node.hash) visit(s);
+      if (depth === levels.length) {
+        if (node.exact) for (const s of node.exact) visit(s);
+        continue;
+      }
+      // Pushed in reverse so that the exact child is walked before `+`, as a recursion would.
+      if (node.plus && !atRootOfSystem) {
+        nodes.push(node.plus);
+        depths.push(depth + 1);
+      }
+      const child = node.children?.get(levels[depth]);
+      if (child) {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
     }
-    const child = node.children?.get(levels[depth]);
-    if (child) this.walk(child, levels, depth + 1, visit, system);
-    if (node.plus && !atRootOfSystem) this.walk(node.plus, levels, depth + 1, visit, system);
   }
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { TopicIndex } from '../src/topic-index.js';
@@ -218,5 +220,24 @@ describe('TopicIndex: match cache invalidation', () => {
     index.add('c/7', sub('e'));
     assert.deepEqual(of(index, 'c/7'), ['e', 'w']);
     assert.deepEqual(of(index, 'c/4999'), ['w']);
+  });
+});
+
+describe('TopicIndex: the match cache is bounded in bytes too', () => {
+  it('does not keep 64 KiB channel names: 1,000 of them leave the heap as it was', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const index = new TopicIndex();
+    index.add('#', sub('all'));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1000; i++) {
+      // A fresh flat string each time, as a socket read gives: 64 KiB that the cache could pin.
+      const channel = `${i}/${'x'.repeat(65_000)}`.split('').join('');
+      assert.deepEqual(of(index, channel), ['all']);
+    }
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.ok(grown < 16 * 1024 * 1024, `heap grew by ${grown} bytes (65 MB if the names were cached)`);
   });
 });

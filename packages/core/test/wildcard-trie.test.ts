@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { filterMatches } from '@pulse/protocol';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { WildcardTrie } from '../src/wildcard-trie.js';
@@ -132,5 +133,41 @@ describe('WildcardTrie', () => {
       for (const c of ['a', 'a/b', 'a/b/c', 'x/y/z/w', '$SYS/x', 'q'])
         assert.deepEqual(visits(trie, c), [], c);
     }
+  });
+
+  it('agrees with filterMatches on deep filters, and 100,000 levels do not overflow the stack', () => {
+    // Seeded: filters and channels of up to 300 levels over a tiny alphabet, so many match.
+    let seed = 9;
+    const next = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    const level = () => ['a', 'b', ''][next(3)];
+    const filters: string[] = [];
+    const trie = new WildcardTrie();
+    for (let i = 0; i < 200; i++) {
+      const depth = 1 + next(300);
+      const levels = Array.from({ length: depth }, () => (next(3) === 0 ? '+' : level()));
+      if (next(4) === 0) levels[depth - 1] = '#';
+      const filter = levels.join('/');
+      filters.push(filter);
+      trie.add(filter, sub(String(i)));
+    }
+    let matched = 0;
+    for (let c = 0; c < 300; c++) {
+      // A channel made from one filter (wildcards filled in), sometimes with one level changed.
+      const levels = filters[next(filters.length)]
+        .split('/')
+        .flatMap((l) => (l === '+' ? [level()] : l === '#' ? Array.from({ length: next(3) }, level) : [l]));
+      if (next(3) === 0 && levels.length > 0) levels[next(levels.length)] = 'z';
+      const channel = levels.length === 0 ? 'a' : levels.join('/');
+      const expected = filters.flatMap((f, i) => (filterMatches(f, channel) ? [String(i)] : [])).sort();
+      assert.deepEqual(ids(trie, channel), expected, channel);
+      matched += expected.length;
+    }
+    assert.ok(matched > 300, `only ${matched} matches: the channels test too little`);
+    const deep = new WildcardTrie();
+    deep.add(Array.from({ length: 100_000 }, () => '+').join('/'), sub('deep'));
+    assert.deepEqual(visits(deep, Array.from({ length: 100_000 }, () => 'x').join('/')), ['deep']);
   });
 });

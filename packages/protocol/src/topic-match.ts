@@ -14,3 +14,16 @@ export function filterMatches(filter: string, channel: string): boolean {
   }
   return f.length === c.length;
 }
+
+/** Shared subscriptions are named `$share/{group}/{filter}` (MQTT 5 §4.8.2). */
+export const SHARED_PREFIX = '$share/';
+
+/**
+ * Whether a subscription matches `channel`: a filter as in `filterMatches`, and a shared
+ * subscription `$share/{group}/{filter}` by its `{filter}`.
+ */
+export function subscriptionMatches(subscription: string, channel: string): boolean {
+  if (!subscription.startsWith(SHARED_PREFIX)) return filterMatches(subscription, channel);
+  const slash = subscription.indexOf('/', SHARED_PREFIX.length);
+  return slash !== -1 && filterMatches(subscription.slice(slash + 1), channel);
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
+import { dirname } from 'node:path';
 import { AuthConfigError } from './auth/errors.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { runPasswd } from './passwd.js';
 import { createLogger } from './log.js';
 import { PulseServer } from './server.js';
 import { StoreOpenError } from './storage/sqlite-store.js';
+import { ListenError } from './transport/listen.js';
 import { TlsConfigError } from './transport/tls.js';
 import { VERSION } from './version.js';
 
@@ -15,7 +17,7 @@ async function main(): Promise<number> {
   }
   let result: ReturnType<typeof loadConfig>;
   try {
-    result = loadConfig(process.argv.slice(2), process.env, process.cwd(), VERSION);
+    result = loadConfig(argv, process.env, process.cwd(), VERSION, dirname(process.argv[1]));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pulse: ${err.message}\n`);
@@ -30,6 +32,7 @@ async function main(): Promise<number> {
   const { config } = result;
   const log = createLogger(config.log.level);
   if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
+  for (const warning of result.warnings) log.warn({ file: result.configFile }, warning);
   let server: PulseServer;
   try {
     server = new PulseServer(config, {
@@ -49,9 +52,8 @@ async function main(): Promise<number> {
   try {
     await server.start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-    const where = e.address !== undefined ? ` ${e.address}:${e.port}` : '';
-    process.stderr.write(`pulse: cannot listen on${where}: ${e.code ?? e.message}\n`);
+    if (!(err instanceof ListenError)) throw err;
+    process.stderr.write(`pulse: ${err.message}\n`);
     return 1;
   }
   // SIGHUP reloads the TLS certificates; connections stay up (docs/SECURITY.md).

@@ -11,7 +11,7 @@ import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } f
 import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
-import { createHttpServer, createMetricsServer } from './http/http-server.js';
+import { createHttpServer, createMetricsServer, createUpgradeServer } from './http/http-server.js';
 import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
 import type { AuthHooks } from './auth/hooks.js';
@@ -36,6 +36,7 @@ import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } fr
 import { TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
 import { type UpgradeRoute, handleUpgrade } from './transport/ws-upgrade.js';
+import { listen } from './transport/listen.js';
 import { VERSION } from './version.js';
 
 /** MQTT over WebSocket carries binary frames only (MQTT 5 §6). */
@@ -51,6 +52,8 @@ export interface ListeningAddresses {
   http: AddressInfo;
   tcp?: AddressInfo;
   mqtt?: AddressInfo;
+  /** The MQTT-over-WebSocket listener of its own (mqtt.ws_port). */
+  mqttWs?: AddressInfo;
   metrics?: AddressInfo;
 }
 
@@ -70,17 +73,6 @@ export interface PulseServerOptions {
   hooks?: AuthHooks;
   /** How long native and JSON connections may stay unauthenticated (ms); 10 s by default. For tests. */
   authTimeoutMs?: number;
-}
-
-function listen(server: Server | NetServer, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    server.listen({ host, port, backlog: 4096 }, () => {
-      server.off('error', onError);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }
 
 /**
@@ -115,6 +107,7 @@ export class PulseServer {
   private readonly envs: Record<TransportName, ConnectionEnv>;
   readonly mqtt: MqttService | undefined;
   private mqttListener: NetServer | undefined;
+  private mqttWsListener: Server | undefined;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private http: Server | undefined;
@@ -142,7 +135,8 @@ export class PulseServer {
     onHandlerError((err) => this.log.error({ err }, 'protocol handler failed; its connection was closed'));
     this.onFatal = options.onFatal;
     // Before the store opens: a bad certificate file (TlsConfigError) leaves nothing to close.
-    const anyTls = config.server.tls || config.transport.tls || config.mqtt.tls;
+    const anyTls =
+      config.server.tls || config.transport.tls || config.mqtt.tls || this.hasMqttWsListener(true);
     this.tls = anyTls ? new TlsListeners(config.tls, this.log, this.tlsStats) : undefined;
     // Also before the store: a bad auth.jwt_public_key (AuthConfigError) leaves nothing to close.
     this.auth = new AuthService(config, this.log, options.hooks);
@@ -159,6 +153,7 @@ export class PulseServer {
     this.broker = new Broker({
       maxChannels: config.limits.max_channels,
       maxSubscriptionsPerConnection: config.limits.max_subscriptions_per_connection,
+      maxTopicLevels: config.limits.max_topic_levels,
     });
     if (config.history.length > 0) {
       this.broker.history = new ChannelHistory(historyRules(config.history), this.store, {
@@ -217,7 +212,7 @@ export class PulseServer {
       mqtt: env(this.transportStats.mqtt, mqttLimits),
       mqtt_ws: env(this.transportStats.mqtt_ws, mqttLimits),
     };
-    if (config.mqtt.port !== 0 || config.mqtt.websocket) {
+    if (config.mqtt.port !== 0 || config.mqtt.websocket || this.hasMqttWsListener(false)) {
       this.mqtt = new MqttService({
         broker: this.broker,
         config,
@@ -289,6 +284,7 @@ export class PulseServer {
         close(this.http),
         close(this.tcp),
         close(this.mqttListener),
+        close(this.mqttWsListener),
         close(this.metricsServer),
       ]);
       throw err;
@@ -338,43 +334,48 @@ export class PulseServer {
     if (config.transport.websocket) {
       routes.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
     }
-    if (this.mqtt && config.mqtt.websocket) {
-      routes.set(config.mqtt.ws_path, {
-        subprotocols: ['mqtt', 'mqttv3.1'],
-        requireSubprotocol: true,
-        accept: (socket, head) => this.acceptMqttWebSocket(socket, head),
-      });
-    }
+    const mqttRoute: UpgradeRoute = {
+      subprotocols: ['mqtt', 'mqttv3.1'],
+      requireSubprotocol: true,
+      accept: (socket, head) => this.acceptMqttWebSocket(socket, head),
+    };
+    if (this.mqtt && config.mqtt.websocket) routes.set(config.mqtt.ws_path, mqttRoute);
     this.http = createHttpServer({
       version: VERSION,
       tls: config.server.tls ? this.tls?.serverOptions() : undefined,
       isDraining: () => this.draining,
       api: this.apiHandler(),
-      onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => {
-        if (this.draining) {
-          socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-          return;
-        }
-        handleUpgrade(routes, req, socket, head);
-      },
+      onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) =>
+        this.upgrade(routes, req, socket, head),
     });
     if (this.http instanceof TlsServer) this.tls?.watch('http', this.http);
     const addresses: ListeningAddresses = {
-      http: await listen(this.http, config.server.host, config.server.port),
+      http: await listen(this.http, {
+        host: config.server.host,
+        port: config.server.port,
+        keys: 'server.host / server.port',
+      }),
     };
     if (config.transport.tcp_port !== 0) {
       this.tcp = this.socketServer(config.transport.tls && 'tcp', (socket) => this.acceptTcp(socket));
-      addresses.tcp = await listen(this.tcp, config.server.host, config.transport.tcp_port);
+      addresses.tcp = await listen(this.tcp, {
+        host: config.server.host,
+        port: config.transport.tcp_port,
+        keys: 'server.host / transport.tcp_port',
+      });
     }
     if (this.mqtt && config.mqtt.port !== 0) {
       this.mqttListener = this.socketServer(config.mqtt.tls && 'mqtt', (socket) =>
         this.open(new TcpConnection(socket, this.envs.mqtt), 'mqtt'),
       );
-      addresses.mqtt = await listen(
-        this.mqttListener,
-        config.mqtt.host || config.server.host,
-        config.mqtt.port,
-      );
+      addresses.mqtt = await listen(this.mqttListener, {
+        host: config.mqtt.host || config.server.host,
+        port: config.mqtt.port,
+        keys: `${config.mqtt.host ? 'mqtt.host' : 'server.host'} / mqtt.port`,
+      });
+    }
+    if (this.hasMqttWsListener(false)) {
+      addresses.mqttWs = await this.listenMqttWs(new Map([[config.mqtt.ws_path, mqttRoute]]));
     }
     this.mqtt?.start();
     if (config.metrics.enabled && config.metrics.port !== 0) {
@@ -382,7 +383,11 @@ export class PulseServer {
         contentType: this.metrics.registry.contentType,
         body: await this.metrics.registry.metrics(),
       }));
-      addresses.metrics = await listen(this.metricsServer, config.metrics.host, config.metrics.port);
+      addresses.metrics = await listen(this.metricsServer, {
+        host: config.metrics.host,
+        port: config.metrics.port,
+        keys: 'metrics.host / metrics.port',
+      });
     }
     this.heartbeat.start();
     if (config.log.report_interval_ms > 0) {
@@ -395,6 +400,9 @@ export class PulseServer {
         tcp: addresses.tcp ? `${addresses.tcp.address}:${addresses.tcp.port}` : 'off',
         mqtt: addresses.mqtt ? `${addresses.mqtt.address}:${addresses.mqtt.port}` : 'off',
         mqtt_ws: this.mqtt && config.mqtt.websocket ? config.mqtt.ws_path : 'off',
+        mqtt_ws_listener: addresses.mqttWs
+          ? `${addresses.mqttWs.address}:${addresses.mqttWs.port}${config.mqtt.ws_path}`
+          : 'off',
         metrics: addresses.metrics ? `${addresses.metrics.address}:${addresses.metrics.port}` : 'off',
         tls: this.tls?.listeners.join(',') || 'off',
         version: VERSION,
@@ -402,6 +410,41 @@ export class PulseServer {
       'pulse listening',
     );
     return addresses;
+  }
+
+  /** mqtt.ws_port is set (and, with `tls`, has mqtt.ws_tls). */
+  private hasMqttWsListener(tls: boolean): boolean {
+    return this.config.mqtt.ws_port !== 0 && (!tls || this.config.mqtt.ws_tls);
+  }
+
+  /** The MQTT-over-WebSocket listener of its own (the seed broker's `[websocket]`). */
+  private async listenMqttWs(routes: ReadonlyMap<string, UpgradeRoute>): Promise<AddressInfo> {
+    const { mqtt } = this.config;
+    this.mqttWsListener = createUpgradeServer({
+      tls: mqtt.ws_tls ? this.tls?.serverOptions() : undefined,
+      onUpgrade: (req, socket, head) => this.upgrade(routes, req, socket, head),
+    });
+    if (this.mqttWsListener instanceof TlsServer) this.tls?.watch('mqtt_ws', this.mqttWsListener);
+    const hostKey = mqtt.ws_host ? 'mqtt.ws_host' : mqtt.host ? 'mqtt.host' : 'server.host';
+    return listen(this.mqttWsListener, {
+      host: mqtt.ws_host || mqtt.host || this.config.server.host,
+      port: mqtt.ws_port,
+      keys: `${hostKey} / mqtt.ws_port`,
+    });
+  }
+
+  /** A WebSocket upgrade on either HTTP listener; refused while draining. */
+  private upgrade(
+    routes: ReadonlyMap<string, UpgradeRoute>,
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+  ): void {
+    if (this.draining) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    handleUpgrade(routes, req, socket, head);
   }
 
   /** The periodic registry report (connections, channels) logged at info. */
@@ -553,7 +596,7 @@ export class PulseServer {
       new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     // The TCP listener stops at once; the HTTP one keeps answering /health (503) and refusing
     // upgrades until the drain is over, so that load balancers see the server leave.
-    const tcpClosed = Promise.all([closed(this.tcp), closed(this.mqttListener)]);
+    const tcpClosed = Promise.all([closed(this.tcp), closed(this.mqttListener), closed(this.mqttWsListener)]);
     this.mqtt?.stop();
     for (const connection of this.connections) connection.handler?.goAway();
     this.scheduler.flushAll();
@@ -564,6 +607,7 @@ export class PulseServer {
     for (const connection of this.connections) connection.abort();
     const httpClosed = closed(this.http);
     this.http?.closeAllConnections();
+    this.mqttWsListener?.closeAllConnections();
     await Promise.all([tcpClosed, httpClosed, closed(this.metricsServer)]);
     this.closeStore();
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { freePort, RawWs, sleep } from './helpers.js';
+import { spawnPulse } from './pulse-process.js';
 
 const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const run = (args: string[], env: Record<string, string> = {}) =>
@@ -41,15 +42,70 @@ test('a config mistake stops start-up with one line naming the key and the sourc
   assert.match(unknown.stderr, /--prot/);
 });
 
-test('a port in use is one clear line, exit 1', async () => {
+test('a port in use is one clear line naming the address and the setting, exit 1', async () => {
   const port = await freePort();
   const { createServer } = await import('node:net');
   const blocker = createServer().listen(port, '127.0.0.1');
   await once(blocker, 'listening');
-  const res = run(['--port', String(port), '--tcp-port', '0', '--metrics-port', '0', '--mqtt-port', '0']);
-  blocker.close();
+  const off = ['--tcp-port', '0', '--metrics-port', '0', '--mqtt-port', '0'];
+  // One listener after another: each line names the keys of the one that could not listen.
+  const cases: [string[], string][] = [
+    [['--port', String(port), ...off], 'server.host / server.port'],
+    [['--port', '0', ...off, '--tcp-port', String(port)], 'server.host / transport.tcp_port'],
+    [['--port', '0', ...off, '--mqtt-port', String(port)], 'server.host / mqtt.port'],
+    [['--port', '0', ...off, '--bind', `127.0.0.1:${port}`], 'mqtt.host / mqtt.port'],
+    [['--port', '0', ...off, '--metrics-port', String(port)], 'metrics.host / metrics.port'],
+    [['--port', '0', ...off, '--mqtt-ws-port', String(port)], 'server.host / mqtt.ws_port'],
+  ];
+  try {
+    for (const [args, keys] of cases) {
+      const res = run(args);
+      assert.equal(res.status, 1, res.stderr);
+      assert.equal(
+        res.stderr.trim(),
+        `pulse: cannot listen on 127.0.0.1:${port} (${keys}): EADDRINUSE, the port is in use`,
+      );
+    }
+  } finally {
+    blocker.close();
+  }
+});
+
+test('a host that does not resolve is one line naming the host, port and setting, exit 1', () => {
+  const off = ['--tcp-port', '0', '--metrics-port', '0', '--mqtt-port', '0'];
+  const res = run(['--host', 'nosuchhost.invalid', '--port', '8080', ...off]);
   assert.equal(res.status, 1);
-  assert.match(res.stderr.trim(), new RegExp(`^pulse: cannot listen on 127.0.0.1:${port}: EADDRINUSE$`));
+  assert.match(
+    res.stderr.trim(),
+    /^pulse: cannot listen on nosuchhost\.invalid:8080 \(server\.host \/ server\.port\): (ENOTFOUND, no such host|EAI_AGAIN, .*)$/,
+  );
+});
+
+test('the memory engine reports commit_policy "none" in its log line and metric, and warns about a configured one', async () => {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const p = spawnPulse(
+    ['--port', String(port), '--tcp-port', '0', '--mqtt-port', '0', '--metrics-port', String(metricsPort)],
+    { PULSE_STORAGE_COMMIT_POLICY: 'strict' },
+  );
+  try {
+    await p.ready;
+    const lines = p
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    const restored = lines.find((l) => l.msg === 'state restored');
+    assert.deepEqual([restored.engine, restored.commit_policy], ['memory', 'none']);
+    const warning = lines.find((l) => l.level === 40 && /commit_policy/.test(l.msg));
+    assert.match(
+      warning?.msg ?? '',
+      /storage\.commit_policy = "strict" \(from env PULSE_STORAGE_COMMIT_POLICY\)/,
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /^pulse_storage_info\{engine="memory",commit_policy="none"\} 1$/m);
+  } finally {
+    await p.kill();
+  }
 });
 
 test('runs, logs a periodic registry report, serves metrics, exits 0 on SIGTERM after draining', async () => {

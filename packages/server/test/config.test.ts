@@ -23,6 +23,9 @@ interface SpecConfig {
     tls: boolean;
     websocket: boolean;
     ws_path: string;
+    ws_port: number;
+    ws_host: string;
+    ws_tls: boolean;
     max_packet_size: number;
     receive_maximum: number;
     topic_alias_maximum: number;
@@ -48,6 +51,7 @@ interface SpecConfig {
     max_connections: number;
     max_channels: number;
     max_subscriptions_per_connection: number;
+    max_topic_levels: number;
     max_message_size: number;
     max_frame_size: number;
     max_outbound_bytes: number;
@@ -109,6 +113,9 @@ const DEFAULTS: SpecConfig = {
     tls: false,
     websocket: true,
     ws_path: '/mqtt',
+    ws_port: 0,
+    ws_host: '',
+    ws_tls: false,
     max_packet_size: 1_048_576,
     receive_maximum: 1024,
     topic_alias_maximum: 64,
@@ -134,6 +141,7 @@ const DEFAULTS: SpecConfig = {
     max_connections: 100000,
     max_channels: 10000,
     max_subscriptions_per_connection: 100,
+    max_topic_levels: 128,
     max_message_size: 65536,
     max_frame_size: 16777216,
     max_outbound_bytes: 1048576,
@@ -265,6 +273,9 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'mqtt.port', toml: '1884', text: '1884', value: 1884 },
   { path: 'mqtt.websocket', toml: 'false', text: 'false', value: false },
   { path: 'mqtt.ws_path', toml: '"/m"', text: '/m', value: '/m' },
+  { path: 'mqtt.ws_port', toml: '8083', text: '8083', value: 8083 },
+  { path: 'mqtt.ws_host', toml: '"0.0.0.0"', text: '0.0.0.0', value: '0.0.0.0' },
+  { path: 'mqtt.ws_tls', toml: 'true', text: 'true', value: true },
   { path: 'mqtt.max_packet_size', toml: '4096', text: '4096', value: 4096 },
   { path: 'mqtt.receive_maximum', toml: '10', text: '10', value: 10 },
   { path: 'mqtt.topic_alias_maximum', toml: '5', text: '5', value: 5 },
@@ -279,6 +290,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_connections', toml: '5', text: '5', value: 5 },
   { path: 'limits.max_channels', toml: '7', text: '7', value: 7 },
   { path: 'limits.max_subscriptions_per_connection', toml: '3', text: '3', value: 3 },
+  { path: 'limits.max_topic_levels', toml: '16', text: '16', value: 16 },
   { path: 'limits.max_message_size', toml: '16777216', text: '16777216', value: 16777216 },
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
@@ -503,7 +515,7 @@ describe('config: TOML file', () => {
     );
     assert.equal(
       errorOf([], {}, dirWithToml('[server.tls]\nenabled = true\n')),
-      'config error: server.tls must be true or false, got a table (from pulse.toml): the certificate settings go in [tls], and tls = true goes under [mqtt] for the MQTT listener or [server] for HTTPS/WSS',
+      'config error: mqtt.tls = true needs tls.certificate_chain and tls.private_key (PEM files of the server certificate chain and its key), got mqtt.tls = true (from pulse.toml [server.tls] enabled), tls.certificate_chain = "" (default) and tls.private_key = "" (default)',
     );
     const dir = tempDir();
     writeFileSync(join(dir, 'my.toml'), '[server]\nprot = 1\n');
@@ -542,8 +554,8 @@ describe('config: TOML file', () => {
         /log\.level must be one of "trace", "debug", "info", "warn", "error", "fatal", "silent", got "loud"/,
       ],
       [
-        '[limits]\nslow_consumer_policy = "throttle"',
-        /limits\.slow_consumer_policy must be one of "drop", "disconnect", got "throttle"/,
+        '[limits]\nslow_consumer_policy = "slow"',
+        /limits\.slow_consumer_policy must be one of "drop", "disconnect", got "slow"/,
       ],
     ];
     for (const [text, pattern] of cases) assert.match(errorOf([], {}, dirWithToml(`${text}\n`)), pattern);

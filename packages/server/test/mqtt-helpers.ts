@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket, {
@@ -318,6 +319,10 @@ export function run(
   done: Promise<RunResult>;
   child: ChildProcess;
 } {
+  // A missing program fails at once, not after the test's time-out (npm test installs them).
+  if (command.startsWith('/') && !existsSync(command)) {
+    throw new Error(`${command} is not installed (its Debian package: see scripts/system-packages.mjs)`);
+  }
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

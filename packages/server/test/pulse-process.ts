@@ -16,8 +16,14 @@ export interface PulseProcess {
   exited: Promise<number | null>;
 }
 
-export function spawnPulse(args: string[], env: Record<string, string> = {}): PulseProcess {
-  const child = spawn(process.execPath, [cli, '--log', 'info', ...args], {
+/** `cwd`: the working directory; `command`: the script to run instead of the built cli.js (a link to it). */
+export function spawnPulse(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { cwd?: string; command?: string } = {},
+): PulseProcess {
+  const child = spawn(process.execPath, [options.command ?? cli, '--log', 'info', ...args], {
+    cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -9,7 +9,7 @@ import type {
   StreamRecord,
   WillRecord,
 } from './records.js';
-import type { CommitPolicy, Store } from './store.js';
+import type { Store } from './store.js';
 
 interface SessionState {
   session: SessionRecord;
@@ -28,7 +28,8 @@ const expired = (expiresAt: number | undefined, nowMs: number): boolean =>
  */
 export class MemoryStore implements Store {
   readonly engine = 'memory';
-  readonly commitPolicy: CommitPolicy = 'strict';
+  /** storage.commit_policy does not apply: every write is done when made and ends with the process. */
+  readonly commitPolicy = 'none';
   /** Its state ends with the process: there is never a crash to recover from. */
   readonly recoveredFromCrash = false;
   readonly dirty = false;

@@ -11,6 +11,9 @@ import type {
 
 export type CommitPolicy = 'strict' | 'balanced' | 'fast';
 
+/** A store's commit policy; `none` for an engine that keeps nothing past the process (memory). */
+export type StoreCommitPolicy = CommitPolicy | 'none';
+
 /**
  * Durable state of the server. The running server keeps its state in memory and tells the
  * store every change; the store replays it all at start-up (`load`).
@@ -22,8 +25,11 @@ export type CommitPolicy = 'strict' | 'balanced' | 'fast';
  */
 export interface Store {
   readonly engine: string;
-  /** How commits are made durable (strict: fsync, balanced: process crashes, fast: an interval). */
-  readonly commitPolicy: CommitPolicy;
+  /**
+   * How commits are made durable (strict: fsync, balanced: process crashes, fast: an interval;
+   * none: nothing outlives the process, so there is nothing to make durable).
+   */
+  readonly commitPolicy: StoreCommitPolicy;
   /**
    * True when the store was not closed cleanly the last time it was open (the process crashed
    * or was killed): under `fast`, acknowledged writes of the last interval may be lost.

@@ -26,17 +26,20 @@ const PULSEAUDIO_VARIABLES: ReadonlySet<string> = new Set([
 /**
  * The configuration the environment sets, in the order to apply it: seed aliases,
  * then `PULSE_` short forms, then `PULSE_<SECTION>_<KEY>`. `PULSE_CONFIG` is read
- * elsewhere. A `PULSE_<SECTION>_...` variable that names no key is an error;
+ * elsewhere; names Pulse ignores add a line to `warnings`. A `PULSE_<SECTION>_...` variable that names no key is an error;
  * variables whose first segment is not a section are someone else's and ignored.
  */
-export function envAssignments(env: Record<string, string | undefined>): Assignment[] {
+export function envAssignments(env: Record<string, string | undefined>, warnings: string[]): Assignment[] {
   const found: { rank: number; assignments: Assignment[] }[] = [];
   for (const name of Object.keys(env).sort()) {
     const value = env[name];
     if (value === undefined) continue;
     const target = ENVS.get(name);
     if (target) {
-      found.push({ rank: target.rank, assignments: targetAssignments(target, value, `env ${name}`) });
+      found.push({
+        rank: target.rank,
+        assignments: targetAssignments(target, value, `env ${name}`, warnings),
+      });
       continue;
     }
     if (!name.startsWith('PULSE_') || name === CONFIG_ENV || PULSEAUDIO_VARIABLES.has(name)) continue;

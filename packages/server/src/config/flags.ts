@@ -12,6 +12,8 @@ export interface ParsedArgs {
   config?: { path: string; source: string };
   /** Key values in command-line order (later wins). */
   assignments: Assignment[];
+  /** One line each for flags that are accepted and ignored (the seed's --worker-threads). */
+  warnings: string[];
 }
 
 /**
@@ -21,10 +23,11 @@ export interface ParsedArgs {
  */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   for (const arg of argv) {
-    if (HELP_FLAGS.includes(arg)) return { action: 'help', assignments: [] };
-    if (VERSION_FLAGS.includes(arg)) return { action: 'version', assignments: [] };
+    if (HELP_FLAGS.includes(arg)) return { action: 'help', assignments: [], warnings: [] };
+    if (VERSION_FLAGS.includes(arg)) return { action: 'version', assignments: [], warnings: [] };
   }
   const assignments: Assignment[] = [];
+  const warnings: string[] = [];
   let config: ParsedArgs['config'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -64,7 +67,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
           ? 'FILE'
           : target.kind === 'key'
             ? target.info.spec.metavar
-            : target.alias.metavar;
+            : target.kind === 'alias'
+              ? target.alias.metavar
+              : target.ignored.metavar;
       throw new ConfigError(`flag ${flag} needs a value (${flag} ${metavar})`);
     } else {
       value = next;
@@ -75,10 +80,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       if (value === '') throw new ConfigError(`flag ${flag} needs a file name`);
       config = { path: value, source };
     } else {
-      assignments.push(...targetAssignments(target, value, source));
+      assignments.push(...targetAssignments(target, value, source, warnings));
     }
   }
-  return config ? { config, assignments } : { assignments };
+  return config ? { config, assignments, warnings } : { assignments, warnings };
 }
 
 function unexpected(arg: string): ConfigError {

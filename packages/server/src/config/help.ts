@@ -1,6 +1,7 @@
 import { showSetting } from './errors.js';
 import { CONFIG_ENV, CONFIG_FLAG, KEYS, SECTIONS } from './keys.js';
-import { COMPOUND_ALIASES, TABLE_ARRAYS } from './schema.js';
+import { COMPOUND_ALIASES, IGNORED_SEED_NAMES, TABLE_ARRAYS } from './schema.js';
+import { SEED_CONFIG_FILE } from './seed-broker.js';
 import { DEFAULT_CONFIG_FILE } from './toml.js';
 
 /** The text of `pulse --help`: every flag with its environment variables, default and meaning. */
@@ -19,7 +20,7 @@ export function helpText(version: string): string {
     'General:',
     ...entry(
       [`--${CONFIG_FLAG} FILE`],
-      `TOML config file (default: ${DEFAULT_CONFIG_FILE} in the working directory, if present)`,
+      `TOML config file (default: ${DEFAULT_CONFIG_FILE} in the working directory, if present; else the seed broker's ${SEED_CONFIG_FILE} there or next to the pulse command)`,
       `env: ${CONFIG_ENV}`,
     ),
     ...entry(['-h, --help'], 'show this help and exit'),
@@ -41,6 +42,9 @@ export function helpText(version: string): string {
   lines.push('', 'Compatibility aliases (MQTT broker seed):');
   for (const a of COMPOUND_ALIASES)
     lines.push(...entry([`--${a.flag} ${a.metavar}`], a.help, `env: ${a.env}`));
+  for (const i of IGNORED_SEED_NAMES) {
+    lines.push(...entry([`--${i.flag} ${i.metavar}`], `ignored, with a warning: ${i.why}`, `env: ${i.env}`));
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,5 +1,13 @@
 import type { KeySpec } from './kinds.js';
-import { COMPOUND_ALIASES, type CompoundAlias, type KeyPath, SCHEMA, TABLE_ARRAYS } from './schema.js';
+import {
+  COMPOUND_ALIASES,
+  type CompoundAlias,
+  IGNORED_SEED_NAMES,
+  type IgnoredSeedName,
+  type KeyPath,
+  SCHEMA,
+  TABLE_ARRAYS,
+} from './schema.js';
 import { tableArrayPlace } from './table-array.js';
 
 /** One key of the table with the names it goes by. */
@@ -50,7 +58,8 @@ for (const { path } of TABLE_ARRAYS) {
 /** What a flag name (without `--`) or an environment variable name stands for. */
 export type Target =
   | { kind: 'key'; info: KeyInfo; rank: number }
-  | { kind: 'alias'; alias: CompoundAlias; rank: number };
+  | { kind: 'alias'; alias: CompoundAlias; rank: number }
+  | { kind: 'ignored'; ignored: IgnoredSeedName; rank: number };
 
 /**
  * Ranks order several environment variables setting the same key: the full
@@ -60,6 +69,7 @@ export type Target =
 export const FLAGS: ReadonlyMap<string, Target> = index(
   KEYS.flatMap((info) => info.flags.map((name) => [name, { kind: 'key', info, rank: 0 }] as const)),
   COMPOUND_ALIASES.map((alias) => [alias.flag, { kind: 'alias', alias, rank: 0 }] as const),
+  IGNORED_SEED_NAMES.map((ignored) => [ignored.flag, { kind: 'ignored', ignored, rank: 0 }] as const),
 );
 
 export const ENVS: ReadonlyMap<string, Target> = index(
@@ -70,6 +80,7 @@ export const ENVS: ReadonlyMap<string, Target> = index(
     ),
   ),
   COMPOUND_ALIASES.map((alias) => [alias.env, { kind: 'alias', alias, rank: 1 }] as const),
+  IGNORED_SEED_NAMES.map((ignored) => [ignored.env, { kind: 'ignored', ignored, rank: 1 }] as const),
 );
 
 function index(...groups: (readonly (readonly [string, Target])[])[]): Map<string, Target> {

@@ -4,13 +4,19 @@ import { ConfigError } from './errors.js';
 import { parseArgs } from './flags.js';
 import { helpText } from './help.js';
 import { KEY_BY_PATH, KEYS, type KeyInfo } from './keys.js';
-import { CROSS_CHECKS, type PulseConfig, TABLE_ARRAYS } from './schema.js';
+import { CROSS_CHECKS, type CrossCheck, NOTICES, type PulseConfig, TABLE_ARRAYS } from './schema.js';
 import { tableArrayPlace } from './table-array.js';
 import { findConfigFile, readConfigFile } from './toml.js';
 import { showSettingOf } from './value.js';
 
 export type LoadResult =
-  | { kind: 'run'; config: PulseConfig; configFile?: string }
+  | {
+      kind: 'run';
+      config: PulseConfig;
+      configFile?: string;
+      /** One line each for settings that were accepted but have no effect; logged at start-up. */
+      warnings: string[];
+    }
   | { kind: 'help'; text: string }
   | { kind: 'version'; text: string };
 
@@ -36,25 +42,29 @@ function setTables(config: Record<string, unknown>, path: string, tables: unknow
 /**
  * The configuration from, later wins: defaults < TOML file < environment < flags.
  * `argv` excludes node and the script. Throws ConfigError, a one-line message
- * naming the key and its source, for any mistake.
+ * naming the key and its source, for any mistake. `commandDir` is where the `pulse` command is,
+ * one of the places the seed broker's Broker.toml is looked for.
  */
 export function loadConfig(
   argv: string[],
   env: Record<string, string | undefined>,
   cwd: string,
   version: string,
+  commandDir?: string,
 ): LoadResult {
   const args = parseArgs(argv);
   if (args.action === 'help') return { kind: 'help', text: helpText(version) };
   if (args.action === 'version') return { kind: 'version', text: `pulse ${version}` };
 
-  const file = findConfigFile(args.config, env, cwd);
+  const file = findConfigFile(args.config, env, cwd, commandDir);
   const fromFile = file ? readConfigFile(file) : undefined;
+  const warnings = [...(fromFile?.warnings ?? [])];
   const assignments: Assignment[] = [
     ...(fromFile?.assignments ?? []),
-    ...envAssignments(env),
+    ...envAssignments(env, warnings),
     ...args.assignments,
   ];
+  warnings.push(...args.warnings);
 
   const config = defaultConfig();
   const table = config as unknown as Record<string, Record<string, unknown>>;
@@ -67,18 +77,24 @@ export function loadConfig(
     sources.set(a.path, a.source);
   }
 
+  const settings = (check: CrossCheck) =>
+    listOf(
+      check.keys.map((path) => {
+        const info = KEY_BY_PATH.get(path) as KeyInfo;
+        const source = sources.get(path);
+        const from = source === undefined ? 'default' : `from ${source}`;
+        return `${path} = ${showSettingOf(info.spec, table[info.section][info.key])} (${from})`;
+      }),
+    );
   for (const check of CROSS_CHECKS) {
-    if (check.test(config)) continue;
-    const got = check.keys.map((path) => {
-      const info = KEY_BY_PATH.get(path) as KeyInfo;
-      const source = sources.get(path);
-      const from = source === undefined ? 'default' : `from ${source}`;
-      return `${path} = ${showSettingOf(info.spec, table[info.section][info.key])} (${from})`;
-    });
-    throw new ConfigError(`${check.message}, got ${listOf(got)}`);
+    if (!check.test(config)) throw new ConfigError(`${check.message}, got ${settings(check)}`);
+  }
+  for (const notice of NOTICES) {
+    const written = notice.keys.some((path) => sources.has(path));
+    if (written && !notice.test(config)) warnings.push(`${settings(notice)}: ${notice.message}`);
   }
 
-  return file ? { kind: 'run', config, configFile: file.path } : { kind: 'run', config };
+  return file ? { kind: 'run', config, configFile: file.path, warnings } : { kind: 'run', config, warnings };
 }
 
 /** `a`, `a and b`, `a, b and c`. */

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_TOPIC_LEVELS } from '@pulse/core';
 import { type AclRuleConfig, AUTH_ACL_TABLES, AUTH_USERS_TABLES, type AuthUserConfig } from './auth.js';
 import { HISTORY_TABLES, type HistoryConfig } from './history.js';
 import { HOST_PORT, splitHostPort } from './hostport.js';
@@ -68,6 +69,14 @@ export const SCHEMA = {
       metavar: 'PATH',
       rules: [{ test: (v) => v.startsWith('/'), message: 'must start with "/"' }],
     }),
+    ws_port: port(
+      0,
+      "a listener of its own for MQTT over WebSocket at mqtt.ws_path, as the seed broker's [websocket] (0 = none)",
+    ),
+    ws_host: str('', 'address of the mqtt.ws_port listener (empty = same as mqtt.host, else server.host)', {
+      metavar: 'HOST',
+    }),
+    ws_tls: bool(false, 'WSS on the mqtt.ws_port listener, with the [tls] certificate'),
     max_packet_size: int(
       1_048_576,
       { min: 128, max: 268_435_455 },
@@ -164,6 +173,11 @@ export const SCHEMA = {
     max_connections: int(100_000, { min: 1 }, 'most client connections at once, all protocols together'),
     max_channels: int(10_000, { min: 1 }, 'most channels that exist at once'),
     max_subscriptions_per_connection: int(100, { min: 1 }, 'most subscriptions one connection may hold'),
+    max_topic_levels: int(
+      DEFAULT_MAX_TOPIC_LEVELS,
+      { min: 1, max: 65_536 },
+      'most levels ("/"-separated parts) in a channel, topic or filter, every protocol (the filter of a $share)',
+    ),
     max_message_size: int(65_536, { min: 1, max: 16_777_216 }, 'largest publication payload in bytes'),
     max_frame_size: int(
       16_777_216,
@@ -355,8 +369,13 @@ export interface CrossCheck {
   message: string;
 }
 
-/** The listeners that may turn TLS on. */
-const TLS_SWITCHES = ['server.tls', 'transport.tls', 'mqtt.tls'] as const;
+/** The listeners that may turn TLS on, with how to read each switch. */
+const TLS_SWITCHES: readonly { path: KeyPath; isOn: (c: PulseConfig) => boolean }[] = [
+  { path: 'server.tls', isOn: (c) => c.server.tls },
+  { path: 'transport.tls', isOn: (c) => c.transport.tls },
+  { path: 'mqtt.tls', isOn: (c) => c.mqtt.tls },
+  { path: 'mqtt.ws_tls', isOn: (c) => c.mqtt.ws_tls && c.mqtt.ws_port !== 0 },
+];
 
 export const CROSS_CHECKS: readonly CrossCheck[] = [
   {
@@ -365,12 +384,9 @@ export const CROSS_CHECKS: readonly CrossCheck[] = [
     message: 'heartbeat.timeout_ms must be greater than heartbeat.interval_ms',
   },
   ...TLS_SWITCHES.map(
-    (path): CrossCheck => ({
+    ({ path, isOn }): CrossCheck => ({
       keys: [path, 'tls.certificate_chain', 'tls.private_key'],
-      test: (c) => {
-        const section = path.slice(0, path.indexOf('.')) as 'server' | 'transport' | 'mqtt';
-        return !c[section].tls || (c.tls.certificate_chain !== '' && c.tls.private_key !== '');
-      },
+      test: (c) => !isOn(c) || (c.tls.certificate_chain !== '' && c.tls.private_key !== ''),
       message: `${path} = true needs tls.certificate_chain and tls.private_key (PEM files of the server certificate chain and its key)`,
     }),
   ),
@@ -401,6 +417,19 @@ export const CROSS_CHECKS: readonly CrossCheck[] = [
 ];
 
 /**
+ * Settings that are accepted but do nothing in the configuration they are in: when one of
+ * `keys` was written and `test` fails, start-up logs a warning (the settings, then `message`).
+ */
+export const NOTICES: readonly CrossCheck[] = [
+  {
+    keys: ['storage.commit_policy', 'storage.engine'],
+    test: (c) => c.storage.engine !== 'memory',
+    message:
+      'storage.commit_policy has no effect with the memory engine, which keeps nothing past the process (set storage.engine = "sqlite" for durable state)',
+  },
+];
+
+/**
  * A flag or environment variable that sets several keys from one value
  * (the MQTT broker seed's `--bind HOST:PORT`, ...).
  */
@@ -415,6 +444,32 @@ export interface CompoundAlias {
   /** Splits the value into text for each of `keys`, in order; undefined if malformed. */
   split: (text: string) => readonly string[] | undefined;
 }
+
+/**
+ * A name of the MQTT broker seed that has no meaning in Pulse: accepted as a flag, an
+ * environment variable and a TOML key, and ignored with a warning that says why.
+ */
+export interface IgnoredSeedName {
+  flag: string;
+  env: string;
+  /** The TOML key: `[section] key`. */
+  section: string;
+  key: string;
+  metavar: string;
+  /** Completes "... is ignored: ". */
+  why: string;
+}
+
+export const IGNORED_SEED_NAMES: readonly IgnoredSeedName[] = [
+  {
+    flag: 'worker-threads',
+    env: 'MQTT_RS_WORKER_THREADS',
+    section: 'server',
+    key: 'worker_threads',
+    metavar: 'N',
+    why: 'Pulse serves every connection on one event loop in one process, there is no thread count to set',
+  },
+];
 
 export const COMPOUND_ALIASES: readonly CompoundAlias[] = [
   {

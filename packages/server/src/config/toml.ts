@@ -5,6 +5,7 @@ import type { Assignment } from './assign.js';
 import { ConfigError, showValue } from './errors.js';
 import { CONFIG_ENV, KEY_BY_PATH, KEYS, SECTIONS } from './keys.js';
 import { type KeyPath, TABLE_ARRAYS } from './schema.js';
+import { SEED_CONFIG_FILE, translateSeedKeys } from './seed-broker.js';
 import { closest, didYouMean } from './suggest.js';
 import { isTable, readTableArray, tableArrayPlace } from './table-array.js';
 
@@ -20,22 +21,36 @@ export interface ConfigFile {
   origin?: string;
 }
 
-/** `--config` beats `PULSE_CONFIG` (empty = unset) beats `pulse.toml` in `cwd` if that exists. */
+/**
+ * `--config` beats `PULSE_CONFIG` (empty = unset) beats `pulse.toml` in `cwd`; without any of
+ * them, the MQTT broker seed's `Broker.toml` in `cwd`, else next to the `pulse` command
+ * (`commandDir`), as the seed looks for it next to its executable.
+ */
 export function findConfigFile(
   flag: { path: string; source: string } | undefined,
   env: Record<string, string | undefined>,
   cwd: string,
+  commandDir?: string,
 ): ConfigFile | undefined {
   if (flag) return { path: resolve(cwd, flag.path), label: flag.path, origin: flag.source };
   const fromEnv = env[CONFIG_ENV];
   if (fromEnv) return { path: resolve(cwd, fromEnv), label: fromEnv, origin: `env ${CONFIG_ENV}` };
-  const fallback = resolve(cwd, DEFAULT_CONFIG_FILE);
+  const candidates = [
+    resolve(cwd, DEFAULT_CONFIG_FILE),
+    resolve(cwd, SEED_CONFIG_FILE),
+    ...(commandDir === undefined ? [] : [resolve(commandDir, SEED_CONFIG_FILE)]),
+  ];
+  const found = candidates.find(isFile);
+  if (found === undefined) return undefined;
+  return { path: found, label: found === candidates[0] ? DEFAULT_CONFIG_FILE : found };
+}
+
+function isFile(path: string): boolean {
   try {
-    statSync(fallback);
+    return statSync(path).isFile();
   } catch {
-    return undefined;
+    return false;
   }
-  return { path: fallback, label: DEFAULT_CONFIG_FILE };
 }
 
 /** What a config file sets: key assignments, and the arrays of tables it has, by path. */
@@ -43,18 +58,21 @@ export interface ConfigFileContents {
   assignments: Assignment[];
   /** `history`, `auth.users`, ... (TABLE_ARRAYS) to their checked tables; only those written. */
   tables: Map<string, unknown[]>;
+  /** One line each for what the file sets that Pulse ignores. */
+  warnings: string[];
 }
 
 /** Reads, parses and checks the names in a config file; key values are validated later. */
 export function readConfigFile(file: ConfigFile): ConfigFileContents {
-  const doc = parseToml(readText(file), file.label);
-  const assignments = tomlAssignments(doc, file.label);
+  const seed = translateSeedKeys(parseToml(readText(file), file.label), file.label, file.path);
+  const doc = seed.doc;
+  const assignments = [...tomlAssignments(doc, file.label), ...seed.assignments];
   const tables = new Map<string, unknown[]>();
   for (const spec of TABLE_ARRAYS) {
     const found = readTableArray(doc, spec, file.label);
     if (found) tables.set(spec.path, found);
   }
-  return { assignments, tables };
+  return { assignments, tables, warnings: seed.warnings };
 }
 
 /** The paths of the arrays of tables (`history`, `auth.users`, ...). */
@@ -123,12 +141,6 @@ export function tomlAssignments(doc: Record<string, unknown>, label: string): As
       if (!KEY_BY_PATH.has(path)) {
         throw new ConfigError(
           `unknown key ${JSON.stringify(path)} in ${label}${didYouMean(suggestKey(path))}`,
-        );
-      }
-      if (path === 'server.tls' && isTable(value)) {
-        // The seed broker's [server.tls] table (enabled, certificate_chain, ...).
-        throw new ConfigError(
-          `server.tls must be true or false, got a table (from ${label}): the certificate settings go in [tls], and tls = true goes under [mqtt] for the MQTT listener or [server] for HTTPS/WSS`,
         );
       }
       out.push({ path: path as KeyPath, value, isText: false, source: label });

@@ -54,12 +54,27 @@ export function createHttpServer(handlers: HttpHandlers): Server {
     if (handlers.api && (path === '/api' || path.startsWith('/api/'))) return handlers.api(req, res);
     sendJson(res, 404, { error: 'not found' });
   });
-  server.on('upgrade', handlers.onUpgrade);
+  return withUpgrades(server, handlers.onUpgrade);
+}
+
+function withUpgrades(server: Server, onUpgrade: HttpHandlers['onUpgrade']): Server {
+  server.on('upgrade', onUpgrade);
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
   return server;
+}
+
+/**
+ * A listener that serves WebSocket upgrades only (mqtt.ws_port): any other request is told
+ * to upgrade (426).
+ */
+export function createUpgradeServer(handlers: Pick<HttpHandlers, 'onUpgrade' | 'tls'>): Server {
+  const server = httpOrHttps(handlers.tls, (_req, res) =>
+    sendJson(res, 426, { error: 'WebSocket upgrade required (MQTT over WebSocket)' }),
+  );
+  return withUpgrades(server, handlers.onUpgrade);
 }
 
 export function createMetricsServer(render: () => Promise<{ contentType: string; body: string }>): Server {

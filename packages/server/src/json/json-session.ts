@@ -61,6 +61,7 @@ const PING_PUSH = textFrame('{"method":"ping"}');
 export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, GateOwner<Buffer> {
   filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
+  deliveryRound = 0;
   user: string | undefined;
   private authenticated: boolean;
   /** Access, token expiry and requests held behind a pending decision; only with auth or hooks on. */

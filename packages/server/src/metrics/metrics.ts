@@ -37,7 +37,12 @@ export function createMetrics(src: MetricSources): {
   storage: CommitStats;
 } {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pulse_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'pulse_' });
+  // Gauges named `_total` break Prometheus naming (that suffix is for counters); each is the
+  // sum of the gauge of the same name without it, by type.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`pulse_nodejs_${name}`);
+  }
   const seen = new Map<string, number>();
   const transportNames = ['ws', 'tcp', 'mqtt', 'mqtt_ws'] as const;
 
@@ -102,10 +107,18 @@ export function createMetrics(src: MetricSources): {
   });
   new Gauge({
     name: 'pulse_channels',
-    help: 'Distinct channels (filters) with subscribers',
+    help: 'Distinct channels (filters) with subscribers, plus shared subscription groups',
     registers: [registry],
     collect() {
       this.set(src.broker.channelCount);
+    },
+  });
+  new Gauge({
+    name: 'pulse_shared_groups',
+    help: 'Shared subscription groups ($share/{group}/{filter}) with members',
+    registers: [registry],
+    collect() {
+      this.set(src.broker.sharedGroupCount);
     },
   });
   new Gauge({

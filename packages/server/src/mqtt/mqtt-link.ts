@@ -632,7 +632,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     const access = this.gate?.access;
     if (access !== undefined && decided === undefined) {
       const verdicts = packet.subscriptions.map((s) =>
-        checkMqttFilter(s.topic) ? undefined : access.check('subscribe', s.topic),
+        this.service.checkFilter(s.topic) ? undefined : access.check('subscribe', s.topic),
       );
       if (verdicts.some((v) => v instanceof Promise)) {
         return (this.gate as SessionGate<Buffer>).wait(Promise.all(verdicts), (d) =>
@@ -653,7 +653,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         this.service.stats.parseErrors++;
         return this.disconnect(Reason.MalformedPacket, 'topic filter is not valid UTF-8 or contains U+0000');
       }
-      const invalid = checkMqttFilter(filter);
+      const invalid = this.service.checkFilter(filter);
       if (invalid) {
         granted.push(v5 ? Reason.TopicFilterInvalid : 0x80);
         continue;

@@ -25,7 +25,7 @@ import { MqttStats } from './mqtt-stats.js';
 import { MqttSession, NEVER_EXPIRES } from './session.js';
 import { SessionJournal } from './session-journal.js';
 import { SysTopics } from './sys-topics.js';
-import { checkMqttTopic } from './topic-rules.js';
+import { checkMqttFilter, checkMqttTopic } from './topic-rules.js';
 
 export interface MqttServiceOptions {
   broker: Broker;
@@ -129,8 +129,14 @@ export class MqttService {
     for (const link of this.links) link.goAway();
   }
 
+  /** A topic name a client may publish to (or leave a will on), within limits.max_topic_levels. */
   checkTopic(topic: string): Refusal | undefined {
-    return checkMqttTopic(topic);
+    return checkMqttTopic(topic) ?? this.broker.checkLevels(topic);
+  }
+
+  /** A topic filter a client may subscribe to, within limits.max_topic_levels. */
+  checkFilter(filter: string): Refusal | undefined {
+    return checkMqttFilter(filter) ?? this.broker.checkLevels(filter);
   }
 
   /**

@@ -92,6 +92,9 @@ function outgoingOf(record: StoredDelivery): Outgoing {
 export class MqttSession implements Subscriber {
   filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
+  deliveryRound = 0;
+  /** One copy per shared subscription picking this session, as MQTT 5 §4.8.2 and Mosquitto do. */
+  readonly copyPerSharedSubscription = true;
   /** The user its connection authenticated as (auth or hooks on), if any. */
   user: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionOptions>();

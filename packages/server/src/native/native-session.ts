@@ -81,6 +81,7 @@ function fitting(list: Publication[], budget: number, fromEnd: boolean): Publica
 export class NativeSession implements Subscriber, ConnectionHandler, FrameReaderHandler, GateOwner<Buffer> {
   filters: string[] | undefined;
   presenceChannels: Set<string> | undefined;
+  deliveryRound = 0;
   /** The authenticated user (the token's `sub`, or the connect hook's `user`). */
   user: string | undefined;
   /** Set by the socket's JsonSession once it has spoken JSON: goodbyes are then JSON ones. */

@@ -31,12 +31,13 @@ export class StoreCommitter {
     private readonly onFailure: (err: Error) => void,
   ) {}
 
-  /** strict and balanced: acknowledgements wait for the commit; fast: they do not. */
+  /** strict and balanced: acknowledgements wait for the commit; fast and none: they do not. */
   private get acksWaitForCommit(): boolean {
-    return this.store.commitPolicy !== 'fast';
+    return this.store.commitPolicy === 'strict' || this.store.commitPolicy === 'balanced';
   }
 
   start(): void {
+    if (this.store.commitPolicy === 'none') return; // the memory engine: nothing to commit
     if (this.acksWaitForCommit) this.scheduler.beforeWrite = this.commit;
     this.timer = setInterval(this.commit, this.acksWaitForCommit ? IDLE_COMMIT_MS : this.flushIntervalMs);
     this.timer.unref();

@@ -14,8 +14,8 @@ import type { Logger } from '../log.js';
 
 export type TlsConfig = PulseConfig['tls'];
 
-/** The listeners that may run TLS: HTTP (HTTPS/WSS), native TCP, MQTT. */
-export type TlsListenerName = 'http' | 'tcp' | 'mqtt';
+/** The listeners that may run TLS: HTTP (HTTPS/WSS), native TCP, MQTT, MQTT over WebSocket (mqtt.ws_port). */
+export type TlsListenerName = 'http' | 'tcp' | 'mqtt' | 'mqtt_ws';
 
 export type TlsReloadResult = { ok: true } | { ok: false; error: string };
 
