@@ -22,9 +22,36 @@ function randomExt(rng: Rng): Buffer {
   return mp.ext(type, rng.bytes(length), form);
 }
 
-/** A value built from `kinds`, small in bytes but hard on whoever decodes or re-encodes it. */
-export function hostileValue(rng: Rng): Buffer {
-  switch (rng.int(16)) {
+/** What each case of hostileBytes makes, to name inputs (and select them with PULSE_FUZZ_ONLY). */
+const KINDS = [
+  'random ext',
+  'bigint128',
+  'self-containing array',
+  'typed array',
+  'nested arrays',
+  'nested maps',
+  'timestamp',
+  'huge declared length',
+  'structured clone',
+  'record',
+  'dangling clone id',
+  'odd float',
+  'ext map keys',
+  'bundled strings',
+  'array of exts',
+  'string',
+];
+
+/** A value small in bytes but hard on whoever decodes or re-encodes it, and what kind it is. */
+export function hostileValueOf(rng: Rng): { kind: string; bytes: Buffer } {
+  const k = rng.int(KINDS.length);
+  return { kind: KINDS[k], bytes: hostileBytes(rng, k) };
+}
+
+export const hostileValue = (rng: Rng) => hostileValueOf(rng).bytes;
+
+function hostileBytes(rng: Rng, kind: number): Buffer {
+  switch (kind) {
     case 0:
       return randomExt(rng);
     case 1:

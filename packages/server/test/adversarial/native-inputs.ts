@@ -1,6 +1,6 @@
 import { MAX_FRAME_SIZE } from '@pulse/protocol';
 import type { Rng } from './fuzz-settings.js';
-import { hostileValue, mutate } from './hostile-msgpack.js';
+import { hostileValue, hostileValueOf, mutate } from './hostile-msgpack.js';
 import * as mp from './msgpack-raw.js';
 
 /** Native frames as a hostile client writes them: length prefix, then a map of any fields. */
@@ -56,7 +56,13 @@ function channel(rng: Rng, home?: string): Buffer {
 
 const PRESENCE = { join: 0, leave: 1, update: 2, sync: 3 };
 
-function presence(rng: Rng, home: string | undefined, action: keyof typeof PRESENCE, data?: Buffer): Input {
+function presence(
+  rng: Rng,
+  home: string | undefined,
+  action: keyof typeof PRESENCE,
+  data?: Buffer,
+  kind?: string,
+): Input {
   const fields: Record<string, Buffer> = {
     type: mp.str('presence'),
     id: mp.int(rng.int(1000)),
@@ -64,7 +70,7 @@ function presence(rng: Rng, home: string | undefined, action: keyof typeof PRESE
     action: mp.int(PRESENCE[action]),
   };
   if (data) fields.data = data;
-  return { what: `presence ${action}`, bytes: nativeFrame(fields) };
+  return { what: `presence ${action}${kind ? ` (${kind})` : ''}`, bytes: nativeFrame(fields) };
 }
 
 /** One frame for an attacker past authentication, most of them aimed at presence and publish (see `channel` for `home`). */
@@ -72,10 +78,14 @@ export function nativeInput(rng: Rng, home?: string): Input {
   const id = mp.int(rng.int(1_000_000));
   switch (rng.int(14)) {
     case 0:
-    case 1:
-      return presence(rng, home, 'join', mp.map({ v: hostileValue(rng) }));
-    case 2:
-      return presence(rng, home, 'update', mp.map({ v: hostileValue(rng), w: hostileValue(rng) }));
+    case 1: {
+      const v = hostileValueOf(rng);
+      return presence(rng, home, 'join', mp.map({ v: v.bytes }), v.kind);
+    }
+    case 2: {
+      const v = hostileValueOf(rng);
+      return presence(rng, home, 'update', mp.map({ v: v.bytes, w: hostileValue(rng) }), v.kind);
+    }
     case 3:
       return presence(rng, home, 'sync');
     case 4:
