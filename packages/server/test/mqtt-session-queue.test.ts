@@ -6,10 +6,12 @@ import { MqttSession, type SessionPolicy } from '../src/mqtt/session.js';
 function policy(): SessionPolicy {
   return {
     maxQueued: 10,
+    maxQueuedBytes: 0,
     queueQos0Offline: false,
     queueQos0WhenCongested: false,
-    total: { queued: 0 },
+    total: { queued: 0, queuedBytes: 0 },
     maxQueuedTotal: 100,
+    maxQueuedBytesTotal: 0,
     onDrop: () => {},
   };
 }
