@@ -170,7 +170,7 @@ export class MqttSession implements Subscriber {
     for (const r of loaded.queue) {
       const item = { ...outgoingOf(r), seq: r.seq };
       this.queue.push(item);
-      this.countQueued(item);
+      this.countQueued(heldBytes(item.publication));
       if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
     }
     for (const id of loaded.incomingQos2) this.incomingQos2.add(id);
@@ -309,11 +309,10 @@ export class MqttSession implements Subscriber {
       this.journal.queued(item);
     }
     this.queue.push(item);
-    this.countQueued(item);
+    this.countQueued(bytes);
   }
 
-  private countQueued(item: Outgoing): void {
-    const bytes = heldBytes(item.publication);
+  private countQueued(bytes: number): void {
     this.queuedBytes += bytes;
     this.policy.total.queued++;
     this.policy.total.queuedBytes += bytes;
