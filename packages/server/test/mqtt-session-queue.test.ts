@@ -37,3 +37,26 @@ test('a message queued for an away client does not pin the socket read its paylo
   assert.equal(queuedA, queuedB, 'one copy for both sessions');
   assert.equal(p.total.queued, 2);
 });
+
+test('a message refused by mqtt.max_queued_bytes_total costs its session none of its oldest', () => {
+  const drops: string[] = [];
+  const p = {
+    ...policy(),
+    maxQueuedBytes: 250,
+    maxQueuedBytesTotal: 300,
+    onDrop: (r: string) => drops.push(r),
+  };
+  const a = offlineSession('a', p);
+  const b = offlineSession('b', p);
+  const message = (size: number) => new Publication({ channel: 'q/a', payload: Buffer.alloc(size), qos: 1 });
+  a.deliver(message(100));
+  a.deliver(message(100));
+  b.deliver(message(90));
+  assert.equal(p.total.queuedBytes, 299);
+  // Fits a's own limit once its oldest goes, but not the total even then.
+  a.deliver(message(140));
+  assert.deepEqual(drops, ['queue_bytes_total']);
+  assert.equal(a.queue.length, 2);
+  assert.equal(a.queuedBytes, 206);
+  assert.equal(p.total.queuedBytes, 299);
+});

@@ -290,17 +290,22 @@ export class MqttSession implements Subscriber {
       return policy.onDrop('store_full');
     }
     const bytes = heldBytes(item.publication);
-    if (policy.maxQueuedBytes > 0) {
-      // As for the count: the oldest make room; a message larger than the whole limit never fits.
-      if (bytes > policy.maxQueuedBytes) return policy.onDrop('queue_bytes');
-      while (this.queuedBytes + bytes > policy.maxQueuedBytes) {
-        this.dequeue();
-        policy.onDrop('queue_bytes');
-      }
-    }
-    // As for storage.max_stored_messages: one session must not empty the others' queues.
-    if (policy.maxQueuedBytesTotal > 0 && policy.total.queuedBytes + bytes > policy.maxQueuedBytesTotal)
+    // As for the count: the oldest make room; a message larger than the whole limit never fits.
+    if (policy.maxQueuedBytes > 0 && bytes > policy.maxQueuedBytes) return policy.onDrop('queue_bytes');
+    let evicted = 0;
+    let freed = 0;
+    if (policy.maxQueuedBytes > 0)
+      while (this.queuedBytes - freed + bytes > policy.maxQueuedBytes)
+        freed += heldBytes(this.queue[evicted++].publication);
+    // As for storage.max_stored_messages: one session must not empty the others' queues. Checked
+    // before evicting, so that a message refused here costs this session none of its oldest.
+    const totalAfter = policy.total.queuedBytes - freed + bytes;
+    if (policy.maxQueuedBytesTotal > 0 && totalAfter > policy.maxQueuedBytesTotal)
       return policy.onDrop('queue_bytes_total');
+    for (; evicted > 0; evicted--) {
+      this.dequeue();
+      policy.onDrop('queue_bytes');
+    }
     // Waiting for a client that is away may take long: the payload must not pin the socket
     // read it was cut from (one copy per publication, whatever the number of sessions).
     if (!this.link) item.publication = ownedOnce(item.publication);
