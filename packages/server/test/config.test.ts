@@ -33,6 +33,8 @@ interface SpecConfig {
     topic_alias_maximum: number;
     max_keepalive: number;
     max_queued_messages: number;
+    max_queued_bytes: number;
+    max_queued_bytes_total: number;
     queue_qos0_offline: boolean;
     max_session_expiry_interval: number;
     max_retained_messages: number;
@@ -132,6 +134,8 @@ const DEFAULTS: SpecConfig = {
     topic_alias_maximum: 64,
     max_keepalive: 65_535,
     max_queued_messages: 1000,
+    max_queued_bytes: 67_108_864,
+    max_queued_bytes_total: 268_435_456,
     queue_qos0_offline: false,
     max_session_expiry_interval: 4_294_967_295,
     max_retained_messages: 100_000,
@@ -301,6 +305,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'mqtt.topic_alias_maximum', toml: '5', text: '5', value: 5 },
   { path: 'mqtt.max_keepalive', toml: '120', text: '120', value: 120 },
   { path: 'mqtt.max_queued_messages', toml: '50', text: '50', value: 50 },
+  { path: 'mqtt.max_queued_bytes', toml: '204800', text: '204800', value: 204_800 },
+  { path: 'mqtt.max_queued_bytes_total', toml: '1048576', text: '1048576', value: 1_048_576 },
   { path: 'mqtt.queue_qos0_offline', toml: 'true', text: 'true', value: true },
   { path: 'mqtt.max_session_expiry_interval', toml: '3600', text: '3600', value: 3600 },
   { path: 'mqtt.max_retained_messages', toml: '7', text: '7', value: 7 },

@@ -423,6 +423,52 @@ describe('restart on the same SQLite file', () => {
     }
   });
 
+  test('restored session queues count their bytes: mqtt.max_queued_bytes lowered between runs drops the oldest', async () => {
+    const size = 50 * 1024;
+    const queuedSize = size + 'rb/q'.length;
+    const server = await Restartable.create();
+    try {
+      const { raw: sub } = await server.connect('rb-sub');
+      await subscribe(sub, 'rb/q', 1);
+      sub.send({ cmd: 'disconnect' });
+      await sub.expectClosed();
+      const { raw: pub } = await server.connect('rb-pub', { clean: true, properties: {} });
+      for (let i = 0; i < 4; i++) {
+        pub.send({
+          cmd: 'publish',
+          topic: 'rb/q',
+          payload: Buffer.alloc(size, i),
+          qos: 1,
+          messageId: i + 1,
+          dup: false,
+          retain: false,
+        });
+        await pub.next('puback');
+      }
+      pub.destroy();
+    } finally {
+      await server.stop();
+    }
+    const lowered = await Restartable.reopen(server, { mqtt: { max_queued_bytes: 2 * queuedSize + 1000 } });
+    try {
+      const text = await scrape(lowered.harness as Harness);
+      assert.equal(metricValue(text, 'pulse_mqtt_queued_bytes'), 2 * queuedSize);
+      assert.equal(metricValue(text, 'pulse_mqtt_dropped_total{reason="queue_bytes"}'), 2);
+      const { raw: back } = await lowered.connect('rb-sub');
+      const got: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const p = (await back.next('publish')) as IPublishPacket;
+        got.push((p.payload as Buffer)[0]);
+        back.send({ cmd: 'puback', messageId: p.messageId });
+      }
+      assert.deepEqual(got, [2, 3], 'the newest two of the queue');
+      await back.nothingFor(200, 'publish');
+      back.destroy();
+    } finally {
+      await lowered.stop();
+    }
+  });
+
   test('storage.max_stored_messages bounds the queues of all sessions; the excess is counted', async () => {
     const server = await Restartable.create({ storage: { max_stored_messages: 3 } });
     try {

@@ -6,10 +6,12 @@ import { MqttSession, type SessionPolicy } from '../src/mqtt/session.js';
 function policy(): SessionPolicy {
   return {
     maxQueued: 10,
+    maxQueuedBytes: 0,
     queueQos0Offline: false,
     queueQos0WhenCongested: false,
-    total: { queued: 0 },
+    total: { queued: 0, queuedBytes: 0 },
     maxQueuedTotal: 100,
+    maxQueuedBytesTotal: 0,
     onDrop: () => {},
   };
 }
@@ -34,4 +36,27 @@ test('a message queued for an away client does not pin the socket read its paylo
   assert.deepEqual(Buffer.from(queuedA.payload), read.subarray(1000, 1128));
   assert.equal(queuedA, queuedB, 'one copy for both sessions');
   assert.equal(p.total.queued, 2);
+});
+
+test('a message refused by mqtt.max_queued_bytes_total costs its session none of its oldest', () => {
+  const drops: string[] = [];
+  const p = {
+    ...policy(),
+    maxQueuedBytes: 250,
+    maxQueuedBytesTotal: 300,
+    onDrop: (r: string) => drops.push(r),
+  };
+  const a = offlineSession('a', p);
+  const b = offlineSession('b', p);
+  const message = (size: number) => new Publication({ channel: 'q/a', payload: Buffer.alloc(size), qos: 1 });
+  a.deliver(message(100));
+  a.deliver(message(100));
+  b.deliver(message(90));
+  assert.equal(p.total.queuedBytes, 299);
+  // Fits a's own limit once its oldest goes, but not the total even then.
+  a.deliver(message(140));
+  assert.deepEqual(drops, ['queue_bytes_total']);
+  assert.equal(a.queue.length, 2);
+  assert.equal(a.queuedBytes, 206);
+  assert.equal(p.total.queuedBytes, 299);
 });

@@ -115,6 +115,16 @@ export const SCHEMA = {
       { min: 0 },
       'QoS 1/2 messages a session may hold waiting (offline or past the inflight window)',
     ),
+    max_queued_bytes: int(
+      67_108_864,
+      { min: 0 },
+      'bytes (payload, topic and properties) a session may hold waiting; past it the oldest are dropped (0 = no byte limit)',
+    ),
+    max_queued_bytes_total: int(
+      268_435_456,
+      { min: 0 },
+      'bytes (payload, topic and properties) all sessions together may hold waiting; a message past it is dropped (0 = no byte limit)',
+    ),
     queue_qos0_offline: bool(false, 'also queue QoS 0 messages for disconnected persistent sessions'),
     max_session_expiry_interval: int(
       4_294_967_295,

@@ -61,6 +61,11 @@ export function registerMqttMetrics(
     (m) => m.queueDepths().inflight,
   );
   gauge('pulse_mqtt_queued', 'Messages waiting in session queues', (m) => m.queueDepths().queued);
+  gauge(
+    'pulse_mqtt_queued_bytes',
+    'Bytes (payload, topic and properties) waiting in session queues (mqtt.max_queued_bytes_total)',
+    (m) => m.queuedBytes,
+  );
   gauge('pulse_mqtt_retained', 'Retained messages', (m) => m.retained.size);
   gauge(
     'pulse_mqtt_retained_bytes',

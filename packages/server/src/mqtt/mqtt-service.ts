@@ -86,10 +86,12 @@ export class MqttService {
     });
     this.sessionPolicy = {
       maxQueued: this.config.max_queued_messages,
+      maxQueuedBytes: this.config.max_queued_bytes,
       queueQos0Offline: this.config.queue_qos0_offline,
       queueQos0WhenCongested: this.config.slow_consumer_policy === 'queue-offline',
-      total: { queued: 0 },
+      total: { queued: 0, queuedBytes: 0 },
       maxQueuedTotal: options.config.storage.max_stored_messages,
+      maxQueuedBytesTotal: this.config.max_queued_bytes_total,
       onDrop: (reason: string) => this.stats.count(this.stats.dropped, reason),
     };
     this.sys = new SysTopics(this, options.version);
@@ -129,6 +131,11 @@ export class MqttService {
       queued += session.queue.length;
     }
     return { inflight, queued };
+  }
+
+  /** Bytes waiting in all session queues together (mqtt.max_queued_bytes_total). */
+  get queuedBytes(): number {
+    return this.sessionPolicy.total.queuedBytes;
   }
 
   accept(connection: Connection): MqttLink {

@@ -10,6 +10,7 @@ import {
   type StoredMessage,
   type StoredSubscription,
   type Subscriber,
+  heldBytes,
   publicationOf,
 } from '@pulse/core';
 import { filterMatches } from '@pulse/protocol';
@@ -58,12 +59,16 @@ export interface SessionLink {
 
 export interface SessionPolicy {
   maxQueued: number;
+  /** Bytes (as `heldBytes` counts them) one session's queue may hold; 0 = no byte limit. */
+  maxQueuedBytes: number;
   queueQos0Offline: boolean;
   /** Queue QoS 0 too while the connection is congested (slow_consumer_policy = queue-offline). */
   queueQos0WhenCongested: boolean;
   /** Messages queued in all sessions together, and their limit (storage.max_stored_messages). */
-  readonly total: { queued: number };
+  readonly total: { queued: number; queuedBytes: number };
   maxQueuedTotal: number;
+  /** Bytes queued in all sessions together may reach this (mqtt.max_queued_bytes_total); 0 = no byte limit. */
+  maxQueuedBytesTotal: number;
   onDrop(reason: string): void;
 }
 
@@ -125,6 +130,8 @@ export class MqttSession implements Subscriber {
   readonly inflight = new Map<number, Inflight>();
   /** Messages waiting for the inflight window, the socket, or the client's return. */
   readonly queue: Outgoing[] = [];
+  /** Bytes of `queue`, as `heldBytes` counts them. */
+  queuedBytes = 0;
   /** QoS 2 packet ids received and not yet released by PUBREL. */
   readonly incomingQos2 = new Set<number>();
   /** Set while the session is persistent (expiry interval above 0): its changes are stored. */
@@ -161,8 +168,9 @@ export class MqttSession implements Subscriber {
       if (r.packetId >= this.nextPacketId) this.nextPacketId = r.packetId === 65_535 ? 1 : r.packetId + 1;
     }
     for (const r of loaded.queue) {
-      this.queue.push({ ...outgoingOf(r), seq: r.seq });
-      this.policy.total.queued++;
+      const item = { ...outgoingOf(r), seq: r.seq };
+      this.queue.push(item);
+      this.countQueued(heldBytes(item.publication));
       if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
     }
     for (const id of loaded.incomingQos2) this.incomingQos2.add(id);
@@ -171,11 +179,18 @@ export class MqttSession implements Subscriber {
       this.dequeue();
       this.policy.onDrop('queue_full');
     }
+    const maxBytes = this.policy.maxQueuedBytes;
+    while (maxBytes > 0 && this.queuedBytes > maxBytes) {
+      this.dequeue();
+      this.policy.onDrop('queue_bytes');
+    }
   }
 
   /** Forgets all QoS state (the session ended). */
   clear(): void {
     this.policy.total.queued -= this.queue.length;
+    this.policy.total.queuedBytes -= this.queuedBytes;
+    this.queuedBytes = 0;
     this.subscriptions.clear();
     this.inflight.clear();
     this.queue.length = 0;
@@ -274,6 +289,23 @@ export class MqttSession implements Subscriber {
     } else if (policy.total.queued >= policy.maxQueuedTotal) {
       return policy.onDrop('store_full');
     }
+    const bytes = heldBytes(item.publication);
+    // As for the count: the oldest make room; a message larger than the whole limit never fits.
+    if (policy.maxQueuedBytes > 0 && bytes > policy.maxQueuedBytes) return policy.onDrop('queue_bytes');
+    let evicted = 0;
+    let freed = 0;
+    if (policy.maxQueuedBytes > 0)
+      while (this.queuedBytes - freed + bytes > policy.maxQueuedBytes)
+        freed += heldBytes(this.queue[evicted++].publication);
+    // As for storage.max_stored_messages: one session must not empty the others' queues. Checked
+    // before evicting, so that a message refused here costs this session none of its oldest.
+    const totalAfter = policy.total.queuedBytes - freed + bytes;
+    if (policy.maxQueuedBytesTotal > 0 && totalAfter > policy.maxQueuedBytesTotal)
+      return policy.onDrop('queue_bytes_total');
+    for (; evicted > 0; evicted--) {
+      this.dequeue();
+      policy.onDrop('queue_bytes');
+    }
     // Waiting for a client that is away may take long: the payload must not pin the socket
     // read it was cut from (one copy per publication, whatever the number of sessions).
     if (!this.link) item.publication = ownedOnce(item.publication);
@@ -281,13 +313,22 @@ export class MqttSession implements Subscriber {
       item.seq = this.nextSeq++;
       this.journal.queued(item);
     }
-    policy.total.queued++;
     this.queue.push(item);
+    this.countQueued(bytes);
+  }
+
+  private countQueued(bytes: number): void {
+    this.queuedBytes += bytes;
+    this.policy.total.queued++;
+    this.policy.total.queuedBytes += bytes;
   }
 
   private dequeue(): Outgoing {
     const item = this.queue.shift() as Outgoing;
+    const bytes = heldBytes(item.publication);
+    this.queuedBytes -= bytes;
     this.policy.total.queued--;
+    this.policy.total.queuedBytes -= bytes;
     if (item.seq !== undefined) this.journal?.dequeued(item.seq);
     return item;
   }
