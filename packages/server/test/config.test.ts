@@ -134,7 +134,7 @@ const DEFAULTS: SpecConfig = {
     topic_alias_maximum: 64,
     max_keepalive: 65_535,
     max_queued_messages: 1000,
-    max_queued_bytes: 67_108_864,
+    max_queued_bytes: 16_777_216,
     max_queued_bytes_total: 268_435_456,
     queue_qos0_offline: false,
     max_session_expiry_interval: 4_294_967_295,

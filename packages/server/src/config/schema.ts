@@ -116,7 +116,7 @@ export const SCHEMA = {
       'QoS 1/2 messages a session may hold waiting (offline or past the inflight window)',
     ),
     max_queued_bytes: int(
-      67_108_864,
+      16_777_216,
       { min: 0 },
       'bytes (payload, topic and properties) a session may hold waiting; past it the oldest are dropped (0 = no byte limit)',
     ),

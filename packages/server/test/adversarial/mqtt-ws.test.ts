@@ -1,18 +1,17 @@
 import { test } from 'node:test';
 import { type Attacker, runAttack } from './attack-run.js';
 import { AttackSocket } from './attack-socket.js';
-import { deepTopicAttacker, mqttAttacker, mqttDribbler, offlineQueueHoarder } from './mqtt-attack.js';
+import { deepTopicAttacker, mqttAttacker, mqttDribbler } from './mqtt-attack.js';
 
 const overWs = (a: Attacker, label: string) =>
   AttackSocket.ws(a.target.httpPort, '/mqtt', a.recorder, label, { protocol: 'mqtt' });
 
-test('MQTT over WebSocket (/mqtt): seeded hostile packets, offline-queue hoarding and dribbling leave bystanders and memory unharmed', () =>
+test('MQTT over WebSocket (/mqtt): seeded hostile packets and dribbling leave bystanders and memory unharmed', () =>
   runAttack({
     file: 'adversarial/mqtt-ws',
     workers: 3,
     attack: (a) => mqttAttacker(a, overWs),
     extras: {
-      offlineQueueHoarder: (a) => offlineQueueHoarder(a, overWs),
       mqttDribbler: (a) => mqttDribbler(a, overWs),
       deepTopicAttacker: (a) => deepTopicAttacker(a, overWs),
     },
