@@ -1,4 +1,4 @@
-/** Why the core refused a request: one of Pulse's error codes (INTERFACE.md §3) and a message. */
+/** Why the core refused a request: one of Pulse's error codes (docs/PROTOCOL.md, "Error codes") and a message. */
 export class Refusal {
   constructor(
     readonly code: number,

@@ -521,7 +521,7 @@ test('decoded payloads are not corrupted by later encodes or decodes', () => {
   assert.equal(decoded.type === 'publish' && Buffer.from(decoded.payload).toString(), 'stable payload');
 });
 
-test('error codes and constants match INTERFACE.md §3', () => {
+test('error codes and constants match docs/PROTOCOL.md', () => {
   assert.deepEqual(ErrorCode, {
     UnknownError: 1000,
     InvalidFrame: 1001,

@@ -130,7 +130,7 @@ export class PulseServer {
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext;
-  /** Text messages on `/ws`: the JSON protocol (INTERFACE.md §4). */
+  /** Text messages on `/ws`: the JSON protocol (docs/PROTOCOL.md, "JSON protocol"). */
   private readonly jsonText: TextHandler;
   private readonly ownsStore: boolean;
   private readonly committer: StoreCommitter;

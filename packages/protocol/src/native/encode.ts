@@ -3,7 +3,7 @@ import { msgpack } from './msgpack.js';
 
 export const LENGTH_PREFIX_BYTES = 4;
 
-/** Hard cap on one native frame (INTERFACE.md §3). */
+/** Hard cap on one native frame (docs/PROTOCOL.md, "Framing"). */
 export const MAX_FRAME_SIZE = 16 * 1024 * 1024;
 
 /**

@@ -1,4 +1,4 @@
-/** Error codes of the native protocol (INTERFACE.md §3). */
+/** Error codes of the native protocol (docs/PROTOCOL.md, "Error codes"). */
 export const ErrorCode = {
   UnknownError: 1000,
   InvalidFrame: 1001,

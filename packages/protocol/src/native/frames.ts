@@ -1,4 +1,4 @@
-/** Frame types of the native protocol (INTERFACE.md §3) with their numeric ids. */
+/** Frame types of the native protocol (docs/PROTOCOL.md) with their numeric ids. */
 export const FRAME_TYPE_IDS = {
   subscribe: 1,
   unsubscribe: 2,

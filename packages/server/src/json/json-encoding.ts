@@ -22,7 +22,7 @@ const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
- * The `data` member(s) for a payload (INTERFACE.md §6): the payload itself when its bytes are
+ * The `data` member(s) for a payload (docs/PROTOCOL.md, "Payloads across protocols"): the payload itself when its bytes are
  * UTF-8 JSON text (embedded as is, so big numbers and key order survive), else
  * `"data":"<base64>","encoding":"base64"`.
  */

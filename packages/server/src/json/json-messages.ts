@@ -1,6 +1,6 @@
 import { ErrorCode, MAX_HISTORY_LIMIT } from '@pulse/protocol';
 
-/** Error codes of the JSON protocol (INTERFACE.md §4), HTTP-like. */
+/** Error codes of the JSON protocol (docs/PROTOCOL.md, "JSON protocol"), HTTP-like. */
 export const JsonCode = {
   BadRequest: 400,
   Unauthorized: 401,

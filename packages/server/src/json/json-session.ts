@@ -50,7 +50,7 @@ const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
 const PING_PUSH = textFrame('{"method":"ping"}');
 
 /**
- * The JSON protocol (INTERFACE.md §4) on the text side of one WebSocket. It shares the
+ * The JSON protocol (docs/PROTOCOL.md, "JSON protocol") on the text side of one WebSocket. It shares the
  * connection id of the socket's native session but is a subscriber of its own: its
  * subscriptions are delivered as text pushes, the native session's as binary frames.
  *
@@ -320,7 +320,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     }
   }
 
-  /** `data` goes out as its compact JSON text, UTF-8 (INTERFACE.md §6). */
+  /** `data` goes out as its compact JSON text, UTF-8 (docs/PROTOCOL.md, "Payloads across protocols"). */
   private publish(id: JsonId, channel: string, data: unknown, event: string | undefined): void {
     const payload = Buffer.from(JSON.stringify(data), 'utf8');
     if (payload.length > this.ctx.maxMessageSize) {

@@ -18,7 +18,7 @@ import type { ConnectionLimiter } from './connection-limiter.js';
 export const MESSAGE_RATE_TOO_HIGH = 0x96;
 /** MQTT 5 reason code 0x97 Quota exceeded: what PUBACK, PUBREC and SUBACK can say instead. */
 export const QUOTA_EXCEEDED = 0x97;
-/** JSON protocol code of a rate-limited request (INTERFACE.md §4). */
+/** JSON protocol code of a rate-limited request (docs/PROTOCOL.md, "JSON protocol"). */
 const JSON_TOO_MANY = 429;
 
 function closingText(limiter: ConnectionLimiter, limit: 'messages' | 'bytes'): string {

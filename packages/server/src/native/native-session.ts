@@ -71,7 +71,7 @@ function fitting(list: Publication[], budget: number, fromEnd: boolean): Publica
 }
 
 /**
- * The native protocol (INTERFACE.md §3) on one connection: turns frames into broker calls
+ * The native protocol (docs/PROTOCOL.md) on one connection: turns frames into broker calls
  * and broker deliveries into frames. Knows nothing of sockets beyond `Connection`.
  */
 export class NativeSession implements Subscriber, ConnectionHandler, FrameReaderHandler, GateOwner<Buffer> {

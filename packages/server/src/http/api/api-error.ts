@@ -22,7 +22,7 @@ export interface ApiReply {
 
 export const ok = (body: string): ApiReply => ({ status: 200, body });
 
-/** The JSON text of an error body (INTERFACE.md §5 names statuses; this shape is ours). */
+/** The JSON text of an error body (docs/HTTP-API.md). */
 export function errorBody(status: number, message: string): string {
   return JSON.stringify({ ok: false, error: { code: status, message } });
 }

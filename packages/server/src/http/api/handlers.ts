@@ -26,7 +26,7 @@ const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
 
 const refused = (refusal: Refusal): ApiError => new ApiError(jsonCodeOf(refusal.code), refusal.message);
 
-/** `data` is published as its compact JSON text, UTF-8 (INTERFACE.md §6). */
+/** `data` is published as its compact JSON text, UTF-8 (docs/PROTOCOL.md, "Payloads across protocols"). */
 function payloadOf(ctx: ApiContext, data: unknown): Buffer {
   const payload = Buffer.from(JSON.stringify(data), 'utf8');
   if (payload.length > ctx.maxMessageSize) {
