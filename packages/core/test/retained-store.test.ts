@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { filterMatches } from '@pulse/protocol';
 import { Publication } from '../src/outbound.js';
 import { MemoryRetainedStore, PAUSED, type RetainedCursor } from '../src/retained-store.js';
-import { xorshift } from './xorshift.js';
+import { Rng } from '@pulse/protocol/test/prng';
 
 const LEVELS = ['a', 'b', 'cc', '', '$s'];
 const FILTER_LEVELS = ['a', 'b', 'cc', '', '$s', '+', '+', '#'];
@@ -42,7 +42,8 @@ function drain(cursor: RetainedCursor, nowMs = Date.now()): string[] {
 describe('MemoryRetainedStore', () => {
   it('a cursor yields exactly the topics filterMatches accepts (seeded, with clears)', () => {
     for (let seed = 1; seed <= 40; seed++) {
-      const rand = xorshift(seed);
+      const rng = new Rng(seed);
+      const rand = () => rng.u32();
       const store = new MemoryRetainedStore(unlimited);
       const held = new Set<string>();
       for (let i = 0; i < 60; i++) {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { TopicIndex } from '../src/topic-index.js';
-import { xorshift } from './xorshift.js';
+import { Rng } from '@pulse/protocol/test/prng';
 
 /** The reference: MQTT topic matching, written as plainly as possible. */
 function naiveMatches(filter: string, channel: string): boolean {
@@ -48,7 +48,8 @@ function randomFilter(rand: () => number): string {
 }
 
 function run(seed: number, operations: number): void {
-  const rand = xorshift(seed);
+  const rng = new Rng(seed);
+  const rand = () => rng.u32();
   const index = new TopicIndex();
   const subscribers: Subscriber[] = [];
   for (let i = 0; i < 10; i++) subscribers.push({ id: `s${i}`, deliver(_m: Message) {} });

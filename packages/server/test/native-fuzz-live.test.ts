@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import { Rng } from '@pulse/protocol/test/prng';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { JsonClient, NativeTcp } from './auth-helpers.js';
@@ -12,25 +13,6 @@ type Json = Record<string, any>;
 
 const plain = new Packr({ useRecords: false, variableMapSize: true });
 
-/** xorshift32: the same frames on every run, so a failure names a seed that reproduces it. */
-class Seeded {
-  constructor(private state: number) {}
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state;
-  }
-  int(n: number): number {
-    return this.next() % n;
-  }
-  bytes(n: number): Buffer {
-    return Buffer.from(Array.from({ length: n }, () => this.int(256)));
-  }
-}
-
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);
@@ -38,7 +20,7 @@ const u32 = (n: number) => {
 };
 
 /** A value position filled with something hostile: an extension, deep nesting, a lying length, noise. */
-function hostileValue(rng: Seeded): Buffer {
+function hostileValue(rng: Rng): Buffer {
   switch (rng.int(6)) {
     case 0: {
       const heads = [0xd4, 0xd5, 0xd6, 0xd7, 0xd8];
@@ -73,7 +55,7 @@ function hostileValue(rng: Seeded): Buffer {
 }
 
 /** One hostile frame body: a real frame with one field's value replaced, or noise. */
-function hostileBody(rng: Seeded): Buffer {
+function hostileBody(rng: Rng): Buffer {
   const templates = [
     { type: 'presence', id: 1, channel: 'fuzz/p', action: rng.int(4), data: 0 },
     { type: 'publish', id: 2, channel: 'fuzz/x', payload: 0 },
@@ -97,7 +79,7 @@ describe('seeded fuzzing of the native listeners with hostile MessagePack (issue
 
   test('TCP and WebSocket: every hostile frame is answered 1001, no connection or exception is lost, native and MQTT bystander pairs get everything in order', async () => {
     const seed = 0x1ee7;
-    const rng = new Seeded(seed);
+    const rng = new Rng(seed);
     const sub = await RawWs.open(h.wsUrl);
     sub.send({ type: 'subscribe', id: 1, channel: 'bystanders' });
     await sub.frame(1);
