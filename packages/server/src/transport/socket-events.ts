@@ -29,7 +29,13 @@ function onData(this: OwnedSocket, chunk: Buffer): void {
   }
 }
 function onEnd(this: OwnedSocket): void {
-  this[owner]?.onSocketEnded();
+  const target = this[owner];
+  if (target === undefined) return;
+  try {
+    target.onSocketEnded();
+  } catch (err) {
+    target.fail('close', err);
+  }
 }
 function onClose(this: OwnedSocket): void {
   const target = this[owner];
