@@ -391,10 +391,11 @@ export class ChannelHistory {
         from > 0 &&
         records.length - from < rule.size &&
         records[from - 1].offset === offset - (records.length - from) &&
-        !(records[from - 1].expiresAt !== undefined && (records[from - 1].expiresAt as number) <= nowMs) &&
-        runBytes + heldBytes(records[from - 1].message) <= maxBytes
+        !(records[from - 1].expiresAt !== undefined && (records[from - 1].expiresAt as number) <= nowMs)
       ) {
-        runBytes += heldBytes(records[from - 1].message);
+        const bytes = heldBytes(records[from - 1].message);
+        if (runBytes + bytes > maxBytes) break;
+        runBytes += bytes;
         from--;
       }
       if (from > 0)
