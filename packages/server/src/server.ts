@@ -28,6 +28,8 @@ import { MemoryCeiling } from './limits/memory-ceiling.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
+import { refuseMqttConnection } from './mqtt/mqtt-connect-refusal.js';
+import { ADMISSION_REFUSAL_MESSAGES } from './limits/admission-refusal.js';
 import { NativeSession } from './native/native-session.js';
 import { NativeStats } from './native/native-stats.js';
 import { openStore } from './storage/open-store.js';
@@ -567,25 +569,33 @@ export class PulseServer {
 
   private startProtocol(connection: Connection, protocol: 'native' | 'mqtt', head?: Buffer): void {
     if (this.draining || this.refuseOverLimit()) {
-      const message = this.draining ? 'server shutting down' : 'too many connections';
-      if (protocol === 'native') {
-        const code = this.draining ? ErrorCode.ConnectionClosed : ErrorCode.RateLimited;
-        this.nativeStats.countError(code);
-        connection.enqueue(
-          connection.wrapNative(encodeFrame({ type: 'error', id: 0, code, message }, MAX_HEADER_SIZE)),
-          false,
-        );
-      }
-      connection.close('overloaded', message);
-      return;
+      this.refuse(connection, protocol, this.draining ? 'draining' : 'max_connections');
+    } else if (this.rateLimits.admit(connection, protocol)) {
+      connection.stats.accepted++;
+      connection.stats.open++;
+      this.connections.add(connection);
+      if (protocol === 'mqtt') (this.mqtt as MqttService).accept(connection);
+      else new NativeSession(this.newConnectionId(), connection, this.nativeContext).start();
     }
-    if (!this.rateLimits.admit(connection, protocol)) return;
-    connection.stats.accepted++;
-    connection.stats.open++;
-    this.connections.add(connection);
-    if (protocol === 'mqtt') (this.mqtt as MqttService).accept(connection);
-    else new NativeSession(this.newConnectionId(), connection, this.nativeContext).start();
-    if (head && head.length > 0) connection.socket.unshift(head);
+    // Bytes sent with the upgrade request: the session, or the MQTT refusal waiting for CONNECT, reads them.
+    if (head && head.length > 0 && !connection.closing) connection.socket.unshift(head);
+  }
+
+  /** Native: error 1010 (draining) or 1006, then close; MQTT: a CONNACK saying why. */
+  private refuse(
+    connection: Connection,
+    protocol: 'native' | 'mqtt',
+    refusal: 'draining' | 'max_connections',
+  ): void {
+    if (protocol === 'mqtt') return refuseMqttConnection(connection, refusal);
+    const message = ADMISSION_REFUSAL_MESSAGES[refusal];
+    const code = refusal === 'draining' ? ErrorCode.ConnectionClosed : ErrorCode.RateLimited;
+    this.nativeStats.countError(code);
+    connection.enqueue(
+      connection.wrapNative(encodeFrame({ type: 'error', id: 0, code, message }, MAX_HEADER_SIZE)),
+      false,
+    );
+    connection.close('overloaded', message);
   }
 
   private untrack(connection: Connection): void {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { ConnectionLimiter } from '../src/limits/connection-limiter.js';
 import { IpLimiter, ipKey } from '../src/limits/ip-limiter.js';
-import { connectLevel } from '../src/limits/mqtt-connect-refusal.js';
+import { connectLevel } from '../src/mqtt/mqtt-connect-refusal.js';
 import { RateLimitStats } from '../src/limits/rate-limit-stats.js';
 import { TokenBucket } from '../src/limits/token-bucket.js';
 

@@ -31,6 +31,7 @@ export const Reason = {
   PayloadFormatInvalid: 0x99,
   RetainNotSupported: 0x9a,
   SharedSubscriptionsNotSupported: 0x9e,
+  ConnectionRateExceeded: 0x9f,
   SubscriptionIdentifiersNotSupported: 0xa1,
   WildcardSubscriptionsNotSupported: 0xa2,
 } as const;

@@ -12,6 +12,15 @@ export interface ConnectionRates {
   readonly stats: RateLimitStats;
 }
 
+/** A message refused by a rate limit (ConnectionLimiter.verdict). */
+export interface RateVerdict {
+  readonly limit: RateLimit;
+  /** The rate_limit_disconnect_after-th refusal in a row: the connection is closed after the answer. */
+  readonly exhausted: boolean;
+  /** What the client is told. */
+  readonly message: string;
+}
+
 /**
  * The inbound rate limits of one connection: a message bucket and a byte bucket, each only
  * when its limit is on. It exists only when one of them is: with both limits at 0 a
@@ -60,6 +69,23 @@ export class ConnectionLimiter {
     if (messages !== undefined && !messages.tryTake(1, this.now)) return this.strike('messages');
     this.strikes = 0;
     return undefined;
+  }
+
+  /**
+   * `admit` as a verdict for the protocols to answer (docs/SECURITY.md, "Rate limiting"):
+   * undefined = go ahead; else the limit, whether this is the last refusal in a row (the
+   * protocol closes the connection after answering) and what the client is told. The refusal
+   * is counted; a disconnect is counted by the protocol that closes (countDisconnect).
+   */
+  verdict(protocol: RateLimitedProtocol): RateVerdict | undefined {
+    const limit = this.admit();
+    if (limit === undefined) return undefined;
+    this.countLimited(protocol, limit);
+    const exhausted = this.exhausted;
+    const message = exhausted
+      ? `rate limited (${this.describe(limit)}) too many times in a row: closing`
+      : `rate limited: ${this.describe(limit)}`;
+    return { limit, exhausted, message };
   }
 
   /** The message just refused is the rate_limit_disconnect_after-th in a row: close the connection. */

@@ -4,13 +4,9 @@ import type { NativeStats } from '../native/native-stats.js';
 import type { Connection } from '../transport/connection.js';
 import { ConnectionLimiter, type ConnectionRates } from './connection-limiter.js';
 import { IpLimiter, type IpRefusal, ipKey } from './ip-limiter.js';
-import { MqttConnectRefusal } from './mqtt-connect-refusal.js';
+import { refuseMqttConnection } from '../mqtt/mqtt-connect-refusal.js';
+import { ADMISSION_REFUSAL_MESSAGES } from './admission-refusal.js';
 import { RateLimitStats } from './rate-limit-stats.js';
-
-const REFUSAL_MESSAGES: Record<IpRefusal, string> = {
-  ip_rate: 'too many new connections from this address',
-  ip_max: 'too many connections from this address',
-};
 
 /**
  * The server's rate limits ([limits] in docs/SECURITY.md, "Rate limiting"): per client
@@ -72,11 +68,8 @@ export class RateLimits {
 
   /** Native: error 1006 then close (as limits.max_connections does); MQTT: a CONNACK saying why. */
   private refuse(connection: Connection, protocol: 'native' | 'mqtt', refusal: IpRefusal): void {
-    const message = REFUSAL_MESSAGES[refusal];
-    if (protocol === 'mqtt') {
-      new MqttConnectRefusal(connection, refusal);
-      return;
-    }
+    const message = ADMISSION_REFUSAL_MESSAGES[refusal];
+    if (protocol === 'mqtt') return refuseMqttConnection(connection, refusal);
     this.nativeStats.countError(ErrorCode.RateLimited);
     const frame = encodeFrame(
       { type: 'error', id: 0, code: ErrorCode.RateLimited, message },

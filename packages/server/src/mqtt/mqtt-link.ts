@@ -98,6 +98,10 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   private accepted = false;
   /** v5 Request Problem Information: false forbids reason strings but on CONNACK, PUBLISH, DISCONNECT. */
   private problemInformation = true;
+  /** Some bytes have arrived (a CONNECT may be on its way). */
+  private spoke = false;
+  /** The server drains: a CONNECT still to come or to be decided is refused with CONNACK 0x8B. */
+  private draining = false;
 
   constructor(
     readonly connection: Connection,
@@ -121,6 +125,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   }
 
   onBytes(data: Buffer): void {
+    this.spoke = true;
     this.splitter.push(data);
   }
 
@@ -148,9 +153,18 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.close();
   }
 
+  /**
+   * Graceful shutdown. A connected client gets DISCONNECT 0x8B (v5); one whose CONNECT is
+   * pending (its credentials being checked) or still arriving gets CONNACK 0x8B / 3 Server
+   * unavailable when it is decided (within the drain timeout); a silent one is closed.
+   */
   goAway(): void {
     this.will = undefined;
-    this.disconnect(Reason.ServerShuttingDown, 'server shutting down');
+    if (this.session !== undefined || !this.spoke) {
+      return this.disconnect(Reason.ServerShuttingDown, 'server shutting down');
+    }
+    this.draining = true;
+    if (this.clientId !== '') this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ServerShuttingDown);
   }
 
   /** Only once CONNECT was accepted: by client identifier, or by the session's user. */
@@ -341,6 +355,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       this.service.stats.parseErrors++;
       return this.close();
     }
+    if (this.draining) return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ServerShuttingDown);
     const clean = packet.clean !== false;
     let clientId = packet.clientId ?? '';
     let assigned: string | undefined;

@@ -1,13 +1,20 @@
+import { ConnackV4, Reason } from '@pulse/protocol';
+import type { AdmissionRefusal } from '../limits/admission-refusal.js';
 import type { Connection, ConnectionHandler } from '../transport/connection.js';
 
 /** How long a refused MQTT connection may take to send its CONNECT before it is just closed (ms). */
 export const REFUSED_CONNECT_WAIT_MS = 2000;
-/** MQTT 5 CONNACK 0x9F Connection rate exceeded. */
-export const CONNECTION_RATE_EXCEEDED = 0x9f;
-/** MQTT 5 CONNACK 0x97 Quota exceeded. */
-const QUOTA_EXCEEDED = 0x97;
-/** MQTT 3.1/3.1.1 CONNACK return code 3, Server unavailable. */
-const SERVER_UNAVAILABLE_V4 = 3;
+
+/**
+ * The MQTT 5 CONNACK reason of each refusal; 3.1/3.1.1 get return code 3 Server unavailable
+ * for all of them (docs/MQTT.md, "Refused connections").
+ */
+export const CONNACK_REASON_OF: Record<AdmissionRefusal, number> = {
+  max_connections: Reason.QuotaExceeded,
+  draining: Reason.ServerShuttingDown,
+  ip_rate: Reason.ConnectionRateExceeded,
+  ip_max: Reason.QuotaExceeded,
+};
 /** A CONNECT's protocol level is within its first 14 bytes (header, length, "MQIsdp", level). */
 const MAX_PREFIX = 14;
 
@@ -33,19 +40,22 @@ export function connectLevel(bytes: Buffer): number | undefined {
 }
 
 /**
- * An MQTT connection refused by a per-address limit (limits.connections_per_second_per_ip,
- * limits.max_connections_per_ip). It is not counted as open and gets no session: the server
- * waits for the CONNECT (at most REFUSED_CONNECT_WAIT_MS), answers with a CONNACK saying why
- * (MQTT 5: 0x9F Connection rate exceeded or 0x97 Quota exceeded; 3.1/3.1.1: 3 Server
- * unavailable) and closes. Anything else closes it at once.
+ * Refuses a new MQTT connection before it has a session (admission: limits.max_connections,
+ * a draining server, the per-address limits). It is not counted as open: the server waits
+ * for the CONNECT (at most REFUSED_CONNECT_WAIT_MS), answers with a CONNACK saying why
+ * (CONNACK_REASON_OF; 3.1/3.1.1: 3 Server unavailable) and closes. Anything else closes it at once.
  */
-export class MqttConnectRefusal implements ConnectionHandler {
+export function refuseMqttConnection(connection: Connection, refusal: AdmissionRefusal): void {
+  new MqttConnectRefusal(connection, refusal);
+}
+
+class MqttConnectRefusal implements ConnectionHandler {
   private pending: Buffer | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly connection: Connection,
-    private readonly reason: 'ip_rate' | 'ip_max',
+    private readonly refusal: AdmissionRefusal,
   ) {
     connection.handler = this;
     this.timer = setTimeout(() => connection.abort(), REFUSED_CONNECT_WAIT_MS);
@@ -66,10 +76,9 @@ export class MqttConnectRefusal implements ConnectionHandler {
     }
     this.pending = undefined;
     if (level === 5) {
-      const reason = this.reason === 'ip_rate' ? CONNECTION_RATE_EXCEEDED : QUOTA_EXCEEDED;
-      this.send(Buffer.from([0x20, 3, 0, reason, 0]));
+      this.send(Buffer.from([0x20, 3, 0, CONNACK_REASON_OF[this.refusal], 0]));
     } else if (level === 3 || level === 4) {
-      this.send(Buffer.from([0x20, 2, 0, SERVER_UNAVAILABLE_V4]));
+      this.send(Buffer.from([0x20, 2, 0, ConnackV4.ServerUnavailable]));
     }
     this.connection.close('overloaded', 'connection refused');
   }
