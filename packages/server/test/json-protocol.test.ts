@@ -7,6 +7,7 @@ import { type Frame, FrameError, decodeFrame, encodeFrame } from '@pulse/protoco
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import type { JsonAuth } from '../src/json/json-auth.js';
+import { ChannelOperations } from '../src/channels/channel-operations.js';
 import { JsonSession } from '../src/json/json-session.js';
 import { JsonStats } from '../src/json/json-stats.js';
 import type { FlushScheduler } from '../src/transport/flush-scheduler.js';
@@ -391,6 +392,7 @@ describe('JSON protocol: errors', () => {
       sendText: (text: string) => sent.push(JSON.parse(text)),
       enqueue: () => true,
       close: () => {},
+      handshakeDone: () => {},
     } as unknown as WsConnection;
     const auth: JsonAuth = {
       required: true,
@@ -403,8 +405,7 @@ describe('JSON protocol: errors', () => {
       'c1',
       connection,
       {
-        broker,
-        scheduler: {} as FlushScheduler,
+        channels: new ChannelOperations(broker, {} as FlushScheduler, () => {}),
         stats,
         auth,
         maxMessageSize: 1000,
