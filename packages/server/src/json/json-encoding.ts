@@ -36,7 +36,9 @@ export function dataMembers(payload: Uint8Array): string {
     try {
       JSON.parse(text);
       return `"data":${text}`;
-    } catch {}
+    } catch {
+      // Not JSON text: an expected outcome, not a fault; it goes as base64 below.
+    }
   }
   return `"data":"${bytes.toString('base64')}","encoding":"base64"`;
 }
