@@ -1,12 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Message, Publication } from '@pulse/core';
 import { Opcode, PresenceAction, headerSize, writeHeader } from '@pulse/protocol';
-
-/**
- * Slot of a message's JSON push as a whole WebSocket text frame (native uses 0-2, MQTT 8+):
- * a fan-out to 10,000 JSON subscribers encodes and frames it once.
- */
-export const JSON_WIRE_SLOT = 4;
+import { JSON_WIRE_SLOT } from '../encoding-slots.js';
 
 /** One unmasked WebSocket text frame holding `text`, encoded straight into its buffer. */
 export function textFrame(text: string): Buffer {
