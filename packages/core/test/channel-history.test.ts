@@ -8,7 +8,7 @@ import { MemoryStore } from '../src/store/memory-store.js';
 import type { HistoryRecord, StreamRecord } from '../src/store/records.js';
 import type { Store } from '../src/store/store.js';
 import type { Subscriber } from '../src/subscriber.js';
-import { at } from './element.js';
+import { at } from '@pulse/protocol/test/element';
 
 const rule = (pattern: string, size = 100, ttlMs = 0): HistoryRule => ({ pattern, size, ttlMs });
 const pub = (channel: string, text = '') => new Publication({ channel, payload: Buffer.from(text) });

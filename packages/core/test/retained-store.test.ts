@@ -4,7 +4,7 @@ import { filterMatches } from '@pulse/protocol';
 import { Publication } from '../src/outbound.js';
 import { MemoryRetainedStore, PAUSED, type RetainedCursor } from '../src/retained-store.js';
 import { Rng } from '@pulse/protocol/test/prng';
-import { at } from './element.js';
+import { at } from '@pulse/protocol/test/element';
 
 const LEVELS = ['a', 'b', 'cc', '', '$s'];
 const FILTER_LEVELS = ['a', 'b', 'cc', '', '$s', '+', '+', '#'];

@@ -5,7 +5,7 @@ import type { Subscriber } from '../src/subscriber.js';
 import { TopicIndex } from '../src/topic-index.js';
 import { subscribersOf } from './topic-index-reading.js';
 import { Rng } from '@pulse/protocol/test/prng';
-import { at } from './element.js';
+import { at } from '@pulse/protocol/test/element';
 
 /** The reference: MQTT topic matching, written as plainly as possible. */
 function naiveMatches(filter: string, channel: string): boolean {

@@ -4,7 +4,7 @@ import { filterMatches } from '@pulse/protocol';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { WildcardTrie } from '../src/wildcard-trie.js';
-import { at } from './element.js';
+import { at } from '@pulse/protocol/test/element';
 
 function sub(id: string): Subscriber {
   return { id, deliver(_m: Message) {} };
