@@ -1,7 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import type { Message, Publication } from '@pulse/core';
 import { Opcode, PresenceAction, headerSize, writeHeader } from '@pulse/protocol';
+import { entriesWithin } from '../channels/history-budget.js';
 import { JSON_WIRE_SLOT } from '../encoding-slots.js';
+
+const textLength = (text: string): number => text.length;
 
 /** One unmasked WebSocket text frame holding `text`, encoded straight into its buffer. */
 export function textFrame(text: string): Buffer {
@@ -28,7 +31,9 @@ export function dataMembers(payload: Uint8Array): string {
     try {
       JSON.parse(text);
       return `"data":${text}`;
-    } catch {}
+    } catch {
+      // Not JSON text: an expected outcome, not a fault; it goes as base64 below.
+    }
   }
   return `"data":"${bytes.toString('base64')}","encoding":"base64"`;
 }
@@ -69,16 +74,8 @@ export function historyPageMembers(
   forward: boolean,
   budget: number,
 ): string {
-  const list = page.publications;
-  const entries: string[] = [];
-  let size = 0;
-  for (let n = 0; n < list.length; n++) {
-    const entry = historyEntry(list[forward ? n : list.length - 1 - n]);
-    if (n > 0 && size + entry.length > budget) break;
-    size += entry.length + 1;
-    entries.push(entry);
-  }
-  if (!forward) entries.reverse();
+  // Each entry but the last is followed by a comma.
+  const entries = entriesWithin(page.publications, forward, budget, historyEntry, textLength, 1);
   return `"publications":[${entries.join(',')}],"offset":${page.offset},"epoch":${JSON.stringify(page.epoch)}`;
 }
 
