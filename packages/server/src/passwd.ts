@@ -82,7 +82,7 @@ export async function runPasswd(
 ): Promise<number> {
   let password: string | undefined;
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    const arg = args[i] as string; // i < args.length
     if (arg === '--help' || arg === '-h') {
       io.stdout.write(`${PASSWD_HELP}\n`);
       return 0;

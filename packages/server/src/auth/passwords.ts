@@ -41,21 +41,29 @@ const isPowerOfTwo = (n: number) => n > 1 && (n & (n - 1)) === 0;
 /** Parses a stored hash; a string describing the problem when it is not one. */
 export function parsePasswordHash(text: string): ScryptHash | string {
   const parts = text.split('$');
-  if (parts.length !== 6 || `${parts[0]}$` !== PASSWORD_HASH_PREFIX) {
+  // The defaults never apply: there are exactly six parts past the check below.
+  const [head = '', nText = '', rText = '', pText = '', saltText = '', hashText = ''] = parts;
+  if (parts.length !== 6 || `${head}$` !== PASSWORD_HASH_PREFIX) {
     return 'expected scrypt$N$r$p$salt$hash (from `pulse passwd`)';
   }
-  const [N, r, p] = parts.slice(1, 4).map((s) => (/^[0-9]{1,8}$/.test(s) ? Number(s) : Number.NaN));
+  const N = decimalOrNaN(nText);
+  const r = decimalOrNaN(rText);
+  const p = decimalOrNaN(pText);
   if (!isPowerOfTwo(N) || N > MAX_N) return `N must be a power of two from 2 to ${MAX_N}`;
   if (!(r >= 1 && r <= MAX_R)) return `r must be 1 to ${MAX_R}`;
   if (!(p >= 1 && p <= MAX_P)) return `p must be 1 to ${MAX_P}`;
   if (128 * N * r > MAX_MEMORY) return 'N * r needs more than 256 MiB';
   const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
-  if (!base64.test(parts[4]) || !base64.test(parts[5])) return 'salt and hash must be base64';
-  const salt = Buffer.from(parts[4], 'base64');
-  const hash = Buffer.from(parts[5], 'base64');
+  if (!base64.test(saltText) || !base64.test(hashText)) return 'salt and hash must be base64';
+  const salt = Buffer.from(saltText, 'base64');
+  const hash = Buffer.from(hashText, 'base64');
   if (salt.length < 8) return 'salt must be at least 8 bytes';
   if (hash.length < 16 || hash.length > 64) return 'hash must be 16 to 64 bytes';
   return { N, r, p, salt, hash };
+}
+
+function decimalOrNaN(text: string): number {
+  return /^[0-9]{1,8}$/.test(text) ? Number(text) : Number.NaN;
 }
 
 /** Compares in constant time; false for a wrong password. */
@@ -170,7 +178,7 @@ export class PasswordChecks {
   /** Drops waiting checks whose connection has gone. */
   private prune(): void {
     for (let i = this.waiting.length - 1; i >= 0; i--) {
-      const check = this.waiting[i];
+      const check = this.waiting[i]!; // 0 <= i < length: the loop bounds, and only later entries were spliced
       if (check.cancelled()) {
         this.waiting.splice(i, 1);
         check.skip();

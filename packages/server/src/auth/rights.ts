@@ -7,8 +7,7 @@ export type Action = 'publish' | 'subscribe';
 export function filterProblem(filter: string): string | undefined {
   if (filter.length === 0) return 'empty';
   const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i];
+  for (const [i, level] of levels.entries()) {
     if (level.includes('#') && (level !== '#' || i !== levels.length - 1))
       return '"#" must be the last level';
     if (level.includes('+') && level !== '+') return '"+" must be a whole level';
@@ -56,7 +55,10 @@ class PatternRights implements Rights {
     if (known !== undefined) return known;
     const patterns = publish ? this.publish : this.subscribe;
     let allowed = false;
-    for (let i = 0; i < patterns.length && !allowed; i++) allowed = covers(patterns[i], filter);
+    for (const pattern of patterns) {
+      allowed = covers(pattern, filter);
+      if (allowed) break;
+    }
     if (filter.length > MEMO_LONGEST) return allowed;
     if (memo === undefined) {
       memo = new Map();

@@ -90,19 +90,19 @@ export class SessionGate<T extends { readonly length: number }> {
     const items = this.held as T[];
     this.held = undefined;
     this.heldBytes = 0;
-    for (let i = 0; i < items.length; i++) {
+    for (const [i, item] of items.entries()) {
       if (this.owner.stopped) return this.uncharge(items, i);
-      this.budget?.release(items[i].length);
+      this.budget?.release(item.length);
       try {
-        this.owner.process(items[i]);
+        this.owner.process(item);
       } catch (err) {
         this.owner.failed(err);
       }
       if (this.held !== undefined) {
         // Waiting again: the rest stay in front of anything that arrives later (still charged).
-        for (let j = i + 1; j < items.length; j++) {
-          (this.held as T[]).push(items[j]);
-          this.heldBytes += items[j].length;
+        for (const rest of items.slice(i + 1)) {
+          (this.held as T[]).push(rest);
+          this.heldBytes += rest.length;
         }
         return;
       }
@@ -112,7 +112,7 @@ export class SessionGate<T extends { readonly length: number }> {
   /** Gives back the budget of held requests that will not be handled (from `from` on). */
   private uncharge(items: T[], from: number): void {
     if (this.budget === undefined) return;
-    for (let i = from; i < items.length; i++) this.budget.release(items[i].length);
+    for (const item of items.slice(from)) this.budget.release(item.length);
   }
 
   /** Calls `fn` when the token expires (epoch ms); replaces an earlier expiry. */

@@ -15,9 +15,9 @@ export function covers(pattern: string, filter: string): boolean {
   if (pattern === '#') return filter.charCodeAt(0) !== 0x24;
   const p = pattern.split('/');
   const f = filter.split('/');
-  if ((p[0] === '+' || p[0] === '#') && f[0].charCodeAt(0) === 0x24) return false;
+  if ((p[0] === '+' || p[0] === '#') && filter.charCodeAt(0) === 0x24) return false;
   for (let i = 0; i < p.length; i++) {
-    const level = p[i];
+    const level = p[i] as string; // i < p.length
     if (level === '#') return true;
     if (i >= f.length) return false;
     const want = f[i];

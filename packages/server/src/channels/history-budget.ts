@@ -22,7 +22,7 @@ export function entriesWithin<T, E>(
   const entries: E[] = [];
   let bytes = 0;
   for (let n = 0; n < list.length; n++) {
-    const entry = encode(list[forward ? n : list.length - 1 - n]);
+    const entry = encode(list[forward ? n : list.length - 1 - n] as T); // 0 <= n < list.length
     const size = sizeOf(entry);
     if (n > 0 && bytes + size > budget) break;
     bytes += size + separator;

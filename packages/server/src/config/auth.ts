@@ -88,8 +88,7 @@ export const AUTH_ACL_TABLES: TableArray<AclRuleConfig> = {
 /** Why `filter` breaks the MQTT wildcard rules, completing "<key> ...", or undefined. */
 function topicFilterProblem(filter: string): string | undefined {
   const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i];
+  for (const [i, level] of levels.entries()) {
     if (level.includes('#') && level !== '#') return 'may use "#" only as a whole level';
     if (level === '#' && i !== levels.length - 1) return 'may use "#" only as its last level';
     if (level.includes('+') && level !== '+') return 'may use "+" only as a whole level';

@@ -30,9 +30,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const warnings: string[] = [];
   let config: ParsedArgs['config'];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i] as string; // i < argv.length
     if (arg === '--') {
-      if (i + 1 < argv.length) throw unexpected(argv[i + 1]);
+      const after = argv[i + 1];
+      if (after !== undefined) throw unexpected(after);
       break;
     }
     if (!arg.startsWith('--')) {

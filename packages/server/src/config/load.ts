@@ -24,9 +24,10 @@ export type LoadResult =
 export function defaultConfig(): PulseConfig {
   const config: Record<string, Record<string, unknown>> = {};
   for (const k of KEYS) {
-    config[k.section] ??= {};
+    const section = config[k.section] ?? {};
+    config[k.section] = section;
     const value = k.spec.default;
-    config[k.section][k.key] = Array.isArray(value) ? [...value] : value;
+    section[k.key] = Array.isArray(value) ? [...value] : value;
   }
   for (const spec of TABLE_ARRAYS) setTables(config, spec.path, []);
   return config as unknown as PulseConfig;
@@ -73,7 +74,7 @@ export function loadConfig(
   const sources = new Map<string, string>();
   for (const a of assignments) {
     const info = KEY_BY_PATH.get(a.path) as KeyInfo;
-    table[info.section][info.key] = validate(a);
+    sectionOf(table, info)[info.key] = validate(a);
     sources.set(a.path, a.source);
   }
 
@@ -83,7 +84,7 @@ export function loadConfig(
         const info = KEY_BY_PATH.get(path) as KeyInfo;
         const source = sources.get(path);
         const from = source === undefined ? 'default' : `from ${source}`;
-        return `${path} = ${showSettingOf(info.spec, table[info.section][info.key])} (${from})`;
+        return `${path} = ${showSettingOf(info.spec, sectionOf(table, info)[info.key])} (${from})`;
       }),
     );
   for (const check of CROSS_CHECKS) {
@@ -100,4 +101,9 @@ export function loadConfig(
 /** `a`, `a and b`, `a, b and c`. */
 function listOf(items: readonly string[]): string {
   return items.length <= 2 ? items.join(' and ') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+/** The section that holds `info` in a config made by defaultConfig(), which made every section. */
+function sectionOf(table: Record<string, Record<string, unknown>>, info: KeyInfo): Record<string, unknown> {
+  return table[info.section] as Record<string, unknown>;
 }

@@ -18,19 +18,24 @@ function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
   const d: number[] = new Array(rows * cols).fill(0);
+  const cell = (index: number) => d[index] as number; // every index read is below rows * cols
   for (let i = 0; i < rows; i++) d[i * cols] = i;
   for (let j = 0; j < cols; j++) d[j] = j;
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[(i - 1) * cols + j] + 1, d[i * cols + j - 1] + 1, d[(i - 1) * cols + j - 1] + cost);
+      let v = Math.min(
+        cell((i - 1) * cols + j) + 1,
+        cell(i * cols + j - 1) + 1,
+        cell((i - 1) * cols + j - 1) + cost,
+      );
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        v = Math.min(v, d[(i - 2) * cols + j - 2] + 1);
+        v = Math.min(v, cell((i - 2) * cols + j - 2) + 1);
       }
       d[i * cols + j] = v;
     }
   }
-  return d[rows * cols - 1];
+  return cell(rows * cols - 1);
 }
 
 /** ` (did you mean X?)` or nothing. */

@@ -80,8 +80,7 @@ export function readTableArray<T>(
       }
     }
     const out: Record<string, unknown> = {};
-    for (const key of names) {
-      const field = fields[key];
+    for (const [key, field] of Object.entries(fields)) {
       out[key] =
         table[key] === undefined
           ? copy(field.default)

@@ -68,7 +68,7 @@ function httpOrHttps(
  */
 export function createHttpServer(handlers: HttpHandlers): Server {
   const server = httpOrHttps(handlers, (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path = '/'] = (req.url ?? '/').split('?'); // split gives at least one part
     if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       const draining = handlers.isDraining();
       return sendJson(res, draining ? 503 : 200, {
@@ -114,7 +114,7 @@ export function createUpgradeServer(
 
 export function createMetricsServer(render: () => Promise<{ contentType: string; body: string }>): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path = '/'] = (req.url ?? '/').split('?'); // split gives at least one part
     if (path !== '/metrics' || req.method !== 'GET') {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return res.end('not found\n');

@@ -182,7 +182,7 @@ export function createMetrics(src: MetricSources): {
       collect() {
         const counts = dir === 'in' ? src.native.framesIn : src.native.framesOut;
         FRAME_TYPE_NAMES.forEach((type, i) => {
-          mirror(this, { type }, counts[i + 1], seen);
+          mirror(this, { type }, counts[i + 1] as number, seen); // slot 0 unused, then one per type
         });
       },
     });

@@ -112,7 +112,7 @@ export function registerMqttMetrics(
         const m = service();
         if (!m) return;
         const counts = dir === 'in' ? m.stats.publishesIn : m.stats.publishesOut;
-        for (let qos = 0; qos < counts.length; qos++) mirror(this, { qos: String(qos) }, counts[qos], seen);
+        for (const [qos, count] of counts.entries()) mirror(this, { qos: String(qos) }, count, seen);
       },
     });
   }

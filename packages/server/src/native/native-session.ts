@@ -148,7 +148,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
 
   deliver(message: Message): void {
     if (this.connection.enqueue(nativeWireBytes(message, this.connection), true)) {
-      this.ctx.stats.framesOut[frameTypeIdOf(message)]++;
+      this.ctx.stats.countFrameOut(frameTypeIdOf(message));
     }
   }
 
@@ -217,7 +217,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       this.sendError(frame.id, frame.code, frame.message);
       return;
     }
-    this.ctx.stats.framesIn[FRAME_TYPE_IDS[frame.type]]++;
+    this.ctx.stats.countFrameIn(FRAME_TYPE_IDS[frame.type]);
     if (this.connection.limiter !== undefined && nativeRateLimited(this, frame)) return;
     this.dispatch(frame);
   }
@@ -335,7 +335,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     this.send({ type: 'ack', id: frame.id, ...ack });
     // A reply to the client's own request: not dropped by the slow-consumer policy.
     for (const f of replay) {
-      if (this.connection.enqueue(f, false)) this.ctx.stats.framesOut[FRAME_TYPE_IDS.publish]++;
+      if (this.connection.enqueue(f, false)) this.ctx.stats.countFrameOut(FRAME_TYPE_IDS.publish);
     }
   }
 
@@ -402,6 +402,6 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
 
   private send(frame: Frame): void {
     const bytes = this.connection.wrapNative(encodeFrame(frame, MAX_HEADER_SIZE));
-    if (this.connection.enqueue(bytes, false)) this.ctx.stats.framesOut[FRAME_TYPE_IDS[frame.type]]++;
+    if (this.connection.enqueue(bytes, false)) this.ctx.stats.countFrameOut(FRAME_TYPE_IDS[frame.type]);
   }
 }

@@ -39,7 +39,7 @@ const PLAIN_META = [0, 1, 2, 4, 5, 6].map((byte) => Buffer.from([byte]));
 /** A message's `meta` blob. Packed right before it is bound: msgpackr's buffers are views of a slab. */
 export function packMeta(message: StoredMessage): Buffer {
   if (message.event === undefined && message.properties === undefined) {
-    return PLAIN_META[message.qos + (message.retain ? 3 : 0)];
+    return PLAIN_META[message.qos + (message.retain ? 3 : 0)] as Buffer; // qos 0-2 (+3 retained): 0-5
   }
   return packr.pack({
     q: message.qos,
@@ -69,11 +69,12 @@ export function messageOf(
   meta: Buffer,
 ): StoredMessage {
   if (meta.length === 1) {
+    const byte = meta[0] as number; // length 1
     const message: StoredMessage = {
       channel,
       payload,
-      qos: (meta[0] & 3) as 0 | 1 | 2,
-      retain: (meta[0] & 4) !== 0,
+      qos: (byte & 3) as 0 | 1 | 2,
+      retain: (byte & 4) !== 0,
     };
     if (expiresAt !== null) message.expiresAt = expiresAt;
     return message;

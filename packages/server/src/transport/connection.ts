@@ -238,7 +238,7 @@ export abstract class Connection implements HeartbeatTarget {
     this.dirty = false;
     const queue = this.queue;
     if (!queue || queue.length === 0 || this.closed) return;
-    const data = queue.length === 1 ? queue[0] : Buffer.concat(queue, this.queuedBytes);
+    const data = queue.length === 1 ? (queue[0] as Buffer) : Buffer.concat(queue, this.queuedBytes);
     // Dropped rather than emptied: an idle connection should not keep a grown array.
     this.queue = undefined;
     this.queuedBytes = 0;

@@ -44,11 +44,11 @@ export class FlushScheduler {
     const batch = this.dirty;
     this.dirty = this.spare;
     this.spare = batch;
-    for (let i = 0; i < batch.length; i++) {
+    for (const connection of batch) {
       try {
-        batch[i].flush();
+        connection.flush();
       } catch (err) {
-        batch[i].fail('flush', err);
+        connection.fail('flush', err);
       }
     }
     batch.length = 0;

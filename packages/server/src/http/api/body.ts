@@ -8,12 +8,12 @@ import { ApiError } from './api-error.js';
  * UTF-8, the only encoding JSON has: RFC 8259 §8.1).
  */
 function checkContentType(header: string | undefined): void {
-  const [type, ...params] = (header ?? '').split(';');
+  const [type = '', ...params] = (header ?? '').split(';'); // split gives at least one part
   if (type.trim().toLowerCase() !== 'application/json') {
     throw new ApiError(415, 'content-type must be application/json');
   }
   for (const param of params) {
-    const [name, value = ''] = param.split('=');
+    const [name = '', value = ''] = param.split('=');
     if (name.trim().toLowerCase() !== 'charset') continue;
     const charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
     if (charset !== 'utf-8' && charset !== 'utf8') {
