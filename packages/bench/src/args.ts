@@ -174,7 +174,7 @@ function grouped<T extends string>(
   for (const name of raw.split(',').map((s) => s.trim().toLowerCase())) {
     const group = groups[name];
     if (group) for (const g of group) picked.add(g);
-    else picked.add(list(name, aliases, all, what)[0]);
+    else picked.add(list(name, aliases, all, what)[0] as T); // list() names one or throws
   }
   return all.filter((n) => picked.has(n));
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { at } from '@pulse/protocol/test/element';
 import {
   maskedFrame,
   type MessageSink,
@@ -109,7 +110,7 @@ describe('maskedFrame', () => {
     for (const p of payloads) {
       const frame = maskedFrame(OPCODE_BINARY, p);
       assert.equal(frame[0], 0x80 | OPCODE_BINARY);
-      assert.ok(frame[1] & 0x80);
+      assert.ok(at(frame, 1) & 0x80);
       const back = unmask(frame);
       assert.equal(back.opcode, OPCODE_BINARY);
       assert.deepEqual(back.payload, p);

@@ -77,7 +77,7 @@ export class NatsSink implements MessageSink {
       let size = 0;
       let scale = 1;
       for (; j > start && buf[j] !== SPACE; j--) {
-        size += (buf[j] - 0x30) * scale;
+        size += (buf[j]! - 0x30) * scale; // start < j < end
         scale *= 10;
       }
       this.bodyLeft = size + 2;

@@ -30,10 +30,11 @@ export class EngineIoSink implements MessageSink {
 
   bytes(chunk: Buffer, start: number, end: number): void {
     if (this.position === 0 && end > start) {
-      this.first = chunk[start];
-      if (end - start > 1) this.second = chunk[start + 1];
+      // Each `!` read here is behind `end > start` (and `end - start > 1` for the second).
+      this.first = chunk[start]!;
+      if (end - start > 1) this.second = chunk[start + 1]!;
     } else if (this.position === 1) {
-      this.second = chunk[start];
+      this.second = chunk[start]!; // a chunk is never empty
     }
     this.position += end - start;
     if (this.buf !== null) {

@@ -39,7 +39,7 @@ export function findStamp(buf: Buffer, start: number, end: number): number {
     let v = 0;
     let j = i + 2;
     for (; j < i + MARKER_LENGTH; j++) {
-      const d = buf[j] - 0x30;
+      const d = buf[j]! - 0x30; // the caller's loop keeps i + MARKER_LENGTH within buf
       if (d < 0 || d > 9) break;
       v = v * 10 + d;
     }

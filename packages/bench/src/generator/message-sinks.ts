@@ -61,6 +61,6 @@ export class WholeMessages implements MessageSink {
   end(): void {
     const parts = this.parts;
     this.parts = [];
-    this.onMessage(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    this.onMessage(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
   }
 }

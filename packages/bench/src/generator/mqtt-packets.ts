@@ -92,7 +92,7 @@ export function publishPacket(
 /** Where the packet id of a QoS 1/2 PUBLISH built by `publishPacket` sits. */
 export function publishIdOffset(bytes: Buffer): number {
   let i = 1;
-  while (bytes[i] & 0x80) i++;
+  while (bytes[i]! & 0x80) i++; // a built packet's remaining length ends with a byte < 0x80
   return i + 1 + 2 + bytes.readUInt16BE(i + 1);
 }
 
@@ -163,30 +163,32 @@ export class MqttReader {
   /** Parses `chunk[start, end)`; nothing of it is kept after return (the buffer may be reused). */
   push(chunk: Buffer, start = 0, end = chunk.length): void {
     let i = start;
+    // Each `!` read below is behind the `end - i` check before it (or i < end); header[0..4]
+    // is a fixed 5-byte buffer read below headerLength.
     while (i < end) {
       if (this.state === HEADER) {
-        if (this.headerLength === 0 && end - i >= 2 && chunk[i + 1] < 0x80) {
+        if (this.headerLength === 0 && end - i >= 2 && chunk[i + 1]! < 0x80) {
           // Fast path: a one-byte remaining length (every packet under 128 bytes).
-          this.begin(chunk[i], chunk[i + 1]);
+          this.begin(chunk[i]!, chunk[i + 1]!);
           i += 2;
-        } else if (this.headerLength === 0 && end - i >= 3 && chunk[i + 2] < 0x80) {
+        } else if (this.headerLength === 0 && end - i >= 3 && chunk[i + 2]! < 0x80) {
           // Fast path: two length bytes (up to 16 KiB, e.g. a 128-byte publication).
-          this.begin(chunk[i], (chunk[i + 1] & 0x7f) + chunk[i + 2] * 128);
+          this.begin(chunk[i]!, (chunk[i + 1]! & 0x7f) + chunk[i + 2]! * 128);
           i += 3;
         } else {
-          this.header[this.headerLength++] = chunk[i++];
-          if (this.headerLength < 2 || this.header[this.headerLength - 1] & 0x80) {
+          this.header[this.headerLength++] = chunk[i++]!;
+          if (this.headerLength < 2 || this.header[this.headerLength - 1]! & 0x80) {
             if (this.headerLength === 5) throw new Error('malformed MQTT remaining length');
             continue;
           }
           let length = 0;
           let scale = 1;
           for (let j = 1; j < this.headerLength; j++) {
-            length += (this.header[j] & 0x7f) * scale;
+            length += (this.header[j]! & 0x7f) * scale;
             scale *= 128;
           }
           this.headerLength = 0;
-          this.begin(this.header[0], length);
+          this.begin(this.header[0]!, length);
         }
         if (this.remaining === 0) this.finish();
         continue;

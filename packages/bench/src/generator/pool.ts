@@ -48,8 +48,11 @@ export class GeneratorPool {
   request<T>(worker: number, req: Request): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
+      const target = this.workers[worker];
+      if (target === undefined)
+        throw new RangeError(`no worker ${worker} in a pool of ${this.workers.length}`);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.workers[worker].send({ id, req });
+      target.send({ id, req });
     });
   }
 

@@ -91,7 +91,7 @@ async function openAll(req: Extract<Request, { op: 'connect' }>): Promise<Connec
     }
   };
   const lane = async (): Promise<void> => {
-    while (next < req.conns.length) await openOne(req.conns[next++]);
+    while (next < req.conns.length) await openOne(req.conns[next++] as ConnSpec); // next < length, just checked
   };
   await Promise.all(Array.from({ length: Math.min(req.concurrency, req.conns.length) }, lane));
   return result;

@@ -42,13 +42,14 @@ export function writeMaskedFrame(out: Buffer, at: number, opcode: number, payloa
   out[i++] = MASK_KEY[1];
   out[i++] = MASK_KEY[2];
   out[i++] = MASK_KEY[3];
-  for (let j = 0; j < len; j++) out[i + j] = payload[j] ^ MASK_KEY[j & 3];
+  // payload[j] with j < len = payload.length; MASK_KEY has four entries and j & 3 < 4.
+  for (let j = 0; j < len; j++) out[i + j] = payload[j]! ^ MASK_KEY[j & 3]!;
   return i + len;
 }
 
 /** Masks (or unmasks) `bytes` in place as if they sat at `payloadOffset` in a client frame's payload. */
 export function maskAt(bytes: Buffer, payloadOffset: number): void {
-  for (let j = 0; j < bytes.length; j++) bytes[j] ^= MASK_KEY[(payloadOffset + j) & 3];
+  for (let j = 0; j < bytes.length; j++) bytes[j]! ^= MASK_KEY[(payloadOffset + j) & 3]; // j < length; & 3: one of the four
 }
 
 /** One masked client frame in a buffer of its own. */
@@ -61,7 +62,8 @@ export function maskedFrame(opcode: number, payload: Uint8Array | string): Buffe
 
 /** Removes the client mask again (tests, and anyone reading what the generator sent). */
 export function unmask(frame: Buffer): { opcode: number; payload: Buffer } {
-  let len = frame[1] & 0x7f;
+  // A test helper: a frame too short to have its header fails on the reads below (NaN, then RangeError).
+  let len = frame[1]! & 0x7f;
   let i = 2;
   if (len === 126) {
     len = frame.readUInt16BE(2);
@@ -72,8 +74,8 @@ export function unmask(frame: Buffer): { opcode: number; payload: Buffer } {
   }
   const key = frame.subarray(i, i + 4);
   const payload = Buffer.allocUnsafe(len);
-  for (let j = 0; j < len; j++) payload[j] = frame[i + 4 + j] ^ key[j & 3];
-  return { opcode: frame[0] & 0x0f, payload };
+  for (let j = 0; j < len; j++) payload[j] = frame[i + 4 + j]! ^ key[j & 3]!;
+  return { opcode: frame[0]! & 0x0f, payload };
 }
 
 /**
@@ -125,12 +127,12 @@ export class WsReader {
         continue;
       }
       if (this.headerLength === 0 && n - i >= 2) {
-        // Fast path: the whole header is in this chunk.
-        const b1 = chunk[i + 1];
+        // Fast path: the whole header is in this chunk (each `!` read is behind `n - i >= 2`, or `need`).
+        const b1 = chunk[i + 1]!;
         if (b1 & 0x80) throw new Error('server frame is masked');
         const len7 = b1 & 0x7f;
         if (len7 < 126) {
-          this.beginFrame(chunk[i], len7);
+          this.beginFrame(chunk[i]!, len7);
           i += 2;
           continue;
         }
@@ -140,16 +142,16 @@ export class WsReader {
             len7 === 126
               ? chunk.readUInt16BE(i + 2)
               : chunk.readUInt32BE(i + 2) * 0x100000000 + chunk.readUInt32BE(i + 6);
-          this.beginFrame(chunk[i], len);
+          this.beginFrame(chunk[i]!, len);
           i += need;
           continue;
         }
       }
       // Slow path: gather a header split across chunks.
-      this.header[this.headerLength++] = chunk[i++];
+      this.header[this.headerLength++] = chunk[i++]!; // i < n
       if (this.headerLength < 2) continue;
-      const len7 = this.header[1] & 0x7f;
-      if (this.header[1] & 0x80) throw new Error('server frame is masked');
+      const len7 = this.header[1]! & 0x7f; // headerLength >= 2
+      if (this.header[1]! & 0x80) throw new Error('server frame is masked');
       const need = len7 < 126 ? 2 : len7 === 126 ? 4 : 10;
       if (this.headerLength < need) continue;
       const len =
@@ -159,7 +161,7 @@ export class WsReader {
             ? this.header.readUInt16BE(2)
             : this.header.readUInt32BE(2) * 0x100000000 + this.header.readUInt32BE(6);
       this.headerLength = 0;
-      this.beginFrame(this.header[0], len);
+      this.beginFrame(this.header[0]!, len);
     }
   }
 
@@ -176,7 +178,7 @@ export class WsReader {
     if (this.frameOpcode >= OPCODE_CLOSE) {
       const parts = this.control;
       this.control = [];
-      this.onControl(this.frameOpcode, parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      this.onControl(this.frameOpcode, parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
     } else if (this.frameFin) {
       this.sink.end();
     }

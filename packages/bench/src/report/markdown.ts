@@ -359,7 +359,8 @@ function ratiosAndBars(r: BenchResults): string[] {
   }
 
   const bars: string[][] = [];
-  const deliveries = metrics[0].get;
+  // metrics[0], [1] and [4] are the rows (a) deliveries, (a) p99 and (c) per connection above.
+  const deliveries = metrics[0]!.get;
   const pulseA = deliveries('pulse');
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? dash : ok ? 'pass' : '**FAIL**');
   if (r.targets.pulse.a) {
@@ -376,7 +377,7 @@ function ratiosAndBars(r: BenchResults): string[] {
         verdict(pulseA !== undefined && other !== undefined ? pulseA >= factor * other : undefined),
       ]);
     }
-    const p99 = metrics[1].get('pulse');
+    const p99 = metrics[1]!.get('pulse');
     bars.push([
       '(a) p99 < 2 ms at half the max rate',
       ms(p99 ?? Number.NaN),
@@ -384,7 +385,7 @@ function ratiosAndBars(r: BenchResults): string[] {
     ]);
   }
   if (r.targets.pulse.c) {
-    const perConn = metrics[4].get('pulse');
+    const perConn = metrics[4]!.get('pulse');
     bars.push([
       `(c) ≤ 5 KiB per idle connection at ${count(r.settings.idleConnections)}`,
       kib(perConn ?? Number.NaN),

@@ -75,7 +75,7 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
   const crowd = (n: number) =>
     shares(n, crowdWorkers.length).map((k, i) =>
       connect(
-        crowdWorkers[i],
+        crowdWorkers[i]!, // shares() gives one share per worker
         Array.from({ length: k }, () => ({ role: 'subscriber', channel: CHANNEL })),
       ),
     );
@@ -105,7 +105,7 @@ export async function runFanout(ctx: ScenarioContext, o: FanoutOptions): Promise
   const failures = opened.filter((r) => r.failed > 0);
   if (failures.length > 0) {
     const failed = failures.reduce((n, r) => n + r.failed, 0);
-    throw new Error(`${failed} connections failed: ${failures[0].firstError}`);
+    throw new Error(`${failed} connections failed: ${failures[0]?.firstError}`);
   }
   ctx.log(`${o.subscribers} subscribers ready in ${connectMs.toFixed(0)} ms`);
   if (pool.size > 1)

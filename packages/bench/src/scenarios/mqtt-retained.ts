@@ -188,7 +188,7 @@ export async function runMqttRetained(
     rssAfterStoreKiB,
     serverPeakRssKiB,
     rounds,
-    median: sorted[Math.floor((sorted.length - 1) / 2)],
+    median: sorted[Math.floor((sorted.length - 1) / 2)] as RetainedRound, // --retained-rounds >= 1
     load: overall(rounds),
   };
 

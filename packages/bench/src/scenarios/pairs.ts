@@ -36,7 +36,8 @@ export async function runPairs(ctx: ScenarioContext, o: PairsOptions): Promise<P
   // when there is only one).
   const napping = pool.size > 1 ? pool.size - 1 : 1;
   for (let i = 0; i < o.pairs; i++) {
-    const w = perWorker[i < o.samplers || pool.size === 1 ? 0 : 1 + ((i - o.samplers) % napping)];
+    // One entry per worker, and the index is 0 or 1 + (k % (size - 1)), below size.
+    const w = perWorker[i < o.samplers || pool.size === 1 ? 0 : 1 + ((i - o.samplers) % napping)]!;
     const channel = `bench.pair.${i}`;
     w.conns.push({
       key: `s${i}`,

@@ -130,7 +130,8 @@ function coreTicks(): { busy: number; irq: number; total: number }[] {
     .map((line) => {
       const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
       const total = fields.reduce((a, b) => a + b, 0);
-      return { busy: total - fields[3] - fields[4], irq: fields[5] + fields[6], total };
+      // A cpuN line has at least eight counters (user .. steal) since Linux 2.6.11.
+      return { busy: total - fields[3]! - fields[4]!, irq: fields[5]! + fields[6]!, total };
     });
 }
 
