@@ -11,6 +11,7 @@ import {
   PacketSplitter,
   type PacketSplitterHandler,
   Reason,
+  SubackV4,
   encodePacket,
 } from '@pulse/protocol';
 import type {
@@ -23,7 +24,8 @@ import type {
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { Access, AuthService, MqttAuthResult, MqttCredentials } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, decide } from '../auth/session-gate.js';
-import { mqttRateLimited } from '../limits/rate-limited.js';
+import type { MqttAnswer } from './mqtt-answer.js';
+import { mqttRateLimited } from './mqtt-rate-limited.js';
 import type { MqttService } from './mqtt-service.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
 import {
@@ -45,9 +47,6 @@ const ACK_HEADERS: Partial<Record<string, number>> = {
 
 /** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
 const ROOM_POLL_MS = 10;
-
-/** MQTT 5 DISCONNECT 0xA0 Maximum connect time: sent when the client's token (JWT password) expires. */
-const MAXIMUM_CONNECT_TIME = 0xa0;
 
 export interface Will {
   /** The will as published, but for its expiry, which counts from publication (MQTT 5 §3.1.3.2.4). */
@@ -74,7 +73,9 @@ function reasonFor(refusal: Refusal): number {
  * One MQTT network connection (TCP or WebSocket): CONNECT, the packet flows of MQTT 3.1,
  * 3.1.1 and 5.0, and the link between the connection and its (possibly persistent) session.
  */
-export class MqttLink implements ConnectionHandler, PacketSplitterHandler, SessionLink, GateOwner<Buffer> {
+export class MqttLink
+  implements ConnectionHandler, PacketSplitterHandler, SessionLink, GateOwner<Buffer>, MqttAnswer
+{
   private readonly splitter: PacketSplitter;
   private readonly decoder: MqttDecoder;
   version: MqttVersion = 4;
@@ -253,11 +254,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       return this.disconnect(Reason.MalformedPacket, packet.message);
     }
     this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
-    if (!this.session) {
+    const session = this.session;
+    if (session === undefined) {
       if (packet.cmd !== 'connect') return this.protocolError('the first packet must be CONNECT');
       return this.onConnect(packet);
     }
-    this.dispatch(packet);
+    this.dispatch(packet, session);
   }
 
   /**
@@ -298,17 +300,19 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.disconnect(reason, message);
   }
 
-  private dispatch(packet: Packet): void {
-    const session = this.session as MqttSession;
-    if (this.connection.limiter !== undefined && mqttRateLimited(this, packet, this.service.stats)) return;
+  private dispatch(packet: Packet, session: MqttSession): void {
+    const limiter = this.connection.limiter;
+    if (limiter !== undefined && mqttRateLimited(this, session, limiter, packet, this.service.stats)) return;
     switch (packet.cmd) {
       case 'publish':
-        return this.onPublish(packet);
+        return this.onPublish(packet, session);
       case 'puback':
         session.complete(packet.messageId ?? 0, 'publish');
         return;
       case 'pubrec':
-        if ((packet.reasonCode ?? 0) >= 0x80) session.complete(packet.messageId ?? 0, 'publish');
+        // Reason codes from 0x80 on are failures (MQTT 5 §2.4): the message is done with.
+        if ((packet.reasonCode ?? 0) >= Reason.UnspecifiedError)
+          session.complete(packet.messageId ?? 0, 'publish');
         else session.received(packet.messageId ?? 0);
         return;
       case 'pubcomp':
@@ -316,19 +320,18 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         return;
       case 'pubrel': {
         const id = packet.messageId ?? 0;
-        const known = session.incomingQos2.delete(id);
-        if (known) session.journal?.incomingQos2(id, false);
+        const known = session.release(id);
         const reasonCode = known || this.version !== 5 ? undefined : Reason.PacketIdentifierNotFound;
         return this.writePacket({ cmd: 'pubcomp', messageId: id, reasonCode });
       }
       case 'subscribe':
-        return this.onSubscribe(packet);
+        return this.onSubscribe(packet, session);
       case 'unsubscribe':
-        return this.onUnsubscribe(packet);
+        return this.onUnsubscribe(packet, session);
       case 'pingreq':
         return this.writePacket({ cmd: 'pingresp' });
       case 'disconnect':
-        return this.onDisconnect(packet);
+        return this.onDisconnect(packet, session);
       case 'connect':
         return this.protocolError('second CONNECT');
       default:
@@ -388,7 +391,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
       this.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
       if (props.authenticationMethod !== undefined) {
-        return this.refuseConnect(ConnackV4.NotAuthorized, 0x8c);
+        return this.refuseConnect(ConnackV4.NotAuthorized, Reason.BadAuthenticationMethod);
       }
     }
     // Session expiry: 3.1.1 persistent sessions (clean session = 0) never expire unless capped.
@@ -497,7 +500,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.user = result.user;
     const finish = () => {
       accept();
-      gate.expireAt(result.expiresAt, () => this.disconnect(MAXIMUM_CONNECT_TIME, 'token expired'));
+      gate.expireAt(result.expiresAt, () => this.disconnect(Reason.MaximumConnectTime, 'token expired'));
     };
     const access = result.access;
     if (this.will === undefined || access === undefined) return finish();
@@ -586,8 +589,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- PUBLISH (client to server) ------------------------------------------------------------
 
-  private onPublish(packet: IPublishPacket): void {
-    const session = this.session as MqttSession;
+  private onPublish(packet: IPublishPacket, session: MqttSession): void {
     const stats = this.service.stats;
     const qos = packet.qos;
     const id = packet.messageId ?? 0;
@@ -616,11 +618,11 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     if (topic.includes('\uFFFD') || topic.includes('\u0000')) {
       return this.protocolError('topic name is not well-formed UTF-8', Reason.MalformedPacket);
     }
-    if (qos === 2 && session.incomingQos2.has(id)) {
+    if (qos === 2 && session.awaitsRelease(id)) {
       // A duplicate of a QoS 2 message not yet released: acknowledge again, route nothing.
       return this.writePacket({ cmd: 'pubrec', messageId: id });
     }
-    if (qos === 2 && session.incomingQos2.size >= this.service.config.receive_maximum) {
+    if (qos === 2 && session.awaitingRelease >= this.service.config.receive_maximum) {
       return this.protocolError('too many QoS 2 messages awaiting PUBREL', Reason.ReceiveMaximumExceeded);
     }
     const topicRefusal = this.service.checkTopic(topic);
@@ -672,8 +674,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
       this.writePacket({ cmd: 'puback', messageId: id, reasonCode });
     } else if (qos === 2) {
-      session.incomingQos2.add(id);
-      session.journal?.incomingQos2(id, true);
+      session.holdForRelease(id);
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
       this.writePacket({ cmd: 'pubrec', messageId: id, reasonCode });
     }
@@ -694,22 +695,24 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   // --- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------
 
   /** `decided`: the authorization of each filter (auth or hooks on), once known. */
-  private onSubscribe(packet: ISubscribePacket, decided?: (Refusal | undefined)[]): void {
-    const session = this.session as MqttSession;
+  private onSubscribe(
+    packet: ISubscribePacket,
+    session: MqttSession,
+    decided?: (Refusal | undefined)[],
+  ): void {
     const v5 = this.version === 5;
     const subscriptionId = packet.properties?.subscriptionIdentifier;
     if (subscriptionId === 0) return this.protocolError('subscription identifier 0');
     if (packet.messageId === 0) return this.protocolError('packet identifier 0');
     if (packet.subscriptions.length === 0) return this.protocolError('SUBSCRIBE without a topic filter');
-    const access = this.gate?.access;
-    if (access !== undefined && decided === undefined) {
+    const gate = this.gate;
+    const access = gate?.access;
+    if (gate !== undefined && access !== undefined && decided === undefined) {
       const verdicts = packet.subscriptions.map((s) =>
         this.service.checkFilter(s.topic) ? undefined : access.check('subscribe', s.topic),
       );
       if (verdicts.some((v) => v instanceof Promise)) {
-        return (this.gate as SessionGate<Buffer>).wait(Promise.all(verdicts), (d) =>
-          this.onSubscribe(packet, d),
-        );
+        return gate.wait(Promise.all(verdicts), (d) => this.onSubscribe(packet, session, d));
       }
       decided = verdicts as (Refusal | undefined)[];
     }
@@ -727,20 +730,20 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       }
       const invalid = this.service.checkFilter(filter);
       if (invalid) {
-        granted.push(v5 ? Reason.TopicFilterInvalid : 0x80);
+        granted.push(v5 ? Reason.TopicFilterInvalid : SubackV4.Failure);
         continue;
       }
       const denied = decided?.[i];
       if (denied !== undefined) {
         // Not allowed: 0x87 Not authorized (0x80 when a hook failed); 3.1.1 has only 0x80.
-        granted.push(v5 ? reasonFor(denied) : 0x80);
+        granted.push(v5 ? reasonFor(denied) : SubackV4.Failure);
         continue;
       }
       const existed = session.subscriptions.has(filter);
       if (!existed) {
         const refusal = this.service.broker.subscribe(session, filter, checkMqttFilter);
         if (refusal) {
-          granted.push(v5 ? reasonFor(refusal) : 0x80);
+          granted.push(v5 ? reasonFor(refusal) : SubackV4.Failure);
           continue;
         }
       }
@@ -765,8 +768,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     }
   }
 
-  private onUnsubscribe(packet: IUnsubscribePacket): void {
-    const session = this.session as MqttSession;
+  private onUnsubscribe(packet: IUnsubscribePacket, session: MqttSession): void {
     if (packet.messageId === 0) return this.protocolError('packet identifier 0');
     if (packet.unsubscriptions.length === 0) return this.protocolError('UNSUBSCRIBE without a topic filter');
     const granted: number[] = [];
@@ -786,8 +788,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- DISCONNECT --------------------------------------------------------------------------
 
-  private onDisconnect(packet: IDisconnectPacket): void {
-    const session = this.session as MqttSession;
+  private onDisconnect(packet: IDisconnectPacket, session: MqttSession): void {
     const newExpiry = packet.properties?.sessionExpiryInterval;
     if (newExpiry !== undefined) {
       if (this.sessionExpiryAtConnect === 0 && newExpiry !== 0) {

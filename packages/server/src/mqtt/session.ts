@@ -132,8 +132,8 @@ export class MqttSession implements Subscriber {
   readonly queue: Outgoing[] = [];
   /** Bytes of `queue`, as `heldBytes` counts them. */
   queuedBytes = 0;
-  /** QoS 2 packet ids received and not yet released by PUBREL. */
-  readonly incomingQos2 = new Set<number>();
+  /** QoS 2 packet ids received and not yet released by PUBREL (awaitsRelease, holdForRelease, release). */
+  private readonly incomingQos2 = new Set<number>();
   /** Set while the session is persistent (expiry interval above 0): its changes are stored. */
   journal: SessionJournal | undefined;
   private nextPacketId = 1;
@@ -159,6 +159,29 @@ export class MqttSession implements Subscriber {
   /** Stores the session record (subscriptions, expiry); `expiresAt` while detached. */
   save(expiresAt?: number): void {
     this.journal?.saveSession(this.expiryInterval, this.subscriptions, expiresAt, this.user);
+  }
+
+  /** A QoS 2 PUBLISH with this packet id was routed and its PUBREL has not come yet. */
+  awaitsRelease(packetId: number): boolean {
+    return this.incomingQos2.has(packetId);
+  }
+
+  /** QoS 2 messages received and not yet released. */
+  get awaitingRelease(): number {
+    return this.incomingQos2.size;
+  }
+
+  /** A QoS 2 PUBLISH was routed: its packet id is held until PUBREL (stored with a persistent session). */
+  holdForRelease(packetId: number): void {
+    this.incomingQos2.add(packetId);
+    this.journal?.incomingQos2(packetId, true);
+  }
+
+  /** PUBREL: frees the packet id; false if it was not held. */
+  release(packetId: number): boolean {
+    if (!this.incomingQos2.delete(packetId)) return false;
+    this.journal?.incomingQos2(packetId, false);
+    return true;
   }
 
   /** Rebuilds the QoS state of a session loaded from the store. */
