@@ -12,6 +12,7 @@ import {
   type PacketSplitterHandler,
   Reason,
   SubackV4,
+  encodeBareAck,
   encodePacket,
 } from '@pulse/protocol';
 import type {
@@ -36,14 +37,6 @@ import {
   type SubscriptionOptions,
 } from './session.js';
 import { checkMqttFilter } from './topic-rules.js';
-
-/** First byte of the four acknowledgement packets (type and the flags the spec fixes). */
-const ACK_HEADERS: Partial<Record<string, number>> = {
-  puback: 0x40,
-  pubrec: 0x50,
-  pubrel: 0x62,
-  pubcomp: 0x70,
-};
 
 /** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
 const ROOM_POLL_MS = 10;
@@ -886,18 +879,7 @@ export class MqttLink
 
   writePacket(packet: Packet): void {
     this.service.stats.count(this.service.stats.packetsOut, packet.cmd);
-    const ack = packet as { messageId?: number; reasonCode?: number; properties?: object };
-    const fixed = ACK_HEADERS[packet.cmd];
-    if (fixed !== undefined && !ack.reasonCode && !ack.properties && ack.messageId !== undefined) {
-      // PUBACK/PUBREC/PUBREL/PUBCOMP without reason or properties are the same 4 bytes in
-      // every version (MQTT 5 §3.4.2.1 lets reason 0 be left out): no generic encoder needed.
-      const bytes = Buffer.allocUnsafe(4);
-      bytes[0] = fixed;
-      bytes[1] = 2;
-      bytes.writeUInt16BE(ack.messageId, 2);
-      return this.write(bytes);
-    }
-    this.write(encodePacket(packet, this.version));
+    this.write(encodeBareAck(packet) ?? encodePacket(packet, this.version));
   }
 
   private write(bytes: Buffer): void {
