@@ -27,7 +27,7 @@ import type { Access, AuthService, MqttAuthResult, MqttCredentials } from '../au
 import { type GateOwner, SessionGate, decide } from '../auth/session-gate.js';
 import type { MqttAnswer } from './mqtt-answer.js';
 import { mqttRateLimited } from './mqtt-rate-limited.js';
-import type { MqttService } from './mqtt-service.js';
+import type { MqttLinkHost } from './mqtt-link-host.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
 import {
   type MqttSession,
@@ -37,16 +37,10 @@ import {
   type SubscriptionOptions,
 } from './session.js';
 import { checkMqttFilter } from './topic-rules.js';
+import type { Will } from './will.js';
 
 /** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
 const ROOM_POLL_MS = 10;
-
-export interface Will {
-  /** The will as published, but for its expiry, which counts from publication (MQTT 5 §3.1.3.2.4). */
-  publication: Publication;
-  delaySeconds: number;
-  expirySeconds: number | undefined;
-}
 
 /** Maps a core refusal to an MQTT 5 reason code. */
 function reasonFor(refusal: Refusal): number {
@@ -99,7 +93,7 @@ export class MqttLink
 
   constructor(
     readonly connection: Connection,
-    private readonly service: MqttService,
+    private readonly service: MqttLinkHost,
   ) {
     this.splitter = new PacketSplitter(this, service.config.max_packet_size, connection.inputBudget);
     this.decoder = new MqttDecoder(service.userPropertyLimits);

@@ -7,8 +7,6 @@ import {
   type RetainedCursor,
   SHARED_PREFIX,
   type StoredDelivery,
-  type StoredMessage,
-  type StoredSubscription,
   type Subscriber,
   heldBytes,
   publicationOf,
@@ -16,31 +14,12 @@ import {
 import { filterMatches } from '@pulse/protocol';
 import type { LongTimer } from '../util/long-timer.js';
 import type { SessionJournal } from './session-journal.js';
+import type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
+
+export type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
 
 /** Session Expiry Interval meaning "never expires" (MQTT 5 §3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffff_ffff;
-
-/** A subscription's options (MQTT 5 §3.8.3.1), as stored with the session. */
-export type SubscriptionOptions = Omit<StoredSubscription, 'filter'>;
-
-/** One message on its way to this session's client. */
-export interface Outgoing {
-  publication: Publication;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  subscriptionIds?: number[];
-  /** Position in the stored queue, for a persistent session's queued message. */
-  seq?: number;
-  /** The publication as stored, once a persistent session has stored it. */
-  message?: StoredMessage;
-}
-
-export interface Inflight extends Outgoing {
-  packetId: number;
-  /** Waiting for PUBACK/PUBREC ('publish') or for PUBCOMP after our PUBREL ('pubrel'). */
-  state: 'publish' | 'pubrel';
-  sentAt: number;
-}
 
 /** What a session needs from the network connection it is attached to. */
 export interface SessionLink {
