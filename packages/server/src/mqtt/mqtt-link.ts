@@ -36,6 +36,7 @@ import {
   type SessionLink,
   type SubscriptionOptions,
 } from './session.js';
+import { InboundTopicAliases, OutboundTopicAliases } from './topic-aliases.js';
 import { checkMqttFilter } from './topic-rules.js';
 import type { Will } from './will.js';
 
@@ -75,10 +76,9 @@ export class MqttLink
   /** QoS 1/2 messages sent and unacknowledged at most: the client's receive maximum, capped by mqtt.max_inflight_messages. */
   receiveMaximum: number;
   private clientMaxPacketSize = 268_435_455;
-  private clientTopicAliasMax = 0;
-  private readonly aliasesIn = new Map<number, string>();
-  /** Topic aliases this server chose for the client (v5, up to its topic alias maximum). */
-  private aliasesOut: Map<string, number> | undefined;
+  private readonly aliasesIn = new InboundTopicAliases();
+  /** Only when the client accepts topic aliases (v5 Topic Alias Maximum above 0). */
+  private aliasesOut: OutboundTopicAliases | undefined;
   private will: Will | undefined;
   private sessionExpiryAtConnect = 0;
   private waitingForRoom = false;
@@ -376,7 +376,8 @@ export class MqttLink
         this.service.config.max_inflight_messages,
       );
       this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
-      this.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
+      const topicAliasMaximum = props.topicAliasMaximum ?? 0;
+      if (topicAliasMaximum > 0) this.aliasesOut = new OutboundTopicAliases(topicAliasMaximum);
       if (props.authenticationMethod !== undefined) {
         return this.refuseConnect(ConnackV4.NotAuthorized, Reason.BadAuthenticationMethod);
       }
@@ -592,12 +593,9 @@ export class MqttLink
       if (alias === 0 || alias > this.service.config.topic_alias_maximum) {
         return this.protocolError(`topic alias ${alias} is out of range`, Reason.TopicAliasInvalid);
       }
-      if (topic.length > 0) this.aliasesIn.set(alias, topic);
-      else {
-        const known = this.aliasesIn.get(alias);
-        if (known === undefined) return this.protocolError(`unknown topic alias ${alias}`);
-        topic = known;
-      }
+      const known = this.aliasesIn.resolve(alias, topic);
+      if (known === undefined) return this.protocolError(`unknown topic alias ${alias}`);
+      topic = known;
     } else if (topic.length === 0) {
       return this.protocolError('empty topic name without a topic alias');
     }
@@ -828,11 +826,12 @@ export class MqttLink
       packetId,
       subscriptionIds: item.subscriptionIds,
     };
-    if (this.clientTopicAliasMax > 0) this.useTopicAlias(publication.channel, options);
+    const aliases = this.aliasesOut;
+    aliases?.use(publication.channel, options);
     const bytes = publishPacket(publication, this.version, options, now);
     if (bytes.length > this.clientMaxPacketSize) {
       // MQTT 5 §3.1.2.11.4: discard, as if it had been sent.
-      this.forgetNewAlias(publication.channel, options);
+      aliases?.forgetNew(publication.channel, options);
       stats.count(stats.dropped, 'too_large');
       return false;
     }
@@ -842,27 +841,9 @@ export class MqttLink
       return true;
     }
     // The client never saw this packet, so it never learnt an alias the packet set up.
-    this.forgetNewAlias(publication.channel, options);
+    aliases?.forgetNew(publication.channel, options);
     if (item.qos === 0) stats.count(stats.dropped, 'slow_consumer');
     return item.qos > 0;
-  }
-
-  private forgetNewAlias(topic: string, options: PublishOptions): void {
-    if (options.topicAlias !== undefined && !options.omitTopic) this.aliasesOut?.delete(topic);
-  }
-
-  /** Sends a known topic as its alias alone; gives new topics an alias while there are any left. */
-  private useTopicAlias(topic: string, options: PublishOptions): void {
-    this.aliasesOut ??= new Map();
-    const known = this.aliasesOut.get(topic);
-    if (known !== undefined) {
-      options.topicAlias = known;
-      options.omitTopic = true;
-    } else if (this.aliasesOut.size < this.clientTopicAliasMax) {
-      // Aliases are never reassigned, so 1..size are taken and size + 1 is free.
-      options.topicAlias = this.aliasesOut.size + 1;
-      this.aliasesOut.set(topic, options.topicAlias);
-    }
   }
 
   sendPubrel(packetId: number): void {
