@@ -12,6 +12,7 @@ import {
   type PacketSplitterHandler,
   Reason,
   SubackV4,
+  UnknownProtocolLevel,
   encodeBareAck,
   encodePacket,
 } from '@pulse/protocol';
@@ -29,15 +30,16 @@ import type { MqttAnswer } from './mqtt-answer.js';
 import { mqttRateLimited } from './mqtt-rate-limited.js';
 import type { MqttLinkHost } from './mqtt-link-host.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
-import {
-  type MqttSession,
-  NEVER_EXPIRES,
-  type Outgoing,
-  type SessionLink,
-  type SubscriptionOptions,
-} from './session.js';
+import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './session.js';
 import { InboundTopicAliases, OutboundTopicAliases } from './topic-aliases.js';
 import { checkMqttFilter } from './topic-rules.js';
+import { passThrough } from './pass-through-properties.js';
+import {
+  type ConnectTerms,
+  acceptingConnack,
+  connectVersion,
+  negotiateConnect,
+} from './connect-negotiation.js';
 import type { Will } from './will.js';
 
 /** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
@@ -227,7 +229,7 @@ export class MqttLink
     }
     if (packet instanceof Error) {
       this.service.stats.parseErrors++;
-      if (!this.session && /protocol version/i.test(packet.message)) {
+      if (!this.session && packet instanceof UnknownProtocolLevel) {
         return this.refuseProtocolLevel();
       }
       if (packet instanceof MqttPacketError) {
@@ -329,105 +331,32 @@ export class MqttLink
   // --- CONNECT ---------------------------------------------------------------------------
 
   private onConnect(packet: IConnectPacket): void {
-    const config = this.service.config;
-    this.version = (packet.protocolVersion ?? 4) as MqttVersion;
-    const v5 = this.version === 5;
-    // "MQIsdp" is the name of 3.1 only, "MQTT" of 3.1.1 and 5.0.
-    if ((packet.protocolId === 'MQIsdp') !== (this.version === 3)) {
-      this.service.stats.parseErrors++;
-      return this.refuseProtocolLevel();
+    this.version = connectVersion(packet);
+    const terms = negotiateConnect(packet, {
+      config: this.service.config,
+      checkTopic: (topic) => this.service.checkTopic(topic),
+      newClientId: () => `pulse-${randomBytes(8).toString('hex')}`,
+      draining: this.draining,
+    });
+    if (!terms.accepted) {
+      if (terms.parseError) this.service.stats.parseErrors++;
+      if (terms.answer === 'protocol-level') return this.refuseProtocolLevel();
+      if (terms.answer === 'close') return this.close();
+      return this.refuseConnect(terms.v4Code, terms.v5Reason);
     }
-    // 3.1.1 §3.1.2.9: no password without a user name (v5 allows it); no will QoS 3 (§3.1.2.6).
-    if (
-      (!v5 && packet.password !== undefined && packet.username === undefined) ||
-      (packet.will?.qos ?? 0) > 2
-    ) {
-      this.service.stats.parseErrors++;
-      return this.close();
+    this.problemInformation = terms.problemInformation;
+    this.receiveMaximum = terms.receiveMaximum;
+    this.clientMaxPacketSize = terms.clientMaxPacketSize;
+    if (terms.clientTopicAliasMaximum > 0) {
+      this.aliasesOut = new OutboundTopicAliases(terms.clientTopicAliasMaximum);
     }
-    if (this.draining) return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ServerShuttingDown);
-    const clean = packet.clean !== false;
-    let clientId = packet.clientId ?? '';
-    let assigned: string | undefined;
-    if (clientId.length === 0) {
-      // 3.1 needs an id (1 to 23 characters); 3.1.1 accepts none only with clean session.
-      if (this.version === 3 || (!v5 && !clean))
-        return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
-      clientId = `pulse-${randomBytes(8).toString('hex')}`;
-      if (v5) assigned = clientId;
-    }
-    // 3.1 (MQIsdp) limits client ids to 23 characters (MQTT 3.1 §3.1, Client Identifier).
-    if (this.version === 3 && clientId.length > 23) {
-      return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
-    }
-    if (clientId.includes('\uFFFD') || clientId.includes('\u0000')) {
-      return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
-    }
-    const props = packet.properties ?? {};
-    if (v5) {
-      if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
-        // MQTT 5 §3.1.2.11.3 and .4: a Protocol Error.
-        this.service.stats.parseErrors++;
-        return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ProtocolError);
-      }
-      this.problemInformation = props.requestProblemInformation !== false;
-      this.receiveMaximum = Math.min(
-        props.receiveMaximum ?? 65_535,
-        this.service.config.max_inflight_messages,
-      );
-      this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
-      const topicAliasMaximum = props.topicAliasMaximum ?? 0;
-      if (topicAliasMaximum > 0) this.aliasesOut = new OutboundTopicAliases(topicAliasMaximum);
-      if (props.authenticationMethod !== undefined) {
-        return this.refuseConnect(ConnackV4.NotAuthorized, Reason.BadAuthenticationMethod);
-      }
-    }
-    // Session expiry: 3.1.1 persistent sessions (clean session = 0) never expire unless capped.
-    const requested = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES;
-    const expiry = Math.min(requested, config.max_session_expiry_interval);
-    this.sessionExpiryAtConnect = requested;
-
-    const keepalive = packet.keepalive ?? 0;
-    let serverKeepAlive: number | undefined;
-    let effectiveKeepalive = keepalive;
-    // Only v5 can be told a lower keep alive (Server Keep Alive); a 3.1.1 client that was not
-    // told would be closed while it pings exactly as agreed, so it keeps the one it asked for.
-    if (v5 && config.max_keepalive > 0 && keepalive > config.max_keepalive) {
-      effectiveKeepalive = config.max_keepalive;
-      serverKeepAlive = config.max_keepalive;
-    }
+    this.sessionExpiryAtConnect = terms.requestedExpiry;
     // MQTT 5 §3.1.2.10: one and a half times the keep alive without a packet closes the connection.
-    this.connection.ownTimeoutMs = effectiveKeepalive * 1500;
-
-    if (packet.will) {
-      const w = packet.will;
-      const willProps = w.properties ?? {};
-      if (willProps.payloadFormatIndicator && !isUtf8(Buffer.from(w.payload))) {
-        return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);
-      }
-      const refusal = this.service.checkTopic(w.topic);
-      if (refusal) {
-        const reserved = refusal.code === ErrorCode.Forbidden;
-        return this.refuseConnect(
-          ConnackV4.NotAuthorized,
-          reserved ? Reason.NotAuthorized : Reason.TopicNameInvalid,
-        );
-      }
-      this.will = {
-        delaySeconds: v5 ? (willProps.willDelayInterval ?? 0) : 0,
-        expirySeconds: v5 ? willProps.messageExpiryInterval : undefined,
-        publication: new Publication({
-          channel: w.topic,
-          payload: Buffer.from(w.payload),
-          qos: (w.qos ?? 0) as 0 | 1 | 2,
-          retain: w.retain ?? false,
-          properties: v5 ? stripWillDelay(willProps) : undefined,
-        }),
-      };
-    }
-
+    this.connection.ownTimeoutMs = terms.keepAlive * 1500;
+    this.will = terms.will;
+    const clientId = terms.clientId;
     this.clientId = clientId;
-    const accept = () => this.accept(clean, expiry, requested, assigned, serverKeepAlive);
+    const accept = () => this.accept(terms);
     const auth = this.service.auth;
     if (auth === undefined) return accept();
     this.authenticate(
@@ -501,15 +430,7 @@ export class MqttLink
   }
 
   /** CONNECT accepted: the session is attached (created, resumed or taken over) and CONNACK sent. */
-  private accept(
-    clean: boolean,
-    expiry: number,
-    requested: number,
-    assigned: string | undefined,
-    serverKeepAlive: number | undefined,
-  ): void {
-    const config = this.service.config;
-    const v5 = this.version === 5;
+  private accept(terms: ConnectTerms): void {
     const owner = this.service.sessionOwner(this.clientId);
     if (owner !== undefined && owner !== this.user) {
       // The client id belongs to another user's session (connected or persistent): taking
@@ -518,7 +439,12 @@ export class MqttLink
       authStats?.count(authStats.failures, 'mqtt|client_id_owned');
       return this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
     }
-    const { session, present } = this.service.attachSession(this.clientId, clean, expiry, this.user);
+    const { session, present } = this.service.attachSession(
+      this.clientId,
+      terms.clean,
+      terms.expiry,
+      this.user,
+    );
     if (present && this.gate?.access !== undefined)
       this.dropForbiddenSubscriptions(session, this.gate.access);
     this.session = session;
@@ -526,25 +452,7 @@ export class MqttLink
     this.connection.handshakeDone();
     this.service.stats.connectionsAccepted++;
     this.service.stats.connectionsOpen++;
-    const connack: Packet = v5
-      ? {
-          cmd: 'connack',
-          reasonCode: 0,
-          sessionPresent: present,
-          properties: {
-            receiveMaximum: config.receive_maximum,
-            maximumPacketSize: config.max_packet_size,
-            topicAliasMaximum: config.topic_alias_maximum,
-            retainAvailable: true,
-            wildcardSubscriptionAvailable: true,
-            sharedSubscriptionAvailable: true,
-            subscriptionIdentifiersAvailable: true,
-            ...(assigned ? { assignedClientIdentifier: assigned } : {}),
-            ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
-            ...(expiry !== requested ? { sessionExpiryInterval: expiry } : {}),
-          },
-        }
-      : { cmd: 'connack', returnCode: 0, sessionPresent: present };
+    const connack = acceptingConnack(terms, this.version, present, this.service.config);
     this.writePacket(connack);
     session.resume(this);
   }
@@ -874,27 +782,4 @@ export class MqttLink
   private close(): void {
     this.connection.close('normal');
   }
-}
-
-type PublishProps = IPublishPacket['properties'];
-
-/** The v5 properties that travel with a message to its subscribers. */
-function passThrough(props: PublishProps): Record<string, unknown> | undefined {
-  if (!props) return undefined;
-  const { payloadFormatIndicator, contentType, responseTopic, correlationData, userProperties } = props;
-  if (
-    payloadFormatIndicator === undefined &&
-    contentType === undefined &&
-    responseTopic === undefined &&
-    correlationData === undefined &&
-    userProperties === undefined
-  ) {
-    return undefined;
-  }
-  return { payloadFormatIndicator, contentType, responseTopic, correlationData, userProperties };
-}
-
-function stripWillDelay(props: NonNullable<NonNullable<IConnectPacket['will']>['properties']>) {
-  const { willDelayInterval: _delay, messageExpiryInterval: _expiry, ...rest } = props;
-  return passThrough(rest as PublishProps);
 }
