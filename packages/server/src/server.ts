@@ -23,6 +23,7 @@ import type { AuthHooks } from './auth/hooks.js';
 import { NO_AUTH } from './json/json-auth.js';
 import { registerAuthMetrics } from './metrics/auth-metrics.js';
 import { jsonTextHandler } from './json/json-session.js';
+import { ChannelOperations } from './channels/channel-operations.js';
 import { JsonStats } from './json/json-stats.js';
 import { MemoryCeiling } from './limits/memory-ceiling.js';
 import { RateLimits } from './limits/rate-limits.js';
@@ -136,6 +137,8 @@ export class PulseServer {
   private readonly jsonText: TextHandler;
   private readonly ownsStore: boolean;
   private readonly committer: StoreCommitter;
+  /** What every protocol does to channels (docs/ARCHITECTURE.md, "Channel operations"). */
+  private readonly channels: ChannelOperations;
   private purgeTimer: NodeJS.Timeout | undefined;
   private readonly onFatal: ((err: Error) => void) | undefined;
   /** Set when a storage commit failed. */
@@ -210,6 +213,11 @@ export class PulseServer {
       this.log,
       (err) => this.storageFailed(err),
     );
+    // The HTTP API commits before its answers; socket acknowledgements are committed by the write path.
+    this.channels = new ChannelOperations(this.broker, this.scheduler, () => {
+      this.committer.beforeAcknowledgement();
+      if (this.fatalError) throw this.fatalError;
+    });
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
       config.heartbeat.timeout_ms,
@@ -246,6 +254,7 @@ export class PulseServer {
     if (config.mqtt.port !== 0 || config.mqtt.websocket || this.hasMqttWsListener(false)) {
       this.mqtt = new MqttService({
         broker: this.broker,
+        channels: this.channels,
         config,
         log: this.log,
         scheduler: this.scheduler,
@@ -257,8 +266,7 @@ export class PulseServer {
     }
     this.nativeContext = {
       auth: sessionAuth,
-      broker: this.broker,
-      scheduler: this.scheduler,
+      channels: this.channels,
       stats: this.nativeStats,
       maxMessageSize: config.limits.max_message_size,
       maxFrameSize: config.limits.max_frame_size,
@@ -267,8 +275,7 @@ export class PulseServer {
     };
     this.jsonText = jsonTextHandler(
       {
-        broker: this.broker,
-        scheduler: this.scheduler,
+        channels: this.channels,
         stats: this.jsonStats,
         auth: sessionAuth ?? NO_AUTH,
         maxMessageSize: config.limits.max_message_size,
@@ -629,11 +636,7 @@ export class PulseServer {
         apiKeys: this.config.auth.api_keys,
         maxMessageSize: this.config.limits.max_message_size,
         log: this.log,
-        notePublication: (publication) => this.scheduler.notePublication(publication),
-        commit: () => {
-          this.committer.beforeAcknowledgement();
-          if (this.fatalError) throw this.fatalError;
-        },
+        channels: this.channels,
         disconnectClients: (match, reason) => this.disconnectClients(match, reason),
         isDraining: () => this.draining,
       },

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { Publication as NativePublication, PresenceEvent } from '@pulse/client';
 import { Broker } from '@pulse/core';
 import { type Frame, FrameError, decodeFrame, encodeFrame } from '@pulse/protocol';
 import mqtt from 'mqtt';
+import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { JsonAuth } from '../src/json/json-auth.js';
+import { ChannelOperations } from '../src/channels/channel-operations.js';
 import { JsonSession } from '../src/json/json-session.js';
 import { JsonStats } from '../src/json/json-stats.js';
 import type { FlushScheduler } from '../src/transport/flush-scheduler.js';
@@ -373,6 +376,42 @@ describe('JSON protocol: errors', () => {
     c.close();
   });
 
+  test('the 500 of a failed request is logged once with the connection id and counted in pulse_connection_errors_total', async () => {
+    const lines: Json[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const own = await startServer({}, { logger: pino({ level: 'error' }, sink) });
+    try {
+      const c = await JsonWs.open(own.wsUrl);
+      const id = (await c.ok('connect', {})).client as string;
+      const dataErrors = async () =>
+        metricValue(await scrape(own), 'pulse_connection_errors_total{where="data"}');
+      const before = await dataErrors();
+      const broker = own.server.broker as unknown as Record<string, unknown>;
+      broker.presenceSync = () => {
+        throw new Error('boom');
+      };
+      try {
+        assert.equal((await c.call('presence', { channel: 'x' })).error.code, 500);
+      } finally {
+        delete broker.presenceSync;
+      }
+      assert.equal(await dataErrors(), before + 1);
+      const logged = lines.filter((l) => l.err?.message === 'boom');
+      assert.equal(logged.length, 1, 'one log line per fault');
+      assert.equal(logged[0].connection, id);
+      assert.equal(logged[0].where, 'data');
+      assert.deepEqual(await c.ok('ping'), {}, 'the connection stays up');
+      c.close();
+    } finally {
+      await own.stop();
+    }
+  });
+
   test('invalid UTF-8 in a text message: error 400, then the close 1007 that RFC 6455 requires', async () => {
     const c = await JsonWs.open(h.wsUrl);
     const bystander = await JsonWs.open(h.wsUrl);
@@ -391,6 +430,7 @@ describe('JSON protocol: errors', () => {
       sendText: (text: string) => sent.push(JSON.parse(text)),
       enqueue: () => true,
       close: () => {},
+      handshakeDone: () => {},
     } as unknown as WsConnection;
     const auth: JsonAuth = {
       required: true,
@@ -403,8 +443,7 @@ describe('JSON protocol: errors', () => {
       'c1',
       connection,
       {
-        broker,
-        scheduler: {} as FlushScheduler,
+        channels: new ChannelOperations(broker, {} as FlushScheduler, () => {}),
         stats,
         auth,
         maxMessageSize: 1000,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Publication } from '@pulse/client';
-import { Inbox, sleep, tcpClient, wsClient } from './helpers.js';
+import { Inbox, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
 import { endAll, mqttClient, withMqtt } from './mqtt-helpers.js';
 
 /** Every byte value, and a NUL in the middle of a UTF-8 string. */
@@ -104,5 +104,28 @@ test('a native publication reaches MQTT subscribers (3.1.1 and 5.0, TCP and WebS
     await nativeWs.close();
     await nativeTcp.close();
     await endAll(exact4, exact5, plus, hash, shared);
+  });
+});
+
+test('MQTT publications (QoS 0 and 1, and a will) that reach a subscriber count in pulse_publish_latency_seconds; one reaching nobody does not', async () => {
+  await withMqtt({}, async (h) => {
+    const latencyCount = async () => metricValue(await scrape(h), 'pulse_publish_latency_seconds_count');
+    const subscriber = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    await subscriber.subscribeAsync('lat/#', { qos: 1 });
+    const publisher = await mqttClient(h.tcpUrl, {
+      protocolVersion: 4,
+      will: { topic: 'lat/will', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    const before = await latencyCount();
+    await publisher.publishAsync('nobody/here', 'x', { qos: 1 });
+    await publisher.publishAsync('lat/zero', 'a', { qos: 0 });
+    await publisher.publishAsync('lat/one', 'b', { qos: 1 });
+    await subscriber.inbox.waitFor(2);
+    assert.equal(await latencyCount(), before + 2, 'one observation per publication that reached someone');
+    publisher.stream.destroy();
+    const got = await subscriber.inbox.waitFor(3);
+    assert.equal(got[2].topic, 'lat/will');
+    assert.equal(await latencyCount(), before + 3, 'the will is a client publication too');
+    await endAll(subscriber, publisher);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { type Publication, type PulseClient, PulseError } from '@pulse/client';
 import { MemoryStore } from '@pulse/core';
 import type { Frame } from '@pulse/protocol';
 import mqtt from 'mqtt';
+import WebSocket from 'ws';
 import { pino } from 'pino';
 import { defaultConfig } from '../src/config/index.js';
 import { PulseServer } from '../src/server.js';
@@ -367,6 +369,51 @@ describe('native history: across restarts and protocols', () => {
       await sub.close();
     } finally {
       await m.stop();
+    }
+  });
+});
+
+describe('history replies fit the connection budget (one budget for native and JSON)', () => {
+  test('native and JSON keep the newest that fit without a position, the oldest that fit paging forward, always one', async () => {
+    const small = await startServer({ history: HISTORY, limits: { max_outbound_bytes: 50_000 } });
+    try {
+      const pub = await tcpClient(small);
+      // JSON text, so that the JSON reply embeds it as is: about the same size in both protocols.
+      const payload = (i: number) => Buffer.from(JSON.stringify(`${i}`.repeat(20_000)));
+      for (let i = 1; i <= 6; i++) await pub.publish('chat:fit', payload(i));
+      await pub.publish('chat:one', Buffer.from(JSON.stringify('z'.repeat(60_000))));
+      const newest = await pub.history('chat:fit');
+      assert.deepEqual(offsetsOf(newest.publications), [5, 6], 'two of 20 KB fit 50 KB, the newest');
+      assert.deepEqual(Buffer.from(newest.publications[1].payload), payload(6));
+      const forward = await pub.history('chat:fit', { since: { offset: 0, epoch: newest.epoch } });
+      assert.deepEqual(offsetsOf(forward.publications), [1, 2], 'paging forward: the oldest that fit');
+      assert.deepEqual(
+        offsetsOf((await pub.history('chat:one')).publications),
+        [1],
+        'one even past the budget',
+      );
+
+      const ws = new WebSocket(small.wsUrl);
+      await once(ws, 'open');
+      const ask = async (id: number, params: object) => {
+        ws.send(JSON.stringify({ id, method: 'history', params }));
+        for (;;) {
+          const [data] = (await once(ws, 'message')) as [Buffer];
+          const reply = JSON.parse(data.toString());
+          if (reply.id === id) return reply.result as { publications: { offset: number; data: string }[] };
+        }
+      };
+      const offsets = (r: { publications: { offset: number }[] }) => r.publications.map((p) => p.offset);
+      const jsonNewest = await ask(1, { channel: 'chat:fit' });
+      assert.deepEqual(offsets(jsonNewest), [5, 6]);
+      assert.equal(jsonNewest.publications[1].data, '6'.repeat(20_000));
+      const since = { offset: 0, epoch: newest.epoch };
+      assert.deepEqual(offsets(await ask(2, { channel: 'chat:fit', since })), [1, 2]);
+      assert.deepEqual(offsets(await ask(3, { channel: 'chat:one' })), [1]);
+      ws.close();
+      await pub.close();
+    } finally {
+      await small.stop();
     }
   });
 });

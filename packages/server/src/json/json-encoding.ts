@@ -1,6 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import type { Message, Publication } from '@pulse/core';
 import { Opcode, PresenceAction, headerSize, writeHeader } from '@pulse/protocol';
+import { entriesWithin } from '../channels/history-budget.js';
+
+const textLength = (text: string): number => text.length;
 
 /**
  * Slot of a message's JSON push as a whole WebSocket text frame (native uses 0-2, MQTT 8+):
@@ -33,7 +36,9 @@ export function dataMembers(payload: Uint8Array): string {
     try {
       JSON.parse(text);
       return `"data":${text}`;
-    } catch {}
+    } catch {
+      // Not JSON text: an expected outcome, not a fault; it goes as base64 below.
+    }
   }
   return `"data":"${bytes.toString('base64')}","encoding":"base64"`;
 }
@@ -74,16 +79,8 @@ export function historyPageMembers(
   forward: boolean,
   budget: number,
 ): string {
-  const list = page.publications;
-  const entries: string[] = [];
-  let size = 0;
-  for (let n = 0; n < list.length; n++) {
-    const entry = historyEntry(list[forward ? n : list.length - 1 - n]);
-    if (n > 0 && size + entry.length > budget) break;
-    size += entry.length + 1;
-    entries.push(entry);
-  }
-  if (!forward) entries.reverse();
+  // Each entry but the last is followed by a comma.
+  const entries = entriesWithin(page.publications, forward, budget, historyEntry, textLength, 1);
   return `"publications":[${entries.join(',')}],"offset":${page.offset},"epoch":${JSON.stringify(page.epoch)}`;
 }
 

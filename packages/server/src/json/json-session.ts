@@ -1,25 +1,16 @@
-import {
-  type Broker,
-  type Message,
-  Publication,
-  Refusal,
-  type Subscriber,
-  checkPublishChannel,
-  checkSubscribeFilter,
-} from '@pulse/core';
+import { type Message, Publication, Refusal, type StreamPosition, type Subscriber } from '@pulse/core';
 import { PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, decide, dropForbidden } from '../auth/session-gate.js';
 import { jsonRateLimited } from '../limits/rate-limited.js';
-import { NativeSession } from '../native/native-session.js';
 import type { ClientMatch, ConnectionHandler } from '../transport/connection.js';
-import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { TextHandler, WsConnection } from '../transport/ws-connection.js';
 import type { JsonAuth } from './json-auth.js';
-import { readHistory } from '../history/read-history.js';
-import { subscribeRecovery } from '../history/subscribe-recovery.js';
+import type { ChannelOperations } from '../channels/channel-operations.js';
+import { historyReplyBudget } from '../channels/history-budget.js';
+import { rightNeeded } from '../channels/operation-rights.js';
 import { historyPageMembers, jsonWireBytes, textFrame, toJson } from './json-encoding.js';
-import { jsonPresenceData, setPresence, syncTruncated } from '../presence/presence-data.js';
+import { jsonPresenceData } from '../presence/presence-data.js';
 import {
   JsonCode,
   type JsonId,
@@ -31,8 +22,7 @@ import {
 import type { JsonStats } from './json-stats.js';
 
 export interface JsonContext {
-  readonly broker: Broker;
-  readonly scheduler: FlushScheduler;
+  readonly channels: ChannelOperations;
   readonly stats: JsonStats;
   readonly auth: JsonAuth;
   /** limits.max_message_size: the most bytes a published `data` may have as JSON text. */
@@ -44,9 +34,6 @@ export interface JsonContext {
   readonly maxOutboundBytes: number;
 }
 
-/** Text a `history` reply holds at most (also capped by limits.max_outbound_bytes). */
-const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
-
 const PING_PUSH = textFrame('{"method":"ping"}');
 
 /**
@@ -57,7 +44,8 @@ const PING_PUSH = textFrame('{"method":"ping"}');
  * It exists only once the socket has sent a text message (see `jsonTextHandler`): it then
  * takes over as the connection's handler, passes binary messages straight to the native
  * session, and answers for both on close, heartbeat and shutdown. Native-only sockets never
- * see it.
+ * see it. It pairs with the native session through ConnectionHandler alone (its goodbyes, its
+ * `label`, which is the connection id); the handshake deadline is the socket's own.
  */
 export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, GateOwner<Buffer> {
   filters: string[] | undefined;
@@ -72,7 +60,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     readonly id: string,
     readonly connection: WsConnection,
     private readonly ctx: JsonContext,
-    /** The handler the connection had before (the native session), kept for binary messages. */
+    /** The handler the connection had before (the native session), kept for binary messages and goodbyes. */
     private readonly native: ConnectionHandler | undefined,
   ) {
     this.authenticated = !ctx.auth.required;
@@ -82,7 +70,6 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     }
     connection.handler = this;
     connection.textHandler = this;
-    if (native instanceof NativeSession) native.jsonSide = this;
   }
 
   // --- authentication (only with a gate) ----------------------------------------------------
@@ -132,8 +119,9 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       this.gate.expireAt(decision.expiresAt, () => this.tokenExpired());
     }
     // A refreshed token may allow less: what it no longer allows is left before anything else.
-    dropForbidden(this.ctx.broker, this, decision.access);
-    if (this.native instanceof NativeSession) this.native.peerAuthenticated();
+    dropForbidden(this.ctx.channels.broker, this, decision.access);
+    // The socket is authenticated, whichever of its protocols did it.
+    this.connection.handshakeDone();
     this.reply(
       id,
       toJson({
@@ -159,27 +147,11 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
 
   /** Authorization of one request: true when it has been answered here, or will be once allowed. */
   private guarded(access: Access, r: JsonRequest): boolean {
-    switch (r.method) {
-      case 'publish':
-        if (checkPublishChannel(r.channel)) return false;
-        this.when(access.check('publish', r.channel), r.id, () => this.perform(r));
-        return true;
-      case 'subscribe':
-        if (checkSubscribeFilter(r.channel)) return false;
-        this.when(access.check('subscribe', r.channel), r.id, () => this.perform(r));
-        return true;
-      case 'presence':
-      case 'presence_join':
-      case 'presence_update':
-      case 'presence_leave':
-      case 'history':
-        // Reading history and presence, and being present, need the right to subscribe.
-        if (checkPublishChannel(r.channel)) return false;
-        this.when(access.check('subscribe', r.channel), r.id, () => this.perform(r));
-        return true;
-      default:
-        return false;
-    }
+    const channel = (r as { channel?: string }).channel;
+    const right = channel === undefined ? undefined : rightNeeded(r.method, channel);
+    if (right === undefined) return false;
+    this.when(access.check(right, channel as string), r.id, () => this.perform(r));
+    return true;
   }
 
   deliver(message: Message): void {
@@ -231,7 +203,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     try {
       this.native?.onClosed();
     } finally {
-      this.ctx.broker.disconnect(this);
+      this.ctx.channels.leaveAll(this);
     }
   }
 
@@ -247,9 +219,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     else this.connection.close('going-away', 'heartbeat timeout');
   }
 
-  /** Not authenticated by the handshake deadline: the native side says so (as the JSON push, since this socket spoke JSON). */
+  /** Not authenticated by the handshake deadline: said as the JSON push, since this socket spoke JSON. */
   onHandshakeTimeout(): void {
-    if (this.native?.onHandshakeTimeout) return this.native.onHandshakeTimeout();
     const message = 'no connect with a valid token in time';
     this.sendDisconnect(message);
     this.connection.close('normal', message);
@@ -281,35 +252,32 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
   }
 
   private perform(r: JsonRequest): void {
-    const broker = this.ctx.broker;
+    const channels = this.ctx.channels;
     switch (r.method) {
       case 'connect':
         return this.connect(r.id, r.token);
-      case 'subscribe': {
-        const refusal = broker.subscribe(this, r.channel);
-        if (refusal) return this.refuse(r.id, refusal);
-        return this.subscribed(r.id, r.channel, r.recover);
-      }
+      case 'subscribe':
+        return this.subscribe(r.id, r.channel, r.recover);
       case 'unsubscribe': {
-        const refusal = broker.unsubscribe(this, r.channel);
+        const refusal = channels.unsubscribe(this, r.channel);
         if (refusal) return this.refuse(r.id, refusal);
         return this.reply(r.id, '{}');
       }
       case 'publish':
         return this.publish(r.id, r.channel, r.data, r.event);
       case 'presence': {
-        const members = broker.presenceSync(r.channel, this.ctx.maxOutboundBytes);
-        if (members instanceof Refusal) return this.refuse(r.id, members);
-        const more = syncTruncated(broker, r.channel, members) ? ',"truncated":true' : '';
-        return this.reply(r.id, `{"presence":${toJson(members)}${more}}`);
+        const sync = channels.presenceSync(r.channel, this.ctx.maxOutboundBytes);
+        if (sync instanceof Refusal) return this.refuse(r.id, sync);
+        const more = sync.truncated ? ',"truncated":true' : '';
+        return this.reply(r.id, `{"presence":${toJson(sync.members)}${more}}`);
       }
       case 'presence_join':
       case 'presence_update':
       case 'presence_leave': {
         const refusal =
           r.method === 'presence_leave'
-            ? broker.presenceLeave(this, r.channel)
-            : setPresence(broker, this, r.method === 'presence_join', r.channel, jsonPresenceData(r.data));
+            ? channels.presenceLeave(this, r.channel)
+            : channels.setPresence(this, r.channel, r.method === 'presence_join', jsonPresenceData(r.data));
         if (refusal) return this.refuse(r.id, refusal);
         return this.reply(r.id, '{}');
       }
@@ -331,9 +299,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       );
     }
     const publication = new Publication({ channel, payload, event, publisher: this.id });
-    const result = this.ctx.broker.publish(publication);
+    const result = this.ctx.channels.publish(publication);
     if (result instanceof Refusal) return this.refuse(id, result);
-    if (result > 0) this.ctx.scheduler.notePublication(publication);
     this.reply(id, '{}');
   }
 
@@ -342,19 +309,17 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
    * history. With `recover`, the missed publications follow the reply in this same turn,
    * before any live one can: nothing is lost or sent twice between them (as native).
    */
-  private subscribed(
-    id: JsonId,
-    channel: string,
-    recover: { offset: number; epoch: string } | undefined,
-  ): void {
-    const { ack, replay } = subscribeRecovery(
-      this.ctx.broker.history,
+  private subscribe(id: JsonId, channel: string, recover: StreamPosition | undefined): void {
+    const recovery = this.ctx.channels.subscribe(
+      this,
       channel,
       recover,
       jsonWireBytes,
       // What the budget has room for: replies may not take the connection past twice the budget.
       this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
+    if (recovery instanceof Refusal) return this.refuse(id, recovery);
+    const { ack, replay } = recovery;
     this.reply(id, toJson(ack));
     // A reply to the client's own request: not dropped by the slow-consumer policy.
     for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
@@ -366,14 +331,14 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     since: { offset: number; epoch: string } | undefined,
     limit: number | undefined,
   ): void {
-    const page = readHistory(this.ctx.broker.history, channel, since, limit);
+    const page = this.ctx.channels.readHistory(channel, since, limit);
     if (page instanceof Refusal) return this.refuse(id, page);
     if (page === undefined) {
       return this.sendError(id, JsonCode.NotFound, `channel ${channel} keeps no history`);
     }
     // The reply must fit the connection's outbound budget: keep the oldest (paging forward
     // from `since`) or the newest entries that do, always at least one.
-    const budget = Math.min(this.ctx.maxOutboundBytes, MAX_HISTORY_REPLY_BYTES);
+    const budget = historyReplyBudget(this.ctx.maxOutboundBytes);
     this.reply(id, `{${historyPageMembers(page, since !== undefined, budget)}}`);
   }
 
@@ -412,7 +377,8 @@ export function jsonTextHandler(ctx: JsonContext, newConnectionId: () => string)
   return {
     onText(connection, data) {
       const native = connection.handler;
-      const id = native instanceof NativeSession ? native.id : newConnectionId();
+      // A native session's label is its connection id: one socket, one id.
+      const id = native?.label ?? newConnectionId();
       new JsonSession(id, connection, ctx, native).onText(connection, data);
     },
     onInvalidText(connection, reason) {

@@ -14,6 +14,7 @@ import {
 } from '@pulse/core';
 import { ErrorCode, type UserPropertyLimits } from '@pulse/protocol';
 import type { AuthService } from '../auth/auth-service.js';
+import type { ChannelOperations } from '../channels/channel-operations.js';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
@@ -31,6 +32,8 @@ import type { Will } from './will.js';
 
 export interface MqttServiceOptions {
   broker: Broker;
+  /** Where clients' publications (and wills) are published, as every protocol's are. */
+  channels: ChannelOperations;
   config: PulseConfig;
   log: Logger;
   scheduler: FlushScheduler;
@@ -69,9 +72,11 @@ export class MqttService implements MqttLinkHost {
   /** Set by stop(): timers of connections closing after it leave the store as it is. */
   private stopped = false;
   private readonly faults: ConnectionFaults;
+  private readonly channels: ChannelOperations;
 
   constructor(options: MqttServiceOptions) {
     this.faults = options.faults;
+    this.channels = options.channels;
     this.broker = options.broker;
     this.config = options.config.mqtt;
     this.log = options.log;
@@ -157,8 +162,9 @@ export class MqttService implements MqttLinkHost {
   }
 
   /**
-   * Routes a client's publication: retained store first (a full store refuses the
-   * publication), then the router (which refuses everything past limits.memory_limit). Returns the number of subscribers reached.
+   * Routes a client's publication (or a will): retained store first (a full store refuses the
+   * publication), then the channel operations' publish (the router, which refuses everything
+   * past limits.memory_limit, and the latency note). Returns the number of subscribers reached.
    */
   route(publication: Publication): number | Refusal {
     // Past limits.memory_limit nothing is kept either.
@@ -169,7 +175,7 @@ export class MqttService implements MqttLinkHost {
         return new Refusal(ErrorCode.RateLimited, this.retainedFullMessage(outcome));
       }
     }
-    return this.broker.publish(publication, checkMqttTopic);
+    return this.channels.publish(publication, checkMqttTopic);
   }
 
   private retainedFullMessage(outcome: 'full' | 'over_bytes'): string {
@@ -178,7 +184,11 @@ export class MqttService implements MqttLinkHost {
       : `retained store is full (mqtt.max_retained_bytes = ${this.config.max_retained_bytes})`;
   }
 
-  /** Publications of the server itself ($SYS) and wills: no client rules apply. */
+  /**
+   * Publications of the server itself ($SYS): no client rules apply. Straight to the router,
+   * not through the channel operations: no client published them, so they stay out of
+   * pulse_publish_latency_seconds, and $SYS describes this node only (never clustered).
+   */
   routeInternal(publication: Publication): void {
     if (publication.retain) this.retain(publication);
     this.broker.publish(publication, () => undefined);

@@ -1,12 +1,4 @@
-import {
-  type Broker,
-  type Message,
-  Publication,
-  Refusal,
-  type Subscriber,
-  checkPublishChannel,
-  checkSubscribeFilter,
-} from '@pulse/core';
+import { type Message, Publication, Refusal, type Subscriber } from '@pulse/core';
 import {
   ErrorCode,
   FRAME_TYPE_IDS,
@@ -24,21 +16,20 @@ import {
   encodeFrame,
 } from '@pulse/protocol';
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
-import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, decide, dropForbidden } from '../auth/session-gate.js';
 import { nativeRateLimited } from '../limits/rate-limited.js';
-import { readHistory } from '../history/read-history.js';
-import { subscribeRecovery } from '../history/subscribe-recovery.js';
+import type { ChannelOperations } from '../channels/channel-operations.js';
+import { entriesWithin, historyReplyBudget } from '../channels/history-budget.js';
+import { rightNeeded } from '../channels/operation-rights.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
-import { nativePresenceData, setPresence, syncTruncated } from '../presence/presence-data.js';
+import { nativePresenceData } from '../presence/presence-data.js';
 import type { NativeStats } from './native-stats.js';
 
 export interface NativeContext {
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on (nothing checked). */
   readonly auth?: SessionAuth;
-  readonly broker: Broker;
-  readonly scheduler: FlushScheduler;
+  readonly channels: ChannelOperations;
   readonly stats: NativeStats;
   readonly maxMessageSize: number;
   readonly maxFrameSize: number;
@@ -47,28 +38,11 @@ export interface NativeContext {
   readonly maxOutboundBytes: number;
 }
 
-/** The JSON side of the same socket, once it has spoken JSON (see JsonSession). */
-export interface JsonSide {
-  /** Sends the JSON `disconnect` push with `reason` (the caller closes). */
-  sendDisconnect(reason: string): void;
-}
-
-/** Payload bytes one `history` reply holds at most (also capped by limits.max_outbound_bytes). */
-const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
-
-/** The longest run of `list` from its start (or its end) whose payloads fit `budget`; at least one. */
-function fitting(list: Publication[], budget: number, fromEnd: boolean): Publication[] {
-  let bytes = 0;
-  let n = 0;
-  while (n < list.length) {
-    const size = list[fromEnd ? list.length - 1 - n : n].payload.length;
-    if (n > 0 && bytes + size > budget) break;
-    bytes += size;
-    n++;
-  }
-  if (n === list.length) return list;
-  return fromEnd ? list.slice(list.length - n) : list.slice(0, n);
-}
+/** One entry of a `history` ack. */
+const historyEntry = (p: Publication): { offset?: number; event?: string; payload: Uint8Array } =>
+  p.event === undefined
+    ? { offset: p.offset, payload: p.payload }
+    : { offset: p.offset, event: p.event, payload: p.payload };
 
 /**
  * The native protocol (docs/PROTOCOL.md) on one connection: turns frames into broker calls
@@ -80,8 +54,6 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   deliveryRound = 0;
   /** The authenticated user (the token's `sub`, or the connect hook's `user`). */
   user: string | undefined;
-  /** Set by the socket's JsonSession once it has spoken JSON: goodbyes are then JSON ones. */
-  jsonSide: JsonSide | undefined;
   private readonly reader: FrameReader;
   /** Authentication state and held frames; undefined when auth and hooks are off. */
   private gate: SessionGate<Buffer> | undefined;
@@ -98,7 +70,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   /**
    * Without authentication required, the session is live as soon as the socket opens; with
    * it, it waits for a `connect` with a valid token (closed at the handshake deadline without one).
-   * A socket that has spoken JSON by then gets the JSON `disconnect` push instead of error 1003.
+   * A socket that has spoken JSON by then has a JsonSession, which says so as JSON instead.
    */
   start(): void {
     const auth = this.ctx.auth;
@@ -138,10 +110,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
 
   /** No `connect` with a valid token by the handshake deadline (limits.handshake_timeout_ms). */
   onHandshakeTimeout(): void {
-    const message = 'no connect with a valid token in time';
-    if (this.jsonSide === undefined) return this.unauthorized(message);
-    this.jsonSide.sendDisconnect(message);
-    this.connection.close('normal', message);
+    this.unauthorized('no connect with a valid token in time');
   }
 
   private who(): ConnectionInfo {
@@ -168,13 +137,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     this.user = decision.user;
     gate.expireAt(decision.expiresAt, () => this.unauthorized('token expired'));
     // A refreshed token may allow less: what it no longer allows is left before anything else.
-    dropForbidden(this.ctx.broker, this, decision.access);
+    dropForbidden(this.ctx.channels.broker, this, decision.access);
     this.sendConnected();
-  }
-
-  /** Another session of this socket (its JSON side) authenticated: the handshake deadline is off. */
-  peerAuthenticated(): void {
-    this.connection.handshakeDone();
   }
 
   /** Runs `go` once `verdict` allows it; a refusal is answered with its error. */
@@ -210,7 +174,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   onClosed(): void {
     this.reader.stop();
     this.gate?.close();
-    this.ctx.broker.disconnect(this);
+    this.ctx.channels.leaveAll(this);
   }
 
   /** Tells the client the server is going away, then closes (graceful shutdown). */
@@ -282,30 +246,18 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       return true;
     }
     const access = gate.access;
-    if (access === undefined) return false;
-    switch (frame.type) {
-      case 'publish':
-        if (frame.payload.length > this.ctx.maxMessageSize || checkPublishChannel(frame.channel))
-          return false;
-        this.when(access.check('publish', frame.channel), frame.id ?? 0, () => this.perform(frame));
-        return true;
-      case 'subscribe':
-        if (checkSubscribeFilter(frame.channel)) return false;
-        this.when(access.check('subscribe', frame.channel), frame.id, () => this.perform(frame));
-        return true;
-      case 'history':
-      case 'presence':
-        // Reading history and presence, and being present, need the right to subscribe.
-        if (checkPublishChannel(frame.channel)) return false;
-        this.when(access.check('subscribe', frame.channel), frame.id ?? 0, () => this.perform(frame));
-        return true;
-      default:
-        return false;
-    }
+    const channel = (frame as { channel?: unknown }).channel;
+    if (access === undefined || typeof channel !== 'string') return false;
+    if (frame.type === 'publish' && frame.payload.length > this.ctx.maxMessageSize) return false;
+    const right = rightNeeded(frame.type, channel);
+    if (right === undefined) return false;
+    const id = (frame as { id?: number }).id ?? 0;
+    this.when(access.check(right, channel), id, () => this.perform(frame));
+    return true;
   }
 
   private perform(frame: Frame): void {
-    const broker = this.ctx.broker;
+    const channels = this.ctx.channels;
     switch (frame.type) {
       case 'publish': {
         const id = frame.id ?? 0;
@@ -322,21 +274,17 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
           event: frame.event,
           publisher: this.id,
         });
-        const result = broker.publish(publication);
+        const result = channels.publish(publication);
         if (result instanceof Refusal) return this.sendError(id, result.code, result.message);
-        if (result > 0) this.ctx.scheduler.notePublication(publication);
         if (frame.id !== undefined) this.send({ type: 'ack', id: frame.id });
         return;
       }
-      case 'subscribe': {
-        const refusal = broker.subscribe(this, frame.channel);
-        if (refusal) return this.sendError(frame.id, refusal.code, refusal.message);
-        return this.subscribed(frame);
-      }
+      case 'subscribe':
+        return this.subscribe(frame);
       case 'history':
         return this.history(frame);
       case 'unsubscribe': {
-        const refusal = broker.unsubscribe(this, frame.channel);
+        const refusal = channels.unsubscribe(this, frame.channel);
         if (refusal) return this.sendError(frame.id, refusal.code, refusal.message);
         return this.send({ type: 'ack', id: frame.id });
       }
@@ -373,15 +321,17 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
    * history. With `recover`, the missed publications follow the ack in this same turn, before
    * any live one can: nothing is lost or sent twice between them.
    */
-  private subscribed(frame: SubscribeFrame): void {
-    const { ack, replay } = subscribeRecovery(
-      this.ctx.broker.history,
+  private subscribe(frame: SubscribeFrame): void {
+    const recovery = this.ctx.channels.subscribe(
+      this,
       frame.channel,
       frame.recover,
       (p) => nativeWireBytes(p, this.connection),
       // What the budget has room for: replies may not take the connection past twice the budget.
       this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
+    if (recovery instanceof Refusal) return this.sendError(frame.id, recovery.code, recovery.message);
+    const { ack, replay } = recovery;
     this.send({ type: 'ack', id: frame.id, ...ack });
     // A reply to the client's own request: not dropped by the slow-consumer policy.
     for (const f of replay) {
@@ -390,47 +340,46 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   }
 
   private history(frame: HistoryFrame): void {
-    const page = readHistory(this.ctx.broker.history, frame.channel, frame.since, frame.limit);
+    const page = this.ctx.channels.readHistory(frame.channel, frame.since, frame.limit);
     if (page instanceof Refusal) return this.sendError(frame.id, page.code, page.message);
     if (page === undefined) {
       return this.sendError(frame.id, ErrorCode.ChannelNotFound, `channel ${frame.channel} keeps no history`);
     }
     // The reply must fit the connection's outbound budget: keep the oldest (paging forward
     // from `since`) or the newest ones that do, always at least one.
-    const budget = Math.min(this.ctx.maxOutboundBytes, MAX_HISTORY_REPLY_BYTES);
-    const kept = fitting(page.publications, budget, frame.since === undefined);
-    const publications = kept.map((p) =>
-      p.event === undefined
-        ? { offset: p.offset, payload: p.payload }
-        : { offset: p.offset, event: p.event, payload: p.payload },
+    const publications = entriesWithin(
+      page.publications,
+      frame.since !== undefined,
+      historyReplyBudget(this.ctx.maxOutboundBytes),
+      historyEntry,
+      (entry) => entry.payload.length,
     );
     this.send({ type: 'ack', id: frame.id, publications, offset: page.offset, epoch: page.epoch });
   }
 
   private presence(frame: PresenceFrame): void {
-    const broker = this.ctx.broker;
+    const channels = this.ctx.channels;
     const id = frame.id ?? 0;
     if (frame.action === PresenceAction.Sync) {
-      const members = broker.presenceSync(frame.channel, this.ctx.maxOutboundBytes);
-      if (members instanceof Refusal) return this.sendError(id, members.code, members.message);
+      const sync = channels.presenceSync(frame.channel, this.ctx.maxOutboundBytes);
+      if (sync instanceof Refusal) return this.sendError(id, sync.code, sync.message);
       const reply: PresenceFrame = {
         type: 'presence',
         id,
         channel: frame.channel,
         action: PresenceAction.Sync,
-        data: members,
+        data: sync.members,
       };
-      if (syncTruncated(broker, frame.channel, members)) reply.truncated = true;
+      if (sync.truncated) reply.truncated = true;
       return this.send(reply);
     }
     const refusal =
       frame.action === PresenceAction.Leave
-        ? broker.presenceLeave(this, frame.channel)
-        : setPresence(
-            broker,
+        ? channels.presenceLeave(this, frame.channel)
+        : channels.setPresence(
             this,
-            frame.action === PresenceAction.Join,
             frame.channel,
+            frame.action === PresenceAction.Join,
             nativePresenceData(frame.data),
           );
     if (refusal) return this.sendError(id, refusal.code, refusal.message);

@@ -1,4 +1,4 @@
-import { type Broker, Refusal, type Subscriber } from '@pulse/core';
+import { Refusal } from '@pulse/core';
 import { ErrorCode, MAX_NESTING_DEPTH, msgpack, plainMessagePackProblem } from '@pulse/protocol';
 
 /**
@@ -34,23 +34,4 @@ export function jsonPresenceData(data: Record<string, unknown> | undefined): Che
   if (data === undefined) return { data, bytes: 0 };
   if (plainMessagePackProblem(msgpack.pack(data), MAX_PRESENCE_DATA_DEPTH) !== undefined) return tooDeep();
   return { data, bytes: Buffer.byteLength(JSON.stringify(data)) };
-}
-
-/** A join (or else an update) with checked data: the checker's refusal, or the broker's answer. */
-export function setPresence(
-  broker: Broker,
-  subscriber: Subscriber,
-  join: boolean,
-  channel: string,
-  checked: CheckedPresenceData | Refusal,
-): Refusal | undefined {
-  if (checked instanceof Refusal) return checked;
-  return join
-    ? broker.presenceJoin(subscriber, channel, checked.data, checked.bytes)
-    : broker.presenceUpdate(subscriber, channel, checked.data, checked.bytes);
-}
-
-/** True when a sync reply (`members`) left out some of the channel's members for size. */
-export function syncTruncated(broker: Broker, channel: string, members: Record<string, unknown>): boolean {
-  return Object.keys(members).length < broker.presence.memberCount(channel);
 }

@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { Publication, Refusal } from '@pulse/core';
 import { MAX_HISTORY_LIMIT } from '@pulse/protocol';
-import { readHistory } from '../../history/read-history.js';
+import { MAX_HISTORY_REPLY_BYTES } from '../../channels/history-budget.js';
 import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
-import { syncTruncated } from '../../presence/presence-data.js';
 import type { ClientMatch } from '../../transport/connection.js';
 import { ApiError, type ApiReply, ok } from './api-error.js';
 import { readJsonBody } from './body.js';
@@ -20,9 +19,6 @@ export interface ApiRequest {
 }
 
 export type ApiHandler = (ctx: ApiContext, request: ApiRequest) => Promise<ApiReply> | ApiReply;
-
-/** JSON text of a history reply holds at most this much (as the JSON protocol's `history`). */
-const MAX_HISTORY_REPLY_BYTES = 8 * 1024 * 1024;
 
 const refused = (refusal: Refusal): ApiError => new ApiError(jsonCodeOf(refusal.code), refusal.message);
 
@@ -44,10 +40,7 @@ function publishTo(
   payload: Buffer,
   event: string | undefined,
 ): number | Refusal {
-  const publication = new Publication({ channel, payload, event });
-  const delivered = ctx.broker.publish(publication);
-  if (typeof delivered === 'number' && delivered > 0) ctx.notePublication(publication);
-  return delivered;
+  return ctx.channels.publish(new Publication({ channel, payload, event }));
 }
 
 /** `POST /api/publish {channel, data, event?}` → `{ok, delivered}`. */
@@ -56,7 +49,7 @@ export const publish: ApiHandler = async (ctx, { req }) => {
   const payload = payloadOf(ctx, body.data);
   const delivered = publishTo(ctx, body.channel, payload, body.event);
   if (delivered instanceof Refusal) throw refused(delivered);
-  ctx.commit();
+  ctx.channels.commitBeforeAnswer();
   return ok(JSON.stringify({ ok: true, delivered }));
 };
 
@@ -73,7 +66,7 @@ export const broadcast: ApiHandler = async (ctx, { req }) => {
     total += delivered;
     return { channel, delivered };
   });
-  ctx.commit();
+  ctx.channels.commitBeforeAnswer();
   return ok(JSON.stringify({ ok: true, delivered: total, results }));
 };
 
@@ -104,10 +97,10 @@ const MAX_PRESENCE_REPLY_BYTES = 8 * 1024 * 1024;
  * present), with `truncated: true` when the members' data passed MAX_PRESENCE_REPLY_BYTES.
  */
 export const presence: ApiHandler = (ctx, { channel }) => {
-  const members = ctx.broker.presenceSync(channel, MAX_PRESENCE_REPLY_BYTES);
-  if (members instanceof Refusal) throw refused(members);
-  const more = syncTruncated(ctx.broker, channel, members) ? ',"truncated":true' : '';
-  return ok(`{"ok":true,"channel":${JSON.stringify(channel)},"presence":${toJson(members)}${more}}`);
+  const sync = ctx.channels.presenceSync(channel, MAX_PRESENCE_REPLY_BYTES);
+  if (sync instanceof Refusal) throw refused(sync);
+  const more = sync.truncated ? ',"truncated":true' : '';
+  return ok(`{"ok":true,"channel":${JSON.stringify(channel)},"presence":${toJson(sync.members)}${more}}`);
 };
 
 /** A query parameter that must be an integer in [min, max], or absent. */
@@ -135,7 +128,7 @@ export const history: ApiHandler = (ctx, { channel, query }) => {
   const since = sinceOffset === undefined ? undefined : { offset: sinceOffset, epoch: epoch as string };
   const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT);
   // As the JSON protocol: a malformed name is 400; a reserved `$` channel keeps no history (404).
-  const page = readHistory(ctx.broker.history, channel, since, limit);
+  const page = ctx.channels.readHistory(channel, since, limit);
   if (page instanceof Refusal) throw refused(page);
   if (page === undefined) throw new ApiError(404, `channel ${channel} keeps no history`);
   return ok(`{"ok":true,${historyPageMembers(page, since !== undefined, MAX_HISTORY_REPLY_BYTES)}}`);
