@@ -330,9 +330,11 @@ export class PulseClient {
           this.settle(frame.id as number, frame);
           return;
         }
+        const name = PRESENCE_ACTIONS[action];
+        if (name === undefined) return; // an action this client does not know: nothing to tell
         const event: PresenceEvent = {
           channel: frame.channel as string,
-          action: PRESENCE_ACTIONS[action],
+          action: name,
           connectionId: frame.connection_id as string,
           user: frame.user as string | undefined,
           data: frame.data as Record<string, unknown> | undefined,

@@ -105,8 +105,9 @@ export class Broker {
     const at = subscriber.filters?.indexOf(filter) ?? -1;
     if (at === -1) return new Refusal(ErrorCode.NotSubscribed, `not subscribed to ${filter}`);
     const filters = subscriber.filters as string[];
-    filters[at] = filters[filters.length - 1];
-    filters.pop();
+    // Swap-remove: the last filter takes the removed one's place (unless it was the last).
+    const last = filters.pop();
+    if (last !== undefined && at < filters.length) filters[at] = last;
     this.indexRemove(filter, subscriber);
     this.stats.subscriptions--;
     return undefined;
@@ -173,7 +174,8 @@ export class Broker {
       }
     } else if (Array.isArray(targets)) {
       const list = targets as readonly Subscriber[];
-      for (let i = 0; i < list.length; i++) list[i].deliver(message);
+      // Safe: i < list.length
+      for (let i = 0; i < list.length; i++) list[i]!.deliver(message);
       delivered = list.length;
     } else {
       (targets as Subscriber).deliver(message);

@@ -4,6 +4,8 @@ import type { StoredMessage } from './store/records.js';
 /**
  * Something the router fans out. Each wire format encodes it once and keeps the bytes in
  * `encodings[slot]`, so a delivery to 10,000 subscribers writes the same buffer 10,000 times.
+ * The core does not know the wire formats: the server allocates every slot in one file
+ * (packages/server/src/encoding-slots.ts); the array grows to the slots used.
  */
 export abstract class Outbound {
   readonly encodings: (Buffer | undefined)[] = [];

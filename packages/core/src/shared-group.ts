@@ -47,7 +47,8 @@ export class SharedGroup implements Subscriber {
     let offline = -1;
     for (let tried = 0; tried < count; tried++) {
       const at = (this.next + tried) % count;
-      const member = this.members[at];
+      // Safe: at < count, the members' length
+      const member = this.members[at]!;
       if (round !== undefined && member.deliveryRound === round && member.copyPerSharedSubscription !== true)
         continue;
       if (member.connected !== false) {

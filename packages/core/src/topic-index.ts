@@ -67,15 +67,10 @@ export class TopicIndex {
     this.cache.delete(filter);
   }
 
-  /** Subscribers of `channel`, each once. Iterate it at once: it may be a live set. */
-  subscribersOf(channel: string): Iterable<Subscriber> {
-    const targets = this.targetsOf(channel);
-    return targets === undefined ? EMPTY : isSingle(targets) ? [targets] : targets;
-  }
-
   /**
-   * The hot-path form of `subscribersOf`: a lone subscriber comes back as itself, so that a
-   * channel with one subscriber costs no allocation per message.
+   * Subscribers of `channel`, each once. A lone subscriber comes back as itself, so that a
+   * channel with one subscriber costs no allocation per message. Iterate it at once: it may
+   * be a live set.
    */
   targetsOf(channel: string): Subscriber | Iterable<Subscriber> | undefined {
     if (this.wildcards.size === 0) return this.exact.get(channel);
@@ -89,15 +84,6 @@ export class TopicIndex {
     if (this.cache.size >= MATCH_CACHE_LIMIT) this.cache.clear();
     this.cache.set(channel, list);
     return list;
-  }
-
-  /** Channels with exact subscribers (for listings). */
-  exactChannels(): IterableIterator<string> {
-    return this.exact.keys();
-  }
-
-  wildcardFilterNames(): IterableIterator<string> {
-    return this.wildcardFilters.keys();
   }
 
   /** Exact channels with how many subscribers hold each (a shared group counts as one). */

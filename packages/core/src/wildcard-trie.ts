@@ -27,8 +27,7 @@ export class WildcardTrie {
   add(filter: string, subscriber: Subscriber): boolean {
     let node = this.root;
     const levels = filter.split(LEVEL_SEPARATOR);
-    for (let i = 0; i < levels.length; i++) {
-      const level = levels[i];
+    for (const level of levels) {
       if (level === '#') {
         node.hash ??= new Set();
         if (node.hash.has(subscriber)) return false;
@@ -72,10 +71,13 @@ export class WildcardTrie {
     this.count--;
     // Prune empty nodes bottom-up so that churn does not leave garbage behind.
     for (let i = path.length - 1; i > 0; i--) {
-      const child = path[i];
+      // Safe: 0 < i < path.length
+      const child = path[i]!;
       if (!child.isEmpty()) break;
-      const parent = path[i - 1];
-      const level = levels[i - 1];
+      // Safe: 0 < i < path.length
+      const parent = path[i - 1]!;
+      // Safe: path[i] was reached by levels[i - 1]
+      const level = levels[i - 1]!;
       if (level === '+') parent.plus = undefined;
       else parent.children?.delete(level);
     }
@@ -96,7 +98,9 @@ export class WildcardTrie {
       const depth = depths.pop() as number;
       const atRootOfSystem = system && depth === 0;
       if (node.hash && !atRootOfSystem) for (const s of node.hash) visit(s);
-      if (depth === levels.length) {
+      const level = levels[depth];
+      if (level === undefined) {
+        // Past the channel's last level: the filters that end here match.
         if (node.exact) for (const s of node.exact) visit(s);
         continue;
       }
@@ -105,7 +109,7 @@ export class WildcardTrie {
         nodes.push(node.plus);
         depths.push(depth + 1);
       }
-      const child = node.children?.get(levels[depth]);
+      const child = node.children?.get(level);
       if (child) {
         nodes.push(child);
         depths.push(depth + 1);

@@ -8,6 +8,7 @@ import { MemoryStore } from '../src/store/memory-store.js';
 import type { HistoryRecord, StreamRecord } from '../src/store/records.js';
 import type { Store } from '../src/store/store.js';
 import type { Subscriber } from '../src/subscriber.js';
+import { at } from '@pulse/protocol/test/element';
 
 const rule = (pattern: string, size = 100, ttlMs = 0): HistoryRule => ({ pattern, size, ttlMs });
 const pub = (channel: string, text = '') => new Publication({ channel, payload: Buffer.from(text) });
@@ -43,9 +44,18 @@ function history(rules: HistoryRule[], store: Store = new MemoryStore(), maxStre
 }
 
 /** Publishes `n` messages `<prefix>1..n` on `channel` at `now`. */
-function publishN(h: ChannelHistory, channel: string, n: number, now = 1000, prefix = 'm'): Publication[] {
-  const out: Publication[] = [];
-  for (let i = 1; i <= n; i++) {
+/** The `n` (at least 1) publications appended, oldest first. */
+function publishN(
+  h: ChannelHistory,
+  channel: string,
+  n: number,
+  now = 1000,
+  prefix = 'm',
+): [Publication, ...Publication[]] {
+  const first = pub(channel, `${prefix}1`);
+  h.append(first, now);
+  const out: [Publication, ...Publication[]] = [first];
+  for (let i = 2; i <= n; i++) {
     const p = pub(channel, `${prefix}${i}`);
     h.append(p, now);
     out.push(p);
@@ -143,7 +153,7 @@ describe('ChannelHistory: append', () => {
       store.appended.map((r) => [r.channel, r.offset, r.time, r.expiresAt]),
       [1, 2, 3, 4, 5].map((o) => ['c', o, 10, 1010]),
     );
-    assert.equal(store.appended[0].message.payload.toString(), 'm1');
+    assert.equal(at(store.appended, 0).message.payload.toString(), 'm1');
     assert.deepEqual(store.streamsPut.at(-1), { channel: 'c', epoch: ps[0].epoch, offset: 5, updatedAt: 10 });
     assert.equal(store.streamsPut.length, 5, 'one position per append (a new stream is not stored twice)');
     assert.deepEqual(store.trims, [
@@ -294,7 +304,7 @@ describe('ChannelHistory: read', () => {
       const got = offsets(page?.publications ?? []) as number[];
       if (got.length === 0) break;
       seen.push(...got);
-      since = { offset: got[got.length - 1], epoch };
+      since = { offset: at(got, got.length - 1), epoch };
     }
     assert.deepEqual(seen, [8, 9, 10, 11, 12, 13, 14, 15]);
     assert.deepEqual(
@@ -657,7 +667,7 @@ describe('history byte limits', () => {
     assert.deepEqual(store.trims.at(-1), ['c', 8]);
     assert.equal((store.load(1000).history as HistoryRecord[]).filter((r) => r.channel === 'c').length, 3);
     // A client at offset 5 lost entries to the limit: not recovered; one at 8 is.
-    const epoch = page.publications[0].epoch as string;
+    const epoch = at(page.publications, 0).epoch as string;
     assert.equal(h.recover('c', { offset: 5, epoch }, 1000)?.recovered, false);
     assert.deepEqual(offsets(h.recover('c', { offset: 8, epoch }, 1000)?.publications ?? []), [9, 10]);
   });

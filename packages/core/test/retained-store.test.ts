@@ -4,6 +4,7 @@ import { filterMatches } from '@pulse/protocol';
 import { Publication } from '../src/outbound.js';
 import { MemoryRetainedStore, PAUSED, type RetainedCursor } from '../src/retained-store.js';
 import { Rng } from '@pulse/protocol/test/prng';
+import { at } from '@pulse/protocol/test/element';
 
 const LEVELS = ['a', 'b', 'cc', '', '$s'];
 const FILTER_LEVELS = ['a', 'b', 'cc', '', '$s', '+', '+', '#'];
@@ -17,7 +18,7 @@ function randomFilter(rand: () => number): string {
   const depth = 1 + (rand() % 4);
   const levels: string[] = [];
   for (let i = 0; i < depth; i++) {
-    const level = FILTER_LEVELS[rand() % FILTER_LEVELS.length];
+    const level = at(FILTER_LEVELS, rand() % FILTER_LEVELS.length);
     levels.push(level);
     if (level === '#') break;
   }

@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { TopicIndex } from '../src/topic-index.js';
+import { subscribersOf } from './topic-index-reading.js';
 import { Rng } from '@pulse/protocol/test/prng';
+import { at } from '@pulse/protocol/test/element';
 
 /** The reference: MQTT topic matching, written as plainly as possible. */
 function naiveMatches(filter: string, channel: string): boolean {
@@ -21,7 +23,7 @@ function naiveMatches(filter: string, channel: string): boolean {
 const LEVELS = ['a', 'b', 'c', 'dd', ''];
 
 function randomLevel(rand: () => number): string {
-  return LEVELS[rand() % LEVELS.length];
+  return at(LEVELS, rand() % LEVELS.length);
 }
 
 function randomChannel(rand: () => number): string {
@@ -58,7 +60,7 @@ function run(seed: number, operations: number): void {
   const pairs: [string, Subscriber][] = [];
 
   const check = (channel: string) => {
-    const actual = [...index.subscribersOf(channel)];
+    const actual = subscribersOf(index, channel);
     const ids = actual.map((s) => s.id);
     assert.equal(new Set(ids).size, ids.length, `seed ${seed}: duplicates for ${channel}: ${ids}`);
     const expected = new Set<string>();
@@ -77,7 +79,7 @@ function run(seed: number, operations: number): void {
     if (r < 3 || pairs.length === 0) {
       // Add, keeping the broker's contract: a subscriber holds a filter at most once.
       const filter = randomFilter(rand);
-      const s = subscribers[rand() % subscribers.length];
+      const s = at(subscribers, rand() % subscribers.length);
       let set = model.get(filter);
       if (set?.has(s)) continue;
       if (!set) {
@@ -88,10 +90,12 @@ function run(seed: number, operations: number): void {
       pairs.push([filter, s]);
       index.add(filter, s);
     } else if (r < 5) {
-      const at = rand() % pairs.length;
-      const [filter, s] = pairs[at];
-      pairs[at] = pairs[pairs.length - 1];
+      const i = rand() % pairs.length;
+      const [filter, s] = at(pairs, i);
+      // Swap-remove: the last pair takes the removed one's place (unless it was the last).
+      const last = at(pairs, pairs.length - 1);
       pairs.pop();
+      if (i < pairs.length) pairs[i] = last;
       const set = model.get(filter)!;
       set.delete(s);
       if (set.size === 0) model.delete(filter);

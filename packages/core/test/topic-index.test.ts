@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { TopicIndex } from '../src/topic-index.js';
+import { exactChannels, subscribersOf, wildcardFilters } from './topic-index-reading.js';
 
 function sub(id: string): Subscriber {
   return { id, deliver(_m: Message) {} };
@@ -12,7 +13,7 @@ function sub(id: string): Subscriber {
 
 /** Ids of the subscribers of `channel`, sorted; fails if one appears twice. */
 function of(index: TopicIndex, channel: string): string[] {
-  const list = [...index.subscribersOf(channel)].map((s) => s.id);
+  const list = subscribersOf(index, channel).map((s) => s.id);
   assert.equal(new Set(list).size, list.length, `duplicate subscriber for ${channel}: ${list}`);
   return list.sort();
 }
@@ -30,8 +31,8 @@ describe('TopicIndex: exact filters', () => {
     assert.equal(index.filterCount, 2);
     assert.ok(index.hasFilter('a/b'));
     assert.ok(!index.hasFilter('a/c'));
-    assert.deepEqual([...index.exactChannels()].sort(), ['a', 'a/b']);
-    assert.deepEqual([...index.wildcardFilterNames()], []);
+    assert.deepEqual(exactChannels(index).sort(), ['a', 'a/b']);
+    assert.deepEqual(wildcardFilters(index), []);
   });
 
   it('treats + and # inside a level as literal characters', () => {
@@ -39,7 +40,7 @@ describe('TopicIndex: exact filters', () => {
     index.add('a+/b#', sub('s'));
     assert.deepEqual(of(index, 'a+/b#'), ['s']);
     assert.deepEqual(of(index, 'ax/b'), []);
-    assert.deepEqual([...index.exactChannels()], ['a+/b#']);
+    assert.deepEqual(exactChannels(index), ['a+/b#']);
   });
 
   it('adding the same subscriber twice is idempotent', () => {
@@ -67,7 +68,7 @@ describe('TopicIndex: exact filters', () => {
     index.remove('a', t);
     assert.equal(index.filterCount, 0);
     assert.ok(!index.hasFilter('a'));
-    assert.deepEqual([...index.exactChannels()], []);
+    assert.deepEqual(exactChannels(index), []);
   });
 });
 
@@ -84,7 +85,7 @@ describe('TopicIndex: wildcard filters', () => {
     assert.deepEqual(of(index, 'a/b'), []);
     assert.deepEqual(of(index, 'a/b/c/d'), []);
     assert.equal(index.filterCount, 3);
-    assert.deepEqual([...index.wildcardFilterNames()].sort(), ['+/b/c', 'a/+/c', 'a/b/+']);
+    assert.deepEqual(wildcardFilters(index).sort(), ['+/b/c', 'a/+/c', 'a/b/+']);
   });
 
   it('# matches the parent level and everything below it', () => {
@@ -216,7 +217,7 @@ describe('TopicIndex: match cache invalidation', () => {
   it('stays correct when many channels are looked up (cache overflow)', () => {
     const index = new TopicIndex();
     index.add('c/+', sub('w'));
-    for (let i = 0; i < 5000; i++) assert.equal([...index.subscribersOf(`c/${i}`)].length, 1);
+    for (let i = 0; i < 5000; i++) assert.equal(subscribersOf(index, `c/${i}`).length, 1);
     index.add('c/7', sub('e'));
     assert.deepEqual(of(index, 'c/7'), ['e', 'w']);
     assert.deepEqual(of(index, 'c/4999'), ['w']);

@@ -4,6 +4,7 @@ import { filterMatches } from '@pulse/protocol';
 import type { Message } from '../src/outbound.js';
 import type { Subscriber } from '../src/subscriber.js';
 import { WildcardTrie } from '../src/wildcard-trie.js';
+import { at } from '@pulse/protocol/test/element';
 
 function sub(id: string): Subscriber {
   return { id, deliver(_m: Message) {} };
@@ -156,7 +157,7 @@ describe('WildcardTrie', () => {
     let matched = 0;
     for (let c = 0; c < 300; c++) {
       // A channel made from one filter (wildcards filled in), sometimes with one level changed.
-      const levels = filters[next(filters.length)]
+      const levels = at(filters, next(filters.length))
         .split('/')
         .flatMap((l) => (l === '+' ? [level()] : l === '#' ? Array.from({ length: next(3) }, level) : [l]));
       if (next(3) === 0 && levels.length > 0) levels[next(levels.length)] = 'z';

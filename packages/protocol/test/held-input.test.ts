@@ -5,6 +5,7 @@ import { InputBudget } from '../src/input-budget.js';
 import { PacketSplitter } from '../src/mqtt/packet-splitter.js';
 import { FrameReader } from '../src/native/frame-reader.js';
 import { FrameParser } from '../src/websocket/frame-parser.js';
+import { at } from './element.js';
 
 // However a client splits its bytes, what a parser holds for an unfinished unit is one
 // buffer within twice the bytes received (256 bytes at least), and the budget says so.
@@ -59,7 +60,7 @@ test('FrameReader: a 200 KB frame pushed a byte at a time is held in one buffer 
   frame.writeUInt32BE(body.length, 0);
   dribble((b) => reader.push(b), Buffer.concat([frame, frame.subarray(0, 3)]), budget);
   assert.equal(bodies.length, 1);
-  assert.ok(bodies[0].equals(body), 'the frame arrives intact');
+  assert.ok(at(bodies, 0).equals(body), 'the frame arrives intact');
   assert.equal(reader.bufferedBytes, 3, 'the next prefix is held');
   reader.stop();
   assert.equal(budget.held, 0, 'stop() gives the budget back');
@@ -88,7 +89,7 @@ test('PacketSplitter: a 200 KB PUBLISH pushed a byte at a time is held within 2x
   const packet = Buffer.concat([header, payload]);
   dribble((b) => splitter.push(b), packet, budget);
   assert.equal(packets.length, 1);
-  assert.ok(packets[0].equals(packet));
+  assert.ok(at(packets, 0).equals(packet));
   assert.equal(budget.held, 0);
 });
 
@@ -108,7 +109,7 @@ test('FrameParser: a 200 KB message pushed a byte at a time, and one of 1-byte f
   const payload = randomBytes(200_000);
   dribble((b) => parser.push(b), Buffer.concat([maskedHeader(payload.length), payload]), budget);
   assert.equal(messages.length, 1);
-  assert.ok(messages[0].equals(payload));
+  assert.ok(at(messages, 0).equals(payload));
   assert.equal(budget.held, 0);
 
   // 20,000 fragments of one byte, each its own chunk: copied out, not kept as 20,000 views.
@@ -119,7 +120,7 @@ test('FrameParser: a 200 KB message pushed a byte at a time, and one of 1-byte f
     if (!last) assert.ok(within2x(budget.held, i + 1), `holding ${budget.held} after ${i + 1} fragments`);
   }
   assert.equal(messages.length, 2);
-  assert.ok(messages[1].equals(fragments));
+  assert.ok(at(messages, 1).equals(fragments));
   assert.equal(budget.held, 0);
 });
 

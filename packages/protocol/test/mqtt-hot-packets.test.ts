@@ -5,6 +5,7 @@ import type { Packet } from 'mqtt-packet';
 import { MqttDecoder, MqttPacketError } from '../src/mqtt/codec.js';
 import { decodeHotPacket } from '../src/mqtt/hot-packets.js';
 import { Rng } from './prng.js';
+import { at } from './element.js';
 
 // Differential tests of the fast path (decodeHotPacket) against mqtt-packet's parser.
 
@@ -182,7 +183,7 @@ function mutated(rng: Rng): Case {
   switch (rng.int(10)) {
     case 0: {
       const i = rng.int(Math.min(b.length, 8));
-      b[i] ^= 1 << rng.int(8);
+      b[i] = at(b, i) ^ (1 << rng.int(8));
       return { ...base, bytes: b, what: `${base.what}, bit flipped at ${i}` };
     }
     case 1: {
@@ -205,13 +206,13 @@ function mutated(rng: Rng): Case {
     }
     case 5: {
       // The body with a different (possibly wrong) Remaining Length.
-      let at = 1;
-      while (at < b.length && b[at] & 0x80) at++;
-      const body = b.subarray(at + 1);
+      let lengthEnd = 1;
+      while (lengthEnd < b.length && at(b, lengthEnd) & 0x80) lengthEnd++;
+      const body = b.subarray(lengthEnd + 1);
       const claimed = Math.max(0, body.length + rng.range(-3, 3));
       return {
         ...base,
-        bytes: Buffer.concat([fixedHeader(b[0], claimed), body]),
+        bytes: Buffer.concat([fixedHeader(at(b, 0), claimed), body]),
         what: `${base.what}, length ${claimed}`,
       };
     }
@@ -309,7 +310,7 @@ test('the fast path reads random valid hot packets exactly as mqtt-packet does',
     // The decoder of a connection takes the fast path and gives the same.
     const lib = libraryParse(c.bytes, c.version);
     assert.deepStrictEqual(decoders.get(c.version)?.decode(c.bytes), lib.packets[0], context);
-    const cmd = lib.packets[0].cmd;
+    const cmd = at(lib.packets, 0).cmd;
     counts.set(cmd, (counts.get(cmd) ?? 0) + 1);
   }
   for (const cmd of ['publish', 'puback', 'pubrec', 'pubrel', 'pubcomp', 'pingreq']) {
@@ -359,7 +360,7 @@ test('boundaries: lengths one short or over, missing fields, long Remaining Leng
     add(Buffer.concat([Buffer.from([0xc0]), zero]), `pingreq, length in ${extra + 1} bytes`);
     const body = Buffer.from([0, 1, 0x74, 0, 7, 0, 0x78]);
     const len = Buffer.from([...Array(extra).fill(0x80), 0]);
-    len[0] |= body.length;
+    len[0] = at(len, 0) | body.length;
     add(Buffer.concat([Buffer.from([0x32]), len, body]), `publish, length in ${extra + 1} bytes`);
   }
   // A topic length against the bytes there are; a packet identifier cut short; v5 properties missing.

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import { scanProperties } from '../src/mqtt/property-scan.js';
+import { at } from './element.js';
 import { Rng } from './prng.js';
 
 const mqttPacket = createRequire(import.meta.url)('mqtt-packet') as typeof import('mqtt-packet');
@@ -78,9 +79,9 @@ test('user properties are counted in every packet type that carries them, CONNEC
   } as Packet;
   assert.equal(scanProperties(encode(both), 5, limits)?.reasonCode, 0x97);
   // What a refusal needs of an unparsed PUBLISH and CONNECT.
-  const publish = scanProperties(encode(packetsWith(5)[4]), 5, limits);
+  const publish = scanProperties(encode(at(packetsWith(5), 4)), 5, limits);
   assert.deepEqual([publish?.qos, publish?.messageId], [2, 7]);
-  assert.equal(scanProperties(encode(packetsWith(5)[0]), 4, limits)?.protocolVersion, 5);
+  assert.equal(scanProperties(encode(at(packetsWith(5), 0)), 4, limits)?.protocolVersion, 5);
   // 3.1.1 packets have no properties: nothing to count.
   const v4 = mqttPacket.generate(
     { cmd: 'publish', topic: 't', payload: Buffer.from('&\u0000\u0001'), qos: 0, retain: false, dup: false },
@@ -112,7 +113,7 @@ test('random and cut bytes never make the scan throw', () => {
   const samples = [...packetsWith(6), ...packetsWith(0)].map(encode);
   const limits = { maxCount: 5, maxBytes: 100 };
   for (let i = 0; i < 20_000; i++) {
-    const base = samples[rng.int(samples.length)];
+    const base = rng.pick(samples);
     const bytes = Buffer.from(base.subarray(0, rng.range(1, base.length)));
     for (let flips = rng.int(4); flips > 0; flips--) bytes[rng.int(bytes.length)] = rng.int(256);
     const problem = scanProperties(bytes, 5, limits);

@@ -5,6 +5,7 @@ import { decodeFrame, FrameError } from '../src/native/decode.js';
 import { encodeFrame, LENGTH_PREFIX_BYTES, MAX_FRAME_SIZE } from '../src/native/encode.js';
 import { ERROR_CODE_NAMES, ErrorCode } from '../src/native/error-codes.js';
 import { FRAME_TYPE_IDS, FRAME_TYPE_NAMES, type Frame, PROTOCOL_VERSION } from '../src/native/frames.js';
+import { at } from './element.js';
 
 /** Encodes arbitrary maps (also invalid frames) as plain MessagePack, independently of src/. */
 const rawPacker = new Packr({ useRecords: false, variableMapSize: true });
@@ -280,7 +281,7 @@ test('garbage bytes are refused', () => {
 });
 
 test('decodeFrame accepts any Uint8Array view (offset into a larger buffer)', () => {
-  const body = bodyOf(SAMPLES[3]);
+  const body = bodyOf(at(SAMPLES, 3));
   const big = Buffer.alloc(body.length + 20, 0xc1);
   body.copy(big, 7);
   const view = new Uint8Array(big.buffer, big.byteOffset + 7, body.length);
@@ -301,7 +302,7 @@ function scanValue(b: Buffer, pos: number, st: ScanStats): number {
     if (pos + n > b.length) throw new Error(`truncated at ${pos}`);
   };
   need(1);
-  const t = b[pos++];
+  const t = at(b, pos++);
   const entries = (count: number) => {
     for (let i = 0; i < count; i++) pos = scanValue(b, pos, st);
     return pos;
@@ -324,7 +325,7 @@ function scanValue(b: Buffer, pos: number, st: ScanStats): number {
       return pos;
     case 0xc4:
       need(1);
-      return skip(b[pos++]);
+      return skip(at(b, pos++));
     case 0xc5:
       need(2);
       pos += 2;
@@ -368,7 +369,7 @@ function scanValue(b: Buffer, pos: number, st: ScanStats): number {
       return skip(1 + 2 ** (t - 0xd4));
     case 0xd9:
       need(1);
-      return skip(b[pos++]);
+      return skip(at(b, pos++));
     case 0xda:
       need(2);
       pos += 2;
@@ -434,7 +435,7 @@ test('undefined optional fields are omitted, not written as an extension', () =>
     const st = scan(body);
     assert.equal(st.extTypes, 0, `${frame.type} has an extension type`);
     const definedKeys = Object.values(frame).filter((v) => v !== undefined).length;
-    assert.equal(st.mapHeaders[0].size, definedKeys, `${frame.type}: undefined keys must be left out`);
+    assert.equal(at(st.mapHeaders, 0).size, definedKeys, `${frame.type}: undefined keys must be left out`);
     const value = canon(new Unpackr().unpack(body)) as Record<string, unknown>;
     assert.deepEqual(Object.keys(value).sort(), Object.keys(canon(frame) as object).sort());
     // A decoded frame (whose absent fields are undefined) re-encodes identically.
@@ -458,11 +459,11 @@ test('payload bytes are written as MessagePack bin, whatever the Uint8Array flav
   for (const [size, header] of [
     [256, 0xc5],
     [65536, 0xc6],
-  ]) {
+  ] as const) {
     const body = bodyOf({ type: 'publish', channel: 'c', payload: Buffer.alloc(size, 7) });
     assert.equal(scan(body).extTypes, 0);
-    const at = body.length - size - (header === 0xc5 ? 3 : 5);
-    assert.equal(body[at], header);
+    const headerAt = body.length - size - (header === 0xc5 ? 3 : 5);
+    assert.equal(body[headerAt], header);
   }
 });
 
@@ -499,7 +500,7 @@ test('the length prefix is a u32 big-endian body length, after `headroom` free b
 });
 
 test('encoded frames own their bytes (no aliasing of the encoder slab)', () => {
-  const first = encodeFrame(SAMPLES[3]);
+  const first = encodeFrame(at(SAMPLES, 3));
   const copy = Buffer.from(first);
   for (let i = 0; i < 200; i++) {
     encodeFrame({ type: 'publish', channel: `x${i}`, payload: Buffer.alloc(i * 50, i) });

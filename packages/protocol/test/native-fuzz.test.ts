@@ -8,6 +8,7 @@ import { FrameReader } from '../src/native/frame-reader.js';
 import { FRAME_TYPE_IDS, FRAME_TYPE_NAMES, type Frame } from '../src/native/frames.js';
 import { MAX_NESTING_DEPTH } from '../src/native/plain-msgpack.js';
 import { Rng } from './prng.js';
+import { at } from './element.js';
 
 const rawPacker = new Packr({ useRecords: false, variableMapSize: true });
 
@@ -134,7 +135,10 @@ function mutate(rng: Rng, body: Buffer): Buffer {
     case 0: {
       // Bit flips.
       const flips = rng.range(1, 8);
-      for (let i = 0; i < flips && b.length > 0; i++) b[rng.int(b.length)] ^= 1 << rng.int(8);
+      for (let i = 0; i < flips && b.length > 0; i++) {
+        const flip = rng.int(b.length);
+        b[flip] = at(b, flip) ^ (1 << rng.int(8));
+      }
       return b;
     }
     case 1:
@@ -281,11 +285,8 @@ function randomFrameLike(rng: Rng): Record<string, unknown> {
       recover: () =>
         rng.pick([{ offset: 1, epoch: 'e' }, { offset: -1, epoch: 'e' }, { offset: 1 }, 'r', null]),
     };
-    setKey(
-      map,
-      key,
-      Object.hasOwn(plausible, key) && rng.bool(0.7) ? plausible[key]() : randomValue(rng, rng.int(4)),
-    );
+    const make = Object.hasOwn(plausible, key) ? plausible[key] : undefined;
+    setKey(map, key, make !== undefined && rng.bool(0.7) ? make() : randomValue(rng, rng.int(4)));
   }
   return map;
 }

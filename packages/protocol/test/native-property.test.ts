@@ -5,6 +5,7 @@ import { encodeFrame, LENGTH_PREFIX_BYTES } from '../src/native/encode.js';
 import { FrameReader } from '../src/native/frame-reader.js';
 import type { PublishFrame } from '../src/native/frames.js';
 import { Rng } from './prng.js';
+import { at } from './element.js';
 
 function randomPublish(rng: Rng, payloadSize: number): PublishFrame {
   const frame: PublishFrame = {
@@ -118,7 +119,7 @@ test('FrameReader yields exactly the N bodies in order, whatever the chunking', 
     const context = `trial ${trial} (seed ${rng.seed}, maxChunk ${maxChunk})`;
     assert.equal(got.bodies.length, bodies.length, context);
     got.bodies.forEach((body, i) => {
-      assert.ok(body.equals(bodies[i]), `${context}: body ${i}`);
+      assert.ok(body.equals(at(bodies, i)), `${context}: body ${i}`);
     });
     assert.equal(got.tooLarge.length, 0, context);
     assert.equal(reader.bufferedBytes, 0, `${context}: nothing left over`);
@@ -139,7 +140,7 @@ test('FrameReader with every split point of a small stream', () => {
       reader.push(stream.subarray(b));
       assert.equal(got.bodies.length, bodies.length, `split at ${a}/${b}`);
       got.bodies.forEach((body, i) => {
-        assert.ok(body.equals(bodies[i]), `split at ${a}/${b}: body ${i}`);
+        assert.ok(body.equals(at(bodies, i)), `split at ${a}/${b}: body ${i}`);
       });
     }
   }
@@ -161,7 +162,7 @@ test('FrameReader pieces real encoded frames back together', () => {
     }
     assert.equal(got.bodies.length, frames.length);
     got.bodies.forEach((body, i) => {
-      assertSamePublish(decodeFrame(body), frames[i], `chunk ${maxChunk} #${i}`);
+      assertSamePublish(decodeFrame(body), at(frames, i), `chunk ${maxChunk} #${i}`);
     });
   }
 });
@@ -194,7 +195,7 @@ test('a declared length over the cap triggers onFrameTooLarge once and nothing a
     assert.equal(got.afterFailure, 0, `${context}: something after the failure`);
     assert.equal(got.bodies.length, before.length, context);
     got.bodies.forEach((body, i) => {
-      assert.ok(body.equals(before[i]), `${context}: body ${i}`);
+      assert.ok(body.equals(at(before, i)), `${context}: body ${i}`);
     });
   }
 });
@@ -204,7 +205,7 @@ test('the cap is inclusive and checked from the prefix alone', () => {
   const { reader, got } = collectingReader(cap);
   reader.push(prefixed(Buffer.alloc(cap, 1)));
   assert.equal(got.bodies.length, 1);
-  assert.equal(got.bodies[0].length, cap);
+  assert.equal(at(got.bodies, 0).length, cap);
   // Only the 4 prefix bytes of an oversized frame: refused at once, nothing held.
   const prefix = Buffer.alloc(4);
   prefix.writeUInt32BE(cap + 1);

@@ -5,6 +5,7 @@ import { decodeFrame, FrameError } from '../src/native/decode.js';
 import { ErrorCode } from '../src/native/error-codes.js';
 import { msgpack } from '../src/native/msgpack.js';
 import { MAX_FRAME_ITEMS, MAX_NESTING_DEPTH, plainMessagePackProblem } from '../src/native/plain-msgpack.js';
+import { at } from './element.js';
 import { Rng } from './prng.js';
 
 const plainPacker = new Packr({ useRecords: false, variableMapSize: true });
@@ -50,7 +51,7 @@ function strictDecode(bytes: Uint8Array, maxDepth = MAX_NESTING_DEPTH): unknown 
   };
   const value = (depth: number, key: boolean): unknown => {
     need(1);
-    const b = bytes[pos++];
+    const b = at(bytes, pos++);
     const isStr = (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
     if (key && !isStr) throw new NotPlain('key');
     if (b <= 0x7f) return b;

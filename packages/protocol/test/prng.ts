@@ -1,3 +1,5 @@
+import { at } from './element.js';
+
 /** A small, seeded xorshift32 generator so that property and fuzz tests are reproducible. */
 export class Rng {
   private state: number;
@@ -31,7 +33,7 @@ export class Rng {
   }
 
   pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
+    return at(items, this.int(items.length));
   }
 
   bytes(n: number): Buffer {

@@ -16,6 +16,7 @@ import {
 } from '../src/websocket/frame-writer.js';
 import { CloseCode, Opcode } from '../src/websocket/opcodes.js';
 import { Rng } from './prng.js';
+import { at } from './element.js';
 
 // ws's Sender and Receiver are exported at run time but missing from @types/ws.
 interface SenderFrameOptions {
@@ -101,7 +102,7 @@ function rawFrame(options: {
   if (mask) {
     const key = rng.bytes(4);
     key.copy(head, head.length - 4);
-    for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
+    for (let i = 0; i < body.length; i++) body[i] = at(body, i) ^ at(key, i & 3);
   }
   return Buffer.concat([head, body]);
 }
@@ -526,7 +527,7 @@ test('an oversized message is detected from its header, before the payload arriv
     if (name === 'huge continuation') {
       // Over the limit wins over "continuation without a message": either way the connection closes.
       assert.equal(run.events.length, 1);
-      assert.equal(run.events[0][0], 'error');
+      assert.equal(at(run.events, 0)[0], 'error');
     } else {
       assert.deepEqual(run.events, [['error', CloseCode.MessageTooBig]], name);
     }
@@ -637,13 +638,16 @@ test('frame() headers match the ones ws writes', () => {
     for (const opcode of [Opcode.Text, Opcode.Binary, Opcode.Ping, Opcode.Close]) {
       if (opcode >= 0x8 && size > 125) continue;
       const payload = Buffer.alloc(size, 0x41);
-      const [theirHeader] = Sender.frame(payload, {
-        fin: true,
-        opcode,
-        mask: false,
-        readOnly: false,
-        rsv1: false,
-      });
+      const theirHeader = at(
+        Sender.frame(payload, {
+          fin: true,
+          opcode,
+          mask: false,
+          readOnly: false,
+          rsv1: false,
+        }),
+        0,
+      );
       const mine = frame(opcode, payload);
       assert.equal(headerSize(size), theirHeader.length, `headerSize(${size})`);
       assert.ok(
@@ -691,7 +695,7 @@ test('closeFrame() truncates long reasons to 123 bytes on a character boundary',
     `ab${'€'.repeat(50)}`,
   ]) {
     const bytes = closeFrame(1000, reason);
-    const payloadLength = bytes[1];
+    const payloadLength = at(bytes, 1);
     assert.ok(payloadLength <= 125, 'control frame payload limit');
     const reasonBytes = bytes.subarray(4);
     assert.ok(
@@ -701,11 +705,11 @@ test('closeFrame() truncates long reasons to 123 bytes on a character boundary',
     const events = await clientSide([bytes]);
     assert.equal(events.length, 1);
     assert.equal(
-      events[0][0],
+      at(events, 0)[0],
       'close',
       `ws refused the close frame for ${reason.slice(0, 4)}...: ${events[0]}`,
     );
-    const got = events[0][2] as string;
+    const got = at(events, 0)[2] as string;
     assert.ok(reason.startsWith(got), 'the reason is a prefix of the original');
     assert.equal(Buffer.byteLength(got), reasonBytes.length);
     // Our own parser accepts it as well.

@@ -1,28 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import {
-  type AddressInfo,
-  type Server as NetServer,
-  type Socket,
-  createServer as createNetServer,
-} from 'node:net';
-import { Server as TlsServer } from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
-import { ErrorCode, InputBudget, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import { InputBudget } from '@pulse/protocol';
+import { Admission } from './admission.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
-import {
-  createHttpServer,
-  createMetricsServer,
-  createUpgradeServer,
-  isHttpEndpoint,
-} from './http/http-server.js';
+import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
 import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { NO_AUTH } from './json/json-auth.js';
 import { registerAuthMetrics } from './metrics/auth-metrics.js';
-import { jsonTextHandler } from './json/json-session.js';
+import { type JsonContext, jsonTextHandler } from './json/json-session.js';
 import { ChannelOperations } from './channels/channel-operations.js';
 import { JsonStats } from './json/json-stats.js';
 import { MemoryCeiling } from './limits/memory-ceiling.js';
@@ -30,8 +20,8 @@ import { RateLimits } from './limits/rate-limits.js';
 import { createMetrics } from './metrics/metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
 import { refuseMqttConnection } from './mqtt/mqtt-connect-refusal.js';
-import { ADMISSION_REFUSAL_MESSAGES } from './limits/admission-refusal.js';
-import { NativeSession } from './native/native-session.js';
+import { type NativeContext, NativeSession } from './native/native-session.js';
+import { refuseNativeConnection } from './native/native-refusals.js';
 import { NativeStats } from './native/native-stats.js';
 import { openStore } from './storage/open-store.js';
 import { StoreCommitter } from './storage/store-committer.js';
@@ -39,15 +29,14 @@ import { CoarseClock } from './transport/coarse-clock.js';
 import type { ClientMatch, Connection, ConnectionEnv } from './transport/connection.js';
 import { ConnectionFaults, type FaultProbe } from './transport/connection-faults.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
-import { stampAccepts } from './transport/accept-time.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { TcpConnection } from './transport/tcp-connection.js';
-import { type TlsListenerName, TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
+import { TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
 import { TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
-import { type UpgradeRoute, type UpgradeRoutes, handleUpgrade } from './transport/ws-upgrade.js';
-import { listen } from './transport/listen.js';
 import { VERSION } from './version.js';
+
+export type { ListeningAddresses } from './listeners.js';
 
 /** MQTT over WebSocket carries binary frames only (MQTT 5 §6). */
 const mqttOverWsIsBinary: TextHandler = {
@@ -57,15 +46,6 @@ const mqttOverWsIsBinary: TextHandler = {
 };
 
 export type TransportName = 'ws' | 'tcp' | 'mqtt' | 'mqtt_ws';
-
-export interface ListeningAddresses {
-  http: AddressInfo;
-  tcp?: AddressInfo;
-  mqtt?: AddressInfo;
-  /** The MQTT-over-WebSocket listener of its own (mqtt.ws_port). */
-  mqttWs?: AddressInfo;
-  metrics?: AddressInfo;
-}
 
 export interface PulseServerOptions {
   logger?: Logger;
@@ -123,16 +103,13 @@ export class PulseServer {
   private readonly metrics: ReturnType<typeof createMetrics>;
   private readonly envs: Record<TransportName, ConnectionEnv>;
   readonly mqtt: MqttService | undefined;
-  private mqttListener: NetServer | undefined;
-  private mqttWsListener: Server | undefined;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
-  private http: Server | undefined;
-  private tcp: NetServer | undefined;
-  private metricsServer: Server | undefined;
+  private readonly listeners: Listeners;
+  private readonly admission: Admission;
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
-  private readonly nativeContext;
+  private readonly nativeContext: NativeContext;
   /** Text messages on `/ws`: the JSON protocol (docs/PROTOCOL.md, "JSON protocol"). */
   private readonly jsonText: TextHandler;
   private readonly ownsStore: boolean;
@@ -157,7 +134,7 @@ export class PulseServer {
     this.onFatal = options.onFatal;
     // Before the store opens: a bad certificate file (TlsConfigError) leaves nothing to close.
     const anyTls =
-      config.server.tls || config.transport.tls || config.mqtt.tls || this.hasMqttWsListener(true);
+      config.server.tls || config.transport.tls || config.mqtt.tls || hasMqttWsListener(config, true);
     this.tls = anyTls
       ? new TlsListeners(config.tls, this.log, this.tlsStats, config.limits.handshake_timeout_ms)
       : undefined;
@@ -187,7 +164,11 @@ export class PulseServer {
       });
     }
     this.inputBudget = new InputBudget(config.limits.max_pending_input_bytes);
-    this.rateLimits = new RateLimits(config.limits, this.rejectedConnections, this.nativeStats);
+    this.rateLimits = new RateLimits(config.limits, this.rejectedConnections);
+    this.admission = new Admission(config.limits.max_connections, this.rateLimits, this.rejectedConnections, {
+      native: (connection, refusal) => refuseNativeConnection(connection, refusal, this.nativeStats),
+      mqtt: refuseMqttConnection,
+    });
     this.memoryCeiling = new MemoryCeiling(this.broker, config.limits.memory_limit, this.log);
     this.metrics = createMetrics({
       rateLimits: this.rateLimits.stats,
@@ -251,7 +232,7 @@ export class PulseServer {
       mqtt: env(this.transportStats.mqtt, mqttLimits),
       mqtt_ws: env(this.transportStats.mqtt_ws, mqttLimits),
     };
-    if (config.mqtt.port !== 0 || config.mqtt.websocket || this.hasMqttWsListener(false)) {
+    if (config.mqtt.port !== 0 || config.mqtt.websocket || hasMqttWsListener(config, false)) {
       this.mqtt = new MqttService({
         broker: this.broker,
         channels: this.channels,
@@ -273,19 +254,34 @@ export class PulseServer {
       heartbeatIntervalMs: config.heartbeat.interval_ms,
       maxOutboundBytes: config.limits.max_outbound_bytes,
     };
-    this.jsonText = jsonTextHandler(
-      {
-        channels: this.channels,
-        stats: this.jsonStats,
-        auth: sessionAuth ?? NO_AUTH,
-        maxMessageSize: config.limits.max_message_size,
-        // Room for a `data` of max_message_size written with escapes or spaces, plus the rest.
-        maxRequestBytes: Math.min(config.limits.max_frame_size, 4 * config.limits.max_message_size + 65536),
-        heartbeatIntervalMs: config.heartbeat.interval_ms,
-        maxOutboundBytes: config.limits.max_outbound_bytes,
-      },
-      () => this.newConnectionId(),
-    );
+    const jsonContext: JsonContext = {
+      channels: this.channels,
+      stats: this.jsonStats,
+      auth: sessionAuth ?? NO_AUTH,
+      maxMessageSize: config.limits.max_message_size,
+      // Room for a `data` of max_message_size written with escapes or spaces, plus the rest.
+      maxRequestBytes: Math.min(config.limits.max_frame_size, 4 * config.limits.max_message_size + 65536),
+      heartbeatIntervalMs: config.heartbeat.interval_ms,
+      maxOutboundBytes: config.limits.max_outbound_bytes,
+    };
+    this.jsonText = jsonTextHandler(jsonContext, () => this.newConnectionId());
+    this.listeners = new Listeners({
+      config,
+      version: VERSION,
+      tls: this.tls,
+      mqtt: this.mqtt !== undefined,
+      faults: this.faults,
+      isDraining: () => this.draining,
+      api: (req, res) => this.apiHandler()(req, res),
+      metrics: async () => ({
+        contentType: this.metrics.registry.contentType,
+        body: await this.metrics.registry.metrics(),
+      }),
+      acceptWebSocket: (socket, head) => this.acceptWebSocket(socket, head),
+      acceptMqttWebSocket: (socket, head) => this.acceptMqttWebSocket(socket, head),
+      acceptTcp: (socket) => this.open(new TcpConnection(socket, this.envs.tcp), 'native'),
+      acceptMqtt: (socket) => this.open(new TcpConnection(socket, this.envs.mqtt), 'mqtt'),
+    });
   }
 
   get metricsRegistry() {
@@ -312,19 +308,11 @@ export class PulseServer {
     try {
       return await this.listenAll();
     } catch (err) {
-      const close = (server: Server | NetServer | undefined) =>
-        new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()));
       this.heartbeat.stop();
       this.mqtt?.stop();
       clearInterval(this.reportTimer);
       this.closeStore();
-      await Promise.all([
-        close(this.http),
-        close(this.tcp),
-        close(this.mqttListener),
-        close(this.mqttWsListener),
-        close(this.metricsServer),
-      ]);
+      await this.listeners.closeAll();
       throw err;
     }
   }
@@ -369,74 +357,10 @@ export class PulseServer {
   private async listenAll(): Promise<ListeningAddresses> {
     const { config } = this;
     this.restoreState();
-    const byPath = new Map<string, UpgradeRoute>();
-    if (config.transport.websocket) {
-      byPath.set(config.transport.ws_path, { accept: (socket, head) => this.acceptWebSocket(socket, head) });
-    }
-    const mqttRoute: UpgradeRoute = {
-      subprotocols: ['mqtt', 'mqttv3.1'],
-      requireSubprotocol: true,
-      accept: (socket, head) => this.acceptMqttWebSocket(socket, head),
-    };
-    const mqttOnHttp = this.mqtt !== undefined && config.mqtt.websocket;
-    if (mqttOnHttp) byPath.set(config.mqtt.ws_path, mqttRoute);
-    const routes: UpgradeRoutes = { byPath, anyPath: mqttOnHttp ? mqttRoute : undefined, isHttpEndpoint };
-    this.http = createHttpServer({
-      version: VERSION,
-      tls: config.server.tls ? this.tls?.serverOptions() : undefined,
-      isDraining: () => this.draining,
-      headersTimeoutMs: config.limits.handshake_timeout_ms,
-      api: this.apiHandler(),
-      onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) =>
-        this.upgrade(routes, req, socket, head),
-    });
-    stampAccepts(this.http);
-    if (this.http instanceof TlsServer) this.tls?.watch('http', this.http);
-    const addresses: ListeningAddresses = {
-      http: await listen(this.http, {
-        host: config.server.host,
-        port: config.server.port,
-        keys: 'server.host / server.port',
-      }),
-    };
-    if (config.transport.tcp_port !== 0) {
-      this.tcp = this.socketServer(config.transport.tls && 'tcp', (socket) => this.acceptTcp(socket));
-      addresses.tcp = await listen(this.tcp, {
-        host: config.server.host,
-        port: config.transport.tcp_port,
-        keys: 'server.host / transport.tcp_port',
-      });
-    }
-    if (this.mqtt && config.mqtt.port !== 0) {
-      this.mqttListener = this.socketServer(config.mqtt.tls && 'mqtt', (socket) =>
-        this.open(new TcpConnection(socket, this.envs.mqtt), 'mqtt'),
-      );
-      addresses.mqtt = await listen(this.mqttListener, {
-        host: config.mqtt.host || config.server.host,
-        port: config.mqtt.port,
-        keys: `${config.mqtt.host ? 'mqtt.host' : 'server.host'} / mqtt.port`,
-      });
-    }
-    if (this.hasMqttWsListener(false)) {
-      // MQTT upgrades only, on any path as on Mosquitto's websocket listeners.
-      addresses.mqttWs = await this.listenMqttWs({
-        byPath: new Map([[config.mqtt.ws_path, mqttRoute]]),
-        anyPath: mqttRoute,
-        isHttpEndpoint: () => false,
-      });
-    }
+    // The API handler registers its metric: made before the first request.
+    this.apiHandler();
+    const addresses = await this.listeners.open();
     this.mqtt?.start();
-    if (config.metrics.enabled && config.metrics.port !== 0) {
-      this.metricsServer = createMetricsServer(async () => ({
-        contentType: this.metrics.registry.contentType,
-        body: await this.metrics.registry.metrics(),
-      }));
-      addresses.metrics = await listen(this.metricsServer, {
-        host: config.metrics.host,
-        port: config.metrics.port,
-        keys: 'metrics.host / metrics.port',
-      });
-    }
     this.heartbeat.start();
     if (config.log.report_interval_ms > 0) {
       this.reportTimer = setInterval(() => this.report(), config.log.report_interval_ms);
@@ -460,44 +384,6 @@ export class PulseServer {
     return addresses;
   }
 
-  /** mqtt.ws_port is set (and, with `tls`, has mqtt.ws_tls). */
-  private hasMqttWsListener(tls: boolean): boolean {
-    return this.config.mqtt.ws_port !== 0 && (!tls || this.config.mqtt.ws_tls);
-  }
-
-  /** The MQTT-over-WebSocket listener of its own (the seed broker's `[websocket]`). */
-  private async listenMqttWs(routes: UpgradeRoutes): Promise<AddressInfo> {
-    const { mqtt } = this.config;
-    this.mqttWsListener = createUpgradeServer({
-      tls: mqtt.ws_tls ? this.tls?.serverOptions() : undefined,
-      headersTimeoutMs: this.config.limits.handshake_timeout_ms,
-      onUpgrade: (req, socket, head) => this.upgrade(routes, req, socket, head),
-    });
-    stampAccepts(this.mqttWsListener);
-    if (this.mqttWsListener instanceof TlsServer) this.tls?.watch('mqtt_ws', this.mqttWsListener);
-    const hostKey = mqtt.ws_host ? 'mqtt.ws_host' : mqtt.host ? 'mqtt.host' : 'server.host';
-    return listen(this.mqttWsListener, {
-      host: mqtt.ws_host || mqtt.host || this.config.server.host,
-      port: mqtt.ws_port,
-      keys: `${hostKey} / mqtt.ws_port`,
-    });
-  }
-
-  /** A WebSocket upgrade on either HTTP listener; refused while draining. */
-  private upgrade(routes: UpgradeRoutes, req: IncomingMessage, socket: Socket, head: Buffer): void {
-    if (this.draining) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    try {
-      handleUpgrade(routes, req, socket, head);
-    } catch (err) {
-      // Before there is a connection: only this socket is closed.
-      this.faults.report('accept', socket.remoteAddress ?? '', err);
-      socket.destroy();
-    }
-  }
-
   /** The periodic registry report (connections, channels) logged at info. */
   report(): void {
     this.log.info(
@@ -517,14 +403,6 @@ export class PulseServer {
     );
   }
 
-  /** A listener for raw sockets: TLS when `tls` names it (transport.tls, mqtt.tls), else plain TCP. */
-  private socketServer(tls: TlsListenerName | false, accept: (socket: Socket) => void): NetServer {
-    const server =
-      tls && this.tls ? this.tls.createServer(tls, accept) : createNetServer({ noDelay: true }, accept);
-    stampAccepts(server);
-    return server;
-  }
-
   /**
    * Reads the `[tls]` files again and hands the new certificate to every TLS listener (the
    * CLI calls it on SIGHUP). Open connections stay as they are; new handshakes get the new
@@ -542,24 +420,11 @@ export class PulseServer {
     return this.idPrefix + (this.nextId++).toString(36);
   }
 
-  private refuseOverLimit(): boolean {
-    if (this.connections.size < this.config.limits.max_connections) return false;
-    this.rejectedConnections.set(
-      'max_connections',
-      (this.rejectedConnections.get('max_connections') ?? 0) + 1,
-    );
-    return true;
-  }
-
   private acceptWebSocket(socket: Socket, head: Buffer): void {
     const maxWsMessage = this.config.limits.max_frame_size + 4;
     const connection = new WsConnection(socket, this.envs.ws, maxWsMessage);
     connection.textHandler = this.jsonText;
     this.open(connection, 'native', head);
-  }
-
-  private acceptTcp(socket: Socket): void {
-    this.open(new TcpConnection(socket, this.envs.tcp), 'native');
   }
 
   private acceptMqttWebSocket(socket: Socket, head: Buffer): void {
@@ -575,9 +440,7 @@ export class PulseServer {
   }
 
   private startProtocol(connection: Connection, protocol: 'native' | 'mqtt', head?: Buffer): void {
-    if (this.draining || this.refuseOverLimit()) {
-      this.refuse(connection, protocol, this.draining ? 'draining' : 'max_connections');
-    } else if (this.rateLimits.admit(connection, protocol)) {
+    if (this.admission.admit(connection, protocol, this.connections.size, this.draining)) {
       connection.stats.accepted++;
       connection.stats.open++;
       this.connections.add(connection);
@@ -586,23 +449,6 @@ export class PulseServer {
     }
     // Bytes sent with the upgrade request: the session, or the MQTT refusal waiting for CONNECT, reads them.
     if (head && head.length > 0 && !connection.closing) connection.socket.unshift(head);
-  }
-
-  /** Native: error 1010 (draining) or 1006, then close; MQTT: a CONNACK saying why. */
-  private refuse(
-    connection: Connection,
-    protocol: 'native' | 'mqtt',
-    refusal: 'draining' | 'max_connections',
-  ): void {
-    if (protocol === 'mqtt') return refuseMqttConnection(connection, refusal);
-    const message = ADMISSION_REFUSAL_MESSAGES[refusal];
-    const code = refusal === 'draining' ? ErrorCode.ConnectionClosed : ErrorCode.RateLimited;
-    this.nativeStats.countError(code);
-    connection.enqueue(
-      connection.wrapNative(encodeFrame({ type: 'error', id: 0, code, message }, MAX_HEADER_SIZE)),
-      false,
-    );
-    connection.close('overloaded', message);
   }
 
   private untrack(connection: Connection): void {
@@ -654,11 +500,9 @@ export class PulseServer {
     this.draining = true;
     clearInterval(this.reportTimer);
     this.heartbeat.stop();
-    const closed = (server: Server | NetServer | undefined) =>
-      new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     // The TCP listener stops at once; the HTTP one keeps answering /health (503) and refusing
     // upgrades until the drain is over, so that load balancers see the server leave.
-    const tcpClosed = Promise.all([closed(this.tcp), closed(this.mqttListener), closed(this.mqttWsListener)]);
+    const socketListenersClosed = this.listeners.closeSocketListeners();
     this.mqtt?.stop();
     for (const connection of this.connections)
       connection.contain('close', () => connection.handler?.goAway());
@@ -668,10 +512,7 @@ export class PulseServer {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const connection of this.connections) connection.abort();
-    const httpClosed = closed(this.http);
-    this.http?.closeAllConnections();
-    this.mqttWsListener?.closeAllConnections();
-    await Promise.all([tcpClosed, httpClosed, closed(this.metricsServer)]);
+    await Promise.all([socketListenersClosed, this.listeners.closeHttp()]);
     this.closeStore();
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');
   }

@@ -124,3 +124,47 @@ describe('an exception in a connection callback closes that connection only', ()
     c.destroy();
   });
 });
+
+test('two servers in one process: each logs and counts its own connections faults only', async () => {
+  const logOf = (lines: Json[]) =>
+    pino(
+      { level: 'error' },
+      new Writable({
+        write(chunk, _enc, done) {
+          for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+          done();
+        },
+      }),
+    );
+  const [linesA, linesB]: Json[][] = [[], []];
+  const [faultsA, faultsB] = [new Faults(), new Faults()];
+  // B is made after A: a reporter kept in a module would now be B's for both.
+  const a = await startServer({}, { logger: logOf(linesA), faultProbe: faultsA.probe });
+  const b = await startServer({}, { logger: logOf(linesB), faultProbe: faultsB.probe });
+  try {
+    const { c: victimA, id: idA } = await connected(a.tcpPort);
+    const { c: victimB, id: idB } = await connected(b.tcpPort);
+    faultsA.arm('data', idA);
+    faultsB.arm('data', idB);
+    victimA.send({ type: 'ping' });
+    await victimA.expectClosed();
+    assert.deepEqual(
+      linesA.map((l) => l.connection),
+      [idA],
+    );
+    assert.equal(linesB.length, 0, 'B logged nothing of A');
+    assert.equal(await errorsAt(a, 'data'), 1);
+    assert.equal(await errorsAt(b, 'data'), 0);
+    victimB.send({ type: 'ping' });
+    await victimB.expectClosed();
+    assert.deepEqual(
+      linesB.map((l) => l.connection),
+      [idB],
+    );
+    assert.equal(linesA.length, 1);
+    assert.equal(await errorsAt(b, 'data'), 1);
+    assert.equal(await errorsAt(a, 'data'), 1);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});

@@ -162,6 +162,6 @@ test('a listener that cannot listen fails start() and closes the listeners alrea
   await assert.rejects(server.start(), { code: 'EADDRINUSE' });
   blocker.close();
   // The HTTP listener had started before the TCP one failed; nothing may be left listening.
-  const probe = (server as unknown as { http?: { listening: boolean } }).http;
+  const probe = (server as unknown as { listeners: { http?: { listening: boolean } } }).listeners.http;
   assert.equal(probe?.listening, false);
 });

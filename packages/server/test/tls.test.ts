@@ -17,6 +17,7 @@ import {
   type WebSocketConstructor,
 } from '@pulse/client';
 import WebSocket from 'ws';
+import { verifiedCertificateName } from '../src/auth/certificate-name.js';
 import type { PulseConfig } from '../src/config/index.js';
 import type { TransportName } from '../src/server.js';
 import type { Connection } from '../src/transport/connection.js';
@@ -169,11 +170,11 @@ function serverConnections(h: MqttHarness): Connection[] {
   return [...(h.server as unknown as { connections: Set<Connection> }).connections];
 }
 
-/** `peerCertificateName()` of the server's connections of one transport, sorted. */
+/** The verified certificate name (as MQTT's use_identity_as_username reads it) of the server's connections of one transport, sorted. */
 function namesOn(h: MqttHarness, transport: TransportName): (string | undefined)[] {
   return serverConnections(h)
     .filter((c) => c.stats === h.server.transportStats[transport])
-    .map((c) => c.peerCertificateName())
+    .map((c) => verifiedCertificateName(c.socket))
     .sort();
 }
 
@@ -217,7 +218,7 @@ test('HTTPS, WSS, native TCP over TLS and MQTTS share one certificate; metrics s
     assert.equal(connections.length, 4);
     for (const c of connections) {
       assert.equal((c.socket as { encrypted?: boolean }).encrypted, true, `${c.transport} is TLS`);
-      assert.equal(c.peerCertificateName(), undefined, 'no client certificate, no name');
+      assert.equal(verifiedCertificateName(c.socket), undefined, 'no client certificate, no name');
     }
 
     // A plain client on a TLS port, and a client that does not trust the certificate: refused.
@@ -281,7 +282,7 @@ test('mTLS required: no certificate or one from another CA is refused; the CN na
     }
     assert.equal(serverConnections(h).length, 0);
 
-    // Accepted with a certificate of tls.client_ca, whose CN peerCertificateName() gives.
+    // Accepted with a certificate of tls.client_ca, whose CN verifiedCertificateName() gives.
     const good = { ca: trustA, ...withCert(device) };
     clients.push(await tlsClient(h.tcpPort, good));
     clients.push(await PulseClient.connect(u.wss, { WebSocket: wsWith(good) }));

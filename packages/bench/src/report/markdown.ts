@@ -3,6 +3,7 @@ import type { BenchResults } from '../results.js';
 import type { DeliveryCheck, FanoutResult, RateRun } from '../scenarios/fanout.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { BrokerMicro, PublishTiming } from '../scenarios/micro.js';
+import type { MqttDecodeTiming } from '../scenarios/mqtt-decode-micro.js';
 import type { PairsResult } from '../scenarios/pairs.js';
 import { DISTURBED_CPU, type Measurement } from '../scenarios/measure.js';
 import { TARGET_LABELS } from '../targets/launch.js';
@@ -77,6 +78,7 @@ export function renderMarkdown(r: BenchResults): string {
           ]),
         ),
         '',
+        ...mqttDecodeMicro(r.micro.value.mqttDecode ?? []),
         ...brokerMicro(r.micro.value.broker),
       );
     } else out.push(`Not measured: ${r.micro.error}`);
@@ -229,6 +231,39 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(...ratiosAndBars(r));
   out.push(...renderMqtt(r));
   return out.join('\n').trimEnd() + '\n';
+}
+
+function mqttDecodeMicro(rows: MqttDecodeTiming[]): string[] {
+  if (rows.length === 0) return [];
+  return [
+    '### MQTT decode micro-benchmarks (hot decoder vs mqtt-packet, one whole packet per call)',
+    '',
+    table(
+      [
+        'packet',
+        'version',
+        'bytes',
+        'hot decoder ns/op',
+        'decoder without fast path ns/op',
+        'mqtt-packet ns/op',
+        'mqtt-packet ÷ hot',
+      ],
+      rows.map((t) => [
+        t.packet,
+        t.version === 5 ? '5' : '3.1.1',
+        count(t.bytes),
+        count(t.hotNs),
+        count(t.decoderParserNs),
+        count(t.mqttPacketNs),
+        `${(t.mqttPacketNs / t.hotNs).toFixed(1)}×`,
+      ]),
+    ),
+    '',
+    'Hot decoder: `MqttDecoder.decode` as the server calls it, which takes these packets on its fast path ' +
+      '(packages/protocol/src/mqtt/hot-packets.ts). Without fast path: `MqttDecoder.decodeWithParser`, ' +
+      "mqtt-packet's parser with our property and packet-id checks around it. mqtt-packet: its parser alone.",
+    '',
+  ];
 }
 
 function brokerMicro(b: BrokerMicro): string[] {

@@ -7,6 +7,8 @@ import {
   LENGTH_PREFIX_BYTES,
   type PublishFrame,
 } from '@pulse/protocol';
+import { type MqttDecodeTiming, runMqttDecodeMicro } from './mqtt-decode-micro.js';
+import { timeOp } from './micro-timing.js';
 
 export interface CodecTiming {
   nsPerOp: number;
@@ -51,6 +53,8 @@ export interface BrokerMicro {
 export interface MicroResult {
   codec: MicroRow[];
   broker: BrokerMicro;
+  /** Absent in results written before this row existed. */
+  mqttDecode?: MqttDecodeTiming[];
 }
 
 export interface MicroOptions {
@@ -83,30 +87,6 @@ export const BROKER_TASKS: readonly BrokerTask[] = [
 
 /** Payload bytes of the broker's publications. */
 export const BROKER_PAYLOAD = 64;
-
-/** Something the optimiser cannot prove unused. */
-export let blackhole: unknown;
-
-/** Runs `op` for `warmupMs`, then times it for at least `measureMs`; returns ns per call. */
-export function timeOp(op: () => unknown, warmupMs: number, measureMs: number): number {
-  const run = (iterations: number): bigint => {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) blackhole = op();
-    return process.hrtime.bigint() - start;
-  };
-  let batch = 1;
-  const warmupEnd = performance.now() + warmupMs;
-  while (performance.now() < warmupEnd) {
-    if (run(batch) < 5_000_000n) batch *= 2;
-  }
-  let ns = 0n;
-  let iterations = 0;
-  while (ns < BigInt(measureMs) * 1_000_000n) {
-    ns += run(batch);
-    iterations += batch;
-  }
-  return Number(ns) / iterations;
-}
 
 /** Codec micro-benchmarks: encode and decode of a native publish frame. */
 export function runCodecMicro(o: MicroOptions): MicroRow[] {
@@ -256,5 +236,6 @@ export async function runBrokerMicro(o: Timing, tasks = BROKER_TASKS): Promise<B
 
 export async function runMicro(o: MicroOptions): Promise<MicroResult> {
   const codec = runCodecMicro(o);
-  return { codec, broker: await runBrokerMicro(o) };
+  const mqttDecode = runMqttDecodeMicro(o);
+  return { codec, mqttDecode, broker: await runBrokerMicro(o) };
 }

@@ -369,37 +369,31 @@ export class ChannelHistory {
     }
     // Most recently appended first (a stream without `updatedAt` counts as the oldest).
     covered.sort((a, b) => (b.record.updatedAt ?? -1) - (a.record.updatedAt ?? -1));
-    for (let i = this.maxStreams; i < covered.length; i++) {
-      const channel = covered[i].record.channel;
-      byChannel.delete(channel);
-      this.store.deleteStream(channel);
+    for (const { record } of covered.slice(this.maxStreams)) {
+      byChannel.delete(record.channel);
+      this.store.deleteStream(record.channel);
     }
     // Oldest first, so that the map ends in order of last append.
-    for (let i = Math.min(covered.length, this.maxStreams) - 1; i >= 0; i--) {
-      const { record: s, rule } = covered[i];
+    for (const { record: s, rule } of covered.slice(0, this.maxStreams).reverse()) {
       const records = byChannel.get(s.channel) ?? [];
       byChannel.delete(s.channel);
       records.sort((a, b) => a.offset - b.offset);
-      const last = records.length > 0 ? records[records.length - 1].offset : 0;
+      const last = records.at(-1)?.offset ?? 0;
       const offset = Math.max(s.offset, last);
       // Keep the newest run of contiguous, unexpired entries ending at `offset`, up to `size`
       // and the rule's bytes.
       let from = records.length;
       let runBytes = 0;
       const maxBytes = rule.maxBytes ?? Number.POSITIVE_INFINITY;
-      while (
-        from > 0 &&
-        records.length - from < rule.size &&
-        records[from - 1].offset === offset - (records.length - from) &&
-        !(records[from - 1].expiresAt !== undefined && (records[from - 1].expiresAt as number) <= nowMs)
-      ) {
-        const bytes = heldBytes(records[from - 1].message);
+      for (let older = records[from - 1]; older !== undefined; older = records[from - 1]) {
+        if (records.length - from >= rule.size || older.offset !== offset - (records.length - from)) break;
+        if (older.expiresAt !== undefined && older.expiresAt <= nowMs) break;
+        const bytes = heldBytes(older.message);
         if (runBytes + bytes > maxBytes) break;
         runBytes += bytes;
         from--;
       }
-      if (from > 0)
-        this.store.trimHistory(s.channel, from < records.length ? records[from].offset : offset + 1);
+      if (from > 0) this.store.trimHistory(s.channel, records[from]?.offset ?? offset + 1);
       const epoch = options.newEpochs ? newEpoch() : s.epoch;
       if (epoch !== s.epoch || offset !== s.offset) {
         const record: StreamRecord = { channel: s.channel, epoch, offset };
@@ -409,8 +403,7 @@ export class ChannelHistory {
       const old = this.streams.get(s.channel);
       if (old) this.forget(old);
       const stream = new Stream(s.channel, rule, epoch, offset);
-      for (let i = from; i < records.length; i++) {
-        const r = records[i];
+      for (const r of records.slice(from)) {
         const publication = publicationOf(r.message);
         publication.offset = r.offset;
         publication.epoch = epoch;

@@ -52,10 +52,9 @@ export class RetainedCursor {
    */
   next(budget: { steps: number }, nowMs: number): Publication | typeof PAUSED | undefined {
     const stack = this.stack;
-    while (stack.length > 0) {
+    for (let frame = stack[stack.length - 1]; frame !== undefined; frame = stack[stack.length - 1]) {
       if (budget.steps <= 0) return PAUSED;
       budget.steps--;
-      const frame = stack[stack.length - 1];
       if (frame.mode === Mode.EachChild || frame.mode === Mode.EachInSubtree) {
         const step = (frame.children as Iterator<TopicNode>).next();
         if (step.done) {
@@ -88,8 +87,8 @@ export class RetainedCursor {
       this.eachChild(node, depth, Mode.EachInSubtree);
       return node.entry;
     }
-    if (depth === this.levels.length) return node.entry;
     const level = this.levels[depth];
+    if (level === undefined) return node.entry; // past the filter's last level: it matched
     if (level === '#') {
       this.eachChild(node, depth, Mode.EachInSubtree);
       // `a/#` matches `a` itself (MQTT 5 §4.7.1.2).

@@ -134,8 +134,8 @@ export class MemoryStore implements Store {
   trimHistory(channel: string, fromOffset: number): void {
     const entries = this.history.get(channel);
     if (!entries) return;
-    let drop = 0;
-    while (drop < entries.length && entries[drop].offset < fromOffset) drop++;
+    const kept = entries.findIndex((e) => e.offset >= fromOffset);
+    const drop = kept === -1 ? entries.length : kept;
     if (drop === entries.length) this.history.delete(channel);
     else if (drop > 0) entries.splice(0, drop);
   }
@@ -150,9 +150,8 @@ export class MemoryStore implements Store {
     }
     for (const [channel, m] of this.retained) if (expired(m.expiresAt, nowMs)) this.retained.delete(channel);
     for (const [channel, entries] of this.history) {
-      let drop = 0;
-      while (drop < entries.length && expired(entries[drop].expiresAt, nowMs)) drop++;
-      if (drop > 0) this.trimHistory(channel, drop === entries.length ? Infinity : entries[drop].offset);
+      const firstLive = entries.find((e) => !expired(e.expiresAt, nowMs));
+      if (firstLive !== entries[0]) this.trimHistory(channel, firstLive?.offset ?? Infinity);
     }
   }
 

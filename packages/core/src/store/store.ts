@@ -20,7 +20,7 @@ export type StoreCommitPolicy = CommitPolicy | 'none';
  *
  * Writes are buffered and applied together by `commit()`, in one transaction: the server
  * commits once per event-loop turn, before it writes to any socket, so an acknowledgement
- * never reaches a client before the state it promises is committed (ARCHITECTURE.md, rule 6).
+ * never reaches a client before the state it promises is committed (docs/ARCHITECTURE.md, "The hot path", rule 6).
  * Engines: `MemoryStore` (state lives as long as the process) and the SQLite engine.
  */
 export interface Store {

@@ -61,15 +61,15 @@ function header(cmd: string, first: number, length: number): LibraryPacket {
  */
 export function decodeHotPacket(bytes: Buffer, version: number): Packet | undefined {
   const end = bytes.length;
-  if (end < 2) return undefined;
   const first = bytes[0];
+  if (first === undefined || end < 2) return undefined;
   // Remaining Length, read the way mqtt-packet reads it: at most 4 bytes, non-minimal forms allowed.
   let length = 0;
   let multiplier = 1;
   let pos = 1;
   for (;;) {
-    if (pos >= end || pos > 4) return undefined;
     const byte = bytes[pos++];
+    if (byte === undefined || pos > 5) return undefined; // past the end, or a fifth length byte
     length += (byte & 0x7f) * multiplier;
     if ((byte & 0x80) === 0) break;
     multiplier *= 128;
@@ -114,13 +114,14 @@ function decodePublish(
   const end = bytes.length;
   const topicStart = start + 2;
   if (topicStart > end) return undefined;
-  const topicEnd = topicStart + ((bytes[start] << 8) | bytes[start + 1]);
+  // Each `!` read below is behind the bounds check before it.
+  const topicEnd = topicStart + ((bytes[start]! << 8) | bytes[start + 1]!);
   if (topicEnd > end) return undefined;
   let pos = topicEnd;
   let messageId = 0;
   if (qos > 0) {
     if (pos + 2 > end) return undefined;
-    messageId = (bytes[pos] << 8) | bytes[pos + 1];
+    messageId = (bytes[pos]! << 8) | bytes[pos + 1]!;
     pos += 2;
   }
   if (v5) {
@@ -154,9 +155,10 @@ function decodeAck(
   const v5Form = version === 5 && (length === 3 || (length === 4 && bytes[start + 3] === 0));
   if (length !== 2 && !v5Form) return undefined;
   const reasonCode = length >= 3 ? bytes[start + 2] : 0;
-  if (reasons[reasonCode] === 0) return undefined;
-  const packet = header(cmd, bytes[0], length);
-  packet.messageId = (bytes[start] << 8) | bytes[start + 1];
+  if (reasonCode === undefined || reasons[reasonCode] === 0) return undefined;
+  // bytes[0] is the header decodeHotPacket read; start + 1 < end since length >= 2.
+  const packet = header(cmd, bytes[0]!, length);
+  packet.messageId = (bytes[start]! << 8) | bytes[start + 1]!;
   if (version === 5) packet.reasonCode = reasonCode;
   return packet as Packet;
 }

@@ -16,8 +16,8 @@ export interface PacketSplitterHandler {
 function packetBytesNeeded(tail: Buffer): number {
   let value = 0;
   for (let i = 1; i < 5; i++) {
-    if (i >= tail.length) return i + 1;
     const byte = tail[i];
+    if (byte === undefined) return i + 1;
     value += (byte & 0x7f) * 128 ** (i - 1);
     if ((byte & 0x80) === 0) return 1 + i + value;
   }
@@ -64,7 +64,7 @@ export class PacketSplitter implements JoinedParser {
       let i = pos + 1;
       let complete = false;
       for (; i < end && i < pos + 5; i++) {
-        const byte = data[i];
+        const byte = data[i] as number; // i < end
         remaining += (byte & 0x7f) * multiplier;
         multiplier *= 128;
         if ((byte & 0x80) === 0) {

@@ -83,7 +83,7 @@ class Scan {
     let value = 0;
     for (let i = 0, multiplier = 1; i < 4; i++, multiplier *= 128) {
       if (!this.has(1)) return 0;
-      const byte = this.bytes[this.pos++];
+      const byte = this.bytes[this.pos++] as number; // has(1): pos < end <= bytes.length
       value += (byte & 0x7f) * multiplier;
       if ((byte & 0x80) === 0) return value;
     }
@@ -105,13 +105,13 @@ class Scan {
     const sectionEnd = this.pos + length;
     seen.fill(0);
     while (this.pos < sectionEnd && !this.broken && this.problem === undefined) {
-      const id = this.bytes[this.pos++];
-      const size = VALUE_SIZE[id];
+      const id = this.bytes[this.pos++] as number; // pos < sectionEnd, which has() kept <= end
+      const size = VALUE_SIZE[id] as number; // a byte: VALUE_SIZE has 256 entries
       if (size === 0) {
         this.broken = true;
         return;
       }
-      if (id !== USER_PROPERTY && seen[id]++ > 0) {
+      if (id !== USER_PROPERTY && seen[id]!++ > 0) {
         return this.fail(0x82, `property 0x${id.toString(16)} given more than once`);
       }
       if (size > 0) {
@@ -157,11 +157,12 @@ export function scanProperties(
   limits: UserPropertyLimits,
 ): PropertyScanProblem | undefined {
   const first = bytes[0];
+  if (first === undefined) return undefined;
   const type = first >> 4;
   let pos = 1;
-  while (pos < bytes.length && pos < 5 && bytes[pos] & 0x80) pos++;
+  while (pos < bytes.length && pos < 5 && bytes[pos]! & 0x80) pos++;
   pos++;
-  const header: PropertyScanProblem = { reasonCode: 0, message: '', cmd: COMMANDS[type] };
+  const header: PropertyScanProblem = { reasonCode: 0, message: '', cmd: COMMANDS[type] ?? '' };
   const scan = new Scan(bytes, pos, bytes.length, limits, header);
   const remaining = bytes.length - pos;
   switch (type) {
@@ -215,8 +216,8 @@ export function scanProperties(
 function scanConnect(scan: Scan): void {
   scan.skipPrefixed();
   if (!scan.has(4)) return;
-  const level = scan.bytes[scan.pos] & 0x7f;
-  const flags = scan.bytes[scan.pos + 1];
+  const level = scan.bytes[scan.pos]! & 0x7f; // has(4)
+  const flags = scan.bytes[scan.pos + 1] as number; // has(4)
   scan.header.protocolVersion = level;
   if (level !== 5) return;
   scan.pos += 4;

@@ -32,10 +32,12 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
   let pos = 0;
   let depth = 0;
   let itemsLeft = MAX_FRAME_ITEMS;
+  // The `!` and `as number` reads below are safe: each byte read is behind the `room` check
+  // before it, and `remaining` has a slot for every depth up to MAX_NESTING_DEPTH.
   for (;;) {
-    if (pos >= end) return 'MessagePack ends inside a value';
-    const wantKey = depth > 0 && isMap[depth] === 1 && (remaining[depth] & 1) === 0;
     const b = bytes[pos++];
+    if (b === undefined) return 'MessagePack ends inside a value';
+    const wantKey = depth > 0 && isMap[depth] === 1 && (remaining[depth]! & 1) === 0;
     let length = -1; // bytes of str/bin content to skip
     let items = -1; // items of a new container
     let map = false;
@@ -58,12 +60,12 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
           break;
         case 0xc4:
           if (room < 1) return 'MessagePack ends inside a bin header';
-          length = bytes[pos];
+          length = bytes[pos] as number;
           pos += 1;
           break;
         case 0xc5:
           if (room < 2) return 'MessagePack ends inside a bin header';
-          length = (bytes[pos] << 8) | bytes[pos + 1];
+          length = (bytes[pos]! << 8) | bytes[pos + 1]!;
           pos += 2;
           break;
         case 0xc6:
@@ -91,13 +93,13 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
           break;
         case 0xd9:
           if (room < 1) return 'MessagePack ends inside a str header';
-          length = bytes[pos];
+          length = bytes[pos] as number;
           pos += 1;
           str = true;
           break;
         case 0xda:
           if (room < 2) return 'MessagePack ends inside a str header';
-          length = (bytes[pos] << 8) | bytes[pos + 1];
+          length = (bytes[pos]! << 8) | bytes[pos + 1]!;
           pos += 2;
           str = true;
           break;
@@ -110,7 +112,7 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
         case 0xdc:
         case 0xde:
           if (room < 2) return 'MessagePack ends inside a container header';
-          items = (bytes[pos] << 8) | bytes[pos + 1];
+          items = (bytes[pos]! << 8) | bytes[pos + 1]!;
           pos += 2;
           map = b === 0xde;
           break;
@@ -134,7 +136,7 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
       if (length > end - pos) return `a str/bin declares ${length} bytes, ${end - pos} are left`;
       pos += length;
     }
-    if (depth > 0) remaining[depth]--;
+    if (depth > 0) remaining[depth]!--;
     if (items >= 0) {
       if (map) items *= 2;
       // Every item takes at least one byte: a count past the bytes left is a lie.
@@ -154,5 +156,6 @@ export function plainMessagePackProblem(bytes: Uint8Array, maxDepth = MAX_NESTIN
   }
 }
 
+/** Callers checked that 4 bytes are left at `pos`. */
 const readU32 = (bytes: Uint8Array, pos: number): number =>
-  bytes[pos] * 0x1000000 + ((bytes[pos + 1] << 16) | (bytes[pos + 2] << 8) | bytes[pos + 3]);
+  bytes[pos]! * 0x1000000 + ((bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!);

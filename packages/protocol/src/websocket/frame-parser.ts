@@ -25,9 +25,10 @@ export interface FrameParserOptions {
 
 /** How many bytes the frame starting `tail` needs, as far as the bytes present tell. */
 function bytesNeeded(tail: Buffer): number {
-  if (tail.length < 2) return 2;
-  const masked = (tail[1] & 0x80) !== 0 ? 4 : 0;
-  const length7 = tail[1] & 0x7f;
+  const second = tail[1];
+  if (second === undefined) return 2;
+  const masked = (second & 0x80) !== 0 ? 4 : 0;
+  const length7 = second & 0x7f;
   if (length7 < 126) return 2 + masked + length7;
   if (length7 === 126) return tail.length < 4 ? 4 : 4 + masked + tail.readUInt16BE(2);
   // 64-bit lengths over 2^32 are refused by the parser before they are ever waited for.
@@ -42,23 +43,24 @@ function isValidCloseCode(code: number): boolean {
   );
 }
 
+/** The caller checked that the 4 mask bytes and [start, end) are in `data`: hence the `!`s. */
 function unmask(data: Buffer, start: number, end: number, maskOffset: number): void {
-  const m0 = data[maskOffset];
-  const m1 = data[maskOffset + 1];
-  const m2 = data[maskOffset + 2];
-  const m3 = data[maskOffset + 3];
+  const m0 = data[maskOffset]!;
+  const m1 = data[maskOffset + 1]!;
+  const m2 = data[maskOffset + 2]!;
+  const m3 = data[maskOffset + 3]!;
   let i = start;
   const stop4 = end - ((end - start) & 3);
   while (i < stop4) {
-    data[i] ^= m0;
-    data[i + 1] ^= m1;
-    data[i + 2] ^= m2;
-    data[i + 3] ^= m3;
+    data[i]! ^= m0;
+    data[i + 1]! ^= m1;
+    data[i + 2]! ^= m2;
+    data[i + 3]! ^= m3;
     i += 4;
   }
-  if (i < end) data[i++] ^= m0;
-  if (i < end) data[i++] ^= m1;
-  if (i < end) data[i] ^= m2;
+  if (i < end) data[i++]! ^= m0;
+  if (i < end) data[i++]! ^= m1;
+  if (i < end) data[i]! ^= m2;
 }
 
 /**
@@ -124,8 +126,9 @@ export class FrameParser implements JoinedParser {
     let pos = 0;
     const end = data.length;
     while (!this.stopped && end - pos >= 2) {
-      const b0 = data[pos];
-      const b1 = data[pos + 1];
+      // end - pos >= 2, and each longer header below is read after its own length check.
+      const b0 = data[pos]!;
+      const b1 = data[pos + 1]!;
       const fin = (b0 & 0x80) !== 0;
       const opcode = b0 & 0x0f;
       const masked = (b1 & 0x80) !== 0;

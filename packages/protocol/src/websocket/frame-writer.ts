@@ -50,7 +50,7 @@ export function closeFrame(code: number, reason = ''): Buffer {
   if (reasonBytes.length > 123) {
     // Cut on a character boundary: a split multi-byte character is invalid UTF-8 (peers close with 1007).
     let end = 123;
-    while (end > 0 && (reasonBytes[end] & 0xc0) === 0x80) end--;
+    while (end > 0 && (reasonBytes[end]! & 0xc0) === 0x80) end--; // end <= 123 < length
     reasonBytes = reasonBytes.subarray(0, end);
   }
   const payload = Buffer.allocUnsafe(2 + reasonBytes.length);

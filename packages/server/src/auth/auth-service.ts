@@ -1,11 +1,11 @@
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import { Refusal } from '@pulse/core';
 import { ErrorCode } from '@pulse/protocol';
 import type { AuthUserConfig } from '../config/auth.js';
 import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { AuthStats } from './auth-stats.js';
+import { verifiedCertificateName } from './certificate-name.js';
 import { AuthConfigError } from './errors.js';
 import {
   type AuthHooks,
@@ -276,14 +276,7 @@ export class AuthService implements SessionAuth {
 
   /** The CN of a verified client certificate, when `tls.use_identity_as_username` is on. */
   private certificateUser(socket: Socket): string | undefined {
-    if (!this.identityAsUsername || !(socket instanceof TLSSocket) || !socket.authorized) return undefined;
-    try {
-      const cn = socket.getPeerCertificate()?.subject?.CN as string | string[] | undefined;
-      const name = Array.isArray(cn) ? cn[0] : cn;
-      return typeof name === 'string' && name.length > 0 ? name : undefined;
-    } catch {
-      return undefined;
-    }
+    return this.identityAsUsername ? verifiedCertificateName(socket) : undefined;
   }
 
   /** Synchronous when nothing needs to be awaited (auth off and no connect hook). */

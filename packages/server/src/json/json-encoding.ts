@@ -2,14 +2,9 @@ import { isUtf8 } from 'node:buffer';
 import type { Message, Publication } from '@pulse/core';
 import { Opcode, PresenceAction, headerSize, writeHeader } from '@pulse/protocol';
 import { entriesWithin } from '../channels/history-budget.js';
+import { JSON_WIRE_SLOT } from '../encoding-slots.js';
 
 const textLength = (text: string): number => text.length;
-
-/**
- * Slot of a message's JSON push as a whole WebSocket text frame (native uses 0-2, MQTT 8+):
- * a fan-out to 10,000 JSON subscribers encodes and frames it once.
- */
-export const JSON_WIRE_SLOT = 4;
 
 /** One unmasked WebSocket text frame holding `text`, encoded straight into its buffer. */
 export function textFrame(text: string): Buffer {

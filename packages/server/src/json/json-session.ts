@@ -2,10 +2,10 @@ import { type Message, Publication, Refusal, type StreamPosition, type Subscribe
 import { PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, decide, dropForbidden } from '../auth/session-gate.js';
-import { jsonRateLimited } from '../limits/rate-limited.js';
 import type { ClientMatch, ConnectionHandler } from '../transport/connection.js';
 import type { TextHandler, WsConnection } from '../transport/ws-connection.js';
 import type { JsonAuth } from './json-auth.js';
+import { jsonRateLimited } from './json-refusals.js';
 import type { ChannelOperations } from '../channels/channel-operations.js';
 import { historyReplyBudget } from '../channels/history-budget.js';
 import { rightNeeded } from '../channels/operation-rights.js';
@@ -178,7 +178,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       }
       stats.countRequest(request.method);
       id = request.id;
-      if (this.connection.limiter && jsonRateLimited(this.connection, stats, request.method, id)) return;
+      if (this.connection.limiter && jsonRateLimited(this, request.method, id)) return;
       if (!this.authenticated && request.method !== 'connect' && request.method !== 'ping') {
         return this.sendError(id, JsonCode.Unauthorized, 'not authenticated: send connect first');
       }
@@ -351,7 +351,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.connection.sendText(`{"id":${JSON.stringify(id)},"result":${result}}`);
   }
 
-  private sendError(id: JsonId | null, code: number, message: string): void {
+  sendError(id: JsonId | null, code: number, message: string): void {
     this.ctx.stats.countError(code);
     this.connection.sendText(JSON.stringify({ id, error: { code, message } }));
   }

@@ -1,11 +1,8 @@
-import { ErrorCode, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
 import type { PulseConfig } from '../config/index.js';
-import type { NativeStats } from '../native/native-stats.js';
 import type { Connection } from '../transport/connection.js';
 import { ConnectionLimiter, type ConnectionRates } from './connection-limiter.js';
-import { IpLimiter, type IpRefusal, ipKey } from './ip-limiter.js';
-import { refuseMqttConnection } from '../mqtt/mqtt-connect-refusal.js';
-import { ADMISSION_REFUSAL_MESSAGES } from './admission-refusal.js';
+import type { AdmissionRefusal } from './admission-refusal.js';
+import { IpLimiter, ipKey } from './ip-limiter.js';
 import { RateLimitStats } from './rate-limit-stats.js';
 
 /**
@@ -22,7 +19,6 @@ export class RateLimits {
     limits: PulseConfig['limits'],
     /** The server's pulse_connections_rejected_total counts, by reason. */
     private readonly rejected: Map<string, number>,
-    private readonly nativeStats: NativeStats,
   ) {
     if (limits.messages_per_second > 0 || limits.bytes_per_second > 0) {
       this.rates = {
@@ -43,39 +39,25 @@ export class RateLimits {
   }
 
   /**
-   * A new connection, past the server's own checks: false if a per-address limit refuses it
-   * (it has then been answered and is closing, and must not be tracked); else it is counted
-   * for its address and gets its limiter.
+   * A new connection, past the server's own checks: the per-address limit that refuses it
+   * (counted in pulse_connections_rejected_total; the caller has its protocol say so and
+   * must not track it), or undefined: it is counted for its address and gets its limiter.
    */
-  admit(connection: Connection, protocol: 'native' | 'mqtt'): boolean {
+  admit(connection: Connection): AdmissionRefusal | undefined {
     if (this.ip !== undefined) {
       // Reading the address now also makes the socket keep it for `release` after the close.
       const refusal = this.ip.admit(ipKey(connection.remoteAddress), performance.now());
       if (refusal !== undefined) {
         this.rejected.set(refusal, (this.rejected.get(refusal) ?? 0) + 1);
-        this.refuse(connection, protocol, refusal);
-        return false;
+        return refusal;
       }
     }
     if (this.rates !== undefined) connection.limiter = new ConnectionLimiter(this.rates);
-    return true;
+    return undefined;
   }
 
   /** A connection `admit` accepted has closed. */
   release(connection: Connection): void {
     if (this.ip !== undefined) this.ip.release(ipKey(connection.remoteAddress), performance.now());
-  }
-
-  /** Native: error 1006 then close (as limits.max_connections does); MQTT: a CONNACK saying why. */
-  private refuse(connection: Connection, protocol: 'native' | 'mqtt', refusal: IpRefusal): void {
-    const message = ADMISSION_REFUSAL_MESSAGES[refusal];
-    if (protocol === 'mqtt') return refuseMqttConnection(connection, refusal);
-    this.nativeStats.countError(ErrorCode.RateLimited);
-    const frame = encodeFrame(
-      { type: 'error', id: 0, code: ErrorCode.RateLimited, message },
-      MAX_HEADER_SIZE,
-    );
-    connection.enqueue(connection.wrapNative(frame), false);
-    connection.close('overloaded', message);
   }
 }

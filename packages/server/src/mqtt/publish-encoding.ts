@@ -1,10 +1,8 @@
 import type { Publication } from '@pulse/core';
 import { type MqttVersion, encodePacket } from '@pulse/protocol';
 import type { IPublishPacket } from 'mqtt-packet';
+import { mqttPublishSlot } from '../encoding-slots.js';
 import { withDeliveryProperties } from './delivery-properties.js';
-
-/** First `Outbound.encodings` slot used by MQTT templates (native uses 0-2). */
-const FIRST_SLOT = 8;
 
 export interface PublishOptions {
   qos: 0 | 1 | 2;
@@ -68,7 +66,7 @@ export function publishPacket(
   o: PublishOptions,
   nowMs: number,
 ): Buffer {
-  const slot = FIRST_SLOT + (version === 5 ? 6 : 0) + o.qos * 2 + (o.retain ? 1 : 0);
+  const slot = mqttPublishSlot(version === 5, o.qos, o.retain);
   let template = p.encodings[slot];
   if (!template) {
     template = generate(p, version, o.qos, o.retain);

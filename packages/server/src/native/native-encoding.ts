@@ -1,9 +1,7 @@
 import type { Message } from '@pulse/core';
 import { FRAME_TYPE_IDS, type Frame, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import { NATIVE_RAW_SLOT } from '../encoding-slots.js';
 import type { Connection } from '../transport/connection.js';
-
-/** Slot of the encoded-with-headroom native frame that the transport views are cut from. */
-const RAW_SLOT = 2;
 
 function toFrame(message: Message): Frame {
   if (message.kind === 'publication') {
@@ -37,10 +35,10 @@ export const frameTypeIdOf = (message: Message): number =>
 export function nativeWireBytes(message: Message, connection: Connection): Buffer {
   const cached = message.encodings[connection.wireSlot];
   if (cached) return cached;
-  let raw = message.encodings[RAW_SLOT];
+  let raw = message.encodings[NATIVE_RAW_SLOT];
   if (!raw) {
     raw = encodeFrame(toFrame(message), MAX_HEADER_SIZE);
-    message.encodings[RAW_SLOT] = raw;
+    message.encodings[NATIVE_RAW_SLOT] = raw;
   }
   const view = connection.wrapNative(raw);
   message.encodings[connection.wireSlot] = view;

@@ -18,13 +18,13 @@ import {
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { AuthDecision, ConnectionInfo, SessionAuth, Verdict } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, decide, dropForbidden } from '../auth/session-gate.js';
-import { nativeRateLimited } from '../limits/rate-limited.js';
 import type { ChannelOperations } from '../channels/channel-operations.js';
 import { entriesWithin, historyReplyBudget } from '../channels/history-budget.js';
 import { rightNeeded } from '../channels/operation-rights.js';
 import { frameTypeIdOf, nativeWireBytes } from './native-encoding.js';
 import { nativePresenceData } from '../presence/presence-data.js';
 import type { NativeStats } from './native-stats.js';
+import { nativeRateLimited } from './native-refusals.js';
 
 export interface NativeContext {
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on (nothing checked). */

@@ -43,7 +43,7 @@ export { StoreOpenError } from './sqlite-open.js';
 /**
  * The SQLite engine: better-sqlite3 in WAL mode, holding an exclusive lock on the file while
  * open. Every write joins a pending list; `commit()` applies the list in order in one
- * transaction. See ARCHITECTURE.md, "Storage engines".
+ * transaction. See docs/ARCHITECTURE.md, "Storage engines".
  */
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { InputBudget } from '@pulse/protocol';
 import type { ConnectionLimiter } from '../limits/connection-limiter.js';
 import { acceptTime } from './accept-time.js';
@@ -81,7 +80,6 @@ export type CloseReason =
   | 'going-away'
   | 'protocol-error'
   | 'too-large'
-  | 'slow-consumer'
   | 'overloaded'
   | 'rate-limited';
 
@@ -205,19 +203,6 @@ export abstract class Connection implements HeartbeatTarget {
   }
 
   /**
-   * The subject CN of the client's certificate, when the connection came over TLS with a
-   * certificate that verified against `tls.client_ca` (`tls.client_auth` optional or
-   * required); undefined otherwise. The first CN if the subject has several.
-   */
-  peerCertificateName(): string | undefined {
-    const socket = this.socket as Socket & Partial<Pick<TLSSocket, 'authorized' | 'getPeerCertificate'>>;
-    if (socket.authorized !== true || !socket.getPeerCertificate) return undefined;
-    const cn: string | string[] | undefined = socket.getPeerCertificate()?.subject?.CN;
-    const name = Array.isArray(cn) ? cn[0] : cn;
-    return name || undefined;
-  }
-
-  /**
    * Queues bytes for this turn's write. `droppable` data (publications) is dropped or
    * disconnects under the slow-consumer policy once over budget; replies to the client's
    * own requests are always queued, up to twice the budget.
@@ -235,6 +220,7 @@ export abstract class Connection implements HeartbeatTarget {
         return false;
       }
       this.stats.slowConsumerDisconnects++;
+      // Aborted, not closed: a goodbye frame would wait behind the bytes the client is not reading.
       this.abort();
       return false;
     }

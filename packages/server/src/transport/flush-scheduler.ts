@@ -9,7 +9,7 @@ export interface Flushable {
 /**
  * Collects connections that have something to send and writes each of them once per
  * event-loop turn: a fan-out of many publications costs one syscall per subscriber, not one
- * per message (ARCHITECTURE.md, hot path rule 2).
+ * per message (docs/ARCHITECTURE.md, "The hot path", rule 2).
  */
 export class FlushScheduler {
   private dirty: Flushable[] = [];
@@ -18,7 +18,7 @@ export class FlushScheduler {
   private readonly published: Publication[] = [];
   /**
    * Runs before any write of a turn: the storage commit, so that no acknowledgement reaches
-   * a client before the state it promises is committed (ARCHITECTURE.md, rule 6).
+   * a client before the state it promises is committed (docs/ARCHITECTURE.md, "The hot path", rule 6).
    */
   beforeWrite: () => void = () => {};
 

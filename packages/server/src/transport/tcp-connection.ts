@@ -1,9 +1,8 @@
 import type { Socket } from 'node:net';
 import { MAX_HEADER_SIZE } from '@pulse/protocol';
+import { TCP_WIRE_SLOT } from '../encoding-slots.js';
 import { Connection, type ConnectionEnv } from './connection.js';
 import { type SocketOwner, attachSocket } from './socket-events.js';
-
-export const TCP_WIRE_SLOT = 0;
 
 /** A raw TCP connection carrying length-prefixed native frames. */
 export class TcpConnection extends Connection implements SocketOwner {

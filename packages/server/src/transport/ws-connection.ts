@@ -9,17 +9,15 @@ import {
   closeFrame,
   frame,
 } from '@pulse/protocol';
+import { WS_WIRE_SLOT } from '../encoding-slots.js';
 import { type CloseReason, Connection, type ConnectionEnv } from './connection.js';
 import { type SocketOwner, attachSocket } from './socket-events.js';
-
-export const WS_WIRE_SLOT = 1;
 
 const CLOSE_CODES: Record<CloseReason, number> = {
   normal: CloseCode.Normal,
   'going-away': CloseCode.GoingAway,
   'protocol-error': CloseCode.ProtocolError,
   'too-large': CloseCode.MessageTooBig,
-  'slow-consumer': CloseCode.PolicyViolation,
   overloaded: CloseCode.TryAgainLater,
   'rate-limited': CloseCode.PolicyViolation,
 };
