@@ -49,6 +49,16 @@ export class MqttPacketError extends Error {
 }
 
 /**
+ * A CONNECT whose protocol level is not 3, 4 or 5: answered with CONNACK 0x01 in the 3.1.1
+ * format (MQTT 5 §3.1.2.2), whatever level it asked for.
+ */
+export class UnknownProtocolLevel extends Error {
+  constructor(readonly level: number) {
+    super(`Invalid protocol version ${level}`);
+  }
+}
+
+/**
  * mqtt-packet turns a property it could not read into null, undefined or -1, and a property
  * given twice into an array; both would travel on to subscribers. Returns what is wrong.
  */
@@ -88,6 +98,8 @@ interface ParserInternals {
   _stateCounter: number;
   /** Bytes given to the parser and not yet consumed by a packet. */
   _list: { length: number };
+  /** The packet being read: after a failed CONNECT, the fields read before the failure. */
+  packet: { cmd?: string; protocolVersion?: number };
 }
 
 /**
@@ -147,6 +159,12 @@ export class MqttDecoder {
       this.error = err instanceof Error ? err : new Error(String(err));
     }
     if (this.error || !this.result) {
+      const failed = (this.parser as unknown as ParserInternals).packet;
+      const level = failed.cmd === 'connect' ? failed.protocolVersion : undefined;
+      // mqtt-packet fails on any level but 3, 4 and 5 after reading it (a bridge's less 128).
+      if (level !== undefined && level !== 3 && level !== 4 && level !== 5) {
+        this.error = new UnknownProtocolLevel(level);
+      }
       const settings = (this.parser as unknown as ParserInternals).settings;
       this.parser = this.newParser();
       (this.parser as unknown as ParserInternals).settings = settings;

@@ -1,3 +1,4 @@
+export * from './ack-writer.js';
 export * from './codec.js';
 export * from './packet-splitter.js';
 export * from './reason-codes.js';

@@ -17,6 +17,7 @@ export const Reason = {
   ServerUnavailable: 0x88,
   ServerBusy: 0x89,
   ServerShuttingDown: 0x8b,
+  BadAuthenticationMethod: 0x8c,
   KeepAliveTimeout: 0x8d,
   SessionTakenOver: 0x8e,
   TopicFilterInvalid: 0x8f,
@@ -26,12 +27,14 @@ export const Reason = {
   ReceiveMaximumExceeded: 0x93,
   TopicAliasInvalid: 0x94,
   PacketTooLarge: 0x95,
+  MessageRateTooHigh: 0x96,
   QuotaExceeded: 0x97,
   AdministrativeAction: 0x98,
   PayloadFormatInvalid: 0x99,
   RetainNotSupported: 0x9a,
   SharedSubscriptionsNotSupported: 0x9e,
   ConnectionRateExceeded: 0x9f,
+  MaximumConnectTime: 0xa0,
   SubscriptionIdentifiersNotSupported: 0xa1,
   WildcardSubscriptionsNotSupported: 0xa2,
 } as const;
@@ -44,4 +47,9 @@ export const ConnackV4 = {
   ServerUnavailable: 3,
   BadUserNameOrPassword: 4,
   NotAuthorized: 5,
+} as const;
+
+/** MQTT 3.1.1 SUBACK return code of a refused filter (§3.9.3); the others are the granted QoS. */
+export const SubackV4 = {
+  Failure: 0x80,
 } as const;

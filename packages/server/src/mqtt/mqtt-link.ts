@@ -11,6 +11,9 @@ import {
   PacketSplitter,
   type PacketSplitterHandler,
   Reason,
+  SubackV4,
+  UnknownProtocolLevel,
+  encodeBareAck,
   encodePacket,
 } from '@pulse/protocol';
 import type {
@@ -23,38 +26,24 @@ import type {
 import type { ClientMatch, Connection, ConnectionHandler } from '../transport/connection.js';
 import type { Access, AuthService, MqttAuthResult, MqttCredentials } from '../auth/auth-service.js';
 import { type GateOwner, SessionGate, decide } from '../auth/session-gate.js';
-import { mqttRateLimited } from '../limits/rate-limited.js';
-import type { MqttService } from './mqtt-service.js';
+import type { MqttAnswer } from './mqtt-answer.js';
+import { mqttRateLimited } from './mqtt-rate-limited.js';
+import type { MqttLinkHost } from './mqtt-link-host.js';
 import { type PublishOptions, publishPacket } from './publish-encoding.js';
-import {
-  type MqttSession,
-  NEVER_EXPIRES,
-  type Outgoing,
-  type SessionLink,
-  type SubscriptionOptions,
-} from './session.js';
+import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './session.js';
+import { InboundTopicAliases, OutboundTopicAliases } from './topic-aliases.js';
 import { checkMqttFilter } from './topic-rules.js';
-
-/** First byte of the four acknowledgement packets (type and the flags the spec fixes). */
-const ACK_HEADERS: Partial<Record<string, number>> = {
-  puback: 0x40,
-  pubrec: 0x50,
-  pubrel: 0x62,
-  pubcomp: 0x70,
-};
+import { passThrough } from './pass-through-properties.js';
+import {
+  type ConnectTerms,
+  acceptingConnack,
+  connectVersion,
+  negotiateConnect,
+} from './connect-negotiation.js';
+import type { Will } from './will.js';
 
 /** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
 const ROOM_POLL_MS = 10;
-
-/** MQTT 5 DISCONNECT 0xA0 Maximum connect time: sent when the client's token (JWT password) expires. */
-const MAXIMUM_CONNECT_TIME = 0xa0;
-
-export interface Will {
-  /** The will as published, but for its expiry, which counts from publication (MQTT 5 §3.1.3.2.4). */
-  publication: Publication;
-  delaySeconds: number;
-  expirySeconds: number | undefined;
-}
 
 /** Maps a core refusal to an MQTT 5 reason code. */
 function reasonFor(refusal: Refusal): number {
@@ -74,7 +63,9 @@ function reasonFor(refusal: Refusal): number {
  * One MQTT network connection (TCP or WebSocket): CONNECT, the packet flows of MQTT 3.1,
  * 3.1.1 and 5.0, and the link between the connection and its (possibly persistent) session.
  */
-export class MqttLink implements ConnectionHandler, PacketSplitterHandler, SessionLink, GateOwner<Buffer> {
+export class MqttLink
+  implements ConnectionHandler, PacketSplitterHandler, SessionLink, GateOwner<Buffer>, MqttAnswer
+{
   private readonly splitter: PacketSplitter;
   private readonly decoder: MqttDecoder;
   version: MqttVersion = 4;
@@ -87,10 +78,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   /** QoS 1/2 messages sent and unacknowledged at most: the client's receive maximum, capped by mqtt.max_inflight_messages. */
   receiveMaximum: number;
   private clientMaxPacketSize = 268_435_455;
-  private clientTopicAliasMax = 0;
-  private readonly aliasesIn = new Map<number, string>();
-  /** Topic aliases this server chose for the client (v5, up to its topic alias maximum). */
-  private aliasesOut: Map<string, number> | undefined;
+  private readonly aliasesIn = new InboundTopicAliases();
+  /** Only when the client accepts topic aliases (v5 Topic Alias Maximum above 0). */
+  private aliasesOut: OutboundTopicAliases | undefined;
   private will: Will | undefined;
   private sessionExpiryAtConnect = 0;
   private waitingForRoom = false;
@@ -105,7 +95,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   constructor(
     readonly connection: Connection,
-    private readonly service: MqttService,
+    private readonly service: MqttLinkHost,
   ) {
     this.splitter = new PacketSplitter(this, service.config.max_packet_size, connection.inputBudget);
     this.decoder = new MqttDecoder(service.userPropertyLimits);
@@ -239,7 +229,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     }
     if (packet instanceof Error) {
       this.service.stats.parseErrors++;
-      if (!this.session && /protocol version/i.test(packet.message)) {
+      if (!this.session && packet instanceof UnknownProtocolLevel) {
         return this.refuseProtocolLevel();
       }
       if (packet instanceof MqttPacketError) {
@@ -253,11 +243,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       return this.disconnect(Reason.MalformedPacket, packet.message);
     }
     this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
-    if (!this.session) {
+    const session = this.session;
+    if (session === undefined) {
       if (packet.cmd !== 'connect') return this.protocolError('the first packet must be CONNECT');
       return this.onConnect(packet);
     }
-    this.dispatch(packet);
+    this.dispatch(packet, session);
   }
 
   /**
@@ -298,17 +289,19 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.disconnect(reason, message);
   }
 
-  private dispatch(packet: Packet): void {
-    const session = this.session as MqttSession;
-    if (this.connection.limiter !== undefined && mqttRateLimited(this, packet, this.service.stats)) return;
+  private dispatch(packet: Packet, session: MqttSession): void {
+    const limiter = this.connection.limiter;
+    if (limiter !== undefined && mqttRateLimited(this, session, limiter, packet, this.service.stats)) return;
     switch (packet.cmd) {
       case 'publish':
-        return this.onPublish(packet);
+        return this.onPublish(packet, session);
       case 'puback':
         session.complete(packet.messageId ?? 0, 'publish');
         return;
       case 'pubrec':
-        if ((packet.reasonCode ?? 0) >= 0x80) session.complete(packet.messageId ?? 0, 'publish');
+        // Reason codes from 0x80 on are failures (MQTT 5 §2.4): the message is done with.
+        if ((packet.reasonCode ?? 0) >= Reason.UnspecifiedError)
+          session.complete(packet.messageId ?? 0, 'publish');
         else session.received(packet.messageId ?? 0);
         return;
       case 'pubcomp':
@@ -316,19 +309,18 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
         return;
       case 'pubrel': {
         const id = packet.messageId ?? 0;
-        const known = session.incomingQos2.delete(id);
-        if (known) session.journal?.incomingQos2(id, false);
+        const known = session.release(id);
         const reasonCode = known || this.version !== 5 ? undefined : Reason.PacketIdentifierNotFound;
         return this.writePacket({ cmd: 'pubcomp', messageId: id, reasonCode });
       }
       case 'subscribe':
-        return this.onSubscribe(packet);
+        return this.onSubscribe(packet, session);
       case 'unsubscribe':
-        return this.onUnsubscribe(packet);
+        return this.onUnsubscribe(packet, session);
       case 'pingreq':
         return this.writePacket({ cmd: 'pingresp' });
       case 'disconnect':
-        return this.onDisconnect(packet);
+        return this.onDisconnect(packet, session);
       case 'connect':
         return this.protocolError('second CONNECT');
       default:
@@ -339,104 +331,32 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   // --- CONNECT ---------------------------------------------------------------------------
 
   private onConnect(packet: IConnectPacket): void {
-    const config = this.service.config;
-    this.version = (packet.protocolVersion ?? 4) as MqttVersion;
-    const v5 = this.version === 5;
-    // "MQIsdp" is the name of 3.1 only, "MQTT" of 3.1.1 and 5.0.
-    if ((packet.protocolId === 'MQIsdp') !== (this.version === 3)) {
-      this.service.stats.parseErrors++;
-      return this.refuseProtocolLevel();
+    this.version = connectVersion(packet);
+    const terms = negotiateConnect(packet, {
+      config: this.service.config,
+      checkTopic: (topic) => this.service.checkTopic(topic),
+      newClientId: () => `pulse-${randomBytes(8).toString('hex')}`,
+      draining: this.draining,
+    });
+    if (!terms.accepted) {
+      if (terms.parseError) this.service.stats.parseErrors++;
+      if (terms.answer === 'protocol-level') return this.refuseProtocolLevel();
+      if (terms.answer === 'close') return this.close();
+      return this.refuseConnect(terms.v4Code, terms.v5Reason);
     }
-    // 3.1.1 §3.1.2.9: no password without a user name (v5 allows it); no will QoS 3 (§3.1.2.6).
-    if (
-      (!v5 && packet.password !== undefined && packet.username === undefined) ||
-      (packet.will?.qos ?? 0) > 2
-    ) {
-      this.service.stats.parseErrors++;
-      return this.close();
+    this.problemInformation = terms.problemInformation;
+    this.receiveMaximum = terms.receiveMaximum;
+    this.clientMaxPacketSize = terms.clientMaxPacketSize;
+    if (terms.clientTopicAliasMaximum > 0) {
+      this.aliasesOut = new OutboundTopicAliases(terms.clientTopicAliasMaximum);
     }
-    if (this.draining) return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ServerShuttingDown);
-    const clean = packet.clean !== false;
-    let clientId = packet.clientId ?? '';
-    let assigned: string | undefined;
-    if (clientId.length === 0) {
-      // 3.1 needs an id (1 to 23 characters); 3.1.1 accepts none only with clean session.
-      if (this.version === 3 || (!v5 && !clean))
-        return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
-      clientId = `pulse-${randomBytes(8).toString('hex')}`;
-      if (v5) assigned = clientId;
-    }
-    // 3.1 (MQIsdp) limits client ids to 23 characters (MQTT 3.1 §3.1, Client Identifier).
-    if (this.version === 3 && clientId.length > 23) {
-      return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
-    }
-    if (clientId.includes('\uFFFD') || clientId.includes('\u0000')) {
-      return this.refuseConnect(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
-    }
-    const props = packet.properties ?? {};
-    if (v5) {
-      if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
-        // MQTT 5 §3.1.2.11.3 and .4: a Protocol Error.
-        this.service.stats.parseErrors++;
-        return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.ProtocolError);
-      }
-      this.problemInformation = props.requestProblemInformation !== false;
-      this.receiveMaximum = Math.min(
-        props.receiveMaximum ?? 65_535,
-        this.service.config.max_inflight_messages,
-      );
-      this.clientMaxPacketSize = props.maximumPacketSize ?? 268_435_455;
-      this.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
-      if (props.authenticationMethod !== undefined) {
-        return this.refuseConnect(ConnackV4.NotAuthorized, 0x8c);
-      }
-    }
-    // Session expiry: 3.1.1 persistent sessions (clean session = 0) never expire unless capped.
-    const requested = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : NEVER_EXPIRES;
-    const expiry = Math.min(requested, config.max_session_expiry_interval);
-    this.sessionExpiryAtConnect = requested;
-
-    const keepalive = packet.keepalive ?? 0;
-    let serverKeepAlive: number | undefined;
-    let effectiveKeepalive = keepalive;
-    // Only v5 can be told a lower keep alive (Server Keep Alive); a 3.1.1 client that was not
-    // told would be closed while it pings exactly as agreed, so it keeps the one it asked for.
-    if (v5 && config.max_keepalive > 0 && keepalive > config.max_keepalive) {
-      effectiveKeepalive = config.max_keepalive;
-      serverKeepAlive = config.max_keepalive;
-    }
+    this.sessionExpiryAtConnect = terms.requestedExpiry;
     // MQTT 5 §3.1.2.10: one and a half times the keep alive without a packet closes the connection.
-    this.connection.ownTimeoutMs = effectiveKeepalive * 1500;
-
-    if (packet.will) {
-      const w = packet.will;
-      const willProps = w.properties ?? {};
-      if (willProps.payloadFormatIndicator && !isUtf8(Buffer.from(w.payload))) {
-        return this.refuseConnect(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);
-      }
-      const refusal = this.service.checkTopic(w.topic);
-      if (refusal) {
-        const reserved = refusal.code === ErrorCode.Forbidden;
-        return this.refuseConnect(
-          ConnackV4.NotAuthorized,
-          reserved ? Reason.NotAuthorized : Reason.TopicNameInvalid,
-        );
-      }
-      this.will = {
-        delaySeconds: v5 ? (willProps.willDelayInterval ?? 0) : 0,
-        expirySeconds: v5 ? willProps.messageExpiryInterval : undefined,
-        publication: new Publication({
-          channel: w.topic,
-          payload: Buffer.from(w.payload),
-          qos: (w.qos ?? 0) as 0 | 1 | 2,
-          retain: w.retain ?? false,
-          properties: v5 ? stripWillDelay(willProps) : undefined,
-        }),
-      };
-    }
-
+    this.connection.ownTimeoutMs = terms.keepAlive * 1500;
+    this.will = terms.will;
+    const clientId = terms.clientId;
     this.clientId = clientId;
-    const accept = () => this.accept(clean, expiry, requested, assigned, serverKeepAlive);
+    const accept = () => this.accept(terms);
     const auth = this.service.auth;
     if (auth === undefined) return accept();
     this.authenticate(
@@ -497,7 +417,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.user = result.user;
     const finish = () => {
       accept();
-      gate.expireAt(result.expiresAt, () => this.disconnect(MAXIMUM_CONNECT_TIME, 'token expired'));
+      gate.expireAt(result.expiresAt, () => this.disconnect(Reason.MaximumConnectTime, 'token expired'));
     };
     const access = result.access;
     if (this.will === undefined || access === undefined) return finish();
@@ -510,15 +430,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   }
 
   /** CONNECT accepted: the session is attached (created, resumed or taken over) and CONNACK sent. */
-  private accept(
-    clean: boolean,
-    expiry: number,
-    requested: number,
-    assigned: string | undefined,
-    serverKeepAlive: number | undefined,
-  ): void {
-    const config = this.service.config;
-    const v5 = this.version === 5;
+  private accept(terms: ConnectTerms): void {
     const owner = this.service.sessionOwner(this.clientId);
     if (owner !== undefined && owner !== this.user) {
       // The client id belongs to another user's session (connected or persistent): taking
@@ -527,7 +439,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       authStats?.count(authStats.failures, 'mqtt|client_id_owned');
       return this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
     }
-    const { session, present } = this.service.attachSession(this.clientId, clean, expiry, this.user);
+    const { session, present } = this.service.attachSession(
+      this.clientId,
+      terms.clean,
+      terms.expiry,
+      this.user,
+    );
     if (present && this.gate?.access !== undefined)
       this.dropForbiddenSubscriptions(session, this.gate.access);
     this.session = session;
@@ -535,25 +452,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     this.connection.handshakeDone();
     this.service.stats.connectionsAccepted++;
     this.service.stats.connectionsOpen++;
-    const connack: Packet = v5
-      ? {
-          cmd: 'connack',
-          reasonCode: 0,
-          sessionPresent: present,
-          properties: {
-            receiveMaximum: config.receive_maximum,
-            maximumPacketSize: config.max_packet_size,
-            topicAliasMaximum: config.topic_alias_maximum,
-            retainAvailable: true,
-            wildcardSubscriptionAvailable: true,
-            sharedSubscriptionAvailable: true,
-            subscriptionIdentifiersAvailable: true,
-            ...(assigned ? { assignedClientIdentifier: assigned } : {}),
-            ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
-            ...(expiry !== requested ? { sessionExpiryInterval: expiry } : {}),
-          },
-        }
-      : { cmd: 'connack', returnCode: 0, sessionPresent: present };
+    const connack = acceptingConnack(terms, this.version, present, this.service.config);
     this.writePacket(connack);
     session.resume(this);
   }
@@ -586,8 +485,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- PUBLISH (client to server) ------------------------------------------------------------
 
-  private onPublish(packet: IPublishPacket): void {
-    const session = this.session as MqttSession;
+  private onPublish(packet: IPublishPacket, session: MqttSession): void {
     const stats = this.service.stats;
     const qos = packet.qos;
     const id = packet.messageId ?? 0;
@@ -603,12 +501,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       if (alias === 0 || alias > this.service.config.topic_alias_maximum) {
         return this.protocolError(`topic alias ${alias} is out of range`, Reason.TopicAliasInvalid);
       }
-      if (topic.length > 0) this.aliasesIn.set(alias, topic);
-      else {
-        const known = this.aliasesIn.get(alias);
-        if (known === undefined) return this.protocolError(`unknown topic alias ${alias}`);
-        topic = known;
-      }
+      const known = this.aliasesIn.resolve(alias, topic);
+      if (known === undefined) return this.protocolError(`unknown topic alias ${alias}`);
+      topic = known;
     } else if (topic.length === 0) {
       return this.protocolError('empty topic name without a topic alias');
     }
@@ -616,11 +511,11 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     if (topic.includes('\uFFFD') || topic.includes('\u0000')) {
       return this.protocolError('topic name is not well-formed UTF-8', Reason.MalformedPacket);
     }
-    if (qos === 2 && session.incomingQos2.has(id)) {
+    if (qos === 2 && session.awaitsRelease(id)) {
       // A duplicate of a QoS 2 message not yet released: acknowledge again, route nothing.
       return this.writePacket({ cmd: 'pubrec', messageId: id });
     }
-    if (qos === 2 && session.incomingQos2.size >= this.service.config.receive_maximum) {
+    if (qos === 2 && session.awaitingRelease >= this.service.config.receive_maximum) {
       return this.protocolError('too many QoS 2 messages awaiting PUBREL', Reason.ReceiveMaximumExceeded);
     }
     const topicRefusal = this.service.checkTopic(topic);
@@ -672,8 +567,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
       this.writePacket({ cmd: 'puback', messageId: id, reasonCode });
     } else if (qos === 2) {
-      session.incomingQos2.add(id);
-      session.journal?.incomingQos2(id, true);
+      session.holdForRelease(id);
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
       this.writePacket({ cmd: 'pubrec', messageId: id, reasonCode });
     }
@@ -694,22 +588,24 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   // --- SUBSCRIBE / UNSUBSCRIBE -----------------------------------------------------------
 
   /** `decided`: the authorization of each filter (auth or hooks on), once known. */
-  private onSubscribe(packet: ISubscribePacket, decided?: (Refusal | undefined)[]): void {
-    const session = this.session as MqttSession;
+  private onSubscribe(
+    packet: ISubscribePacket,
+    session: MqttSession,
+    decided?: (Refusal | undefined)[],
+  ): void {
     const v5 = this.version === 5;
     const subscriptionId = packet.properties?.subscriptionIdentifier;
     if (subscriptionId === 0) return this.protocolError('subscription identifier 0');
     if (packet.messageId === 0) return this.protocolError('packet identifier 0');
     if (packet.subscriptions.length === 0) return this.protocolError('SUBSCRIBE without a topic filter');
-    const access = this.gate?.access;
-    if (access !== undefined && decided === undefined) {
+    const gate = this.gate;
+    const access = gate?.access;
+    if (gate !== undefined && access !== undefined && decided === undefined) {
       const verdicts = packet.subscriptions.map((s) =>
         this.service.checkFilter(s.topic) ? undefined : access.check('subscribe', s.topic),
       );
       if (verdicts.some((v) => v instanceof Promise)) {
-        return (this.gate as SessionGate<Buffer>).wait(Promise.all(verdicts), (d) =>
-          this.onSubscribe(packet, d),
-        );
+        return gate.wait(Promise.all(verdicts), (d) => this.onSubscribe(packet, session, d));
       }
       decided = verdicts as (Refusal | undefined)[];
     }
@@ -727,20 +623,20 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       }
       const invalid = this.service.checkFilter(filter);
       if (invalid) {
-        granted.push(v5 ? Reason.TopicFilterInvalid : 0x80);
+        granted.push(v5 ? Reason.TopicFilterInvalid : SubackV4.Failure);
         continue;
       }
       const denied = decided?.[i];
       if (denied !== undefined) {
         // Not allowed: 0x87 Not authorized (0x80 when a hook failed); 3.1.1 has only 0x80.
-        granted.push(v5 ? reasonFor(denied) : 0x80);
+        granted.push(v5 ? reasonFor(denied) : SubackV4.Failure);
         continue;
       }
       const existed = session.subscriptions.has(filter);
       if (!existed) {
         const refusal = this.service.broker.subscribe(session, filter, checkMqttFilter);
         if (refusal) {
-          granted.push(v5 ? reasonFor(refusal) : 0x80);
+          granted.push(v5 ? reasonFor(refusal) : SubackV4.Failure);
           continue;
         }
       }
@@ -765,8 +661,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
     }
   }
 
-  private onUnsubscribe(packet: IUnsubscribePacket): void {
-    const session = this.session as MqttSession;
+  private onUnsubscribe(packet: IUnsubscribePacket, session: MqttSession): void {
     if (packet.messageId === 0) return this.protocolError('packet identifier 0');
     if (packet.unsubscriptions.length === 0) return this.protocolError('UNSUBSCRIBE without a topic filter');
     const granted: number[] = [];
@@ -786,8 +681,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   // --- DISCONNECT --------------------------------------------------------------------------
 
-  private onDisconnect(packet: IDisconnectPacket): void {
-    const session = this.session as MqttSession;
+  private onDisconnect(packet: IDisconnectPacket, session: MqttSession): void {
     const newExpiry = packet.properties?.sessionExpiryInterval;
     if (newExpiry !== undefined) {
       if (this.sessionExpiryAtConnect === 0 && newExpiry !== 0) {
@@ -840,11 +734,12 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       packetId,
       subscriptionIds: item.subscriptionIds,
     };
-    if (this.clientTopicAliasMax > 0) this.useTopicAlias(publication.channel, options);
+    const aliases = this.aliasesOut;
+    aliases?.use(publication.channel, options);
     const bytes = publishPacket(publication, this.version, options, now);
     if (bytes.length > this.clientMaxPacketSize) {
       // MQTT 5 §3.1.2.11.4: discard, as if it had been sent.
-      this.forgetNewAlias(publication.channel, options);
+      aliases?.forgetNew(publication.channel, options);
       stats.count(stats.dropped, 'too_large');
       return false;
     }
@@ -854,27 +749,9 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
       return true;
     }
     // The client never saw this packet, so it never learnt an alias the packet set up.
-    this.forgetNewAlias(publication.channel, options);
+    aliases?.forgetNew(publication.channel, options);
     if (item.qos === 0) stats.count(stats.dropped, 'slow_consumer');
     return item.qos > 0;
-  }
-
-  private forgetNewAlias(topic: string, options: PublishOptions): void {
-    if (options.topicAlias !== undefined && !options.omitTopic) this.aliasesOut?.delete(topic);
-  }
-
-  /** Sends a known topic as its alias alone; gives new topics an alias while there are any left. */
-  private useTopicAlias(topic: string, options: PublishOptions): void {
-    this.aliasesOut ??= new Map();
-    const known = this.aliasesOut.get(topic);
-    if (known !== undefined) {
-      options.topicAlias = known;
-      options.omitTopic = true;
-    } else if (this.aliasesOut.size < this.clientTopicAliasMax) {
-      // Aliases are never reassigned, so 1..size are taken and size + 1 is free.
-      options.topicAlias = this.aliasesOut.size + 1;
-      this.aliasesOut.set(topic, options.topicAlias);
-    }
   }
 
   sendPubrel(packetId: number): void {
@@ -885,18 +762,7 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
 
   writePacket(packet: Packet): void {
     this.service.stats.count(this.service.stats.packetsOut, packet.cmd);
-    const ack = packet as { messageId?: number; reasonCode?: number; properties?: object };
-    const fixed = ACK_HEADERS[packet.cmd];
-    if (fixed !== undefined && !ack.reasonCode && !ack.properties && ack.messageId !== undefined) {
-      // PUBACK/PUBREC/PUBREL/PUBCOMP without reason or properties are the same 4 bytes in
-      // every version (MQTT 5 §3.4.2.1 lets reason 0 be left out): no generic encoder needed.
-      const bytes = Buffer.allocUnsafe(4);
-      bytes[0] = fixed;
-      bytes[1] = 2;
-      bytes.writeUInt16BE(ack.messageId, 2);
-      return this.write(bytes);
-    }
-    this.write(encodePacket(packet, this.version));
+    this.write(encodeBareAck(packet) ?? encodePacket(packet, this.version));
   }
 
   private write(bytes: Buffer): void {
@@ -916,27 +782,4 @@ export class MqttLink implements ConnectionHandler, PacketSplitterHandler, Sessi
   private close(): void {
     this.connection.close('normal');
   }
-}
-
-type PublishProps = IPublishPacket['properties'];
-
-/** The v5 properties that travel with a message to its subscribers. */
-function passThrough(props: PublishProps): Record<string, unknown> | undefined {
-  if (!props) return undefined;
-  const { payloadFormatIndicator, contentType, responseTopic, correlationData, userProperties } = props;
-  if (
-    payloadFormatIndicator === undefined &&
-    contentType === undefined &&
-    responseTopic === undefined &&
-    correlationData === undefined &&
-    userProperties === undefined
-  ) {
-    return undefined;
-  }
-  return { payloadFormatIndicator, contentType, responseTopic, correlationData, userProperties };
-}
-
-function stripWillDelay(props: NonNullable<NonNullable<IConnectPacket['will']>['properties']>) {
-  const { willDelayInterval: _delay, messageExpiryInterval: _expiry, ...rest } = props;
-  return passThrough(rest as PublishProps);
 }

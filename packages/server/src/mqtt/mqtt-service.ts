@@ -20,13 +20,15 @@ import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
 import type { ConnectionFaults } from '../transport/connection-faults.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
-import { MqttLink, type Will } from './mqtt-link.js';
+import { MqttLink } from './mqtt-link.js';
+import type { MqttLinkHost } from './mqtt-link-host.js';
 import { LongTimer } from '../util/long-timer.js';
 import { MqttStats } from './mqtt-stats.js';
 import { MqttSession, NEVER_EXPIRES } from './session.js';
 import { SessionJournal } from './session-journal.js';
 import { SysTopics } from './sys-topics.js';
 import { checkMqttFilter, checkMqttTopic } from './topic-rules.js';
+import type { Will } from './will.js';
 
 export interface MqttServiceOptions {
   broker: Broker;
@@ -48,7 +50,7 @@ export interface MqttServiceOptions {
  * `$SYS` topics and the optional retransmit timer. Network connections come and go as
  * `MqttLink`s; sessions outlive them when the client asks.
  */
-export class MqttService {
+export class MqttService implements MqttLinkHost {
   readonly broker: Broker;
   readonly config: PulseConfig['mqtt'];
   readonly log: Logger;
@@ -147,10 +149,6 @@ export class MqttService {
     const link = new MqttLink(connection, this);
     this.links.add(link);
     return link;
-  }
-
-  goAway(): void {
-    for (const link of this.links) link.goAway();
   }
 
   /** A topic name a client may publish to (or leave a will on), within limits.max_topic_levels. */

@@ -5,7 +5,7 @@ import {
   type Store,
   storedMessageOf,
 } from '@pulse/core';
-import type { Inflight, Outgoing, SubscriptionOptions } from './session.js';
+import type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
 
 /**
  * Writes one persistent session's changes to the store: the session only tells it what

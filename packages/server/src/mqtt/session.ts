@@ -7,8 +7,6 @@ import {
   type RetainedCursor,
   SHARED_PREFIX,
   type StoredDelivery,
-  type StoredMessage,
-  type StoredSubscription,
   type Subscriber,
   heldBytes,
   publicationOf,
@@ -16,31 +14,12 @@ import {
 import { filterMatches } from '@pulse/protocol';
 import type { LongTimer } from '../util/long-timer.js';
 import type { SessionJournal } from './session-journal.js';
+import type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
+
+export type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
 
 /** Session Expiry Interval meaning "never expires" (MQTT 5 §3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffff_ffff;
-
-/** A subscription's options (MQTT 5 §3.8.3.1), as stored with the session. */
-export type SubscriptionOptions = Omit<StoredSubscription, 'filter'>;
-
-/** One message on its way to this session's client. */
-export interface Outgoing {
-  publication: Publication;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  subscriptionIds?: number[];
-  /** Position in the stored queue, for a persistent session's queued message. */
-  seq?: number;
-  /** The publication as stored, once a persistent session has stored it. */
-  message?: StoredMessage;
-}
-
-export interface Inflight extends Outgoing {
-  packetId: number;
-  /** Waiting for PUBACK/PUBREC ('publish') or for PUBCOMP after our PUBREL ('pubrel'). */
-  state: 'publish' | 'pubrel';
-  sentAt: number;
-}
 
 /** What a session needs from the network connection it is attached to. */
 export interface SessionLink {
@@ -132,8 +111,8 @@ export class MqttSession implements Subscriber {
   readonly queue: Outgoing[] = [];
   /** Bytes of `queue`, as `heldBytes` counts them. */
   queuedBytes = 0;
-  /** QoS 2 packet ids received and not yet released by PUBREL. */
-  readonly incomingQos2 = new Set<number>();
+  /** QoS 2 packet ids received and not yet released by PUBREL (awaitsRelease, holdForRelease, release). */
+  private readonly incomingQos2 = new Set<number>();
   /** Set while the session is persistent (expiry interval above 0): its changes are stored. */
   journal: SessionJournal | undefined;
   private nextPacketId = 1;
@@ -159,6 +138,29 @@ export class MqttSession implements Subscriber {
   /** Stores the session record (subscriptions, expiry); `expiresAt` while detached. */
   save(expiresAt?: number): void {
     this.journal?.saveSession(this.expiryInterval, this.subscriptions, expiresAt, this.user);
+  }
+
+  /** A QoS 2 PUBLISH with this packet id was routed and its PUBREL has not come yet. */
+  awaitsRelease(packetId: number): boolean {
+    return this.incomingQos2.has(packetId);
+  }
+
+  /** QoS 2 messages received and not yet released. */
+  get awaitingRelease(): number {
+    return this.incomingQos2.size;
+  }
+
+  /** A QoS 2 PUBLISH was routed: its packet id is held until PUBREL (stored with a persistent session). */
+  holdForRelease(packetId: number): void {
+    this.incomingQos2.add(packetId);
+    this.journal?.incomingQos2(packetId, true);
+  }
+
+  /** PUBREL: frees the packet id; false if it was not held. */
+  release(packetId: number): boolean {
+    if (!this.incomingQos2.delete(packetId)) return false;
+    this.journal?.incomingQos2(packetId, false);
+    return true;
   }
 
   /** Rebuilds the QoS state of a session loaded from the store. */

@@ -1,5 +1,15 @@
 import { Publication } from '@pulse/core';
-import type { MqttService } from './mqtt-service.js';
+import type { MqttStats } from './mqtt-stats.js';
+
+/** What the `$SYS` topics report on and publish through (MqttService). */
+export interface SysTopicsSource {
+  readonly stats: MqttStats;
+  readonly sessions: { readonly size: number };
+  readonly retained: { readonly size: number };
+  readonly broker: { readonly stats: { readonly subscriptions: number } };
+  queueDepths(): { inflight: number; queued: number };
+  routeInternal(publication: Publication): void;
+}
 
 /**
  * Mosquitto-style `$SYS/broker/...` topics, published as retained messages every interval.
@@ -16,7 +26,7 @@ export class SysTopics {
   private sentRate = 0;
 
   constructor(
-    private readonly service: MqttService,
+    private readonly service: SysTopicsSource,
     private readonly version: string,
   ) {}
 
