@@ -49,7 +49,9 @@ export function writeMaskedFrame(out: Buffer, at: number, opcode: number, payloa
 
 /** Masks (or unmasks) `bytes` in place as if they sat at `payloadOffset` in a client frame's payload. */
 export function maskAt(bytes: Buffer, payloadOffset: number): void {
-  for (let j = 0; j < bytes.length; j++) bytes[j]! ^= MASK_KEY[(payloadOffset + j) & 3]; // j < length; & 3: one of the four
+  // j < bytes.length; MASK_KEY has four entries and & 3 picks one.
+  for (let j = 0; j < bytes.length; j++)
+    bytes[j] = (bytes[j] as number) ^ (MASK_KEY[(payloadOffset + j) & 3] as number);
 }
 
 /** One masked client frame in a buffer of its own. */
