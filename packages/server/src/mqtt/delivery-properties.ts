@@ -34,14 +34,15 @@ function writeVarint(out: Buffer, pos: number, n: number): number {
  * ~40 µs per delivery with 64 user properties.
  */
 export function withDeliveryProperties(template: Buffer, d: DeliveryProperties): Buffer {
+  // `template` is a whole PUBLISH we encoded: each `!` read below is within its header.
   let pos = 1;
-  while (template[pos] & 0x80) pos++;
+  while (template[pos]! & 0x80) pos++;
   const topicAt = pos + 1;
   const topicLength = template.readUInt16BE(topicAt);
   let propertiesAt = topicAt + 2 + topicLength + (d.qos > 0 ? 2 : 0);
   let propertiesLength = 0;
   for (let multiplier = 1; ; multiplier *= 128) {
-    const byte = template[propertiesAt++];
+    const byte = template[propertiesAt++]!;
     propertiesLength += (byte & 0x7f) * multiplier;
     if ((byte & 0x80) === 0) break;
   }
@@ -59,7 +60,7 @@ export function withDeliveryProperties(template: Buffer, d: DeliveryProperties):
     newPropertiesLength +
     (template.length - propertiesAt - propertiesLength);
   const out = Buffer.allocUnsafe(1 + varintLength(remaining) + remaining);
-  out[0] = d.dup ? template[0] | 0x08 : template[0];
+  out[0] = d.dup ? template[0]! | 0x08 : template[0]!;
   let w = writeVarint(out, 1, remaining);
   out.writeUInt16BE(keptTopic, w);
   w += 2;

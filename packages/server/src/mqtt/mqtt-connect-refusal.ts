@@ -29,7 +29,7 @@ export function connectLevel(bytes: Buffer): number | undefined {
   // Remaining Length: 1 to 4 bytes, the high bit saying another follows.
   for (;;) {
     if (i >= bytes.length) return undefined;
-    if ((bytes[i++] & 0x80) === 0) break;
+    if ((bytes[i++]! & 0x80) === 0) break; // i < bytes.length, just checked
     if (i > 4) return -1;
   }
   if (i + 2 > bytes.length) return undefined;

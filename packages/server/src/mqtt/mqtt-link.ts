@@ -268,7 +268,8 @@ export class MqttLink
     const qos = bad.qos ?? 0;
     const id = bad.messageId ?? 0;
     if (qos > 0 && id === 0) return this.protocolError('packet identifier 0');
-    this.service.stats.publishesIn[qos]++;
+    // A malformed PUBLISH may carry QoS 3: counted nowhere rather than in a fourth slot.
+    if (qos === 0 || qos === 1 || qos === 2) this.service.stats.publishesIn[qos]++;
     this.refusePublish(qos, id, err.reasonCode, err.message);
   }
 
@@ -611,8 +612,7 @@ export class MqttLink
     }
     const granted: number[] = [];
     const retainedToSend: { filter: string; options: SubscriptionOptions }[] = [];
-    for (let i = 0; i < packet.subscriptions.length; i++) {
-      const sub = packet.subscriptions[i];
+    for (const [i, sub] of packet.subscriptions.entries()) {
       const filter = sub.topic;
       const shared = filter.startsWith(SHARED_PREFIX);
       if (shared && sub.nl) return this.protocolError('no local on a shared subscription');

@@ -2,8 +2,9 @@
 export class MqttStats {
   readonly packetsIn = new Map<string, number>();
   readonly packetsOut = new Map<string, number>();
-  readonly publishesIn = [0, 0, 0];
-  readonly publishesOut = [0, 0, 0];
+  /** By QoS 0, 1, 2. */
+  readonly publishesIn: [number, number, number] = [0, 0, 0];
+  readonly publishesOut: [number, number, number] = [0, 0, 0];
   parseErrors = 0;
   /** Messages not delivered, by reason (expired, queue_full, too_large, qos0_offline, slow_consumer). */
   readonly dropped = new Map<string, number>();

@@ -49,7 +49,7 @@ function generate(p: Publication, version: MqttVersion, qos: 0 | 1 | 2, retain: 
 /** Offset of the packet identifier in a PUBLISH: after the fixed header and the topic name. */
 function packetIdOffset(bytes: Buffer): number {
   let i = 1;
-  while (bytes[i] & 0x80) i++;
+  while (bytes[i]! & 0x80) i++; // a PUBLISH we encoded: its remaining length ends with a byte < 0x80
   return i + 1 + 2 + bytes.readUInt16BE(i + 1);
 }
 
@@ -89,6 +89,6 @@ export function publishPacket(
   const copy = Buffer.allocUnsafe(template.length);
   template.copy(copy);
   copy.writeUInt16BE(o.packetId, packetIdOffset(copy));
-  if (o.dup) copy[0] |= 0x08;
+  if (o.dup) copy[0] = copy[0]! | 0x08; // a packet has its first byte
   return copy;
 }

@@ -298,7 +298,8 @@ export class MqttSession implements Subscriber {
     let freed = 0;
     if (policy.maxQueuedBytes > 0)
       while (this.queuedBytes - freed + bytes > policy.maxQueuedBytes)
-        freed += heldBytes(this.queue[evicted++].publication);
+        // An entry remains: bytes <= maxQueuedBytes (above), so queuedBytes - freed > 0.
+        freed += heldBytes(this.queue[evicted++]!.publication);
     // As for storage.max_stored_messages: one session must not empty the others' queues. Checked
     // before evicting, so that a message refused here costs this session none of its oldest.
     const totalAfter = policy.total.queuedBytes - freed + bytes;
@@ -371,8 +372,7 @@ export class MqttSession implements Subscriber {
     const link = this.link;
     if (!link) return;
     if (this.resends.length > 0 && !this.resend(link)) return;
-    while (this.queue.length > 0) {
-      const next = this.queue[0];
+    for (let next = this.queue[0]; next !== undefined; next = this.queue[0]) {
       if (next.qos === 0) {
         if (this.policy.queueQos0WhenCongested && link.congested()) return;
         this.dequeue();
@@ -396,8 +396,8 @@ export class MqttSession implements Subscriber {
     const replays = this.replays;
     const budget = { steps: REPLAY_STEPS_PER_TURN };
     const now = Date.now();
-    while (replays.length > 0) {
-      const { cursor, filter, options } = replays[0];
+    for (let first = replays[0]; first !== undefined; first = replays[0]) {
+      const { cursor, filter, options } = first;
       if (this.subscriptions.get(filter) !== options) {
         replays.shift();
         continue;
@@ -482,7 +482,7 @@ export class MqttSession implements Subscriber {
     const resends = this.resends;
     while (this.resendFrom < resends.length) {
       if (link.congested()) return false;
-      const entry = resends[this.resendFrom++];
+      const entry = resends[this.resendFrom++] as Inflight; // resendFrom < length: the loop's check
       // Acknowledged, or forgotten, since it was listed.
       if (this.inflight.get(entry.packetId) !== entry) continue;
       entry.sentAt = Date.now();

@@ -22,7 +22,7 @@ function reservedProblem(name: string): string | undefined {
   if (name === '$SYS' || name.startsWith('$SYS/')) {
     if (!name.startsWith(BRIDGE_STATE_PREFIX)) return "topics under $SYS are the server's";
     const levels = name.split('/');
-    if (levels.length !== 5 || levels[3].length === 0 || levels[4] !== 'state')
+    if (levels.length !== 5 || levels[3] === '' || levels[4] !== 'state')
       return 'under $SYS/broker/connection/ clients publish only <id>/state';
     return undefined;
   }
@@ -48,8 +48,7 @@ export function checkMqttFilter(filter: string): Refusal | undefined {
   const problem = textProblem(filter);
   if (problem) return new Refusal(ErrorCode.InvalidChannel, problem);
   const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i];
+  for (const [i, level] of levels.entries()) {
     if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
       return new Refusal(ErrorCode.InvalidChannel, '"#" must be a whole level, and the last');
     }
