@@ -61,7 +61,7 @@ async function badTokens(n: number, seed: number): Promise<string[]> {
       for (let i = 0; i < changes; i++) {
         const at = Math.floor(random() * chars.length);
         const next = pick([...'ABCxyz019-_.']);
-        chars[at] = chars[at] === next ? 'Q' : next;
+        chars[at] = chars[at] === next ? 'Q' : (next as string); // pick() from a non-empty list
       }
       out.push(chars.join(''));
     } else {

@@ -1,6 +1,7 @@
 // Regressions of the security review: password-check floods, user-name timing, unverified MQTT
 // user names with auth off, the hook answer cache, and `pulse passwd` on a terminal.
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -108,7 +109,9 @@ describe('auth hardening: password-check flood', () => {
     const raws = await flood(h, 200, () => 4);
     try {
       // Let the queue fill, then log in again: no scrypt, no queue.
-      await raws[199].next('connack', 3000).catch(() => undefined);
+      await at(raws, 199)
+        .next('connack', 3000)
+        .catch(() => undefined);
       const t0 = performance.now();
       const again = await login(h, 4, creds('alice', 'alice-pass'));
       assert.equal(again.code, 0);
@@ -174,7 +177,10 @@ describe('auth hardening: user-name timing', () => {
       assert.notEqual(code, 0);
       raw.destroy();
     }
-    return times.sort((a, b) => a - b)[1];
+    return at(
+      times.sort((a, b) => a - b),
+      1,
+    );
   }
 
   test('unknown user names and plain-text users cost a scrypt check like known ones', async () => {

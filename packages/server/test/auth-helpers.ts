@@ -89,6 +89,7 @@ export class NativeTcp {
     for (;;) {
       const items = await this.frames.waitFor(this.cursor + 1, timeoutMs);
       const frame = items[this.cursor++];
+      assert.ok(frame !== undefined);
       if (frame.type !== 'ping') return frame;
     }
   }
@@ -245,7 +246,7 @@ export function startWith(
     config.log.report_interval_ms = 0;
     config.server.shutdown_drain_timeout_ms = 1000;
     for (const [section, values] of Object.entries(overrides)) {
-      Object.assign((config as unknown as Record<string, object>)[section], values);
+      Object.assign((config as unknown as Record<string, object>)[section] as object, values); // a section of PulseConfig
     }
     const server = new PulseServer(config, { logger: pino({ level: 'silent' }), ...options });
     const addr = await server.start();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import type { ServerResponse } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
@@ -211,9 +212,9 @@ describe('subscribe and publish hooks (auth on: JWT identities)', () => {
       hooks.count((r) => r.path === '/subscribe'),
       2,
     );
-    assert.equal(hooks.requests[0].user, 'ann');
-    assert.equal(hooks.requests[0].action, 'subscribe');
-    assert.equal(hooks.requests[0].protocol, 'native');
+    assert.equal(at(hooks.requests, 0).user, 'ann');
+    assert.equal(at(hooks.requests, 0).action, 'subscribe');
+    assert.equal(at(hooks.requests, 0).protocol, 'native');
     // Another user is asked about separately.
     const { c: c3 } = await NativeTcp.connect(h.tcpPort, await token('bob'));
     c3.send({ type: 'subscribe', id: 5, channel: 'ok/1' });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { spawnSync } from 'node:child_process';
 import { type KeyObject, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -221,7 +222,7 @@ describe('JWT with the TypeScript client and the JSON protocol', () => {
     assert.equal(await c.code('history', { channel: 'other' }), 403);
     assert.deepEqual(await c.ok('publish', { channel: 'room/a', data: { x: 1 } }), {});
     const push = await c.pushes.waitFor(1);
-    assert.deepEqual(push[0].params, { channel: 'room/a', data: { x: 1 } });
+    assert.deepEqual(at(push, 0).params, { channel: 'room/a', data: { x: 1 } });
     c.close();
     const text = await scrape(h);
     assert.ok(metricValue(text, 'pulse_auth_failures_total{protocol="json",reason="no_token"}') >= 1);
@@ -242,6 +243,7 @@ describe('JWT with the TypeScript client and the JSON protocol', () => {
     await pub.ok('publish', { channel: 'b/1', data: 'b' });
     await pub.ok('publish', { channel: 'a/1', data: 'a' });
     const [push] = await c.pushes.waitFor(1);
+    assert.ok(push !== undefined);
     assert.deepEqual(push.params, { channel: 'a/1', data: 'a' });
     assert.equal(await c.code('unsubscribe', { channel: 'b/1' }), 400, 'b/1 was dropped');
     assert.equal(c.pushes.items.length, 1, 'b/1 never arrived');
@@ -401,8 +403,8 @@ describe('JWT RS256 and ES256 public keys (PEM files)', () => {
       assert.equal(res.status, 1);
       const lines = res.stderr.trim().split('\n');
       assert.equal(lines.length, 1, res.stderr);
-      assert.match(lines[0], /^pulse: auth\.jwt_public_key: /);
-      assert.match(lines[0], why);
+      assert.match(at(lines, 0), /^pulse: auth\.jwt_public_key: /);
+      assert.match(at(lines, 0), why);
     }
   });
 });
@@ -434,7 +436,7 @@ describe('JWKS URL', () => {
     }
     assert.equal(jwks.count(), 1, 'one download for three connects');
     // Rotation: key b appears with a new kid.
-    keys = [keys[0], { ...(await exportJWK(b.publicKey)), kid: 'b', alg: 'RS256', use: 'sig' }];
+    keys = [at(keys, 0), { ...(await exportJWK(b.publicKey)), kid: 'b', alg: 'RS256', use: 'sig' }];
     await sleep(1100);
     const tokenB = await sign({ sub: 'bob', exp: now() + 60 }, b.privateKey, { alg: 'RS256', kid: 'b' });
     const { c, reply: frame } = await NativeTcp.connect(h.tcpPort, tokenB);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -536,7 +537,7 @@ describe('tls.use_identity_as_username', () => {
         protocolVersion: 5,
       });
       const granted = await client.subscribeAsync('alice/#');
-      assert.equal(granted[0].qos, 0);
+      assert.equal(at(granted, 0).qos, 0);
       await assert.rejects(client.subscribeAsync('bob/#'), /Not authorized/);
       await endAll(client);
       // Without a certificate: the user name and password are checked as usual.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { describe, test } from 'node:test';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../src/auth/passwords.js';
 import { aclRights, allowlist } from '../src/auth/rights.js';
@@ -123,11 +124,11 @@ describe('auth units: the session gate keeps order', () => {
     gate = new SessionGate<string>(owner, true);
     for (const item of ['a', 'slow1', 'b', 'slow2', 'c']) arrive(item);
     assert.deepEqual(handled, ['a']);
-    resolvers[0](true);
+    at(resolvers, 0)(true);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(handled, ['a', 'slow1:true', 'b']);
     arrive('d');
-    resolvers[1](false);
+    at(resolvers, 1)(false);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(handled, ['a', 'slow1:true', 'b', 'slow2:false', 'c', 'd']);
     assert.equal(gate.held, undefined);

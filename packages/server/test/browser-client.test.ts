@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,7 +32,7 @@ before(async () => {
     platform: 'browser',
     write: false,
   });
-  const js = bundle.outputFiles[0].text;
+  const js = at(bundle.outputFiles, 0).text;
   pageServer = createServer((req, res) => {
     if (req.url === '/client.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' });
@@ -91,6 +92,7 @@ test('the client runs in a browser and shares channels with Node clients', { ski
     (window as unknown as PageGlobals).client.publish('browser/from-page', 'hello from chromium'),
   );
   const [fromPage] = await nodeInbox.waitFor(1);
+  assert.ok(fromPage !== undefined);
   assert.equal(Buffer.from(fromPage.payload).toString(), 'hello from chromium');
   const rtt = await page.evaluate(() => (window as unknown as PageGlobals).client.ping());
   assert.ok(rtt >= 0);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -35,8 +36,8 @@ test('a config mistake stops start-up with one line naming the key and the sourc
   assert.equal(bad.status, 2);
   const lines = bad.stderr.trim().split('\n');
   assert.equal(lines.length, 1);
-  assert.match(lines[0], /limits\.max_connections/);
-  assert.match(lines[0], /PULSE_LIMITS_MAX_CONNECTIONS/);
+  assert.match(at(lines, 0), /limits\.max_connections/);
+  assert.match(at(lines, 0), /PULSE_LIMITS_MAX_CONNECTIONS/);
   const unknown = run(['--prot', '1']);
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /--prot/);

@@ -1,6 +1,7 @@
 // How the MQTT broker seed's Broker.toml keys are read (the files themselves, loaded by a real
 // process and used by real clients, are in seed-broker-toml.test.ts).
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ test('[websocket] enabled = true without bind listens on 8083; without enabled =
   const off = load('Broker.toml', '[websocket]\nbind = "0.0.0.0:8083"\n');
   assert.equal(off.config.mqtt.ws_port, 0);
   assert.equal(off.warnings.length, 1);
-  assert.match(off.warnings[0], /\[websocket\] .* has no effect without enabled = true/);
+  assert.match(at(off.warnings, 0), /\[websocket\] .* has no effect without enabled = true/);
 });
 
 test("[limits] slow_consumer_policy is the MQTT policy in a seed file, Pulse's own elsewhere", () => {
@@ -92,7 +93,7 @@ test('[storage] sqlite and [server.tls] set the Pulse keys; worker_threads only 
   );
   assert.equal(result.warnings.length, 1);
   assert.match(
-    result.warnings[0],
+    at(result.warnings, 0),
     /^\/.*\/Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse serves/,
   );
 });
@@ -118,7 +119,7 @@ test('storage.commit_policy with the memory engine is accepted with a warning th
   const result = load('pulse.toml', '[storage]\ncommit_policy = "strict"\n');
   assert.equal(result.warnings.length, 1);
   assert.match(
-    result.warnings[0],
+    at(result.warnings, 0),
     /storage\.commit_policy = "strict" \(from pulse\.toml\).*no effect with the memory engine/,
   );
   assert.deepEqual(

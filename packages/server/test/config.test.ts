@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,8 +249,10 @@ function errorOf(argv: string[] = [], env: Env = {}, cwd: string = tempDir()): s
 
 function withKey(base: SpecConfig, path: string, value: unknown): SpecConfig {
   const copy = structuredClone(base) as unknown as Record<string, Record<string, unknown>>;
-  const [section, key] = path.split('.');
-  copy[section][key] = value;
+  const [section = '', key = ''] = path.split('.');
+  const table = copy[section];
+  assert.ok(table !== undefined, `no section ${section}`);
+  table[key] = value;
   return copy as unknown as SpecConfig;
 }
 
@@ -415,7 +418,7 @@ function withKeys(base: SpecConfig, keys: readonly KeyValue[]): SpecConfig {
 function tomlOf(keys: readonly KeyValue[]): string {
   const sections = new Map<string, string[]>();
   for (const k of keys) {
-    const [section, key] = k.path.split('.');
+    const [section = '', key] = k.path.split('.');
     sections.set(section, [...(sections.get(section) ?? []), `${key} = ${k.toml}`]);
   }
   return [...sections].map(([section, lines]) => `[${section}]\n${lines.join('\n')}\n`).join('\n');
@@ -1231,8 +1234,8 @@ describe('config: [auth] keys', () => {
 
 /** The value at `section.key` of a config. */
 function withPath(c: PulseConfig, path: string): unknown {
-  const [section, key] = path.split('.');
-  return (c as unknown as Record<string, Record<string, unknown>>)[section][key];
+  const [section = '', key = ''] = path.split('.');
+  return (c as unknown as Record<string, Record<string, unknown>>)[section]?.[key];
 }
 
 describe('config: [[auth.users]] and [[auth.acl]] tables', () => {
@@ -1396,7 +1399,7 @@ describe('config: [[auth.users]] and [[auth.acl]] tables', () => {
         {},
         dirWithToml(`[[auth.acl]]\nusername = "*"\naction = "publish"\ntopic_filter = "${filter}"\n`),
       );
-      assert.equal(c.auth.acl[0].topic_filter, filter);
+      assert.equal(at(c.auth.acl, 0).topic_filter, filter);
     }
   });
 

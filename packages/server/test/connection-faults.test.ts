@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
@@ -108,7 +109,7 @@ describe('an exception in a connection callback closes that connection only', ()
     await victim.expectClosed();
     // The bystander got its ping (NativeTcp.next skips pings: look at the raw list).
     await other.frames.waitFor(2);
-    assert.equal(other.frames.items[1].type, 'ping');
+    assert.equal(at(other.frames.items, 1).type, 'ping');
     assert.equal(other.isClosed, false);
     assert.ok((await errorsAt(h, 'timer')) >= 1);
     other.destroy();
@@ -136,7 +137,8 @@ test('two servers in one process: each logs and counts its own connections fault
         },
       }),
     );
-  const [linesA, linesB]: Json[][] = [[], []];
+  const linesA: Json[] = [];
+  const linesB: Json[] = [];
   const [faultsA, faultsB] = [new Faults(), new Faults()];
   // B is made after A: a reporter kept in a module would now be B's for both.
   const a = await startServer({}, { logger: logOf(linesA), faultProbe: faultsA.probe });

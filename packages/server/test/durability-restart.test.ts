@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -458,7 +459,7 @@ describe('restart on the same SQLite file', () => {
       const got: number[] = [];
       for (let i = 0; i < 2; i++) {
         const p = (await back.next('publish')) as IPublishPacket;
-        got.push((p.payload as Buffer)[0]);
+        got.push(at(p.payload as Buffer, 0));
         back.send({ cmd: 'puback', messageId: p.messageId });
       }
       assert.deepEqual(got, [2, 3], 'the newest two of the queue');

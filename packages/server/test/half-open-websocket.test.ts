@@ -50,10 +50,12 @@ describe('a WebSocket peer that ends its TCP stream without a close frame is clo
     victim.send({ type: 'presence', id: 1, channel: 'lobby', action: 0, data: { name: 'victim' } });
     await victim.frames.waitFor(2);
     const [join] = await events.waitFor(1);
+    assert.ok(join !== undefined);
     assert.equal(join.action, 'join');
     assert.equal(await openConnections(h, 'ws'), 2);
     victim.ws.terminate();
     const [, leave] = await events.waitFor(2, PROMPTLY_MS);
+    assert.ok(leave !== undefined);
     assert.deepEqual([leave.action, leave.connectionId], ['leave', join.connectionId]);
     await eventually(async () => (await openConnections(h, 'ws')) === 1, 'pulse_connections{ws} = 1');
     await watcher.close();
@@ -64,8 +66,10 @@ describe('a WebSocket peer that ends its TCP stream without a close frame is clo
     const raw = await RawWsSocket.open(httpPort(h), '/ws');
     raw.send(encodeFrame({ type: 'presence', id: 1, channel: 'lobby', action: 0, data: {} }));
     const [join] = await events.waitFor(1);
+    assert.ok(join !== undefined);
     raw.socket.end();
     const [, leave] = await events.waitFor(2, PROMPTLY_MS);
+    assert.ok(leave !== undefined);
     assert.deepEqual([leave.action, leave.connectionId], ['leave', join.connectionId]);
     // The socket closes only once the server has sent its FIN too: no CLOSE-WAIT left behind.
     await within(raw.closed, PROMPTLY_MS, 'the server to close its side');
@@ -92,6 +96,7 @@ describe('MQTT over WebSocket: a FIN without DISCONNECT', () => {
     assert.equal(await openConnections(h, 'mqtt_ws'), 1);
     raw.socket.end();
     const [message] = await bystander.inbox.waitFor(1, PROMPTLY_MS);
+    assert.ok(message !== undefined);
     assert.equal(message.topic, 'wills/fin');
     assert.equal(message.payload.toString(), 'gone');
     await within(raw.closed, PROMPTLY_MS, 'the server to close its side');

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { at } from '@pulse/protocol/test/element';
 import { type Socket, connect, createServer } from 'node:net';
 import { PulseClient } from '@pulse/client';
 import { openTcp } from '@pulse/client/tcp';
@@ -66,7 +67,7 @@ async function startServerOnce(
   for (const [section, values] of Object.entries(overrides)) {
     // Sections are merged key by key; arrays of tables ([[history]]) are replaced whole.
     if (Array.isArray(values)) (config as unknown as Record<string, unknown>)[section] = values;
-    else Object.assign((config as unknown as Record<string, object>)[section], values);
+    else Object.assign((config as unknown as Record<string, object>)[section] as object, values); // a section of PulseConfig
   }
   const server = new PulseServer(config, { logger: pino({ level: 'silent' }), ...options });
   const addr = await server.start();
@@ -166,11 +167,11 @@ export class RawWs {
 
   /** The next frame after the first `after` ones, waiting for it. */
   async frame(index: number): Promise<Frame> {
-    return (await this.frames.waitFor(index + 1))[index];
+    return at(await this.frames.waitFor(index + 1), index);
   }
 
   last(): Frame {
-    return this.frames.items[this.frames.items.length - 1];
+    return at(this.frames.items, this.frames.items.length - 1);
   }
 }
 

@@ -79,6 +79,7 @@ describe('history across restarts with changed [[history]] tables', () => {
       assert.equal(result.offset, 0);
       await sub.publish('h/x', 'c1');
       const [next] = await inbox.waitFor(1);
+      assert.ok(next !== undefined);
       assert.deepEqual([text(next), next.offset, next.epoch], ['c1', 1, result.epoch]);
       await sub.close();
     } finally {
@@ -211,6 +212,7 @@ describe('history after kill -9 under commit_policy = fast', () => {
       );
       await c.publish('h/x', 'next');
       const [next] = await inbox.waitFor(1);
+      assert.ok(next !== undefined);
       assert.equal(next.epoch, result.epoch);
       assert.equal(next.offset, (result.offset as number) + 1);
       c.close();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { after, before, describe, test } from 'node:test';
 import { LENGTH_PREFIX_BYTES, MAX_NESTING_DEPTH } from '@pulse/protocol';
 import { Packr } from 'msgpackr';
@@ -73,13 +74,15 @@ describe('hostile presence data (issue 9 items 1, 2)', () => {
     member.send({ type: 'presence', id: 2, channel, action: 0, data: { name: 'ok' } });
     await member.expectAck(2);
     const event = (await nativeSub.frames.waitFor(3))[2];
+    assert.ok(event !== undefined);
     assert.deepEqual([event.type, (event as Json).data], ['presence', { name: 'ok' }]);
     const push = (await jsonSub.pushes.waitFor(1))[0];
+    assert.ok(push !== undefined);
     assert.deepEqual([push.method, push.params.data], ['join', { name: 'ok' }]);
     member.destroy();
     await nativeSub.frames.waitFor(4); // its leave
     assert.equal(nativeSub.frames.items.length, 4);
-    assert.equal((await jsonSub.pushes.waitFor(2))[1].method, 'leave');
+    assert.equal(at(await jsonSub.pushes.waitFor(2), 1).method, 'leave');
     await sleep(50);
     assert.equal(nativeSub.frames.items.length, 4);
     assert.equal(jsonSub.pushes.items.length, 2);
@@ -124,8 +127,8 @@ describe('hostile presence data (issue 9 items 1, 2)', () => {
     assert.equal(sync.type, 'presence');
     const members = Object.values(sync.data) as Json[];
     assert.equal(members.length, 1);
-    assert.deepEqual(Buffer.from(members[0].f), mine);
-    assert.equal(members[0].n, 1.5);
+    assert.deepEqual(Buffer.from(at(members, 0).f), mine);
+    assert.equal(at(members, 0).n, 1.5);
     assert.equal(bytesSeen().indexOf(marker), -1, 'a reply carried another client’s bytes');
     await reader.frames.waitFor(27);
     attacker.destroy();
@@ -281,8 +284,8 @@ describe('presence sync replies are bounded (issue 9 item 7)', () => {
     assert.equal(Object.keys(reply.presence).length, 3);
     assert.equal(reply.truncated, true);
     // A channel whose members all fit has no `truncated`.
-    members[0].send({ type: 'presence', id: 3, channel: 'small', action: 0, data: { s: 'x' } });
-    await members[0].expectAck(3);
+    at(members, 0).send({ type: 'presence', id: 3, channel: 'small', action: 0, data: { s: 'x' } });
+    await at(members, 0).expectAck(3);
     asker.send({ type: 'presence', id: 4, channel: 'small', action: 3 });
     const small = (await asker.next()) as Json;
     assert.equal(Object.keys(small.data).length, 1);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
@@ -183,11 +184,14 @@ describe('HTTP API: publish', () => {
       assert.deepEqual(reply.json, { ok: true, delivered: 4 });
       const bytes = JSON.stringify(data);
       const [w] = await wsInbox.waitFor(1);
+      assert.ok(w !== undefined);
       const [t] = await tcpInbox.waitFor(1);
+      assert.ok(t !== undefined);
       assert.equal(text(w), bytes);
       assert.equal(text(t), bytes);
       assert.equal(w.event, 'greeting');
       const [m] = await mq.inbox.waitFor(1);
+      assert.ok(m !== undefined);
       assert.equal(m.topic, 'pub/x');
       assert.deepEqual(m.payload, Buffer.from(bytes, 'utf8'));
       const [j] = await json.pushes.waitFor(1);
@@ -282,8 +286,8 @@ describe('HTTP API: broadcast', () => {
       assert.equal(reply.json.results[2].error.code, 400);
       assert.deepEqual(reply.json.results[3], { channel: 'bc:none', delivered: 0 });
       assert.equal(reply.json.results[4].error.code, 403);
-      assert.equal(text((await inA.waitFor(1))[0]), '{"v":1}');
-      assert.equal((await inB.waitFor(1))[0].event, 'tick');
+      assert.equal(text(at(await inA.waitFor(1), 0)), '{"v":1}');
+      assert.equal(at(await inB.waitFor(1), 0).event, 'tick');
     } finally {
       a.close();
       b.close();
@@ -457,7 +461,7 @@ describe('HTTP API: disconnect', () => {
       // The bystander is untouched.
       const inbox = await nativeSubscriber(bystander, 'still:here');
       await call(h, 'POST', '/api/publish', { channel: 'still:here', data: 'yes' });
-      assert.equal(text((await inbox.waitFor(1))[0]), '"yes"');
+      assert.equal(text(at(await inbox.waitFor(1), 0)), '"yes"');
     } finally {
       ws.close();
       tcp.close();
@@ -585,7 +589,7 @@ describe('HTTP API: keys, bodies, routes', () => {
   test('no keys configured: every /api/* request is 401, saying so', async () => {
     const closed = await startServer({});
     try {
-      for (const [method, path] of [
+      for (const [method, path] of <[string, string][]>[
         ['POST', '/api/publish'],
         ['GET', '/api/channels'],
         ['GET', '/api/presence/x'],
@@ -741,7 +745,7 @@ describe('HTTP API: fuzz', () => {
   test('thousands of random and mutated requests: every one a JSON answer under 500; a bystander keeps its messages', async () => {
     const seed = Number(process.env.PULSE_FUZZ_SEED ?? 20_240_611);
     const random = prng(seed);
-    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
+    const pick = <T>(list: readonly T[]): T => at(list, Math.floor(random() * list.length));
     const int = (n: number) => Math.floor(random() * n);
 
     const bystander = await wsClient(h);
@@ -907,8 +911,8 @@ describe('HTTP API: fuzz', () => {
       assert.deepEqual(reply.json, { ok: true, delivered: 2 });
       const got = await inbox.waitFor(1);
       assert.equal(got.length, 1);
-      assert.equal(text(got[0]), '{"after":"fuzz"}');
-      assert.equal((await mqttBystander.inbox.waitFor(1))[0].payload.toString(), '{"after":"fuzz"}');
+      assert.equal(text(at(got, 0)), '{"after":"fuzz"}');
+      assert.equal(at(await mqttBystander.inbox.waitFor(1), 0).payload.toString(), '{"after":"fuzz"}');
     } finally {
       agent.destroy();
       bystander.close();

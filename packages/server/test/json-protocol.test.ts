@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -521,7 +522,7 @@ describe('JSON protocol: history and recovery', () => {
       if (page.publications.length === 0) break;
       assert.ok(page.publications.length <= 40);
       seen.push(...page.publications.map((p: Json) => p.offset));
-      since = { offset: seen[seen.length - 1], epoch: page.epoch };
+      since = { offset: at(seen, seen.length - 1), epoch: page.epoch };
     }
     assert.deepEqual(seen, range(1, 150));
     const other = await c.ok('history', {
@@ -668,6 +669,7 @@ describe('JSON protocol: across protocols', () => {
     await json.ok('subscribe', { channel: 'x:json' });
     await json.ok('publish', { channel: 'x:json', data: { a: [1, 'é'] }, event: 'ev' });
     const [fromJson] = await nativeInbox.waitFor(1);
+    assert.ok(fromJson !== undefined);
     assert.equal(Buffer.from(fromJson.payload).toString('utf8'), '{"a":[1,"é"]}');
     assert.equal(fromJson.event, 'ev');
 
@@ -737,7 +739,7 @@ describe('JSON protocol: across protocols', () => {
       const json = await JsonWs.open(m.wsUrl);
       await json.ok('subscribe', { channel: 'devices/+/state' });
       await json.ok('publish', { channel: 'devices/1/state', data: { on: true } });
-      const [[topic, payload]] = await mqttInbox.waitFor(1);
+      const [topic, payload] = at(await mqttInbox.waitFor(1), 0);
       assert.equal(topic, 'devices/1/state');
       assert.equal(payload.toString(), '{"on":true}');
       await client.publishAsync('devices/2/state', '{"on":false}', { qos: 1 });
@@ -856,7 +858,7 @@ describe('JSON protocol: fuzz', () => {
     const seed = Number(process.env.PULSE_FUZZ_SEED ?? 20240611);
     const rand = prng(seed);
     const int = (n: number) => Math.floor(rand() * n);
-    const pick = <T>(list: readonly T[]): T => list[int(list.length)];
+    const pick = <T>(list: readonly T[]): T => at(list, int(list.length));
     const weird: unknown[] = [
       null,
       true,

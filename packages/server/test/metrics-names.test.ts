@@ -1,5 +1,6 @@
 // Every metric a scrape returns follows the Prometheus naming conventions.
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import { scrape, startServer } from './helpers.js';
 
@@ -10,7 +11,7 @@ test('metric names: one pulse_ prefix, no doubled word, _total only and always o
     const types = new Map<string, string>();
     for (const line of text.split('\n')) {
       const m = /^# TYPE (\S+) (\S+)$/.exec(line);
-      if (m) types.set(m[1], m[2]);
+      if (m) types.set(at(m, 1), at(m, 2));
     }
     assert.ok(types.size > 30, `a full scrape (${types.size} metrics)`);
     for (const [name, type] of types) {

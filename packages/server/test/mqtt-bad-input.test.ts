@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
@@ -84,7 +85,7 @@ test('a packet identifier cut to one byte is malformed, not a crash (mqtt-packet
     const bystander = await mqttClient(h.tcpUrl);
     await bystander.subscribeAsync('still/up');
     await bystander.publishAsync('still/up', 'yes');
-    assert.equal((await bystander.inbox.waitFor(1))[0].payload.toString(), 'yes');
+    assert.equal(at(await bystander.inbox.waitFor(1), 0).payload.toString(), 'yes');
     await endAll(bystander);
   });
 });
@@ -286,8 +287,10 @@ test('fuzz: random and mutated packets on many raw sockets never crash the serve
         const edits = 1 + int(4);
         for (let e = 0; e < edits; e++) {
           const kind = int(6);
-          if (kind === 0 && b.length > 0) b[int(b.length)] ^= 1 << int(8);
-          else if (kind === 1 && b.length > 0) b[int(b.length)] = int(256);
+          if (kind === 0 && b.length > 0) {
+            const pos = int(b.length);
+            b[pos] = at(b, pos) ^ (1 << int(8));
+          } else if (kind === 1 && b.length > 0) b[int(b.length)] = int(256);
           else if (kind === 2) b = b.subarray(0, int(b.length + 1));
           else if (kind === 3) {
             const at = int(b.length + 1);
@@ -295,7 +298,7 @@ test('fuzz: random and mutated packets on many raw sockets never crash the serve
             b = Buffer.concat([b.subarray(0, at), junk, b.subarray(at)]);
           } else if (kind === 4 && b.length > 1)
             b[1] = int(256); // the Remaining Length
-          else if (kind === 5 && b.length > 0) b[0] = (int(16) << 4) | (b[0] & 0x0f);
+          else if (kind === 5 && b.length > 0) b[0] = (int(16) << 4) | (at(b, 0) & 0x0f);
         }
         return b;
       };
@@ -322,7 +325,7 @@ test('fuzz: random and mutated packets on many raw sockets never crash the serve
           );
           const corp = corpora[v];
           for (let i = 0, n = 1 + int(6); i < n; i++) {
-            const packet = corp[int(corp.length)];
+            const packet = at(corp, int(corp.length));
             chunks.push(rand() < 0.7 ? mutate(packet) : packet);
           }
           if (scenario === 3) chunks.push(randomBytes());
@@ -365,7 +368,7 @@ test('fuzz: random and mutated packets on many raw sockets never crash the serve
       const fresh = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
       await fresh.subscribeAsync('after/fuzz', { qos: 2 });
       await fresh.publishAsync('after/fuzz', 'still fine', { qos: 2 });
-      assert.equal((await fresh.inbox.waitFor(1))[0].payload.toString(), 'still fine');
+      assert.equal(at(await fresh.inbox.waitFor(1), 0).payload.toString(), 'still fine');
       const health = await fetch(`${h.httpUrl}/health`);
       assert.equal(health.status, 200);
       await sleep(100);

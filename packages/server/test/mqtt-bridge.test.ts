@@ -67,6 +67,7 @@ async function bridgeBothWays(
       const [up] = await watcher.inbox.waitFor(1, 10_000).catch((err) => {
         throw new Error(`${err.message}; mosquitto log:\n${mosquitto.log()}`);
       });
+      assert.ok(up !== undefined);
       assert.match(up.topic, STATE);
       assert.equal(up.payload.toString(), '1');
       watcher.inbox.items.length = 0;
@@ -111,11 +112,13 @@ async function bridgeBothWays(
       // The bridge goes away without DISCONNECT: its will marks it down, retained.
       await mosquitto.kill();
       const [down] = await watcher.inbox.waitFor(1, 10_000);
+      assert.ok(down !== undefined);
       assert.equal(down.topic, up.topic);
       assert.equal(down.payload.toString(), '0');
       const late = await pulseClient();
       await late.subscribeAsync('$SYS/broker/connection/+/state');
       const [retained] = await late.inbox.waitFor(1);
+      assert.ok(retained !== undefined);
       assert.equal(retained.payload.toString(), '0');
       assert.equal(retained.packet.retain, true);
       await endAll(pulseSide, mosquittoSide, late);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
@@ -39,10 +40,10 @@ test('publish and subscribe with MQTT 3.1, 3.1.1 and 5.0 over TCP and over WebSo
         await pub.publishAsync(topic, payload, { qos: 1 });
         await pub.publishAsync(topic, 'second', { qos: 0 });
         const got = await sub.inbox.waitFor(2);
-        assert.equal(got[0].topic, topic, `${transport} v${v}`);
-        assert.deepEqual(got[0].payload, payload);
-        assert.equal(got[0].packet.qos, 1);
-        assert.equal(got[1].payload.toString(), 'second');
+        assert.equal(at(got, 0).topic, topic, `${transport} v${v}`);
+        assert.deepEqual(at(got, 0).payload, payload);
+        assert.equal(at(got, 0).packet.qos, 1);
+        assert.equal(at(got, 1).payload.toString(), 'second');
         assert.deepEqual(sub.errors, []);
         await endAll(sub, pub);
       }
@@ -52,7 +53,7 @@ test('publish and subscribe with MQTT 3.1, 3.1.1 and 5.0 over TCP and over WebSo
     const ws = await mqttClient(h.mqttWsUrl, { protocolVersion: 4 });
     await tcp.subscribeAsync('mixed/t', { qos: 2 });
     await ws.publishAsync('mixed/t', 'from ws', { qos: 2 });
-    assert.equal((await tcp.inbox.waitFor(1))[0].payload.toString(), 'from ws');
+    assert.equal(at(await tcp.inbox.waitFor(1), 0).payload.toString(), 'from ws');
     await endAll(tcp, ws);
   });
 });
@@ -83,7 +84,7 @@ test('MQTT over WebSocket: subprotocol required, packets may span messages, a me
       ws.send(connect.subarray(1, 7));
       ws.send(connect.subarray(7));
       await packets.waitFor(1);
-      assert.equal(packets.items[0].cmd, 'connack');
+      assert.equal(at(packets.items, 0).cmd, 'connack');
       // SUBSCRIBE + PUBLISH + PINGREQ in one message, then a PUBLISH split in the middle.
       const topic = `ws/${subprotocol}`;
       ws.send(
@@ -344,6 +345,7 @@ test('keep alive: silent past 1.5 x keep alive closes (0x8D in v5, will sent); P
       await silent4.expectClosed(2000);
       await lowered.expectDisconnect(0x8d, 2000);
       const [will] = await watcher.inbox.waitFor(1);
+      assert.ok(will !== undefined);
       assert.equal(will.topic, 'ka/will/5');
       assert.equal(will.payload.toString(), 'timed out');
       await sleep(300);
@@ -412,7 +414,7 @@ test('session takeover: the old connection gets DISCONNECT 0x8E (v5) or is close
     assert.equal((await old.gone)?.reasonCode, 0x8e);
     assert.equal(fresh.connack.sessionPresent, true);
     await watcher.publishAsync('takeover/kept', 'to the new connection', { qos: 1 });
-    assert.equal((await fresh.client.inbox.waitFor(1))[0].payload.toString(), 'to the new connection');
+    assert.equal(at(await fresh.client.inbox.waitFor(1), 0).payload.toString(), 'to the new connection');
     await sleep(1100);
     assert.deepEqual(
       watcher.inbox.items.map((m) => m.topic).filter((t) => t === 'takeover/will/delayed'),
@@ -459,6 +461,7 @@ test('DISCONNECT from the client: 0x00 discards the will, 0x04 and error codes s
     raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 30 } });
     await raw.expectDisconnect(0x82);
     const [, , , pe] = await watcher.inbox.waitFor(4);
+    assert.ok(pe !== undefined);
     assert.equal(pe.topic, 'bye/protocol-error', 'a connection closed for a protocol error sends its will');
     // Session expiry set at DISCONNECT ends (or keeps) the session.
     const clientId = uniqueId('exp');
@@ -557,6 +560,7 @@ test('will messages: QoS, retain, properties, will delay, reconnects, session en
     const late = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     await late.subscribeAsync('will/rich');
     const [replayed] = await late.inbox.waitFor(1);
+    assert.ok(replayed !== undefined);
     assert.equal(replayed.packet.retain, true);
     assert.equal(replayed.payload.toString(), 'rich is gone');
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import type { Publication } from '@pulse/client';
 import { Inbox, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
@@ -35,8 +36,8 @@ test('an MQTT publication reaches native WebSocket and TCP subscribers with its 
         n++;
       }
     }
-    await publishers[0].publishAsync('dev/kitchen/temp', '21.5', { qos: 1 });
-    await publishers[0].publishAsync('dev/kitchen/humidity', '40', { qos: 1 });
+    await at(publishers, 0).publishAsync('dev/kitchen/temp', '21.5', { qos: 1 });
+    await at(publishers, 0).publishAsync('dev/kitchen/humidity', '40', { qos: 1 });
     for (const inbox of [wsInbox, tcpInbox]) {
       const got = await inbox.waitFor(n);
       for (const p of got) {
@@ -45,6 +46,7 @@ test('an MQTT publication reaches native WebSocket and TCP subscribers with its 
       }
     }
     const [wild] = await wildInbox.waitFor(1);
+    assert.ok(wild !== undefined);
     await sleep(50);
     assert.equal(wildInbox.items.length, 1, 'the native wildcard matched one level');
     assert.equal(wild.channel, 'dev/kitchen/temp');
@@ -75,10 +77,10 @@ test('a native publication reaches MQTT subscribers (3.1.1 and 5.0, TCP and WebS
     await nativeWs.publish('chat:lobby', 'hello');
     for (const c of [exact4, exact5]) {
       const got = await c.inbox.waitFor(2);
-      assert.deepEqual(got[0].payload, BYTES);
-      assert.equal(got[0].topic, 'sensors/kitchen/temp');
-      assert.equal(got[0].packet.qos, 0, 'native publications are QoS 0');
-      assert.equal(got[1].payload.toString(), 'from tcp');
+      assert.deepEqual(at(got, 0).payload, BYTES);
+      assert.equal(at(got, 0).topic, 'sensors/kitchen/temp');
+      assert.equal(at(got, 0).packet.qos, 0, 'native publications are QoS 0');
+      assert.equal(at(got, 1).payload.toString(), 'from tcp');
     }
     const all = await hash.inbox.waitFor(4);
     assert.deepEqual(
@@ -100,6 +102,7 @@ test('a native publication reaches MQTT subscribers (3.1.1 and 5.0, TCP and WebS
     });
     await nativeTcp.publish('chat:lobby', 'hello');
     const [reply] = (await replies.waitFor(2)).slice(1);
+    assert.ok(reply !== undefined);
     assert.equal(Buffer.from(reply.payload).toString(), 'hi native');
     await nativeWs.close();
     await nativeTcp.close();
@@ -124,7 +127,7 @@ test('MQTT publications (QoS 0 and 1, and a will) that reach a subscriber count 
     assert.equal(await latencyCount(), before + 2, 'one observation per publication that reached someone');
     publisher.stream.destroy();
     const got = await subscriber.inbox.waitFor(3);
-    assert.equal(got[2].topic, 'lat/will');
+    assert.equal(at(got, 2).topic, 'lat/will');
     assert.equal(await latencyCount(), before + 3, 'the will is a client publication too');
     await endAll(subscriber, publisher);
   });

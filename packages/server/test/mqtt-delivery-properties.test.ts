@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import { withDeliveryProperties } from '../src/mqtt/delivery-properties.js';
@@ -15,7 +16,7 @@ function parse(bytes: Buffer): IPublishPacket {
   parser.parse(bytes);
   assert.deepEqual(errors, []);
   assert.equal(packets.length, 1);
-  return packets[0];
+  return at(packets, 0);
 }
 
 const plain = (p: IPublishPacket) => JSON.parse(JSON.stringify(p, (_k, v) => (v === undefined ? null : v)));

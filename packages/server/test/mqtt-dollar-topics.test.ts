@@ -72,6 +72,7 @@ test('a client $ topic is retained like any other: counted in mqtt.max_retained_
     const late = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     await late.subscribeAsync('$app/#');
     const [kept] = await late.inbox.waitFor(1);
+    assert.ok(kept !== undefined);
     assert.equal(kept.topic, '$app/r');
     assert.equal(kept.packet.retain, true);
     raw.destroy();
@@ -90,6 +91,7 @@ test('wills on bridge state topics are accepted and published; a will on $SYS/..
       });
       raw.destroy();
       const [will] = await watcher.inbox.waitFor(1);
+      assert.ok(will !== undefined);
       watcher.inbox.items.length = 0;
       assert.equal(will.topic, topic);
       assert.equal(will.payload.toString(), '0');

@@ -245,6 +245,7 @@ export class RawMqtt {
         );
       });
       const packet = items[this.cursor++];
+      assert.ok(packet !== undefined);
       if (!cmd || packet.cmd === cmd) return packet;
     }
   }

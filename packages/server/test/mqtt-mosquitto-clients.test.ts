@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { Publication } from '@pulse/client';
@@ -116,8 +117,9 @@ test('mosquitto and MQTT.js interoperate: binary payloads, v5 properties, native
       '60',
     ]);
     const [bin, props] = await js.inbox.waitFor(2);
+    assert.ok(bin !== undefined && props !== undefined);
     assert.deepEqual(bin.payload, payload);
-    assert.deepEqual(Buffer.from((await nativeInbox.waitFor(1))[0].payload), payload);
+    assert.deepEqual(Buffer.from(at(await nativeInbox.waitFor(1), 0).payload), payload);
     const p = props.packet.properties ?? {};
     assert.equal(props.payload.toString(), '{"a":1}');
     assert.deepEqual({ ...p.userProperties }, { origin: 'mosquitto' });
@@ -221,6 +223,7 @@ test('mosquitto clients: retained messages, persistent sessions (-c) and wills',
     child.kill('SIGKILL'); // no DISCONNECT
     await done;
     const [will] = await watcher.inbox.waitFor(1);
+    assert.ok(will !== undefined);
     assert.equal(will.payload.toString(), 'mosquitto gone');
     await endAll(watcher);
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import type { IConnackPacket, IPublishPacket, IPubrelPacket, QoS } from 'mqtt-packet';
 import { RawMqtt, endAll, metric, mqttClient, uniqueId, withMqtt } from './mqtt-helpers.js';
@@ -25,7 +26,7 @@ test('QoS 0, 1 and 2 both ways, delivered at the lower of publish and subscripti
       for (const url of [h.tcpUrl, h.mqttWsUrl]) {
         const pub = await mqttClient(url, { protocolVersion: version });
         const subs = await Promise.all(QOS.map(() => mqttClient(url, { protocolVersion: version })));
-        for (const q of QOS) await subs[q].subscribeAsync(`qos/${version}/s${q}`, { qos: q });
+        for (const q of QOS) await at(subs, q).subscribeAsync(`qos/${version}/s${q}`, { qos: q });
         for (const s of QOS) {
           for (const p of QOS) {
             // Resolves when the QoS 1/2 flow with the server has completed.
@@ -33,7 +34,7 @@ test('QoS 0, 1 and 2 both ways, delivered at the lower of publish and subscripti
           }
         }
         for (const s of QOS) {
-          const got = await subs[s].inbox.waitFor(3);
+          const got = await at(subs, s).inbox.waitFor(3);
           assert.deepEqual(
             got.map((m) => [m.payload.toString(), m.packet.qos]),
             QOS.map((p) => [`p${p}`, Math.min(p, s)]),
@@ -155,11 +156,11 @@ test("the outbound inflight window honours the client's receive maximum (QoS 1 a
     const zero = (await raw.next('publish')) as IPublishPacket;
     assert.equal(zero.topic, 'win/q0');
     const seen = first.map((p) => p.payload.toString());
-    raw.send({ cmd: 'puback', messageId: first[0].messageId });
+    raw.send({ cmd: 'puback', messageId: at(first, 0).messageId });
     let next = (await raw.next('publish')) as IPublishPacket;
     seen.push(next.payload.toString());
     await raw.nothingFor(100, 'publish');
-    const pending = [first[1], next];
+    const pending = [at(first, 1), next];
     while (seen.length < 6) {
       const done = pending.shift() as IPublishPacket;
       raw.send({ cmd: 'puback', messageId: done.messageId });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import type { IPublishPacket, ISubackPacket } from 'mqtt-packet';
 import { sleep } from './helpers.js';
@@ -68,7 +69,7 @@ test('retained replay (issue 9 item 10): 3,000 QoS 1 messages to a Receive Maxim
     assert.equal(await metric(h, 'pulse_mqtt_retained'), 3000);
     const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5, properties: { receiveMaximum: 65_535 } });
     const granted = await sub.subscribeAsync('fleet/#', { qos: 1 });
-    assert.equal(granted[0].qos, 1, 'SUBACK granted QoS 1');
+    assert.equal(at(granted, 0).qos, 1, 'SUBACK granted QoS 1');
     const got = await sub.inbox.waitFor(3000, 30_000);
     assert.equal(new Set(got.map((m) => m.topic)).size, 3000, 'every retained message, once');
     assert.ok(

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import { Publication } from '@pulse/core';
 import { MqttSession, type SessionPolicy } from '../src/mqtt/session.js';
@@ -30,8 +31,8 @@ test('a message queued for an away client does not pin the socket read its paylo
   const b = offlineSession('b', p);
   a.deliver(publication);
   b.deliver(publication);
-  const queuedA = a.queue[0].publication;
-  const queuedB = b.queue[0].publication;
+  const queuedA = at(a.queue, 0).publication;
+  const queuedB = at(b.queue, 0).publication;
   assert.equal(queuedA.payload.buffer.byteLength, 128, 'an owned copy, not a view of the 64 KiB read');
   assert.deepEqual(Buffer.from(queuedA.payload), read.subarray(1000, 1128));
   assert.equal(queuedA, queuedB, 'one copy for both sessions');

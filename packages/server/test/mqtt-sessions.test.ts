@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import { sleep } from './helpers.js';
 import { endAll, metric, mqttClient, mqttClientWithConnack, uniqueId, withMqtt } from './mqtt-helpers.js';
@@ -28,7 +29,7 @@ test('3.1.1 clean session 0: subscriptions and QoS 1/2 messages wait for the cli
     );
     // The subscription is still there without subscribing again.
     await pub.publishAsync('sess/c', 'live', { qos: 0 });
-    assert.equal((await back.client.inbox.waitFor(3))[2].payload.toString(), 'live');
+    assert.equal(at(await back.client.inbox.waitFor(3), 2).payload.toString(), 'live');
     await back.client.endAsync();
     // Clean session 1: no session present, nothing kept, and none afterwards.
     const clean = await mqttClientWithConnack(h.tcpUrl, { protocolVersion: 4, clientId, clean: true });
@@ -73,7 +74,7 @@ test('v5 session expiry interval: the session outlives the connection for that l
     assert.equal(zero.connack.sessionPresent, false, 'expiry 0: ended with the connection');
     const soon = await reconnect(ids.soon);
     assert.equal(soon.connack.sessionPresent, true, 'within the expiry interval');
-    assert.equal((await soon.client.inbox.waitFor(1))[0].payload.toString(), 'queued');
+    assert.equal(at(await soon.client.inbox.waitFor(1), 0).payload.toString(), 'queued');
     await sleep(1150 - (Date.now() - t0));
     const late = await reconnect(ids.late);
     assert.equal(late.connack.sessionPresent, false, 'past the expiry interval');
@@ -150,6 +151,7 @@ test('the offline queue is bounded by mqtt.max_queued_messages (oldest dropped, 
     await sleep(20);
     const back = await mqttClient(h.tcpUrl, { protocolVersion: 4, clientId, clean: false });
     const [m] = await back.inbox.waitFor(1);
+    assert.ok(m !== undefined);
     assert.equal(m.payload.toString(), 'kept');
     assert.equal(m.packet.qos, 0);
     await endAll(back, pub);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
 import { sleep } from './helpers.js';
@@ -51,7 +52,7 @@ test('wildcards: + and # match by level; # includes the parent; first-level wild
       'sport/tennis/player1/ranking',
       '/finance',
     ];
-    cases[6][1] = [...topics];
+    at(cases, 6)[1] = [...topics];
     const subs: TestClient[] = [];
     for (const [filter] of cases) {
       const c = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
@@ -66,16 +67,18 @@ test('wildcards: + and # match by level; # includes the parent; first-level wild
     await publishAll(pub, topics);
     await pub.publishAsync('done', 'done', { qos: 1 });
     // `#` and `+` received the marker last; everyone else saw all they will see.
-    await subs[5].inbox.waitFor(cases[5][1].length + 1);
-    await subs[6].inbox.waitFor(topics.length + 1);
+    await at(subs, 5).inbox.waitFor(at(cases, 5)[1].length + 1);
+    await at(subs, 6).inbox.waitFor(topics.length + 1);
     await sys.inbox.waitFor(1);
     await sleep(120); // $SYS is published every 50 ms: '#' must still not have seen any
     for (let i = 0; i < cases.length; i++) {
-      const [filter, expected] = cases[i];
-      const got = subs[i].inbox.items.map((m) => m.topic).filter((t) => t !== 'done');
+      const [filter, expected] = at(cases, i);
+      const got = at(subs, i)
+        .inbox.items.map((m) => m.topic)
+        .filter((t) => t !== 'done');
       assert.deepEqual(got.sort(), [...expected].sort(), `filter ${filter}`);
       assert.ok(
-        subs[i].inbox.items.every((m) => !m.topic.startsWith('$')),
+        at(subs, i).inbox.items.every((m) => !m.topic.startsWith('$')),
         `${filter} never matches a $ topic`,
       );
     }
@@ -129,12 +132,12 @@ test('overlapping subscriptions: one delivery at the highest QoS with every matc
     await sleep(100);
     const got = sub.inbox.items;
     assert.equal(got.length, 2, 'one delivery per message');
-    assert.equal(got[0].payload.toString(), 'both');
-    assert.equal(got[0].packet.qos, 2);
-    const ids = got[0].packet.properties?.subscriptionIdentifier;
+    assert.equal(at(got, 0).payload.toString(), 'both');
+    assert.equal(at(got, 0).packet.qos, 2);
+    const ids = at(got, 0).packet.properties?.subscriptionIdentifier;
     assert.deepEqual([ids].flat().sort(), [1, 2]);
-    assert.equal(got[1].payload.toString(), 'hash only');
-    assert.deepEqual(got[1].packet.properties?.subscriptionIdentifier, 2);
+    assert.equal(at(got, 1).payload.toString(), 'hash only');
+    assert.deepEqual(at(got, 1).packet.properties?.subscriptionIdentifier, 2);
     assert.deepEqual(
       v4.inbox.items.map((m) => [m.payload.toString(), m.packet.qos]),
       [
@@ -175,7 +178,11 @@ test('shared subscriptions: round-robin within a group, every group and plain su
       [0, 1, 2, 3, 4, 5, 6, 7, 8],
       'each message to exactly one member',
     );
-    assert.equal(members[0].inbox.items[0].topic.startsWith('jobs/'), true, 'delivered with the real topic');
+    assert.equal(
+      at(at(members, 0).inbox.items, 0).topic.startsWith('jobs/'),
+      true,
+      'delivered with the real topic',
+    );
     // A member leaves: the others share everything.
     await members[2].unsubscribeAsync('$share/workers/jobs/+');
     for (let i = 0; i < 4; i++) await pub.publishAsync(`jobs/x${i}`, 'later', { qos: 1 });
@@ -189,6 +196,7 @@ test('shared subscriptions: round-robin within a group, every group and plain su
     await late.subscribeAsync('$share/late/jobs/+', { qos: 1 });
     await late.subscribeAsync('jobs/retained', { qos: 1 });
     const [r] = await late.inbox.waitFor(1);
+    assert.ok(r !== undefined);
     assert.equal(r.packet.retain, true);
     await sleep(100);
     assert.equal(late.inbox.items.length, 1, 'retained once, through the plain subscription only');
@@ -222,7 +230,7 @@ test('shared subscriptions prefer connected members; an offline member gets noth
     await back.client.endAsync();
     await pub.publishAsync('work', 'queued', { qos: 1 });
     const again = await mqttClient(h.tcpUrl, opts);
-    assert.equal((await again.inbox.waitFor(1))[0].payload.toString(), 'queued');
+    assert.equal(at(await again.inbox.waitFor(1), 0).payload.toString(), 'queued');
     await endAll(pub, again);
   });
 });
@@ -266,8 +274,8 @@ test('retain as published, and retain handling 0, 1 and 2', async () => {
     await rap.subscribeAsync('rap/t', { qos: 1, rap: true });
     await plain.subscribeAsync('rap/t', { qos: 1 });
     await pub.publishAsync('rap/t', 'live', { qos: 1, retain: true });
-    assert.equal((await rap.inbox.waitFor(1))[0].packet.retain, true, 'retain as published');
-    assert.equal((await plain.inbox.waitFor(1))[0].packet.retain, false, 'live messages lose the flag');
+    assert.equal(at(await rap.inbox.waitFor(1), 0).packet.retain, true, 'retain as published');
+    assert.equal(at(await plain.inbox.waitFor(1), 0).packet.retain, false, 'live messages lose the flag');
 
     await pub.publishAsync('rh/t', 'kept', { qos: 1, retain: true });
     const subscribeTwice = async (rh: 0 | 1 | 2) => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import type { IConnackPacket, IPubackPacket, IPublishPacket, IPubrecPacket } from 'mqtt-packet';
@@ -72,7 +73,7 @@ test('PUBLISH over mqtt.max_user_properties or mqtt.max_user_property_bytes: PUB
       ['up/ok', 'up/after'],
     );
     assert.deepEqual(
-      { ...got[0].packet.properties?.userProperties },
+      { ...at(got, 0).packet.properties?.userProperties },
       four,
       'properties within the limits travel on',
     );
@@ -158,9 +159,10 @@ test('a flood of 318 KB PUBLISH packets with 20,000 user properties each: refuse
     const seen = { mqtt: [] as number[], native: [] as number[] };
     const latencies = { mqtt: [] as number[], native: [] as number[] };
     const record = (pair: 'mqtt' | 'native', text: string) => {
-      const [seq, at] = text.split('@').map(Number);
+      const [seq, sentAt] = text.split('@').map(Number);
+      assert.ok(seq !== undefined && sentAt !== undefined, `a "seq@ms" payload, got ${text}`);
       seen[pair].push(seq);
-      latencies[pair].push(performance.now() - at);
+      latencies[pair].push(performance.now() - sentAt);
     };
     mqttPair.on('message', (_topic, payload) => record('mqtt', payload.toString()));
     await nativePair.subscribe('bystander/native', (p) =>

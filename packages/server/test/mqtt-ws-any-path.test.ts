@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -37,6 +38,7 @@ test('MQTT over WebSocket is served on any path an MQTT client offers its subpro
       });
       await pub.publishAsync(`anypath/v${protocolVersion}`, path, { qos: 1 });
       const [got] = await sub.inbox.waitFor(1);
+      assert.ok(got !== undefined);
       sub.inbox.items.length = 0;
       assert.equal(got.payload.toString(), path, `published over ${path}`);
       await endAll(pub);
@@ -44,7 +46,7 @@ test('MQTT over WebSocket is served on any path an MQTT client offers its subpro
     // The native endpoint and the HTTP paths keep their meaning.
     const native = await wsClient(h);
     await native.publish('anypath/native', 'n');
-    assert.equal((await sub.inbox.waitFor(1))[0].payload.toString(), 'n');
+    assert.equal(at(await sub.inbox.waitFor(1), 0).payload.toString(), 'n');
     await native.close();
     for (const path of ['/health', '/healthz', '/api', '/api/publish']) {
       assert.equal(await handshakeStatus(`${base}${path}`, 'mqtt'), 404, `${path} is not MQTT`);
@@ -70,6 +72,7 @@ test("MQTT.js's command line client publishes over ws:// to the server's root pa
       ...['-q', '1', '-t', 'cli/ws', '-m', 'over the root path'],
     ]);
     const [got] = await sub.inbox.waitFor(1, 10_000);
+    assert.ok(got !== undefined);
     assert.equal(got.payload.toString(), 'over the root path');
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
@@ -86,6 +89,7 @@ test('the mqtt.ws_port listener takes MQTT upgrades on any path too', async () =
       const pub = await mqttClient(`ws://127.0.0.1:${wsPort}${path}`);
       await pub.publishAsync('wsport/x', path, { qos: 1 });
       const [got] = await sub.inbox.waitFor(1);
+      assert.ok(got !== undefined);
       sub.inbox.items.length = 0;
       assert.equal(got.payload.toString(), path);
       await endAll(pub);

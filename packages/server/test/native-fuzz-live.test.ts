@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { Rng } from '@pulse/protocol/test/prng';
@@ -26,11 +27,11 @@ function hostileValue(rng: Rng): Buffer {
       const heads = [0xd4, 0xd5, 0xd6, 0xd7, 0xd8];
       const sizes = [1, 2, 4, 8, 16];
       const k = rng.int(5);
-      return Buffer.concat([Buffer.from([heads[k], rng.int(256)]), rng.bytes(sizes[k])]);
+      return Buffer.concat([Buffer.from([at(heads, k), rng.int(256)]), rng.bytes(at(sizes, k))]);
     }
     case 1: {
       const n = rng.int(300);
-      const head = [0xc7, 0xc8, 0xc9][rng.int(3)];
+      const head = at([0xc7, 0xc8, 0xc9], rng.int(3));
       const len =
         head === 0xc7 ? Buffer.from([n & 0xff]) : head === 0xc8 ? Buffer.from([n >> 8, n & 0xff]) : u32(n);
       return Buffer.concat([Buffer.from([head]), len, Buffer.from([rng.int(256)]), rng.bytes(n & 0xff)]);
@@ -42,7 +43,7 @@ function hostileValue(rng: Rng): Buffer {
       ]);
     case 3:
       return Buffer.concat([
-        Buffer.from([[0xc6, 0xdb, 0xdd, 0xdf][rng.int(4)]]),
+        Buffer.from([at([0xc6, 0xdb, 0xdd, 0xdf], rng.int(4))]),
         u32(0xffffffff - rng.int(16)),
         rng.bytes(rng.int(8)),
       ]);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -153,7 +154,7 @@ describe('native history: recovery', () => {
       got.slice(0, 50).map(text),
       range(1, 50).map((i) => `missed${i}`),
     );
-    assert.equal(text(got[got.length - 1]), 'last');
+    assert.equal(text(at(got, got.length - 1)), 'last');
     assert.ok(flooded > 50, `the flood published ${flooded}`);
     assert.ok(
       top > (result.offset as number) + 20,
@@ -173,6 +174,7 @@ describe('native history: recovery', () => {
     assert.deepEqual(result, { recovered: true, offset: 3, epoch });
     await pub.publish('chat:top', 'next');
     const [next] = await inbox.waitFor(1);
+    assert.ok(next !== undefined);
     assert.equal(next.offset, 4);
     assert.equal(inbox.items.length, 1);
     await Promise.all([pub.close(), sub.close()]);
@@ -238,11 +240,11 @@ describe('native history: the history frame', () => {
     const newest = await pub.history('chat:paged');
     assert.equal(newest.offset, 150);
     assert.deepEqual(offsetsOf(newest.publications), range(51, 150));
-    assert.equal(newest.publications[99].event, 'e');
-    assert.equal(newest.publications[0].event, undefined);
-    assert.equal(newest.publications[0].channel, 'chat:paged');
-    assert.equal(newest.publications[0].epoch, newest.epoch);
-    assert.equal(text(newest.publications[0]), 'p51');
+    assert.equal(at(newest.publications, 99).event, 'e');
+    assert.equal(at(newest.publications, 0).event, undefined);
+    assert.equal(at(newest.publications, 0).channel, 'chat:paged');
+    assert.equal(at(newest.publications, 0).epoch, newest.epoch);
+    assert.equal(text(at(newest.publications, 0)), 'p51');
     const seen: number[] = [];
     let since = { offset: 0, epoch: newest.epoch };
     for (;;) {
@@ -250,7 +252,7 @@ describe('native history: the history frame', () => {
       if (page.publications.length === 0) break;
       assert.ok(page.publications.length <= 40);
       seen.push(...offsetsOf(page.publications));
-      since = { offset: seen[seen.length - 1], epoch: page.epoch };
+      since = { offset: at(seen, seen.length - 1), epoch: page.epoch };
     }
     assert.deepEqual(seen, range(1, 150));
     const other = await pub.history('chat:paged', { since: { offset: 140, epoch: 'old' }, limit: 3 });
@@ -384,7 +386,7 @@ describe('history replies fit the connection budget (one budget for native and J
       await pub.publish('chat:one', Buffer.from(JSON.stringify('z'.repeat(60_000))));
       const newest = await pub.history('chat:fit');
       assert.deepEqual(offsetsOf(newest.publications), [5, 6], 'two of 20 KB fit 50 KB, the newest');
-      assert.deepEqual(Buffer.from(newest.publications[1].payload), payload(6));
+      assert.deepEqual(Buffer.from(at(newest.publications, 1).payload), payload(6));
       const forward = await pub.history('chat:fit', { since: { offset: 0, epoch: newest.epoch } });
       assert.deepEqual(offsetsOf(forward.publications), [1, 2], 'paging forward: the oldest that fit');
       assert.deepEqual(
@@ -406,7 +408,7 @@ describe('history replies fit the connection budget (one budget for native and J
       const offsets = (r: { publications: { offset: number }[] }) => r.publications.map((p) => p.offset);
       const jsonNewest = await ask(1, { channel: 'chat:fit' });
       assert.deepEqual(offsets(jsonNewest), [5, 6]);
-      assert.equal(jsonNewest.publications[1].data, '6'.repeat(20_000));
+      assert.equal(at(jsonNewest.publications, 1).data, '6'.repeat(20_000));
       const since = { offset: 0, epoch: newest.epoch };
       assert.deepEqual(offsets(await ask(2, { channel: 'chat:fit', since })), [1, 2]);
       assert.deepEqual(offsets(await ask(3, { channel: 'chat:one' })), [1]);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { after, before, describe, test } from 'node:test';
 import type { Publication } from '@pulse/client';
 import { type Frame, encodeFrame } from '@pulse/protocol';
@@ -45,7 +46,9 @@ describe('native protocol over WebSocket', () => {
     await b.subscribe('room:1', inboxB.push);
     await a.publish('room:1', 'hi', { event: 'greet' });
     const [pa] = await inboxA.waitFor(1);
+    assert.ok(pa !== undefined);
     const [pb] = await inboxB.waitFor(1);
+    assert.ok(pb !== undefined);
     assert.equal(text(pa), 'hi');
     assert.equal(pa.event, 'greet');
     assert.equal(pb.channel, 'room:1');
@@ -113,7 +116,7 @@ describe('native protocol over WebSocket', () => {
     await sleep(20);
     raw.sendBytes(split.subarray(50));
     const more = await raw.frames.waitFor(7);
-    assert.equal(more[5].type, 'publish');
+    assert.equal(at(more, 5).type, 'publish');
     assert.equal((more[5] as { payload: Uint8Array }).payload.length, 100);
     assert.deepEqual(more[6], { type: 'ack', id: 3 });
     // RawWs checks that every server message holds exactly one whole frame.
@@ -149,7 +152,7 @@ describe('native protocol over WebSocket', () => {
         ['leave', bob.connectionId],
       ],
     );
-    assert.deepEqual(got[2].data, { name: 'alice', away: true });
+    assert.deepEqual(at(got, 2).data, { name: 'alice', away: true });
     assert.deepEqual(await watcher.presence.sync('lobby'), {});
     await assert.rejects(alice.presence.leave('lobby'), { code: 1008 });
     await alice.close();
@@ -164,7 +167,7 @@ describe('native protocol over WebSocket', () => {
     const bare = (await raw.frame(2)) as { type: string; timestamp?: number };
     assert.equal(bare.type, 'pong');
     assert.equal(bare.timestamp, undefined);
-    assert.equal(raw.messages[2].length, 4 + 1 + 5 + 5, 'a bare pong is the map {type: "pong"} only');
+    assert.equal(at(raw.messages, 2).length, 4 + 1 + 5 + 5, 'a bare pong is the map {type: "pong"} only');
     raw.ws.close();
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { type Frame, encodeFrame } from '@pulse/protocol';
@@ -465,7 +466,7 @@ test('max_connections_per_ip: one too many gets 1006 and is closed (TCP and WebS
     a.socket.destroy();
     await eventually(() => h.server.connectionCount === 1, 'the server to see the close');
     const e = await RawTcp.open(h.tcpPort);
-    assert.equal(e.frames.items[0].type, 'connected');
+    assert.equal(at(e.frames.items, 0).type, 'connected');
     b.ws.close();
     e.socket.destroy();
     await eventually(() => h.server.rateLimits.trackedAddresses === 0, 'the address to be forgotten');
@@ -485,7 +486,7 @@ test('connections_per_second_per_ip: the excess gets 1006 and is closed; the buc
     await within(refused.closed, 3000, 'the refused connection to close');
     await sleep(400); // 1.2 connections back at 3/s
     const later = await RawTcp.open(h.tcpPort);
-    assert.equal(later.frames.items[0].type, 'connected');
+    assert.equal(at(later.frames.items, 0).type, 'connected');
     assert.equal(await metric(h, rejected('ip_rate')), 1);
     for (const r of [...ok, later]) r instanceof RawWs ? r.ws.terminate() : r.socket.destroy();
   } finally {
@@ -546,6 +547,7 @@ test('every limit at 0 (the default): no limiter, no address kept, nothing refus
     );
     const natives = await Promise.all(Array.from({ length: 20 }, () => RawTcp.open(h.tcpPort)));
     const raw = natives[0];
+    assert.ok(raw !== undefined);
     raw.socket.write(
       Buffer.concat(Array.from({ length: 500 }, (_, i) => encodeFrame(publishFrame(i + 1, 2000)))),
     );

@@ -19,7 +19,7 @@ export function maskedFrame(payload: Buffer, opcode = 0x2, fin = true): Buffer {
   const mask = randomBytes(4);
   mask.copy(header, 2 + extended);
   const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
+  for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (mask[i & 3] as number); // i < length; a 4-byte mask
   return Buffer.concat([header, body]);
 }
 

@@ -1,6 +1,7 @@
 // The README's TypeScript examples: compiled under `strict` as a user would, then run against a
 // real server (their ports swapped for the test server's).
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,20 +17,20 @@ const tsc = join(repo, 'node_modules/typescript/bin/tsc');
 const dir = join(repo, 'packages/server/dist/readme-example');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const blocks = [...readFileSync(join(repo, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map(
-  (m) => m[1],
+const blocks = [...readFileSync(join(repo, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) =>
+  at(m, 1),
 );
 
 test('the README has the WebSocket and the TCP client examples', () => {
   assert.equal(blocks.length, 2);
-  assert.match(blocks[0], /PulseClient\.connect\(/);
-  assert.match(blocks[1], /await PulseClient\.over\(await openTcp\(/);
+  assert.match(at(blocks, 0), /PulseClient\.connect\(/);
+  assert.match(at(blocks, 1), /await PulseClient\.over\(await openTcp\(/);
 });
 
 test('the README client examples type-check under strict and run against a server', async () => {
   mkdirSync(dir, { recursive: true });
   const files = blocks.map((_, i) => `example${i}.ts`);
-  for (const [i, code] of blocks.entries()) writeFileSync(join(dir, files[i]), `${code}\nexport {};\n`);
+  for (const [i, code] of blocks.entries()) writeFileSync(join(dir, at(files, i)), `${code}\nexport {};\n`);
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({

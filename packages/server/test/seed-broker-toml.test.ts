@@ -1,6 +1,7 @@
 // The MQTT broker seed's README snippets, each written as a Broker.toml and loaded by a real
 // `pulse` process (no --config: it is found as the seed finds it), then used by real clients.
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
@@ -67,6 +68,7 @@ async function roundTrip(
     await sub.subscribeAsync(topic, { qos: 1 });
     await pub.publishAsync(topic, 'hello', { qos: 1 });
     const [got] = await sub.inbox.waitFor(1);
+    assert.ok(got !== undefined);
     assert.equal(got.topic, topic);
     assert.equal(got.payload.toString(), 'hello');
   } finally {
@@ -170,9 +172,9 @@ test('Broker.toml: worker_threads is ignored with one warning; wal engine, commi
   const p = await run(dir, [...(await otherPorts()), '--mqtt-port', String(mqttPort)]);
   const warnings = logLines(p, 'worker_threads');
   assert.equal(warnings.length, 1);
-  assert.equal(warnings[0].level, 40, 'logged as a warning');
+  assert.equal(at(warnings, 0).level, 40, 'logged as a warning');
   assert.match(
-    String(warnings[0].msg),
+    String(at(warnings, 0).msg),
     /Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse serves every connection on one event loop/,
   );
   const restored = logLines(p, 'state restored')[0];

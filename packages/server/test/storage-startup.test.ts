@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,8 +27,8 @@ function assertOneLineError(result: ReturnType<typeof start>, pattern: RegExp): 
   assert.equal(result.status, 1, result.stderr);
   const lines = result.stderr.trim().split('\n');
   assert.equal(lines.length, 1, result.stderr);
-  assert.match(lines[0], /^pulse: storage: /);
-  assert.match(lines[0], pattern);
+  assert.match(at(lines, 0), /^pulse: storage: /);
+  assert.match(at(lines, 0), pattern);
 }
 
 test('a database another pulse holds is refused with one line: locked', async () => {

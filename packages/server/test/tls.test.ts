@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -434,7 +435,7 @@ test('a running pulse reloads its certificate on SIGHUP and keeps its connection
       5000,
     );
     await first.publishAsync('hup/1', 'still connected', { qos: 1 });
-    assert.equal((await first.inbox.waitFor(1))[0].payload.toString(), 'still connected');
+    assert.equal(at(await first.inbox.waitFor(1), 0).payload.toString(), 'still connected');
     const second = await mqttClient(url, { ca: trustB });
     await assert.rejects(mqttClient(url, { ca: trustA }));
 
@@ -476,8 +477,8 @@ test('an unusable certificate file stops start-up with one line naming the key a
     assert.equal(result.status, 1, result.stderr);
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0], /^pulse: tls: /);
-    assert.match(lines[0], pattern);
+    assert.match(at(lines, 0), /^pulse: tls: /);
+    assert.match(at(lines, 0), pattern);
   };
   const missing = join(dir, 'missing.key');
   const garbage = join(dir, 'garbage.pem');

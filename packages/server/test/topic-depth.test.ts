@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import type { IConnackPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet';
@@ -180,6 +181,7 @@ describe('limits.max_topic_levels in every protocol', () => {
     const byId = (id: number) => frames.filter((f) => (f as { id?: number }).id === id);
     for (const id of [1, 2, 3, 4]) {
       const [error] = byId(id) as { type: string; code: number; message: string }[];
+      assert.ok(error !== undefined);
       assert.equal(error.type, 'error', `frame ${id}`);
       assert.equal(error.code, 1002);
       assert.match(error.message, /more than 8 topic levels/);
@@ -224,8 +226,8 @@ describe('limits.max_topic_levels in every protocol', () => {
     ).json()) as {
       results: { channel: string; error?: { code: number } }[];
     };
-    assert.equal(broadcast.results[0].error?.code, 400);
-    assert.equal(broadcast.results[1].error, undefined);
+    assert.equal(at(broadcast.results, 0).error?.code, 400);
+    assert.equal(at(broadcast.results, 1).error, undefined);
   });
 
   test('MQTT SUBSCRIBE: past the limit v5 gets 0x8F and 3.1.1 0x80, the others are granted', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -25,17 +26,18 @@ describe('one router across transports', () => {
     await tcp.publish('x:1', bytes);
     await ws.publish('x:1', 'from ws');
     const [fromTcp, fromWs] = await wsInbox.waitFor(2);
+    assert.ok(fromTcp !== undefined && fromWs !== undefined);
     assert.deepEqual(Buffer.from(fromTcp.payload), bytes);
     assert.equal(Buffer.from(fromWs.payload).toString(), 'from ws');
     const tcpGot = await tcpInbox.waitFor(2);
-    assert.deepEqual(Buffer.from(tcpGot[0].payload), bytes);
+    assert.deepEqual(Buffer.from(at(tcpGot, 0).payload), bytes);
     await ws.close();
     await tcp.close();
   });
 
   test('TCP: connected on open, ping/pong, several frames per segment', async () => {
     const raw = await RawTcp.open(h.tcpPort);
-    assert.equal(raw.frames.items[0].type, 'connected');
+    assert.equal(at(raw.frames.items, 0).type, 'connected');
     raw.send({ type: 'ping', timestamp: 5 });
     assert.deepEqual((await raw.frames.waitFor(2))[1], { type: 'pong', timestamp: 5 });
     raw.socket.end();
@@ -46,6 +48,7 @@ describe('one router across transports', () => {
     const raw = await RawTcp.open(h.tcpPort);
     raw.socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
     const [, err] = await raw.frames.waitFor(2);
+    assert.ok(err !== undefined);
     assert.equal(err.type, 'error');
     assert.equal((err as { code: number }).code, 1007);
     await raw.closed;

@@ -1,3 +1,4 @@
+import { at } from '@pulse/protocol/test/element';
 import { performance } from 'node:perf_hooks';
 import { PulseClient } from '@pulse/client';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -79,7 +80,7 @@ class Stream {
         `${this.name}: ${lost.length} of ${this.sentAt.length} lost (first ${lost.slice(0, 5).join(', ')})`,
       );
     if (seen.size !== seqs.length) out.push(`${this.name}: ${seqs.length - seen.size} duplicates`);
-    const disorder = seqs.findIndex((s, i) => i > 0 && s <= seqs[i - 1]);
+    const disorder = seqs.findIndex((s, i) => i > 0 && s <= at(seqs, i - 1));
     if (disorder > 0) out.push(`${this.name}: out of order at ${seqs[disorder - 1]} → ${seqs[disorder]}`);
     const quiet = this.p99(baseline);
     const base = Math.max(quiet, reference);
@@ -87,7 +88,7 @@ class Stream {
     if (during > base + addedLatencyMs) {
       const worst = this.received.reduce((w, r) => (r.latencyMs > w.latencyMs ? r : w));
       out.push(
-        `${this.name}: p99 latency ${during.toFixed(1)} ms under attack vs ${quiet.toFixed(1)} ms quiet and ${reference.toFixed(1)} ms on an unattacked server meanwhile (more than +${addedLatencyMs} ms); the slowest message was sent at ${wallClock(this.sentAt[worst.seq])} and took ${worst.latencyMs.toFixed(0)} ms`,
+        `${this.name}: p99 latency ${during.toFixed(1)} ms under attack vs ${quiet.toFixed(1)} ms quiet and ${reference.toFixed(1)} ms on an unattacked server meanwhile (more than +${addedLatencyMs} ms); the slowest message was sent at ${wallClock(at(this.sentAt, worst.seq))} and took ${worst.latencyMs.toFixed(0)} ms`,
       );
     }
     return out;
@@ -98,7 +99,9 @@ class Stream {
       .filter((r) => this.phaseOf[r.seq] === phase)
       .map((r) => r.latencyMs)
       .sort((a, b) => a - b);
-    return latencies.length === 0 ? Number.POSITIVE_INFINITY : latencies[Math.floor(latencies.length * 0.99)];
+    return latencies.length === 0
+      ? Number.POSITIVE_INFINITY
+      : at(latencies, Math.floor(latencies.length * 0.99));
   }
 
   get done(): boolean {

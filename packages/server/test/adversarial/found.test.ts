@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { at } from '@pulse/protocol/test/element';
 import { test } from 'node:test';
 import { sleep } from '../helpers.js';
 import { AttackSocket } from './attack-socket.js';
@@ -21,7 +22,7 @@ test('a refused WebSocket upgrade (404 or 400) whose client resets the connectio
     ];
     for (let i = 0; i < 20; i++) {
       const s = await AttackSocket.tcp(target.httpPort, recorder, `reset#${i}`);
-      await s.sendRaw('refused upgrade', refused[i % 2]);
+      await s.sendRaw('refused upgrade', at(refused, i % 2));
       s.destroy();
     }
     await sleep(300);

@@ -1,3 +1,4 @@
+import { at } from '@pulse/protocol/test/element';
 import type { Rng } from './fuzz-settings.js';
 import * as mp from './msgpack-raw.js';
 
@@ -45,7 +46,7 @@ const KINDS = [
 /** A value small in bytes but hard on whoever decodes or re-encodes it, and what kind it is. */
 export function hostileValueOf(rng: Rng): { kind: string; bytes: Buffer } {
   const k = rng.int(KINDS.length);
-  return { kind: KINDS[k], bytes: hostileBytes(rng, k) };
+  return { kind: at(KINDS, k), bytes: hostileBytes(rng, k) };
 }
 
 export const hostileValue = (rng: Rng) => hostileValueOf(rng).bytes;
@@ -138,7 +139,10 @@ export function mutate(rng: Rng, bytes: Uint8Array): Buffer {
   if (out.length === 0) return rng.bytes(rng.range(1, 16));
   switch (rng.int(4)) {
     case 0:
-      for (let i = rng.range(1, 4); i > 0; i--) out[rng.int(out.length)] ^= 1 << rng.int(8);
+      for (let i = rng.range(1, 4); i > 0; i--) {
+        const pos = rng.int(out.length);
+        out[pos] = at(out, pos) ^ (1 << rng.int(8));
+      }
       return out;
     case 1:
       return out.subarray(0, rng.int(out.length));

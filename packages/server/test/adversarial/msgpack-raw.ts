@@ -1,3 +1,4 @@
+import { at } from '@pulse/protocol/test/element';
 import { Packr } from 'msgpackr';
 
 /**
@@ -21,9 +22,9 @@ function sized(length: number, small: number | undefined, smallMax: number, code
   if (!wide && small !== undefined && length <= smallMax) return u8(small | length);
   const widths = [1, 2, 4] as const;
   for (let i = 0; i < codes.length; i++) {
-    const width = widths[i + (3 - codes.length)];
+    const width = widths[i + (3 - codes.length)] as 1 | 2 | 4; // codes are the last 1 to 3 widths
     if (wide ? i === codes.length - 1 : length < 2 ** (8 * width))
-      return Buffer.concat([u8(codes[i]), be(length, width)]);
+      return Buffer.concat([u8(at(codes, i)), be(length, width)]);
   }
   throw new RangeError(`length ${length} does not fit MessagePack`);
 }
@@ -80,8 +81,8 @@ export function ext(
   form: 'fix' | 'ext8' | 'ext16' | 'ext32' = 'fix',
 ): Buffer {
   const t = type & 0xff;
-  if (form === 'fix' && FIXEXT[data.length] !== undefined)
-    return Buffer.concat([u8(FIXEXT[data.length], t), data]);
+  const fixed = FIXEXT[data.length];
+  if (form === 'fix' && fixed !== undefined) return Buffer.concat([u8(fixed, t), data]);
   if (form === 'fix' || form === 'ext8') {
     if (data.length < 256) return Buffer.concat([u8(0xc7, data.length, t), data]);
   }

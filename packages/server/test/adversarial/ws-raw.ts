@@ -40,7 +40,8 @@ export function clientFrame(opcode: number, payload: Uint8Array, options: Client
   // Long payloads get the all-zero key (legal, and no masking work for the attacker's CPU).
   const key = !masked ? Buffer.alloc(0) : payload.length > 1024 ? Buffer.alloc(4) : randomBytes(4);
   const body = Buffer.from(payload);
-  if (masked && payload.length <= 1024) for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
+  if (masked && payload.length <= 1024)
+    for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (key[i & 3] as number); // i < length; a 4-byte key
   return Buffer.concat([Buffer.from(head), length, key, body]);
 }
 
