@@ -1,5 +1,3 @@
-import { at } from './element.js';
-
 /** A small, seeded xorshift32 generator so that property and fuzz tests are reproducible. */
 export class Rng {
   private state: number;
@@ -32,8 +30,10 @@ export class Rng {
     return this.u32() / 2 ** 32 < p;
   }
 
+  /** One of `items`, which may itself be undefined (a list offering "no header" as a choice). */
   pick<T>(items: readonly T[]): T {
-    return at(items, this.int(items.length));
+    if (items.length === 0) throw new RangeError('pick from an empty list');
+    return items[this.int(items.length)] as T; // int(length) < length
   }
 
   bytes(n: number): Buffer {

@@ -17,7 +17,8 @@ async function main(): Promise<number> {
   }
   let result: ReturnType<typeof loadConfig>;
   try {
-    result = loadConfig(argv, process.env, process.cwd(), VERSION, dirname(process.argv[1] as string)); // node's argv[1] is this script;
+    // Node's argv[1] is the script being run: this file.
+    result = loadConfig(argv, process.env, process.cwd(), VERSION, dirname(process.argv[1] as string));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pulse: ${err.message}\n`);
