@@ -32,6 +32,8 @@ export interface AttackPlan {
   attack(a: Attacker): Promise<void>;
   /** Extra workers with a job of their own (a memory hoarder, a dribbler), by name. */
   extras?: Record<string, (a: Attacker) => Promise<void>>;
+  /** Bystander p99 latency the attack may add over the quiet phase (ms); 100 unless said. */
+  addedLatencyMs?: number;
 }
 
 const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
@@ -142,7 +144,7 @@ export async function runAttack(plan: AttackPlan): Promise<void> {
     const rssProblems = rss.stop();
     const status = await target.health();
     const reference = await controlBystanders.stop();
-    const verdict = await bystanders.stop(reference.p99);
+    const verdict = await bystanders.stop(reference.p99, plan.addedLatencyMs);
 
     const problems = [
       ...(target.alive() ? [] : ['the server process exited']),

@@ -29,9 +29,9 @@ export class BystanderThread {
   }
 
   /** Stops sending, lets what is on its way arrive, and collects the verdict (latency against `reference` too). */
-  async stop(reference?: LatencyReference): Promise<Verdict> {
+  async stop(reference?: LatencyReference, addedLatencyMs?: number): Promise<Verdict> {
     if (!this.result) {
-      this.worker.postMessage({ stop: { reference } });
+      this.worker.postMessage({ stop: { reference, addedLatencyMs } });
       [this.result] = (await once(this.worker, 'message')) as [Verdict];
       await this.worker.terminate();
     }

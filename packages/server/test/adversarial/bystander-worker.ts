@@ -8,15 +8,18 @@ import { type BystanderEndpoints, Bystanders, type LatencyReference } from './by
 const port = parentPort;
 if (!port) throw new Error('bystander-worker runs as a worker thread');
 const bystanders = await Bystanders.start(workerData as BystanderEndpoints);
-port.on('message', async (m: { enter?: string; stop?: { reference?: LatencyReference } }) => {
-  if (m.enter) bystanders.enter(m.enter);
-  if (m.stop) {
-    await bystanders.stop();
-    port.postMessage({
-      problems: bystanders.problems(m.stop.reference),
-      summary: bystanders.summary(),
-      p99: bystanders.p99('attack'),
-    });
-  }
-});
+port.on(
+  'message',
+  async (m: { enter?: string; stop?: { reference?: LatencyReference; addedLatencyMs?: number } }) => {
+    if (m.enter) bystanders.enter(m.enter);
+    if (m.stop) {
+      await bystanders.stop();
+      port.postMessage({
+        problems: bystanders.problems(m.stop.reference, m.stop.addedLatencyMs),
+        summary: bystanders.summary(),
+        p99: bystanders.p99('attack'),
+      });
+    }
+  },
+);
 port.postMessage({ ready: true });
