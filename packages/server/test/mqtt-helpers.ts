@@ -302,6 +302,15 @@ export class RawMqtt {
   }
 }
 
+/** Opens a raw connection the server refuses, sends CONNECT, returns the CONNACK after asserting the close. */
+export async function refusedConnack(port: number, version: MqttVersion): Promise<IConnackPacket> {
+  const raw = await RawMqtt.open(port, version);
+  raw.send(connectPacket(version));
+  const connack = (await raw.next('connack')) as IConnackPacket;
+  await raw.expectClosed();
+  return connack;
+}
+
 // --- mosquitto command line clients ----------------------------------------------------------
 
 export interface RunResult {

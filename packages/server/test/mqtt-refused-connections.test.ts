@@ -3,22 +3,14 @@ import { test } from 'node:test';
 import type { IConnackPacket } from 'mqtt-packet';
 import { freePort, metricValue, scrape, startServer } from './helpers.js';
 import {
-  type MqttVersion,
   RawMqtt,
   connectPacket,
   endAll,
   mqttClient,
   mqttClientWithConnack,
+  refusedConnack,
   withMqtt,
 } from './mqtt-helpers.js';
-
-async function refusedConnack(port: number, version: MqttVersion): Promise<IConnackPacket> {
-  const raw = await RawMqtt.open(port, version);
-  raw.send(connectPacket(version));
-  const connack = (await raw.next('connack')) as IConnackPacket;
-  await raw.expectClosed();
-  return connack;
-}
 
 test('MQTT over limits.max_connections: CONNACK 0x97 Quota exceeded (5) or 3 Server unavailable (3.1.1, 3.1), TCP and WebSocket, then closed', async () => {
   await withMqtt({ limits: { max_connections: 1 } }, async (h) => {

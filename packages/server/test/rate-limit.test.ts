@@ -3,7 +3,7 @@ import { at } from '@pulse/protocol/test/element';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { type Frame, encodeFrame } from '@pulse/protocol';
-import type { IConnackPacket, IPubackPacket, ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
+import type { IPubackPacket, ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
 import WebSocket from 'ws';
 import type { PulseConfig } from '../src/config/index.js';
 import type { Connection } from '../src/transport/connection.js';
@@ -11,11 +11,11 @@ import { type Harness, Inbox, RawTcp, RawWs, metricValue, scrape, sleep, startSe
 import {
   type MqttHarness,
   RawMqtt,
-  connectPacket,
   endAll,
   eventually,
   mqttClient,
   mqttClientWithConnack,
+  refusedConnack,
   withMqtt,
   within,
 } from './mqtt-helpers.js';
@@ -494,20 +494,12 @@ test('connections_per_second_per_ip: the excess gets 1006 and is closed; the buc
   }
 });
 
-async function refusedConnack(h: MqttHarness, version: 4 | 5): Promise<IConnackPacket> {
-  const raw = await RawMqtt.open(h.mqttPort, version);
-  raw.send(connectPacket(version));
-  const connack = (await raw.next('connack')) as IConnackPacket;
-  await raw.expectClosed();
-  return connack;
-}
-
 test('MQTT connections_per_second_per_ip: CONNACK 0x9F (5) or 3 Server unavailable (3.1.1), over TCP and WebSocket', async () => {
   await withMqtt({ limits: { connections_per_second_per_ip: 2 } }, async (h) => {
     const first = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     const second = await RawMqtt.connect(h.mqttPort, 4);
-    assert.equal((await refusedConnack(h, 5)).reasonCode, 0x9f);
-    assert.equal((await refusedConnack(h, 4)).returnCode, 3);
+    assert.equal((await refusedConnack(h.mqttPort, 5)).reasonCode, 0x9f);
+    assert.equal((await refusedConnack(h.mqttPort, 4)).returnCode, 3);
     await assert.rejects(
       mqttClientWithConnack(h.mqttWsUrl, { protocolVersion: 5 }),
       (err: Error & { code?: number }) => {
@@ -525,7 +517,7 @@ test('MQTT connections_per_second_per_ip: CONNACK 0x9F (5) or 3 Server unavailab
 test('MQTT max_connections_per_ip: CONNACK 0x97 Quota exceeded (5)', async () => {
   await withMqtt({ limits: { max_connections_per_ip: 1 } }, async (h) => {
     const first = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
-    assert.equal((await refusedConnack(h, 5)).reasonCode, 0x97);
+    assert.equal((await refusedConnack(h.mqttPort, 5)).reasonCode, 0x97);
     assert.equal(await metric(h, rejected('ip_max')), 1);
     await endAll(first);
   });
