@@ -177,6 +177,7 @@ export class PulseServer {
       json: this.jsonStats,
       transports: this.transportStats,
       rejectedConnections: this.rejectedConnections,
+      unansweredRefusals: () => this.admission.unanswered,
       outboundBytes: () => this.outboundBytes(),
       mqtt: () => this.mqtt,
       store: () => this.store,
@@ -452,6 +453,7 @@ export class PulseServer {
   }
 
   private untrack(connection: Connection): void {
+    this.admission.closed(connection);
     if (!this.connections.delete(connection)) return;
     connection.stats.open--;
     this.rateLimits.release(connection);

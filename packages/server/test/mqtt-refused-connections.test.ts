@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { IConnackPacket } from 'mqtt-packet';
+import { MAX_REFUSALS_ANSWERING } from '../src/admission.js';
 import { freePort, metricValue, scrape, startServer } from './helpers.js';
 import {
   RawMqtt,
@@ -72,4 +74,48 @@ test('MQTT CONNECT waiting for its connect hook when the server drains: CONNACK 
     release();
     await (stopped ?? h.stop());
   }
+});
+
+test('a flood of refused connections holds at most MAX_REFUSALS_ANSWERING sockets: past it they are closed at once, unanswered, and counted', async () => {
+  await withMqtt({ limits: { max_connections: 1 } }, async (h) => {
+    const first = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    const flood = MAX_REFUSALS_ANSWERING + 200;
+    // A CONNECT cut short before its protocol level: each refusal would wait for the rest.
+    const partial = Buffer.concat([Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f, 0, 4]), Buffer.from('MQTT')]);
+    let closed = 0;
+    const sockets = await Promise.all(
+      Array.from(
+        { length: flood },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = tcpConnect(h.mqttPort, '127.0.0.1', () => {
+              socket.write(partial);
+              resolve(socket);
+            });
+            socket.on('error', () => {});
+            socket.once('close', () => closed++);
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    // Well within the 2 s a refusal waits for its CONNECT.
+    const deadline = Date.now() + 1000;
+    while (closed < flood - MAX_REFUSALS_ANSWERING && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(closed, flood - MAX_REFUSALS_ANSWERING, 'the refusals past the cap were closed at once');
+    const metrics = await scrape(h);
+    assert.equal(
+      metricValue(metrics, 'pulse_connections_refused_unanswered_total'),
+      flood - MAX_REFUSALS_ANSWERING,
+    );
+    assert.equal(metricValue(metrics, 'pulse_connections_rejected_total{reason="max_connections"}'), flood);
+    for (const socket of sockets) socket.destroy();
+    // Once the held refusals have closed, a refused client is answered again.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await refusedConnack(h.mqttPort, 5)).reasonCode, 0x97);
+    assert.equal(h.server.connectionCount, 1);
+    assert.ok(first.connected, 'the admitted client was never disturbed');
+    await endAll(first);
+  });
 });

@@ -22,6 +22,8 @@ export interface MetricSources {
   json: JsonStats;
   transports: Record<'ws' | 'tcp' | 'mqtt' | 'mqtt_ws', TransportStats>;
   rejectedConnections: Map<string, number>;
+  /** Refused connections closed without an answer (MAX_REFUSALS_ANSWERING were being answered). */
+  unansweredRefusals: () => number;
   outboundBytes: () => number;
   mqtt: () => MqttService | undefined;
   store: () => Store;
@@ -75,6 +77,14 @@ export function createMetrics(src: MetricSources): {
     registers: [registry],
     collect() {
       for (const [reason, n] of src.rejectedConnections) mirror(this, { reason }, n, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_connections_refused_unanswered_total',
+    help: 'Refused connections closed without a reply because 256 refusals were already being answered',
+    registers: [registry],
+    collect() {
+      mirror(this, {}, src.unansweredRefusals(), seen);
     },
   });
   new Gauge({
