@@ -107,6 +107,13 @@ interface SpecConfig {
     timeout_ms: number;
     cache_ttl_ms: number;
   };
+  cluster: {
+    engine: 'none' | 'redis' | 'nats';
+    url: string;
+    prefix: string;
+    node_name: string;
+    required: boolean;
+  };
   history: { pattern: string; size: number; ttl_ms: number; max_bytes?: number }[];
 }
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -199,6 +206,7 @@ const DEFAULTS: SpecConfig = {
     use_identity_as_username: false,
   },
   hooks: { connect_url: '', subscribe_url: '', publish_url: '', timeout_ms: 1000, cache_ttl_ms: 5000 },
+  cluster: { engine: 'none', url: '', prefix: 'pulse', node_name: '', required: false },
   history: [],
 };
 
@@ -404,6 +412,16 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   },
   { path: 'hooks.timeout_ms', toml: '60000', text: '60000', value: 60000 },
   { path: 'hooks.cache_ttl_ms', toml: '0', text: '0', value: 0 },
+  { path: 'cluster.engine', toml: '"nats"', text: 'nats', value: 'nats' },
+  {
+    path: 'cluster.url',
+    toml: '"nats://10.0.0.1:4222, nats://10.0.0.2:4222"',
+    text: 'nats://10.0.0.1:4222, nats://10.0.0.2:4222',
+    value: 'nats://10.0.0.1:4222, nats://10.0.0.2:4222',
+  },
+  { path: 'cluster.prefix', toml: '"turbine"', text: 'turbine', value: 'turbine' },
+  { path: 'cluster.node_name', toml: '"node-a"', text: 'node-a', value: 'node-a' },
+  { path: 'cluster.required', toml: 'true', text: 'true', value: true },
 ];
 
 /** A key with the keys it needs. */

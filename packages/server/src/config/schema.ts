@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_TOPIC_LEVELS } from '@pulse/core';
 import { type AclRuleConfig, AUTH_ACL_TABLES, AUTH_USERS_TABLES, type AuthUserConfig } from './auth.js';
 import { HISTORY_TABLES, type HistoryConfig } from './history.js';
+import { CLUSTER_PREFIX_RULE, CLUSTER_URLS_RULE } from './cluster.js';
 import { HOST_PORT, splitHostPort } from './hostport.js';
 import { bool, HTTP_URL_RULE, int, type KeySpec, MAX_TIMER_MS, oneOf, port, str, strList } from './kinds.js';
 import type { TableArray } from './table-array.js';
@@ -385,6 +386,35 @@ export const SCHEMA = {
       "how long a hook's answer is reused for the same question (0 = no cache)",
     ),
   },
+  cluster: {
+    engine: oneOf(
+      ['none', 'redis', 'nats'],
+      'none',
+      'share one channel space with other Pulse nodes through a Redis or NATS server (none = this node alone; docs/CLUSTER.md)',
+      { flags: ['cluster-engine'] },
+    ),
+    url: str(
+      '',
+      'the engine server, or several separated by commas (redis://HOST:PORT, nats://HOST:PORT; empty = the engine default on 127.0.0.1)',
+      { metavar: 'URL[,URL...]', flags: ['cluster-url'], rules: [CLUSTER_URLS_RULE] },
+    ),
+    prefix: str(
+      'pulse',
+      'namespace of every key and subject on the engine server (nodes sharing it must agree)',
+      {
+        nonEmpty: true,
+        envs: ['PULSE_CLUSTER_PREFIX', 'NATS_PREFIX'],
+        rules: [CLUSTER_PREFIX_RULE],
+      },
+    ),
+    node_name: str('', "this node's name in logs and on the engine server (empty = hostname:pid)", {
+      metavar: 'NAME',
+    }),
+    required: bool(
+      false,
+      'refuse to start when the engine is unreachable (false: serve local clients and keep trying)',
+    ),
+  },
 } as const satisfies Record<string, Record<string, KeySpec<unknown>>>;
 
 type Schema = typeof SCHEMA;
@@ -554,6 +584,15 @@ export const COMPOUND_ALIASES: readonly CompoundAlias[] = [
     keys: ['metrics.host', 'metrics.port'],
     expected: HOST_PORT,
     split: splitHostPort,
+  },
+  {
+    flag: 'nats-url',
+    env: 'NATS_URL',
+    metavar: 'URL',
+    help: 'cluster over NATS at URL (the turbine seed), sets cluster.engine = nats and cluster.url',
+    keys: ['cluster.engine', 'cluster.url'],
+    expected: 'a nats:// URL',
+    split: (text) => (CLUSTER_URLS_RULE.test(text) && text.trim() !== '' ? ['nats', text] : undefined),
   },
   {
     flag: 'sqlite',
