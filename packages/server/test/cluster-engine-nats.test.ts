@@ -192,4 +192,47 @@ describe('NATS engine, NATS-specific', () => {
     assert.equal(engine.state, 'connected');
     await engine.close();
   });
+
+  test('a listener that throws costs nothing: later messages still arrive, the connection stays', async () => {
+    const got: string[] = [];
+    const a = new NatsEngine({ urls: [server.url], prefix: 'throw', nodeName: 'a' });
+    await a.start(
+      {
+        message: (e) => {
+          got.push(Buffer.from(e).toString('utf8'));
+          throw new Error('a bug in the layer');
+        },
+        state: () => {},
+      },
+      true,
+    );
+    const b = await probeEngine(server, 'throw', 'b');
+    a.addInterest('t');
+    await sleep(100);
+    for (const text of ['1', '2', '3']) b.engine.publish('t', Buffer.from(text));
+    await until(() => got.length === 3, 'all three');
+    assert.deepEqual(got, ['1', '2', '3']);
+    assert.equal(a.state, 'connected');
+    await Promise.all([a.close(), b.engine.close()]);
+  });
+
+  test('close while a not-required start is still retrying: it stops, and says nothing after closed', async () => {
+    const spare = await startNatsServer({ monitor: true });
+    await spare.stop();
+    try {
+      const states: EngineState[] = [];
+      const engine = new NatsEngine({ urls: [spare.url], prefix: 'stop', nodeName: 'stop' });
+      await engine.start({ message: () => {}, state: (s) => states.push(s) }, false);
+      assert.equal(engine.state, 'disconnected');
+      await engine.close();
+      await spare.restart();
+      await sleep(2500);
+      assert.equal(engine.state, 'closed');
+      assert.deepEqual(states, ['disconnected', 'closed']);
+      const connz = (await (await fetch(`${spare.monitorUrl}/connz`)).json()) as { num_connections: number };
+      assert.equal(connz.num_connections, 0, 'no late connection from the closed engine');
+    } finally {
+      await spare.dispose();
+    }
+  });
 });
