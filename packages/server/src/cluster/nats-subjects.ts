@@ -5,7 +5,7 @@
  * `P` is the prefix as one token (escaped like a level when it is not plain: prefixes `a` and
  * `a.b` must not overlap):
  * - a plain level (`[A-Za-z0-9_:-]+`) stays as it is;
- * - any other level (empty, with `.`, `*`, `>`, `~`, `/`-free but spaced, non-ASCII, …) becomes
+ * - any other level (empty, or with `.`, `*`, `>`, `~`, `+`, `#`, `$`, whitespace, non-ASCII, …) becomes
  *   `~` + the unpadded base64url of its UTF-8 (the empty level is `~` alone).
  * A plain token never starts with `~` and an escaped one always does, and base64url is one-to-one,
  * so distinct channels get distinct subjects; no level ever comes out as `*` or `>`.
@@ -17,7 +17,7 @@
  *
  * NATS refuses a control line (`PUB subject size`, `MSG subject sid size`) over 4 KiB by default,
  * so a channel whose subject would be longer than SUBJECT_BOUND is published on one overflow
- * subject, `P.~~long` (`~~` is no escaped token: base64url has no `~`). A filter listens
+ * subject, `P.~~long` (no level maps to it: base64url has no `~`, so no escaped token has two). A filter listens
  * there too whenever it could match such a channel: when it has a wildcard or is itself too long.
  * Those nodes get every long channel's publications; their router drops what they did not ask for.
  */
