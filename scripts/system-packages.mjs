@@ -11,6 +11,7 @@ export const SYSTEM_PACKAGES = [
   { name: 'chromium', program: 'chromium', why: 'the client in a real browser' },
   { name: 'mosquitto-clients', program: 'mosquitto_pub', why: 'the C MQTT clients' },
   { name: 'mosquitto', program: 'mosquitto', why: 'a real Mosquitto broker bridged to Pulse' },
+  { name: 'nats-server', program: 'nats-server', why: 'a real NATS server for the cluster engine' },
   { name: 'openssl', program: 'openssl', why: "the TLS tests' certificates" },
 ];
 
