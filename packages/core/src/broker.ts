@@ -24,6 +24,15 @@ export interface BrokerLimits {
   maxPresenceDataBytes?: number;
 }
 
+/**
+ * Told when the router gains its first subscriber of a filter and loses its last (a shared
+ * group counts as a subscriber of its filter): what a cluster engine subscribes to.
+ */
+export interface InterestListener {
+  added(filter: string): void;
+  removed(filter: string): void;
+}
+
 export interface BrokerStats {
   publications: number;
   deliveries: number;
@@ -46,6 +55,8 @@ export class Broker {
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
   readonly maxTopicLevels: number;
+  /** The cluster layer, when there is one (see InterestListener). */
+  interest: InterestListener | undefined = undefined;
   /** Numbers fan-outs while shared groups exist, so that each reaches a subscriber once. */
   private round = 0;
 
@@ -124,24 +135,36 @@ export class Broker {
   /** Shared subscriptions are indexed once per group, as the group itself. */
   private indexAdd(filter: string, subscriber: Subscriber): void {
     const shared = parseSharedFilter(filter);
-    if (!shared) return this.index.add(filter, subscriber);
+    if (!shared) return this.indexTarget(filter, subscriber);
     let group = this.sharedGroups.get(filter);
     if (!group) {
       group = new SharedGroup(filter, shared.filter);
       this.sharedGroups.set(filter, group);
-      this.index.add(shared.filter, group);
+      this.indexTarget(shared.filter, group);
     }
     group.add(subscriber);
   }
 
   private indexRemove(filter: string, subscriber: Subscriber): void {
     const group = this.sharedGroups.get(filter);
-    if (!group) return this.index.remove(filter, subscriber);
+    if (!group) return this.unindexTarget(filter, subscriber);
     group.remove(subscriber);
     if (group.size === 0) {
       this.sharedGroups.delete(filter);
-      this.index.remove(group.filter, group);
+      this.unindexTarget(group.filter, group);
     }
+  }
+
+  private indexTarget(filter: string, target: Subscriber): void {
+    const interest = this.interest;
+    if (interest === undefined || this.index.hasFilter(filter)) return this.index.add(filter, target);
+    this.index.add(filter, target);
+    interest.added(filter);
+  }
+
+  private unindexTarget(filter: string, target: Subscriber): void {
+    this.index.remove(filter, target);
+    if (this.interest !== undefined && !this.index.hasFilter(filter)) this.interest.removed(filter);
   }
 
   /** Fans `publication` out to every subscriber of its channel; returns how many received it. */
@@ -158,6 +181,21 @@ export class Broker {
     this.stats.publications++;
     if (this.history !== undefined) this.history.append(publication, Date.now());
     return this.fanOut(publication);
+  }
+
+  /**
+   * Delivers a message another node published (or a presence event it announced) to this
+   * node's subscribers: no checks, no history append, no overload refusal, which were the
+   * publishing node's. Returns how many received it.
+   */
+  deliverRemote(message: Message): number {
+    return this.fanOut(message);
+  }
+
+  /** Filters with subscribers on this node (the interest a cluster engine re-establishes). */
+  *filters(): IterableIterator<string> {
+    for (const [channel] of this.index.exactCounts()) yield channel;
+    for (const [filter] of this.index.wildcardCounts()) yield filter;
   }
 
   private fanOut(message: Message): number {

@@ -4,6 +4,8 @@ import type { Socket } from 'node:net';
 import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } from '@pulse/core';
 import { InputBudget } from '@pulse/protocol';
 import { Admission } from './admission.js';
+import { Cluster } from './cluster/cluster.js';
+import { configuredEngine } from './cluster/engine-factory.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
@@ -107,6 +109,8 @@ export class PulseServer {
   private nextId = 0;
   private readonly listeners: Listeners;
   private readonly admission: Admission;
+  /** The other nodes, when `[cluster]` names an engine. */
+  readonly cluster: Cluster | undefined = undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext: NativeContext;
@@ -200,6 +204,15 @@ export class PulseServer {
       this.committer.beforeAcknowledgement();
       if (this.fatalError) throw this.fatalError;
     });
+    const engine = configuredEngine(config.cluster);
+    if (engine !== undefined) {
+      this.cluster = new Cluster(engine.engine, this.broker, this.log, {
+        nodeName: engine.nodeName,
+        where: engine.where,
+        maxEnvelopeBytes: 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536,
+      });
+      this.channels.cluster = this.cluster;
+    }
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
       config.heartbeat.timeout_ms,
@@ -313,6 +326,7 @@ export class PulseServer {
       this.mqtt?.stop();
       clearInterval(this.reportTimer);
       this.closeStore();
+      await this.cluster?.close();
       await this.listeners.closeAll();
       throw err;
     }
@@ -360,6 +374,7 @@ export class PulseServer {
     this.restoreState();
     // The API handler registers its metric: made before the first request.
     this.apiHandler();
+    await this.cluster?.start(config.cluster.required);
     const addresses = await this.listeners.open();
     this.mqtt?.start();
     this.heartbeat.start();
@@ -515,6 +530,7 @@ export class PulseServer {
     }
     for (const connection of this.connections) connection.abort();
     await Promise.all([socketListenersClosed, this.listeners.closeHttp()]);
+    await this.cluster?.close();
     this.closeStore();
     this.log.info({ remaining: this.connections.size }, 'pulse stopped');
   }

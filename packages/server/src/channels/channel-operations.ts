@@ -33,6 +33,9 @@ export interface PresenceSync {
  *   (operation-rights.ts), which are checked before anything gets here.
  */
 export class ChannelOperations {
+  /** The other nodes, when `[cluster]` has an engine: they get every publication made here. */
+  cluster: { forward(publication: Publication): void } | undefined = undefined;
+
   constructor(
     readonly broker: Broker,
     private readonly scheduler: FlushScheduler,
@@ -45,8 +48,10 @@ export class ChannelOperations {
   }
 
   /**
-   * Routes `publication` (the broker appends it to the channel's history first) and notes it
-   * for pulse_publish_latency_seconds when it reached someone; `nameProblem` is the
+   * Routes `publication` (the broker appends it to the channel's history first), notes it
+   * for pulse_publish_latency_seconds when it reached someone here, then hands it to the
+   * cluster (after the local fan-out: local subscribers never wait on the engine); returns
+   * the local deliveries; `nameProblem` is the
    * protocol's own name check (MQTT topics), else the native channel rules. Allocates nothing.
    */
   publish(
@@ -54,7 +59,9 @@ export class ChannelOperations {
     nameProblem?: (channel: string) => Refusal | undefined,
   ): number | Refusal {
     const delivered = this.broker.publish(publication, nameProblem);
-    if (typeof delivered === 'number' && delivered > 0) this.scheduler.notePublication(publication);
+    if (typeof delivered !== 'number') return delivered;
+    if (delivered > 0) this.scheduler.notePublication(publication);
+    this.cluster?.forward(publication);
     return delivered;
   }
 

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import type { Broker, Publication } from '@pulse/core';
+import type { Logger } from '../log.js';
+import type { ClusterEngine, EngineState } from './cluster-engine.js';
+import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { OriginSequences } from './origin-sequences.js';
+
+/** What pulse_cluster_* report (metrics/cluster-metrics.ts). */
+export interface ClusterStats {
+  state: EngineState;
+  /** Publications handed to the engine. */
+  sent: number;
+  /** Publications that could not be handed over (engine not connected, envelope too large). */
+  lost: number;
+  /** Publications of other nodes delivered here. */
+  received: number;
+  /** Copies the engine brought twice (overlapping interests), dropped. */
+  duplicates: number;
+  /** Envelopes that were not well formed, dropped. */
+  rejected: number;
+  /** Times the engine connection was lost. */
+  disconnects: number;
+  /** Milliseconds from the publishing node's send to delivery here, of the last publication received. */
+  lagMs: number;
+}
+
+export interface ClusterOptions {
+  readonly nodeName: string;
+  /** The largest envelope accepted from the engine. */
+  readonly maxEnvelopeBytes: number;
+  /** Where the engine's URL is named in logs (credentials left out). */
+  readonly where: string;
+}
+
+/**
+ * One node's part in the cluster (docs/CLUSTER.md): it tells the engine the filters this
+ * node's subscribers hold (Broker.interest), hands every local publication to the engine after
+ * the local fan-out (so local subscribers never wait for a round trip), and delivers the
+ * publications of other nodes to the local router, each once, in the order each node sent them.
+ */
+export class Cluster {
+  /** Random per process start: a restarted node is a new origin, whose numbering starts again. */
+  readonly nodeId = randomBytes(9).toString('base64url');
+  readonly stats: ClusterStats = {
+    state: 'connecting',
+    sent: 0,
+    lost: 0,
+    received: 0,
+    duplicates: 0,
+    rejected: 0,
+    disconnects: 0,
+    lagMs: 0,
+  };
+  private seq = 0;
+  private readonly origins = new OriginSequences();
+  private rejectionsLogged = 0;
+
+  constructor(
+    private readonly engine: ClusterEngine,
+    private readonly broker: Broker,
+    private readonly log: Logger,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  /**
+   * Subscribes to what the router holds and connects. Not `required`: resolves whether or not
+   * the engine answered (the engine keeps trying); `required`: rejects when it did not.
+   */
+  async start(required: boolean): Promise<void> {
+    this.broker.interest = {
+      added: (filter) => this.engine.addInterest(filter),
+      removed: (filter) => this.engine.removeInterest(filter),
+    };
+    for (const filter of this.broker.filters()) this.engine.addInterest(filter);
+    await this.engine.start(
+      {
+        message: (envelope) => this.receive(envelope),
+        state: (state, reason) => this.stateChanged(state, reason),
+      },
+      required,
+    );
+  }
+
+  /** Hands a publication made on this node to the other nodes. */
+  forward(publication: Publication): void {
+    if (this.engine.state !== 'connected') {
+      this.stats.lost++;
+      return;
+    }
+    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication);
+    if (this.engine.publish(publication.channel, envelope)) this.stats.sent++;
+    else this.stats.lost++;
+  }
+
+  async close(): Promise<void> {
+    this.broker.interest = undefined;
+    await this.engine.close();
+  }
+
+  private receive(bytes: Uint8Array): void {
+    try {
+      // A copy: the engine's bytes may be a view of a larger read buffer, and the payload stays
+      // referenced by queues and history.
+      const envelope = decodeEnvelope(Buffer.from(bytes), this.options.maxEnvelopeBytes);
+      if (typeof envelope === 'string') return this.reject(envelope);
+      if (envelope.origin === this.nodeId) return;
+      if (!this.origins.accept(envelope.origin, envelope.seq)) {
+        this.stats.duplicates++;
+        return;
+      }
+      this.stats.received++;
+      this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
+      this.broker.deliverRemote(envelope.publication);
+    } catch (err) {
+      this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+    }
+  }
+
+  private reject(problem: string): void {
+    this.stats.rejected++;
+    // One line per hundred: a hostile writer on the engine server must not flood the log.
+    if (this.rejectionsLogged++ % 100 === 0) {
+      this.log.warn({ problem, rejected: this.stats.rejected }, 'cluster: dropped a malformed envelope');
+    }
+  }
+
+  private stateChanged(state: EngineState, reason: string | undefined): void {
+    const was = this.stats.state;
+    this.stats.state = state;
+    if (state === was) return;
+    const { nodeName } = this.options;
+    const where = `${this.engine.kind} at ${this.options.where}`;
+    if (state === 'connected') {
+      this.log.info({ node: nodeName, node_id: this.nodeId }, `cluster: joined through ${where}`);
+    } else if (state === 'disconnected') {
+      if (was === 'connected') this.stats.disconnects++;
+      const since = was === 'connected' ? 'lost' : 'unreachable';
+      this.log.warn(
+        { node: nodeName, reason },
+        `cluster: ${where} ${since}; serving local clients only, retrying`,
+      );
+    }
+  }
+}

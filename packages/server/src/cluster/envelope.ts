@@ -1,0 +1,105 @@
+import { Publication } from '@pulse/core';
+import { msgpack, plainMessagePackProblem } from '@pulse/protocol';
+
+/**
+ * What crosses the engine for one publication: plain MessagePack (any node, any version of
+ * this format, can read it with any decoder), a map of short keys. `o`/`s` let the receiver
+ * drop its own publications and duplicates (OriginSequences); `t` measures the lag.
+ */
+interface EnvelopeFields {
+  /** Format version. */
+  v: 1;
+  /** The publishing node's id (random per process start). */
+  o: string;
+  /** The publishing node's sequence number, 1, 2, 3… */
+  s: number;
+  /** Date.now() on the publishing node when it sent. */
+  t: number;
+  c: string;
+  d: Uint8Array;
+  e?: string;
+  q?: 0 | 1 | 2;
+  r?: boolean;
+  p?: Record<string, unknown>;
+  u?: string;
+  x?: number;
+  f?: number;
+  h?: string;
+}
+
+const FORMAT = 1;
+
+export interface Envelope {
+  readonly origin: string;
+  readonly seq: number;
+  readonly sentAt: number;
+  readonly publication: Publication;
+}
+
+/** The bytes that carry `publication` from node `origin` (its `seq`-th publication). */
+export function encodeEnvelope(origin: string, seq: number, publication: Publication): Buffer {
+  const fields: EnvelopeFields = {
+    v: FORMAT,
+    o: origin,
+    s: seq,
+    t: Date.now(),
+    c: publication.channel,
+    d: publication.payload,
+    e: publication.event,
+    q: publication.qos === 0 ? undefined : publication.qos,
+    r: publication.retain ? true : undefined,
+    p: publication.properties,
+    u: publication.publisher,
+    x: publication.expiresAt,
+    f: publication.offset,
+    h: publication.epoch,
+  };
+  return msgpack.pack(fields);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+const optional = (v: unknown, type: 'string' | 'number' | 'boolean') => v === undefined || typeof v === type;
+
+/**
+ * The envelope in `bytes`, or why it is not one. Another node wrote it, but the engine server
+ * is shared infrastructure: the bytes are checked as a client's would be (plain MessagePack,
+ * bounded, every field its type) and never trusted to be well formed.
+ */
+export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | string {
+  if (bytes.length > maxBytes) return `envelope of ${bytes.length} bytes exceeds ${maxBytes}`;
+  const problem = plainMessagePackProblem(bytes);
+  if (problem !== undefined) return problem;
+  const f = msgpack.unpack(bytes) as Partial<Record<keyof EnvelopeFields, unknown>>;
+  if (!isObject(f)) return 'not a map';
+  if (f.v !== FORMAT) return `unknown envelope format ${String(f.v)}`;
+  if (typeof f.o !== 'string' || !Number.isSafeInteger(f.s) || typeof f.t !== 'number') {
+    return 'origin, sequence or time missing';
+  }
+  if (typeof f.c !== 'string' || f.c === '' || !(f.d instanceof Uint8Array)) return 'channel or payload missing';
+  if (f.q !== undefined && f.q !== 1 && f.q !== 2) return 'bad qos';
+  if (f.p !== undefined && !isObject(f.p)) return 'bad properties';
+  if (
+    !optional(f.e, 'string') ||
+    !optional(f.r, 'boolean') ||
+    !optional(f.u, 'string') ||
+    !optional(f.x, 'number') ||
+    !optional(f.f, 'number') ||
+    !optional(f.h, 'string')
+  ) {
+    return 'a field of the wrong type';
+  }
+  const publication = new Publication({
+    channel: f.c,
+    payload: f.d,
+    event: f.e as string | undefined,
+    qos: (f.q as 1 | 2 | undefined) ?? 0,
+    retain: f.r === true,
+    properties: f.p as Record<string, unknown> | undefined,
+    publisher: f.u as string | undefined,
+    expiresAt: f.x as number | undefined,
+  });
+  publication.offset = f.f as number | undefined;
+  publication.epoch = f.h as string | undefined;
+  return { origin: f.o, seq: f.s as number, sentAt: f.t, publication };
+}
