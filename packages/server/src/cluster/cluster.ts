@@ -81,6 +81,11 @@ export class Cluster {
     );
   }
 
+  /** Resolves once the engine holds this node's interest as it is now (ClusterEngine.settled). */
+  settled(): Promise<void> {
+    return this.engine.settled();
+  }
+
   /** Hands a publication made on this node to the other nodes. */
   forward(publication: Publication): void {
     if (this.engine.state !== 'connected') {
