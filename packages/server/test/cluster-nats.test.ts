@@ -15,7 +15,11 @@ const BYTES = Buffer.concat([
   Buffer.from('h\u0000é✓'),
 ]);
 
-async function apiPublish(node: Node, path: string, body: unknown): Promise<{ status: number; json: { delivered?: number } }> {
+async function apiPublish(
+  node: Node,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: { delivered?: number } }> {
   const res = await fetch(node.httpUrl + path, {
     method: 'POST',
     headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
