@@ -278,7 +278,8 @@ describe('cluster over nats-server: faults', () => {
       await assert.rejects(
         startNode({ engine: 'nats', url: nats.url, required: true }),
         (err: Error) =>
-          /^nats at nats:\/\/127\.0\.0\.1:\d+ unreachable: /.test(err.message) && !err.message.includes('\n'),
+          /^cluster.required: nats at nats:\/\/127\.0\.0\.1:\d+ unreachable: /.test(err.message) &&
+          !err.message.includes('\n'),
       );
     } finally {
       await nats.dispose();
