@@ -270,7 +270,7 @@ export class RedisEngine implements ClusterEngine {
       redis.on('error', (err) => {
         session.lastError = reasonOf(err);
       });
-      redis.on('close', () => this.lost(session, session.lastError ?? 'connection closed'));
+      redis.on('close', () => this.lost(session, session.lastError ?? 'the server closed the connection'));
       redis.on('end', () => {
         if (session.pub.status === 'end' && session.sub.status === 'end') this.live.delete(session);
       });
