@@ -57,12 +57,20 @@ describe('Redis channels', () => {
   });
 });
 
+/** Every engine the tests below make, closed after them even when a test fails half-way. */
+const engines = new Set<RedisEngine>();
+function engineFor(...args: ConstructorParameters<typeof RedisEngine>): RedisEngine {
+  const engine = new RedisEngine(...args);
+  engines.add(engine);
+  return engine;
+}
+
 /** A started engine and what its listener saw. */
 async function probeEngine(server: RedisServer, prefix: string, name: string, urls = [server.url]) {
   const messages: string[] = [];
   const states: EngineState[] = [];
   const reasons: (string | undefined)[] = [];
-  const engine = new RedisEngine({ urls, prefix, nodeName: name });
+  const engine = engineFor({ urls, prefix, nodeName: name });
   await engine.start(
     {
       message: (e) => messages.push(Buffer.from(e).toString('utf8')),
@@ -99,6 +107,7 @@ describe('Redis engine, Redis-specific', () => {
     raw = await rawClient(server);
   });
   after(async () => {
+    await Promise.all([...engines].map((e) => e.close()));
     raw.disconnect();
     await server.dispose();
   });
@@ -209,7 +218,7 @@ describe('Redis engine, Redis-specific', () => {
     try {
       const held: Promise<string[]>[] = [];
       const states: EngineState[] = [];
-      const a = new RedisEngine({ urls: [own.url], prefix: 'kill', nodeName: 'killed' });
+      const a = engineFor({ urls: [own.url], prefix: 'kill', nodeName: 'killed' });
       await a.start(
         {
           message: () => {},
@@ -253,7 +262,7 @@ describe('Redis engine, Redis-specific', () => {
 
   test('start, required, with nothing listening: one line naming the URL without its password, engine closed', async () => {
     const port = await freePort();
-    const engine = new RedisEngine({
+    const engine = engineFor({
       urls: [`redis://pulse:secret@127.0.0.1:${port}`],
       prefix: 'x',
       nodeName: 'x',
@@ -307,7 +316,7 @@ describe('Redis engine, Redis-specific', () => {
 
   test('a listener that throws costs nothing: later messages still arrive, the connection stays', async () => {
     const got: string[] = [];
-    const a = new RedisEngine({ urls: [server.url], prefix: 'throw', nodeName: 'a' });
+    const a = engineFor({ urls: [server.url], prefix: 'throw', nodeName: 'a' });
     await a.start(
       {
         message: (e) => {
@@ -358,17 +367,26 @@ describe('Redis engine, Redis-specific', () => {
     await a.engine.close();
   });
 
-  test('a server that stops answering (SIGSTOP) is found by the PING health check; the engine comes back after SIGCONT', async () => {
+  test('a server that stops answering (SIGSTOP) is found by the PING health check, attempts on it are given up in time, and the engine comes back after SIGCONT', async () => {
     const own = await startRedisServer();
     try {
       const states: EngineState[] = [];
-      const engine = new RedisEngine(
-        { urls: [own.url], prefix: 'stop', nodeName: 'a' },
-        { healthCheckMs: 200 },
-      );
+      const quick = { healthCheckMs: 200 };
+      const engine = engineFor({ urls: [own.url], prefix: 'stop', nodeName: 'a' }, quick);
       await engine.start({ message: () => {}, state: (s) => states.push(s) }, true);
       own.process()?.kill('SIGSTOP');
       await until(() => engine.state === 'disconnected', 'the stall noticed', 3000);
+      // It accepts TCP connections and answers nothing: an attempt must not wait on it for ever.
+      const alone = engineFor({ urls: [own.url], prefix: 'stop', nodeName: 'alone' }, quick);
+      await assert.rejects(
+        alone.start({ message: () => {}, state: () => {} }, true),
+        /unreachable: no answer within 200 ms$/,
+      );
+      const next = engineFor({ urls: [own.url, server.url], prefix: 'stop', nodeName: 'next' }, quick);
+      await next.start({ message: () => {}, state: () => {} }, true);
+      assert.equal(next.state, 'connected', 'moved on to the second URL');
+      await next.close();
+      await sleep(600);
       own.process()?.kill('SIGCONT');
       await until(() => engine.state === 'connected', 'back', 10_000);
       assert.deepEqual(states, ['connected', 'disconnected', 'connected']);
@@ -385,14 +403,14 @@ describe('Redis engine, Redis-specific', () => {
       await admin.call('ACL', 'SETUSER', 'node', 'on', '>pw', 'resetchannels', '&acl:p:ok*', '+@all');
       admin.disconnect();
       const url = `redis://node:pw@127.0.0.1:${own.port}`;
-      const fine = new RedisEngine({ urls: [url], prefix: 'acl', nodeName: 'fine' });
+      const fine = engineFor({ urls: [url], prefix: 'acl', nodeName: 'fine' });
       fine.addInterest('ok');
       await fine.start({ message: () => {}, state: () => {} }, true);
       assert.equal(fine.state, 'connected');
       fine.addInterest('forbidden');
       await until(() => fine.state === 'disconnected', 'a refused SUBSCRIBE costs the connection');
       await fine.close();
-      const strict = new RedisEngine({ urls: [url], prefix: 'acl', nodeName: 'strict' });
+      const strict = engineFor({ urls: [url], prefix: 'acl', nodeName: 'strict' });
       strict.addInterest('forbidden');
       await assert.rejects(
         strict.start({ message: () => {}, state: () => {} }, true),
@@ -408,7 +426,7 @@ describe('Redis engine, Redis-specific', () => {
     await spare.stop();
     try {
       const states: EngineState[] = [];
-      const engine = new RedisEngine({ urls: [spare.url], prefix: 'stop', nodeName: 'late' });
+      const engine = engineFor({ urls: [spare.url], prefix: 'stop', nodeName: 'late' });
       await engine.start({ message: () => {}, state: (s) => states.push(s) }, false);
       assert.equal(engine.state, 'disconnected');
       await sleep(700);

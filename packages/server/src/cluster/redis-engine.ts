@@ -20,7 +20,8 @@
  * which would cost every node that wants the channel its connection. On the way in, a server
  * that sends more than MAX_UNPARSED_BYTES without completing a reply loses the connection, so a
  * hostile or broken server cannot make ioredis buffer without end. A PING every
- * HEALTH_CHECK_MS on both connections finds a server that stopped answering.
+ * HEALTH_CHECK_MS on both connections finds a server that stopped answering, and an attempt
+ * not done within HEALTH_CHECK_MS is given up.
  */
 import { Redis } from 'ioredis';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
@@ -42,6 +43,7 @@ const CLOSE_WAIT_MS = 2000;
 
 /** Knobs for tests. */
 export interface RedisEngineTuning {
+  /** The PING interval, and how long one connection attempt may take. */
   readonly healthCheckMs?: number;
 }
 
@@ -217,6 +219,12 @@ export class RedisEngine implements ClusterEngine {
   /** One attempt on `url`: connected and every interest confirmed, or it throws and leaves nothing open. */
   private async connect(url: string): Promise<void> {
     const session = this.open(url);
+    // A server that accepts and then says nothing (stopped, or behind a dead proxy) would hold
+    // the attempt, and the retries after it, for ever: ioredis bounds the TCP connect only.
+    const deadline = setTimeout(
+      () => this.lost(session, `no answer within ${this.healthCheckMs} ms`),
+      this.healthCheckMs,
+    );
     try {
       await Promise.all([session.pub.connect(), session.sub.connect()]);
       this.watchBytes(session, 'pub');
@@ -233,6 +241,8 @@ export class RedisEngine implements ClusterEngine {
     } catch (err) {
       this.drop(session);
       throw new Error(session.lastError ?? reasonOf(err));
+    } finally {
+      clearTimeout(deadline);
     }
     if (session.dropped || this.current === 'closed') {
       this.drop(session);
