@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Publication } from '@pulse/client';
+import { type PresenceEvent, type Publication, PulseClient } from '@pulse/client';
+import WebSocket from 'ws';
 import { at } from '@pulse/protocol/test/element';
-import { Inbox, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
+import { Inbox, freePort, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
 import { type Node, settled, startNode } from './cluster-nodes.js';
 import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import { type NatsServer, startNatsServer } from './nats-server.js';
+import { spawnPulse } from './pulse-process.js';
 
 const KEY = 'cluster-test-api-key-0123456789';
 /** Every byte value, and a NUL in the middle of a UTF-8 string. */
@@ -336,6 +338,174 @@ describe('cluster over nats-server: faults', () => {
       pub.close();
       await a.stop();
       await b.stop();
+      await nats.dispose();
+    }
+  });
+});
+
+describe('cluster over nats-server: presence', () => {
+  let nats: NatsServer;
+  let a: Node;
+  let b: Node;
+
+  before(async () => {
+    nats = await startNatsServer();
+    const cluster = { engine: 'nats' as const, url: nats.url, presence_ttl_ms: 1500 };
+    [a, b] = await Promise.all([
+      startNode(cluster, { auth: { api_keys: [KEY] } }),
+      startNode(cluster, { auth: { api_keys: [KEY] } }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await nats?.dispose();
+  });
+
+  test('sync on any node lists the members of every node; join, update and leave events cross', async () => {
+    const onA = await wsClient(a);
+    const onB = await tcpClient(b);
+    const events = new Inbox<PresenceEvent>();
+    try {
+      await onB.subscribe('room', () => {});
+      await onB.presence.join('room', { name: 'bea' });
+      // From here on, the events of A's member only.
+      onB.onPresence((e) => {
+        if (e.data?.name === 'ann') events.push(e);
+      });
+      await onA.presence.join('room', { name: 'ann', deep: { list: [1, 2] } });
+      const [join] = await events.waitFor(1);
+      assert.equal(join?.action, 'join');
+      assert.deepEqual(join?.data, { name: 'ann', deep: { list: [1, 2] } });
+      const idOfAnn = join?.connectionId ?? '';
+      await eventually(async () => Object.keys(await onA.presence.sync('room')).length === 2, 'A sees both');
+      assert.deepEqual(
+        Object.values(await onB.presence.sync('room'))
+          .map((d) => d.name)
+          .sort(),
+        ['ann', 'bea'],
+      );
+      const viaHttp = await fetch(`${b.httpUrl}/api/presence/room`, { headers: { 'x-api-key': KEY } });
+      const body = (await viaHttp.json()) as { presence: Record<string, { name: string }> };
+      assert.equal(body.presence[idOfAnn]?.name, 'ann', 'the HTTP API answers for the cluster too');
+
+      await onA.presence.update('room', { name: 'ann', typing: true });
+      const [, update] = await events.waitFor(2);
+      assert.equal(update?.action, 'update');
+      assert.deepEqual(update?.data, { name: 'ann', typing: true });
+
+      await onA.presence.leave('room');
+      const [, , leave] = await events.waitFor(3);
+      assert.equal(leave?.action, 'leave');
+      assert.equal(leave?.connectionId, idOfAnn);
+      assert.deepEqual(Object.keys(await onB.presence.sync('room')).length, 1);
+    } finally {
+      onA.close();
+      onB.close();
+    }
+  });
+
+  test('a member whose connection closes leaves on every node; a node started later learns the members already there', async () => {
+    const onA = await wsClient(a);
+    await onA.presence.join('lobby', { n: 1 });
+    const late = await startNode({ engine: 'nats', url: nats.url, presence_ttl_ms: 1500 });
+    const watcher = await wsClient(late);
+    try {
+      await eventually(
+        async () => Object.keys(await watcher.presence.sync('lobby')).length === 1,
+        'the late node learnt',
+      );
+      const leaves = new Inbox<PresenceEvent>();
+      watcher.onPresence(leaves.push);
+      await watcher.subscribe('lobby', () => {});
+      await settled(late);
+      onA.close();
+      const [leave] = await leaves.waitFor(1);
+      assert.equal(leave?.action, 'leave');
+      assert.deepEqual(await watcher.presence.sync('lobby'), {});
+    } finally {
+      watcher.close();
+      await late.stop();
+    }
+  });
+
+  test('a node that stops says goodbye: its members leave the other nodes at once', async () => {
+    const leaving = await startNode({ engine: 'nats', url: nats.url, presence_ttl_ms: 60_000 });
+    const member = await wsClient(leaving);
+    await member.presence.join('bye-room');
+    const watcher = await wsClient(b);
+    try {
+      await eventually(
+        async () => Object.keys(await watcher.presence.sync('bye-room')).length === 1,
+        'B sees it',
+      );
+      await leaving.stop();
+      // Well before the 60 s TTL of that node.
+      await eventually(
+        async () => Object.keys(await watcher.presence.sync('bye-room')).length === 0,
+        'gone',
+        2000,
+      );
+    } finally {
+      watcher.close();
+    }
+  });
+});
+
+describe('cluster over nats-server: a node killed with SIGKILL', () => {
+  test('the other node keeps serving and the dead node members expire after cluster.presence_ttl_ms', async () => {
+    const nats = await startNatsServer();
+    const survivor = await startNode({ engine: 'nats', url: nats.url, presence_ttl_ms: 1500 });
+    const port = await freePort();
+    const victim = spawnPulse(
+      [
+        '--port',
+        String(port),
+        '--tcp-port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--mqtt-port',
+        '0',
+        '--cluster-presence-ttl-ms',
+        '1500',
+      ],
+      { NATS_URL: nats.url },
+    );
+    try {
+      await victim.ready;
+      const doomed = await PulseClient.connect(`ws://127.0.0.1:${port}/ws`, {
+        WebSocket: WebSocket as never,
+      });
+      await doomed.presence.join('vigil', { who: 'doomed' });
+      const watcher = await wsClient(survivor);
+      const events = new Inbox<PresenceEvent>();
+      watcher.onPresence(events.push);
+      await watcher.subscribe('vigil', () => {});
+      await eventually(
+        async () => Object.keys(await watcher.presence.sync('vigil')).length === 1,
+        'member seen',
+      );
+      await victim.kill();
+      const killedAt = Date.now();
+      const [leave] = await events.waitFor(1, 5000);
+      const after = Date.now() - killedAt;
+      assert.equal(leave?.action, 'leave');
+      assert.deepEqual(leave?.data, { who: 'doomed' });
+      assert.ok(
+        after >= 900 && after < 3500,
+        `expired ${after} ms after the kill (TTL 1500 ms, checked every 500 ms)`,
+      );
+      assert.deepEqual(await watcher.presence.sync('vigil'), {});
+      // The survivor serves on.
+      const inbox = new Inbox<Publication>();
+      await watcher.subscribe('still', inbox.push);
+      await watcher.publish('still', 'alive');
+      await inbox.waitFor(1);
+      watcher.close();
+      doomed.close();
+    } finally {
+      await victim.kill();
+      await survivor.stop();
       await nats.dispose();
     }
   });

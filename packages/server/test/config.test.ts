@@ -113,6 +113,7 @@ interface SpecConfig {
     prefix: string;
     node_name: string;
     required: boolean;
+    presence_ttl_ms: number;
   };
   history: { pattern: string; size: number; ttl_ms: number; max_bytes?: number }[];
 }
@@ -206,7 +207,14 @@ const DEFAULTS: SpecConfig = {
     use_identity_as_username: false,
   },
   hooks: { connect_url: '', subscribe_url: '', publish_url: '', timeout_ms: 1000, cache_ttl_ms: 5000 },
-  cluster: { engine: 'none', url: '', prefix: 'pulse', node_name: '', required: false },
+  cluster: {
+    engine: 'none',
+    url: '',
+    prefix: 'pulse',
+    node_name: '',
+    required: false,
+    presence_ttl_ms: 10_000,
+  },
   history: [],
 };
 
@@ -422,6 +430,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'cluster.prefix', toml: '"turbine"', text: 'turbine', value: 'turbine' },
   { path: 'cluster.node_name', toml: '"node-a"', text: 'node-a', value: 'node-a' },
   { path: 'cluster.required', toml: 'true', text: 'true', value: true },
+  { path: 'cluster.presence_ttl_ms', toml: '3000', text: '3000', value: 3000 },
 ];
 
 /** A key with the keys it needs. */

@@ -414,6 +414,11 @@ export const SCHEMA = {
       false,
       'refuse to start when the engine is unreachable (false: serve local clients and keep trying)',
     ),
+    presence_ttl_ms: int(
+      10_000,
+      { min: 1000, max: 3_600_000 },
+      'members of a node not heard from for this long leave (each node says it is alive every third of it)',
+    ),
   },
 } as const satisfies Record<string, Record<string, KeySpec<unknown>>>;
 
