@@ -293,6 +293,29 @@ test('reason strings, unless the client asked for no problem information; PUBACK
   });
 });
 
+test("reason strings are left out of a PUBACK or DISCONNECT that would pass the client's Maximum Packet Size (MQTT 5 §3.4.2.2.2, §3.14.2.2.3)", async () => {
+  await withMqtt({}, async (h) => {
+    for (const maximumPacketSize of [20, 200]) {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5, { properties: { maximumPacketSize } });
+      let largest = 0;
+      raw.socket.on('data', (chunk: Buffer) => {
+        largest = Math.max(largest, chunk.length);
+      });
+      raw.send(publish('$SYS/mine', 'x', { qos: 1, messageId: 1 }));
+      const ack = (await raw.next('puback')) as IPubackPacket;
+      assert.equal(ack.reasonCode, 0x87);
+      assert.equal(typeof ack.properties?.reasonString, maximumPacketSize === 20 ? 'undefined' : 'string');
+      raw.send(publish('t', 'x', { qos: 1, messageId: 0 }));
+      const d = await raw.expectDisconnect(0x82);
+      assert.equal(typeof d.properties?.reasonString, maximumPacketSize === 20 ? 'undefined' : 'string');
+      assert.ok(
+        largest <= maximumPacketSize,
+        `${largest} bytes sent in one read to a client allowing ${maximumPacketSize}`,
+      );
+    }
+  });
+});
+
 test('maximum packet size: the server refuses bigger packets (0x95), and sends none bigger than the client allows', async () => {
   await withMqtt({ mqtt: { max_packet_size: 1024 } }, async (h) => {
     const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });

@@ -34,6 +34,7 @@ import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './
 import { InboundTopicAliases, OutboundTopicAliases } from './topic-aliases.js';
 import { checkMqttFilter } from './topic-rules.js';
 import { passThrough } from './pass-through-properties.js';
+import { withoutProblemInformation } from './problem-information.js';
 import {
   type ConnectTerms,
   acceptingConnack,
@@ -762,7 +763,12 @@ export class MqttLink
 
   writePacket(packet: Packet): void {
     this.service.stats.count(this.service.stats.packetsOut, packet.cmd);
-    this.write(encodeBareAck(packet) ?? encodePacket(packet, this.version));
+    let bytes = encodeBareAck(packet) ?? encodePacket(packet, this.version);
+    if (bytes.length > this.clientMaxPacketSize) {
+      const shorter = withoutProblemInformation(packet);
+      if (shorter !== undefined) bytes = encodePacket(shorter, this.version);
+    }
+    this.write(bytes);
   }
 
   private write(bytes: Buffer): void {
