@@ -361,6 +361,29 @@ test('maximum packet size: the server refuses bigger packets (0x95), and sends n
   });
 });
 
+test('a PUBLISH whose response topic has a wildcard is a protocol error (MQTT 5 [MQTT-3.3.2-14]), never delivered', async () => {
+  await withMqtt({}, async (h) => {
+    const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    await sub.subscribeAsync('rt/#', { qos: 1 });
+    for (const responseTopic of ['reply/+', 'reply/#']) {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+      raw.send(publish('rt/x', 'x', { qos: 1, messageId: 1, properties: { responseTopic } }));
+      await raw.expectDisconnect(0x82);
+    }
+    const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+    raw.send(publish('rt/ok', 'x', { qos: 1, messageId: 1, properties: { responseTopic: 'reply/1' } }));
+    await raw.next('puback');
+    await sub.inbox.waitFor(1);
+    await sleep(50);
+    assert.deepEqual(
+      sub.inbox.items.map((m) => m.topic),
+      ['rt/ok'],
+    );
+    raw.destroy();
+    await endAll(sub);
+  });
+});
+
 test('a PUBLISH from a client with a subscription identifier is a protocol error', async () => {
   await withMqtt({}, async (h) => {
     const { raw } = await RawMqtt.connect(h.mqttPort, 5);

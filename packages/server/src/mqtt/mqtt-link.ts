@@ -39,6 +39,7 @@ import {
   type ConnectTerms,
   acceptingConnack,
   connectVersion,
+  hasWildcard,
   negotiateConnect,
 } from './connect-negotiation.js';
 import type { Will } from './will.js';
@@ -496,6 +497,9 @@ export class MqttLink
     if (qos > 0 && id === 0) return this.protocolError('packet identifier 0');
     if (props?.subscriptionIdentifier !== undefined) {
       return this.protocolError('a PUBLISH from a client carries no subscription identifier');
+    }
+    if (hasWildcard(props?.responseTopic)) {
+      return this.protocolError('a response topic is a topic name: no wildcards');
     }
     let topic = packet.topic;
     if (props?.topicAlias !== undefined) {
