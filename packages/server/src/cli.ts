@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { dirname } from 'node:path';
 import { AuthConfigError } from './auth/errors.js';
+import { ClusterStartError } from './cluster/cluster-error.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { runPasswd } from './passwd.js';
 import { createLogger } from './log.js';
@@ -44,7 +45,12 @@ async function main(): Promise<number> {
       },
     });
   } catch (err) {
-    if (err instanceof StoreOpenError || err instanceof TlsConfigError || err instanceof AuthConfigError) {
+    if (
+      err instanceof StoreOpenError ||
+      err instanceof TlsConfigError ||
+      err instanceof AuthConfigError ||
+      err instanceof ClusterStartError
+    ) {
       process.stderr.write(`pulse: ${err.message}\n`);
       return 1;
     }
@@ -53,7 +59,7 @@ async function main(): Promise<number> {
   try {
     await server.start();
   } catch (err) {
-    if (!(err instanceof ListenError)) throw err;
+    if (!(err instanceof ListenError || err instanceof ClusterStartError)) throw err;
     process.stderr.write(`pulse: ${err.message}\n`);
     return 1;
   }

@@ -188,6 +188,7 @@ export class PulseServer {
       tls: this.tlsStats,
       faults: this.faults,
       inputBudget: this.inputBudget,
+      cluster: config.cluster.engine === 'none' ? undefined : () => this.cluster?.stats,
     });
     registerAuthMetrics(this.metrics.registry, this.auth.stats);
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);

@@ -136,3 +136,22 @@ test('runs, logs a periodic registry report, serves metrics, exits 0 on SIGTERM 
   assert.equal(await client.closed, 1001);
   assert.match(out, /shutting down/);
 });
+
+test('cluster start-up problems are one line, exit 1: a URL of another engine; a required engine that does not answer', async () => {
+  const off = ['--port', '0', '--tcp-port', '0', '--metrics-port', '0', '--mqtt-port', '0'];
+  const wrong = run([...off, '--cluster-engine', 'nats', '--cluster-url', 'redis://127.0.0.1:6379']);
+  assert.equal(wrong.status, 1);
+  assert.equal(
+    wrong.stderr.trim(),
+    'pulse: cluster.url "redis://127.0.0.1:6379" is not a nats URL (cluster.engine = "nats" takes nats:// or tls://)',
+  );
+  const port = await freePort();
+  const absent = run(off, { NATS_URL: `nats://127.0.0.1:${port}`, PULSE_CLUSTER_REQUIRED: 'true' });
+  assert.equal(absent.status, 1);
+  const lines = absent.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, absent.stderr);
+  assert.match(
+    at(lines, 0),
+    new RegExp(`^pulse: cluster.required: nats at nats://127\\.0\\.0\\.1:${port} unreachable: `),
+  );
+});

@@ -22,6 +22,7 @@ import {
   startServer,
 } from './helpers.js';
 import type { PulseConfig } from '../src/config/index.js';
+import type { PulseServerOptions } from '../src/server.js';
 
 export type MqttVersion = 3 | 4 | 5;
 
@@ -34,13 +35,19 @@ export interface MqttHarness extends Harness {
   mqttWsUrl: string;
 }
 
-export function startMqtt(overrides: DeepPartial<PulseConfig> = {}): Promise<MqttHarness> {
-  return retryOnPortClash(() => startMqttOnce(overrides));
+export function startMqtt(
+  overrides: DeepPartial<PulseConfig> = {},
+  options: PulseServerOptions = {},
+): Promise<MqttHarness> {
+  return retryOnPortClash(() => startMqttOnce(overrides, options));
 }
 
-async function startMqttOnce(overrides: DeepPartial<PulseConfig>): Promise<MqttHarness> {
+async function startMqttOnce(
+  overrides: DeepPartial<PulseConfig>,
+  options: PulseServerOptions,
+): Promise<MqttHarness> {
   const mqttPort = await freePort();
-  const h = await startServer({ ...overrides, mqtt: { port: mqttPort, ...overrides.mqtt } });
+  const h = await startServer({ ...overrides, mqtt: { port: mqttPort, ...overrides.mqtt } }, options);
   return {
     ...h,
     mqttPort,

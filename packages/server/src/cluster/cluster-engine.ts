@@ -50,6 +50,12 @@ export interface ClusterEngine {
   addInterest(filter: string): void;
   removeInterest(filter: string): void;
   /**
+   * Resolves once the engine server holds every interest added before the call (one round
+   * trip), or at once when not connected: after it, a publication any node sends on those
+   * filters reaches this node.
+   */
+  settled(): Promise<void>;
+  /**
    * Sends `envelope` to every node with interest in `channel` (this node included, perhaps).
    * Fire and forget, in call order. False when it could not be sent (not connected): the
    * layer counts it as lost; the engine never buffers for later.

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Broker, Publication } from '@pulse/core';
 import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineState } from './cluster-engine.js';
+import { ClusterStartError } from './cluster-error.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
 
@@ -72,13 +73,21 @@ export class Cluster {
       removed: (filter) => this.engine.removeInterest(filter),
     };
     for (const filter of this.broker.filters()) this.engine.addInterest(filter);
-    await this.engine.start(
-      {
-        message: (envelope) => this.receive(envelope),
-        state: (state, reason) => this.stateChanged(state, reason),
-      },
-      required,
-    );
+    const listener = {
+      message: (envelope: Uint8Array) => this.receive(envelope),
+      state: (state: EngineState, reason: string | undefined) => this.stateChanged(state, reason),
+    };
+    try {
+      await this.engine.start(listener, required);
+    } catch (err) {
+      this.broker.interest = undefined;
+      throw new ClusterStartError(`cluster.required: ${(err as Error).message}`);
+    }
+  }
+
+  /** Resolves once the engine holds this node's interest as it is now (ClusterEngine.settled). */
+  settled(): Promise<void> {
+    return this.engine.settled();
   }
 
   /** Hands a publication made on this node to the other nodes. */

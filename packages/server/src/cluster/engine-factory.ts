@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { clusterUrls } from '../config/cluster.js';
 import type { PulseConfig } from '../config/index.js';
 import type { ClusterEngine, EngineOptions } from './cluster-engine.js';
+import { ClusterStartError } from './cluster-error.js';
 import { NatsEngine } from './nats-engine.js';
 
 const DEFAULT_URL = { redis: 'redis://127.0.0.1:6379', nats: 'nats://127.0.0.1:4222' } as const;
@@ -27,7 +28,7 @@ export function configuredEngine(cluster: PulseConfig['cluster']): ConfiguredEng
   for (const url of urls) {
     const scheme = new URL(url).protocol;
     if (!(SCHEMES[kind] as readonly string[]).includes(scheme)) {
-      throw new Error(
+      throw new ClusterStartError(
         `cluster.url ${JSON.stringify(withoutCredentials(url))} is not a ${kind} URL (cluster.engine = "${kind}" takes ${SCHEMES[kind].map((s) => `${s}//`).join(' or ')})`,
       );
     }

@@ -76,7 +76,8 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | 
   if (typeof f.o !== 'string' || !Number.isSafeInteger(f.s) || typeof f.t !== 'number') {
     return 'origin, sequence or time missing';
   }
-  if (typeof f.c !== 'string' || f.c === '' || !(f.d instanceof Uint8Array)) return 'channel or payload missing';
+  if (typeof f.c !== 'string' || f.c === '' || !(f.d instanceof Uint8Array))
+    return 'channel or payload missing';
   if (f.q !== undefined && f.q !== 1 && f.q !== 2) return 'bad qos';
   if (f.p !== undefined && !isObject(f.p)) return 'bad properties';
   if (

@@ -100,6 +100,12 @@ export class NatsEngine implements ClusterEngine {
     }
   }
 
+  async settled(): Promise<void> {
+    if (this.current !== 'connected') return;
+    // SUBs and this PING share one ordered connection: the PONG comes after the server took them.
+    await this.nc?.flush().catch(() => {});
+  }
+
   publish(channel: string, envelope: Uint8Array): boolean {
     const nc = this.nc;
     // nats.js would queue it during a reconnect: the layer wants to count it lost instead.

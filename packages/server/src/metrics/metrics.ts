@@ -6,6 +6,8 @@ import type { NativeStats } from '../native/native-stats.js';
 import type { MqttService } from '../mqtt/mqtt-service.js';
 import type { TransportStats } from '../transport/transport-stats.js';
 import type { CommitStats } from '../storage/store-committer.js';
+import type { ClusterStats } from '../cluster/cluster.js';
+import { registerClusterMetrics } from './cluster-metrics.js';
 import { registerJsonMetrics } from './json-metrics.js';
 import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
 import { registerStorageMetrics } from './storage-metrics.js';
@@ -31,6 +33,8 @@ export interface MetricSources {
   rateLimits: RateLimitStats;
   faults: ConnectionFaults;
   inputBudget: InputBudget;
+  /** The cluster's numbers; undefined without `[cluster]` engine (no pulse_cluster_* then). */
+  cluster: (() => ClusterStats | undefined) | undefined;
 }
 
 /**
@@ -257,6 +261,7 @@ export function createMetrics(src: MetricSources): {
   registerTlsMetrics(registry, src.tls, seen);
   registerInputMetrics(registry, src.transports, src.inputBudget, seen);
   registerRateLimitMetrics(registry, src.rateLimits, seen);
+  if (src.cluster !== undefined) registerClusterMetrics(registry, src.cluster, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',
     help: 'From a publication entering the server to the end of the write of its fan-out',

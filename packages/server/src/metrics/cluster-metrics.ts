@@ -1,0 +1,58 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ClusterStats } from '../cluster/cluster.js';
+import { mirror } from './mqtt-metrics.js';
+
+/** The cluster's metrics (`pulse_cluster_*`), registered when `[cluster]` names an engine. */
+export function registerClusterMetrics(
+  registry: Registry,
+  stats: () => ClusterStats | undefined,
+  seen: Map<string, number>,
+): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'pulse_cluster_engine_connected',
+    help: 'Whether this node is connected to its cluster engine (1) or serving its local clients only (0)',
+    registers,
+    collect() {
+      this.set(stats()?.state === 'connected' ? 1 : 0);
+    },
+  });
+  const counters: [string, string, keyof ClusterStats][] = [
+    [
+      'pulse_cluster_publications_sent_total',
+      'Local publications handed to the engine for the other nodes',
+      'sent',
+    ],
+    [
+      'pulse_cluster_publications_lost_total',
+      'Local publications that could not cross to the other nodes (engine not connected, envelope too large)',
+      'lost',
+    ],
+    ['pulse_cluster_publications_received_total', "Other nodes' publications delivered here", 'received'],
+    [
+      'pulse_cluster_duplicates_total',
+      'Copies of a publication the engine brought twice, dropped',
+      'duplicates',
+    ],
+    ['pulse_cluster_envelopes_rejected_total', 'Malformed envelopes from the engine, dropped', 'rejected'],
+    ['pulse_cluster_engine_disconnects_total', 'Times the connection to the engine was lost', 'disconnects'],
+  ];
+  for (const [name, help, field] of counters) {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        mirror(this, {}, Number(stats()?.[field] ?? 0), seen);
+      },
+    });
+  }
+  new Gauge({
+    name: 'pulse_cluster_lag_seconds',
+    help: "From another node's send to delivery here, of the last publication received (clocks of both nodes)",
+    registers,
+    collect() {
+      this.set((stats()?.lagMs ?? 0) / 1000);
+    },
+  });
+}
