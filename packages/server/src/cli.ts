@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import { ConfigError, loadConfig } from './config/index.js';
 import { runPasswd } from './passwd.js';
 import { createLogger } from './log.js';
-import { openServer, untilStopSignal } from './run-server.js';
 import { VERSION } from './version.js';
 import { runPrimary } from './workers/primary.js';
 import { wantsWorkers } from './workers/worker-config.js';
@@ -34,6 +33,8 @@ async function main(): Promise<number> {
   for (const warning of result.warnings) log.warn({ file: result.configFile }, warning);
   // server.workers: this process forks the workers and serves no client itself (docs/CLUSTER.md).
   if (wantsWorkers(config)) return runPrimary(config, log);
+  // Loaded here: a primary never runs a server, and is smaller without its code.
+  const { openServer, untilStopSignal } = await import('./run-server.js');
   const opened = await openServer(config, log, () => {
     process.exitCode = 1;
     process.exit();

@@ -185,6 +185,8 @@ describe('pulse --workers 2 joined through nats-server', () => {
     const [restarted] = await waitForLogs(run.proc, (l) => l.msg === 'worker w1 restarted', 'the restart');
     assert.notEqual(restarted?.pid, victim);
     assert.equal(pidOf(run, 'w1'), restarted?.pid);
+    const relisten = logLines(run.proc).filter((l) => l.msg === 'pulse listening' && l.worker === 'w1');
+    assert.equal(relisten.at(-1)?.http, `127.0.0.1:${run.httpPort}`, 'port 0: the same port again');
     assert.equal(alive(victim), false);
     // Its own file again: the lock died with the killed process.
     const restored = logLines(run.proc).filter((l) => l.msg === 'state restored' && l.worker === 'w1');

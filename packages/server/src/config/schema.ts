@@ -415,9 +415,13 @@ export const SCHEMA = {
         rules: [CLUSTER_PREFIX_RULE],
       },
     ),
-    node_name: str('', "this node's name in logs and on the engine server (empty = hostname:pid)", {
-      metavar: 'NAME',
-    }),
+    node_name: str(
+      '',
+      "this node's name in logs and on the engine server (empty = hostname:pid; worker i of server.workers: <name or hostname>:w<i>)",
+      {
+        metavar: 'NAME',
+      },
+    ),
     required: bool(
       false,
       'refuse to start when the engine is unreachable (false: serve local clients and keep trying)',

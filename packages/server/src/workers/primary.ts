@@ -118,6 +118,8 @@ class WorkerPool {
 
   private fork(slot: Slot): void {
     const worker = cluster.fork();
+    // A send or a signal to a worker that has just died: its exit is handled; never a crash here.
+    worker.on('error', (err) => this.log.warn({ worker: slot.name, err }, `worker ${slot.name}: ${err}`));
     slot.worker = worker;
     slot.ready = false;
     slot.failure = undefined;
@@ -131,7 +133,7 @@ class WorkerPool {
       index: slot.index,
       config: workerConfig(this.config, slot.index),
     };
-    worker.send(start);
+    worker.send(start, undefined, {}, () => {});
   }
 
   private onMessage(worker: Worker, raw: unknown): void {
