@@ -13,6 +13,7 @@ export const SYSTEM_PACKAGES = [
   { name: 'mosquitto', program: 'mosquitto', why: 'a real Mosquitto broker bridged to Pulse' },
   { name: 'nats-server', program: 'nats-server', why: 'a real NATS server for the cluster engine' },
   { name: 'openssl', program: 'openssl', why: "the TLS tests' certificates" },
+  { name: 'redis-server', program: 'redis-server', why: 'a real Redis server for the cluster engine' },
 ];
 
 const PROGRAM_DIRS = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin', '/usr/sbin'];

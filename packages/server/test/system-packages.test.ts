@@ -21,10 +21,10 @@ test('not as root, missing packages stop the run with one line naming them and t
   try {
     assert.equal(
       ensureSystemPackages({ dirs: [empty], isRoot: false }),
-      'the tests need Debian packages that are not installed: chromium, mosquitto-clients, mosquitto, nats-server, openssl; as root, run: apt-get update && apt-get install -y chromium mosquitto-clients mosquitto nats-server openssl',
+      'the tests need Debian packages that are not installed: chromium, mosquitto-clients, mosquitto, nats-server, openssl, redis-server; as root, run: apt-get update && apt-get install -y chromium mosquitto-clients mosquitto nats-server openssl redis-server',
     );
     // Only what is missing is named.
-    for (const program of ['chromium', 'mosquitto_pub', 'nats-server', 'openssl'])
+    for (const program of ['chromium', 'mosquitto_pub', 'nats-server', 'openssl', 'redis-server'])
       writeFileSync(join(empty, program), '');
     assert.match(ensureSystemPackages({ dirs: [empty], isRoot: false }) ?? '', /not installed: mosquitto;/);
   } finally {

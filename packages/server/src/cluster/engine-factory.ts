@@ -4,6 +4,7 @@ import type { PulseConfig } from '../config/index.js';
 import type { ClusterEngine, EngineOptions } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
 import { NatsEngine } from './nats-engine.js';
+import { RedisEngine } from './redis-engine.js';
 
 const DEFAULT_URL = { redis: 'redis://127.0.0.1:6379', nats: 'nats://127.0.0.1:4222' } as const;
 const SCHEMES = { redis: ['redis:', 'rediss:'], nats: ['nats:', 'tls:'] } as const;
@@ -35,12 +36,8 @@ export function configuredEngine(cluster: PulseConfig['cluster']): ConfiguredEng
   }
   const nodeName = cluster.node_name === '' ? `${hostname()}:${process.pid}` : cluster.node_name;
   const options: EngineOptions = { urls, prefix: cluster.prefix, nodeName };
-  const engine = kind === 'nats' ? new NatsEngine(options) : redisEngine(options);
+  const engine = kind === 'nats' ? new NatsEngine(options) : new RedisEngine(options);
   return { engine, where: urls.map(withoutCredentials).join(','), nodeName };
-}
-
-function redisEngine(_options: EngineOptions): ClusterEngine {
-  throw new Error('cluster.engine = "redis" is not built yet');
 }
 
 function withoutCredentials(url: string): string {
