@@ -1,9 +1,10 @@
 import { ErrorCode } from '@pulse/protocol';
 import { checkPublishChannel, checkSubscribeFilter, parseSharedFilter } from './channel.js';
 import type { ChannelHistory } from './history/channel-history.js';
-import type { Message, Publication } from './outbound.js';
+import type { Message, PresenceEvent, Publication } from './outbound.js';
 import { PresenceRegistry } from './presence.js';
 import { Refusal } from './refusal.js';
+import { RemotePresence } from './remote-presence.js';
 import type { Subscriber } from './subscriber.js';
 import { SharedGroup } from './shared-group.js';
 import { TopicIndex, isSingle } from './topic-index.js';
@@ -25,12 +26,15 @@ export interface BrokerLimits {
 }
 
 /**
- * Told when the router gains its first subscriber of a filter and loses its last (a shared
- * group counts as a subscriber of its filter): what a cluster engine subscribes to.
+ * What the cluster layer is told (docs/CLUSTER.md): when the router gains its first subscriber
+ * of a filter and loses its last (a shared group counts as a subscriber of its filter), which
+ * is what a cluster engine subscribes to; and every presence change of this node's clients.
  */
-export interface InterestListener {
+export interface ClusterHooks {
   added(filter: string): void;
   removed(filter: string): void;
+  /** A local join, update or leave; `dataBytes` as the member's protocol measured its data. */
+  presenceChanged(event: PresenceEvent, dataBytes: number): void;
 }
 
 export interface BrokerStats {
@@ -46,7 +50,9 @@ export interface BrokerStats {
 export class Broker {
   private readonly index = new TopicIndex();
   private readonly sharedGroups = new Map<string, SharedGroup>();
-  readonly presence = new PresenceRegistry();
+  /** Members of other nodes, when clustered: the cluster layer keeps it. */
+  readonly remotePresence = new RemotePresence();
+  readonly presence = new PresenceRegistry(this.remotePresence);
   readonly stats: BrokerStats = { publications: 0, deliveries: 0, subscriptions: 0 };
   /** Set while the server is past a resource ceiling: every publication is refused with it. */
   overload: Refusal | undefined = undefined;
@@ -55,8 +61,8 @@ export class Broker {
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
   readonly maxTopicLevels: number;
-  /** The cluster layer, when there is one (see InterestListener). */
-  interest: InterestListener | undefined = undefined;
+  /** The cluster layer, when there is one (see ClusterHooks). */
+  cluster: ClusterHooks | undefined = undefined;
   /** Numbers fan-outs while shared groups exist, so that each reaches a subscriber once. */
   private round = 0;
 
@@ -156,15 +162,15 @@ export class Broker {
   }
 
   private indexTarget(filter: string, target: Subscriber): void {
-    const interest = this.interest;
-    if (interest === undefined || this.index.hasFilter(filter)) return this.index.add(filter, target);
+    const cluster = this.cluster;
+    if (cluster === undefined || this.index.hasFilter(filter)) return this.index.add(filter, target);
     this.index.add(filter, target);
-    interest.added(filter);
+    cluster.added(filter);
   }
 
   private unindexTarget(filter: string, target: Subscriber): void {
     this.index.remove(filter, target);
-    if (this.interest !== undefined && !this.index.hasFilter(filter)) this.interest.removed(filter);
+    if (this.cluster !== undefined && !this.index.hasFilter(filter)) this.cluster.removed(filter);
   }
 
   /** Fans `publication` out to every subscriber of its channel; returns how many received it. */
@@ -278,7 +284,7 @@ export class Broker {
         );
       }
     }
-    this.fanOut(this.presence.join(subscriber, channel, data, dataBytes));
+    this.presenceChanged(this.presence.join(subscriber, channel, data, dataBytes), dataBytes);
     return undefined;
   }
 
@@ -298,7 +304,7 @@ export class Broker {
     if (invalid) return invalid;
     const event = this.presence.update(subscriber, channel, data, dataBytes);
     if (!event) return new Refusal(ErrorCode.NotSubscribed, `not present on ${channel}`);
-    this.fanOut(event);
+    this.presenceChanged(event, dataBytes);
     return undefined;
   }
 
@@ -307,8 +313,14 @@ export class Broker {
     if (invalid) return invalid;
     const event = this.presence.leave(subscriber, channel);
     if (!event) return new Refusal(ErrorCode.NotSubscribed, `not present on ${channel}`);
-    this.fanOut(event);
+    this.presenceChanged(event, 0);
     return undefined;
+  }
+
+  /** A local presence change reaches this node's subscribers, then the cluster. */
+  private presenceChanged(event: PresenceEvent, dataBytes: number): void {
+    this.fanOut(event);
+    this.cluster?.presenceChanged(event, dataBytes);
   }
 
   /** The members that fit in `maxBytes` of data (see PresenceRegistry.snapshot). */
@@ -328,7 +340,7 @@ export class Broker {
     if (subscriber.presenceChannels) {
       for (const channel of [...subscriber.presenceChannels]) {
         const event = this.presence.leave(subscriber, channel);
-        if (event) this.fanOut(event);
+        if (event) this.presenceChanged(event, 0);
       }
       subscriber.presenceChannels = undefined;
     }

@@ -3,6 +3,7 @@ export * from './channel.js';
 export * from './outbound.js';
 export * from './held-bytes.js';
 export * from './presence.js';
+export * from './remote-presence.js';
 export * from './refusal.js';
 export * from './retained-store.js';
 export * from './shared-group.js';

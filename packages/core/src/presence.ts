@@ -1,5 +1,6 @@
 import { PresenceAction } from '@pulse/protocol';
 import { PresenceEvent } from './outbound.js';
+import type { RemotePresence } from './remote-presence.js';
 import type { Subscriber } from './subscriber.js';
 
 export interface PresenceMember {
@@ -11,11 +12,17 @@ export interface PresenceMember {
 /** What a member costs in a sync reply besides its data: its connection id and the map entry. */
 const MEMBER_OVERHEAD_BYTES = 32;
 
-/** Who is present on which channel. In memory only (presence is not durable by design). */
+/**
+ * Who is present on which channel. In memory only (presence is not durable by design). Reads
+ * (`snapshot`, `memberCount`) include the members of other nodes (`remote`, when clustered),
+ * after this node's own; limits count this node's own.
+ */
 export class PresenceRegistry {
   private readonly channels = new Map<string, Map<string, PresenceMember>>();
   /** Each member's data size as its protocol measured it (for bounded sync replies). */
   private readonly sizes = new WeakMap<PresenceMember, number>();
+
+  constructor(private readonly remote?: RemotePresence) {}
 
   join(
     subscriber: Subscriber,
@@ -68,25 +75,33 @@ export class PresenceRegistry {
    */
   snapshot(channel: string, maxBytes = Number.POSITIVE_INFINITY): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {};
-    const members = this.channels.get(channel);
-    if (!members) return out;
     let bytes = 0;
     let n = 0;
-    for (const m of members.values()) {
+    for (const m of this.channels.get(channel)?.values() ?? []) {
       bytes += (this.sizes.get(m) ?? 0) + MEMBER_OVERHEAD_BYTES;
-      if (n > 0 && bytes > maxBytes) break;
+      if (n > 0 && bytes > maxBytes) return out;
+      out[m.connectionId] = m.data ?? {};
+      n++;
+    }
+    for (const m of this.remote?.members(channel) ?? []) {
+      bytes += m.bytes + MEMBER_OVERHEAD_BYTES;
+      if (n > 0 && bytes > maxBytes) return out;
       out[m.connectionId] = m.data ?? {};
       n++;
     }
     return out;
   }
 
+  /** Members of `channel`, this node's and the other nodes'. */
   memberCount(channel: string): number {
-    return this.channels.get(channel)?.size ?? 0;
+    return (this.channels.get(channel)?.size ?? 0) + (this.remote?.memberCount(channel) ?? 0);
   }
 
-  members(channel: string): PresenceMember[] {
-    return [...(this.channels.get(channel)?.values() ?? [])];
+  /** This node's own members, with their data size: what it tells the other nodes. */
+  *localMembers(): IterableIterator<{ channel: string; member: PresenceMember; bytes: number }> {
+    for (const [channel, members] of this.channels) {
+      for (const member of members.values()) yield { channel, member, bytes: this.sizes.get(member) ?? 0 };
+    }
   }
 
   hasMembers(channel: string): boolean {

@@ -1,15 +1,11 @@
 #!/usr/bin/env node
 import { dirname } from 'node:path';
-import { AuthConfigError } from './auth/errors.js';
-import { ClusterStartError } from './cluster/cluster-error.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { runPasswd } from './passwd.js';
 import { createLogger } from './log.js';
-import { PulseServer } from './server.js';
-import { StoreOpenError } from './storage/sqlite-store.js';
-import { ListenError } from './transport/listen.js';
-import { TlsConfigError } from './transport/tls.js';
 import { VERSION } from './version.js';
+import { runPrimary } from './workers/primary.js';
+import { wantsWorkers } from './workers/worker-config.js';
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
@@ -35,46 +31,22 @@ async function main(): Promise<number> {
   const log = createLogger(config.log.level);
   if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
   for (const warning of result.warnings) log.warn({ file: result.configFile }, warning);
-  let server: PulseServer;
-  try {
-    server = new PulseServer(config, {
-      logger: log,
-      onFatal: () => {
-        process.exitCode = 1;
-        process.exit();
-      },
-    });
-  } catch (err) {
-    if (
-      err instanceof StoreOpenError ||
-      err instanceof TlsConfigError ||
-      err instanceof AuthConfigError ||
-      err instanceof ClusterStartError
-    ) {
-      process.stderr.write(`pulse: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-  try {
-    await server.start();
-  } catch (err) {
-    if (!(err instanceof ListenError || err instanceof ClusterStartError)) throw err;
-    process.stderr.write(`pulse: ${err.message}\n`);
+  // server.workers: this process forks the workers and serves no client itself (docs/CLUSTER.md).
+  if (wantsWorkers(config)) return runPrimary(config, log);
+  // Loaded here: a primary never runs a server, and is smaller without its code.
+  const { openServer, untilStopSignal } = await import('./run-server.js');
+  const opened = await openServer(config, log, () => {
+    process.exitCode = 1;
+    process.exit();
+  });
+  if ('failure' in opened) {
+    process.stderr.write(`pulse: ${opened.failure}\n`);
     return 1;
   }
+  const { server } = opened;
   // SIGHUP reloads the TLS certificates; connections stay up (docs/SECURITY.md).
   process.on('SIGHUP', () => server.reloadTls());
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'shutting down');
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await untilStopSignal(log);
   await server.stop();
   return 0;
 }

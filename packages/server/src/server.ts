@@ -210,6 +210,7 @@ export class PulseServer {
       this.cluster = new Cluster(engine.engine, this.broker, this.log, {
         nodeName: engine.nodeName,
         where: engine.where,
+        presenceTtlMs: config.cluster.presence_ttl_ms,
         maxEnvelopeBytes: 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536,
       });
       this.channels.cluster = this.cluster;

@@ -26,6 +26,7 @@ test('--version and --help', () => {
     '--metrics-port',
     '--limits-max-connections',
     '--heartbeat-interval-ms',
+    '--workers',
   ]) {
     assert.ok(help.stdout.includes(flag), `help lists ${flag}`);
   }

@@ -94,7 +94,7 @@ test('[storage] sqlite and [server.tls] set the Pulse keys; worker_threads only 
   assert.equal(result.warnings.length, 1);
   assert.match(
     at(result.warnings, 0),
-    /^\/.*\/Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse serves/,
+    /^\/.*\/Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse has no thread count/,
   );
 });
 
@@ -140,8 +140,8 @@ test("the seed's --worker-threads and MQTT_RS_WORKER_THREADS are accepted and ig
   const { warnings, config } = result as Extract<LoadResult, { kind: 'run' }>;
   assert.equal(config.server.port, 9000, 'the flag after it is still read');
   assert.deepEqual(warnings, [
-    'env MQTT_RS_WORKER_THREADS = 4 is ignored: Pulse serves every connection on one event loop in one process, there is no thread count to set',
-    'flag --worker-threads = 8 is ignored: Pulse serves every connection on one event loop in one process, there is no thread count to set',
+    'env MQTT_RS_WORKER_THREADS = 4 is ignored: Pulse has no thread count; to use more cores run worker processes with server.workers (--workers N, with [cluster] engine)',
+    'flag --worker-threads = 8 is ignored: Pulse has no thread count; to use more cores run worker processes with server.workers (--workers N, with [cluster] engine)',
   ]);
   assert.throws(
     () => loadConfig(['--worker-threads'], {}, dir, '1.0.0'),

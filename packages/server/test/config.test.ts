@@ -16,7 +16,7 @@ import {
 // The public shape from the design, written out by hand: PulseConfig is derived
 // from the key table, and this fails to compile if the two drift apart.
 interface SpecConfig {
-  server: { host: string; port: number; tls: boolean; shutdown_drain_timeout_ms: number };
+  server: { host: string; port: number; tls: boolean; shutdown_drain_timeout_ms: number; workers: number };
   transport: { websocket: boolean; webtransport: boolean; tcp_port: number; tls: boolean; ws_path: string };
   mqtt: {
     host: string;
@@ -113,6 +113,7 @@ interface SpecConfig {
     prefix: string;
     node_name: string;
     required: boolean;
+    presence_ttl_ms: number;
   };
   history: { pattern: string; size: number; ttl_ms: number; max_bytes?: number }[];
 }
@@ -124,7 +125,7 @@ const VERSION = '1.2.3';
 const listener = (c: PulseConfig) => ({ host: c.mqtt.host, port: c.mqtt.port });
 
 const DEFAULTS: SpecConfig = {
-  server: { host: '127.0.0.1', port: 8080, tls: false, shutdown_drain_timeout_ms: 5000 },
+  server: { host: '127.0.0.1', port: 8080, tls: false, shutdown_drain_timeout_ms: 5000, workers: 1 },
   transport: { websocket: true, webtransport: false, tcp_port: 8081, tls: false, ws_path: '/ws' },
   mqtt: {
     host: '',
@@ -206,7 +207,14 @@ const DEFAULTS: SpecConfig = {
     use_identity_as_username: false,
   },
   hooks: { connect_url: '', subscribe_url: '', publish_url: '', timeout_ms: 1000, cache_ttl_ms: 5000 },
-  cluster: { engine: 'none', url: '', prefix: 'pulse', node_name: '', required: false },
+  cluster: {
+    engine: 'none',
+    url: '',
+    prefix: 'pulse',
+    node_name: '',
+    required: false,
+    presence_ttl_ms: 10_000,
+  },
   history: [],
 };
 
@@ -291,6 +299,13 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'transport.tls', toml: 'true', text: 'yes', value: true, needs: CERT },
   { path: 'mqtt.tls', toml: 'true', text: '1', value: true, needs: CERT },
   { path: 'server.shutdown_drain_timeout_ms', toml: '0', text: '0', value: 0 },
+  {
+    path: 'server.workers',
+    toml: '4',
+    text: '4',
+    value: 4,
+    needs: [{ path: 'cluster.engine', toml: '"nats"', text: 'nats', value: 'nats' }],
+  },
   { path: 'transport.websocket', toml: 'false', text: 'false', value: false },
   { path: 'transport.webtransport', toml: 'false', text: 'no', value: false },
   { path: 'transport.tcp_port', toml: '0', text: '0', value: 0 },
@@ -422,6 +437,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'cluster.prefix', toml: '"turbine"', text: 'turbine', value: 'turbine' },
   { path: 'cluster.node_name', toml: '"node-a"', text: 'node-a', value: 'node-a' },
   { path: 'cluster.required', toml: 'true', text: 'true', value: true },
+  { path: 'cluster.presence_ttl_ms', toml: '3000', text: '3000', value: 3000 },
 ];
 
 /** A key with the keys it needs. */
@@ -1037,6 +1053,7 @@ describe('config: value checks', () => {
     const cases: [string, string, RegExp][] = [
       ['server.port', '65536', /server\.port must be an integer between 0 and 65535, got "65536"/],
       ['server.shutdown_drain_timeout_ms', '600001', /must be an integer between 0 and 600000/],
+      ['server.workers', '257', /server\.workers must be an integer between 0 and 256, got "257"/],
       ['transport.tcp_port', '99999', /transport\.tcp_port must be an integer between 0 and 65535/],
       ['limits.max_connections', '0', /limits\.max_connections must be an integer >= 1, got "0"/],
       ['limits.max_channels', '0', /limits\.max_channels must be an integer >= 1/],
@@ -1453,6 +1470,28 @@ describe('config: [[auth.users]] and [[auth.acl]] tables', () => {
       'config error: auth.acl cannot be set from the environment (env PULSE_AUTH_ACL_TOPIC_FILTER): write [[auth.acl]] tables in the config file',
     );
     assert.match(errorOf(['--auth-users', 'x']), /^config error: unknown flag --auth-users/);
+  });
+});
+
+describe('config: server.workers', () => {
+  test('--workers, --server-workers, PULSE_SERVER_WORKERS and PULSE_WORKERS set it; 0 is accepted (one per CPU)', () => {
+    const nats = ['--cluster-engine', 'nats'];
+    assert.equal(config(['--workers', '3', ...nats]).server.workers, 3);
+    assert.equal(config(['--server-workers=0', ...nats]).server.workers, 0);
+    assert.equal(config(nats, { PULSE_SERVER_WORKERS: '2' }).server.workers, 2);
+    assert.equal(config(nats, { PULSE_WORKERS: '5', PULSE_SERVER_WORKERS: '2' }).server.workers, 2);
+    assert.equal(config([], { NATS_URL: 'nats://127.0.0.1:4222', PULSE_WORKERS: '5' }).server.workers, 5);
+    assert.equal(config().server.workers, 1);
+  });
+
+  test('workers other than 1 without a cluster engine is one line naming both keys', () => {
+    for (const n of ['2', '0']) {
+      assert.equal(
+        errorOf(['--workers', n]),
+        `config error: server.workers other than 1 needs [cluster] engine (the workers share publications through it: set cluster.engine = "nats" and cluster.url; without a NATS or Redis server, run one process), got server.workers = ${n} (from flag --workers) and cluster.engine = "none" (default)`,
+      );
+    }
+    assert.equal(config(['--workers', '1']).server.workers, 1);
   });
 });
 

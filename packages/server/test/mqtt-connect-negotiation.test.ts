@@ -111,10 +111,15 @@ test('no client identifier: one is made; only v5 is told it', () => {
   assert.equal(v4.assignedClientId, undefined);
 });
 
-test('v5 receive maximum or maximum packet size 0 is a protocol error; an authentication method is refused 0x8C', () => {
+test('v5 receive maximum or maximum packet size 0, or authentication data without a method, is a protocol error; an authentication method is refused 0x8C', () => {
   const protocolError = ['connack', ConnackV4.ServerUnavailable, Reason.ProtocolError, true];
   assert.deepEqual(codes(refused(connect({ properties: { receiveMaximum: 0 } }))), protocolError);
   assert.deepEqual(codes(refused(connect({ properties: { maximumPacketSize: 0 } }))), protocolError);
+  // MQTT 5 §3.1.2.11.10: Authentication Data without an Authentication Method.
+  assert.deepEqual(
+    codes(refused(connect({ properties: { authenticationData: Buffer.from('x') } }))),
+    protocolError,
+  );
   assert.deepEqual(codes(refused(connect({ properties: { authenticationMethod: 'SCRAM' } }))), [
     'connack',
     ConnackV4.NotAuthorized,
@@ -123,7 +128,7 @@ test('v5 receive maximum or maximum packet size 0 is a protocol error; an authen
   ]);
 });
 
-test('will refusals: payload not UTF-8 with the format indicator, a reserved topic, an invalid topic', () => {
+test('will refusals: payload not UTF-8 with the format indicator, a response topic with a wildcard, a reserved topic, an invalid topic', () => {
   const will = (topic: string, payload: Buffer, properties = {}) =>
     ({ topic, payload, qos: 0, retain: false, properties }) as IConnectPacket['will'];
   assert.deepEqual(
@@ -136,6 +141,14 @@ test('will refusals: payload not UTF-8 with the format indicator, a reserved top
     Reason.NotAuthorized,
     false,
   ]);
+  for (const responseTopic of ['r/+', 'r/#']) {
+    assert.deepEqual(
+      codes(refused(connect({ will: will('w', Buffer.from('x'), { responseTopic }) }))),
+      ['connack', ConnackV4.ServerUnavailable, Reason.ProtocolError, true],
+      `a will with response topic ${responseTopic}`,
+    );
+  }
+  accepted(connect({ will: will('w', Buffer.from('x'), { responseTopic: 'r/1' }) }));
   assert.deepEqual(codes(refused(connect({ will: will('a/+', Buffer.from('x')) }))), [
     'connack',
     ConnackV4.NotAuthorized,

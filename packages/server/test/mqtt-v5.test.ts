@@ -293,6 +293,29 @@ test('reason strings, unless the client asked for no problem information; PUBACK
   });
 });
 
+test("reason strings are left out of a PUBACK or DISCONNECT that would pass the client's Maximum Packet Size (MQTT 5 §3.4.2.2.2, §3.14.2.2.3)", async () => {
+  await withMqtt({}, async (h) => {
+    for (const maximumPacketSize of [20, 200]) {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5, { properties: { maximumPacketSize } });
+      let largest = 0;
+      raw.socket.on('data', (chunk: Buffer) => {
+        largest = Math.max(largest, chunk.length);
+      });
+      raw.send(publish('$SYS/mine', 'x', { qos: 1, messageId: 1 }));
+      const ack = (await raw.next('puback')) as IPubackPacket;
+      assert.equal(ack.reasonCode, 0x87);
+      assert.equal(typeof ack.properties?.reasonString, maximumPacketSize === 20 ? 'undefined' : 'string');
+      raw.send(publish('t', 'x', { qos: 1, messageId: 0 }));
+      const d = await raw.expectDisconnect(0x82);
+      assert.equal(typeof d.properties?.reasonString, maximumPacketSize === 20 ? 'undefined' : 'string');
+      assert.ok(
+        largest <= maximumPacketSize,
+        `${largest} bytes sent in one read to a client allowing ${maximumPacketSize}`,
+      );
+    }
+  });
+});
+
 test('maximum packet size: the server refuses bigger packets (0x95), and sends none bigger than the client allows', async () => {
   await withMqtt({ mqtt: { max_packet_size: 1024 } }, async (h) => {
     const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
@@ -335,6 +358,29 @@ test('maximum packet size: the server refuses bigger packets (0x95), and sends n
     assert.ok((await metric(h, 'pulse_mqtt_dropped_total{reason="too_large"}')) >= 2);
     assert.equal(small.connected, true);
     await endAll(sub, small, pub);
+  });
+});
+
+test('a PUBLISH whose response topic has a wildcard is a protocol error (MQTT 5 [MQTT-3.3.2-14]), never delivered', async () => {
+  await withMqtt({}, async (h) => {
+    const sub = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
+    await sub.subscribeAsync('rt/#', { qos: 1 });
+    for (const responseTopic of ['reply/+', 'reply/#']) {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+      raw.send(publish('rt/x', 'x', { qos: 1, messageId: 1, properties: { responseTopic } }));
+      await raw.expectDisconnect(0x82);
+    }
+    const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+    raw.send(publish('rt/ok', 'x', { qos: 1, messageId: 1, properties: { responseTopic: 'reply/1' } }));
+    await raw.next('puback');
+    await sub.inbox.waitFor(1);
+    await sleep(50);
+    assert.deepEqual(
+      sub.inbox.items.map((m) => m.topic),
+      ['rt/ok'],
+    );
+    raw.destroy();
+    await endAll(sub);
   });
 });
 

@@ -6,7 +6,7 @@ const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 /** A `pulse` server in a process of its own, to be killed like a real one. */
 export interface PulseProcess {
   child: ChildProcess;
-  /** Resolves when the server logs "pulse listening"; rejects if it exits first. */
+  /** Resolves when the server logs "pulse listening" (or `readyOn`); rejects if it exits first. */
   ready: Promise<void>;
   /** Everything written to stdout and stderr so far. */
   output(): string;
@@ -16,12 +16,16 @@ export interface PulseProcess {
   exited: Promise<number | null>;
 }
 
-/** `cwd`: the working directory; `command`: the script to run instead of the built cli.js (a link to it). */
+/**
+ * `cwd`: the working directory; `command`: the script to run instead of the built cli.js (a link
+ * to it); `readyOn`: the log message that means ready (default "pulse listening").
+ */
 export function spawnPulse(
   args: string[],
   env: Record<string, string> = {},
-  options: { cwd?: string; command?: string } = {},
+  options: { cwd?: string; command?: string; readyOn?: string } = {},
 ): PulseProcess {
+  const readyOn = `"${options.readyOn ?? 'pulse listening'}"`;
   const child = spawn(process.execPath, [options.command ?? cli, '--log', 'info', ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -36,7 +40,7 @@ export function spawnPulse(
   ready.catch(() => {});
   const collect = (d: Buffer) => {
     text += d.toString();
-    if (text.includes('"pulse listening"')) onListening?.();
+    if (text.includes(readyOn)) onListening?.();
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);

@@ -175,7 +175,7 @@ test('Broker.toml: worker_threads is ignored with one warning; wal engine, commi
   assert.equal(at(warnings, 0).level, 40, 'logged as a warning');
   assert.match(
     String(at(warnings, 0).msg),
-    /Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse serves every connection on one event loop/,
+    /Broker\.toml \[server\] worker_threads = 8 is ignored: Pulse has no thread count; to use more cores run worker processes with server\.workers/,
   );
   const restored = logLines(p, 'state restored')[0];
   assert.deepEqual([restored?.engine, restored?.commit_policy], ['sqlite', 'balanced']);

@@ -3,7 +3,9 @@ import type { Broker, Publication } from '@pulse/core';
 import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineState } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { ClusterPresence } from './cluster-presence.js';
+import { CONTROL_CHANNEL, type ControlMessage } from './control-messages.js';
+import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
 
 /** What pulse_cluster_* report (metrics/cluster-metrics.ts). */
@@ -31,6 +33,8 @@ export interface ClusterOptions {
   readonly maxEnvelopeBytes: number;
   /** Where the engine's URL is named in logs (credentials left out). */
   readonly where: string;
+  /** cluster.presence_ttl_ms */
+  readonly presenceTtlMs: number;
 }
 
 /**
@@ -55,23 +59,33 @@ export class Cluster {
   private seq = 0;
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
+  readonly presence: ClusterPresence;
 
   constructor(
     private readonly engine: ClusterEngine,
     private readonly broker: Broker,
     private readonly log: Logger,
     private readonly options: ClusterOptions,
-  ) {}
+  ) {
+    this.presence = new ClusterPresence(
+      broker,
+      (message) => this.sendControl(message),
+      options.presenceTtlMs,
+    );
+  }
 
   /**
    * Subscribes to what the router holds and connects. Not `required`: resolves whether or not
    * the engine answered (the engine keeps trying); `required`: rejects when it did not.
    */
   async start(required: boolean): Promise<void> {
-    this.broker.interest = {
+    this.broker.cluster = {
       added: (filter) => this.engine.addInterest(filter),
       removed: (filter) => this.engine.removeInterest(filter),
+      presenceChanged: (event, dataBytes) => this.presence.localChanged(event, dataBytes),
     };
+    this.engine.addInterest(CONTROL_CHANNEL);
+    this.presence.start();
     for (const filter of this.broker.filters()) this.engine.addInterest(filter);
     const listener = {
       message: (envelope: Uint8Array) => this.receive(envelope),
@@ -80,7 +94,8 @@ export class Cluster {
     try {
       await this.engine.start(listener, required);
     } catch (err) {
-      this.broker.interest = undefined;
+      this.broker.cluster = undefined;
+      this.presence.close();
       throw new ClusterStartError(`cluster.required: ${(err as Error).message}`);
     }
   }
@@ -102,8 +117,14 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
-    this.broker.interest = undefined;
+    this.broker.cluster = undefined;
+    this.presence.close();
     await this.engine.close();
+  }
+
+  private sendControl(message: ControlMessage): void {
+    if (this.engine.state === 'connected')
+      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, message));
   }
 
   private receive(bytes: Uint8Array): void {
@@ -113,6 +134,8 @@ export class Cluster {
       const envelope = decodeEnvelope(Buffer.from(bytes), this.options.maxEnvelopeBytes);
       if (typeof envelope === 'string') return this.reject(envelope);
       if (envelope.origin === this.nodeId) return;
+      if (envelope.kind === 'control')
+        return this.presence.receive(envelope.origin, envelope.message, Date.now());
       if (!this.origins.accept(envelope.origin, envelope.seq)) {
         this.stats.duplicates++;
         return;
@@ -140,6 +163,7 @@ export class Cluster {
     const { nodeName } = this.options;
     const where = `${this.engine.kind} at ${this.options.where}`;
     if (state === 'connected') {
+      this.presence.connected();
       this.log.info({ node: nodeName, node_id: this.nodeId }, `cluster: joined through ${where}`);
     } else if (state === 'disconnected') {
       if (was === 'connected') this.stats.disconnects++;

@@ -1,5 +1,6 @@
 import { Publication } from '@pulse/core';
 import { msgpack, plainMessagePackProblem } from '@pulse/protocol';
+import { type ControlMessage, checkControl } from './control-messages.js';
 
 /**
  * What crosses the engine for one publication: plain MessagePack (any node, any version of
@@ -30,10 +31,23 @@ interface EnvelopeFields {
 const FORMAT = 1;
 
 export interface Envelope {
+  readonly kind: 'publication';
   readonly origin: string;
   readonly seq: number;
   readonly sentAt: number;
   readonly publication: Publication;
+}
+
+/** A control message (`k: "c"`, body `m`), on CONTROL_CHANNEL. */
+export interface ControlEnvelope {
+  readonly kind: 'control';
+  readonly origin: string;
+  readonly sentAt: number;
+  readonly message: ControlMessage;
+}
+
+export function encodeControl(origin: string, message: ControlMessage): Buffer {
+  return msgpack.pack({ v: FORMAT, o: origin, t: Date.now(), k: 'c', m: message });
 }
 
 /** The bytes that carry `publication` from node `origin` (its `seq`-th publication). */
@@ -66,13 +80,20 @@ const optional = (v: unknown, type: 'string' | 'number' | 'boolean') => v === un
  * is shared infrastructure: the bytes are checked as a client's would be (plain MessagePack,
  * bounded, every field its type) and never trusted to be well formed.
  */
-export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | string {
+export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | ControlEnvelope | string {
   if (bytes.length > maxBytes) return `envelope of ${bytes.length} bytes exceeds ${maxBytes}`;
   const problem = plainMessagePackProblem(bytes);
   if (problem !== undefined) return problem;
-  const f = msgpack.unpack(bytes) as Partial<Record<keyof EnvelopeFields, unknown>>;
+  const f = msgpack.unpack(bytes) as Partial<Record<keyof EnvelopeFields | 'k' | 'm', unknown>>;
   if (!isObject(f)) return 'not a map';
   if (f.v !== FORMAT) return `unknown envelope format ${String(f.v)}`;
+  if (f.k === 'c') {
+    if (typeof f.o !== 'string' || typeof f.t !== 'number') return 'origin or time missing';
+    const message = checkControl(f.m);
+    if (typeof message === 'string') return message;
+    return { kind: 'control', origin: f.o, sentAt: f.t, message };
+  }
+  if (f.k !== undefined) return 'unknown envelope kind';
   if (typeof f.o !== 'string' || !Number.isSafeInteger(f.s) || typeof f.t !== 'number') {
     return 'origin, sequence or time missing';
   }
@@ -102,5 +123,5 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | 
   });
   publication.offset = f.f as number | undefined;
   publication.epoch = f.h as string | undefined;
-  return { origin: f.o, seq: f.s as number, sentAt: f.t, publication };
+  return { kind: 'publication', origin: f.o, seq: f.s as number, sentAt: f.t, publication };
 }

@@ -8,6 +8,8 @@ import type { TableArray } from './table-array.js';
 
 /** Shortest `auth.jwt_hmac_secret` (HS256 wants a key as long as its 256-bit hash). */
 export const MIN_HMAC_SECRET_LENGTH = 32;
+/** Most `server.workers`: each is a process of its own with its own engine connection. */
+export const MAX_WORKERS = 256;
 /** Shortest `auth.api_keys` entry. */
 export const MIN_API_KEY_LENGTH = 16;
 
@@ -34,6 +36,12 @@ export const SCHEMA = {
       { min: 0, max: 600_000 },
       'on shutdown, how long to wait for connections to drain before closing them',
       { flags: ['shutdown-drain-timeout-ms'], envs: ['MQTT_RS_SHUTDOWN_DRAIN_TIMEOUT_MS'] },
+    ),
+    workers: int(
+      1,
+      { min: 0, max: MAX_WORKERS },
+      'worker processes sharing the listening ports, joined through [cluster] engine (0 = one per CPU; docs/CLUSTER.md, "Workers")',
+      { flags: ['workers'], envs: ['PULSE_WORKERS'] },
     ),
   },
   transport: {
@@ -407,12 +415,21 @@ export const SCHEMA = {
         rules: [CLUSTER_PREFIX_RULE],
       },
     ),
-    node_name: str('', "this node's name in logs and on the engine server (empty = hostname:pid)", {
-      metavar: 'NAME',
-    }),
+    node_name: str(
+      '',
+      "this node's name in logs and on the engine server (empty = hostname:pid; worker i of server.workers: <name or hostname>:w<i>)",
+      {
+        metavar: 'NAME',
+      },
+    ),
     required: bool(
       false,
       'refuse to start when the engine is unreachable (false: serve local clients and keep trying)',
+    ),
+    presence_ttl_ms: int(
+      10_000,
+      { min: 1000, max: 3_600_000 },
+      'members of a node not heard from for this long leave (each node says it is alive every third of it)',
     ),
   },
 } as const satisfies Record<string, Record<string, KeySpec<unknown>>>;
@@ -485,6 +502,12 @@ export const CROSS_CHECKS: readonly CrossCheck[] = [
       message: `${path} = true needs tls.certificate_chain and tls.private_key (PEM files of the server certificate chain and its key)`,
     }),
   ),
+  {
+    keys: ['server.workers', 'cluster.engine'],
+    test: (c) => c.server.workers === 1 || c.cluster.engine !== 'none',
+    message:
+      'server.workers other than 1 needs [cluster] engine (the workers share publications through it: set cluster.engine = "nats" and cluster.url; without a NATS or Redis server, run one process)',
+  },
   {
     keys: ['tls.client_auth', 'tls.client_ca'],
     test: (c) => c.tls.client_auth === 'none' || c.tls.client_ca !== '',
@@ -562,7 +585,7 @@ export const IGNORED_SEED_NAMES: readonly IgnoredSeedName[] = [
     section: 'server',
     key: 'worker_threads',
     metavar: 'N',
-    why: 'Pulse serves every connection on one event loop in one process, there is no thread count to set',
+    why: 'Pulse has no thread count; to use more cores run worker processes with server.workers (--workers N, with [cluster] engine)',
   },
 ];
 

@@ -51,6 +51,8 @@ export function registerClusterMetrics(
     name: 'pulse_cluster_lag_seconds',
     help: "From another node's send to delivery here, of the last publication received (clocks of both nodes)",
     registers,
+    // With workers (server.workers) the primary shows the largest; the rest are summed.
+    aggregator: 'max',
     collect() {
       this.set((stats()?.lagMs ?? 0) / 1000);
     },

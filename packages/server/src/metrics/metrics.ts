@@ -175,6 +175,8 @@ export function createMetrics(src: MetricSources): {
     name: 'pulse_memory_limit_reached',
     help: '1 while the server is past limits.memory_limit and refuses publications',
     registers: [registry],
+    // With workers: 1 while any of them is past its limit.
+    aggregator: 'max',
     collect() {
       this.set(src.broker.overload === undefined ? 0 : 1);
     },

@@ -26,6 +26,8 @@ export function registerStorageMetrics(
     help: 'The storage engine and commit policy (value 1)',
     labelNames: ['engine', 'commit_policy'],
     registers,
+    // An info metric: 1 with workers too, not one per worker.
+    aggregator: 'max',
     collect() {
       const s = store();
       this.set({ engine: s.engine, commit_policy: s.commitPolicy }, 1);

@@ -136,8 +136,12 @@ export function negotiateConnect(
   let clientTopicAliasMaximum = 0;
   let problemInformation = true;
   if (v5) {
-    if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
-      // MQTT 5 §3.1.2.11.3 and .4: a Protocol Error.
+    if (
+      props.receiveMaximum === 0 ||
+      props.maximumPacketSize === 0 ||
+      (props.authenticationData !== undefined && props.authenticationMethod === undefined)
+    ) {
+      // MQTT 5 §3.1.2.11.3, .4 and .10: a Protocol Error.
       return refuse(ConnackV4.ServerUnavailable, Reason.ProtocolError, true);
     }
     problemInformation = props.requestProblemInformation !== false;
@@ -166,6 +170,10 @@ export function negotiateConnect(
   if (packet.will) {
     const w = packet.will;
     const willProps = w.properties ?? {};
+    if (hasWildcard(willProps.responseTopic)) {
+      // MQTT 5 §3.1.3.2.6 (as §3.3.2.3.5 for PUBLISH): a Response Topic is a topic name.
+      return refuse(ConnackV4.ServerUnavailable, Reason.ProtocolError, true);
+    }
     if (willProps.payloadFormatIndicator && !isUtf8(Buffer.from(w.payload))) {
       return refuse(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);
     }
@@ -229,6 +237,11 @@ export function acceptingConnack(
       ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
     },
   };
+}
+
+/** A Response Topic with a wildcard character (MQTT 5 [MQTT-3.3.2-14]). */
+export function hasWildcard(topic: string | undefined): boolean {
+  return topic !== undefined && (topic.includes('+') || topic.includes('#'));
 }
 
 type WillProps = NonNullable<NonNullable<IConnectPacket['will']>['properties']>;

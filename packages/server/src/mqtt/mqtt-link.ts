@@ -34,10 +34,12 @@ import type { MqttSession, Outgoing, SessionLink, SubscriptionOptions } from './
 import { InboundTopicAliases, OutboundTopicAliases } from './topic-aliases.js';
 import { checkMqttFilter } from './topic-rules.js';
 import { passThrough } from './pass-through-properties.js';
+import { withoutProblemInformation } from './problem-information.js';
 import {
   type ConnectTerms,
   acceptingConnack,
   connectVersion,
+  hasWildcard,
   negotiateConnect,
 } from './connect-negotiation.js';
 import type { Will } from './will.js';
@@ -496,6 +498,9 @@ export class MqttLink
     if (props?.subscriptionIdentifier !== undefined) {
       return this.protocolError('a PUBLISH from a client carries no subscription identifier');
     }
+    if (hasWildcard(props?.responseTopic)) {
+      return this.protocolError('a response topic is a topic name: no wildcards');
+    }
     let topic = packet.topic;
     if (props?.topicAlias !== undefined) {
       const alias = props.topicAlias;
@@ -762,7 +767,12 @@ export class MqttLink
 
   writePacket(packet: Packet): void {
     this.service.stats.count(this.service.stats.packetsOut, packet.cmd);
-    this.write(encodeBareAck(packet) ?? encodePacket(packet, this.version));
+    let bytes = encodeBareAck(packet) ?? encodePacket(packet, this.version);
+    if (bytes.length > this.clientMaxPacketSize) {
+      const shorter = withoutProblemInformation(packet);
+      if (shorter !== undefined) bytes = encodePacket(shorter, this.version);
+    }
+    this.write(bytes);
   }
 
   private write(bytes: Buffer): void {

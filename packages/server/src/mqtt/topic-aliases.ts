@@ -17,11 +17,26 @@ export class InboundTopicAliases {
   }
 }
 
-/** Topic aliases this server chose for the client (v5, up to its topic alias maximum). */
+/**
+ * Topic aliases one connection keeps towards its client at most, whatever Topic Alias Maximum
+ * (up to 65,535) the client allows: each pins its topic for the connection's lifetime.
+ */
+export const MAX_OUTBOUND_TOPIC_ALIASES = 1024;
+/** Characters of topics those aliases may pin together (a topic may be 64 KiB long). */
+export const MAX_OUTBOUND_ALIAS_CHARS = 262_144;
+
+/**
+ * Topic aliases this server chose for the client (v5), up to its topic alias maximum and to
+ * MAX_OUTBOUND_TOPIC_ALIASES and MAX_OUTBOUND_ALIAS_CHARS; past them topics go out in full.
+ */
 export class OutboundTopicAliases {
   private aliases: Map<string, number> | undefined;
+  private readonly maximum: number;
+  private chars = 0;
 
-  constructor(private readonly maximum: number) {}
+  constructor(clientMaximum: number) {
+    this.maximum = Math.min(clientMaximum, MAX_OUTBOUND_TOPIC_ALIASES);
+  }
 
   /** Sends a known topic as its alias alone; gives new topics an alias while there are any left. */
   use(topic: string, options: PublishOptions): void {
@@ -30,15 +45,18 @@ export class OutboundTopicAliases {
     if (known !== undefined) {
       options.topicAlias = known;
       options.omitTopic = true;
-    } else if (this.aliases.size < this.maximum) {
+    } else if (this.aliases.size < this.maximum && this.chars + topic.length <= MAX_OUTBOUND_ALIAS_CHARS) {
       // Aliases are never reassigned, so 1..size are taken and size + 1 is free.
       options.topicAlias = this.aliases.size + 1;
       this.aliases.set(topic, options.topicAlias);
+      this.chars += topic.length;
     }
   }
 
   /** The packet that set up a new alias never reached the client: the client never learnt it. */
   forgetNew(topic: string, options: PublishOptions): void {
-    if (options.topicAlias !== undefined && !options.omitTopic) this.aliases?.delete(topic);
+    if (options.topicAlias !== undefined && !options.omitTopic && this.aliases?.delete(topic)) {
+      this.chars -= topic.length;
+    }
   }
 }
