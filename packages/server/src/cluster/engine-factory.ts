@@ -4,6 +4,7 @@ import type { PulseConfig } from '../config/index.js';
 import type { ClusterEngine, EngineOptions } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
 import { NatsEngine } from './nats-engine.js';
+import { urlShown } from './url-shown.js';
 import { RedisEngine } from './redis-engine.js';
 
 const DEFAULT_URL = { redis: 'redis://127.0.0.1:6379', nats: 'nats://127.0.0.1:4222' } as const;
@@ -30,19 +31,12 @@ export function configuredEngine(cluster: PulseConfig['cluster']): ConfiguredEng
     const scheme = new URL(url).protocol;
     if (!(SCHEMES[kind] as readonly string[]).includes(scheme)) {
       throw new ClusterStartError(
-        `cluster.url ${JSON.stringify(withoutCredentials(url))} is not a ${kind} URL (cluster.engine = "${kind}" takes ${SCHEMES[kind].map((s) => `${s}//`).join(' or ')})`,
+        `cluster.url ${JSON.stringify(urlShown(url))} is not a ${kind} URL (cluster.engine = "${kind}" takes ${SCHEMES[kind].map((s) => `${s}//`).join(' or ')})`,
       );
     }
   }
   const nodeName = cluster.node_name === '' ? `${hostname()}:${process.pid}` : cluster.node_name;
   const options: EngineOptions = { urls, prefix: cluster.prefix, nodeName };
   const engine = kind === 'nats' ? new NatsEngine(options) : new RedisEngine(options);
-  return { engine, where: urls.map(withoutCredentials).join(','), nodeName };
-}
-
-function withoutCredentials(url: string): string {
-  const parsed = new URL(url);
-  parsed.username = '';
-  parsed.password = '';
-  return parsed.toString().replace(/\/$/, '');
+  return { engine, where: urls.map(urlShown).join(','), nodeName };
 }

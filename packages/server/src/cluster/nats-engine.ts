@@ -16,6 +16,7 @@
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
 import { NatsSubjects } from './nats-subjects.js';
+import { urlShown } from './url-shown.js';
 
 const RECONNECT_WAIT_MS = 1000;
 const RECONNECT_JITTER_MS = 500;
@@ -58,7 +59,7 @@ export class NatsEngine implements ClusterEngine {
     try {
       await this.tryConnect();
     } catch (err) {
-      const reason = `nats at ${this.options.urls.join(', ')} unreachable: ${oneLine(err)}`;
+      const reason = `nats at ${this.options.urls.map(urlShown).join(', ')} unreachable: ${oneLine(err)}`;
       if (required) {
         await this.close();
         throw new Error(reason);

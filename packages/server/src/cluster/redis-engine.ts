@@ -26,6 +26,7 @@
 import { Redis } from 'ioredis';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
 import { RedisChannels, type RedisInterest } from './redis-channels.js';
+import { urlShown } from './url-shown.js';
 
 /** The largest envelope the engine publishes (the layer's own bound is far lower by default). */
 export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
@@ -72,18 +73,6 @@ function reasonOf(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length > 0) return reasonOf(err.errors[0]);
   const text = err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code : String(err);
   return text?.split('\n')[0]?.trim() || 'unknown error';
-}
-
-/** The URL without user name and password, for messages. */
-function shown(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return 'an unparsable URL';
-  }
 }
 
 /** CLIENT SETNAME takes printable ASCII without spaces. */
@@ -143,7 +132,7 @@ export class RedisEngine implements ClusterEngine {
       }
     }
     if (this.closed()) return;
-    const reason = `redis at ${this.options.urls.map(shown).join(', ')} unreachable: ${failure}`;
+    const reason = `redis at ${this.options.urls.map(urlShown).join(', ')} unreachable: ${failure}`;
     if (required) {
       await this.close();
       throw new Error(reason);
@@ -349,7 +338,7 @@ export class RedisEngine implements ClusterEngine {
     if (!session.established || this.current === 'closed') return;
     const index = this.options.urls.indexOf(session.url);
     this.nextUrl = (index + 1) % this.options.urls.length;
-    this.setState('disconnected', `redis at ${shown(session.url)} lost: ${reason}`);
+    this.setState('disconnected', `redis at ${urlShown(session.url)} lost: ${reason}`);
     this.retryLater();
   }
 
