@@ -1,12 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineServer } from './cluster-engine-contract.js';
-import { freePort, sleep } from './helpers.js';
+import { freePort } from './helpers.js';
+import { serverProcess } from './server-process.js';
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 
@@ -66,48 +65,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     await writeFile(file, `${options.config}\n`);
     args.unshift('-c', file);
   }
-  let child: ChildProcess | undefined;
-  let output = '';
-
-  const stopProcess = async () => {
-    const running = child;
-    child = undefined;
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = once(running, 'exit');
-    running.kill('SIGTERM');
-    await exited;
-  };
-
-  const startProcess = async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
-    output = '';
-    const started = spawn(NATS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = started;
-    started.stdout?.on('data', (d) => {
-      output += d;
-    });
-    started.stderr?.on('data', (d) => {
-      output += d;
-    });
-    for (let i = 0; !(await greets(port)); i++) {
-      if (i > 200 || started.exitCode !== null) {
-        await stopProcess();
-        throw new Error(`nats-server did not start on port ${port}: ${output}`);
-      }
-      await sleep(25);
-    }
-  };
-
-  await startProcess();
+  const server = serverProcess(NATS_SERVER, args, () => greets(port), `nats-server on port ${port}`);
+  await server.start();
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
     monitorUrl: monitorPort === undefined ? undefined : `http://127.0.0.1:${monitorPort}`,
-    log: () => output,
-    restart: startProcess,
-    stop: stopProcess,
+    log: server.output,
+    restart: server.start,
+    stop: server.stop,
     dispose: async () => {
-      await stopProcess();
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
       leftDirs.delete(dir);
     },

@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineServer } from './cluster-engine-contract.js';
-import { freePort, sleep } from './helpers.js';
+import { freePort } from './helpers.js';
+import { serverProcess } from './server-process.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -70,49 +70,17 @@ export async function startRedisServer(args: readonly string[] = []): Promise<Re
     'no',
     ...args,
   ];
-  let child: ChildProcess | undefined;
-  let output = '';
-
-  const stopProcess = async () => {
-    const running = child;
-    child = undefined;
-    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = once(running, 'exit');
-    running.kill('SIGCONT');
-    running.kill('SIGTERM');
-    await exited;
-  };
-
-  const startProcess = async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
-    output = '';
-    const started = spawn(REDIS_SERVER, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = started;
-    started.stdout?.on('data', (d) => {
-      output += d;
-    });
-    started.stderr?.on('data', (d) => {
-      output += d;
-    });
-    for (let i = 0; !(await pongs(port)); i++) {
-      if (i > 200 || started.exitCode !== null) {
-        await stopProcess();
-        throw new Error(`redis-server did not start on port ${port}: ${output}`);
-      }
-      await sleep(25);
-    }
-  };
-
-  await startProcess();
+  const server = serverProcess(REDIS_SERVER, argv, () => pongs(port), `redis-server on port ${port}`);
+  await server.start();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
-    process: () => child,
-    log: () => output,
-    restart: startProcess,
-    stop: stopProcess,
+    process: server.child,
+    log: server.output,
+    restart: server.start,
+    stop: server.stop,
     dispose: async () => {
-      await stopProcess();
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
       leftDirs.delete(dir);
     },
