@@ -1,8 +1,14 @@
 import { type Broker, MAX_REMOTE_MEMBERS, type PresenceEvent } from '@pulse/core';
 import { PresenceAction, msgpack, plainMessagePackProblem } from '@pulse/protocol';
-import type { ControlMessage, SnapshotMember } from './control-messages.js';
-import { SNAPSHOT_CHUNK_MEMBERS } from './control-messages.js';
+import type { ControlFeature, UncheckedControl } from './control-bus.js';
 import { MAX_ORIGINS } from './origin-sequences.js';
+import {
+  PRESENCE_TYPES,
+  type PresenceMessage,
+  SNAPSHOT_CHUNK_MEMBERS,
+  type SnapshotMember,
+  checkPresenceMessage,
+} from './presence-messages.js';
 
 /** Data bytes (as measured by their protocols) in one member list message, about. */
 const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
@@ -22,7 +28,8 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
  * leave, with leave events for the subscribers here. The members of other nodes live in
  * `Broker.remotePresence`, which presence reads include.
  */
-export class ClusterPresence {
+export class ClusterPresence implements ControlFeature {
+  readonly types = PRESENCE_TYPES;
   /** When each other node was last heard from. */
   private readonly lastHeard = new Map<string, number>();
   /** The member list being received from each node: its number and the members seen so far. */
@@ -35,7 +42,7 @@ export class ClusterPresence {
 
   constructor(
     private readonly broker: Broker,
-    private readonly send: (message: ControlMessage) => void,
+    private readonly send: (message: PresenceMessage) => void,
     private readonly ttlMs: number,
   ) {}
 
@@ -66,13 +73,28 @@ export class ClusterPresence {
     });
   }
 
-  receive(origin: string, message: ControlMessage, now: number): void {
+  receive(origin: string, unchecked: UncheckedControl, now: number): string | undefined {
+    const message = checkPresenceMessage(unchecked);
+    if (typeof message === 'string') return message;
     if (!this.lastHeard.has(origin) && this.lastHeard.size >= MAX_ORIGINS) {
       this.rejected++;
-      return;
+      return undefined;
     }
-    if (message.y === 'b') return this.drop(origin);
+    if (message.y === 'b') {
+      this.drop(origin);
+      return undefined;
+    }
     this.lastHeard.set(origin, now);
+    this.apply(origin, message);
+    return undefined;
+  }
+
+  /** The other nodes heard from within the TTL (their ids). */
+  peers(): IterableIterator<string> {
+    return this.lastHeard.keys();
+  }
+
+  private apply(origin: string, message: PresenceMessage): void {
     switch (message.y) {
       case 'j':
         return this.deliver(this.join(origin, message.c, message.i, message.u, message.d, message.b, false));

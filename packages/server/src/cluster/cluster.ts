@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineState } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
 import { ClusterPresence } from './cluster-presence.js';
-import { CONTROL_CHANNEL, type ControlMessage } from './control-messages.js';
+import { CONTROL_CHANNEL, ControlBus, type OutgoingControl } from './control-bus.js';
 import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
 
@@ -59,6 +59,8 @@ export class Cluster {
   private seq = 0;
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
+  /** Where cluster features exchange control messages (control-bus.ts). */
+  readonly control: ControlBus;
   readonly presence: ClusterPresence;
 
   constructor(
@@ -67,11 +69,13 @@ export class Cluster {
     private readonly log: Logger,
     private readonly options: ClusterOptions,
   ) {
+    this.control = new ControlBus((message, to) => this.sendControl(message, to));
     this.presence = new ClusterPresence(
       broker,
-      (message) => this.sendControl(message),
+      (message) => this.control.send(message),
       options.presenceTtlMs,
     );
+    this.control.register(this.presence);
   }
 
   /**
@@ -95,7 +99,7 @@ export class Cluster {
       await this.engine.start(listener, required);
     } catch (err) {
       this.broker.cluster = undefined;
-      this.presence.close();
+      this.control.close();
       throw new ClusterStartError(`cluster.required: ${(err as Error).message}`);
     }
   }
@@ -118,13 +122,13 @@ export class Cluster {
 
   async close(): Promise<void> {
     this.broker.cluster = undefined;
-    this.presence.close();
+    this.control.close();
     await this.engine.close();
   }
 
-  private sendControl(message: ControlMessage): void {
+  private sendControl(message: OutgoingControl, to: string | undefined): void {
     if (this.engine.state === 'connected')
-      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, message));
+      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, message, to));
   }
 
   private receive(bytes: Uint8Array): void {
@@ -134,8 +138,11 @@ export class Cluster {
       const envelope = decodeEnvelope(Buffer.from(bytes), this.options.maxEnvelopeBytes);
       if (typeof envelope === 'string') return this.reject(envelope);
       if (envelope.origin === this.nodeId) return;
-      if (envelope.kind === 'control')
-        return this.presence.receive(envelope.origin, envelope.message, Date.now());
+      if (envelope.kind === 'control') {
+        if (envelope.to !== undefined && envelope.to !== this.nodeId) return;
+        const problem = this.control.receive(envelope.origin, envelope.message, Date.now());
+        return problem === undefined ? undefined : this.reject(problem);
+      }
       if (!this.origins.accept(envelope.origin, envelope.seq)) {
         this.stats.duplicates++;
         return;
@@ -163,7 +170,7 @@ export class Cluster {
     const { nodeName } = this.options;
     const where = `${this.engine.kind} at ${this.options.where}`;
     if (state === 'connected') {
-      this.presence.connected();
+      this.control.connected();
       this.log.info({ node: nodeName, node_id: this.nodeId }, `cluster: joined through ${where}`);
     } else if (state === 'disconnected') {
       if (was === 'connected') this.stats.disconnects++;

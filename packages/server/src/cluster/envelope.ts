@@ -1,6 +1,6 @@
 import { Publication } from '@pulse/core';
 import { msgpack, plainMessagePackProblem } from '@pulse/protocol';
-import { type ControlMessage, checkControl } from './control-messages.js';
+import type { OutgoingControl, UncheckedControl } from './control-bus.js';
 
 /**
  * What crosses the engine for one publication: plain MessagePack (any node, any version of
@@ -38,16 +38,18 @@ export interface Envelope {
   readonly publication: Publication;
 }
 
-/** A control message (`k: "c"`, body `m`), on CONTROL_CHANNEL. */
+/** A control message (`k: "c"`, body `m`, for node `n` only when set), on CONTROL_CHANNEL. */
 export interface ControlEnvelope {
   readonly kind: 'control';
   readonly origin: string;
   readonly sentAt: number;
-  readonly message: ControlMessage;
+  readonly to: string | undefined;
+  /** Checked by the feature that owns its type (control-bus.ts). */
+  readonly message: UncheckedControl;
 }
 
-export function encodeControl(origin: string, message: ControlMessage): Buffer {
-  return msgpack.pack({ v: FORMAT, o: origin, t: Date.now(), k: 'c', m: message });
+export function encodeControl(origin: string, message: OutgoingControl, to: string | undefined): Buffer {
+  return msgpack.pack({ v: FORMAT, o: origin, t: Date.now(), k: 'c', m: message, n: to });
 }
 
 /** The bytes that carry `publication` from node `origin` (its `seq`-th publication). */
@@ -84,14 +86,15 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | 
   if (bytes.length > maxBytes) return `envelope of ${bytes.length} bytes exceeds ${maxBytes}`;
   const problem = plainMessagePackProblem(bytes);
   if (problem !== undefined) return problem;
-  const f = msgpack.unpack(bytes) as Partial<Record<keyof EnvelopeFields | 'k' | 'm', unknown>>;
+  const f = msgpack.unpack(bytes) as Partial<Record<keyof EnvelopeFields | 'k' | 'm' | 'n', unknown>>;
   if (!isObject(f)) return 'not a map';
   if (f.v !== FORMAT) return `unknown envelope format ${String(f.v)}`;
   if (f.k === 'c') {
     if (typeof f.o !== 'string' || typeof f.t !== 'number') return 'origin or time missing';
-    const message = checkControl(f.m);
-    if (typeof message === 'string') return message;
-    return { kind: 'control', origin: f.o, sentAt: f.t, message };
+    if (!optional(f.n, 'string')) return 'bad addressee';
+    if (!isObject(f.m) || typeof f.m.y !== 'string') return 'control message not a map with a type';
+    const message = f.m as UncheckedControl;
+    return { kind: 'control', origin: f.o, sentAt: f.t, to: f.n as string | undefined, message };
   }
   if (f.k !== undefined) return 'unknown envelope kind';
   if (typeof f.o !== 'string' || !Number.isSafeInteger(f.s) || typeof f.t !== 'number') {

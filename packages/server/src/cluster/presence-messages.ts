@@ -1,13 +1,11 @@
-/**
- * What nodes tell each other besides publications, on the one control channel every node
- * listens to (CONTROL_CHANNEL): presence changes, liveness, and member lists (docs/CLUSTER.md,
- * "Presence"). Each is a small map with a one-letter type `y`. Presence data travels as
- * MessagePack bytes of its own, decoded with its own nesting bound, so that a member's data
- * (30 levels deep at most) never makes the envelope deeper than a frame may be.
- */
+import type { UncheckedControl } from './control-bus.js';
 
-/** No client channel can be named this: every protocol refuses U+0000 in a name. */
-export const CONTROL_CHANNEL = '\u0000pulse-cluster';
+/**
+ * The control messages of presence (control-bus.ts): changes, liveness, and member lists
+ * (docs/CLUSTER.md, "Presence"). Presence data travels as MessagePack bytes of its own,
+ * decoded with its own nesting bound, so that a member's data (30 levels deep at most) never
+ * makes the envelope deeper than a frame may be.
+ */
 
 /** Members in one snapshot message. */
 export const SNAPSHOT_CHUNK_MEMBERS = 500;
@@ -15,7 +13,7 @@ export const SNAPSHOT_CHUNK_MEMBERS = 500;
 /** One member in a snapshot: channel, connection id, user, data (MessagePack), data size. */
 export type SnapshotMember = [string, string, string | null, Uint8Array | null, number];
 
-export type ControlMessage =
+export type PresenceMessage =
   /** A member joined or changed its data (the receiver knows which). */
   | { y: 'j'; c: string; i: string; u?: string; d?: Uint8Array; b: number }
   | { y: 'l'; c: string; i: string }
@@ -45,10 +43,10 @@ function isMember(v: unknown): v is SnapshotMember {
   );
 }
 
-/** `m` of a control envelope, or why it is not a control message. */
-export function checkControl(m: unknown): ControlMessage | string {
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'control message not a map';
-  const c = m as Record<string, unknown>;
+export const PRESENCE_TYPES = ['j', 'l', 'a', 'h', 's', 'b'] as const;
+
+/** A presence control message, or why it is not one. */
+export function checkPresenceMessage(c: UncheckedControl): PresenceMessage | string {
   switch (c.y) {
     case 'j':
       return isString(c.c) &&
@@ -56,23 +54,23 @@ export function checkControl(m: unknown): ControlMessage | string {
         isOptional(c.u, isString) &&
         isOptional(c.d, isBytes) &&
         isCount(c.b)
-        ? (c as ControlMessage)
+        ? (c as PresenceMessage)
         : 'bad presence join';
     case 'l':
-      return isString(c.c) && isString(c.i) ? (c as ControlMessage) : 'bad presence leave';
+      return isString(c.c) && isString(c.i) ? (c as PresenceMessage) : 'bad presence leave';
     case 'a':
     case 'h':
     case 'b':
-      return c as ControlMessage;
+      return c as PresenceMessage;
     case 's':
       return isCount(c.n) &&
         typeof c.f === 'boolean' &&
         Array.isArray(c.m) &&
         c.m.length <= SNAPSHOT_CHUNK_MEMBERS &&
         c.m.every(isMember)
-        ? (c as ControlMessage)
+        ? (c as PresenceMessage)
         : 'bad member list';
     default:
-      return `unknown control message ${JSON.stringify(String(c.y)).slice(0, 40)}`;
+      return `not a presence message: ${JSON.stringify(c.y).slice(0, 40)}`;
   }
 }
