@@ -225,12 +225,14 @@ export class PulseServer {
     const limits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.limits.slow_consumer_policy,
+      maxPublisherPauseMs: config.limits.max_publisher_pause_ms,
     };
     // MQTT: QoS 0 past the budget is dropped unless the policy is to disconnect; QoS 1/2
     // waits in the session (mqtt.slow_consumer_policy).
     const mqttLimits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.mqtt.slow_consumer_policy === 'disconnect' ? 'disconnect' : 'drop',
+      maxPublisherPauseMs: config.limits.max_publisher_pause_ms,
     } as const;
     const env = (stats: TransportStats, l: ConnectionEnv['limits']): ConnectionEnv => ({
       scheduler: this.scheduler,
@@ -259,6 +261,7 @@ export class PulseServer {
         version: VERSION,
         auth: sessionAuth,
         faults: this.faults,
+        pauseStats: this.transportStats.mqtt,
       });
     }
     this.nativeContext = {

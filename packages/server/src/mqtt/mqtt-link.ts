@@ -44,9 +44,6 @@ import {
 } from './connect-negotiation.js';
 import type { Will } from './will.js';
 
-/** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
-const ROOM_POLL_MS = 10;
-
 /** Maps a core refusal to an MQTT 5 reason code. */
 function reasonFor(refusal: Refusal): number {
   switch (refusal.code) {
@@ -708,17 +705,10 @@ export class MqttLink
     const congested = connection.outboundBytes >= this.service.outboundBudget;
     if (congested && !this.waitingForRoom) {
       this.waitingForRoom = true;
-      const socket = connection.socket;
-      const onRoom = () =>
-        connection.contain('drain', () => {
-          this.waitingForRoom = false;
-          this.session?.pump();
-        });
-      if (socket.writableNeedDrain) socket.once('drain', onRoom);
-      // This turn's queue is written after the current callbacks: look again then.
-      else if (connection.outboundBytes > socket.writableLength) setImmediate(onRoom);
-      // Written, not yet drained, below the socket's high-water mark: no 'drain' will come.
-      else setTimeout(onRoom, ROOM_POLL_MS).unref();
+      connection.whenRoomMayBe(() => {
+        this.waitingForRoom = false;
+        this.session?.pump();
+      });
     }
     return congested;
   }
@@ -761,6 +751,10 @@ export class MqttLink
 
   sendPubrel(packetId: number): void {
     this.writePacket({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  contain(fn: () => void): void {
+    this.connection.contain('timer', fn);
   }
 
   // --- writing and closing ------------------------------------------------------------------
