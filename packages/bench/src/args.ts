@@ -169,7 +169,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --cluster-setups LIST  x1 / x2 setups: pulse-1,pulse-nats,pulse-redis,nats-1,nats-routes (groups
                        pulse, nats); default all
   --cluster-subs N     x1 subscribers, split over the nodes (default 500)
-  --cluster-window N   x1 publications in flight (default 64)
+  --cluster-window N   x1 publications in flight (default 256)
   --cluster-payload N  x1 and x2 payload bytes (default 128)
   --pin / --no-pin     pin each server to CPU 0 and the generator to the other CPUs (default on)
   --write / --no-write write the table into docs/BENCHMARKS.md (default: only for a full run)
@@ -324,7 +324,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'cluster setup',
     ),
     clusterSubscribers: int(values['cluster-subs'], 500, 'cluster-subs', 2),
-    clusterWindow: int(values['cluster-window'], 64, 'cluster-window'),
+    clusterWindow: int(values['cluster-window'], 256, 'cluster-window'),
     clusterPayloadSize: int(values['cluster-payload'], 128, 'cluster-payload', 18),
     pin: values['no-pin'] ? false : (values.pin ?? true),
     write: values['no-write'] ? false : (values.write ?? null),
