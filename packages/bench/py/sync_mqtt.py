@@ -150,6 +150,7 @@ def run_sub(a):
     if first != 0x90 or body[3] >= 0x80:
         raise ConnectionError(f"SUBSCRIBE refused: packet 0x{first:02x}")
     say({"ready": True})
+    cpu_ns = time.process_time_ns()
     seen, duplicates, samples = set(), 0, []
     first_ns = last_ns = 0
     pubrels, other, broker_disconnect = 0, 0, None
@@ -206,6 +207,7 @@ def run_sub(a):
         "lastNs": last_ns,
         "unexpectedPackets": other,
         "brokerDisconnect": broker_disconnect,
+        "cpuNs": time.process_time_ns() - cpu_ns,
         "samples": samples,
     })
 
@@ -245,6 +247,7 @@ def run_pub(a):
     sock, receive_maximum = open_client(a.host, a.port, a.client_id)
     say({"ready": True, "receiveMaximum": receive_maximum})
     sys.stdin.readline()
+    cpu_ns = time.process_time_ns()
     acks, waits, sent, error = Acks(), 0, 0, None
     first_ns = time.monotonic_ns()
     try:
@@ -271,6 +274,7 @@ def run_pub(a):
         "flowControlWaits": waits,
         "firstNs": first_ns,
         "lastSentNs": last_ns,
+        "cpuNs": time.process_time_ns() - cpu_ns,
         "brokerDisconnect": acks.broker_disconnect,
         "error": error,
     })
@@ -284,6 +288,7 @@ def run_devices(a):
     socks = [open_client(a.host, a.port, f"{a.client_id}-{i}")[0] for i in range(a.clients)]
     say({"ready": True})
     sys.stdin.readline()
+    cpu_ns = time.process_time_ns()
     sel = selectors.DefaultSelector()
     pending = {}
     for i, s in enumerate(socks):
@@ -340,6 +345,7 @@ def run_devices(a):
         "firstNs": start_ns,
         "lastSentNs": last_ns,
         "maxLagUs": max_lag_ns // 1000,
+        "cpuNs": time.process_time_ns() - cpu_ns,
         "brokerDisconnect": acks.broker_disconnect,
         "error": error,
     })
