@@ -208,7 +208,8 @@ export class PulseServer {
     });
     const engine = configuredEngine(config.cluster);
     if (engine !== undefined) {
-      const maxEnvelopeBytes = 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536;
+      const maxEnvelopeBytes =
+        2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536;
       this.cluster = new Cluster(engine.engine, this.broker, this.log, {
         nodeName: engine.nodeName,
         where: engine.where,
@@ -216,7 +217,13 @@ export class PulseServer {
         maxEnvelopeBytes,
       });
       this.channels.cluster = this.cluster;
-      this.cluster.history = sharedHistoryFor(config, this.cluster, this.broker, engine.nodeName, maxEnvelopeBytes);
+      this.cluster.history = sharedHistoryFor(
+        config,
+        this.cluster,
+        this.broker,
+        engine.nodeName,
+        maxEnvelopeBytes,
+      );
       this.channels.sharedHistory = this.cluster.history;
     }
     this.heartbeat = new HeartbeatMonitor(

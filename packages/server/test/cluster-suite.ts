@@ -590,11 +590,16 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       for (const word of ['two', 'three', 'four']) await publisher.publish('h/recover', word);
       const back = await client(b);
       const missed = new Inbox<Publication>();
-      const ack = await back.subscribe('h/recover', missed.push, { recover: { offset: 1, epoch: first.epoch as string } });
+      const ack = await back.subscribe('h/recover', missed.push, {
+        recover: { offset: 1, epoch: first.epoch as string },
+      });
       assert.deepEqual(ack, { recovered: true, offset: 4, epoch: first.epoch });
       const got = await missed.waitFor(3);
       assert.deepEqual(payloads(got), ['two', 'three', 'four']);
-      assert.deepEqual(got.map((p) => p.offset), [2, 3, 4]);
+      assert.deepEqual(
+        got.map((p) => p.offset),
+        [2, 3, 4],
+      );
       await publisher.publish('h/recover', 'five');
       const five = (await missed.waitFor(4))[3];
       assert.equal(text(five as Publication), 'five');
@@ -603,7 +608,9 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       // On C, which never had a subscriber of it, from the start of the stream.
       const onC = await client(c);
       const all = new Inbox<Publication>();
-      const fromStart = await onC.subscribe('h/recover', all.push, { recover: { offset: 0, epoch: first.epoch as string } });
+      const fromStart = await onC.subscribe('h/recover', all.push, {
+        recover: { offset: 0, epoch: first.epoch as string },
+      });
       assert.equal(fromStart.recovered, true);
       assert.deepEqual(payloads(await all.waitFor(5)), ['one', 'two', 'three', 'four', 'five']);
       // A position of another epoch: not recovered, nothing replayed.
@@ -616,19 +623,33 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
     test('GET /api/history on B lists the publications made on A (and JSON history on C)', async () => {
       const publisher = await client(a);
       for (const word of ['x', 'y', 'z']) await publisher.publish('h/api', word);
-      const res = await fetch(`${b.httpUrl}/api/history/${encodeURIComponent('h/api')}`, { headers: { 'x-api-key': KEY } });
+      const res = await fetch(`${b.httpUrl}/api/history/${encodeURIComponent('h/api')}`, {
+        headers: { 'x-api-key': KEY },
+      });
       assert.equal(res.status, 200);
-      const body = (await res.json()) as { publications: { offset: number; data: unknown }[]; offset: number };
+      const body = (await res.json()) as {
+        publications: { offset: number; data: unknown }[];
+        offset: number;
+      };
       assert.equal(body.offset, 3);
-      assert.deepEqual(body.publications.map((p) => p.offset), [1, 2, 3]);
+      assert.deepEqual(
+        body.publications.map((p) => p.offset),
+        [1, 2, 3],
+      );
       const paged = await fetch(`${b.httpUrl}/api/history/${encodeURIComponent('h/api')}?limit=2`, {
         headers: { 'x-api-key': KEY },
       });
       const newest = (await paged.json()) as { publications: { offset: number }[] };
-      assert.deepEqual(newest.publications.map((p) => p.offset), [2, 3]);
+      assert.deepEqual(
+        newest.publications.map((p) => p.offset),
+        [2, 3],
+      );
       const json = await JsonWs.open(c);
       try {
-        const reply = (await json.ok('history', { channel: 'h/api' })) as { publications: unknown[]; offset: number };
+        const reply = (await json.ok('history', { channel: 'h/api' })) as {
+          publications: unknown[];
+          offset: number;
+        };
         assert.equal(reply.offset, 3);
         assert.equal(reply.publications.length, 3);
       } finally {
@@ -641,7 +662,8 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
     test('publishers on two nodes interleaved on one channel: one contiguous offset sequence, the same order on every node', async () => {
       const watchers = await Promise.all([a, b, c].map((node) => client(node)));
       const inboxes = watchers.map(() => new Inbox<Publication>());
-      for (const [i, w] of watchers.entries()) await w.subscribe('h/race', (inboxes[i] as Inbox<Publication>).push);
+      for (const [i, w] of watchers.entries())
+        await w.subscribe('h/race', (inboxes[i] as Inbox<Publication>).push);
       await settled(a, b, c);
       const [onA, onB] = [await client(a), await client(b)];
       const N = 60;
@@ -653,12 +675,20 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       await Promise.all(sends);
       const lists = await Promise.all(inboxes.map((inbox) => inbox.waitFor(2 * N, 10_000)));
       const expected = Array.from({ length: 2 * N }, (_, i) => i + 1);
-      for (const list of lists) assert.deepEqual(list.map((p) => p.offset), expected);
+      for (const list of lists)
+        assert.deepEqual(
+          list.map((p) => p.offset),
+          expected,
+        );
       const order = payloads(lists[0] as Publication[]);
       for (const list of lists) assert.deepEqual(payloads(list), order, 'the same order on every node');
       for (const who of ['a', 'b']) {
         const mine = order.filter((t) => t.startsWith(who));
-        assert.deepEqual(mine, Array.from({ length: N }, (_, i) => `${who}${i}`), `${who}'s publications in its order`);
+        assert.deepEqual(
+          mine,
+          Array.from({ length: N }, (_, i) => `${who}${i}`),
+          `${who}'s publications in its order`,
+        );
       }
       await sleep(200);
       for (const inbox of inboxes) assert.equal(inbox.items.length, 2 * N, 'no duplicate');
@@ -675,7 +705,10 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
         const res = await apiPublish(b, '/api/publish', { channel: 'h/proto', data: 'http' });
         assert.equal(res.status, 200);
         const got = await seen.waitFor(2);
-        assert.deepEqual(got.map((p) => p.offset), [1, 2]);
+        assert.deepEqual(
+          got.map((p) => p.offset),
+          [1, 2],
+        );
         assert.deepEqual(payloads(got), ['mqtt', '"http"']);
       } finally {
         await endAll(mq);
@@ -703,13 +736,20 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       await engineServer.stop();
       try {
         await eventually(async () => a.server.cluster?.history?.store.ready === false, 'history not ready');
-        await assert.rejects(publisher.publish('h/down', 'lost?'), /keeps history and the cluster's history \(\w+\) is unreachable/);
+        await assert.rejects(
+          publisher.publish('h/down', 'lost?'),
+          /keeps history and the cluster's history \(\w+\) is unreachable/,
+        );
         await publisher.publish('plain', 'still');
         await local.waitFor(1);
       } finally {
         await engineServer.restart();
       }
-      await eventually(async () => a.server.cluster?.history?.store.ready === true, 'history ready again', 15_000);
+      await eventually(
+        async () => a.server.cluster?.history?.store.ready === true,
+        'history ready again',
+        15_000,
+      );
       await publisher.publish('h/down', 'back');
       const page = await publisher.history('h/down');
       assert.deepEqual(page.publications.map(text), ['back']);
@@ -722,11 +762,24 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       const dir = await mkdtemp(join(tmpdir(), 'pulse-history-kill-'));
       const config = join(dir, 'pulse.toml');
       await writeFile(config, '[[history]]\npattern = "h/#"\nsize = 100\n');
-      const survivor = await startNode({ engine: kind, url: engineServer.url }, { history: [{ pattern: 'h/#', size: 100, ttl_ms: 0 }] });
+      const survivor = await startNode(
+        { engine: kind, url: engineServer.url },
+        { history: [{ pattern: 'h/#', size: 100, ttl_ms: 0 }] },
+      );
       const port = await freePort();
       const victim = spawnPulse(
-        ['--config', config, '--port', String(port), '--tcp-port', '0', '--metrics-port', '0', '--mqtt-port', '0']
-          .concat(['--cluster-engine', kind, '--cluster-url', engineServer.url]),
+        [
+          '--config',
+          config,
+          '--port',
+          String(port),
+          '--tcp-port',
+          '0',
+          '--metrics-port',
+          '0',
+          '--mqtt-port',
+          '0',
+        ].concat(['--cluster-engine', kind, '--cluster-url', engineServer.url]),
         {},
       );
       const open: PulseClient[] = [];
@@ -760,7 +813,11 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
         const got = await missed.waitFor(4);
         assert.deepEqual(got.map(text), ['s9', 's10', 's11', 's12']);
         const all = [...received.items, ...got].map((p) => p.offset);
-        assert.deepEqual(all, Array.from({ length: 12 }, (_, i) => i + 1), 'no gap, no duplicate');
+        assert.deepEqual(
+          all,
+          Array.from({ length: 12 }, (_, i) => i + 1),
+          'no gap, no duplicate',
+        );
         // What the killed node acknowledged is in the survivor's history.
         const page = await back.history('h/kill', { limit: 100 });
         assert.deepEqual(page.publications.slice(5, 8).map(text), ['v6', 'v7', 'v8']);

@@ -25,7 +25,10 @@ export function sharedHistoryFor(
   const urls = clusterUrls(config.cluster.url);
   if (urls.length === 0) urls.push(DEFAULT_URL[kind]);
   const options = { urls, prefix: config.cluster.prefix, nodeName };
-  const store: ClusterHistory = kind === 'redis' ? new RedisHistory(options) : new NatsHistory(options);
+  const store: ClusterHistory =
+    kind === 'redis'
+      ? new RedisHistory(options)
+      : new NatsHistory(options, Math.max(...config.history.map((h) => h.size)));
   return new SharedHistory(store, broker, {
     nodeId: cluster.nodeId,
     maxEnvelopeBytes,

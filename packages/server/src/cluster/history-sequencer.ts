@@ -40,7 +40,12 @@ export class HistorySequencer {
 
   constructor(
     private readonly deliver: (publication: Publication) => number,
-    private readonly fill: (channel: string, epoch: string, from: number, to: number) => Promise<Publication[]>,
+    private readonly fill: (
+      channel: string,
+      epoch: string,
+      from: number,
+      to: number,
+    ) => Promise<Publication[]>,
     private readonly gapWaitMs: number,
   ) {}
 

@@ -51,7 +51,8 @@ class HistoryPin implements Subscriber {
 
   deliver(message: Message): void {
     if (this.overflowed) return;
-    this.bytes += (message instanceof Publication ? message.payload.length : 256) + message.channel.length + 64;
+    this.bytes +=
+      (message instanceof Publication ? message.payload.length : 256) + message.channel.length + 64;
     if (this.bytes > MAX_PIN_BYTES) {
       this.overflowed = true;
       this.messages = [];
@@ -142,7 +143,10 @@ export class SharedHistory {
     }
     const entry = encodeEnvelope(this.options.nodeId, 0, publication);
     if (entry.length > this.options.maxEnvelopeBytes) {
-      return new Refusal(ErrorCode.PayloadTooLarge, `publication of ${entry.length} bytes exceeds the cluster's envelope bound`);
+      return new Refusal(
+        ErrorCode.PayloadTooLarge,
+        `publication of ${entry.length} bytes exceeds the cluster's envelope bound`,
+      );
     }
     const expiresAt = rule.ttlMs > 0 ? Date.now() + rule.ttlMs : undefined;
     return this.store.append(channel, rule, entry, expiresAt, this.sequencer.seen(channel)).then(
@@ -228,7 +232,8 @@ export class SharedHistory {
     const live: Buffer[] = [];
     for (const message of pin.messages) {
       // What the pin held up to the position read is in the read (or before the client's position).
-      if (message instanceof Publication && message.epoch === epoch && (message.offset as number) <= top) continue;
+      if (message instanceof Publication && message.epoch === epoch && (message.offset as number) <= top)
+        continue;
       live.push(encode(message));
     }
     if (read === undefined) return { ack: recover ? { recovered: false } : {}, replay: live };
@@ -266,7 +271,11 @@ export class SharedHistory {
 
   private decode(channel: string, epoch: string, entry: StoredEntry): Publication | undefined {
     const envelope = decodeEnvelope(entry.bytes, this.options.maxEnvelopeBytes);
-    if (typeof envelope === 'string' || envelope.kind !== 'publication' || envelope.publication.channel !== channel) {
+    if (
+      typeof envelope === 'string' ||
+      envelope.kind !== 'publication' ||
+      envelope.publication.channel !== channel
+    ) {
       this.stats.rejected++;
       return undefined;
     }
@@ -322,7 +331,8 @@ export class SharedHistory {
           ? await this.store.read(channel, rule, { limit })
           : await this.store.read(channel, rule, { after: since.offset, limit });
       // A position of another epoch: from the oldest kept (the caller sees the epoch differ).
-      if (since !== undefined && read.epoch !== since.epoch) read = await this.store.read(channel, rule, { after: 0, limit });
+      if (since !== undefined && read.epoch !== since.epoch)
+        read = await this.store.read(channel, rule, { after: 0, limit });
       const now = Date.now();
       const publications: Publication[] = [];
       for (const entry of read.entries) {

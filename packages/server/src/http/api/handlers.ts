@@ -59,7 +59,9 @@ export const broadcast: ApiHandler = async (ctx, { req }) => {
   const payload = payloadOf(ctx, body.data);
   let total = 0;
   // Started together, in order (a history channel's publication waits for the engine).
-  const outcomes = await Promise.all(body.channels.map((channel) => publishTo(ctx, channel, payload, body.event)));
+  const outcomes = await Promise.all(
+    body.channels.map((channel) => publishTo(ctx, channel, payload, body.event)),
+  );
   const results = body.channels.map((channel, i) => {
     const delivered = outcomes[i] as number | Refusal;
     if (delivered instanceof Refusal) {
