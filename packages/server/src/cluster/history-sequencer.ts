@@ -179,7 +179,6 @@ export class HistorySequencer {
     if (state.filling || (state.timer !== undefined && ms > 0)) return;
     clearTimeout(state.timer);
     state.timer = setTimeout(() => void this.fillGap(channel, state), ms);
-    state.timer.unref();
   }
 
   /** Reads the missing offsets before the first pending one (or up to the target) from the engine. */
