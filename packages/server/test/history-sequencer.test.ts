@@ -21,7 +21,9 @@ function sequencer(store: Publication[] = [], gapWaitMs = 50) {
     },
     async (_channel, epoch, from, to) => {
       reads.push([from, to]);
-      return store.filter((p) => p.epoch === epoch && (p.offset as number) >= from && (p.offset as number) <= to);
+      return store.filter(
+        (p) => p.epoch === epoch && (p.offset as number) >= from && (p.offset as number) <= to,
+      );
     },
     gapWaitMs,
   );
