@@ -6,6 +6,7 @@ import { InputBudget } from '@pulse/protocol';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster/cluster.js';
 import { configuredEngine } from './cluster/engine-factory.js';
+import { sharedHistoryFor } from './cluster/history-factory.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
@@ -207,13 +208,23 @@ export class PulseServer {
     });
     const engine = configuredEngine(config.cluster);
     if (engine !== undefined) {
+      const maxEnvelopeBytes =
+        2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536;
       this.cluster = new Cluster(engine.engine, this.broker, this.log, {
         nodeName: engine.nodeName,
         where: engine.where,
         presenceTtlMs: config.cluster.presence_ttl_ms,
-        maxEnvelopeBytes: 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536,
+        maxEnvelopeBytes,
       });
       this.channels.cluster = this.cluster;
+      this.cluster.history = sharedHistoryFor(
+        config,
+        this.cluster,
+        this.broker,
+        engine.nodeName,
+        maxEnvelopeBytes,
+      );
+      this.channels.sharedHistory = this.cluster.history;
     }
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,

@@ -1,3 +1,4 @@
+import { answer } from '../channels/answer-later.js';
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { Publication, Refusal, SHARED_PREFIX } from '@pulse/core';
@@ -564,7 +565,11 @@ export class MqttLink
           ? Date.now() + props.messageExpiryInterval * 1000
           : undefined,
     });
-    const outcome = this.service.route(publication);
+    answer(this.service.route(publication), this, (outcome) => this.routed(qos, id, session, outcome));
+  }
+
+  /** Acknowledges a routed publication by its QoS (once the engine took it, on a history channel in a cluster). */
+  private routed(qos: number, id: number, session: MqttSession, outcome: number | Refusal): void {
     if (outcome instanceof Refusal) return this.refusePublish(qos, id, reasonFor(outcome), outcome.message);
     if (qos === 1) {
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;

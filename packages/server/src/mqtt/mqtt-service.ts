@@ -171,7 +171,7 @@ export class MqttService implements MqttLinkHost {
    * publication), then the channel operations' publish (the router, which refuses everything
    * past limits.memory_limit, and the latency note). Returns the number of subscribers reached.
    */
-  route(publication: Publication): number | Refusal {
+  route(publication: Publication): number | Refusal | Promise<number | Refusal> {
     // Past limits.memory_limit nothing is kept either.
     if (publication.retain && this.broker.overload === undefined) {
       const outcome = this.retain(publication);
