@@ -211,6 +211,7 @@ export class PulseServer {
         nodeName: engine.nodeName,
         where: engine.where,
         presenceTtlMs: config.cluster.presence_ttl_ms,
+        presenceDataBytes: config.presence.max_data_bytes,
         maxEnvelopeBytes: 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536,
       });
       this.channels.cluster = this.cluster;
