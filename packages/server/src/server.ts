@@ -214,6 +214,7 @@ export class PulseServer {
         nodeName: engine.nodeName,
         where: engine.where,
         presenceTtlMs: config.cluster.presence_ttl_ms,
+        presenceDataBytes: config.presence.max_data_bytes,
         maxEnvelopeBytes,
       });
       this.channels.cluster = this.cluster;

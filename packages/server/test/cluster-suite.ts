@@ -427,6 +427,30 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       }
     });
 
+    test("an MQTT subscriber of '+' on a node (interest that covers the control channel) does not make a remote join arrive twice", async () => {
+      const wide = await mqttClient(a.tcpUrl, { protocolVersion: 5 });
+      const watcher = await wsClient(a);
+      const member = await wsClient(b);
+      const events = new Inbox<PresenceEvent>();
+      try {
+        await new Promise((resolve) => wide.subscribe('+', resolve));
+        watcher.onPresence(events.push);
+        await watcher.subscribe('wide-room', () => {});
+        await settled(a, b);
+        await member.presence.join('wide-room', { n: 1 });
+        await events.waitFor(1);
+        await sleep(300);
+        assert.deepEqual(
+          events.items.map((e) => e.action),
+          ['join'],
+        );
+      } finally {
+        watcher.close();
+        member.close();
+        await endAll(wide);
+      }
+    });
+
     test('a member whose connection closes leaves on every node; a node started later learns the members already there', async () => {
       const onA = await wsClient(a);
       await onA.presence.join('lobby', { n: 1 });
@@ -470,6 +494,55 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
         );
       } finally {
         watcher.close();
+      }
+    });
+  });
+
+  describe(`cluster over ${kind}-server: a node paused past cluster.presence_ttl_ms`, () => {
+    test('its members leave the other nodes, and come back when it resumes (its engine connection never dropped)', async () => {
+      const engineServer = await startEngine();
+      const other = await startNode({ engine: kind, url: engineServer.url, presence_ttl_ms: 1500 });
+      const port = await freePort();
+      const paused = spawnPulse([
+        '--port',
+        String(port),
+        '--tcp-port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--mqtt-port',
+        '0',
+        '--cluster-presence-ttl-ms',
+        '1500',
+        '--cluster-engine',
+        kind,
+        '--cluster-url',
+        engineServer.url,
+      ]);
+      try {
+        await paused.ready;
+        const there = await PulseClient.connect(`ws://127.0.0.1:${port}/ws`, {
+          WebSocket: WebSocket as never,
+        });
+        await there.presence.join('pause-room', { who: 'paused' });
+        const onOther = await wsClient(other);
+        await onOther.presence.join('pause-room', { who: 'other' });
+        const here = onOther;
+        const count = async (client: PulseClient) =>
+          Object.keys(await client.presence.sync('pause-room')).length;
+        await eventually(async () => (await count(here)) === 2, 'both members on the other node');
+        paused.child.kill('SIGSTOP');
+        await eventually(async () => (await count(here)) === 1, 'the paused node members gone', 5000);
+        paused.child.kill('SIGCONT');
+        await eventually(async () => (await count(here)) === 2, 'back on the other node', 5000);
+        await eventually(async () => (await count(there)) === 2, 'and the other node back on it', 5000);
+        there.close();
+        onOther.close();
+      } finally {
+        paused.child.kill('SIGCONT');
+        await paused.kill();
+        await other.stop();
+        await engineServer.dispose();
       }
     });
   });

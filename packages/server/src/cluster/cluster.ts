@@ -36,6 +36,8 @@ export interface ClusterOptions {
   readonly where: string;
   /** cluster.presence_ttl_ms */
   readonly presenceTtlMs: number;
+  /** presence.max_data_bytes: other nodes' members are held to it too. */
+  readonly presenceDataBytes: number;
 }
 
 /**
@@ -60,6 +62,7 @@ export class Cluster {
   private seq = 0;
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
+  private failuresLogged = 0;
   /** Where cluster features exchange control messages (control-bus.ts). */
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
@@ -75,8 +78,9 @@ export class Cluster {
     this.control = new ControlBus((message, to) => this.sendControl(message, to));
     this.presence = new ClusterPresence(
       broker,
-      (message) => this.control.send(message),
+      (message, to) => this.control.send(message, to),
       options.presenceTtlMs,
+      options.presenceDataBytes,
     );
     this.control.register(this.presence);
   }
@@ -134,7 +138,7 @@ export class Cluster {
 
   private sendControl(message: OutgoingControl, to: string | undefined): void {
     if (this.engine.state === 'connected')
-      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, message, to));
+      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, ++this.seq, message, to));
   }
 
   private receive(bytes: Uint8Array): void {
@@ -146,8 +150,15 @@ export class Cluster {
       if (envelope.origin === this.nodeId) return;
       if (envelope.kind === 'control') {
         if (envelope.to !== undefined && envelope.to !== this.nodeId) return;
+        if (envelope.seq !== undefined && !this.origins.accept(envelope.origin, envelope.seq)) {
+          this.stats.duplicates++;
+          return;
+        }
         const problem = this.control.receive(envelope.origin, envelope.message, Date.now());
         return problem === undefined ? undefined : this.reject(problem);
+      }
+      if (this.broker.checkLevels(envelope.publication.channel) !== undefined) {
+        return this.reject('a channel deeper than limits.max_topic_levels');
       }
       const history = this.history;
       if (history !== undefined && envelope.publication.epoch !== undefined) {
@@ -164,7 +175,10 @@ export class Cluster {
       this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
       this.broker.deliverRemote(envelope.publication);
     } catch (err) {
-      this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+      // Rare, but as for rejections: one line per hundred, whatever the engine brings.
+      if (this.failuresLogged++ % 100 === 0) {
+        this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+      }
     }
   }
 
