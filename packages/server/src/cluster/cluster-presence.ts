@@ -94,6 +94,11 @@ export class ClusterPresence implements ControlFeature {
     return this.lastHeard.keys();
   }
 
+  /** True when node `id` was heard from within the TTL. */
+  isPeer(id: string): boolean {
+    return this.lastHeard.has(id);
+  }
+
   private apply(origin: string, message: PresenceMessage): void {
     switch (message.y) {
       case 'j':

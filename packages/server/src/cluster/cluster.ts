@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineState } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
 import { ClusterPresence } from './cluster-presence.js';
+import { ClusterShareGroups } from './cluster-share-groups.js';
 import { CONTROL_CHANNEL, ControlBus, type OutgoingControl } from './control-bus.js';
 import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
@@ -62,6 +63,7 @@ export class Cluster {
   /** Where cluster features exchange control messages (control-bus.ts). */
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
+  readonly shareGroups: ClusterShareGroups;
 
   constructor(
     private readonly engine: ClusterEngine,
@@ -76,6 +78,14 @@ export class Cluster {
       options.presenceTtlMs,
     );
     this.control.register(this.presence);
+    this.shareGroups = new ClusterShareGroups({
+      nodeId: this.nodeId,
+      connected: () => this.engine.state === 'connected',
+      isPeer: (id) => this.presence.isPeer(id),
+      settled: () => this.engine.settled(),
+      send: (message) => this.control.send(message),
+    });
+    this.control.register(this.shareGroups);
   }
 
   /**
@@ -87,9 +97,14 @@ export class Cluster {
       added: (filter) => this.engine.addInterest(filter),
       removed: (filter) => this.engine.removeInterest(filter),
       presenceChanged: (event, dataBytes) => this.presence.localChanged(event, dataBytes),
+      groupAdded: (id) => this.shareGroups.groupAdded(id),
+      groupRemoved: (id) => this.shareGroups.groupRemoved(id),
+      deliversGroup: (message, id) => this.shareGroups.deliversGroup(message, id),
     };
     this.engine.addInterest(CONTROL_CHANNEL);
     this.presence.start();
+    this.shareGroups.start();
+    for (const id of this.broker.sharedGroupIds()) this.shareGroups.groupAdded(id);
     for (const filter of this.broker.filters()) this.engine.addInterest(filter);
     const listener = {
       message: (envelope: Uint8Array) => this.receive(envelope),
@@ -115,7 +130,8 @@ export class Cluster {
       this.stats.lost++;
       return;
     }
-    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication);
+    const groups = this.shareGroups.assignmentOf(publication);
+    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication, groups);
     if (this.engine.publish(publication.channel, envelope)) this.stats.sent++;
     else this.stats.lost++;
   }
@@ -149,7 +165,12 @@ export class Cluster {
       }
       this.stats.received++;
       this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
-      this.broker.deliverRemote(envelope.publication);
+      this.shareGroups.remoteDelivery(envelope.publication, envelope.groups);
+      try {
+        this.broker.deliverRemote(envelope.publication);
+      } finally {
+        this.shareGroups.remoteDone();
+      }
     } catch (err) {
       this.log.error({ err }, 'cluster: delivering a publication from another node failed');
     }
