@@ -112,6 +112,13 @@ export class ClusterShareGroups implements ControlFeature {
     if (this.announced.delete(id)) this.host.send({ y: 'gd', i: [id] });
   }
 
+  /** How many other live nodes are known to hold group `id`. */
+  nodesHolding(id: string): number {
+    let count = 0;
+    for (const node of this.remote.get(id)?.nodes ?? []) if (this.host.isPeer(node)) count++;
+    return count;
+  }
+
   /** See ClusterHooks.deliversGroup. */
   deliversGroup(message: Message, id: string): boolean {
     if (!(message instanceof Publication) || message.channel.startsWith('$')) return true;

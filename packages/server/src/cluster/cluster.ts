@@ -28,6 +28,9 @@ export interface ClusterStats {
   lagMs: number;
 }
 
+/** The longest a subscribe's answer waits for the engine to hold its new interest. */
+export const SUBSCRIBE_SETTLE_MAX_MS = 2000;
+
 export interface ClusterOptions {
   readonly nodeName: string;
   /** The largest envelope accepted from the engine. */
@@ -60,6 +63,8 @@ export class Cluster {
   private seq = 0;
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
+  /** The engine taking the interest added last, until it holds it (interestInForce). */
+  private settling: Promise<void> | undefined;
   /** Where cluster features exchange control messages (control-bus.ts). */
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
@@ -94,7 +99,7 @@ export class Cluster {
    */
   async start(required: boolean): Promise<void> {
     this.broker.cluster = {
-      added: (filter) => this.engine.addInterest(filter),
+      added: (filter) => this.interestAdded(filter),
       removed: (filter) => this.engine.removeInterest(filter),
       presenceChanged: (event, dataBytes) => this.presence.localChanged(event, dataBytes),
       groupAdded: (id) => this.shareGroups.groupAdded(id),
@@ -122,6 +127,30 @@ export class Cluster {
   /** Resolves once the engine holds this node's interest as it is now (ClusterEngine.settled). */
   settled(): Promise<void> {
     return this.engine.settled();
+  }
+
+  /**
+   * Undefined when the engine holds every interest of this node, else a promise that resolves
+   * once it does, within SUBSCRIBE_SETTLE_MAX_MS; undefined too while the engine is not
+   * connected (nothing to wait for). A subscribe is answered after it (docs/CLUSTER.md).
+   */
+  interestInForce(): Promise<void> | undefined {
+    return this.engine.state === 'connected' ? this.settling : undefined;
+  }
+
+  private interestAdded(filter: string): void {
+    this.engine.addInterest(filter);
+    if (this.engine.state !== 'connected') return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SUBSCRIBE_SETTLE_MAX_MS);
+      timer.unref();
+    });
+    const settling: Promise<void> = Promise.race([this.engine.settled().catch(() => {}), bound]).then(() => {
+      clearTimeout(timer);
+      if (this.settling === settling) this.settling = undefined;
+    });
+    this.settling = settling;
   }
 
   /** Hands a publication made on this node to the other nodes. */
