@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Publication, PulseClient } from '@pulse/client';
 import WebSocket from 'ws';
-import type { DisposableServer } from './cluster-suite.js';
+import type { EngineServer } from './cluster-engine-contract.js';
 import { type Node, settled, startNode } from './cluster-nodes.js';
 import { Inbox, freePort, sleep, tcpClient, wsClient } from './helpers.js';
 import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import { type PulseProcess, spawnPulse } from './pulse-process.js';
+
+type DisposableServer = EngineServer & { dispose(): Promise<void> };
 
 const KEY = 'cluster-share-api-key-0123456789';
 const TTL = 1500;
@@ -39,7 +41,10 @@ async function spawnNode(kind: string, url: string): Promise<{ process: PulsePro
 const connectTo = (wsUrl: string) => PulseClient.connect(wsUrl, { WebSocket: WebSocket as never });
 
 /** `$share` groups, the HTTP API and subscribe acks across nodes, for one engine. */
-export function clusterShareApiSuite(kind: 'nats' | 'redis', startEngine: () => Promise<DisposableServer>): void {
+export function clusterShareApiSuite(
+  kind: 'nats' | 'redis',
+  startEngine: () => Promise<DisposableServer>,
+): void {
   describe(`cluster over ${kind}-server: $share groups`, () => {
     let engineServer: DisposableServer;
     let a: Node;
@@ -70,18 +75,18 @@ export function clusterShareApiSuite(kind: 'nats' | 'redis', startEngine: () => 
       const pubC = await tcpClient(c);
       const pubA = await mqttClient(a.tcpUrl, { protocolVersion: 5 });
       try {
-        const members = { a: new Inbox<Publication>(), b: new Inbox<string>() };
+        const members = { a: new Inbox<Publication>(), b: onB.inbox };
         const all = new Inbox<Publication>();
         await onA1.subscribe(group, members.a.push);
         await onA2.subscribe(group, members.a.push);
         await onB.subscribeAsync(group, { qos: 1 });
         await jsonB.ok('subscribe', { channel: group });
         await plain.subscribe('jobs/+', all.push);
-        onB.on('message', (_topic, payload) => members.b.push(payload.toString()));
         await settled(a, b, c);
         await eventually(
           () =>
-            c.cluster.shareGroups.nodesHolding(group) === 2 && a.cluster.shareGroups.nodesHolding(group) === 1,
+            c.cluster.shareGroups.nodesHolding(group) === 2 &&
+            a.cluster.shareGroups.nodesHolding(group) === 1,
           'C knows the group on A and B, A knows B',
         );
 
@@ -89,14 +94,16 @@ export function clusterShareApiSuite(kind: 'nats' | 'redis', startEngine: () => 
         for (let i = 0; i < N; i++) await pubC.publish('jobs/x', `c${i}`);
         for (let i = 0; i < N; i++) await pubA.publishAsync('jobs/y', `a${i}`, { qos: 1 });
         const groupTotal = () =>
-          members.a.items.length + members.b.items.length + jsonB.publications('jobs/x').length +
+          members.a.items.length +
+          members.b.items.length +
+          jsonB.publications('jobs/x').length +
           jsonB.publications('jobs/y').length;
         await eventually(() => groupTotal() >= 2 * N, `the group got ${2 * N}`, 10_000);
         await all.waitFor(2 * N, 10_000);
         await sleep(300);
         const got = [
           ...members.a.items.map(text),
-          ...members.b.items,
+          ...members.b.items.map((m) => m.payload.toString()),
           ...jsonB.pushes.items.filter((p) => p.method === 'publication').map((p) => String(p.params.data)),
         ];
         assert.equal(got.length, 2 * N, 'no publication reached the group twice');
@@ -136,7 +143,11 @@ export function clusterShareApiSuite(kind: 'nats' | 'redis', startEngine: () => 
         assert.ok(fromLeaving.items.length > 0 && fromB.items.length > 0, 'both took turns');
         onLeaving.close();
         await leaving.stop();
-        await eventually(() => c.cluster.shareGroups.nodesHolding(group) === 1, 'C forgot the stopped node', 3000);
+        await eventually(
+          () => c.cluster.shareGroups.nodesHolding(group) === 1,
+          'C forgot the stopped node',
+          3000,
+        );
         const bBefore = fromB.items.length;
         for (let i = 0; i < 20; i++) await pub.publish('tasks', `after-stop${i}`);
         await fromB.waitFor(bBefore + 20);
@@ -171,6 +182,103 @@ export function clusterShareApiSuite(kind: 'nats' | 'redis', startEngine: () => 
         for (const victim of victims) await victim.kill();
         onB.close();
         pub.close();
+      }
+    });
+  });
+
+  describe(`cluster over ${kind}-server: subscribe answers wait for the engine`, () => {
+    let engineServer: DisposableServer;
+    let a: Node;
+    let b: Node;
+
+    before(async () => {
+      engineServer = await startEngine();
+      const cluster = { engine: kind, url: engineServer.url };
+      [a, b] = await Promise.all([startNode(cluster), startNode(cluster)]);
+    });
+    after(async () => {
+      await Promise.all([a?.stop(), b?.stop()]);
+      await engineServer?.dispose();
+    });
+
+    const ROUNDS = 40;
+
+    test('native: a publication on B sent the moment the ack arrives on A is received, every time', async () => {
+      const sub = await tcpClient(a);
+      const pub = await tcpClient(b);
+      try {
+        let missed = 0;
+        for (let i = 0; i < ROUNDS; i++) {
+          const inbox = new Inbox<Publication>();
+          await sub.subscribe(`race:native:${i}`, inbox.push);
+          await pub.publish(`race:native:${i}`, 'right after the ack');
+          await inbox.waitFor(1, 1000).catch(() => missed++);
+        }
+        assert.equal(missed, 0, `${missed} of ${ROUNDS} publications missed`);
+      } finally {
+        sub.close();
+        pub.close();
+      }
+    });
+
+    test('JSON: the same, and replies keep request order while a subscribe waits', async () => {
+      const sub = await JsonWs.open(a);
+      const pub = await tcpClient(b);
+      try {
+        let missed = 0;
+        for (let i = 0; i < ROUNDS; i++) {
+          await sub.ok('subscribe', { channel: `race:json:${i}` });
+          await pub.publish(`race:json:${i}`, '"right after the reply"');
+          await eventually(() => sub.publications(`race:json:${i}`).length === 1, 'received', 1000).catch(
+            () => missed++,
+          );
+        }
+        assert.equal(missed, 0, `${missed} of ${ROUNDS} publications missed`);
+        // Pipelined: a subscribe that waits, then a ping: the replies come in request order.
+        const before = sub.replies.items.length;
+        sub.ws.send(JSON.stringify({ id: 'first', method: 'subscribe', params: { channel: 'race:order' } }));
+        sub.ws.send(JSON.stringify({ id: 'second', method: 'ping' }));
+        const replies = await sub.replies.waitFor(before + 2);
+        assert.deepEqual(
+          replies.slice(before).map((r: { id: string }) => r.id),
+          ['first', 'second'],
+        );
+      } finally {
+        sub.close();
+        pub.close();
+      }
+    });
+
+    test('MQTT: a publication on B sent the moment the SUBACK arrives on A is received, every time', async () => {
+      const sub = await mqttClient(a.tcpUrl, { protocolVersion: 5 });
+      const pub = await mqttClient(b.tcpUrl, { protocolVersion: 4 });
+      try {
+        let missed = 0;
+        for (let i = 0; i < ROUNDS; i++) {
+          const topic = `race/mqtt/${i}`;
+          await sub.subscribeAsync(topic, { qos: 1 });
+          await pub.publishAsync(topic, 'right after the SUBACK', { qos: 0 });
+          await eventually(() => sub.inbox.items.some((m) => m.topic === topic), 'received', 1000).catch(
+            () => missed++,
+          );
+        }
+        assert.equal(missed, 0, `${missed} of ${ROUNDS} publications missed`);
+      } finally {
+        await endAll(sub, pub);
+      }
+    });
+
+    test('the engine down: a subscribe is answered at once', async () => {
+      await engineServer.stop();
+      try {
+        await eventually(() => a.cluster.stats.state === 'disconnected', 'A saw the loss', 10_000);
+        const sub = await tcpClient(a);
+        const started = Date.now();
+        await sub.subscribe('race:down', () => {});
+        assert.ok(Date.now() - started < 500, `answered in ${Date.now() - started} ms`);
+        sub.close();
+      } finally {
+        await engineServer.restart();
       }
     });
   });

@@ -305,6 +305,10 @@ export class ClusterShareGroups implements ControlFeature {
 
 function toAssignment(picked: Map<string, string>): ShareAssignment {
   const assignment: ShareAssignment = {};
-  for (const [id, node] of picked) (assignment[node] ??= []).push(id);
+  for (const [id, node] of picked) {
+    const ids = assignment[node];
+    if (ids === undefined) assignment[node] = [id];
+    else ids.push(id);
+  }
   return assignment;
 }
