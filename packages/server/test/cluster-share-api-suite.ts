@@ -282,4 +282,125 @@ export function clusterShareApiSuite(
       }
     });
   });
+
+  describe(`cluster over ${kind}-server: the HTTP API answers for the cluster`, () => {
+    let engineServer: DisposableServer;
+    let a: Node;
+    let b: Node;
+
+    before(async () => {
+      engineServer = await startEngine();
+      const cluster = { engine: kind, url: engineServer.url, presence_ttl_ms: TTL };
+      [a, b] = await Promise.all([
+        startNode({ ...cluster, node_name: 'a' }, { auth: { api_keys: [KEY] } }),
+        startNode({ ...cluster, node_name: 'b' }, { auth: { api_keys: [KEY] } }),
+      ]);
+      await eventually(
+        () => [...a.cluster.presence.peers()].length === 1 && [...b.cluster.presence.peers()].length === 1,
+        'the nodes know each other',
+      );
+    });
+    after(async () => {
+      await Promise.all([a?.stop(), b?.stop()]);
+      await engineServer?.dispose();
+    });
+
+    const get = async (node: Node, path: string) => {
+      const res = await fetch(node.httpUrl + path, { headers: { 'x-api-key': KEY } });
+      // biome-ignore lint/suspicious/noExplicitAny: checked field by field
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const post = async (node: Node, path: string, body: unknown) => {
+      const res = await fetch(node.httpUrl + path, {
+        method: 'POST',
+        headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: checked field by field
+      return { status: res.status, json: (await res.json()) as any };
+    };
+
+    test('GET /api/channels on A lists the channels subscribed only on B, counts summed over the nodes', async () => {
+      const onB = await wsClient(b);
+      const onB2 = await mqttClient(b.tcpUrl, { protocolVersion: 5 });
+      const onA = await tcpClient(a);
+      try {
+        await onB.subscribe('list:only-b', () => {});
+        await onB.subscribe('list:both', () => {});
+        await onA.subscribe('list:both', () => {});
+        await onB2.subscribeAsync('list:wild/#');
+        await onA.subscribe('other:a', () => {});
+        const { status, json } = await get(a, '/api/channels?prefix=list:');
+        assert.equal(status, 200);
+        assert.deepEqual(json.channels, [
+          { name: 'list:both', subscribers: 2 },
+          { name: 'list:only-b', subscribers: 1 },
+        ]);
+        assert.deepEqual(json.wildcards, [{ filter: 'list:wild/#', subscribers: 1 }]);
+        assert.equal(json.nodes, 2);
+        assert.equal(json.unanswered, undefined);
+        const all = await get(b, '/api/channels');
+        assert.ok(
+          all.json.channels.some((c: { name: string }) => c.name === 'other:a'),
+          'B lists what only A holds',
+        );
+      } finally {
+        onB.close();
+        onA.close();
+        await endAll(onB2);
+      }
+    });
+
+    test('POST /api/disconnect on A disconnects a client on B (native by connection id, MQTT by client id)', async () => {
+      const native = await wsClient(b);
+      const mq = await mqttClient(b.tcpUrl, { protocolVersion: 5, clientId: 'far-away-client' });
+      try {
+        const mqClosed = new Promise<void>((resolve) => mq.once('close', () => resolve()));
+        const byId = await post(a, '/api/disconnect', { connection_id: native.connectionId });
+        assert.equal(byId.status, 200);
+        assert.equal(byId.json.disconnected, 1, 'counted on the node that held it');
+        assert.equal(byId.json.nodes, 2);
+        await native.closed;
+        const byClientId = await post(a, '/api/disconnect', { client_id: 'far-away-client' });
+        assert.equal(byClientId.json.disconnected, 1);
+        await mqClosed;
+        const nobody = await post(a, '/api/disconnect', { client_id: 'nobody-anywhere' });
+        assert.equal(nobody.json.disconnected, 0);
+      } finally {
+        native.close();
+        await endAll(mq);
+      }
+    });
+
+    test('a node killed with SIGKILL does not hang the answer: at most the timeout, then left out once it expired', async () => {
+      const victim = await spawnNode(kind, engineServer.url);
+      try {
+        const doomed = await connectTo(victim.wsUrl);
+        await doomed.subscribe('list:victim', () => {});
+        await eventually(
+          async () => (await get(a, '/api/channels?prefix=list:victim')).json.channels.length === 1,
+          'A lists the victim channel',
+        );
+        await victim.process.kill();
+        const started = Date.now();
+        const during = await get(a, '/api/channels?prefix=list:victim');
+        const took = Date.now() - started;
+        assert.equal(during.status, 200);
+        assert.deepEqual(during.json.channels, []);
+        assert.equal(during.json.unanswered, 1, 'the dead node is said to be missing');
+        assert.ok(took >= 900 && took < 2500, `answered after ${took} ms (timeout 1000 ms)`);
+        await eventually(
+          () => ![...a.cluster.presence.peers()].some((p) => p !== b.cluster.nodeId),
+          'the dead node expired',
+          5000,
+        );
+        const startedAfter = Date.now();
+        const expired = await get(a, '/api/channels?prefix=list:victim');
+        assert.equal(expired.json.unanswered, undefined);
+        assert.ok(Date.now() - startedAfter < 500, 'no wait once it expired');
+      } finally {
+        await victim.process.kill();
+      }
+    });
+  });
 }
