@@ -65,6 +65,8 @@ export class ClusterShareGroups implements ControlFeature {
   /** The local publication being fanned out, and the node picked for each group so far. */
   private current: Message | undefined;
   private picked = new Map<string, string>();
+  /** Assignments of history channels' publications, delivered after they crossed. */
+  private readonly records = new WeakMap<Publication, ShareAssignment>();
   /** The other node's publication being delivered, and its assignment. */
   private incoming: Message | undefined;
   private incomingAssignment: ShareAssignment | undefined;
@@ -123,6 +125,9 @@ export class ClusterShareGroups implements ControlFeature {
   deliversGroup(message: Message, id: string): boolean {
     if (!(message instanceof Publication) || message.channel.startsWith('$')) return true;
     if (message === this.incoming) return this.assignedHere(id);
+    // A history channel's publication is delivered after it crossed (shared-history.ts), here
+    // and on every node: by the assignment it crossed with, if any.
+    if (message.epoch !== undefined) return assignedIn(this.records.get(message), this.host.nodeId, id);
     if (!this.host.connected()) return true;
     if (message !== this.current) {
       this.current = message;
@@ -139,6 +144,18 @@ export class ClusterShareGroups implements ControlFeature {
    * picked during the fan-out and those only other nodes hold. Undefined when no group matched.
    */
   assignmentOf(publication: Publication): ShareAssignment | undefined {
+    const assignment = this.assign(publication);
+    if (assignment !== undefined && publication.epoch !== undefined)
+      this.records.set(publication, assignment);
+    return assignment;
+  }
+
+  /** Another node's publication on a history channel, delivered later (in offset order). */
+  noteRemote(publication: Publication, assignment: ShareAssignment): void {
+    this.records.set(publication, assignment);
+  }
+
+  private assign(publication: Publication): ShareAssignment | undefined {
     const picked = this.current === publication ? this.picked : undefined;
     this.current = undefined;
     if (this.remote.size > 0 && !publication.channel.startsWith('$')) {
@@ -301,6 +318,14 @@ export class ClusterShareGroups implements ControlFeature {
     }
     this.host.send({ y: 'gs', n, f: true, i: part });
   }
+}
+
+/** Whether node `self` delivers to its group `id` under `assignment` (none: every node delivers). */
+function assignedIn(assignment: ShareAssignment | undefined, self: string, id: string): boolean {
+  if (assignment === undefined) return true;
+  if (assignment[self]?.includes(id) === true) return true;
+  for (const ids of Object.values(assignment)) if (ids.includes(id)) return false;
+  return true;
 }
 
 function toAssignment(picked: Map<string, string>): ShareAssignment {

@@ -8,6 +8,7 @@ import { ClusterShareGroups } from './cluster-share-groups.js';
 import { CONTROL_CHANNEL, ControlBus, type OutgoingControl } from './control-bus.js';
 import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
+import type { SharedHistory } from './shared-history.js';
 
 /** What pulse_cluster_* report (metrics/cluster-metrics.ts). */
 export interface ClusterStats {
@@ -69,6 +70,8 @@ export class Cluster {
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
   readonly shareGroups: ClusterShareGroups;
+  /** History and recovery cluster-wide (shared-history.ts), when `[[history]]` rules exist. */
+  history: SharedHistory | undefined = undefined;
 
   constructor(
     private readonly engine: ClusterEngine,
@@ -115,13 +118,16 @@ export class Cluster {
       message: (envelope: Uint8Array) => this.receive(envelope),
       state: (state: EngineState, reason: string | undefined) => this.stateChanged(state, reason),
     };
+    const history = this.history?.start();
     try {
       await this.engine.start(listener, required);
     } catch (err) {
       this.broker.cluster = undefined;
       this.control.close();
+      await this.history?.close();
       throw new ClusterStartError(`cluster.required: ${(err as Error).message}`);
     }
+    await history;
   }
 
   /** Resolves once the engine holds this node's interest as it is now (ClusterEngine.settled). */
@@ -168,7 +174,7 @@ export class Cluster {
   async close(): Promise<void> {
     this.broker.cluster = undefined;
     this.control.close();
-    await this.engine.close();
+    await Promise.all([this.engine.close(), this.history?.close()]);
   }
 
   private sendControl(message: OutgoingControl, to: string | undefined): void {
@@ -187,6 +193,14 @@ export class Cluster {
         if (envelope.to !== undefined && envelope.to !== this.nodeId) return;
         const problem = this.control.receive(envelope.origin, envelope.message, Date.now());
         return problem === undefined ? undefined : this.reject(problem);
+      }
+      const history = this.history;
+      if (history !== undefined && envelope.publication.epoch !== undefined) {
+        // Ordered and deduplicated by offset, not by origin (history-sequencer.ts).
+        this.stats.received++;
+        this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
+        if (envelope.groups !== undefined) this.shareGroups.noteRemote(envelope.publication, envelope.groups);
+        return history.receive(envelope.publication);
       }
       if (!this.origins.accept(envelope.origin, envelope.seq)) {
         this.stats.duplicates++;

@@ -32,7 +32,7 @@ export interface MqttLinkHost {
   /** A promise while the cluster engine does not hold this node's interest yet (a SUBACK waits). */
   interestInForce(): Promise<void> | undefined;
   /** Subscribers reached, or why the publication was refused. */
-  route(publication: Publication): number | Refusal;
+  route(publication: Publication): number | Refusal | Promise<number | Refusal>;
   /** The user whose session holds `clientId`, if an authenticated one does. */
   sessionOwner(clientId: string): string | undefined;
   /** Finds, resumes, takes over or creates the session for a CONNECT. */
