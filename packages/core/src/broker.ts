@@ -35,6 +35,14 @@ export interface ClusterHooks {
   removed(filter: string): void;
   /** A local join, update or leave; `dataBytes` as the member's protocol measured its data. */
   presenceChanged(event: PresenceEvent, dataBytes: number): void;
+  /** A shared group (`$share/g/filter`) got its first member here, or lost its last. */
+  groupAdded?(id: string): void;
+  groupRemoved?(id: string): void;
+  /**
+   * Whether this node delivers `message` to its members of shared group `id` (one node per
+   * group cluster-wide); asked once per group and message, only when a group matches.
+   */
+  deliversGroup?(message: Message, id: string): boolean;
 }
 
 export interface BrokerStats {
@@ -147,6 +155,7 @@ export class Broker {
       group = new SharedGroup(filter, shared.filter);
       this.sharedGroups.set(filter, group);
       this.indexTarget(shared.filter, group);
+      this.cluster?.groupAdded?.(filter);
     }
     group.add(subscriber);
   }
@@ -158,6 +167,7 @@ export class Broker {
     if (group.size === 0) {
       this.sharedGroups.delete(filter);
       this.unindexTarget(group.filter, group);
+      this.cluster?.groupRemoved?.(filter);
     }
   }
 
@@ -212,6 +222,11 @@ export class Broker {
     return this.fanOut(message);
   }
 
+  /** The `$share/{group}/{filter}` groups with members on this node. */
+  sharedGroupIds(): IterableIterator<string> {
+    return this.sharedGroups.keys();
+  }
+
   /** Filters with subscribers on this node (the interest a cluster engine re-establishes). */
   *filters(): IterableIterator<string> {
     for (const [channel] of this.index.exactCounts()) yield channel;
@@ -264,7 +279,9 @@ export class Broker {
       delivered++;
     }
     if (groups !== undefined) {
+      const cluster = this.cluster;
       for (const group of groups) {
+        if (cluster?.deliversGroup !== undefined && !cluster.deliversGroup(message, group.id)) continue;
         const member = group.pick(round);
         if (member === undefined) continue;
         member.deliveryRound = round;

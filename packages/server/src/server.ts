@@ -5,6 +5,7 @@ import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } f
 import { InputBudget } from '@pulse/protocol';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster/cluster.js';
+import { ClusterApi } from './cluster/cluster-api.js';
 import { configuredEngine } from './cluster/engine-factory.js';
 import { sharedHistoryFor } from './cluster/history-factory.js';
 import { type PulseConfig, historyRules } from './config/index.js';
@@ -112,6 +113,8 @@ export class PulseServer {
   private readonly admission: Admission;
   /** The other nodes, when `[cluster]` names an engine. */
   readonly cluster: Cluster | undefined = undefined;
+  /** `/api/channels` and `/api/disconnect` for the whole cluster. */
+  private readonly clusterApi: ClusterApi | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext: NativeContext;
@@ -226,6 +229,17 @@ export class PulseServer {
         maxEnvelopeBytes,
       );
       this.channels.sharedHistory = this.cluster.history;
+      const cluster = this.cluster;
+      this.clusterApi = new ClusterApi(
+        {
+          connected: () => cluster.stats.state === 'connected',
+          peers: () => cluster.presence.peers(),
+          send: (message, to) => cluster.control.send(message, to),
+        },
+        this.broker,
+        (match, reason) => this.disconnectClients(match, reason),
+      );
+      cluster.control.register(this.clusterApi);
     }
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
@@ -518,6 +532,7 @@ export class PulseServer {
         log: this.log,
         channels: this.channels,
         disconnectClients: (match, reason) => this.disconnectClients(match, reason),
+        cluster: this.clusterApi,
         isDraining: () => this.draining,
       },
       this.metrics.registry,

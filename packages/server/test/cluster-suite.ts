@@ -13,6 +13,7 @@ import { flushHistory } from './cluster-history-flush.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clusterShareApiSuite } from './cluster-share-api-suite.js';
 
 const KEY = 'cluster-test-api-key-0123456789';
 /** Every byte value, and a NUL in the middle of a UTF-8 string. */
@@ -903,4 +904,5 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       }
     });
   });
+  clusterShareApiSuite(kind, startEngine);
 }

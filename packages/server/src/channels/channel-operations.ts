@@ -35,7 +35,9 @@ export interface PresenceSync {
  */
 export class ChannelOperations {
   /** The other nodes, when `[cluster]` has an engine: they get every publication made here. */
-  cluster: { forward(publication: Publication): void } | undefined = undefined;
+  cluster:
+    | { forward(publication: Publication): void; interestInForce(): Promise<void> | undefined }
+    | undefined = undefined;
   /**
    * History and recovery cluster-wide, when `[cluster]` has an engine and `[[history]]` rules:
    * the operations on a history channel go there and answer asynchronously (a Promise).
@@ -106,6 +108,15 @@ export class ChannelOperations {
     const refusal = this.broker.subscribe(subscriber, filter);
     if (refusal) return refusal;
     return subscribeRecovery(this.broker.history, filter, recover, encode, room);
+  }
+
+  /**
+   * After a subscribe: a promise when the cluster engine does not hold this node's interest
+   * yet (bounded), to answer once a publication from any node is sure to arrive; undefined
+   * without a cluster or when it does (docs/CLUSTER.md, "When a subscription takes effect").
+   */
+  interestInForce(): Promise<void> | undefined {
+    return this.cluster?.interestInForce();
   }
 
   unsubscribe(subscriber: Subscriber, filter: string): Refusal | undefined {

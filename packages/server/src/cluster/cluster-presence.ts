@@ -125,6 +125,11 @@ export class ClusterPresence implements ControlFeature {
     return this.lastHeard.keys();
   }
 
+  /** True when node `id` was heard from within the TTL. */
+  isPeer(id: string): boolean {
+    return this.lastHeard.has(id);
+  }
+
   /** Why the message was refused, or undefined. */
   private apply(origin: string, message: PresenceMessage): string | undefined {
     switch (message.y) {

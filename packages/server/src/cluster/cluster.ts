@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineState } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
 import { ClusterPresence } from './cluster-presence.js';
+import { ClusterShareGroups } from './cluster-share-groups.js';
 import { CONTROL_CHANNEL, ControlBus, type OutgoingControl } from './control-bus.js';
 import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
@@ -27,6 +28,9 @@ export interface ClusterStats {
   /** Milliseconds from the publishing node's send to delivery here, of the last publication received. */
   lagMs: number;
 }
+
+/** The longest a subscribe's answer waits for the engine to hold its new interest. */
+export const SUBSCRIBE_SETTLE_MAX_MS = 2000;
 
 export interface ClusterOptions {
   readonly nodeName: string;
@@ -63,9 +67,12 @@ export class Cluster {
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
   private failuresLogged = 0;
+  /** The engine taking the interest added last, until it holds it (interestInForce). */
+  private settling: Promise<void> | undefined;
   /** Where cluster features exchange control messages (control-bus.ts). */
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
+  readonly shareGroups: ClusterShareGroups;
   /** History and recovery cluster-wide (shared-history.ts), when `[[history]]` rules exist. */
   history: SharedHistory | undefined = undefined;
 
@@ -83,6 +90,14 @@ export class Cluster {
       options.presenceDataBytes,
     );
     this.control.register(this.presence);
+    this.shareGroups = new ClusterShareGroups({
+      nodeId: this.nodeId,
+      connected: () => this.engine.state === 'connected',
+      isPeer: (id) => this.presence.isPeer(id),
+      settled: () => this.engine.settled(),
+      send: (message) => this.control.send(message),
+    });
+    this.control.register(this.shareGroups);
   }
 
   /**
@@ -91,12 +106,17 @@ export class Cluster {
    */
   async start(required: boolean): Promise<void> {
     this.broker.cluster = {
-      added: (filter) => this.engine.addInterest(filter),
+      added: (filter) => this.interestAdded(filter),
       removed: (filter) => this.engine.removeInterest(filter),
       presenceChanged: (event, dataBytes) => this.presence.localChanged(event, dataBytes),
+      groupAdded: (id) => this.shareGroups.groupAdded(id),
+      groupRemoved: (id) => this.shareGroups.groupRemoved(id),
+      deliversGroup: (message, id) => this.shareGroups.deliversGroup(message, id),
     };
     this.engine.addInterest(CONTROL_CHANNEL);
     this.presence.start();
+    this.shareGroups.start();
+    for (const id of this.broker.sharedGroupIds()) this.shareGroups.groupAdded(id);
     for (const filter of this.broker.filters()) this.engine.addInterest(filter);
     const listener = {
       message: (envelope: Uint8Array) => this.receive(envelope),
@@ -119,13 +139,38 @@ export class Cluster {
     return this.engine.settled();
   }
 
+  /**
+   * Undefined when the engine holds every interest of this node, else a promise that resolves
+   * once it does, within SUBSCRIBE_SETTLE_MAX_MS; undefined too while the engine is not
+   * connected (nothing to wait for). A subscribe is answered after it (docs/CLUSTER.md).
+   */
+  interestInForce(): Promise<void> | undefined {
+    return this.engine.state === 'connected' ? this.settling : undefined;
+  }
+
+  private interestAdded(filter: string): void {
+    this.engine.addInterest(filter);
+    if (this.engine.state !== 'connected') return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SUBSCRIBE_SETTLE_MAX_MS);
+      timer.unref();
+    });
+    const settling: Promise<void> = Promise.race([this.engine.settled().catch(() => {}), bound]).then(() => {
+      clearTimeout(timer);
+      if (this.settling === settling) this.settling = undefined;
+    });
+    this.settling = settling;
+  }
+
   /** Hands a publication made on this node to the other nodes. */
   forward(publication: Publication): void {
     if (this.engine.state !== 'connected') {
       this.stats.lost++;
       return;
     }
-    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication);
+    const groups = this.shareGroups.assignmentOf(publication);
+    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication, groups);
     if (this.engine.publish(publication.channel, envelope)) this.stats.sent++;
     else this.stats.lost++;
   }
@@ -165,6 +210,7 @@ export class Cluster {
         // Ordered and deduplicated by offset, not by origin (history-sequencer.ts).
         this.stats.received++;
         this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
+        if (envelope.groups !== undefined) this.shareGroups.noteRemote(envelope.publication, envelope.groups);
         return history.receive(envelope.publication);
       }
       if (!this.origins.accept(envelope.origin, envelope.seq)) {
@@ -173,7 +219,12 @@ export class Cluster {
       }
       this.stats.received++;
       this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
-      this.broker.deliverRemote(envelope.publication);
+      this.shareGroups.remoteDelivery(envelope.publication, envelope.groups);
+      try {
+        this.broker.deliverRemote(envelope.publication);
+      } finally {
+        this.shareGroups.remoteDone();
+      }
     } catch (err) {
       // Rare, but as for rejections: one line per hundred, whatever the engine brings.
       if (this.failuresLogged++ % 100 === 0) {

@@ -2,6 +2,7 @@ import { Publication } from '@pulse/core';
 import { msgpack, plainMessagePackProblem } from '@pulse/protocol';
 import type { OutgoingControl, UncheckedControl } from './control-bus.js';
 import { remoteChannelProblem, remoteExpiry, remoteProperties } from './remote-publication.js';
+import { type ShareAssignment, checkShareAssignment } from './share-group-messages.js';
 
 /**
  * What crosses the engine for one publication: plain MessagePack (any node, any version of
@@ -27,6 +28,8 @@ interface EnvelopeFields {
   x?: number;
   f?: number;
   h?: string;
+  /** Which node delivers it to which `$share` group (cluster-share-groups.ts). */
+  g?: ShareAssignment;
 }
 
 const FORMAT = 1;
@@ -37,6 +40,7 @@ export interface Envelope {
   readonly seq: number;
   readonly sentAt: number;
   readonly publication: Publication;
+  readonly groups: ShareAssignment | undefined;
 }
 
 /**
@@ -65,7 +69,12 @@ export function encodeControl(
 }
 
 /** The bytes that carry `publication` from node `origin` (its `seq`-th publication). */
-export function encodeEnvelope(origin: string, seq: number, publication: Publication): Buffer {
+export function encodeEnvelope(
+  origin: string,
+  seq: number,
+  publication: Publication,
+  groups?: ShareAssignment,
+): Buffer {
   const fields: EnvelopeFields = {
     v: FORMAT,
     o: origin,
@@ -81,6 +90,7 @@ export function encodeEnvelope(origin: string, seq: number, publication: Publica
     x: publication.expiresAt,
     f: publication.offset,
     h: publication.epoch,
+    g: groups,
   };
   return msgpack.pack(fields);
 }
@@ -139,6 +149,8 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | 
   ) {
     return 'a field of the wrong type';
   }
+  const groups = f.g === undefined ? undefined : checkShareAssignment(f.g);
+  if (typeof groups === 'string') return groups;
   const publication = new Publication({
     channel: f.c,
     payload: f.d,
@@ -151,5 +163,5 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope | 
   });
   publication.offset = f.f as number | undefined;
   publication.epoch = f.h as string | undefined;
-  return { kind: 'publication', origin: f.o, seq: f.s as number, sentAt: f.t as number, publication };
+  return { kind: 'publication', origin: f.o, seq: f.s as number, sentAt: f.t as number, publication, groups };
 }

@@ -21,6 +21,7 @@ import {
   parseRequest,
 } from './json-messages.js';
 import type { JsonStats } from './json-stats.js';
+import { ReplyOrder } from './reply-order.js';
 
 export interface JsonContext {
   readonly channels: ChannelOperations;
@@ -56,6 +57,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
   private authenticated: boolean;
   /** Access, token expiry and requests held behind a pending decision; only with auth or hooks on. */
   private gate: SessionGate<Buffer> | undefined;
+  /** Made when a reply first has to wait (a clustered subscribe). */
+  private replies: ReplyOrder | undefined;
 
   constructor(
     readonly id: string,
@@ -323,6 +326,15 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     answerSubscribe(recovery, this, (recovery) => {
       if (recovery instanceof Refusal) return this.refuse(id, recovery);
       const { ack, replay } = recovery;
+      // Clustered: answered once the engine holds the new interest (as native); later replies wait.
+      const inForce = replay.length === 0 ? this.ctx.channels.interestInForce() : undefined;
+      if (inForce !== undefined) {
+        this.replies ??= new ReplyOrder((text) => this.connection.sendText(text));
+        const answer = this.replies.later();
+        const connection = this.connection;
+        inForce.then(() => connection.contain('timer', () => answer(replyText(id, toJson(ack)))));
+        return;
+      }
       this.reply(id, toJson(ack));
       // A reply to the client's own request: not dropped by the slow-consumer policy.
       for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
@@ -353,12 +365,19 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
 
   /** `result` is JSON text. */
   private reply(id: JsonId, result: string): void {
-    this.connection.sendText(`{"id":${JSON.stringify(id)},"result":${result}}`);
+    this.ordered(replyText(id, result));
   }
 
   sendError(id: JsonId | null, code: number, message: string): void {
     this.ctx.stats.countError(code);
-    this.connection.sendText(JSON.stringify({ id, error: { code, message } }));
+    this.ordered(JSON.stringify({ id, error: { code, message } }));
+  }
+
+  /** A reply, after those still awaited (ReplyOrder). */
+  private ordered(text: string): void {
+    if (this.replies === undefined) return this.connection.sendText(text);
+    if (this.replies.reply(text)) return;
+    this.connection.close('overloaded', 'too many replies waiting');
   }
 
   /** The `disconnect` push (the caller closes); also the native session's goodbye once JSON was spoken. */
@@ -366,6 +385,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.connection.sendText(JSON.stringify({ method: 'disconnect', params: { reason } }));
   }
 }
+
+const replyText = (id: JsonId, result: string): string => `{"id":${JSON.stringify(id)},"result":${result}}`;
 
 /** A text message that is not UTF-8: error 400, then the WebSocket layer closes with 1007 (RFC 6455 §8.1). */
 function invalidText(connection: WsConnection, stats: JsonStats, reason: string): void {

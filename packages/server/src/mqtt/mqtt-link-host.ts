@@ -29,6 +29,8 @@ export interface MqttLinkHost {
   readonly auth: AuthService | undefined;
   checkTopic(topic: string): Refusal | undefined;
   checkFilter(filter: string): Refusal | undefined;
+  /** A promise while the cluster engine does not hold this node's interest yet (a SUBACK waits). */
+  interestInForce(): Promise<void> | undefined;
   /** Subscribers reached, or why the publication was refused. */
   route(publication: Publication): number | Refusal | Promise<number | Refusal>;
   /** The user whose session holds `clientId`, if an authenticated one does. */

@@ -661,11 +661,23 @@ export class MqttLink
       if (!shared && (rh === 0 || (rh === 1 && !existed))) retainedToSend.push({ filter, options });
     }
     session.save();
-    this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
-    // After the SUBACK, streamed as the connection has room (session.replay).
-    for (const { filter, options } of retainedToSend) {
-      session.replayRetained(this.service.retained.cursor(filter), filter, options);
-    }
+    const answer = () => {
+      this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
+      // After the SUBACK, streamed as the connection has room (session.replay).
+      for (const { filter, options } of retainedToSend) {
+        session.replayRetained(this.service.retained.cursor(filter), filter, options);
+      }
+    };
+    // Clustered: the SUBACK once the engine holds the new interest (docs/CLUSTER.md); MQTT
+    // lets matching PUBLISH packets come before it (MQTT 5 §3.8.4).
+    const inForce = this.service.interestInForce();
+    if (inForce === undefined) return answer();
+    const connection = this.connection;
+    inForce.then(() =>
+      connection.contain('timer', () => {
+        if (!connection.closing) answer();
+      }),
+    );
   }
 
   private onUnsubscribe(packet: IUnsubscribePacket, session: MqttSession): void {

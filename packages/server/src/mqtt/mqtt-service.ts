@@ -156,6 +156,11 @@ export class MqttService implements MqttLinkHost {
     return link;
   }
 
+  /** See ChannelOperations.interestInForce: when a SUBACK waits for the cluster engine. */
+  interestInForce(): Promise<void> | undefined {
+    return this.channels.interestInForce();
+  }
+
   /** A topic name a client may publish to (or leave a will on), within limits.max_topic_levels. */
   checkTopic(topic: string): Refusal | undefined {
     return checkMqttTopic(topic) ?? this.broker.checkLevels(topic);

@@ -334,6 +334,18 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
     answerSubscribe(recovery, this, (recovery) => {
       if (recovery instanceof Refusal) return this.sendError(frame.id, recovery.code, recovery.message);
       const { ack, replay } = recovery;
+      // Clustered: answered once the engine holds the new interest, so that a publication any
+      // node makes after the ack arrives (docs/CLUSTER.md); a replay is never held back.
+      const inForce = replay.length === 0 ? this.ctx.channels.interestInForce() : undefined;
+      if (inForce !== undefined) {
+        const connection = this.connection;
+        inForce.then(() =>
+          connection.contain('timer', () => {
+            if (!connection.closing) this.send({ type: 'ack', id: frame.id, ...ack });
+          }),
+        );
+        return;
+      }
       this.send({ type: 'ack', id: frame.id, ...ack });
       // A reply to the client's own request: not dropped by the slow-consumer policy.
       for (const f of replay) {

@@ -4,6 +4,7 @@ import { MAX_HISTORY_LIMIT } from '@pulse/protocol';
 import { MAX_HISTORY_REPLY_BYTES } from '../../channels/history-budget.js';
 import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
+import type { ClusterApi } from '../../cluster/cluster-api.js';
 import type { ClientMatch } from '../../transport/connection.js';
 import { ApiError, type ApiReply, ok } from './api-error.js';
 import { readJsonBody } from './body.js';
@@ -77,11 +78,13 @@ export const broadcast: ApiHandler = async (ctx, { req }) => {
 /**
  * `GET /api/channels[?prefix=]` → `{channels: [{name, subscribers}], wildcards: [{filter, subscribers}]}`:
  * the channels with subscribers of their own, and apart from them the wildcard filters held.
+ * Clustered: those of every node, counts summed, with `nodes` (how many answered) and
+ * `unanswered` / `truncated` when some were left out (docs/CLUSTER.md).
  */
 export const channels: ApiHandler = (ctx, { query }) => {
   const prefix = query.get('prefix') ?? '';
+  if (ctx.cluster !== undefined) return clusterChannels(ctx.cluster, prefix);
   const listing = ctx.broker.channelListing();
-  const byName = (a: [string, number], b: [string, number]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
   const pick = (entries: Iterable<[string, number]>) =>
     [...entries].filter(([name]) => name.startsWith(prefix)).sort(byName);
   return ok(
@@ -92,6 +95,25 @@ export const channels: ApiHandler = (ctx, { query }) => {
     }),
   );
 };
+
+const byName = (a: [string, number], b: [string, number]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+async function clusterChannels(cluster: ClusterApi, prefix: string): Promise<ApiReply> {
+  if (cluster.busy) throw new ApiError(503, 'too many cluster-wide requests waiting for the other nodes');
+  const listing = await cluster.listChannels(prefix);
+  return ok(
+    JSON.stringify({
+      ok: true,
+      channels: [...listing.channels].sort(byName).map(([name, subscribers]) => ({ name, subscribers })),
+      wildcards: [...listing.wildcards]
+        .sort(byName)
+        .map(([filter, subscribers]) => ({ filter, subscribers })),
+      nodes: listing.nodes,
+      ...(listing.unanswered > 0 ? { unanswered: listing.unanswered } : {}),
+      ...(listing.truncated ? { truncated: true } : {}),
+    }),
+  );
+}
 
 /** Presence data one `GET /api/presence/:channel` answer holds at most. */
 const MAX_PRESENCE_REPLY_BYTES = 8 * 1024 * 1024;
@@ -151,6 +173,11 @@ export const disconnect: ApiHandler = async (ctx, { req }) => {
       : body.client_id !== undefined
         ? { clientId: body.client_id }
         : { user: body.user };
-  const disconnected = ctx.disconnectClients(match, 'disconnected by the server API');
-  return ok(JSON.stringify({ ok: true, disconnected }));
+  const reason = 'disconnected by the server API';
+  if (ctx.cluster === undefined) {
+    return ok(JSON.stringify({ ok: true, disconnected: ctx.disconnectClients(match, reason) }));
+  }
+  if (ctx.cluster.busy) throw new ApiError(503, 'too many cluster-wide requests waiting for the other nodes');
+  const { disconnected, nodes, unanswered } = await ctx.cluster.disconnect(match, reason);
+  return ok(JSON.stringify({ ok: true, disconnected, nodes, ...(unanswered > 0 ? { unanswered } : {}) }));
 };
