@@ -19,7 +19,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { HistoryRule, StreamPosition } from '@pulse/core';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { loadNats, loadedNats } from './engine-drivers.js';
 import type { EngineOptions } from './cluster-engine.js';
 import {
   type ClusterHistory,
@@ -147,6 +148,7 @@ export class NatsHistory implements ClusterHistory {
   }
 
   private async connectOnce(): Promise<void> {
+    const { connect } = await loadNats();
     const nc = await connect({
       servers: [...this.options.urls],
       name: `pulse:${this.options.nodeName}:history`,
@@ -270,7 +272,7 @@ export class NatsHistory implements ClusterHistory {
   ): Promise<Last | undefined> {
     const nc = this.nc;
     if (nc === undefined || !this.ready) throw new Error('nats history: not connected');
-    const h = headers();
+    const h = loadedNats().headers();
     h.set('Nats-Expected-Last-Subject-Sequence', String(after?.seq ?? 0));
     h.set('Pulse-Offset', String(offset));
     h.set('Pulse-Epoch', epoch);

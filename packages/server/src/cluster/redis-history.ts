@@ -14,7 +14,7 @@
  * that sends more than MAX_UNPARSED_BYTES without completing a reply loses the connection.
  */
 import type { HistoryRule, StreamPosition } from '@pulse/core';
-import { Redis } from 'ioredis';
+import { loadIoredis } from './engine-drivers.js';
 import {
   type ClusterHistory,
   MAX_READ_ENTRIES,
@@ -69,7 +69,7 @@ end
 return {epoch, top, entries}
 `;
 
-type Scripted = Redis & {
+type Scripted = import('ioredis').Redis & {
   pulseAppendBuffer(...args: (string | Buffer | number)[]): Promise<unknown>;
   pulseReadBuffer(...args: (string | Buffer | number)[]): Promise<unknown>;
 };
@@ -103,45 +103,61 @@ function entryOf(raw: unknown): StoredEntry | undefined {
 
 export class RedisHistory implements ClusterHistory {
   readonly kind = 'redis';
-  private readonly redis: Scripted;
+  /** Made by `start` (the driver is loaded then). */
+  private redisClient: Scripted | undefined;
   private readonly root: string;
+  private readonly url: string;
   private unparsed = 0;
   private closed = false;
 
-  constructor(options: EngineOptions) {
+  constructor(private readonly options: EngineOptions) {
     const url = options.urls[0];
     if (url === undefined) throw new Error('redis history: no URL');
+    this.url = url;
     this.root = new RedisChannels(options.prefix).root.slice(0, -'p:'.length);
-    this.redis = new Redis(url, {
+  }
+
+  private get redis(): Scripted {
+    if (this.redisClient === undefined) throw new Error('redis history: not started');
+    return this.redisClient;
+  }
+
+  private async open(): Promise<Scripted> {
+    const { Redis } = await loadIoredis();
+    const redis = new Redis(this.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       retryStrategy: (times) => Math.min(250 * times, 1000),
       connectTimeout: 5000,
-      connectionName: `pulse:${options.nodeName}:history`.replace(/[^\x21-\x7e]/g, '_'),
+      connectionName: `pulse:${this.options.nodeName}:history`.replace(/[^\x21-\x7e]/g, '_'),
       disableClientInfo: true,
     }) as Scripted;
-    this.redis.defineCommand('pulseAppend', { numberOfKeys: 2, lua: APPEND });
-    this.redis.defineCommand('pulseRead', { numberOfKeys: 2, lua: READ });
-    this.redis.on('error', () => {
+    redis.defineCommand('pulseAppend', { numberOfKeys: 2, lua: APPEND });
+    redis.defineCommand('pulseRead', { numberOfKeys: 2, lua: READ });
+    redis.on('error', () => {
       // The state says it; each command's own rejection carries its reason.
     });
-    this.redis.on('connect', () => {
+    redis.on('connect', () => {
       this.unparsed = 0;
-      this.redis.stream.on('data', (chunk: Buffer) => {
+      redis.stream.on('data', (chunk: Buffer) => {
         this.unparsed += chunk.length;
-        if (this.unparsed > MAX_UNPARSED_BYTES) this.redis.stream.destroy();
+        if (this.unparsed > MAX_UNPARSED_BYTES) redis.stream.destroy();
       });
     });
+    return redis;
   }
 
   get ready(): boolean {
-    return !this.closed && this.redis.status === 'ready';
+    return !this.closed && this.redisClient?.status === 'ready';
   }
 
   async start(): Promise<void> {
+    const redis = await this.open();
+    if (this.closed) return;
+    this.redisClient = redis;
     // ioredis keeps reconnecting after a failed first attempt (retryStrategy).
-    await this.redis.connect().catch(() => {});
+    await redis.connect().catch(() => {});
   }
 
   private keys(channel: string): [string, string] {
@@ -225,7 +241,7 @@ export class RedisHistory implements ClusterHistory {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.redis.disconnect();
-    this.redis.stream?.destroy();
+    this.redisClient?.disconnect();
+    this.redisClient?.stream?.destroy();
   }
 }
