@@ -6,6 +6,7 @@ import { InputBudget } from '@pulse/protocol';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster/cluster.js';
 import { configuredEngine } from './cluster/engine-factory.js';
+import { type MqttCluster, joinMqttToCluster } from './cluster/mqtt-cluster.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
@@ -111,6 +112,8 @@ export class PulseServer {
   private readonly admission: Admission;
   /** The other nodes, when `[cluster]` names an engine. */
   readonly cluster: Cluster | undefined = undefined;
+  /** MQTT retained messages and client ids across those nodes. */
+  readonly mqttCluster: MqttCluster | undefined = undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext: NativeContext;
@@ -260,6 +263,7 @@ export class PulseServer {
         auth: sessionAuth,
         faults: this.faults,
       });
+      if (this.cluster !== undefined) this.mqttCluster = joinMqttToCluster(this.cluster, this.mqtt, config);
     }
     this.nativeContext = {
       auth: sessionAuth,
