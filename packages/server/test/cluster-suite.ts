@@ -9,6 +9,7 @@ import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
 import { spawnPulse } from './pulse-process.js';
+import { clusterMqttSuite } from './cluster-mqtt-suite.js';
 
 const KEY = 'cluster-test-api-key-0123456789';
 /** Every byte value, and a NUL in the middle of a UTF-8 string. */
@@ -536,4 +537,6 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       }
     });
   });
+
+  clusterMqttSuite(kind, startEngine);
 }

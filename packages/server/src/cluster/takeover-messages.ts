@@ -52,39 +52,34 @@ const isInt = (v: unknown, min: number, max: number): v is number =>
   Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
 const isPacketId = (v: unknown): v is number => isInt(v, 1, 65_535);
 
+type Part = Extract<TakeoverMessage, { y: 'ms' }> &
+  Required<Pick<Extract<TakeoverMessage, { y: 'ms' }>, 'b' | 'q' | 'l' | 'r'>>;
+
 /** The parts that carry `loaded` for claim `k`, in order. */
 export function sessionParts(k: string, loaded: LoadedSession): TakeoverMessage[] {
   const { subscriptions, ...header } = loaded.session;
   const parts: TakeoverMessage[] = [];
-  let part: Extract<TakeoverMessage, { y: 'ms' }> = { y: 'ms', k, i: 0, f: false, h: header };
+  const newPart = (i: number): Part => ({ y: 'ms', k, i, f: false, b: [], q: [], l: [], r: [] });
+  let part = newPart(0);
+  part.h = header;
   let records = 0;
   let bytes = 0;
-  const room = (size: number, weight: number) => {
+  /** The part with room for one more record of `size` bytes and `weight`. */
+  const room = (size: number, weight: number): Part => {
     if (records + weight > PART_RECORDS || (records > 0 && bytes + size > PART_BYTES)) {
       parts.push(part);
-      part = { y: 'ms', k, i: parts.length, f: false };
+      part = newPart(parts.length);
       records = 0;
       bytes = 0;
     }
     records += weight;
     bytes += size;
+    return part;
   };
-  for (const s of subscriptions) {
-    room(s.filter.length, 1);
-    (part.b ??= []).push(s);
-  }
-  for (const q of loaded.queue) {
-    room(q.message.payload.length + q.message.channel.length, 1);
-    (part.q ??= []).push(q);
-  }
-  for (const l of loaded.inflight) {
-    room(l.message.payload.length + l.message.channel.length, 1);
-    (part.l ??= []).push(l);
-  }
-  for (const id of loaded.incomingQos2) {
-    room(0, 1 / 20);
-    (part.r ??= []).push(id);
-  }
+  for (const s of subscriptions) room(s.filter.length, 1).b.push(s);
+  for (const q of loaded.queue) room(q.message.payload.length + q.message.channel.length, 1).q.push(q);
+  for (const l of loaded.inflight) room(l.message.payload.length + l.message.channel.length, 1).l.push(l);
+  for (const id of loaded.incomingQos2) room(0, 1 / 20).r.push(id);
   part.f = true;
   parts.push(part);
   return parts;
