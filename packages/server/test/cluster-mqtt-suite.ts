@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { IConnackPacket, IPublishPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet';
+import type {
+  IConnackPacket,
+  IPublishPacket,
+  IPubcompPacket,
+  IPubrecPacket,
+  IPubrelPacket,
+} from 'mqtt-packet';
 import { freePort, sleep } from './helpers.js';
 import { type Node, settled, startNode } from './cluster-nodes.js';
 import {
@@ -14,6 +20,10 @@ import {
 } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
 import { spawnPulse } from './pulse-process.js';
+import { CONTROL_CHANNEL } from '../src/cluster/control-bus.js';
+import { encodeControl } from '../src/cluster/envelope.js';
+import { NatsEngine } from '../src/cluster/nats-engine.js';
+import { RedisEngine } from '../src/cluster/redis-engine.js';
 
 interface DisposableServer extends EngineServer {
   dispose(): Promise<void>;
@@ -21,6 +31,8 @@ interface DisposableServer extends EngineServer {
 
 const PUB = '/usr/bin/mosquitto_pub';
 const SUB = '/usr/bin/mosquitto_sub';
+const MAX_RETAINED = 3000;
+const MQTT = { sys_interval_ms: 200, max_retained_messages: MAX_RETAINED };
 const PERSISTENT = { clean: false, properties: { sessionExpiryInterval: 300 } } as const;
 
 const hasSession = (node: Node, clientId: string) => node.server.mqtt?.sessions.has(clientId) === true;
@@ -38,9 +50,9 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
     before(async () => {
       engineServer = await startEngine();
       [a, b, c] = await Promise.all([
-        startNode(cluster(), { mqtt: { sys_interval_ms: 200 } }),
-        startNode(cluster(), { mqtt: { sys_interval_ms: 200 } }),
-        startNode(cluster(), { mqtt: { sys_interval_ms: 200 } }),
+        startNode(cluster(), { mqtt: MQTT }),
+        startNode(cluster(), { mqtt: MQTT }),
+        startNode(cluster(), { mqtt: MQTT }),
       ]);
       // Every node has heard of the others (a claim waits for the nodes it knows).
       await eventually(
@@ -55,12 +67,37 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
 
     test('a message retained through A (mosquitto_pub) is replayed to a subscriber on B (mosquitto_sub) and on C; its clearing through B crosses too', async () => {
       const topic = `ret/${uniqueId()}`;
-      const pub = await run(PUB, ['-h', '127.0.0.1', '-p', String(a.mqttPort), '-t', topic, '-m', 'kept', '-r', '-q', '1'])
-        .done;
+      const pub = await run(PUB, [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(a.mqttPort),
+        '-t',
+        topic,
+        '-m',
+        'kept',
+        '-r',
+        '-q',
+        '1',
+      ]).done;
       assert.equal(pub.code, 0, pub.stderr);
-      await eventually(() => retainedOn(b, topic) !== undefined && retainedOn(c, topic) !== undefined, 'B and C keep it');
-      const sub = await run(SUB, ['-h', '127.0.0.1', '-p', String(b.mqttPort), '-t', topic, '-C', '1', '-W', '5', '-v'])
-        .done;
+      await eventually(
+        () => retainedOn(b, topic) !== undefined && retainedOn(c, topic) !== undefined,
+        'B and C keep it',
+      );
+      const sub = await run(SUB, [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(b.mqttPort),
+        '-t',
+        topic,
+        '-C',
+        '1',
+        '-W',
+        '5',
+        '-v',
+      ]).done;
       assert.equal(sub.stdout.trim(), `${topic} kept`);
       const onC = await mqttClient(c.tcpUrl, { protocolVersion: 5 });
       try {
@@ -117,7 +154,9 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
       const late = await startNode(cluster());
       try {
         await eventually(
-          () => retainedOn(late, `${prefix}/last`) !== undefined && retainedOn(late, `${prefix}/${N - 1}`) !== undefined,
+          () =>
+            retainedOn(late, `${prefix}/last`) !== undefined &&
+            retainedOn(late, `${prefix}/${N - 1}`) !== undefined,
           'the late node learnt the set',
           10_000,
         );
@@ -186,7 +225,10 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
         for (let i = 0; i < 5; i++) await pub.publishAsync('moved/q', `m${i}`, { qos: 1 });
         await old.next('publish');
         await old.next('publish');
-        await eventually(() => a.server.mqtt?.sessions.get(clientId)?.queue.length === 3, 'three queued on A');
+        await eventually(
+          () => a.server.mqtt?.sessions.get(clientId)?.queue.length === 3,
+          'three queued on A',
+        );
 
         const { client: fresh, connack } = await mqttClientWithConnack(b.tcpUrl, {
           protocolVersion: 5,
@@ -377,6 +419,64 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
         await endAll(pub);
       } finally {
         await endAll(old, onB.client, onC.client);
+      }
+    });
+
+    test('a hostile writer on the engine server: malformed retained and takeover messages are dropped and counted; retained messages from peers are held to mqtt.max_retained_messages', async () => {
+      const options = { urls: [engineServer.url], prefix: 'pulse', nodeName: 'hostile' };
+      const hostile = kind === 'nats' ? new NatsEngine(options) : new RedisEngine(options);
+      await hostile.start({ message: () => {}, state: () => {} }, true);
+      const send = (m: { y: string } & Record<string, unknown>) =>
+        assert.equal(hostile.publish(CONTROL_CHANNEL, encodeControl('hostile-node', m, undefined)), true);
+      const entry = (c: string, d: unknown = Buffer.from('x')) => ({
+        c,
+        d,
+        t: Date.now() + 1000,
+        o: 'hostile-node',
+      });
+      try {
+        const rejected = b.cluster.stats.rejected;
+        send({ y: 'mr', e: entry('$SYS/broker/uptime') });
+        send({ y: 'mr', e: entry('wild/+') });
+        send({ y: 'mr', e: entry('ok/topic', 'not bytes') });
+        send({ y: 'mr', e: { ...entry('ok/topic'), t: -1 } });
+        send({ y: 'mp', m: Array.from({ length: 501 }, (_, i) => entry(`too/many/${i}`)) });
+        send({ y: 'mt', k: 5, c: 'id', s: false, t: 1 });
+        send({ y: 'ms', k: 'unknown-claim', i: 0, f: true, h: { clientId: 'x', expiryInterval: 'forever' } });
+        send({
+          y: 'ms',
+          k: 'unknown-claim',
+          i: 0,
+          f: true,
+          h: { clientId: 'x', expiryInterval: 60 },
+          l: [{ packetId: 0 }],
+        });
+        await eventually(() => b.cluster.stats.rejected - rejected === 8, 'B refused all eight');
+        assert.equal(retainedOn(b, 'ok/topic'), undefined);
+        assert.notEqual(
+          retainedOn(b, '$SYS/broker/uptime')?.payload.toString(),
+          'x',
+          'B’s own $SYS untouched',
+        );
+        assert.equal(b.cluster.stats.state, 'connected', 'and serves on');
+
+        // Well-formed but too many: seven parts of 500 new topics, past the 3000 kept.
+        const stats = b.server.mqttCluster?.retained.stats;
+        const handled = () => (stats?.applied ?? 0) + (stats?.refused ?? 0);
+        const handledBefore = handled();
+        const refusedBefore = stats?.refused ?? 0;
+        for (let p = 0; p < 7; p++) {
+          send({ y: 'mp', m: Array.from({ length: 500 }, (_, i) => entry(`flood/${p}/${i}`)) });
+        }
+        await eventually(() => handled() - handledBefore === 3500, 'B went through the 3500');
+        assert.ok((b.server.mqtt?.retained.size ?? 0) <= MAX_RETAINED + 20, 'within the limit ($SYS aside)');
+        assert.ok(
+          (stats?.refused ?? 0) - refusedBefore >= 3500 - MAX_RETAINED,
+          'the rest refused and counted',
+        );
+        assert.equal(retainedOn(b, 'flood/6/499'), undefined, 'the last ones did not fit');
+      } finally {
+        await hostile.close();
       }
     });
 
