@@ -263,8 +263,8 @@ export class PulseServer {
         auth: sessionAuth,
         faults: this.faults,
       });
-      if (this.cluster !== undefined) this.mqttCluster = joinMqttToCluster(this.cluster, this.mqtt, config);
     }
+    if (this.cluster !== undefined) this.mqttCluster = joinMqttToCluster(this.cluster, this.mqtt, config);
     this.nativeContext = {
       auth: sessionAuth,
       channels: this.channels,

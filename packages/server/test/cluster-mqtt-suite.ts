@@ -7,7 +7,7 @@ import type {
   IPubrecPacket,
   IPubrelPacket,
 } from 'mqtt-packet';
-import { freePort, sleep } from './helpers.js';
+import { freePort, sleep, startServer } from './helpers.js';
 import { type Node, settled, startNode } from './cluster-nodes.js';
 import {
   RawMqtt,
@@ -477,6 +477,29 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
         assert.equal(retainedOn(b, 'flood/6/499'), undefined, 'the last ones did not fit');
       } finally {
         await hostile.close();
+      }
+    });
+
+    test('a node without MQTT answers claims: a CONNECT elsewhere does not wait for it', async () => {
+      const bare = await startServer({ cluster: cluster(), mqtt: { websocket: false } });
+      try {
+        assert.equal(bare.server.mqtt, undefined);
+        await eventually(() => [...b.cluster.presence.peers()].length === 3, 'B knows the bare node');
+        const started = Date.now();
+        const { client } = await mqttClientWithConnack(b.tcpUrl, {
+          protocolVersion: 5,
+          clientId: uniqueId('quick'),
+        });
+        const waited = Date.now() - started;
+        assert.ok(waited < 1000, `CONNACK after ${waited} ms`);
+        await endAll(client);
+        assert.equal(
+          bare.server.cluster?.stats.rejected,
+          0,
+          'the bare node refused none of the MQTT messages',
+        );
+      } finally {
+        await bare.stop();
       }
     });
 

@@ -429,7 +429,12 @@ test('session takeover of a continuing session drops the will even with no delay
     const watcher = await mqttClient(h.tcpUrl);
     await watcher.subscribeAsync('kept-will/#', { qos: 1 });
     const clientId = uniqueId('dup');
-    const persistent = { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } } as const;
+    const persistent = {
+      protocolVersion: 5,
+      clientId,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    } as const;
     const old = await mqttClient(h.tcpUrl, {
       ...persistent,
       will: { topic: 'kept-will/now', payload: Buffer.from('x'), qos: 1, retain: false },

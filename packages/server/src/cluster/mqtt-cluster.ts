@@ -1,6 +1,9 @@
 import type { PulseConfig } from '../config/index.js';
 import type { MqttService } from '../mqtt/mqtt-service.js';
 import type { Cluster } from './cluster.js';
+import type { ControlFeature, UncheckedControl } from './control-bus.js';
+import { RETAINED_TYPES } from './retained-messages.js';
+import { TAKEOVER_TYPES } from './takeover-messages.js';
 import { ClientIdTakeover, TAKEOVER_WAIT_MS } from './mqtt-takeover.js';
 import { RetainedSync } from './mqtt-retained-sync.js';
 
@@ -12,8 +15,36 @@ export interface MqttCluster {
   readonly takeover: ClientIdTakeover;
 }
 
-/** Registers the MQTT features on the cluster's control bus and hooks them to the broker. */
-export function joinMqttToCluster(cluster: Cluster, mqtt: MqttService, config: PulseConfig): MqttCluster {
+/**
+ * A node without MQTT listeners still answers claims ("none here"), so that a CONNECT on
+ * another node does not wait for it, and takes no part in retained messages.
+ */
+class NoMqtt implements ControlFeature {
+  readonly types = [...RETAINED_TYPES, ...TAKEOVER_TYPES];
+  constructor(
+    private readonly send: (message: { y: string } & Record<string, unknown>, to?: string) => void,
+  ) {}
+  receive(origin: string, message: UncheckedControl): string | undefined {
+    if (message.y !== 'mt') return undefined;
+    if (typeof message.k !== 'string' || message.k.length > 64) return 'takeover: bad claim id';
+    this.send({ y: 'mn', k: message.k, r: 'none' }, origin);
+    return undefined;
+  }
+}
+
+/**
+ * Registers the MQTT features on the cluster's control bus and hooks them to the broker
+ * (undefined without MQTT listeners: then only NoMqtt).
+ */
+export function joinMqttToCluster(
+  cluster: Cluster,
+  mqtt: MqttService | undefined,
+  config: PulseConfig,
+): MqttCluster | undefined {
+  if (mqtt === undefined) {
+    cluster.control.register(new NoMqtt((message, to) => cluster.control.send(message, to)));
+    return undefined;
+  }
   const send = (message: { y: string }, to?: string) => cluster.control.send(message, to);
   const maxPayloadBytes = config.mqtt.max_packet_size;
   const retained = new RetainedSync(mqtt, cluster.nodeId, send, maxPayloadBytes);

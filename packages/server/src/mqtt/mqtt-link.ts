@@ -92,6 +92,8 @@ export class MqttLink
   private problemInformation = true;
   /** Some bytes have arrived (a CONNECT may be on its way). */
   private spoke = false;
+  /** The client sent an empty client id and the server chose one. */
+  private idAssigned = false;
   /** The server drains: a CONNECT still to come or to be decided is refused with CONNACK 0x8B. */
   private draining = false;
 
@@ -360,6 +362,7 @@ export class MqttLink
     this.will = terms.will;
     const clientId = terms.clientId;
     this.clientId = clientId;
+    this.idAssigned = !packet.clientId;
     const accept = () => this.accept(terms);
     const auth = this.service.auth;
     if (auth === undefined) return accept();
@@ -439,7 +442,10 @@ export class MqttLink
     // The client id belongs to another user's session (connected or persistent): taking
     // it over would hand that user's subscriptions and queued messages to this one.
     if (owner !== undefined && owner !== this.user) return this.refuseOwnedClientId();
-    const claim = this.service.claimClientId(this.clientId, terms.clean, this.user);
+    // An id this server just made up is held nowhere: no need to ask the other nodes.
+    const claim = this.idAssigned
+      ? undefined
+      : this.service.claimClientId(this.clientId, terms.clean, this.user);
     if (claim === undefined) return this.attach(terms);
     // Clustered: the session may be on another node. Packets sent meanwhile wait, in order.
     this.gate ??= new SessionGate<Buffer>(this, true, this.connection.inputBudget);
