@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { DURABLE_TARGET_NAMES, TARGET_NAMES, type TargetName } from './dialects/index.js';
+import { CLUSTER_SETUP_NAMES, type ClusterSetupName } from './targets/cluster-launch.js';
 
-export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c', 'm1', 'm2', 'm3', 'd1'] as const;
+export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c', 'm1', 'm2', 'm3', 'd1', 'x1', 'x2'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 const SCENARIO_ALIASES: Record<string, ScenarioName> = {
@@ -24,12 +25,28 @@ const SCENARIO_ALIASES: Record<string, ScenarioName> = {
   d1: 'd1',
   durable: 'd1',
   'mqtt-durable': 'd1',
+  x1: 'x1',
+  'cluster-fanout': 'x1',
+  x2: 'x2',
+  'cluster-lockstep': 'x2',
+  lockstep: 'x2',
 };
 
 /** Groups `--only` also takes. */
 const SCENARIO_GROUPS: Record<string, ScenarioName[]> = {
   ws: ['a', 'b', 'c'],
   mqtt: ['m1', 'm2', 'm3'],
+  cluster: ['x1', 'x2'],
+};
+
+const CLUSTER_SETUP_ALIASES: Record<string, ClusterSetupName> = Object.fromEntries(
+  CLUSTER_SETUP_NAMES.map((n) => [n, n]),
+);
+
+/** Names `--cluster-setups` takes for several setups. */
+const CLUSTER_SETUP_GROUPS: Record<string, ClusterSetupName[]> = {
+  pulse: ['pulse-1', 'pulse-nats', 'pulse-redis'],
+  nats: ['nats-1', 'nats-routes'],
 };
 
 const TARGET_ALIASES: Record<string, TargetName> = {
@@ -96,6 +113,14 @@ export interface BenchOptions {
   retainedSubscribers: number;
   /** Rounds of m3 (fresh subscribers each); the median counts. */
   retainedRounds: number;
+  /** The cluster scenarios' setups (x1, x2). */
+  clusterSetups: ClusterSetupName[];
+  /** x1: subscribers in all, split over the nodes. */
+  clusterSubscribers: number;
+  /** x1: publications in flight. */
+  clusterWindow: number;
+  /** x1 and x2: publication payload bytes. */
+  clusterPayloadSize: number;
   /** Pin servers to CPU 0 and the generator to the other CPUs (needs ≥ 2 CPUs and taskset). */
   pin: boolean;
   /** Write the table into the doc (null: only for a full run). */
@@ -107,8 +132,9 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only LIST          scenarios: micro,a,b,c,m1,m2,m3,d1 (or codec,fanout,pairs,idle,mqtt-throughput,
-                       mqtt-fanout,mqtt-retained,durable; groups ws = a,b,c and mqtt = m1,m2,m3);
+  --only LIST          scenarios: micro,a,b,c,m1,m2,m3,d1,x1,x2 (or codec,fanout,pairs,idle,
+                       mqtt-throughput,mqtt-fanout,mqtt-retained,durable,cluster-fanout,
+                       cluster-lockstep; groups ws = a,b,c, mqtt = m1,m2,m3, cluster = x1,x2);
                        default all
   --targets LIST       pulse,naive-ws,socketio,nats,mosquitto,aedes,pulse-sqlite-strict,
                        pulse-sqlite-balanced,pulse-sqlite-fast,mosquitto-persist,
@@ -140,6 +166,11 @@ export const USAGE = `Usage: npm run bench -- [options]
   --retained N         retained topics in m3 (default 1000)
   --retained-subs N    clients subscribing to them in m3 (default 100)
   --retained-rounds N  rounds of m3, fresh subscribers each; the median counts (default 5)
+  --cluster-setups LIST  x1 / x2 setups: pulse-1,pulse-nats,pulse-redis,nats-1,nats-routes (groups
+                       pulse, nats); default all
+  --cluster-subs N     x1 subscribers, split over the nodes (default 500)
+  --cluster-window N   x1 publications in flight (default 256)
+  --cluster-payload N  x1 and x2 payload bytes (default 128)
   --pin / --no-pin     pin each server to CPU 0 and the generator to the other CPUs (default on)
   --write / --no-write write the table into docs/BENCHMARKS.md (default: only for a full run)
   --doc FILE           write the table into FILE instead
@@ -244,6 +275,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'retained-subs': { type: 'string' },
       'retained-rounds': { type: 'string' },
       'nap-ms': { type: 'string' },
+      'cluster-setups': { type: 'string' },
+      'cluster-subs': { type: 'string' },
+      'cluster-window': { type: 'string' },
+      'cluster-payload': { type: 'string' },
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       'pair-nap-ms': { type: 'string' },
@@ -281,6 +316,16 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     retainedTopics: int(values.retained, 1000, 'retained'),
     retainedSubscribers: int(values['retained-subs'], 100, 'retained-subs'),
     retainedRounds: int(values['retained-rounds'], 5, 'retained-rounds'),
+    clusterSetups: grouped(
+      values['cluster-setups'],
+      CLUSTER_SETUP_ALIASES,
+      CLUSTER_SETUP_GROUPS,
+      CLUSTER_SETUP_NAMES,
+      'cluster setup',
+    ),
+    clusterSubscribers: int(values['cluster-subs'], 500, 'cluster-subs', 2),
+    clusterWindow: int(values['cluster-window'], 256, 'cluster-window'),
+    clusterPayloadSize: int(values['cluster-payload'], 128, 'cluster-payload', 18),
     pin: values['no-pin'] ? false : (values.pin ?? true),
     write: values['no-write'] ? false : (values.write ?? null),
     doc: values.doc ?? null,

@@ -1,11 +1,13 @@
 import type { ScenarioName } from './args.js';
 import type { TargetName } from './dialects/index.js';
+import type { ClusterRun } from './scenarios/cluster-context.js';
 import type { FanoutResult } from './scenarios/fanout.js';
 import type { IdleResult } from './scenarios/idle.js';
 import type { MicroResult } from './scenarios/micro.js';
 import type { MqttRetainedResult } from './scenarios/mqtt-retained.js';
 import type { MqttThroughputResult } from './scenarios/mqtt-throughput.js';
 import type { PairsResult } from './scenarios/pairs.js';
+import type { ClusterSetupName } from './targets/cluster-launch.js';
 
 /** A scenario's result for one target, or why there is none. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -23,6 +25,9 @@ export interface TargetResults {
   /** m1 with persistent sessions, QoS 1 and 2, on each storage. */
   d1?: Outcome<MqttThroughputResult>;
 }
+
+/** A cluster scenario's runs, by setup. */
+export type ClusterResults = Partial<Record<ClusterSetupName, Outcome<ClusterRun>>>;
 
 export interface RunSettings {
   command: string;
@@ -48,6 +53,10 @@ export interface RunSettings {
   retainedTopics: number;
   retainedSubscribers: number;
   retainedRounds: number;
+  /** x1 / x2 (absent from records older than them). */
+  clusterSubscribers?: number;
+  clusterWindow?: number;
+  clusterPayloadSize?: number;
   placement: string;
   /** File system of the directory d1's stores live in (fsync on tmpfs would be free). */
   dataFs?: string;
@@ -60,4 +69,6 @@ export interface BenchResults {
   settings: RunSettings;
   micro?: Outcome<MicroResult>;
   targets: Partial<Record<TargetName, TargetResults>>;
+  /** Cluster fan-out (x1) and lock-step (x2). */
+  cluster?: { x1?: ClusterResults; x2?: ClusterResults };
 }

@@ -15,8 +15,10 @@ import {
   TARGET_NAMES,
   type TargetName,
 } from './dialects/index.js';
+import { runClusterSection } from './cluster-section.js';
 import { GeneratorPool } from './generator/pool.js';
-import { DURABLE_BLOCK, MAIN_BLOCK, writeGenerated } from './report/doc.js';
+import { renderCluster } from './report/cluster.js';
+import { CLUSTER_BLOCK, DURABLE_BLOCK, MAIN_BLOCK, writeGenerated } from './report/doc.js';
 import { renderDurable } from './report/durable.js';
 import { renderMarkdown } from './report/markdown.js';
 import type { BenchResults, Outcome, TargetResults } from './results.js';
@@ -35,6 +37,8 @@ const log = (line: string): void => console.error(`[bench] ${line}`);
 
 const WS_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['a', 'b', 'c']);
 const MQTT_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['m1', 'm2', 'm3']);
+/** Scenarios with blocks of their own in the doc. */
+const OWN_BLOCK: ReadonlySet<ScenarioName> = new Set(['d1', 'x1', 'x2']);
 
 /** Whether `scenario` runs on `target`. */
 function runsOn(scenario: ScenarioName, target: TargetName): boolean {
@@ -272,6 +276,9 @@ async function main(): Promise<void> {
       retainedTopics: o.retainedTopics,
       retainedSubscribers: o.retainedSubscribers,
       retainedRounds: o.retainedRounds,
+      clusterSubscribers: o.clusterSubscribers,
+      clusterWindow: o.clusterWindow,
+      clusterPayloadSize: o.clusterPayloadSize,
       placement: place.description,
       generatorCores: place.generatorCores,
       durationSec: 0,
@@ -298,6 +305,7 @@ async function main(): Promise<void> {
     try {
       for (const target of o.targets)
         results.targets[target] = await runTarget(target, o, pool, workDir, place);
+      await runClusterSection(results, o, pool, workDir, place.server, log);
     } finally {
       await pool.close();
       rmSync(workDir, { recursive: true, force: true });
@@ -305,10 +313,18 @@ async function main(): Promise<void> {
   }
 
   results.settings.durationSec = (performance.now() - startedAt) / 1000;
-  // d1 has a block of its own in the doc, so that running it alone leaves the other tables as they are.
+  // d1 and the cluster scenarios have blocks of their own in the doc, so that running them alone
+  // leaves the other tables as they are.
   const blocks = [
-    { block: MAIN_BLOCK, markdown: o.scenarios.some((s) => s !== 'd1') ? renderMarkdown(results) : null },
+    {
+      block: MAIN_BLOCK,
+      markdown: o.scenarios.some((s) => !OWN_BLOCK.has(s)) ? renderMarkdown(results) : null,
+    },
     { block: DURABLE_BLOCK, markdown: o.scenarios.includes('d1') ? renderDurable(results) : null },
+    {
+      block: CLUSTER_BLOCK,
+      markdown: o.scenarios.some((s) => s === 'x1' || s === 'x2') ? renderCluster(results) : null,
+    },
   ];
   for (const b of blocks) if (b.markdown !== null) console.log(`\n${b.markdown}`);
   const write = o.write ?? full;

@@ -178,6 +178,21 @@ export class Broker {
     publication: Publication,
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): number | Refusal {
+    const refused = this.admit(publication, check);
+    if (refused) return refused;
+    if (this.history !== undefined) this.history.append(publication, Date.now());
+    return this.fanOut(publication);
+  }
+
+  /**
+   * The checks of `publish` (name, levels, overload), counting the publication when it passes;
+   * for a publication whose fan-out comes later (cluster history: after the engine gave it an
+   * offset), through `deliverRemote`.
+   */
+  admit(
+    publication: Publication,
+    check: (channel: string) => Refusal | undefined = checkPublishChannel,
+  ): Refusal | undefined {
     const invalid = check(publication.channel) ?? this.checkLevels(publication.channel);
     if (invalid) return invalid;
     if (this.overload !== undefined) {
@@ -185,8 +200,7 @@ export class Broker {
       return this.overload;
     }
     this.stats.publications++;
-    if (this.history !== undefined) this.history.append(publication, Date.now());
-    return this.fanOut(publication);
+    return undefined;
   }
 
   /**

@@ -6,6 +6,7 @@ import { InputBudget } from '@pulse/protocol';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster/cluster.js';
 import { configuredEngine } from './cluster/engine-factory.js';
+import { sharedHistoryFor } from './cluster/history-factory.js';
 import { type MqttCluster, joinMqttToCluster } from './cluster/mqtt-cluster.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
@@ -210,13 +211,24 @@ export class PulseServer {
     });
     const engine = configuredEngine(config.cluster);
     if (engine !== undefined) {
+      const maxEnvelopeBytes =
+        2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536;
       this.cluster = new Cluster(engine.engine, this.broker, this.log, {
         nodeName: engine.nodeName,
         where: engine.where,
         presenceTtlMs: config.cluster.presence_ttl_ms,
-        maxEnvelopeBytes: 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536,
+        presenceDataBytes: config.presence.max_data_bytes,
+        maxEnvelopeBytes,
       });
       this.channels.cluster = this.cluster;
+      this.cluster.history = sharedHistoryFor(
+        config,
+        this.cluster,
+        this.broker,
+        engine.nodeName,
+        maxEnvelopeBytes,
+      );
+      this.channels.sharedHistory = this.cluster.history;
     }
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
@@ -228,12 +240,14 @@ export class PulseServer {
     const limits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.limits.slow_consumer_policy,
+      maxPublisherPauseMs: config.limits.max_publisher_pause_ms,
     };
     // MQTT: QoS 0 past the budget is dropped unless the policy is to disconnect; QoS 1/2
     // waits in the session (mqtt.slow_consumer_policy).
     const mqttLimits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.mqtt.slow_consumer_policy === 'disconnect' ? 'disconnect' : 'drop',
+      maxPublisherPauseMs: config.limits.max_publisher_pause_ms,
     } as const;
     const env = (stats: TransportStats, l: ConnectionEnv['limits']): ConnectionEnv => ({
       scheduler: this.scheduler,
@@ -262,6 +276,7 @@ export class PulseServer {
         version: VERSION,
         auth: sessionAuth,
         faults: this.faults,
+        pauseStats: this.transportStats.mqtt,
       });
     }
     if (this.cluster !== undefined) this.mqttCluster = joinMqttToCluster(this.cluster, this.mqtt, config);

@@ -65,6 +65,7 @@ interface SpecConfig {
     max_history_bytes: number;
     max_outbound_bytes: number;
     slow_consumer_policy: 'drop' | 'disconnect';
+    max_publisher_pause_ms: number;
     messages_per_second: number;
     bytes_per_second: number;
     connections_per_second_per_ip: number;
@@ -174,6 +175,7 @@ const DEFAULTS: SpecConfig = {
     max_history_bytes: 268_435_456,
     max_outbound_bytes: 1048576,
     slow_consumer_policy: 'drop',
+    max_publisher_pause_ms: 2000,
     messages_per_second: 0,
     bytes_per_second: 0,
     connections_per_second_per_ip: 0,
@@ -351,6 +353,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_history_bytes', toml: '4096', text: '4096', value: 4096 },
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
+  { path: 'limits.max_publisher_pause_ms', toml: '0', text: '0', value: 0 },
   { path: 'presence.max_channels_per_connection', toml: '7', text: '7', value: 7 },
   { path: 'presence.max_data_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'heartbeat.interval_ms', toml: '10', text: '10', value: 10 },

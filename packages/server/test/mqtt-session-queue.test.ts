@@ -14,6 +14,8 @@ function policy(): SessionPolicy {
     maxQueuedTotal: 100,
     maxQueuedBytesTotal: 0,
     onDrop: () => {},
+    maxPublisherPauseMs: 2000,
+    pauseStats: { publisherPauses: 0, readerStalls: 0 },
   };
 }
 

@@ -11,13 +11,20 @@ export interface Block {
   heading: string;
 }
 
-/** Every scenario's tables but d1's. */
+/** Every scenario's tables but d1's and the cluster scenarios'. */
 export const MAIN_BLOCK: Block = { begin: BEGIN, end: END, heading: 'Results' };
 /** d1's tables, apart, so that a d1 run leaves the others alone (and the other way round). */
 export const DURABLE_BLOCK: Block = {
   begin: '<!-- bench:d1:begin -->',
   end: '<!-- bench:d1:end -->',
   heading: 'Results: durable storage (d1)',
+};
+
+/** The cluster scenarios' tables (x1, x2). */
+export const CLUSTER_BLOCK: Block = {
+  begin: '<!-- bench:cluster:begin -->',
+  end: '<!-- bench:cluster:end -->',
+  heading: 'Results: cluster (x1, x2)',
 };
 
 /** Where a marker stands on a line of its own (prose may quote the markers). */

@@ -21,6 +21,8 @@ export interface Measurement {
   /** CPU of the busiest generator process, in cores (a process cannot use more than one). */
   generatorBusiestCpu: number;
   serverCpu: number;
+  /** CPU of each of the other watched processes (`companions`), in cores, in their order. */
+  companionCpu?: number[];
   /** How busy each core was (user, system, softirq: everything), 1 = 100 %. */
   coreBusy: number[];
   /**
@@ -48,10 +50,11 @@ export async function measureQuiet(
   ms: number,
   log: (line: string) => void,
   attempts = 3,
+  companions: readonly ServerProcess[] = [],
 ): Promise<Measurement> {
   let best: Measurement | null = null;
   for (let i = 0; i < attempts; i++) {
-    const m = await measure(pool, server, ms);
+    const m = await measure(pool, server, ms, companions);
     if (best === null || m.otherCpu < best.otherCpu) best = m;
     if (m.otherCpu < DISTURBED_CPU) break;
     log(
@@ -61,15 +64,26 @@ export async function measureQuiet(
   return best!;
 }
 
-/** Runs for `ms` and sums what every generator process saw over that window. */
-export async function measure(pool: GeneratorPool, server: ServerProcess, ms: number): Promise<Measurement> {
+/**
+ * Runs for `ms` and sums what every generator process saw over that window. The CPU of
+ * `companions` (more servers of the same run: cluster nodes, an engine server) is watched too,
+ * and not counted as other processes'.
+ */
+export async function measure(
+  pool: GeneratorPool,
+  server: ServerProcess,
+  ms: number,
+  companions: readonly ServerProcess[] = [],
+): Promise<Measurement> {
   await pool.mark();
   const coordinatorCpu = process.cpuUsage();
   const startedAt = performance.now();
   const watch = new ResourceWatch(server);
+  const companionWatches = companions.map((c) => new ResourceWatch(c));
   await sleep(ms);
   const reports = await pool.reports();
   const resources = watch.stop();
+  const companionCpu = companionWatches.map((w) => w.stop().cpuShare);
   const wallMicros = (performance.now() - startedAt) * 1000;
   const own = process.cpuUsage(coordinatorCpu);
   let deliveriesPerSec = 0;
@@ -106,12 +120,14 @@ export async function measure(pool: GeneratorPool, server: ServerProcess, ms: nu
     generatorSystemCpu: generatorSystemMicros / wallMicros,
     generatorBusiestCpu: busiest,
     serverCpu: resources.cpuShare,
+    ...(companions.length > 0 ? { companionCpu } : {}),
     coreBusy: resources.coreBusy,
     otherCpu: Math.max(
       0,
       resources.coreBusy.reduce((a, b) => a + b, 0) -
         resources.irqShare -
         resources.cpuShare -
+        companionCpu.reduce((a, b) => a + b, 0) -
         generatorMicros / wallMicros,
     ),
     serverPeakRssKiB: resources.peakRssKiB,

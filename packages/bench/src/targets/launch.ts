@@ -33,14 +33,14 @@ const SOCKET_IO = here('../peers/socketio-server.js');
 const AEDES = here('../peers/aedes-server.js');
 
 /** A server binary from $`envVar`, $PATH or the sbin directories Debian installs it in. */
-function binary(name: string, envVar: string): string {
+export function binary(name: string, envVar: string): string {
   const fromEnv = process.env[envVar];
   if (fromEnv) return fromEnv;
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
   const found = dirs.filter((d) => d !== '').map((d) => join(d, name));
   return found.find((p) => existsSync(p)) ?? `/usr/sbin/${name}`;
 }
-const NATS_SERVER = binary('nats-server', 'NATS_SERVER');
+export const NATS_SERVER = binary('nats-server', 'NATS_SERVER');
 const MOSQUITTO = binary('mosquitto', 'MOSQUITTO');
 
 export const TARGET_LABELS: Record<TargetName, string> = {
@@ -69,7 +69,8 @@ export function unavailable(target: TargetName): string | null {
 }
 
 /** Extra node flags for node-based servers, e.g. PULSE_BENCH_SERVER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const nodeArgs = (): string[] => (process.env.PULSE_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
+export const nodeArgs = (): string[] =>
+  (process.env.PULSE_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
 
 /** Pulse's flags besides the listeners (the same for both protocols). */
 export const PULSE_LIMIT_ARGS = [

@@ -7,6 +7,7 @@ import { ClusterPresence } from './cluster-presence.js';
 import { CONTROL_CHANNEL, ControlBus, type OutgoingControl } from './control-bus.js';
 import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
+import type { SharedHistory } from './shared-history.js';
 
 /** What pulse_cluster_* report (metrics/cluster-metrics.ts). */
 export interface ClusterStats {
@@ -35,6 +36,8 @@ export interface ClusterOptions {
   readonly where: string;
   /** cluster.presence_ttl_ms */
   readonly presenceTtlMs: number;
+  /** presence.max_data_bytes: other nodes' members are held to it too. */
+  readonly presenceDataBytes: number;
 }
 
 /**
@@ -59,9 +62,12 @@ export class Cluster {
   private seq = 0;
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
+  private failuresLogged = 0;
   /** Where cluster features exchange control messages (control-bus.ts). */
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
+  /** History and recovery cluster-wide (shared-history.ts), when `[[history]]` rules exist. */
+  history: SharedHistory | undefined = undefined;
 
   constructor(
     private readonly engine: ClusterEngine,
@@ -72,8 +78,9 @@ export class Cluster {
     this.control = new ControlBus((message, to) => this.sendControl(message, to));
     this.presence = new ClusterPresence(
       broker,
-      (message) => this.control.send(message),
+      (message, to) => this.control.send(message, to),
       options.presenceTtlMs,
+      options.presenceDataBytes,
     );
     this.control.register(this.presence);
   }
@@ -95,13 +102,16 @@ export class Cluster {
       message: (envelope: Uint8Array) => this.receive(envelope),
       state: (state: EngineState, reason: string | undefined) => this.stateChanged(state, reason),
     };
+    const history = this.history?.start();
     try {
       await this.engine.start(listener, required);
     } catch (err) {
       this.broker.cluster = undefined;
       this.control.close();
+      await this.history?.close();
       throw new ClusterStartError(`cluster.required: ${(err as Error).message}`);
     }
+    await history;
   }
 
   /** Resolves once the engine holds this node's interest as it is now (ClusterEngine.settled). */
@@ -123,12 +133,12 @@ export class Cluster {
   async close(): Promise<void> {
     this.broker.cluster = undefined;
     this.control.close();
-    await this.engine.close();
+    await Promise.all([this.engine.close(), this.history?.close()]);
   }
 
   private sendControl(message: OutgoingControl, to: string | undefined): void {
     if (this.engine.state === 'connected')
-      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, message, to));
+      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, ++this.seq, message, to));
   }
 
   private receive(bytes: Uint8Array): void {
@@ -140,8 +150,22 @@ export class Cluster {
       if (envelope.origin === this.nodeId) return;
       if (envelope.kind === 'control') {
         if (envelope.to !== undefined && envelope.to !== this.nodeId) return;
+        if (envelope.seq !== undefined && !this.origins.accept(envelope.origin, envelope.seq)) {
+          this.stats.duplicates++;
+          return;
+        }
         const problem = this.control.receive(envelope.origin, envelope.message, Date.now());
         return problem === undefined ? undefined : this.reject(problem);
+      }
+      if (this.broker.checkLevels(envelope.publication.channel) !== undefined) {
+        return this.reject('a channel deeper than limits.max_topic_levels');
+      }
+      const history = this.history;
+      if (history !== undefined && envelope.publication.epoch !== undefined) {
+        // Ordered and deduplicated by offset, not by origin (history-sequencer.ts).
+        this.stats.received++;
+        this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
+        return history.receive(envelope.publication);
       }
       if (!this.origins.accept(envelope.origin, envelope.seq)) {
         this.stats.duplicates++;
@@ -151,7 +175,10 @@ export class Cluster {
       this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
       this.broker.deliverRemote(envelope.publication);
     } catch (err) {
-      this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+      // Rare, but as for rejections: one line per hundred, whatever the engine brings.
+      if (this.failuresLogged++ % 100 === 0) {
+        this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+      }
     }
   }
 

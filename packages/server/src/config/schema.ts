@@ -246,6 +246,11 @@ export const SCHEMA = {
       'drop',
       'past max_outbound_bytes: drop messages (counted in metrics) or disconnect the client',
     ),
+    max_publisher_pause_ms: int(
+      2000,
+      { min: 0, max: 60_000 },
+      'how long a connection past max_outbound_bytes may pause the publishers feeding it before slow_consumer_policy applies (0 = never pause)',
+    ),
     messages_per_second: int(
       0,
       { min: 0 },

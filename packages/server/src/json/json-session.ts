@@ -1,3 +1,4 @@
+import { answer, answerSubscribe } from '../channels/answer-later.js';
 import { type Message, Publication, Refusal, type StreamPosition, type Subscriber } from '@pulse/core';
 import { PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
@@ -299,9 +300,10 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       );
     }
     const publication = new Publication({ channel, payload, event, publisher: this.id });
-    const result = this.ctx.channels.publish(publication);
-    if (result instanceof Refusal) return this.refuse(id, result);
-    this.reply(id, '{}');
+    answer(this.ctx.channels.publish(publication), this, (result) => {
+      if (result instanceof Refusal) return this.refuse(id, result);
+      this.reply(id, '{}');
+    });
   }
 
   /**
@@ -318,11 +320,13 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       // What the budget has room for: replies may not take the connection past twice the budget.
       this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
-    if (recovery instanceof Refusal) return this.refuse(id, recovery);
-    const { ack, replay } = recovery;
-    this.reply(id, toJson(ack));
-    // A reply to the client's own request: not dropped by the slow-consumer policy.
-    for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
+    answerSubscribe(recovery, this, (recovery) => {
+      if (recovery instanceof Refusal) return this.refuse(id, recovery);
+      const { ack, replay } = recovery;
+      this.reply(id, toJson(ack));
+      // A reply to the client's own request: not dropped by the slow-consumer policy.
+      for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
+    });
   }
 
   private history(
@@ -331,15 +335,16 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     since: { offset: number; epoch: string } | undefined,
     limit: number | undefined,
   ): void {
-    const page = this.ctx.channels.readHistory(channel, since, limit);
-    if (page instanceof Refusal) return this.refuse(id, page);
-    if (page === undefined) {
-      return this.sendError(id, JsonCode.NotFound, `channel ${channel} keeps no history`);
-    }
-    // The reply must fit the connection's outbound budget: keep the oldest (paging forward
-    // from `since`) or the newest entries that do, always at least one.
-    const budget = historyReplyBudget(this.ctx.maxOutboundBytes);
-    this.reply(id, `{${historyPageMembers(page, since !== undefined, budget)}}`);
+    answer(this.ctx.channels.readHistory(channel, since, limit), this, (page) => {
+      if (page instanceof Refusal) return this.refuse(id, page);
+      if (page === undefined) {
+        return this.sendError(id, JsonCode.NotFound, `channel ${channel} keeps no history`);
+      }
+      // The reply must fit the connection's outbound budget: keep the oldest (paging forward
+      // from `since`) or the newest entries that do, always at least one.
+      const budget = historyReplyBudget(this.ctx.maxOutboundBytes);
+      this.reply(id, `{${historyPageMembers(page, since !== undefined, budget)}}`);
+    });
   }
 
   private refuse(id: JsonId, refusal: Refusal): void {

@@ -235,6 +235,24 @@ export function createMetrics(src: MetricSources): {
       }
     },
   });
+  new Counter({
+    name: 'pulse_publisher_pauses_total',
+    help: 'Times a connection past its outbound budget paused the publisher feeding it (limits.max_publisher_pause_ms)',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) mirror(this, { transport: t }, src.transports[t].publisherPauses, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_reader_stalls_total',
+    help: 'Connections past their outbound budget that did not drain within limits.max_publisher_pause_ms',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) mirror(this, { transport: t }, src.transports[t].readerStalls, seen);
+    },
+  });
   const connectionErrors = new Counter({
     name: 'pulse_connection_errors_total',
     help: 'Exceptions caught in a connection callback (each closed that connection only), by where',

@@ -31,7 +31,7 @@ export interface MqttLinkHost {
   checkTopic(topic: string): Refusal | undefined;
   checkFilter(filter: string): Refusal | undefined;
   /** Subscribers reached, or why the publication was refused. */
-  route(publication: Publication): number | Refusal;
+  route(publication: Publication): number | Refusal | Promise<number | Refusal>;
   /** The user whose session holds `clientId`, if an authenticated one does. */
   sessionOwner(clientId: string): string | undefined;
   /** Before attaching: a session for `clientId` held by another node comes here (see MqttClusterHooks.claim). */

@@ -1,3 +1,4 @@
+import { answer } from '../channels/answer-later.js';
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { Publication, Refusal, SHARED_PREFIX } from '@pulse/core';
@@ -43,9 +44,6 @@ import {
   negotiateConnect,
 } from './connect-negotiation.js';
 import type { Will } from './will.js';
-
-/** How often a congested connection whose socket will emit no 'drain' is looked at again (ms). */
-const ROOM_POLL_MS = 10;
 
 /** Maps a core refusal to an MQTT 5 reason code. */
 function reasonFor(refusal: Refusal): number {
@@ -586,7 +584,11 @@ export class MqttLink
           ? Date.now() + props.messageExpiryInterval * 1000
           : undefined,
     });
-    const outcome = this.service.route(publication);
+    answer(this.service.route(publication), this, (outcome) => this.routed(qos, id, session, outcome));
+  }
+
+  /** Acknowledges a routed publication by its QoS (once the engine took it, on a history channel in a cluster). */
+  private routed(qos: number, id: number, session: MqttSession, outcome: number | Refusal): void {
     if (outcome instanceof Refusal) return this.refusePublish(qos, id, reasonFor(outcome), outcome.message);
     if (qos === 1) {
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
@@ -727,17 +729,10 @@ export class MqttLink
     const congested = connection.outboundBytes >= this.service.outboundBudget;
     if (congested && !this.waitingForRoom) {
       this.waitingForRoom = true;
-      const socket = connection.socket;
-      const onRoom = () =>
-        connection.contain('drain', () => {
-          this.waitingForRoom = false;
-          this.session?.pump();
-        });
-      if (socket.writableNeedDrain) socket.once('drain', onRoom);
-      // This turn's queue is written after the current callbacks: look again then.
-      else if (connection.outboundBytes > socket.writableLength) setImmediate(onRoom);
-      // Written, not yet drained, below the socket's high-water mark: no 'drain' will come.
-      else setTimeout(onRoom, ROOM_POLL_MS).unref();
+      connection.whenRoomMayBe(() => {
+        this.waitingForRoom = false;
+        this.session?.pump();
+      });
     }
     return congested;
   }
@@ -780,6 +775,10 @@ export class MqttLink
 
   sendPubrel(packetId: number): void {
     this.writePacket({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  contain(fn: () => void): void {
+    this.connection.contain('timer', fn);
   }
 
   // --- writing and closing ------------------------------------------------------------------

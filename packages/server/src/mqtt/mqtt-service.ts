@@ -20,6 +20,7 @@ import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
 import type { ConnectionFaults } from '../transport/connection-faults.js';
+import type { PauseStats } from '../transport/publisher-pause.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import { MqttLink } from './mqtt-link.js';
 import type { MqttLinkHost } from './mqtt-link-host.js';
@@ -45,6 +46,8 @@ export interface MqttServiceOptions {
   auth?: AuthService;
   /** Where exceptions in session timers (expiry, delayed wills, retransmits) are reported. */
   faults: ConnectionFaults;
+  /** Counts of publishers paused by full session queues (the MQTT transport's). */
+  pauseStats: PauseStats;
 }
 
 /**
@@ -104,6 +107,8 @@ export class MqttService implements MqttLinkHost {
       maxQueuedTotal: options.config.storage.max_stored_messages,
       maxQueuedBytesTotal: this.config.max_queued_bytes_total,
       onDrop: (reason: string) => this.stats.count(this.stats.dropped, reason),
+      maxPublisherPauseMs: options.config.limits.max_publisher_pause_ms,
+      pauseStats: options.pauseStats,
     };
     this.sys = new SysTopics(this, options.version);
   }
@@ -170,7 +175,7 @@ export class MqttService implements MqttLinkHost {
    * publication), then the channel operations' publish (the router, which refuses everything
    * past limits.memory_limit, and the latency note). Returns the number of subscribers reached.
    */
-  route(publication: Publication): number | Refusal {
+  route(publication: Publication): number | Refusal | Promise<number | Refusal> {
     // Past limits.memory_limit nothing is kept either.
     if (publication.retain && this.broker.overload === undefined) {
       const outcome = this.retain(publication);

@@ -15,7 +15,9 @@ import {
   publicationOf,
 } from '@pulse/core';
 import { filterMatches } from '@pulse/protocol';
+import type { PauseStats } from '../transport/publisher-pause.js';
 import type { LongTimer } from '../util/long-timer.js';
+import { ABSORBED_BYTES, ABSORBED_MESSAGES, QueuePressure } from './queue-pressure.js';
 import type { SessionJournal } from './session-journal.js';
 import type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
 
@@ -37,6 +39,8 @@ export interface SessionLink {
    */
   sendPublish(item: Outgoing, packetId: number, dup: boolean, paced?: boolean): boolean;
   sendPubrel(packetId: number): void;
+  /** Runs `fn` as the connection's own callback (an exception closes that connection only). */
+  contain(fn: () => void): void;
 }
 
 export interface SessionPolicy {
@@ -52,6 +56,9 @@ export interface SessionPolicy {
   /** Bytes queued in all sessions together may reach this (mqtt.max_queued_bytes_total); 0 = no byte limit. */
   maxQueuedBytesTotal: number;
   onDrop(reason: string): void;
+  /** limits.max_publisher_pause_ms (queue-pressure.ts); 0 = a full queue never pauses publishers. */
+  maxPublisherPauseMs: number;
+  readonly pauseStats: PauseStats;
 }
 
 /** One owned copy per publication, shared by every session that queues it. */
@@ -105,7 +112,9 @@ export class MqttSession implements Subscriber {
   /** The user its connection authenticated as (auth or hooks on), if any. */
   user: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionOptions>();
-  link: SessionLink | undefined;
+  private attached: SessionLink | undefined;
+  /** Made when the queue first fills while connected. */
+  private pressure: QueuePressure | undefined;
   /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never). */
   expiryInterval = 0;
   expiryTimer: LongTimer | undefined;
@@ -135,7 +144,16 @@ export class MqttSession implements Subscriber {
   ) {}
 
   get connected(): boolean {
-    return this.link !== undefined;
+    return this.attached !== undefined;
+  }
+
+  get link(): SessionLink | undefined {
+    return this.attached;
+  }
+
+  set link(link: SessionLink | undefined) {
+    if (link === undefined) this.pressure?.detached();
+    this.attached = link;
   }
 
   /** Stores the session record (subscriptions, expiry); `expiresAt` while detached. */
@@ -330,7 +348,12 @@ export class MqttSession implements Subscriber {
 
   private enqueue(item: Outgoing): void {
     const policy = this.policy;
-    if (this.queue.length >= policy.maxQueued) {
+    // The rest of the paused publisher's read is taken in (bounded: queue-pressure.ts).
+    const absorbing =
+      this.attached !== undefined &&
+      policy.maxPublisherPauseMs > 0 &&
+      this.queuePressure(this.attached).absorbs();
+    if (this.queue.length >= policy.maxQueued + (absorbing ? ABSORBED_MESSAGES : 0)) {
       if (policy.maxQueued === 0) return policy.onDrop('queue_full');
       this.dequeue();
       policy.onDrop('queue_full');
@@ -342,8 +365,9 @@ export class MqttSession implements Subscriber {
     if (policy.maxQueuedBytes > 0 && bytes > policy.maxQueuedBytes) return policy.onDrop('queue_bytes');
     let evicted = 0;
     let freed = 0;
+    const maxBytes = policy.maxQueuedBytes + (absorbing ? ABSORBED_BYTES : 0);
     if (policy.maxQueuedBytes > 0)
-      while (this.queuedBytes - freed + bytes > policy.maxQueuedBytes)
+      while (this.queuedBytes - freed + bytes > maxBytes)
         // An entry remains: bytes <= maxQueuedBytes (above), so queuedBytes - freed > 0.
         freed += heldBytes(this.queue[evicted++]!.publication);
     // As for storage.max_stored_messages: one session must not empty the others' queues. Checked
@@ -413,10 +437,34 @@ export class MqttSession implements Subscriber {
     }
   }
 
+  private queuePressure(link: SessionLink): QueuePressure {
+    if (this.pressure !== undefined) return this.pressure;
+    const session = this;
+    const level = {
+      get length() {
+        return session.queue.length;
+      },
+      get bytes() {
+        return session.queuedBytes;
+      },
+      maxLength: this.policy.maxQueued,
+      maxBytes: this.policy.maxQueuedBytes,
+    };
+    this.pressure = new QueuePressure(level, this.policy.maxPublisherPauseMs, this.policy.pauseStats, (fn) =>
+      (this.attached ?? link).contain(fn),
+    );
+    return this.pressure;
+  }
+
   /** Sends what waits, as far as the window and the socket allow: resends, the queue, then retained replays. */
   pump(): void {
     const link = this.link;
     if (!link) return;
+    this.pumpQueue(link);
+    this.pressure?.drained();
+  }
+
+  private pumpQueue(link: SessionLink): void {
     if (this.resends.length > 0 && !this.resend(link)) return;
     for (let next = this.queue[0]; next !== undefined; next = this.queue[0]) {
       if (next.qos === 0) {

@@ -6,14 +6,30 @@ import type { CoarseClock } from './coarse-clock.js';
 import type { ConnectionFaults, FaultSite } from './connection-faults.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import type { HeartbeatTarget } from './heartbeat.js';
+import { type PausableInput, ReaderBackpressure, type ReaderRoom } from './publisher-pause.js';
 import type { TransportStats } from './transport-stats.js';
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
+
+/** How often a connection past its budget whose socket will emit no 'drain' is looked at again (ms). */
+const ROOM_POLL_MS = 10;
+
+/**
+ * What a connection may take past its budget while the publisher feeding it is paused: the
+ * publisher's socket stops after the read being handled, which is at most 64 KiB of input;
+ * its publications may grow a little on the way out (framing, properties).
+ */
+export const PAUSED_OVERFLOW_BYTES = 128 * 1024;
 
 export interface ConnectionLimits {
   /** Outbound bytes a connection may have waiting (our queue + the socket's) before the policy applies. */
   maxOutboundBytes: number;
   slowConsumerPolicy: SlowConsumerPolicy;
+  /**
+   * How long a connection past its budget may pause the publishers feeding it before the
+   * policy applies (limits.max_publisher_pause_ms; 0 = never pause).
+   */
+  maxPublisherPauseMs: number;
 }
 
 /** What every connection of one transport shares: one reference per connection instead of four. */
@@ -88,7 +104,7 @@ export type CloseReason =
  * bytes waiting are bounded by a budget past which the slow-consumer policy applies. The
  * transport subclasses (WebSocket, raw TCP) add their own framing.
  */
-export abstract class Connection implements HeartbeatTarget {
+export abstract class Connection implements HeartbeatTarget, PausableInput {
   private queue: Buffer[] | undefined;
   private queuedBytes = 0;
   /** The socket's own buffered bytes, sampled at the first enqueue of a turn. */
@@ -105,6 +121,10 @@ export abstract class Connection implements HeartbeatTarget {
   handler: ConnectionHandler | undefined;
   /** Inbound rate limits (limits/); undefined unless messages_per_second or bytes_per_second is on. */
   limiter: ConnectionLimiter | undefined = undefined;
+  /** The publishers this connection holds paused while past its budget; made when first needed. */
+  private backpressure: ReaderBackpressure | undefined;
+  /** The slow readers holding this connection's input paused. */
+  private inputHolders: Set<object> | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -215,6 +235,8 @@ export abstract class Connection implements HeartbeatTarget {
     const waiting = this.queuedBytes + this.socketBacklog + bytes.length;
     const budget = this.env.limits.maxOutboundBytes;
     if (waiting > budget && (droppable || waiting > 2 * budget)) {
+      if (droppable && waiting <= budget + PAUSED_OVERFLOW_BYTES && this.pauseCurrentPublisher())
+        return this.push(bytes);
       if (droppable && this.env.limits.slowConsumerPolicy === 'drop') {
         this.stats.dropped++;
         return false;
@@ -224,6 +246,10 @@ export abstract class Connection implements HeartbeatTarget {
       this.abort();
       return false;
     }
+    return this.push(bytes);
+  }
+
+  private push(bytes: Buffer): true {
     if (!this.queue) this.queue = [];
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
@@ -232,6 +258,59 @@ export abstract class Connection implements HeartbeatTarget {
       this.env.scheduler.markDirty(this);
     }
     return true;
+  }
+
+  /** Past the budget: pauses the publisher whose input is being handled, when that may be done. */
+  private pauseCurrentPublisher(): boolean {
+    const maxPauseMs = this.env.limits.maxPublisherPauseMs;
+    if (maxPauseMs === 0) return false;
+    this.backpressure ??= new ReaderBackpressure(this.room(), maxPauseMs, this.env.stats);
+    return this.backpressure.holdCurrent();
+  }
+
+  private room(): ReaderRoom {
+    const connection = this;
+    return {
+      get waiting() {
+        return connection.outboundBytes;
+      },
+      budget: this.env.limits.maxOutboundBytes,
+      whenRoomMayBe: (check) => this.whenRoomMayBe(check),
+      contain: (fn) => this.contain('drain', fn),
+    };
+  }
+
+  /** Calls `check` (contained) once bytes waiting may have gone down; never after the close. */
+  whenRoomMayBe(check: () => void): void {
+    if (this.closed) return;
+    const socket = this.socket;
+    const onRoom = () => this.contain('drain', check);
+    if (socket.writableNeedDrain) socket.once('drain', onRoom);
+    // This turn's queue is written after the current callbacks: look again then.
+    else if (this.outboundBytes > socket.writableLength) setImmediate(onRoom);
+    // Written, not yet drained, below the socket's high-water mark: no 'drain' will come.
+    else setTimeout(onRoom, ROOM_POLL_MS).unref();
+  }
+
+  /** True while a slow reader holds this connection's input paused (the heartbeat waits). */
+  get inputHeld(): boolean {
+    return this.inputHolders !== undefined && this.inputHolders.size > 0;
+  }
+
+  holdInput(holder: object): void {
+    this.inputHolders ??= new Set();
+    this.inputHolders.add(holder);
+    if (this.inputHolders.size === 1 && !this.closed) this.socket.pause();
+  }
+
+  releaseInput(holder: object): void {
+    if (this.inputHolders === undefined || !this.inputHolders.delete(holder)) return;
+    if (this.inputHolders.size > 0) return;
+    this.inputHolders = undefined;
+    // Silent because it was not read: not the client's silence.
+    this.lastSeen = this.env.clock.now;
+    this.pingSent = false;
+    if (!this.closed) this.socket.resume();
   }
 
   flush(): void {
@@ -282,6 +361,7 @@ export abstract class Connection implements HeartbeatTarget {
     this.closed = true;
     this.closing = true;
     this.queue = undefined;
+    this.backpressure?.dispose();
     try {
       if (this.env.faults.probe !== undefined) this.env.faults.probe('close', this.label);
       this.handler?.onClosed();

@@ -3,6 +3,8 @@ import type { CoarseClock } from './coarse-clock.js';
 /** What the heartbeat monitor needs of a connection's protocol session. */
 export interface HeartbeatTarget {
   lastSeen: number;
+  /** Its input is paused by the server (publisher-pause.ts): its silence is not its own. */
+  readonly inputHeld: boolean;
   /**
    * A timeout of the connection's own (MQTT keep alive × 1.5); 0 = never. When set, the
    * server sends no pings and the global heartbeat settings do not apply.
@@ -54,6 +56,7 @@ export class HeartbeatMonitor {
         target.missedHandshakeDeadline();
         continue;
       }
+      if (target.inputHeld) continue;
       const silent = now - target.lastSeen;
       const own = target.ownTimeoutMs;
       if (own !== undefined) {

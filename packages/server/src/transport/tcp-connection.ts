@@ -1,3 +1,4 @@
+import { currentInput } from './publisher-pause.js';
 import type { Socket } from 'node:net';
 import { MAX_HEADER_SIZE } from '@pulse/protocol';
 import { TCP_WIRE_SLOT } from '../encoding-slots.js';
@@ -31,7 +32,13 @@ export class TcpConnection extends Connection implements SocketOwner {
     this.stats.bytesIn += chunk.length;
     if (this.limiter !== undefined) this.limiter.received(chunk.length);
     this.touch();
-    if (!this.closing) this.handler?.onBytes(chunk);
+    if (this.closing) return;
+    currentInput.source = this;
+    try {
+      this.handler?.onBytes(chunk);
+    } finally {
+      currentInput.source = undefined;
+    }
   }
 
   onSocketClosed(): void {

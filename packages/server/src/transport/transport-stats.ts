@@ -4,6 +4,10 @@ export class TransportStats {
   bytesOut = 0;
   dropped = 0;
   slowConsumerDisconnects = 0;
+  /** Times a slow reader paused a publisher (transport/publisher-pause.ts). */
+  publisherPauses = 0;
+  /** Slow readers that did not drain within limits.max_publisher_pause_ms. */
+  readerStalls = 0;
   accepted = 0;
   open = 0;
   /** Connections closed for missing the handshake deadline (limits.handshake_timeout_ms). */

@@ -1,3 +1,4 @@
+import { currentInput } from './publisher-pause.js';
 import type { Socket } from 'node:net';
 import {
   CloseCode,
@@ -64,7 +65,12 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
     this.stats.bytesIn += chunk.length;
     if (this.limiter !== undefined) this.limiter.received(chunk.length);
     this.touch();
-    this.parser.push(chunk);
+    currentInput.source = this;
+    try {
+      this.parser.push(chunk);
+    } finally {
+      currentInput.source = undefined;
+    }
   }
 
   override onSocketEnded(): void {

@@ -39,7 +39,7 @@ function publishTo(
   channel: string,
   payload: Buffer,
   event: string | undefined,
-): number | Refusal {
+): number | Refusal | Promise<number | Refusal> {
   return ctx.channels.publish(new Publication({ channel, payload, event }));
 }
 
@@ -47,7 +47,7 @@ function publishTo(
 export const publish: ApiHandler = async (ctx, { req }) => {
   const body = validate(publishBody, await readJsonBody(req, maxBodyBytes(ctx)));
   const payload = payloadOf(ctx, body.data);
-  const delivered = publishTo(ctx, body.channel, payload, body.event);
+  const delivered = await publishTo(ctx, body.channel, payload, body.event);
   if (delivered instanceof Refusal) throw refused(delivered);
   ctx.channels.commitBeforeAnswer();
   return ok(JSON.stringify({ ok: true, delivered }));
@@ -58,8 +58,12 @@ export const broadcast: ApiHandler = async (ctx, { req }) => {
   const body = validate(broadcastBody, await readJsonBody(req, maxBodyBytes(ctx)));
   const payload = payloadOf(ctx, body.data);
   let total = 0;
-  const results = body.channels.map((channel) => {
-    const delivered = publishTo(ctx, channel, payload, body.event);
+  // Started together, in order (a history channel's publication waits for the engine).
+  const outcomes = await Promise.all(
+    body.channels.map((channel) => publishTo(ctx, channel, payload, body.event)),
+  );
+  const results = body.channels.map((channel, i) => {
+    const delivered = outcomes[i] as number | Refusal;
     if (delivered instanceof Refusal) {
       return { channel, error: { code: jsonCodeOf(delivered.code), message: delivered.message } };
     }
@@ -119,7 +123,7 @@ function intParam(query: URLSearchParams, name: string, min: number, max: number
  * offset, epoch}`: without a position the newest `limit`, with one the oldest `limit` after it
  * (paging forward). 404 when the channel keeps no history.
  */
-export const history: ApiHandler = (ctx, { channel, query }) => {
+export const history: ApiHandler = async (ctx, { channel, query }) => {
   const sinceOffset = intParam(query, 'since_offset', 0, Number.MAX_SAFE_INTEGER);
   const epoch = query.get('epoch') ?? undefined;
   if ((sinceOffset === undefined) !== (epoch === undefined)) {
@@ -128,7 +132,7 @@ export const history: ApiHandler = (ctx, { channel, query }) => {
   const since = sinceOffset === undefined ? undefined : { offset: sinceOffset, epoch: epoch as string };
   const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT);
   // As the JSON protocol: a malformed name is 400; a reserved `$` channel keeps no history (404).
-  const page = ctx.channels.readHistory(channel, since, limit);
+  const page = await ctx.channels.readHistory(channel, since, limit);
   if (page instanceof Refusal) throw refused(page);
   if (page === undefined) throw new ApiError(404, `channel ${channel} keeps no history`);
   return ok(`{"ok":true,${historyPageMembers(page, since !== undefined, MAX_HISTORY_REPLY_BYTES)}}`);

@@ -1,0 +1,87 @@
+import { type PauseStats, ReaderBackpressure } from '../transport/publisher-pause.js';
+
+/** What a session's queue looks like to its backpressure. */
+export interface QueueLevel {
+  readonly length: number;
+  readonly bytes: number;
+  readonly maxLength: number;
+  /** 0 = no byte limit. */
+  readonly maxBytes: number;
+}
+
+/**
+ * What a queue takes past its limits while it holds the publisher being handled paused: the
+ * rest of that publisher's read, at most 64 KiB of input, so at most 16,384 PUBLISH packets
+ * (4 bytes at the least) and their bytes with room for properties.
+ */
+export const ABSORBED_MESSAGES = 16_384;
+export const ABSORBED_BYTES = 128 * 1024;
+
+/** Fullness on a scale where 1,000 is a full queue. */
+const FULL = 1000;
+
+/**
+ * Backpressure from an MQTT session's queue (QoS 1/2 waiting for the client's receive window
+ * or the socket) to the publisher feeding it (transport/publisher-pause.ts): a queue half full
+ * while its client is connected pauses the publisher being handled, and lets it read again at
+ * a quarter, so that a subscriber merely slower than its publisher does not lose the oldest
+ * queued messages to `mqtt.max_queued_messages`. Past `limits.max_publisher_pause_ms` without
+ * getting there, the queue's own limits apply as without backpressure.
+ */
+export class QueuePressure {
+  private readonly backpressure: ReaderBackpressure;
+  private onRoom: (() => void) | undefined;
+
+  constructor(
+    private readonly level: QueueLevel,
+    maxPauseMs: number,
+    stats: PauseStats,
+    contain: (fn: () => void) => void,
+  ) {
+    const self = this;
+    this.backpressure = new ReaderBackpressure(
+      {
+        get waiting() {
+          return self.fullness();
+        },
+        budget: FULL / 2,
+        whenRoomMayBe: (check) => {
+          this.onRoom = check;
+        },
+        contain,
+      },
+      maxPauseMs,
+      stats,
+    );
+  }
+
+  /**
+   * A message is about to be queued while the client is connected: past half full, the
+   * publisher being handled is paused. True while it is: the queue then takes the message
+   * even past its limits (ABSORBED_*).
+   */
+  absorbs(): boolean {
+    return this.fullness() >= FULL / 2 && this.backpressure.holdCurrent();
+  }
+
+  /** Messages left the queue. */
+  drained(): void {
+    const check = this.onRoom;
+    if (check === undefined) return;
+    this.onRoom = undefined;
+    check();
+  }
+
+  /** The client went away: nothing it could read will come soon. */
+  detached(): void {
+    this.onRoom = undefined;
+    this.backpressure.dispose();
+  }
+
+  private fullness(): number {
+    const { length, bytes, maxLength, maxBytes } = this.level;
+    const byCount = maxLength > 0 ? (length * FULL) / maxLength : 0;
+    const byBytes = maxBytes > 0 ? (bytes * FULL) / maxBytes : 0;
+    return Math.max(byCount, byBytes);
+  }
+}
