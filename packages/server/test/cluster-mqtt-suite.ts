@@ -426,8 +426,12 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
       const options = { urls: [engineServer.url], prefix: 'pulse', nodeName: 'hostile' };
       const hostile = kind === 'nats' ? new NatsEngine(options) : new RedisEngine(options);
       await hostile.start({ message: () => {}, state: () => {} }, true);
+      let seq = 0;
       const send = (m: { y: string } & Record<string, unknown>) =>
-        assert.equal(hostile.publish(CONTROL_CHANNEL, encodeControl('hostile-node', m, undefined)), true);
+        assert.equal(
+          hostile.publish(CONTROL_CHANNEL, encodeControl('hostile-node', ++seq, m, undefined)),
+          true,
+        );
       const entry = (c: string, d: unknown = Buffer.from('x')) => ({
         c,
         d,
