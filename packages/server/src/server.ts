@@ -8,6 +8,7 @@ import { Cluster } from './cluster/cluster.js';
 import { ClusterApi } from './cluster/cluster-api.js';
 import { configuredEngine } from './cluster/engine-factory.js';
 import { sharedHistoryFor } from './cluster/history-factory.js';
+import { type MqttCluster, joinMqttToCluster } from './cluster/mqtt-cluster.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
@@ -115,6 +116,8 @@ export class PulseServer {
   readonly cluster: Cluster | undefined = undefined;
   /** `/api/channels` and `/api/disconnect` for the whole cluster. */
   private readonly clusterApi: ClusterApi | undefined;
+  /** MQTT retained messages and client ids across those nodes. */
+  readonly mqttCluster: MqttCluster | undefined = undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext: NativeContext;
@@ -290,6 +293,7 @@ export class PulseServer {
         pauseStats: this.transportStats.mqtt,
       });
     }
+    if (this.cluster !== undefined) this.mqttCluster = joinMqttToCluster(this.cluster, this.mqtt, config);
     this.nativeContext = {
       auth: sessionAuth,
       channels: this.channels,

@@ -9,6 +9,7 @@ import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
 import { spawnPulse } from './pulse-process.js';
+import { clusterMqttSuite } from './cluster-mqtt-suite.js';
 import { flushHistory } from './cluster-history-flush.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -905,4 +906,5 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
     });
   });
   clusterShareApiSuite(kind, startEngine);
+  clusterMqttSuite(kind, startEngine);
 }
