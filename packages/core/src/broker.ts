@@ -35,6 +35,14 @@ export interface ClusterHooks {
   removed(filter: string): void;
   /** A local join, update or leave; `dataBytes` as the member's protocol measured its data. */
   presenceChanged(event: PresenceEvent, dataBytes: number): void;
+  /** A shared group (`$share/g/filter`) got its first member here, or lost its last. */
+  groupAdded?(id: string): void;
+  groupRemoved?(id: string): void;
+  /**
+   * Whether this node delivers `message` to its members of shared group `id` (one node per
+   * group cluster-wide); asked once per group and message, only when a group matches.
+   */
+  deliversGroup?(message: Message, id: string): boolean;
 }
 
 export interface BrokerStats {
@@ -147,6 +155,7 @@ export class Broker {
       group = new SharedGroup(filter, shared.filter);
       this.sharedGroups.set(filter, group);
       this.indexTarget(shared.filter, group);
+      this.cluster?.groupAdded?.(filter);
     }
     group.add(subscriber);
   }
@@ -158,6 +167,7 @@ export class Broker {
     if (group.size === 0) {
       this.sharedGroups.delete(filter);
       this.unindexTarget(group.filter, group);
+      this.cluster?.groupRemoved?.(filter);
     }
   }
 
@@ -178,6 +188,21 @@ export class Broker {
     publication: Publication,
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): number | Refusal {
+    const refused = this.admit(publication, check);
+    if (refused) return refused;
+    if (this.history !== undefined) this.history.append(publication, Date.now());
+    return this.fanOut(publication);
+  }
+
+  /**
+   * The checks of `publish` (name, levels, overload), counting the publication when it passes;
+   * for a publication whose fan-out comes later (cluster history: after the engine gave it an
+   * offset), through `deliverRemote`.
+   */
+  admit(
+    publication: Publication,
+    check: (channel: string) => Refusal | undefined = checkPublishChannel,
+  ): Refusal | undefined {
     const invalid = check(publication.channel) ?? this.checkLevels(publication.channel);
     if (invalid) return invalid;
     if (this.overload !== undefined) {
@@ -185,8 +210,7 @@ export class Broker {
       return this.overload;
     }
     this.stats.publications++;
-    if (this.history !== undefined) this.history.append(publication, Date.now());
-    return this.fanOut(publication);
+    return undefined;
   }
 
   /**
@@ -196,6 +220,11 @@ export class Broker {
    */
   deliverRemote(message: Message): number {
     return this.fanOut(message);
+  }
+
+  /** The `$share/{group}/{filter}` groups with members on this node. */
+  sharedGroupIds(): IterableIterator<string> {
+    return this.sharedGroups.keys();
   }
 
   /** Filters with subscribers on this node (the interest a cluster engine re-establishes). */
@@ -250,7 +279,9 @@ export class Broker {
       delivered++;
     }
     if (groups !== undefined) {
+      const cluster = this.cluster;
       for (const group of groups) {
+        if (cluster?.deliversGroup !== undefined && !cluster.deliversGroup(message, group.id)) continue;
         const member = group.pick(round);
         if (member === undefined) continue;
         member.deliveryRound = round;

@@ -3,6 +3,8 @@ import { PresenceEvent } from './outbound.js';
 
 /** Members of other nodes remembered at most (all channels); past it a remote join is ignored. */
 export const MAX_REMOTE_MEMBERS = 100_000;
+/** Bytes of remote members (data as measured, channel, ids) held at most; past it a remote join is ignored. */
+export const MAX_REMOTE_PRESENCE_BYTES = 256 * 1024 * 1024;
 
 /** A member present through another node of the cluster. */
 export interface RemoteMember {
@@ -24,7 +26,8 @@ export class RemotePresence {
   /** channel → connection ids, per node. */
   private readonly byNode = new Map<string, Map<string, Set<string>>>();
   private count = 0;
-  /** Remote joins ignored because MAX_REMOTE_MEMBERS were held. */
+  private held = 0;
+  /** Remote joins ignored because MAX_REMOTE_MEMBERS or MAX_REMOTE_PRESENCE_BYTES were held. */
   ignored = 0;
 
   /**
@@ -38,15 +41,22 @@ export class RemotePresence {
     if (known !== undefined) {
       // The same connection id from two nodes: ids are random per process, so a forgery.
       if (known.node !== member.node) return undefined;
+      if (this.held - known.bytes + member.bytes > MAX_REMOTE_PRESENCE_BYTES) {
+        this.ignored++;
+        return undefined;
+      }
+      this.held += member.bytes - known.bytes;
       known.data = member.data;
       known.bytes = member.bytes;
       if (quiet) return undefined;
       return new PresenceEvent(channel, PresenceAction.Update, known.connectionId, known.user, known.data);
     }
-    if (this.count >= MAX_REMOTE_MEMBERS) {
+    const size = heldSize(member, channel);
+    if (this.count >= MAX_REMOTE_MEMBERS || this.held + size > MAX_REMOTE_PRESENCE_BYTES) {
       this.ignored++;
       return undefined;
     }
+    this.held += size;
     if (members === undefined) {
       members = new Map();
       this.channels.set(channel, members);
@@ -75,6 +85,7 @@ export class RemotePresence {
     members.delete(connectionId);
     if (members.size === 0) this.channels.delete(channel);
     this.count--;
+    this.held -= heldSize(member, channel);
     const channels = this.byNode.get(node);
     const ids = channels?.get(channel);
     ids?.delete(connectionId);
@@ -117,4 +128,14 @@ export class RemotePresence {
   get size(): number {
     return this.count;
   }
+
+  /** What the members held count against MAX_REMOTE_PRESENCE_BYTES. */
+  get heldBytes(): number {
+    return this.held;
+  }
+}
+
+/** A member's data as measured, and the strings that name it. */
+function heldSize(member: RemoteMember, channel: string): number {
+  return member.bytes + channel.length + member.connectionId.length + (member.user?.length ?? 0);
 }

@@ -28,6 +28,8 @@ export interface RetainedStore {
   get(channel: string): Publication | undefined;
   /** The live retained messages matching `filter` and set before this call, walked lazily. */
   cursor(filter: string): RetainedCursor;
+  /** The retained messages clients set (not the server's own $SYS), expired or not, in no order. */
+  clientMessages(): IterableIterator<Publication>;
   readonly size: number;
   /** Bytes held by the messages that count towards the limits. */
   readonly bytes: number;
@@ -91,6 +93,12 @@ export class MemoryRetainedStore implements RetainedStore {
 
   cursor(filter: string): RetainedCursor {
     return new RetainedCursor(this.tree.root, filter, this.seq);
+  }
+
+  *clientMessages(): IterableIterator<Publication> {
+    for (const [channel, node] of this.nodes) {
+      if (node.entry !== undefined && !isServerChannel(channel)) yield node.entry.publication;
+    }
   }
 
   /** Why storing `bytes` on `channel` would go past a limit, once expired messages are gone. */

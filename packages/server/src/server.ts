@@ -5,7 +5,10 @@ import { forgetStreams, Broker, ChannelHistory, type Store, type StoredState } f
 import { InputBudget } from '@pulse/protocol';
 import { Admission } from './admission.js';
 import { Cluster } from './cluster/cluster.js';
+import { ClusterApi } from './cluster/cluster-api.js';
 import { configuredEngine } from './cluster/engine-factory.js';
+import { sharedHistoryFor } from './cluster/history-factory.js';
+import { type MqttCluster, joinMqttToCluster } from './cluster/mqtt-cluster.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
@@ -111,6 +114,10 @@ export class PulseServer {
   private readonly admission: Admission;
   /** The other nodes, when `[cluster]` names an engine. */
   readonly cluster: Cluster | undefined = undefined;
+  /** `/api/channels` and `/api/disconnect` for the whole cluster. */
+  private readonly clusterApi: ClusterApi | undefined;
+  /** MQTT retained messages and client ids across those nodes. */
+  readonly mqttCluster: MqttCluster | undefined = undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly nativeContext: NativeContext;
@@ -207,13 +214,35 @@ export class PulseServer {
     });
     const engine = configuredEngine(config.cluster);
     if (engine !== undefined) {
+      const maxEnvelopeBytes =
+        2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536;
       this.cluster = new Cluster(engine.engine, this.broker, this.log, {
         nodeName: engine.nodeName,
         where: engine.where,
         presenceTtlMs: config.cluster.presence_ttl_ms,
-        maxEnvelopeBytes: 2 * Math.max(config.limits.max_message_size, config.mqtt.max_packet_size) + 65_536,
+        presenceDataBytes: config.presence.max_data_bytes,
+        maxEnvelopeBytes,
       });
       this.channels.cluster = this.cluster;
+      this.cluster.history = sharedHistoryFor(
+        config,
+        this.cluster,
+        this.broker,
+        engine.nodeName,
+        maxEnvelopeBytes,
+      );
+      this.channels.sharedHistory = this.cluster.history;
+      const cluster = this.cluster;
+      this.clusterApi = new ClusterApi(
+        {
+          connected: () => cluster.stats.state === 'connected',
+          peers: () => cluster.presence.peers(),
+          send: (message, to) => cluster.control.send(message, to),
+        },
+        this.broker,
+        (match, reason) => this.disconnectClients(match, reason),
+      );
+      cluster.control.register(this.clusterApi);
     }
     this.heartbeat = new HeartbeatMonitor(
       config.heartbeat.interval_ms,
@@ -264,6 +293,7 @@ export class PulseServer {
         pauseStats: this.transportStats.mqtt,
       });
     }
+    if (this.cluster !== undefined) this.mqttCluster = joinMqttToCluster(this.cluster, this.mqtt, config);
     this.nativeContext = {
       auth: sessionAuth,
       channels: this.channels,
@@ -506,6 +536,7 @@ export class PulseServer {
         log: this.log,
         channels: this.channels,
         disconnectClients: (match, reason) => this.disconnectClients(match, reason),
+        cluster: this.clusterApi,
         isDraining: () => this.draining,
       },
       this.metrics.registry,

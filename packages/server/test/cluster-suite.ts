@@ -9,6 +9,12 @@ import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
 import { spawnPulse } from './pulse-process.js';
+import { clusterMqttSuite } from './cluster-mqtt-suite.js';
+import { flushHistory } from './cluster-history-flush.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clusterShareApiSuite } from './cluster-share-api-suite.js';
 
 const KEY = 'cluster-test-api-key-0123456789';
 /** Every byte value, and a NUL in the middle of a UTF-8 string. */
@@ -423,6 +429,30 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       }
     });
 
+    test("an MQTT subscriber of '+' on a node (interest that covers the control channel) does not make a remote join arrive twice", async () => {
+      const wide = await mqttClient(a.tcpUrl, { protocolVersion: 5 });
+      const watcher = await wsClient(a);
+      const member = await wsClient(b);
+      const events = new Inbox<PresenceEvent>();
+      try {
+        await new Promise((resolve) => wide.subscribe('+', resolve));
+        watcher.onPresence(events.push);
+        await watcher.subscribe('wide-room', () => {});
+        await settled(a, b);
+        await member.presence.join('wide-room', { n: 1 });
+        await events.waitFor(1);
+        await sleep(300);
+        assert.deepEqual(
+          events.items.map((e) => e.action),
+          ['join'],
+        );
+      } finally {
+        watcher.close();
+        member.close();
+        await endAll(wide);
+      }
+    });
+
     test('a member whose connection closes leaves on every node; a node started later learns the members already there', async () => {
       const onA = await wsClient(a);
       await onA.presence.join('lobby', { n: 1 });
@@ -466,6 +496,55 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
         );
       } finally {
         watcher.close();
+      }
+    });
+  });
+
+  describe(`cluster over ${kind}-server: a node paused past cluster.presence_ttl_ms`, () => {
+    test('its members leave the other nodes, and come back when it resumes (its engine connection never dropped)', async () => {
+      const engineServer = await startEngine();
+      const other = await startNode({ engine: kind, url: engineServer.url, presence_ttl_ms: 1500 });
+      const port = await freePort();
+      const paused = spawnPulse([
+        '--port',
+        String(port),
+        '--tcp-port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--mqtt-port',
+        '0',
+        '--cluster-presence-ttl-ms',
+        '1500',
+        '--cluster-engine',
+        kind,
+        '--cluster-url',
+        engineServer.url,
+      ]);
+      try {
+        await paused.ready;
+        const there = await PulseClient.connect(`ws://127.0.0.1:${port}/ws`, {
+          WebSocket: WebSocket as never,
+        });
+        await there.presence.join('pause-room', { who: 'paused' });
+        const onOther = await wsClient(other);
+        await onOther.presence.join('pause-room', { who: 'other' });
+        const here = onOther;
+        const count = async (client: PulseClient) =>
+          Object.keys(await client.presence.sync('pause-room')).length;
+        await eventually(async () => (await count(here)) === 2, 'both members on the other node');
+        paused.child.kill('SIGSTOP');
+        await eventually(async () => (await count(here)) === 1, 'the paused node members gone', 5000);
+        paused.child.kill('SIGCONT');
+        await eventually(async () => (await count(here)) === 2, 'back on the other node', 5000);
+        await eventually(async () => (await count(there)) === 2, 'and the other node back on it', 5000);
+        there.close();
+        onOther.close();
+      } finally {
+        paused.child.kill('SIGCONT');
+        await paused.kill();
+        await other.stop();
+        await engineServer.dispose();
       }
     });
   });
@@ -536,4 +615,296 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
       }
     });
   });
+
+  describe(`cluster over ${kind}-server: history and recovery`, () => {
+    const HISTORY = [{ pattern: 'h/#', size: 100, ttl_ms: 0 }];
+    let engineServer: DisposableServer;
+    let a: Node;
+    let b: Node;
+    let c: Node;
+    const clients: PulseClient[] = [];
+    const client = async (node: Node) => {
+      const pulse = await wsClient(node);
+      clients.push(pulse);
+      return pulse;
+    };
+    const payloads = (list: Publication[]) => list.map(text);
+
+    before(async () => {
+      engineServer = await startEngine();
+      const cluster = { engine: kind, url: engineServer.url };
+      const overrides = { auth: { api_keys: [KEY] }, history: HISTORY };
+      [a, b, c] = await Promise.all([
+        startNode({ ...cluster, node_name: 'ha' }, overrides),
+        startNode({ ...cluster, node_name: 'hb' }, overrides),
+        startNode({ ...cluster, node_name: 'hc' }, overrides),
+      ]);
+      for (const node of [a, b, c]) {
+        await eventually(async () => node.server.cluster?.history?.store.ready === true, 'history ready');
+      }
+    });
+    after(async () => {
+      for (const pulse of clients) pulse.close();
+      await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+      await engineServer?.dispose();
+    });
+
+    test('publish on A, recover on B: recovered true with exactly the missed publications, in order', async () => {
+      const publisher = await client(a);
+      const reader = await client(b);
+      const seen = new Inbox<Publication>();
+      const first = await reader.subscribe('h/recover', seen.push);
+      assert.equal(first.offset, 0, 'a new stream: offset 0');
+      assert.equal(typeof first.epoch, 'string');
+      await settled(a, b);
+      await publisher.publish('h/recover', 'one');
+      const [one] = await seen.waitFor(1);
+      assert.equal(one?.offset, 1);
+      assert.equal(one?.epoch, first.epoch);
+      reader.close();
+      for (const word of ['two', 'three', 'four']) await publisher.publish('h/recover', word);
+      const back = await client(b);
+      const missed = new Inbox<Publication>();
+      const ack = await back.subscribe('h/recover', missed.push, {
+        recover: { offset: 1, epoch: first.epoch as string },
+      });
+      assert.deepEqual(ack, { recovered: true, offset: 4, epoch: first.epoch });
+      const got = await missed.waitFor(3);
+      assert.deepEqual(payloads(got), ['two', 'three', 'four']);
+      assert.deepEqual(
+        got.map((p) => p.offset),
+        [2, 3, 4],
+      );
+      await publisher.publish('h/recover', 'five');
+      const five = (await missed.waitFor(4))[3];
+      assert.equal(text(five as Publication), 'five');
+      await sleep(100);
+      assert.equal(missed.items.length, 4, 'no duplicate');
+      // On C, which never had a subscriber of it, from the start of the stream.
+      const onC = await client(c);
+      const all = new Inbox<Publication>();
+      const fromStart = await onC.subscribe('h/recover', all.push, {
+        recover: { offset: 0, epoch: first.epoch as string },
+      });
+      assert.equal(fromStart.recovered, true);
+      assert.deepEqual(payloads(await all.waitFor(5)), ['one', 'two', 'three', 'four', 'five']);
+      // A position of another epoch: not recovered, nothing replayed.
+      const stale = await (await client(c)).subscribe('h/recover', () => assert.fail('replayed'), {
+        recover: { offset: 2, epoch: 'not-the-epoch' },
+      });
+      assert.deepEqual(stale, { recovered: false, offset: 5, epoch: first.epoch });
+    });
+
+    test('GET /api/history on B lists the publications made on A (and JSON history on C)', async () => {
+      const publisher = await client(a);
+      for (const word of ['x', 'y', 'z']) await publisher.publish('h/api', word);
+      const res = await fetch(`${b.httpUrl}/api/history/${encodeURIComponent('h/api')}`, {
+        headers: { 'x-api-key': KEY },
+      });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as {
+        publications: { offset: number; data: unknown }[];
+        offset: number;
+      };
+      assert.equal(body.offset, 3);
+      assert.deepEqual(
+        body.publications.map((p) => p.offset),
+        [1, 2, 3],
+      );
+      const paged = await fetch(`${b.httpUrl}/api/history/${encodeURIComponent('h/api')}?limit=2`, {
+        headers: { 'x-api-key': KEY },
+      });
+      const newest = (await paged.json()) as { publications: { offset: number }[] };
+      assert.deepEqual(
+        newest.publications.map((p) => p.offset),
+        [2, 3],
+      );
+      const json = await JsonWs.open(c);
+      try {
+        const reply = (await json.ok('history', { channel: 'h/api' })) as {
+          publications: unknown[];
+          offset: number;
+        };
+        assert.equal(reply.offset, 3);
+        assert.equal(reply.publications.length, 3);
+      } finally {
+        json.close();
+      }
+      const native = await (await client(c)).history('h/api', { limit: 10 });
+      assert.deepEqual(native.publications.map(text), ['x', 'y', 'z']);
+    });
+
+    test('publishers on two nodes interleaved on one channel: one contiguous offset sequence, the same order on every node', async () => {
+      const watchers = await Promise.all([a, b, c].map((node) => client(node)));
+      const inboxes = watchers.map(() => new Inbox<Publication>());
+      for (const [i, w] of watchers.entries())
+        await w.subscribe('h/race', (inboxes[i] as Inbox<Publication>).push);
+      await settled(a, b, c);
+      const [onA, onB] = [await client(a), await client(b)];
+      const N = 60;
+      const sends: Promise<unknown>[] = [];
+      for (let i = 0; i < N; i++) {
+        sends.push(onA.publish('h/race', `a${i}`));
+        sends.push(onB.publish('h/race', `b${i}`));
+      }
+      await Promise.all(sends);
+      const lists = await Promise.all(inboxes.map((inbox) => inbox.waitFor(2 * N, 10_000)));
+      const expected = Array.from({ length: 2 * N }, (_, i) => i + 1);
+      for (const list of lists)
+        assert.deepEqual(
+          list.map((p) => p.offset),
+          expected,
+        );
+      const order = payloads(lists[0] as Publication[]);
+      for (const list of lists) assert.deepEqual(payloads(list), order, 'the same order on every node');
+      for (const who of ['a', 'b']) {
+        const mine = order.filter((t) => t.startsWith(who));
+        assert.deepEqual(
+          mine,
+          Array.from({ length: N }, (_, i) => `${who}${i}`),
+          `${who}'s publications in its order`,
+        );
+      }
+      await sleep(200);
+      for (const inbox of inboxes) assert.equal(inbox.items.length, 2 * N, 'no duplicate');
+    });
+
+    test('MQTT and HTTP publishes on a history channel are acknowledged once the engine took them, with offsets', async () => {
+      const reader = await client(c);
+      const seen = new Inbox<Publication>();
+      await reader.subscribe('h/proto', seen.push);
+      await settled(c);
+      const mq = await mqttClient(a.tcpUrl, { protocolVersion: 5 });
+      try {
+        await mq.publishAsync('h/proto', 'mqtt', { qos: 1 });
+        const res = await apiPublish(b, '/api/publish', { channel: 'h/proto', data: 'http' });
+        assert.equal(res.status, 200);
+        const got = await seen.waitFor(2);
+        assert.deepEqual(
+          got.map((p) => p.offset),
+          [1, 2],
+        );
+        assert.deepEqual(payloads(got), ['mqtt', '"http"']);
+      } finally {
+        await endAll(mq);
+      }
+    });
+
+    test('the stream lost on the engine (flushed): recovery says recovered false, never a lie; publishing goes on in a new epoch', async () => {
+      const publisher = await client(a);
+      await publisher.publish('h/flush', 'before');
+      const { epoch } = await publisher.history('h/flush');
+      await flushHistory(kind, engineServer.url);
+      const ack = await (await client(b)).subscribe('h/flush', () => {}, { recover: { offset: 1, epoch } });
+      assert.equal(ack.recovered, false);
+      assert.notEqual(ack.epoch, epoch);
+      await publisher.publish('h/flush', 'after');
+      const page = await publisher.history('h/flush');
+      assert.deepEqual(page.publications.map(text), ['after']);
+      assert.equal(page.epoch, ack.epoch);
+    });
+
+    test('the engine down: a publication on a history channel is refused with a clear error; others still go; it works again after', async () => {
+      const publisher = await client(a);
+      const local = new Inbox<Publication>();
+      await publisher.subscribe('plain', local.push);
+      await engineServer.stop();
+      try {
+        await eventually(async () => a.server.cluster?.history?.store.ready === false, 'history not ready');
+        await assert.rejects(
+          publisher.publish('h/down', 'lost?'),
+          /keeps history and the cluster's history \(\w+\) is unreachable/,
+        );
+        await publisher.publish('plain', 'still');
+        await local.waitFor(1);
+      } finally {
+        await engineServer.restart();
+      }
+      await eventually(
+        async () => a.server.cluster?.history?.store.ready === true,
+        'history ready again',
+        15_000,
+      );
+      await publisher.publish('h/down', 'back');
+      const page = await publisher.history('h/down');
+      assert.deepEqual(page.publications.map(text), ['back']);
+    });
+  });
+
+  describe(`cluster over ${kind}-server: recovery after a node is killed with SIGKILL`, () => {
+    test('a client of the killed node recovers on the survivor: recovered true, no gap, no duplicate', async () => {
+      const engineServer = await startEngine();
+      const dir = await mkdtemp(join(tmpdir(), 'pulse-history-kill-'));
+      const config = join(dir, 'pulse.toml');
+      await writeFile(config, '[[history]]\npattern = "h/#"\nsize = 100\n');
+      const survivor = await startNode(
+        { engine: kind, url: engineServer.url },
+        { history: [{ pattern: 'h/#', size: 100, ttl_ms: 0 }] },
+      );
+      const port = await freePort();
+      const victim = spawnPulse(
+        [
+          '--config',
+          config,
+          '--port',
+          String(port),
+          '--tcp-port',
+          '0',
+          '--metrics-port',
+          '0',
+          '--mqtt-port',
+          '0',
+        ].concat(['--cluster-engine', kind, '--cluster-url', engineServer.url]),
+        {},
+      );
+      const open: PulseClient[] = [];
+      try {
+        await victim.ready;
+        const connect = async (url: string) => {
+          const pulse = await PulseClient.connect(url, { WebSocket: WebSocket as never });
+          open.push(pulse);
+          return pulse;
+        };
+        const victimUrl = `ws://127.0.0.1:${port}/ws`;
+        const reader = await connect(victimUrl);
+        const received = new Inbox<Publication>();
+        await reader.subscribe('h/kill', received.push);
+        const onVictim = await connect(victimUrl);
+        const onSurvivor = await wsClient(survivor);
+        open.push(onSurvivor);
+        await sleep(200);
+        for (let i = 1; i <= 5; i++) await onSurvivor.publish('h/kill', `s${i}`);
+        for (let i = 6; i <= 8; i++) await onVictim.publish('h/kill', `v${i}`);
+        await received.waitFor(8);
+        await victim.kill();
+        for (let i = 9; i <= 12; i++) await onSurvivor.publish('h/kill', `s${i}`);
+        const position = reader.lastPosition('h/kill');
+        assert.equal(position?.offset, 8);
+        const back = await wsClient(survivor);
+        open.push(back);
+        const missed = new Inbox<Publication>();
+        const ack = await back.subscribe('h/kill', missed.push, { recover: position });
+        assert.deepEqual(ack, { recovered: true, offset: 12, epoch: position?.epoch });
+        const got = await missed.waitFor(4);
+        assert.deepEqual(got.map(text), ['s9', 's10', 's11', 's12']);
+        const all = [...received.items, ...got].map((p) => p.offset);
+        assert.deepEqual(
+          all,
+          Array.from({ length: 12 }, (_, i) => i + 1),
+          'no gap, no duplicate',
+        );
+        // What the killed node acknowledged is in the survivor's history.
+        const page = await back.history('h/kill', { limit: 100 });
+        assert.deepEqual(page.publications.slice(5, 8).map(text), ['v6', 'v7', 'v8']);
+      } finally {
+        for (const pulse of open) pulse.close();
+        await victim.kill();
+        await survivor.stop();
+        await engineServer.dispose();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+  clusterShareApiSuite(kind, startEngine);
+  clusterMqttSuite(kind, startEngine);
 }

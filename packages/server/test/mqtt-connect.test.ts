@@ -424,6 +424,37 @@ test('session takeover: the old connection gets DISCONNECT 0x8E (v5) or is close
   });
 });
 
+test('session takeover of a continuing session drops the will even with no delay (as Mosquitto)', async () => {
+  await withMqtt({}, async (h) => {
+    const watcher = await mqttClient(h.tcpUrl);
+    await watcher.subscribeAsync('kept-will/#', { qos: 1 });
+    const clientId = uniqueId('dup');
+    const persistent = {
+      protocolVersion: 5,
+      clientId,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    } as const;
+    const old = await mqttClient(h.tcpUrl, {
+      ...persistent,
+      will: { topic: 'kept-will/now', payload: Buffer.from('x'), qos: 1, retain: false },
+    });
+    const fresh = await mqttClientWithConnack(h.tcpUrl, persistent);
+    assert.equal((await old.gone)?.reasonCode, 0x8e);
+    assert.equal(fresh.connack.sessionPresent, true);
+    await watcher.publishAsync('kept-will/fence', 'fence', { qos: 1 });
+    await watcher.inbox.waitFor(1);
+    // The old connection's close is handled on the server some time after the client saw it.
+    await sleep(300);
+    assert.deepEqual(
+      watcher.inbox.items.map((m) => m.topic),
+      ['kept-will/fence'],
+      'the will of the connection taken over is not sent',
+    );
+    await endAll(fresh.client, watcher);
+  });
+});
+
 test('DISCONNECT from the client: 0x00 discards the will, 0x04 and error codes send it, session expiry rules', async () => {
   await withMqtt({}, async (h) => {
     const watcher = await mqttClient(h.tcpUrl);

@@ -7,6 +7,7 @@ import {
   type StreamPosition,
   type Subscriber,
 } from '@pulse/core';
+import type { SharedHistory, SubscribeCommit } from '../cluster/shared-history.js';
 import { readHistory } from '../history/read-history.js';
 import { type SubscribeRecovery, subscribeRecovery } from '../history/subscribe-recovery.js';
 import type { CheckedPresenceData } from '../presence/presence-data.js';
@@ -34,7 +35,14 @@ export interface PresenceSync {
  */
 export class ChannelOperations {
   /** The other nodes, when `[cluster]` has an engine: they get every publication made here. */
-  cluster: { forward(publication: Publication): void } | undefined = undefined;
+  cluster:
+    | { forward(publication: Publication): void; interestInForce(): Promise<void> | undefined }
+    | undefined = undefined;
+  /**
+   * History and recovery cluster-wide, when `[cluster]` has an engine and `[[history]]` rules:
+   * the operations on a history channel go there and answer asynchronously (a Promise).
+   */
+  sharedHistory: SharedHistory | undefined = undefined;
 
   constructor(
     readonly broker: Broker,
@@ -57,7 +65,16 @@ export class ChannelOperations {
   publish(
     publication: Publication,
     nameProblem?: (channel: string) => Refusal | undefined,
-  ): number | Refusal {
+  ): number | Refusal | Promise<number | Refusal> {
+    const shared = this.sharedHistory;
+    if (shared?.covers(publication.channel)) {
+      const pending = shared.publish(publication, nameProblem);
+      if (pending instanceof Refusal) return pending;
+      return pending.then((delivered) => {
+        if (typeof delivered === 'number' && delivered > 0) this.scheduler.notePublication(publication);
+        return delivered;
+      });
+    }
     const delivered = this.broker.publish(publication, nameProblem);
     if (typeof delivered !== 'number') return delivered;
     if (delivered > 0) this.scheduler.notePublication(publication);
@@ -85,10 +102,21 @@ export class ChannelOperations {
     recover: StreamPosition | undefined,
     encode: (publication: Publication) => Buffer,
     room: number,
-  ): SubscribeRecovery | Refusal {
+  ): SubscribeRecovery | Refusal | Promise<SubscribeCommit> {
+    const shared = this.sharedHistory;
+    if (shared?.covers(filter)) return shared.subscribe(subscriber, filter, recover, encode, room);
     const refusal = this.broker.subscribe(subscriber, filter);
     if (refusal) return refusal;
     return subscribeRecovery(this.broker.history, filter, recover, encode, room);
+  }
+
+  /**
+   * After a subscribe: a promise when the cluster engine does not hold this node's interest
+   * yet (bounded), to answer once a publication from any node is sure to arrive; undefined
+   * without a cluster or when it does (docs/CLUSTER.md, "When a subscription takes effect").
+   */
+  interestInForce(): Promise<void> | undefined {
+    return this.cluster?.interestInForce();
   }
 
   unsubscribe(subscriber: Subscriber, filter: string): Refusal | undefined {
@@ -105,7 +133,9 @@ export class ChannelOperations {
     channel: string,
     since: StreamPosition | undefined,
     limit: number | undefined,
-  ): HistoryPage | Refusal | undefined {
+  ): HistoryPage | Refusal | undefined | Promise<HistoryPage | Refusal> {
+    const shared = this.sharedHistory;
+    if (shared?.covers(channel)) return shared.read(channel, since, limit);
     return readHistory(this.broker.history, channel, since, limit);
   }
 

@@ -1,4 +1,4 @@
-import { type Broker, MAX_REMOTE_MEMBERS, type PresenceEvent } from '@pulse/core';
+import { type Broker, MAX_REMOTE_MEMBERS, type PresenceEvent, checkPublishChannel } from '@pulse/core';
 import { PresenceAction, msgpack, plainMessagePackProblem } from '@pulse/protocol';
 import type { ControlFeature, UncheckedControl } from './control-bus.js';
 import { MAX_ORIGINS } from './origin-sequences.js';
@@ -16,6 +16,19 @@ const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 const MAX_DATA_DEPTH = 30;
 /** A member list asked for by several nodes at once is sent once. */
 const LIST_COALESCE_MS = 50;
+/**
+ * Lists sent at most once in this long, asked for or not: an ask costs its sender a few bytes
+ * and every node its whole member list, so that a writer repeating it would otherwise have every
+ * node publish its members without end.
+ */
+export const LIST_MIN_INTERVAL_MS = 1000;
+/**
+ * A remote member's data, as MessagePack, at most this many times presence.max_data_bytes: the
+ * limit is on the size in the client's protocol, and JSON's `0.5` is 9 bytes of MessagePack.
+ */
+export const REMOTE_DATA_FACTOR = 4;
+/** Characters of a remote member's connection id, and of its user id, at most. */
+export const MAX_REMOTE_ID_CHARS = 1024;
 
 const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -34,17 +47,25 @@ export class ClusterPresence implements ControlFeature {
   private readonly lastHeard = new Map<string, number>();
   /** The member list being received from each node: its number and the members seen so far. */
   private readonly incoming = new Map<string, { n: number; seen: Map<string, Set<string>>; count: number }>();
+  /** Members remembered in `incoming`, all lists together (MAX_REMOTE_MEMBERS at most). */
+  private incomingCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private listTimer: NodeJS.Timeout | undefined;
   private listNumber = 0;
+  private lastListAt = Number.NEGATIVE_INFINITY;
+  private readonly maxRemoteDataBytes: number;
   /** Control messages refused (malformed data, too many nodes). */
   rejected = 0;
 
   constructor(
     private readonly broker: Broker,
-    private readonly send: (message: PresenceMessage) => void,
+    private readonly send: (message: PresenceMessage, to?: string) => void,
     private readonly ttlMs: number,
-  ) {}
+    /** presence.max_data_bytes */
+    maxDataBytes: number,
+  ) {
+    this.maxRemoteDataBytes = REMOTE_DATA_FACTOR * maxDataBytes;
+  }
 
   start(): void {
     this.timer = setInterval(() => this.tick(Date.now()), Math.max(1, Math.floor(this.ttlMs / 3)));
@@ -84,9 +105,19 @@ export class ClusterPresence implements ControlFeature {
       this.drop(origin);
       return undefined;
     }
+    const known = this.lastHeard.has(origin);
     this.lastHeard.set(origin, now);
-    this.apply(origin, message);
-    return undefined;
+    // A node heard from again after its members were dropped here (silent past the TTL: paused,
+    // or a goodbye forged in its name) does not know: ask it. A node that (re)joins says so
+    // with an 'h' to all and sends its list itself.
+    const joining = message.y === 's' || (message.y === 'h' && message.r !== true);
+    if (!known && !joining) this.send({ y: 'h', r: true }, origin);
+    return this.apply(origin, message);
+  }
+
+  /** Members of unfinished lists remembered, all lists together. */
+  get listMembersHeld(): number {
+    return this.incomingCount;
   }
 
   /** The other nodes heard from within the TTL (their ids). */
@@ -94,10 +125,19 @@ export class ClusterPresence implements ControlFeature {
     return this.lastHeard.keys();
   }
 
-  private apply(origin: string, message: PresenceMessage): void {
+  /** True when node `id` was heard from within the TTL. */
+  isPeer(id: string): boolean {
+    return this.lastHeard.has(id);
+  }
+
+  /** Why the message was refused, or undefined. */
+  private apply(origin: string, message: PresenceMessage): string | undefined {
     switch (message.y) {
-      case 'j':
-        return this.deliver(this.join(origin, message.c, message.i, message.u, message.d, message.b, false));
+      case 'j': {
+        const event = this.join(origin, message.c, message.i, message.u, message.d, message.b, false);
+        if (typeof event === 'string') return event;
+        return this.deliver(event);
+      }
       case 'l':
         return this.deliver(this.broker.remotePresence.leave(origin, message.c, message.i));
       case 'h':
@@ -126,7 +166,7 @@ export class ClusterPresence implements ControlFeature {
 
   private drop(origin: string): void {
     this.lastHeard.delete(origin);
-    this.incoming.delete(origin);
+    this.forgetList(origin);
     for (const event of this.broker.remotePresence.dropNode(origin)) this.broker.deliverRemote(event);
   }
 
@@ -138,34 +178,67 @@ export class ClusterPresence implements ControlFeature {
     data: Uint8Array | null | undefined,
     bytes: number,
     quiet: boolean,
-  ): PresenceEvent | undefined {
+  ): PresenceEvent | undefined | string {
+    const problem = this.memberProblem(channel, connectionId, user, data);
+    if (problem !== undefined) {
+      this.rejected++;
+      return problem;
+    }
     let decoded: Record<string, unknown> | undefined;
+    let size = 0;
     if (data !== null && data !== undefined) {
-      const problem = plainMessagePackProblem(data, MAX_DATA_DEPTH);
-      const value = problem === undefined ? msgpack.unpack(data) : undefined;
+      const value =
+        plainMessagePackProblem(data, MAX_DATA_DEPTH) === undefined ? msgpack.unpack(data) : undefined;
       if (!isMap(value)) {
         this.rejected++;
-        return undefined;
+        return 'presence data not a plain map';
       }
       decoded = value;
+      size = data.length;
     }
-    const member = { node: origin, connectionId, user: user ?? undefined, data: decoded, bytes };
+    // The size the node says its client's protocol measured, held to what is there and to the bound.
+    const measured = Math.min(Math.max(bytes, size), this.maxRemoteDataBytes);
+    const member = { node: origin, connectionId, user: user ?? undefined, data: decoded, bytes: measured };
     return this.broker.remotePresence.join(member, channel, quiet);
   }
 
-  private deliver(event: PresenceEvent | undefined): void {
-    if (event !== undefined) this.broker.deliverRemote(event);
+  /** What this node would have refused of its own client's join (docs/SECURITY.md). */
+  private memberProblem(
+    channel: string,
+    connectionId: string,
+    user: string | null | undefined,
+    data: Uint8Array | null | undefined,
+  ): string | undefined {
+    if (checkPublishChannel(channel) !== undefined || this.broker.checkLevels(channel) !== undefined)
+      return 'presence on a channel no client can name';
+    if (
+      connectionId === '' ||
+      connectionId.length > MAX_REMOTE_ID_CHARS ||
+      (user?.length ?? 0) > MAX_REMOTE_ID_CHARS
+    )
+      return 'presence ids too long';
+    if ((data?.length ?? 0) > this.maxRemoteDataBytes)
+      return `presence data over ${this.maxRemoteDataBytes} bytes`;
+    return undefined;
   }
 
-  private scheduleList(): void {
-    this.listTimer ??= setTimeout(() => {
+  private deliver(event: PresenceEvent | undefined): undefined {
+    if (event !== undefined) this.broker.deliverRemote(event);
+    return undefined;
+  }
+
+  private scheduleList(): undefined {
+    if (this.listTimer !== undefined) return;
+    const wait = Math.max(LIST_COALESCE_MS, this.lastListAt + LIST_MIN_INTERVAL_MS - Date.now());
+    this.listTimer = setTimeout(() => {
       this.listTimer = undefined;
       this.sendList();
-    }, LIST_COALESCE_MS);
+    }, wait);
   }
 
   /** This node's members, in parts (an empty list says "none"). */
   private sendList(): void {
+    this.lastListAt = Date.now();
     const n = ++this.listNumber;
     let part: SnapshotMember[] = [];
     let bytes = 0;
@@ -183,17 +256,21 @@ export class ClusterPresence implements ControlFeature {
   }
 
   /** A part of `origin`'s member list: joins for the new, and on the last part, leaves for the gone. */
-  private receiveList(origin: string, n: number, final: boolean, members: SnapshotMember[]): void {
+  private receiveList(origin: string, n: number, final: boolean, members: SnapshotMember[]): undefined {
     let list = this.incoming.get(origin);
     if (list === undefined || list.n !== n) {
+      this.forgetList(origin);
       list = { n, seen: new Map(), count: 0 };
       this.incoming.set(origin, list);
     }
     for (const [channel, connectionId, user, data, bytes] of members) {
-      this.deliver(this.join(origin, channel, connectionId, user, data, bytes, true));
-      // A list longer than the members kept is not remembered past them (a hostile writer).
-      if (list.count >= MAX_REMOTE_MEMBERS) continue;
+      const event = this.join(origin, channel, connectionId, user, data, bytes, true);
+      if (typeof event !== 'string') this.deliver(event);
+      // Lists longer than the members kept, all lists together, are not remembered past them:
+      // unfinished lists from many origins (a hostile writer) would otherwise add up.
+      if (this.incomingCount >= MAX_REMOTE_MEMBERS) continue;
       list.count++;
+      this.incomingCount++;
       let ids = list.seen.get(channel);
       if (ids === undefined) {
         ids = new Set();
@@ -202,12 +279,19 @@ export class ClusterPresence implements ControlFeature {
       ids.add(connectionId);
     }
     if (!final) return;
-    this.incoming.delete(origin);
+    this.forgetList(origin);
     for (const [channel, ids] of this.broker.remotePresence.membersOf(origin)) {
       const seen = list.seen.get(channel);
       for (const id of ids) {
         if (seen?.has(id) !== true) this.deliver(this.broker.remotePresence.leave(origin, channel, id));
       }
     }
+  }
+
+  private forgetList(origin: string): void {
+    const list = this.incoming.get(origin);
+    if (list === undefined) return;
+    this.incoming.delete(origin);
+    this.incomingCount -= list.count;
   }
 }

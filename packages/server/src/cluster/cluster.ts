@@ -4,9 +4,11 @@ import type { Logger } from '../log.js';
 import type { ClusterEngine, EngineState } from './cluster-engine.js';
 import { ClusterStartError } from './cluster-error.js';
 import { ClusterPresence } from './cluster-presence.js';
+import { ClusterShareGroups } from './cluster-share-groups.js';
 import { CONTROL_CHANNEL, ControlBus, type OutgoingControl } from './control-bus.js';
 import { decodeEnvelope, encodeControl, encodeEnvelope } from './envelope.js';
 import { OriginSequences } from './origin-sequences.js';
+import type { SharedHistory } from './shared-history.js';
 
 /** What pulse_cluster_* report (metrics/cluster-metrics.ts). */
 export interface ClusterStats {
@@ -27,6 +29,9 @@ export interface ClusterStats {
   lagMs: number;
 }
 
+/** The longest a subscribe's answer waits for the engine to hold its new interest. */
+export const SUBSCRIBE_SETTLE_MAX_MS = 2000;
+
 export interface ClusterOptions {
   readonly nodeName: string;
   /** The largest envelope accepted from the engine. */
@@ -35,6 +40,8 @@ export interface ClusterOptions {
   readonly where: string;
   /** cluster.presence_ttl_ms */
   readonly presenceTtlMs: number;
+  /** presence.max_data_bytes: other nodes' members are held to it too. */
+  readonly presenceDataBytes: number;
 }
 
 /**
@@ -59,9 +66,15 @@ export class Cluster {
   private seq = 0;
   private readonly origins = new OriginSequences();
   private rejectionsLogged = 0;
+  private failuresLogged = 0;
+  /** The engine taking the interest added last, until it holds it (interestInForce). */
+  private settling: Promise<void> | undefined;
   /** Where cluster features exchange control messages (control-bus.ts). */
   readonly control: ControlBus;
   readonly presence: ClusterPresence;
+  readonly shareGroups: ClusterShareGroups;
+  /** History and recovery cluster-wide (shared-history.ts), when `[[history]]` rules exist. */
+  history: SharedHistory | undefined = undefined;
 
   constructor(
     private readonly engine: ClusterEngine,
@@ -72,10 +85,19 @@ export class Cluster {
     this.control = new ControlBus((message, to) => this.sendControl(message, to));
     this.presence = new ClusterPresence(
       broker,
-      (message) => this.control.send(message),
+      (message, to) => this.control.send(message, to),
       options.presenceTtlMs,
+      options.presenceDataBytes,
     );
     this.control.register(this.presence);
+    this.shareGroups = new ClusterShareGroups({
+      nodeId: this.nodeId,
+      connected: () => this.engine.state === 'connected',
+      isPeer: (id) => this.presence.isPeer(id),
+      settled: () => this.engine.settled(),
+      send: (message) => this.control.send(message),
+    });
+    this.control.register(this.shareGroups);
   }
 
   /**
@@ -84,29 +106,61 @@ export class Cluster {
    */
   async start(required: boolean): Promise<void> {
     this.broker.cluster = {
-      added: (filter) => this.engine.addInterest(filter),
+      added: (filter) => this.interestAdded(filter),
       removed: (filter) => this.engine.removeInterest(filter),
       presenceChanged: (event, dataBytes) => this.presence.localChanged(event, dataBytes),
+      groupAdded: (id) => this.shareGroups.groupAdded(id),
+      groupRemoved: (id) => this.shareGroups.groupRemoved(id),
+      deliversGroup: (message, id) => this.shareGroups.deliversGroup(message, id),
     };
     this.engine.addInterest(CONTROL_CHANNEL);
     this.presence.start();
+    this.shareGroups.start();
+    for (const id of this.broker.sharedGroupIds()) this.shareGroups.groupAdded(id);
     for (const filter of this.broker.filters()) this.engine.addInterest(filter);
     const listener = {
       message: (envelope: Uint8Array) => this.receive(envelope),
       state: (state: EngineState, reason: string | undefined) => this.stateChanged(state, reason),
     };
+    const history = this.history?.start();
     try {
       await this.engine.start(listener, required);
     } catch (err) {
       this.broker.cluster = undefined;
       this.control.close();
+      await this.history?.close();
       throw new ClusterStartError(`cluster.required: ${(err as Error).message}`);
     }
+    await history;
   }
 
   /** Resolves once the engine holds this node's interest as it is now (ClusterEngine.settled). */
   settled(): Promise<void> {
     return this.engine.settled();
+  }
+
+  /**
+   * Undefined when the engine holds every interest of this node, else a promise that resolves
+   * once it does, within SUBSCRIBE_SETTLE_MAX_MS; undefined too while the engine is not
+   * connected (nothing to wait for). A subscribe is answered after it (docs/CLUSTER.md).
+   */
+  interestInForce(): Promise<void> | undefined {
+    return this.engine.state === 'connected' ? this.settling : undefined;
+  }
+
+  private interestAdded(filter: string): void {
+    this.engine.addInterest(filter);
+    if (this.engine.state !== 'connected') return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SUBSCRIBE_SETTLE_MAX_MS);
+      timer.unref();
+    });
+    const settling: Promise<void> = Promise.race([this.engine.settled().catch(() => {}), bound]).then(() => {
+      clearTimeout(timer);
+      if (this.settling === settling) this.settling = undefined;
+    });
+    this.settling = settling;
   }
 
   /** Hands a publication made on this node to the other nodes. */
@@ -115,7 +169,8 @@ export class Cluster {
       this.stats.lost++;
       return;
     }
-    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication);
+    const groups = this.shareGroups.assignmentOf(publication);
+    const envelope = encodeEnvelope(this.nodeId, ++this.seq, publication, groups);
     if (this.engine.publish(publication.channel, envelope)) this.stats.sent++;
     else this.stats.lost++;
   }
@@ -123,12 +178,12 @@ export class Cluster {
   async close(): Promise<void> {
     this.broker.cluster = undefined;
     this.control.close();
-    await this.engine.close();
+    await Promise.all([this.engine.close(), this.history?.close()]);
   }
 
   private sendControl(message: OutgoingControl, to: string | undefined): void {
     if (this.engine.state === 'connected')
-      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, message, to));
+      this.engine.publish(CONTROL_CHANNEL, encodeControl(this.nodeId, ++this.seq, message, to));
   }
 
   private receive(bytes: Uint8Array): void {
@@ -140,8 +195,23 @@ export class Cluster {
       if (envelope.origin === this.nodeId) return;
       if (envelope.kind === 'control') {
         if (envelope.to !== undefined && envelope.to !== this.nodeId) return;
+        if (envelope.seq !== undefined && !this.origins.accept(envelope.origin, envelope.seq)) {
+          this.stats.duplicates++;
+          return;
+        }
         const problem = this.control.receive(envelope.origin, envelope.message, Date.now());
         return problem === undefined ? undefined : this.reject(problem);
+      }
+      if (this.broker.checkLevels(envelope.publication.channel) !== undefined) {
+        return this.reject('a channel deeper than limits.max_topic_levels');
+      }
+      const history = this.history;
+      if (history !== undefined && envelope.publication.epoch !== undefined) {
+        // Ordered and deduplicated by offset, not by origin (history-sequencer.ts).
+        this.stats.received++;
+        this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
+        if (envelope.groups !== undefined) this.shareGroups.noteRemote(envelope.publication, envelope.groups);
+        return history.receive(envelope.publication);
       }
       if (!this.origins.accept(envelope.origin, envelope.seq)) {
         this.stats.duplicates++;
@@ -149,9 +219,17 @@ export class Cluster {
       }
       this.stats.received++;
       this.stats.lagMs = Math.max(0, Date.now() - envelope.sentAt);
-      this.broker.deliverRemote(envelope.publication);
+      this.shareGroups.remoteDelivery(envelope.publication, envelope.groups);
+      try {
+        this.broker.deliverRemote(envelope.publication);
+      } finally {
+        this.shareGroups.remoteDone();
+      }
     } catch (err) {
-      this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+      // Rare, but as for rejections: one line per hundred, whatever the engine brings.
+      if (this.failuresLogged++ % 100 === 0) {
+        this.log.error({ err }, 'cluster: delivering a publication from another node failed');
+      }
     }
   }
 

@@ -13,7 +13,8 @@
  * the first success the engine runs its own retry loop of single connects, at the same pace.
  * No echo: a node never needs its own publications back.
  */
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { loadNats } from './engine-drivers.js';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
 import { NatsSubjects } from './nats-subjects.js';
 import { urlShown } from './url-shown.js';
@@ -141,6 +142,7 @@ export class NatsEngine implements ClusterEngine {
   }
 
   private async connectOnce(): Promise<void> {
+    const { connect } = await loadNats();
     const nc = await connect({
       servers: [...this.options.urls],
       name: `pulse:${this.options.nodeName}`,

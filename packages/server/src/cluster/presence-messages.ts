@@ -19,8 +19,11 @@ export type PresenceMessage =
   | { y: 'l'; c: string; i: string }
   /** Still here: members of a node silent for cluster.presence_ttl_ms leave. */
   | { y: 'a' }
-  /** "Tell me your members": a node that (re)joined. */
-  | { y: 'h' }
+  /**
+   * "Tell me your members": a node that (re)joined (to all; its own list follows), or, `r`, a
+   * node that had forgotten this one's members (to it only).
+   */
+  | { y: 'h'; r?: boolean }
   /** Part of a node's member list; `f` on the last part; `n` numbers the list. */
   | { y: 's'; n: number; f: boolean; m: SnapshotMember[] }
   /** Leaving for good (graceful stop): its members leave now. */

@@ -23,7 +23,8 @@
  * HEALTH_CHECK_MS on both connections finds a server that stopped answering, and an attempt
  * not done within HEALTH_CHECK_MS is given up.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { loadIoredis } from './engine-drivers.js';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
 import { RedisChannels, type RedisInterest } from './redis-channels.js';
 import { urlShown } from './url-shown.js';
@@ -207,7 +208,8 @@ export class RedisEngine implements ClusterEngine {
 
   /** One attempt on `url`: connected and every interest confirmed, or it throws and leaves nothing open. */
   private async connect(url: string): Promise<void> {
-    const session = this.open(url);
+    const { Redis } = await loadIoredis();
+    const session = this.open(Redis, url);
     // A server that accepts and then says nothing (stopped, or behind a dead proxy) would hold
     // the attempt, and the retries after it, for ever: ioredis bounds the TCP connect only.
     const deadline = setTimeout(
@@ -242,7 +244,7 @@ export class RedisEngine implements ClusterEngine {
     this.setState('connected');
   }
 
-  private open(url: string): Session {
+  private open(Redis: typeof import('ioredis').Redis, url: string): Session {
     const client = () =>
       new Redis(url, {
         lazyConnect: true,

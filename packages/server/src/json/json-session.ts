@@ -1,3 +1,4 @@
+import { answer, answerSubscribe } from '../channels/answer-later.js';
 import { type Message, Publication, Refusal, type StreamPosition, type Subscriber } from '@pulse/core';
 import { PROTOCOL_VERSION } from '@pulse/protocol';
 import type { Access, AuthDecision, ConnectionInfo, Verdict } from '../auth/auth-service.js';
@@ -20,6 +21,7 @@ import {
   parseRequest,
 } from './json-messages.js';
 import type { JsonStats } from './json-stats.js';
+import { ReplyOrder } from './reply-order.js';
 
 export interface JsonContext {
   readonly channels: ChannelOperations;
@@ -55,6 +57,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
   private authenticated: boolean;
   /** Access, token expiry and requests held behind a pending decision; only with auth or hooks on. */
   private gate: SessionGate<Buffer> | undefined;
+  /** Made when a reply first has to wait (a clustered subscribe). */
+  private replies: ReplyOrder | undefined;
 
   constructor(
     readonly id: string,
@@ -299,9 +303,10 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       );
     }
     const publication = new Publication({ channel, payload, event, publisher: this.id });
-    const result = this.ctx.channels.publish(publication);
-    if (result instanceof Refusal) return this.refuse(id, result);
-    this.reply(id, '{}');
+    answer(this.ctx.channels.publish(publication), this, (result) => {
+      if (result instanceof Refusal) return this.refuse(id, result);
+      this.reply(id, '{}');
+    });
   }
 
   /**
@@ -318,11 +323,22 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
       // What the budget has room for: replies may not take the connection past twice the budget.
       this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
-    if (recovery instanceof Refusal) return this.refuse(id, recovery);
-    const { ack, replay } = recovery;
-    this.reply(id, toJson(ack));
-    // A reply to the client's own request: not dropped by the slow-consumer policy.
-    for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
+    answerSubscribe(recovery, this, (recovery) => {
+      if (recovery instanceof Refusal) return this.refuse(id, recovery);
+      const { ack, replay } = recovery;
+      // Clustered: answered once the engine holds the new interest (as native); later replies wait.
+      const inForce = replay.length === 0 ? this.ctx.channels.interestInForce() : undefined;
+      if (inForce !== undefined) {
+        this.replies ??= new ReplyOrder((text) => this.connection.sendText(text));
+        const answer = this.replies.later();
+        const connection = this.connection;
+        inForce.then(() => connection.contain('timer', () => answer(replyText(id, toJson(ack)))));
+        return;
+      }
+      this.reply(id, toJson(ack));
+      // A reply to the client's own request: not dropped by the slow-consumer policy.
+      for (const p of replay) if (this.connection.enqueue(p, false)) this.ctx.stats.pushesOut++;
+    });
   }
 
   private history(
@@ -331,15 +347,16 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     since: { offset: number; epoch: string } | undefined,
     limit: number | undefined,
   ): void {
-    const page = this.ctx.channels.readHistory(channel, since, limit);
-    if (page instanceof Refusal) return this.refuse(id, page);
-    if (page === undefined) {
-      return this.sendError(id, JsonCode.NotFound, `channel ${channel} keeps no history`);
-    }
-    // The reply must fit the connection's outbound budget: keep the oldest (paging forward
-    // from `since`) or the newest entries that do, always at least one.
-    const budget = historyReplyBudget(this.ctx.maxOutboundBytes);
-    this.reply(id, `{${historyPageMembers(page, since !== undefined, budget)}}`);
+    answer(this.ctx.channels.readHistory(channel, since, limit), this, (page) => {
+      if (page instanceof Refusal) return this.refuse(id, page);
+      if (page === undefined) {
+        return this.sendError(id, JsonCode.NotFound, `channel ${channel} keeps no history`);
+      }
+      // The reply must fit the connection's outbound budget: keep the oldest (paging forward
+      // from `since`) or the newest entries that do, always at least one.
+      const budget = historyReplyBudget(this.ctx.maxOutboundBytes);
+      this.reply(id, `{${historyPageMembers(page, since !== undefined, budget)}}`);
+    });
   }
 
   private refuse(id: JsonId, refusal: Refusal): void {
@@ -348,12 +365,19 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
 
   /** `result` is JSON text. */
   private reply(id: JsonId, result: string): void {
-    this.connection.sendText(`{"id":${JSON.stringify(id)},"result":${result}}`);
+    this.ordered(replyText(id, result));
   }
 
   sendError(id: JsonId | null, code: number, message: string): void {
     this.ctx.stats.countError(code);
-    this.connection.sendText(JSON.stringify({ id, error: { code, message } }));
+    this.ordered(JSON.stringify({ id, error: { code, message } }));
+  }
+
+  /** A reply, after those still awaited (ReplyOrder). */
+  private ordered(text: string): void {
+    if (this.replies === undefined) return this.connection.sendText(text);
+    if (this.replies.reply(text)) return;
+    this.connection.close('overloaded', 'too many replies waiting');
   }
 
   /** The `disconnect` push (the caller closes); also the native session's goodbye once JSON was spoken. */
@@ -361,6 +385,8 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     this.connection.sendText(JSON.stringify({ method: 'disconnect', params: { reason } }));
   }
 }
+
+const replyText = (id: JsonId, result: string): string => `{"id":${JSON.stringify(id)},"result":${result}}`;
 
 /** A text message that is not UTF-8: error 400, then the WebSocket layer closes with 1007 (RFC 6455 §8.1). */
 function invalidText(connection: WsConnection, stats: JsonStats, reason: string): void {

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { MqttStats } from './mqtt-stats.js';
 import type { MqttSession, SessionLink } from './session.js';
 import type { Will } from './will.js';
+import type { ClaimOutcome } from './mqtt-cluster-hooks.js';
 
 /** A link as the host sees it when it closes: the session it had attached, if any. */
 export interface ClosedLink extends SessionLink {
@@ -29,10 +30,18 @@ export interface MqttLinkHost {
   readonly auth: AuthService | undefined;
   checkTopic(topic: string): Refusal | undefined;
   checkFilter(filter: string): Refusal | undefined;
+  /** A promise while the cluster engine does not hold this node's interest yet (a SUBACK waits). */
+  interestInForce(): Promise<void> | undefined;
   /** Subscribers reached, or why the publication was refused. */
-  route(publication: Publication): number | Refusal;
+  route(publication: Publication): number | Refusal | Promise<number | Refusal>;
   /** The user whose session holds `clientId`, if an authenticated one does. */
   sessionOwner(clientId: string): string | undefined;
+  /** Before attaching: a session for `clientId` held by another node comes here (see MqttClusterHooks.claim). */
+  claimClientId(
+    clientId: string,
+    cleanStart: boolean,
+    user: string | undefined,
+  ): Promise<ClaimOutcome> | undefined;
   /** Finds, resumes, takes over or creates the session for a CONNECT. */
   attachSession(
     clientId: string,

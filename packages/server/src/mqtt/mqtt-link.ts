@@ -1,3 +1,4 @@
+import { answer } from '../channels/answer-later.js';
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { Publication, Refusal, SHARED_PREFIX } from '@pulse/core';
@@ -89,6 +90,8 @@ export class MqttLink
   private problemInformation = true;
   /** Some bytes have arrived (a CONNECT may be on its way). */
   private spoke = false;
+  /** The client sent an empty client id and the server chose one. */
+  private idAssigned = false;
   /** The server drains: a CONNECT still to come or to be decided is refused with CONNACK 0x8B. */
   private draining = false;
 
@@ -172,12 +175,13 @@ export class MqttLink
   }
 
   /**
-   * Another connection took this client id over (MQTT 5 §3.1.4). The will still goes out if
-   * its delay is 0 or the session ends with the takeover; a delayed will of a continuing
-   * session is cancelled, since its client is back.
+   * Another connection took this client id over (MQTT 5 §3.1.4), here or on another node. The
+   * will goes out only if the session ends with the takeover (clean start, or expiry 0); the
+   * will of a continuing session is dropped, whatever its delay, since its client is back
+   * before the delay could start (§3.1.2.5), as Mosquitto does.
    */
   takenOver(sessionEnds: boolean): void {
-    if (!sessionEnds && (this.will?.delaySeconds ?? 0) > 0) this.will = undefined;
+    if (!sessionEnds) this.will = undefined;
     this.disconnect(Reason.SessionTakenOver, 'session taken over');
   }
 
@@ -356,6 +360,7 @@ export class MqttLink
     this.will = terms.will;
     const clientId = terms.clientId;
     this.clientId = clientId;
+    this.idAssigned = !packet.clientId;
     const accept = () => this.accept(terms);
     const auth = this.service.auth;
     if (auth === undefined) return accept();
@@ -432,13 +437,28 @@ export class MqttLink
   /** CONNECT accepted: the session is attached (created, resumed or taken over) and CONNACK sent. */
   private accept(terms: ConnectTerms): void {
     const owner = this.service.sessionOwner(this.clientId);
-    if (owner !== undefined && owner !== this.user) {
-      // The client id belongs to another user's session (connected or persistent): taking
-      // it over would hand that user's subscriptions and queued messages to this one.
-      const authStats = this.service.auth?.stats;
-      authStats?.count(authStats.failures, 'mqtt|client_id_owned');
-      return this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
-    }
+    // The client id belongs to another user's session (connected or persistent): taking
+    // it over would hand that user's subscriptions and queued messages to this one.
+    if (owner !== undefined && owner !== this.user) return this.refuseOwnedClientId();
+    // An id this server just made up is held nowhere: no need to ask the other nodes.
+    const claim = this.idAssigned
+      ? undefined
+      : this.service.claimClientId(this.clientId, terms.clean, this.user);
+    if (claim === undefined) return this.attach(terms);
+    // Clustered: the session may be on another node. Packets sent meanwhile wait, in order.
+    this.gate ??= new SessionGate<Buffer>(this, true, this.connection.inputBudget);
+    this.gate.wait(claim, (outcome) =>
+      outcome === 'owned' ? this.refuseOwnedClientId() : this.attach(terms),
+    );
+  }
+
+  private refuseOwnedClientId(): void {
+    const authStats = this.service.auth?.stats;
+    authStats?.count(authStats.failures, 'mqtt|client_id_owned');
+    this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
+  }
+
+  private attach(terms: ConnectTerms): void {
     const { session, present } = this.service.attachSession(
       this.clientId,
       terms.clean,
@@ -564,7 +584,11 @@ export class MqttLink
           ? Date.now() + props.messageExpiryInterval * 1000
           : undefined,
     });
-    const outcome = this.service.route(publication);
+    answer(this.service.route(publication), this, (outcome) => this.routed(qos, id, session, outcome));
+  }
+
+  /** Acknowledges a routed publication by its QoS (once the engine took it, on a history channel in a cluster). */
+  private routed(qos: number, id: number, session: MqttSession, outcome: number | Refusal): void {
     if (outcome instanceof Refusal) return this.refusePublish(qos, id, reasonFor(outcome), outcome.message);
     if (qos === 1) {
       const reasonCode = this.version === 5 && outcome === 0 ? Reason.NoMatchingSubscribers : undefined;
@@ -656,11 +680,23 @@ export class MqttLink
       if (!shared && (rh === 0 || (rh === 1 && !existed))) retainedToSend.push({ filter, options });
     }
     session.save();
-    this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
-    // After the SUBACK, streamed as the connection has room (session.replay).
-    for (const { filter, options } of retainedToSend) {
-      session.replayRetained(this.service.retained.cursor(filter), filter, options);
-    }
+    const answer = () => {
+      this.writePacket({ cmd: 'suback', messageId: packet.messageId, granted });
+      // After the SUBACK, streamed as the connection has room (session.replay).
+      for (const { filter, options } of retainedToSend) {
+        session.replayRetained(this.service.retained.cursor(filter), filter, options);
+      }
+    };
+    // Clustered: the SUBACK once the engine holds the new interest (docs/CLUSTER.md); MQTT
+    // lets matching PUBLISH packets come before it (MQTT 5 §3.8.4).
+    const inForce = this.service.interestInForce();
+    if (inForce === undefined) return answer();
+    const connection = this.connection;
+    inForce.then(() =>
+      connection.contain('timer', () => {
+        if (!connection.closing) answer();
+      }),
+    );
   }
 
   private onUnsubscribe(packet: IUnsubscribePacket, session: MqttSession): void {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type Broker,
   isServerChannel,
+  type LoadedSession,
   MemoryRetainedStore,
   Publication,
   publicationOf,
@@ -30,6 +31,7 @@ import { SessionJournal } from './session-journal.js';
 import { SysTopics } from './sys-topics.js';
 import { checkMqttFilter, checkMqttTopic } from './topic-rules.js';
 import type { Will } from './will.js';
+import type { ClaimOutcome, MqttClusterHooks } from './mqtt-cluster-hooks.js';
 
 export interface MqttServiceOptions {
   broker: Broker;
@@ -65,6 +67,8 @@ export class MqttService implements MqttLinkHost {
   readonly store: Store;
   /** Authentication and authorization; undefined when neither [auth] nor [hooks] is on. */
   readonly auth: AuthService | undefined;
+  /** The other nodes, when clustered (cluster/mqtt-cluster.ts). */
+  cluster: MqttClusterHooks | undefined = undefined;
   private readonly links = new Set<MqttLink>();
   private readonly pendingWills = new Map<string, { timer: LongTimer; will: Will }>();
   private readonly idPrefix = randomBytes(4).toString('hex');
@@ -156,6 +160,11 @@ export class MqttService implements MqttLinkHost {
     return link;
   }
 
+  /** See ChannelOperations.interestInForce: when a SUBACK waits for the cluster engine. */
+  interestInForce(): Promise<void> | undefined {
+    return this.channels.interestInForce();
+  }
+
   /** A topic name a client may publish to (or leave a will on), within limits.max_topic_levels. */
   checkTopic(topic: string): Refusal | undefined {
     return checkMqttTopic(topic) ?? this.broker.checkLevels(topic);
@@ -171,7 +180,7 @@ export class MqttService implements MqttLinkHost {
    * publication), then the channel operations' publish (the router, which refuses everything
    * past limits.memory_limit, and the latency note). Returns the number of subscribers reached.
    */
-  route(publication: Publication): number | Refusal {
+  route(publication: Publication): number | Refusal | Promise<number | Refusal> {
     // Past limits.memory_limit nothing is kept either.
     if (publication.retain && this.broker.overload === undefined) {
       const outcome = this.retain(publication);
@@ -199,15 +208,34 @@ export class MqttService implements MqttLinkHost {
     this.broker.publish(publication, () => undefined);
   }
 
-  /** Sets the channel's retained message, and stores it unless it is the server's own ($SYS). */
-  private retain(publication: Publication): RetainOutcome {
+  /**
+   * Sets the channel's retained message, and stores it unless it is the server's own ($SYS),
+   * which stays on this node; the other nodes hear of the others, unless they came from one.
+   */
+  private retain(publication: Publication, fromPeer = false): RetainOutcome {
     const outcome = this.retained.set(publication);
     if (isServerChannel(publication.channel)) return outcome;
     // The store keeps the retained store's own copy: one copy in memory, not pinning the socket read.
     if (outcome === 'stored')
       this.store.putRetained(storedMessageOf(this.retained.get(publication.channel) as Publication));
     else if (outcome === 'cleared') this.store.deleteRetained(publication.channel);
+    else return outcome;
+    if (!fromPeer) this.cluster?.retained(publication);
     return outcome;
+  }
+
+  /** A retained message (or, empty, its clearing) another node set: kept here as a client's, within the same limits. */
+  retainFromPeer(publication: Publication): RetainOutcome {
+    return this.retain(publication, true);
+  }
+
+  /** See MqttClusterHooks.claim; undefined when not clustered. */
+  claimClientId(
+    clientId: string,
+    cleanStart: boolean,
+    user: string | undefined,
+  ): Promise<ClaimOutcome> | undefined {
+    return this.cluster?.claim(clientId, cleanStart, user);
   }
 
   /** Rebuilds retained messages, persistent sessions and delayed wills from the store. */
@@ -231,25 +259,7 @@ export class MqttService implements MqttLinkHost {
       );
     }
     for (const loaded of state.sessions) {
-      const { clientId, expiryInterval, subscriptions } = loaded.session;
-      const session = this.newSession(clientId);
-      session.expiryInterval = expiryInterval;
-      session.user = loaded.session.user;
-      session.journal = new SessionJournal(this.store, clientId);
-      for (const { filter, ...options } of subscriptions) {
-        // Limits may have shrunk since the session was stored: what no longer fits is dropped.
-        if (this.broker.subscribe(session, filter, () => undefined)) continue;
-        session.setSubscription(filter, options);
-      }
-      session.restore(loaded);
-      // A session whose client was connected at the crash expires as if it had just left; the
-      // time is stored, so that a second crash does not restart the count.
-      let expiresAt = loaded.session.expiresAt;
-      if (expiresAt === undefined && expiryInterval !== NEVER_EXPIRES) {
-        expiresAt = nowMs + expiryInterval * 1000;
-        session.save(expiresAt);
-      }
-      if (expiresAt !== undefined) this.startExpiry(session, expiresAt - nowMs);
+      this.installSession(loaded, nowMs, () => undefined, false);
       this.stats.sessionsRestored++;
     }
     for (const stored of state.wills) {
@@ -266,6 +276,81 @@ export class MqttService implements MqttLinkHost {
       }
       this.delayWill(stored.clientId, will, stored.publishAt - nowMs);
     }
+  }
+
+  /**
+   * A loaded session (from the store, or handed over by another node) made live: subscribed
+   * (`checkFilter` refuses what may not be), its QoS state rebuilt, its expiry running.
+   * `persist`: written to the store whole (a handed-over session is not there yet).
+   */
+  private installSession(
+    loaded: LoadedSession,
+    nowMs: number,
+    checkFilter: (filter: string) => Refusal | undefined,
+    persist: boolean,
+  ): MqttSession {
+    const { clientId, expiryInterval, subscriptions } = loaded.session;
+    const session = this.newSession(clientId);
+    session.expiryInterval = expiryInterval;
+    session.user = loaded.session.user;
+    session.journal = new SessionJournal(this.store, clientId);
+    for (const { filter, ...options } of subscriptions) {
+      // Limits may have shrunk since the session was stored: what no longer fits is dropped.
+      if (this.broker.subscribe(session, filter, checkFilter)) continue;
+      session.setSubscription(filter, options);
+    }
+    session.restore(loaded);
+    if (persist) session.persistAll();
+    // A session whose client was connected at the crash (or at the handover) expires as if it
+    // had just left; the time is stored, so that a second crash does not restart the count.
+    let expiresAt = loaded.session.expiresAt;
+    if (expiresAt === undefined && expiryInterval !== NEVER_EXPIRES) {
+      expiresAt = nowMs + expiryInterval * 1000;
+      session.save(expiresAt);
+    }
+    if (expiresAt !== undefined) this.startExpiry(session, expiresAt - nowMs);
+    return session;
+  }
+
+  /**
+   * Another node takes `clientId` over (docs/CLUSTER.md, "MQTT across nodes"): its connection
+   * here, if any, gets DISCONNECT 0x8E, as for a takeover on this node; 'owned' when the
+   * session belongs to another user (nothing is touched). A session that ends with the
+   * takeover (clean start, or expiry 0) ends here, its will handled as at any end: 'none'.
+   * Otherwise the session leaves this node (its delayed will cancelled: the client is back)
+   * and is returned, for the new node to install.
+   */
+  releaseSession(
+    clientId: string,
+    cleanStart: boolean,
+    user: string | undefined,
+  ): LoadedSession | 'none' | 'owned' {
+    const session = this.sessions.get(clientId);
+    if (session === undefined) return 'none';
+    if (session.user !== undefined && session.user !== user) return 'owned';
+    const sessionEnds = cleanStart || session.expiryInterval === 0;
+    if (session.link) this.takeOverLink(session, sessionEnds);
+    if (sessionEnds) {
+      this.endSession(session);
+      return 'none';
+    }
+    this.cancelWill(clientId);
+    const loaded = session.snapshot();
+    this.forgetSession(session);
+    return loaded;
+  }
+
+  /** A session another node handed over (releaseSession there), checked as client input would be. */
+  adoptSession(loaded: LoadedSession): void {
+    const existing = this.sessions.get(loaded.session.clientId);
+    // A connection of this node got the client id meanwhile: it is the newer one.
+    if (existing !== undefined) return;
+    this.installSession(
+      loaded,
+      Date.now(),
+      (filter) => this.checkFilter(filter),
+      loaded.session.expiryInterval > 0,
+    );
   }
 
   /**
@@ -318,14 +403,7 @@ export class MqttService implements MqttLinkHost {
     let session = this.sessions.get(clientId);
     // The old session ends with clean start, or when it was to end with its connection.
     const sessionEnds = session !== undefined && (cleanStart || session.expiryInterval === 0);
-    if (session?.link) {
-      const old = session.link as MqttLink;
-      // The old connection's will goes out unless the session continues (MQTT 5 §3.1.4).
-      old.takenOver(sessionEnds);
-      session.link = undefined;
-      this.links.delete(old);
-      old.session = undefined;
-    }
+    if (session?.link) this.takeOverLink(session, sessionEnds);
     if (session && sessionEnds) {
       // A will delayed past the old connection goes out now that its session ends (§3.1.3.2.2).
       this.endSession(session);
@@ -348,6 +426,16 @@ export class MqttService implements MqttLinkHost {
       session.journal = undefined;
     }
     return { session, present };
+  }
+
+  /** The session's connection is closed for a newer one (MQTT 5 §3.1.4). */
+  private takeOverLink(session: MqttSession, sessionEnds: boolean): void {
+    const old = session.link as MqttLink;
+    // The old connection's will goes out only if the session ends (MqttLink.takenOver).
+    old.takenOver(sessionEnds);
+    session.link = undefined;
+    this.links.delete(old);
+    old.session = undefined;
   }
 
   onLinkClosed(link: MqttLink, will: Will | undefined): void {
@@ -417,11 +505,16 @@ export class MqttService implements MqttLinkHost {
   }
 
   endSession(session: MqttSession): void {
-    session.expiryTimer?.clear();
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     // The session ended before the will delay ran out: the will goes now.
     const will = this.cancelWill(session.clientId);
     if (will) this.publishWill(will);
+    this.forgetSession(session);
+  }
+
+  /** Drops the session and everything it held, here and in the store (its will is the caller's). */
+  private forgetSession(session: MqttSession): void {
+    session.expiryTimer?.clear();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.broker.disconnect(session);
     session.journal?.deleteSession();
     session.journal = undefined;

@@ -1,5 +1,5 @@
 import type { Publication } from '@pulse/core';
-import { type MqttVersion, encodePacket } from '@pulse/protocol';
+import { type MqttVersion, encodeBarePublish, encodePacket } from '@pulse/protocol';
 import type { IPublishPacket } from 'mqtt-packet';
 import { mqttPublishSlot } from '../encoding-slots.js';
 import { withDeliveryProperties } from './delivery-properties.js';
@@ -30,6 +30,11 @@ function passThroughProperties(p: Publication): IPublishPacket['properties'] {
 
 /** The delivery every subscriber of this (version, QoS, RETAIN) shares: packet id 1, DUP clear. */
 function generate(p: Publication, version: MqttVersion, qos: 0 | 1 | 2, retain: boolean): Buffer {
+  const props = version === 5 ? passThroughProperties(p) : undefined;
+  if (props === undefined) {
+    const payload = p.payload;
+    return encodeBarePublish({ topic: p.channel, payload, qos, retain, dup: false, packetId: 1, version });
+  }
   const packet: IPublishPacket = {
     cmd: 'publish',
     topic: p.channel,
@@ -39,10 +44,7 @@ function generate(p: Publication, version: MqttVersion, qos: 0 | 1 | 2, retain: 
     dup: false,
     messageId: qos > 0 ? 1 : undefined,
   };
-  if (version === 5) {
-    const props = passThroughProperties(p);
-    if (props !== undefined) packet.properties = props;
-  }
+  packet.properties = props;
   return encodePacket(packet, version);
 }
 

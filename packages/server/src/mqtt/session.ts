@@ -6,7 +6,10 @@ import {
   type Publication,
   type RetainedCursor,
   SHARED_PREFIX,
+  type SessionRecord,
   type StoredDelivery,
+  type StoredSubscription,
+  storedMessageOf,
   type Subscriber,
   heldBytes,
   publicationOf,
@@ -204,6 +207,49 @@ export class MqttSession implements Subscriber {
       this.dequeue();
       this.policy.onDrop('queue_bytes');
     }
+  }
+
+  /**
+   * The session as a store would load it (a handover to another node): its subscriptions,
+   * the messages in flight in both directions and the queue, in order.
+   */
+  snapshot(): LoadedSession {
+    const subscriptions: StoredSubscription[] = [];
+    for (const [filter, o] of this.subscriptions) subscriptions.push({ filter, ...o });
+    const session: SessionRecord = {
+      clientId: this.clientId,
+      expiryInterval: this.expiryInterval,
+      subscriptions,
+    };
+    if (this.user !== undefined) session.user = this.user;
+    const delivery = (o: Outgoing): StoredDelivery => {
+      const d: StoredDelivery = { message: storedMessageOf(o.publication), qos: o.qos, retain: o.retain };
+      if (o.subscriptionIds !== undefined) d.subscriptionIds = o.subscriptionIds;
+      return d;
+    };
+    return {
+      session,
+      inflight: [...this.inflight.values()].map((e) => ({
+        ...delivery(e),
+        packetId: e.packetId,
+        state: e.state,
+      })),
+      queue: this.queue.map((q, i) => ({ ...delivery(q), seq: i + 1 })),
+      incomingQos2: [...this.incomingQos2],
+    };
+  }
+
+  /** Writes the whole session to its journal (one that came from another node). */
+  persistAll(): void {
+    const journal = this.journal;
+    if (journal === undefined) return;
+    this.save();
+    for (const entry of this.inflight.values()) journal.inflight(entry);
+    for (const item of this.queue) {
+      item.seq = this.nextSeq++;
+      journal.queued(item);
+    }
+    for (const id of this.incomingQos2) journal.incomingQos2(id, true);
   }
 
   /** Forgets all QoS state (the session ended). */

@@ -1,4 +1,5 @@
-import { type Message, Publication, Refusal, type Subscriber } from '@pulse/core';
+import { answer, answerSubscribe } from '../channels/answer-later.js';
+import { type HistoryPage, type Message, Publication, Refusal, type Subscriber } from '@pulse/core';
 import {
   ErrorCode,
   FRAME_TYPE_IDS,
@@ -274,10 +275,10 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
           event: frame.event,
           publisher: this.id,
         });
-        const result = channels.publish(publication);
-        if (result instanceof Refusal) return this.sendError(id, result.code, result.message);
-        if (frame.id !== undefined) this.send({ type: 'ack', id: frame.id });
-        return;
+        return answer(channels.publish(publication), this, (result) => {
+          if (result instanceof Refusal) return this.sendError(id, result.code, result.message);
+          if (frame.id !== undefined) this.send({ type: 'ack', id: frame.id });
+        });
       }
       case 'subscribe':
         return this.subscribe(frame);
@@ -330,17 +331,36 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       // What the budget has room for: replies may not take the connection past twice the budget.
       this.ctx.maxOutboundBytes - this.connection.outboundBytes,
     );
-    if (recovery instanceof Refusal) return this.sendError(frame.id, recovery.code, recovery.message);
-    const { ack, replay } = recovery;
-    this.send({ type: 'ack', id: frame.id, ...ack });
-    // A reply to the client's own request: not dropped by the slow-consumer policy.
-    for (const f of replay) {
-      if (this.connection.enqueue(f, false)) this.ctx.stats.countFrameOut(FRAME_TYPE_IDS.publish);
-    }
+    answerSubscribe(recovery, this, (recovery) => {
+      if (recovery instanceof Refusal) return this.sendError(frame.id, recovery.code, recovery.message);
+      const { ack, replay } = recovery;
+      // Clustered: answered once the engine holds the new interest, so that a publication any
+      // node makes after the ack arrives (docs/CLUSTER.md); a replay is never held back.
+      const inForce = replay.length === 0 ? this.ctx.channels.interestInForce() : undefined;
+      if (inForce !== undefined) {
+        const connection = this.connection;
+        inForce.then(() =>
+          connection.contain('timer', () => {
+            if (!connection.closing) this.send({ type: 'ack', id: frame.id, ...ack });
+          }),
+        );
+        return;
+      }
+      this.send({ type: 'ack', id: frame.id, ...ack });
+      // A reply to the client's own request: not dropped by the slow-consumer policy.
+      for (const f of replay) {
+        if (this.connection.enqueue(f, false)) this.ctx.stats.countFrameOut(FRAME_TYPE_IDS.publish);
+      }
+    });
   }
 
   private history(frame: HistoryFrame): void {
-    const page = this.ctx.channels.readHistory(frame.channel, frame.since, frame.limit);
+    answer(this.ctx.channels.readHistory(frame.channel, frame.since, frame.limit), this, (page) =>
+      this.historyPage(frame, page),
+    );
+  }
+
+  private historyPage(frame: HistoryFrame, page: HistoryPage | Refusal | undefined): void {
     if (page instanceof Refusal) return this.sendError(frame.id, page.code, page.message);
     if (page === undefined) {
       return this.sendError(frame.id, ErrorCode.ChannelNotFound, `channel ${frame.channel} keeps no history`);

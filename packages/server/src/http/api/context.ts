@@ -1,5 +1,6 @@
 import type { Broker } from '@pulse/core';
 import type { ChannelOperations } from '../../channels/channel-operations.js';
+import type { ClusterApi } from '../../cluster/cluster-api.js';
 import type { Logger } from '../../log.js';
 import type { ClientMatch } from '../../transport/connection.js';
 
@@ -15,6 +16,8 @@ export interface ApiContext {
   readonly log: Logger;
   /** Closes the matching client connections of every protocol; returns how many. */
   disconnectClients(match: ClientMatch, reason: string): number;
+  /** With `[cluster]`: the listing and disconnects of every node (cluster/cluster-api.ts). */
+  readonly cluster?: ClusterApi;
   isDraining(): boolean;
 }
 

@@ -4,6 +4,7 @@ import { MAX_HISTORY_LIMIT } from '@pulse/protocol';
 import { MAX_HISTORY_REPLY_BYTES } from '../../channels/history-budget.js';
 import { historyPageMembers, toJson } from '../../json/json-encoding.js';
 import { jsonCodeOf } from '../../json/json-messages.js';
+import type { ClusterApi } from '../../cluster/cluster-api.js';
 import type { ClientMatch } from '../../transport/connection.js';
 import { ApiError, type ApiReply, ok } from './api-error.js';
 import { readJsonBody } from './body.js';
@@ -39,7 +40,7 @@ function publishTo(
   channel: string,
   payload: Buffer,
   event: string | undefined,
-): number | Refusal {
+): number | Refusal | Promise<number | Refusal> {
   return ctx.channels.publish(new Publication({ channel, payload, event }));
 }
 
@@ -47,7 +48,7 @@ function publishTo(
 export const publish: ApiHandler = async (ctx, { req }) => {
   const body = validate(publishBody, await readJsonBody(req, maxBodyBytes(ctx)));
   const payload = payloadOf(ctx, body.data);
-  const delivered = publishTo(ctx, body.channel, payload, body.event);
+  const delivered = await publishTo(ctx, body.channel, payload, body.event);
   if (delivered instanceof Refusal) throw refused(delivered);
   ctx.channels.commitBeforeAnswer();
   return ok(JSON.stringify({ ok: true, delivered }));
@@ -58,8 +59,12 @@ export const broadcast: ApiHandler = async (ctx, { req }) => {
   const body = validate(broadcastBody, await readJsonBody(req, maxBodyBytes(ctx)));
   const payload = payloadOf(ctx, body.data);
   let total = 0;
-  const results = body.channels.map((channel) => {
-    const delivered = publishTo(ctx, channel, payload, body.event);
+  // Started together, in order (a history channel's publication waits for the engine).
+  const outcomes = await Promise.all(
+    body.channels.map((channel) => publishTo(ctx, channel, payload, body.event)),
+  );
+  const results = body.channels.map((channel, i) => {
+    const delivered = outcomes[i] as number | Refusal;
     if (delivered instanceof Refusal) {
       return { channel, error: { code: jsonCodeOf(delivered.code), message: delivered.message } };
     }
@@ -73,11 +78,13 @@ export const broadcast: ApiHandler = async (ctx, { req }) => {
 /**
  * `GET /api/channels[?prefix=]` → `{channels: [{name, subscribers}], wildcards: [{filter, subscribers}]}`:
  * the channels with subscribers of their own, and apart from them the wildcard filters held.
+ * Clustered: those of every node, counts summed, with `nodes` (how many answered) and
+ * `unanswered` / `truncated` when some were left out (docs/CLUSTER.md).
  */
 export const channels: ApiHandler = (ctx, { query }) => {
   const prefix = query.get('prefix') ?? '';
+  if (ctx.cluster !== undefined) return clusterChannels(ctx.cluster, prefix);
   const listing = ctx.broker.channelListing();
-  const byName = (a: [string, number], b: [string, number]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
   const pick = (entries: Iterable<[string, number]>) =>
     [...entries].filter(([name]) => name.startsWith(prefix)).sort(byName);
   return ok(
@@ -88,6 +95,25 @@ export const channels: ApiHandler = (ctx, { query }) => {
     }),
   );
 };
+
+const byName = (a: [string, number], b: [string, number]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+async function clusterChannels(cluster: ClusterApi, prefix: string): Promise<ApiReply> {
+  if (cluster.busy) throw new ApiError(503, 'too many cluster-wide requests waiting for the other nodes');
+  const listing = await cluster.listChannels(prefix);
+  return ok(
+    JSON.stringify({
+      ok: true,
+      channels: [...listing.channels].sort(byName).map(([name, subscribers]) => ({ name, subscribers })),
+      wildcards: [...listing.wildcards]
+        .sort(byName)
+        .map(([filter, subscribers]) => ({ filter, subscribers })),
+      nodes: listing.nodes,
+      ...(listing.unanswered > 0 ? { unanswered: listing.unanswered } : {}),
+      ...(listing.truncated ? { truncated: true } : {}),
+    }),
+  );
+}
 
 /** Presence data one `GET /api/presence/:channel` answer holds at most. */
 const MAX_PRESENCE_REPLY_BYTES = 8 * 1024 * 1024;
@@ -119,7 +145,7 @@ function intParam(query: URLSearchParams, name: string, min: number, max: number
  * offset, epoch}`: without a position the newest `limit`, with one the oldest `limit` after it
  * (paging forward). 404 when the channel keeps no history.
  */
-export const history: ApiHandler = (ctx, { channel, query }) => {
+export const history: ApiHandler = async (ctx, { channel, query }) => {
   const sinceOffset = intParam(query, 'since_offset', 0, Number.MAX_SAFE_INTEGER);
   const epoch = query.get('epoch') ?? undefined;
   if ((sinceOffset === undefined) !== (epoch === undefined)) {
@@ -128,7 +154,7 @@ export const history: ApiHandler = (ctx, { channel, query }) => {
   const since = sinceOffset === undefined ? undefined : { offset: sinceOffset, epoch: epoch as string };
   const limit = intParam(query, 'limit', 1, MAX_HISTORY_LIMIT);
   // As the JSON protocol: a malformed name is 400; a reserved `$` channel keeps no history (404).
-  const page = ctx.channels.readHistory(channel, since, limit);
+  const page = await ctx.channels.readHistory(channel, since, limit);
   if (page instanceof Refusal) throw refused(page);
   if (page === undefined) throw new ApiError(404, `channel ${channel} keeps no history`);
   return ok(`{"ok":true,${historyPageMembers(page, since !== undefined, MAX_HISTORY_REPLY_BYTES)}}`);
@@ -147,6 +173,11 @@ export const disconnect: ApiHandler = async (ctx, { req }) => {
       : body.client_id !== undefined
         ? { clientId: body.client_id }
         : { user: body.user };
-  const disconnected = ctx.disconnectClients(match, 'disconnected by the server API');
-  return ok(JSON.stringify({ ok: true, disconnected }));
+  const reason = 'disconnected by the server API';
+  if (ctx.cluster === undefined) {
+    return ok(JSON.stringify({ ok: true, disconnected: ctx.disconnectClients(match, reason) }));
+  }
+  if (ctx.cluster.busy) throw new ApiError(503, 'too many cluster-wide requests waiting for the other nodes');
+  const { disconnected, nodes, unanswered } = await ctx.cluster.disconnect(match, reason);
+  return ok(JSON.stringify({ ok: true, disconnected, nodes, ...(unanswered > 0 ? { unanswered } : {}) }));
 };

@@ -1,0 +1,293 @@
+import { randomBytes } from 'node:crypto';
+import type { InflightRecord, LoadedSession, QueuedRecord, Refusal, StoredSubscription } from '@pulse/core';
+import type { ClaimOutcome } from '../mqtt/mqtt-cluster-hooks.js';
+import type { ControlFeature, UncheckedControl } from './control-bus.js';
+import { type Stamp, isNewer } from './retained-messages.js';
+import {
+  type SessionHeader,
+  TAKEOVER_TYPES,
+  type TakeoverMessage,
+  type TransferRules,
+  checkTakeoverMessage,
+  partSize,
+  sessionParts,
+} from './takeover-messages.js';
+
+/** How long a CONNECT waits for the other nodes to answer its claim (ms) before it gets a new session. */
+export const TAKEOVER_WAIT_MS = 1500;
+/** While a session's parts keep coming, the wait goes on, up to this (ms) from the CONNECT. */
+export const MAX_TRANSFER_WAIT_MS = 10_000;
+/** Claims waiting at once; past it a CONNECT does not wait (a flood of CONNECTs holds no more). */
+const MAX_PENDING_CLAIMS = 10_000;
+/** Newer claims of another node held until this node's own claim of the same id is done. */
+const MAX_DEFERRED = 16;
+
+/** What the takeover needs of the MQTT broker (MqttService). */
+export interface TakeoverHost {
+  readonly sessions: { has(clientId: string): boolean };
+  releaseSession(
+    clientId: string,
+    cleanStart: boolean,
+    user: string | undefined,
+  ): LoadedSession | 'none' | 'owned';
+  adoptSession(loaded: LoadedSession): void;
+  checkTopic(topic: string): Refusal | undefined;
+}
+
+export interface TakeoverLimits {
+  /** mqtt.max_packet_size */
+  readonly maxPayloadBytes: number;
+  /** Payload and topic bytes of one session handed over; a larger one is refused (a new session starts). */
+  readonly maxTransferBytes: number;
+  /** Subscriptions, messages and packet ids of one session handed over. */
+  readonly maxTransferRecords: number;
+  readonly waitMs: number;
+}
+
+interface Transfer {
+  readonly from: string;
+  next: number;
+  failed: boolean;
+  /** The last part came. */
+  complete: boolean;
+  header: SessionHeader | undefined;
+  readonly subscriptions: StoredSubscription[];
+  readonly queue: QueuedRecord[];
+  readonly inflight: InflightRecord[];
+  readonly incomingQos2: number[];
+  bytes: number;
+  records: number;
+}
+
+type ClaimMessage = Extract<TakeoverMessage, { y: 'mt' }>;
+type PartMessage = Extract<TakeoverMessage, { y: 'ms' }>;
+
+interface Claim {
+  readonly id: string;
+  readonly clientId: string;
+  readonly stamp: Stamp;
+  readonly startedAt: number;
+  /** The nodes heard from recently (cluster presence): the claim is done once each has answered. */
+  readonly expected: Set<string>;
+  readonly answered: Set<string>;
+  transfer: Transfer | undefined;
+  outcome: ClaimOutcome;
+  /** Newer claims of the same id by other nodes: answered once this one is done. */
+  readonly deferred: { origin: string; message: ClaimMessage }[];
+  timer: NodeJS.Timeout | undefined;
+  resolve: (outcome: ClaimOutcome) => void;
+  readonly done: Promise<ClaimOutcome>;
+}
+
+type Send = (message: TakeoverMessage, to?: string) => void;
+
+/**
+ * One MQTT client id per cluster (docs/CLUSTER.md, "MQTT across nodes"). A CONNECT here tells
+ * every node "client id X connects here" and waits (bounded) for their answers; the node that
+ * holds X's session disconnects its client (0x8E) and hands the session over, in parts: its
+ * subscriptions, queue, messages in flight and the QoS 2 ids awaiting PUBREL, which this node
+ * installs before the CONNACK (session present). Clean start ends the session where it is.
+ * Two CONNECTs of one id on two nodes at once: the later claim (time, then node id) wins; the
+ * earlier one completes first and is then taken over by it, so one session remains.
+ */
+export class ClientIdTakeover implements ControlFeature {
+  readonly types = TAKEOVER_TYPES;
+  private readonly pending = new Map<string, Claim>();
+  private readonly byId = new Map<string, Claim>();
+  private readonly rules: TransferRules;
+  readonly stats = { claims: 0, handedOver: 0, received: 0, timeouts: 0, refused: 0, late: 0 };
+
+  constructor(
+    private readonly host: TakeoverHost,
+    private readonly nodeId: string,
+    private readonly send: Send,
+    private readonly peers: () => Iterable<string>,
+    private readonly engineUp: () => boolean,
+    private readonly limits: TakeoverLimits,
+  ) {
+    this.rules = { checkTopic: (topic) => host.checkTopic(topic), maxPayloadBytes: limits.maxPayloadBytes };
+  }
+
+  /** See MqttClusterHooks.claim. */
+  claim(clientId: string, cleanStart: boolean, user: string | undefined): Promise<ClaimOutcome> | undefined {
+    // A second CONNECT of the id here while the first waits: it follows the first (and takes it over).
+    const earlier = this.pending.get(clientId);
+    if (earlier !== undefined) return earlier.done;
+    if (!this.engineUp()) return undefined;
+    const stamp = { t: Date.now(), o: this.nodeId };
+    const id = randomBytes(9).toString('base64url');
+    const message: ClaimMessage = { y: 'mt', k: id, c: clientId, s: cleanStart, u: user, t: stamp.t };
+    this.stats.claims++;
+    const expected = new Set(this.peers());
+    // Held here, or no one else to ask: no wait. The claim still goes out, so that a stale copy
+    // elsewhere (a node back from the dead with its store) ends.
+    if (this.host.sessions.has(clientId) || expected.size === 0 || this.pending.size >= MAX_PENDING_CLAIMS) {
+      this.send(message);
+      return undefined;
+    }
+    let resolve: (outcome: ClaimOutcome) => void = () => {};
+    const done = new Promise<ClaimOutcome>((r) => {
+      resolve = r;
+    });
+    const claim: Claim = {
+      id,
+      clientId,
+      stamp,
+      startedAt: stamp.t,
+      expected,
+      answered: new Set(),
+      transfer: undefined,
+      outcome: 'ok',
+      deferred: [],
+      timer: undefined,
+      resolve,
+      done,
+    };
+    this.pending.set(clientId, claim);
+    this.byId.set(id, claim);
+    this.waitUntil(claim, this.limits.waitMs);
+    this.send(message);
+    return done;
+  }
+
+  receive(origin: string, unchecked: UncheckedControl): string | undefined {
+    const message = checkTakeoverMessage(unchecked, this.rules);
+    if (typeof message === 'string') return message;
+    switch (message.y) {
+      case 'mt':
+        this.onClaim(origin, message);
+        return undefined;
+      case 'mn': {
+        const claim = this.byId.get(message.k);
+        if (claim === undefined) return undefined;
+        claim.answered.add(origin);
+        if (message.r === 'owned') {
+          claim.outcome = 'owned';
+          this.finish(claim);
+        } else this.finishIfAllAnswered(claim);
+        return undefined;
+      }
+      case 'ms':
+        this.onPart(origin, message);
+        return undefined;
+    }
+  }
+
+  /** Stopping: CONNECTs waiting go on with what they have. */
+  close(): void {
+    for (const claim of [...this.byId.values()]) this.finish(claim);
+  }
+
+  private onClaim(origin: string, message: ClaimMessage): void {
+    const mine = this.pending.get(message.c);
+    if (mine !== undefined) {
+      // Both nodes claim the id: the later claim wins. An earlier one is told there is nothing
+      // here (this node has no session of it yet); a later one is answered when this one is done.
+      if (isNewer({ t: message.t, o: origin }, mine.stamp)) {
+        if (mine.deferred.length < MAX_DEFERRED) mine.deferred.push({ origin, message });
+      } else this.send({ y: 'mn', k: message.k, r: 'none' }, origin);
+      return;
+    }
+    const result = this.host.releaseSession(message.c, message.s, message.u);
+    if (typeof result === 'string') return this.send({ y: 'mn', k: message.k, r: result }, origin);
+    this.stats.handedOver++;
+    for (const part of sessionParts(message.k, result)) this.send(part, origin);
+  }
+
+  private onPart(origin: string, part: PartMessage): void {
+    const claim = this.byId.get(part.k);
+    if (claim === undefined) {
+      // Its claim ran out of time: the node that sent it has let it go (docs/CLUSTER.md).
+      if (part.i === 0) this.stats.late++;
+      return;
+    }
+    let transfer = claim.transfer;
+    if (transfer === undefined) {
+      if (part.i !== 0) return;
+      transfer = {
+        from: origin,
+        next: 0,
+        failed: false,
+        complete: false,
+        header: undefined,
+        subscriptions: [],
+        queue: [],
+        inflight: [],
+        incomingQos2: [],
+        bytes: 0,
+        records: 0,
+      };
+      claim.transfer = transfer;
+    }
+    // A second node handing over a copy (after a split): the first one's is kept.
+    if (transfer.from !== origin || transfer.failed) return;
+    claim.answered.add(origin);
+    const size = partSize(part);
+    transfer.bytes += size.bytes;
+    transfer.records += size.records;
+    if (
+      part.i !== transfer.next ||
+      transfer.bytes > this.limits.maxTransferBytes ||
+      transfer.records > this.limits.maxTransferRecords
+    ) {
+      transfer.failed = true;
+      this.stats.refused++;
+      return this.finish(claim);
+    }
+    transfer.next++;
+    if (part.h !== undefined) transfer.header = part.h;
+    if (part.b !== undefined) transfer.subscriptions.push(...part.b);
+    if (part.q !== undefined) transfer.queue.push(...part.q);
+    if (part.l !== undefined) transfer.inflight.push(...part.l);
+    if (part.r !== undefined) transfer.incomingQos2.push(...part.r);
+    if (part.f) {
+      transfer.complete = true;
+      return this.finish(claim);
+    }
+    // Parts keep coming: the wait goes on, up to MAX_TRANSFER_WAIT_MS from the CONNECT.
+    const cap = claim.startedAt + MAX_TRANSFER_WAIT_MS - Date.now();
+    this.waitUntil(claim, Math.min(this.limits.waitMs, cap));
+  }
+
+  private waitUntil(claim: Claim, ms: number): void {
+    clearTimeout(claim.timer);
+    claim.timer = setTimeout(
+      () => {
+        this.stats.timeouts++;
+        this.finish(claim);
+      },
+      Math.max(0, ms),
+    );
+    claim.timer.unref();
+  }
+
+  private finishIfAllAnswered(claim: Claim): void {
+    if (claim.transfer !== undefined) return;
+    for (const node of claim.expected) if (!claim.answered.has(node)) return;
+    this.finish(claim);
+  }
+
+  private finish(claim: Claim): void {
+    if (this.byId.get(claim.id) !== claim) return;
+    clearTimeout(claim.timer);
+    this.byId.delete(claim.id);
+    if (this.pending.get(claim.clientId) === claim) this.pending.delete(claim.clientId);
+    const transfer = claim.transfer;
+    if (transfer?.complete === true && transfer.header !== undefined) {
+      this.stats.received++;
+      this.host.adoptSession({
+        // The client id is the claim's, whatever the parts said.
+        session: { ...transfer.header, clientId: claim.clientId, subscriptions: transfer.subscriptions },
+        queue: transfer.queue,
+        inflight: transfer.inflight,
+        incomingQos2: transfer.incomingQos2,
+      });
+    }
+    claim.resolve(claim.outcome);
+    if (claim.deferred.length === 0) return;
+    // After the CONNECT this claim held has attached (its continuation runs before this).
+    setImmediate(() => {
+      for (const { origin, message } of claim.deferred) this.onClaim(origin, message);
+    });
+  }
+}
