@@ -100,10 +100,22 @@ export async function runSyncPair(
  * Scenario (l1): lock-step MQTT 5, 1 → 1. The publisher writes all `count` PUBLISH packets back to
  * back (QoS 1/2 with packet ids, never waiting for an acknowledgement unless the broker's Receive
  * Maximum forces it); the subscriber reads one packet at a time and answers it before the next.
- * `reps` runs per QoS, each on fresh connections and a fresh topic.
+ * One unmeasured warm-up run per QoS, then `reps` runs per QoS, each on fresh connections and a
+ * fresh topic.
  */
 export async function runLockstep(ctx: SyncContext, o: LockstepOptions): Promise<LockstepResult> {
   const runs: LockstepRun[] = [];
+  // Unmeasured: a fresh Node server spends its first thousands of messages compiling (the first
+  // measured QoS 0 run cost Pulse 3-4x the CPU per message of the next two).
+  for (const qos of o.qosLevels) {
+    const shared = ['--topic', `bench/l1/warmup/${qos}`, '--qos', String(qos), '--count', String(o.count)];
+    await runSyncPair(
+      ctx,
+      [...shared, '--client-id', `l1-warm-sub-${qos}`, '--idle-timeout-ms', '1500'],
+      'pub',
+      [...shared, ...['--client-id', `l1-warm-pub-${qos}`, '--payload', String(o.payloadSize)]],
+    );
+  }
   for (const qos of o.qosLevels) {
     for (let rep = 0; rep < o.reps; rep++) {
       const topic = `bench/l1/qos${qos}/${rep}`;
