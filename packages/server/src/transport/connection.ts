@@ -234,22 +234,13 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     }
     const waiting = this.queuedBytes + this.socketBacklog + bytes.length;
     const budget = this.env.limits.maxOutboundBytes;
-    if (waiting > budget && (droppable || waiting > 2 * budget)) {
-      if (droppable && waiting <= budget + PAUSED_OVERFLOW_BYTES && this.pauseCurrentPublisher())
-        return this.push(bytes);
-      if (droppable && this.env.limits.slowConsumerPolicy === 'drop') {
-        this.stats.dropped++;
-        return false;
-      }
-      this.stats.slowConsumerDisconnects++;
-      // Aborted, not closed: a goodbye frame would wait behind the bytes the client is not reading.
-      this.abort();
+    if (
+      waiting > budget &&
+      (droppable || waiting > 2 * budget) &&
+      !this.admitPastBudget(waiting, droppable)
+    ) {
       return false;
     }
-    return this.push(bytes);
-  }
-
-  private push(bytes: Buffer): true {
     if (!this.queue) this.queue = [];
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
@@ -258,6 +249,24 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
       this.env.scheduler.markDirty(this);
     }
     return true;
+  }
+
+  /**
+   * Bytes that take the connection past its budget: true when they are queued anyway (their
+   * publisher is paused instead); otherwise the slow-consumer policy applies. Apart from
+   * `enqueue`, which runs for every delivery, to keep that small.
+   */
+  private admitPastBudget(waiting: number, droppable: boolean): boolean {
+    const budget = this.env.limits.maxOutboundBytes;
+    if (droppable && waiting <= budget + PAUSED_OVERFLOW_BYTES && this.pauseCurrentPublisher()) return true;
+    if (droppable && this.env.limits.slowConsumerPolicy === 'drop') {
+      this.stats.dropped++;
+      return false;
+    }
+    this.stats.slowConsumerDisconnects++;
+    // Aborted, not closed: a goodbye frame would wait behind the bytes the client is not reading.
+    this.abort();
+    return false;
   }
 
   /** Past the budget: pauses the publisher whose input is being handled, when that may be done. */
