@@ -6,7 +6,10 @@
  * the cluster layer above it, which is the same for every engine.
  */
 
-/** Where an engine's connection stands. `closed` only after `close()`. */
+/**
+ * Where an engine's connection stands: `connecting` until the first connection, then
+ * `connected` or `disconnected` (retrying) in turn; `closed` only after `close()`.
+ */
 export type EngineState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 export interface EngineOptions {
