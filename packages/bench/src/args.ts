@@ -2,7 +2,21 @@ import { parseArgs } from 'node:util';
 import { DURABLE_TARGET_NAMES, TARGET_NAMES, type TargetName } from './dialects/index.js';
 import { CLUSTER_SETUP_NAMES, type ClusterSetupName } from './targets/cluster-launch.js';
 
-export const SCENARIO_NAMES = ['micro', 'a', 'b', 'c', 'm1', 'm2', 'm3', 'd1', 'x1', 'x2'] as const;
+export const SCENARIO_NAMES = [
+  'micro',
+  'a',
+  'b',
+  'c',
+  'm1',
+  'm2',
+  'm3',
+  'd1',
+  'x1',
+  'x2',
+  'l1',
+  'l2',
+  'l3',
+] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 const SCENARIO_ALIASES: Record<string, ScenarioName> = {
@@ -29,7 +43,14 @@ const SCENARIO_ALIASES: Record<string, ScenarioName> = {
   'cluster-fanout': 'x1',
   x2: 'x2',
   'cluster-lockstep': 'x2',
-  lockstep: 'x2',
+  l1: 'l1',
+  'mqtt-lockstep': 'l1',
+  l2: 'l2',
+  'many-devices': 'l2',
+  devices: 'l2',
+  l3: 'l3',
+  'low-load': 'l3',
+  'low-load-latency': 'l3',
 };
 
 /** Groups `--only` also takes. */
@@ -37,6 +58,7 @@ const SCENARIO_GROUPS: Record<string, ScenarioName[]> = {
   ws: ['a', 'b', 'c'],
   mqtt: ['m1', 'm2', 'm3'],
   cluster: ['x1', 'x2'],
+  lockstep: ['l1', 'l2', 'l3'],
 };
 
 const CLUSTER_SETUP_ALIASES: Record<string, ClusterSetupName> = Object.fromEntries(
@@ -121,6 +143,14 @@ export interface BenchOptions {
   clusterWindow: number;
   /** x1 and x2: publication payload bytes. */
   clusterPayloadSize: number;
+  /** l1: publications per run, and runs per QoS (the median counts). */
+  lockstepCount: number;
+  lockstepReps: number;
+  /** l2: devices, and rounds of one publication each per 100 ms. */
+  devices: number;
+  devicesRounds: number;
+  /** l3: publications per second. */
+  lowLoadRate: number;
   /** Pin servers to CPU 0 and the generator to the other CPUs (needs ≥ 2 CPUs and taskset). */
   pin: boolean;
   /** Write the table into the doc (null: only for a full run). */
@@ -132,10 +162,10 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only LIST          scenarios: micro,a,b,c,m1,m2,m3,d1,x1,x2 (or codec,fanout,pairs,idle,
-                       mqtt-throughput,mqtt-fanout,mqtt-retained,durable,cluster-fanout,
-                       cluster-lockstep; groups ws = a,b,c, mqtt = m1,m2,m3, cluster = x1,x2);
-                       default all
+  --only LIST          scenarios: micro,a,b,c,m1,m2,m3,d1,x1,x2,l1,l2,l3 (or codec,fanout,pairs,
+                       idle,mqtt-throughput,mqtt-fanout,mqtt-retained,durable,cluster-fanout,
+                       cluster-lockstep,mqtt-lockstep,many-devices,low-load; groups ws = a,b,c,
+                       mqtt = m1,m2,m3, cluster = x1,x2, lockstep = l1,l2,l3); default all
   --targets LIST       pulse,naive-ws,socketio,nats,mosquitto,aedes,pulse-sqlite-strict,
                        pulse-sqlite-balanced,pulse-sqlite-fast,mosquitto-persist,
                        mosquitto-persist-eager (aliases ws, socket.io, nats-server; groups
@@ -171,6 +201,11 @@ export const USAGE = `Usage: npm run bench -- [options]
   --cluster-subs N     x1 subscribers, split over the nodes (default 500)
   --cluster-window N   x1 publications in flight (default 256)
   --cluster-payload N  x1 and x2 payload bytes (default 128)
+  --lockstep-count N   l1 publications per run (default 10000)
+  --lockstep-reps N    l1 runs per QoS, the median counts (default 3)
+  --devices N          l2 devices, one QoS 1 publication each per 100 ms (default 1000)
+  --devices-rounds N   l2 publications per device (default 30: 3 s)
+  --low-load-rate N    l3 publications per second (default 1000)
   --pin / --no-pin     pin each server to CPU 0 and the generator to the other CPUs (default on)
   --write / --no-write write the table into docs/BENCHMARKS.md (default: only for a full run)
   --doc FILE           write the table into FILE instead
@@ -217,6 +252,12 @@ function mqttWindows(raw: string | undefined): number[] {
     if (n > 1000) throw new Error(`--mqtt-windows takes windows of at most 1000, got "${w}"`);
     return n;
   });
+}
+
+/** l1's publisher numbers its packet ids 1..count: never two in flight with the same id. */
+function packetIds(n: number): number {
+  if (n > 65535) throw new Error(`--lockstep-count takes at most 65535, got ${n}`);
+  return n;
 }
 
 function qosLevels(raw: string | undefined): (0 | 1 | 2)[] {
@@ -279,6 +320,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'cluster-subs': { type: 'string' },
       'cluster-window': { type: 'string' },
       'cluster-payload': { type: 'string' },
+      'lockstep-count': { type: 'string' },
+      'lockstep-reps': { type: 'string' },
+      devices: { type: 'string' },
+      'devices-rounds': { type: 'string' },
+      'low-load-rate': { type: 'string' },
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       'pair-nap-ms': { type: 'string' },
@@ -326,6 +372,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     clusterSubscribers: int(values['cluster-subs'], 500, 'cluster-subs', 2),
     clusterWindow: int(values['cluster-window'], 256, 'cluster-window'),
     clusterPayloadSize: int(values['cluster-payload'], 128, 'cluster-payload', 18),
+    lockstepCount: packetIds(int(values['lockstep-count'], 10000, 'lockstep-count')),
+    lockstepReps: int(values['lockstep-reps'], 3, 'lockstep-reps'),
+    devices: int(values.devices, 1000, 'devices'),
+    devicesRounds: int(values['devices-rounds'], 30, 'devices-rounds'),
+    lowLoadRate: int(values['low-load-rate'], 1000, 'low-load-rate'),
     pin: values['no-pin'] ? false : (values.pin ?? true),
     write: values['no-write'] ? false : (values.write ?? null),
     doc: values.doc ?? null,

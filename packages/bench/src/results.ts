@@ -1,8 +1,12 @@
 import type { ScenarioName } from './args.js';
+import type { L1Target, L2Target, L3Run } from './lockstep-targets.js';
 import type { TargetName } from './dialects/index.js';
 import type { ClusterRun } from './scenarios/cluster-context.js';
 import type { FanoutResult } from './scenarios/fanout.js';
 import type { IdleResult } from './scenarios/idle.js';
+import type { LockstepResult } from './scenarios/lockstep.js';
+import type { LowLoadRun } from './scenarios/low-load.js';
+import type { ManyDevicesResult } from './scenarios/many-devices.js';
 import type { MicroResult } from './scenarios/micro.js';
 import type { MqttRetainedResult } from './scenarios/mqtt-retained.js';
 import type { MqttThroughputResult } from './scenarios/mqtt-throughput.js';
@@ -28,6 +32,13 @@ export interface TargetResults {
 
 /** A cluster scenario's runs, by setup. */
 export type ClusterResults = Partial<Record<ClusterSetupName, Outcome<ClusterRun>>>;
+
+/** The lock-step section: l1 by target, l2 by target, l3 by protocol and target. */
+export interface LockstepResults {
+  l1?: Partial<Record<L1Target, Outcome<LockstepResult>>>;
+  l2?: Partial<Record<L2Target, Outcome<ManyDevicesResult>>>;
+  l3?: Partial<Record<L3Run, Outcome<LowLoadRun>>>;
+}
 
 export interface RunSettings {
   command: string;
@@ -57,6 +68,12 @@ export interface RunSettings {
   clusterSubscribers?: number;
   clusterWindow?: number;
   clusterPayloadSize?: number;
+  /** l1-l3 (absent from records older than them). */
+  lockstepCount?: number;
+  lockstepReps?: number;
+  devices?: number;
+  devicesRounds?: number;
+  lowLoadRate?: number;
   placement: string;
   /** File system of the directory d1's stores live in (fsync on tmpfs would be free). */
   dataFs?: string;
@@ -71,4 +88,6 @@ export interface BenchResults {
   targets: Partial<Record<TargetName, TargetResults>>;
   /** Cluster fan-out (x1) and lock-step (x2). */
   cluster?: { x1?: ClusterResults; x2?: ClusterResults };
+  /** Messages that travel alone: lock-step (l1), many devices (l2), low-load latency (l3). */
+  lockstep?: LockstepResults;
 }

@@ -18,7 +18,9 @@ import {
 import { runClusterSection } from './cluster-section.js';
 import { GeneratorPool } from './generator/pool.js';
 import { renderCluster } from './report/cluster.js';
-import { CLUSTER_BLOCK, DURABLE_BLOCK, MAIN_BLOCK, writeGenerated } from './report/doc.js';
+import { runLockstepSection } from './lockstep-section.js';
+import { CLUSTER_BLOCK, DURABLE_BLOCK, LOCKSTEP_BLOCK, MAIN_BLOCK, writeGenerated } from './report/doc.js';
+import { renderLockstep } from './report/lockstep.js';
 import { renderDurable } from './report/durable.js';
 import { renderMarkdown } from './report/markdown.js';
 import type { BenchResults, Outcome, TargetResults } from './results.js';
@@ -38,7 +40,8 @@ const log = (line: string): void => console.error(`[bench] ${line}`);
 const WS_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['a', 'b', 'c']);
 const MQTT_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['m1', 'm2', 'm3']);
 /** Scenarios with blocks of their own in the doc. */
-const OWN_BLOCK: ReadonlySet<ScenarioName> = new Set(['d1', 'x1', 'x2']);
+const OWN_BLOCK: ReadonlySet<ScenarioName> = new Set(['d1', 'x1', 'x2', 'l1', 'l2', 'l3']);
+const LOCKSTEP_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['l1', 'l2', 'l3']);
 
 /** Whether `scenario` runs on `target`. */
 function runsOn(scenario: ScenarioName, target: TargetName): boolean {
@@ -279,6 +282,11 @@ async function main(): Promise<void> {
       clusterSubscribers: o.clusterSubscribers,
       clusterWindow: o.clusterWindow,
       clusterPayloadSize: o.clusterPayloadSize,
+      lockstepCount: o.lockstepCount,
+      lockstepReps: o.lockstepReps,
+      devices: o.devices,
+      devicesRounds: o.devicesRounds,
+      lowLoadRate: o.lowLoadRate,
       placement: place.description,
       generatorCores: place.generatorCores,
       durationSec: 0,
@@ -306,6 +314,8 @@ async function main(): Promise<void> {
       for (const target of o.targets)
         results.targets[target] = await runTarget(target, o, pool, workDir, place);
       await runClusterSection(results, o, pool, workDir, place.server, log);
+      if (o.scenarios.some((s) => LOCKSTEP_SCENARIOS.has(s)))
+        await runLockstepSection(results, o, pool, workDir, place, log);
     } finally {
       await pool.close();
       rmSync(workDir, { recursive: true, force: true });
@@ -324,6 +334,10 @@ async function main(): Promise<void> {
     {
       block: CLUSTER_BLOCK,
       markdown: o.scenarios.some((s) => s === 'x1' || s === 'x2') ? renderCluster(results) : null,
+    },
+    {
+      block: LOCKSTEP_BLOCK,
+      markdown: o.scenarios.some((s) => LOCKSTEP_SCENARIOS.has(s)) ? renderLockstep(results) : null,
     },
   ];
   for (const b of blocks) if (b.markdown !== null) console.log(`\n${b.markdown}`);

@@ -162,7 +162,7 @@ describe('parseBenchArgs, cluster', () => {
     assert.deepEqual(o.scenarios, ['x1', 'x2']);
     assert.deepEqual(o.clusterSetups, ['pulse-1', 'pulse-nats', 'pulse-redis', 'nats-routes']);
     assert.equal(o.clusterSubscribers, 500);
-    const l = parseBenchArgs(['--only', 'lockstep', '--cluster-payload', '64']);
+    const l = parseBenchArgs(['--only', 'cluster-lockstep', '--cluster-payload', '64']);
     assert.notEqual(l, 'help');
     if (l === 'help') return;
     assert.deepEqual(l.scenarios, ['x2']);

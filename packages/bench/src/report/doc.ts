@@ -50,3 +50,10 @@ export function writeGenerated(path: string, generated: string, block = MAIN_BLO
   const doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
   writeFileSync(path, replaceGenerated(doc, generated, block));
 }
+
+/** The lock-step section's tables (l1, l2, l3). */
+export const LOCKSTEP_BLOCK: Block = {
+  begin: '<!-- bench:lockstep:begin -->',
+  end: '<!-- bench:lockstep:end -->',
+  heading: 'Results: messages that travel alone (l1, l2, l3)',
+};

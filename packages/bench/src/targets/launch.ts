@@ -72,9 +72,13 @@ export function unavailable(target: TargetName): string | null {
 export const nodeArgs = (): string[] =>
   (process.env.PULSE_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
 
+/** Only quieter logs: the lock-step section (l1-l3) runs Pulse with its shipped defaults otherwise. */
+export const PULSE_LOG_ARGS = ['--log', 'warn'];
 /** Pulse's flags besides the listeners (the same for both protocols). */
 export const PULSE_LIMIT_ARGS = [
-  ...['--log', 'warn', '--limits-max-connections', '100000'],
+  ...PULSE_LOG_ARGS,
+  '--limits-max-connections',
+  '100000',
   ...['--limits-max-subscriptions-per-connection', '1000', '--limits-max-outbound-bytes', '8388608'],
 ];
 /** Pulse's MQTT session queue, as relaxed as Mosquitto's below. */
@@ -113,6 +117,7 @@ async function launchPulse(
   port: number,
   protocol: Protocol,
   target: PulseTarget = 'pulse',
+  tuned = true,
 ): Promise<ServerProcess> {
   const data = dataDir(o, target);
   const httpPort = protocol === 'ws' ? port : await freePort(o.host);
@@ -125,8 +130,8 @@ async function launchPulse(
       PULSE_CLI,
       ...['--host', o.host, '--port', String(httpPort), '--tcp-port', '0'],
       ...['--mqtt-port', String(mqttPort), '--metrics-port', '0'],
-      ...PULSE_LIMIT_ARGS,
-      ...(protocol === 'mqtt' ? PULSE_MQTT_ARGS : []),
+      ...(tuned ? PULSE_LIMIT_ARGS : PULSE_LOG_ARGS),
+      ...(tuned && protocol === 'mqtt' ? PULSE_MQTT_ARGS : []),
       ...PULSE_TARGET_ARGS[target](data ?? ''),
     ],
     logFile: join(o.workDir, `${o.tag}.log`),
@@ -297,4 +302,19 @@ export async function launchMqtt(
     case 'aedes':
       return { server: await launchNodePeer('Aedes', AEDES, o, port), port };
   }
+}
+
+/**
+ * The lock-step section's targets (l1-l3): Pulse with its shipped defaults (no limit or queue flags;
+ * its storage flags for the SQLite target), the peers as everywhere else.
+ */
+export async function launchDefaults(
+  target: 'pulse' | 'pulse-sqlite-balanced' | 'mosquitto-persist' | 'nats',
+  protocol: Protocol,
+  o: LaunchOptions,
+): Promise<RunningTarget> {
+  const port = await freePort(o.host);
+  if (target === 'nats') return { server: await launchNats(o, port), port };
+  if (target === 'mosquitto-persist') return { server: await launchMosquitto(o, port, target), port };
+  return { server: await launchPulse(o, port, protocol, target, false), port };
 }

@@ -139,6 +139,8 @@ export interface ResourceUse {
   peakRssKiB: number;
   /** CPU the server used, in cores (1 = one core busy). */
   cpuShare: number;
+  /** The same in microseconds of CPU time. */
+  cpuMicros: number;
   /** How busy each core was, 1 = 100 %. */
   coreBusy: number[];
   /** Interrupt and softirq time of all cores (loopback TCP is processed there), in cores. */
@@ -165,9 +167,11 @@ export class ResourceWatch {
     const elapsedMicros = (performance.now() - this.startedAt) * 1000;
     const cores = coreTicks();
     const start = (i: number) => this.coresStart[i] ?? { busy: 0, irq: 0, total: 0 };
+    const cpuMicros = this.server.cpuMicros() - this.cpuStart;
     return {
       peakRssKiB: this.peakRssKiB,
-      cpuShare: (this.server.cpuMicros() - this.cpuStart) / elapsedMicros,
+      cpuShare: cpuMicros / elapsedMicros,
+      cpuMicros,
       coreBusy: cores.map((c, i) => (c.busy - start(i).busy) / Math.max(1, c.total - start(i).total)),
       irqShare: cores.reduce(
         (n, c, i) => n + (c.irq - start(i).irq) / Math.max(1, c.total - start(i).total),

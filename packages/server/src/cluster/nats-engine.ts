@@ -15,6 +15,7 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { loadNats } from './engine-drivers.js';
+import { EngineStatus } from './engine-state.js';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
 import { NatsSubjects } from './nats-subjects.js';
 import { urlShown } from './url-shown.js';
@@ -34,8 +35,7 @@ const oneLine = (err: unknown) =>
 
 export class NatsEngine implements ClusterEngine {
   readonly kind = 'nats';
-  private current: EngineState = 'connecting';
-  private listener: EngineListener | undefined;
+  private readonly status = new EngineStatus();
   private nc: NatsConnection | undefined;
   private readonly subjects: NatsSubjects;
   /** Each filter with interest, and the subjects it stands for. */
@@ -52,11 +52,11 @@ export class NatsEngine implements ClusterEngine {
   }
 
   get state(): EngineState {
-    return this.current;
+    return this.status.current;
   }
 
   async start(listener: EngineListener, required: boolean): Promise<void> {
-    this.listener = listener;
+    this.status.listener = listener;
     try {
       await this.tryConnect();
     } catch (err) {
@@ -65,13 +65,13 @@ export class NatsEngine implements ClusterEngine {
         await this.close();
         throw new Error(reason);
       }
-      this.setState('disconnected', reason);
+      this.status.set('disconnected', reason);
       if (this.nc === undefined) this.retryLater();
     }
   }
 
   addInterest(filter: string): void {
-    if (this.current === 'closed' || this.filters.has(filter)) return;
+    if (this.status.current === 'closed' || this.filters.has(filter)) return;
     const subjects = this.subjects.filter(filter);
     this.filters.set(filter, subjects);
     for (const subject of subjects) {
@@ -103,7 +103,7 @@ export class NatsEngine implements ClusterEngine {
   }
 
   async settled(): Promise<void> {
-    if (this.current !== 'connected') return;
+    if (this.status.current !== 'connected') return;
     // SUBs and this PING share one ordered connection: the PONG comes after the server took them.
     await this.nc?.flush().catch(() => {});
   }
@@ -111,7 +111,7 @@ export class NatsEngine implements ClusterEngine {
   publish(channel: string, envelope: Uint8Array): boolean {
     const nc = this.nc;
     // nats.js would queue it during a reconnect: the layer wants to count it lost instead.
-    if (this.current !== 'connected' || nc === undefined) return false;
+    if (this.status.current !== 'connected' || nc === undefined) return false;
     if (envelope.byteLength > (nc.info?.max_payload ?? 0)) return false;
     try {
       nc.publish(this.subjects.channel(channel), envelope);
@@ -122,8 +122,8 @@ export class NatsEngine implements ClusterEngine {
   }
 
   async close(): Promise<void> {
-    if (this.current === 'closed') return;
-    this.setState('closed');
+    if (this.status.current === 'closed') return;
+    this.status.set('closed');
     clearTimeout(this.retryTimer);
     this.generation++;
     await this.attempt?.catch(() => {});
@@ -155,7 +155,7 @@ export class NatsEngine implements ClusterEngine {
       pingInterval: 10_000,
       maxPingOut: 3,
     });
-    if (this.current === 'closed') {
+    if (this.status.current === 'closed') {
       await nc.close().catch(() => {});
       return;
     }
@@ -166,7 +166,7 @@ export class NatsEngine implements ClusterEngine {
   }
 
   private retryLater(): void {
-    if (this.current === 'closed') return;
+    if (this.status.current === 'closed') return;
     const wait = RECONNECT_WAIT_MS + Math.random() * RECONNECT_JITTER_MS;
     this.retryTimer = setTimeout(() => {
       this.tryConnect().catch(() => {
@@ -180,7 +180,7 @@ export class NatsEngine implements ClusterEngine {
   private async confirm(nc: NatsConnection): Promise<void> {
     const generation = ++this.generation;
     await nc.flush();
-    if (generation === this.generation && this.nc === nc) this.setState('connected');
+    if (generation === this.generation && this.nc === nc) this.status.set('connected');
   }
 
   /** Follows the connection's status events, and its end when nats.js gives up by itself. */
@@ -191,7 +191,7 @@ export class NatsEngine implements ClusterEngine {
           if (this.nc !== nc) return;
           if (status.type === 'disconnect') {
             this.generation++;
-            this.setState('disconnected', `nats ${status.server} disconnected`);
+            this.status.set('disconnected', `nats ${status.server} disconnected`);
           } else if (status.type === 'reconnect') {
             this.confirm(nc).catch(() => {
               // Lost again before the PONG: its disconnect event follows.
@@ -209,11 +209,11 @@ export class NatsEngine implements ClusterEngine {
   }
 
   private ended(nc: NatsConnection, reason: string): void {
-    if (this.nc !== nc || this.current === 'closed') return;
+    if (this.nc !== nc || this.status.current === 'closed') return;
     this.nc = undefined;
     for (const wanted of this.wanted.values()) wanted.sub = undefined;
     this.generation++;
-    this.setState('disconnected', `nats closed the connection: ${reason}`);
+    this.status.set('disconnected', `nats closed the connection: ${reason}`);
     this.retryLater();
   }
 
@@ -227,21 +227,11 @@ export class NatsEngine implements ClusterEngine {
   }
 
   private deliver(err: Error | null, msg: Msg): void {
-    if (err !== null || this.current === 'closed') return;
+    if (err !== null || this.status.current === 'closed') return;
     try {
-      this.listener?.message(msg.data);
+      this.status.listener?.message(msg.data);
     } catch {
       // The layer catches its own errors; a throw here would stop nats.js's parser.
-    }
-  }
-
-  private setState(state: EngineState, reason?: string): void {
-    if (this.current === 'closed' || this.current === state) return;
-    this.current = state;
-    try {
-      this.listener?.state(state, reason);
-    } catch {
-      // As for messages: the layer's errors stay in the layer.
     }
   }
 }

@@ -25,6 +25,7 @@
  */
 import type { Redis } from 'ioredis';
 import { loadIoredis } from './engine-drivers.js';
+import { EngineStatus } from './engine-state.js';
 import type { ClusterEngine, EngineListener, EngineOptions, EngineState } from './cluster-engine.js';
 import { RedisChannels, type RedisInterest } from './redis-channels.js';
 import { urlShown } from './url-shown.js';
@@ -83,8 +84,7 @@ function clientName(nodeName: string): string {
 
 export class RedisEngine implements ClusterEngine {
   readonly kind = 'redis';
-  private current: EngineState = 'connecting';
-  private listener: EngineListener | undefined;
+  private readonly status = new EngineStatus();
   private readonly channels: RedisChannels;
   private readonly filters = new Map<string, readonly RedisInterest[]>();
   private readonly wanted = new Map<string, Wanted>();
@@ -108,17 +108,17 @@ export class RedisEngine implements ClusterEngine {
   }
 
   get state(): EngineState {
-    return this.current;
+    return this.status.current;
   }
 
   /** A method, not a field test: TypeScript would keep a narrowing across the awaits that close() can run in. */
   private closed(): boolean {
-    return this.current === 'closed';
+    return this.status.current === 'closed';
   }
 
   async start(listener: EngineListener, required: boolean): Promise<void> {
     if (this.closed()) return;
-    this.listener = listener;
+    this.status.listener = listener;
     this.healthTimer = setInterval(() => this.checkHealth(), this.healthCheckMs);
     this.healthTimer.unref();
     let failure = 'no URL';
@@ -138,12 +138,12 @@ export class RedisEngine implements ClusterEngine {
       await this.close();
       throw new Error(reason);
     }
-    this.setState('disconnected', reason);
+    this.status.set('disconnected', reason);
     this.retryLater();
   }
 
   addInterest(filter: string): void {
-    if (this.current === 'closed' || this.filters.has(filter)) return;
+    if (this.status.current === 'closed' || this.filters.has(filter)) return;
     const interests = this.channels.filter(filter);
     this.filters.set(filter, interests);
     for (const interest of interests) {
@@ -179,14 +179,15 @@ export class RedisEngine implements ClusterEngine {
 
   async settled(): Promise<void> {
     const session = this.session;
-    if (this.current !== 'connected' || session === undefined) return;
+    if (this.status.current !== 'connected' || session === undefined) return;
     // One connection, in order: the PONG comes after Redis took every SUBSCRIBE sent before it.
     await session.sub.ping().catch(noop);
   }
 
   publish(channel: string, envelope: Uint8Array): boolean {
     const session = this.session;
-    if (this.current !== 'connected' || session === undefined || session.pub.status !== 'ready') return false;
+    if (this.status.current !== 'connected' || session === undefined || session.pub.status !== 'ready')
+      return false;
     if (envelope.byteLength > MAX_ENVELOPE_BYTES) return false;
     const bytes = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
     // A reply that never comes (connection lost) is the at-most-once the contract allows.
@@ -197,8 +198,8 @@ export class RedisEngine implements ClusterEngine {
   }
 
   async close(): Promise<void> {
-    if (this.current === 'closed') return;
-    this.setState('closed');
+    if (this.status.current === 'closed') return;
+    this.status.set('closed');
     clearTimeout(this.retryTimer);
     clearInterval(this.healthTimer);
     const sessions = [...this.live];
@@ -235,13 +236,13 @@ export class RedisEngine implements ClusterEngine {
     } finally {
       clearTimeout(deadline);
     }
-    if (session.dropped || this.current === 'closed') {
+    if (session.dropped || this.status.current === 'closed') {
       this.drop(session);
       throw new Error(session.lastError ?? 'connection closed');
     }
     session.established = true;
     this.retries = 0;
-    this.setState('connected');
+    this.status.set('connected');
   }
 
   private open(Redis: typeof import('ioredis').Redis, url: string): Session {
@@ -309,9 +310,9 @@ export class RedisEngine implements ClusterEngine {
 
   private deliver(session: Session, message: Buffer): void {
     session.unparsed.sub = 0;
-    if (session.dropped || this.current === 'closed') return;
+    if (session.dropped || this.status.current === 'closed') return;
     try {
-      this.listener?.message(message);
+      this.status.listener?.message(message);
     } catch {
       // The layer catches its own errors; a throw here would unwind through ioredis's parser.
     }
@@ -337,10 +338,10 @@ export class RedisEngine implements ClusterEngine {
     if (session.dropped) return;
     session.lastError = reason;
     this.drop(session);
-    if (!session.established || this.current === 'closed') return;
+    if (!session.established || this.status.current === 'closed') return;
     const index = this.options.urls.indexOf(session.url);
     this.nextUrl = (index + 1) % this.options.urls.length;
-    this.setState('disconnected', `redis at ${urlShown(session.url)} lost: ${reason}`);
+    this.status.set('disconnected', `redis at ${urlShown(session.url)} lost: ${reason}`);
     this.retryLater();
   }
 
@@ -376,7 +377,7 @@ export class RedisEngine implements ClusterEngine {
   }
 
   private retryLater(): void {
-    if (this.current === 'closed') return;
+    if (this.status.current === 'closed') return;
     const base = Math.min(RETRY_FIRST_MS * 2 ** this.retries, RETRY_CAP_MS);
     this.retries++;
     this.retryTimer = setTimeout(
@@ -388,15 +389,5 @@ export class RedisEngine implements ClusterEngine {
       },
       base * (1 + Math.random() * RETRY_JITTER),
     );
-  }
-
-  private setState(state: EngineState, reason?: string): void {
-    if (this.current === 'closed' || this.current === state) return;
-    this.current = state;
-    try {
-      this.listener?.state(state, reason);
-    } catch {
-      // As for messages: the layer's errors stay in the layer.
-    }
   }
 }

@@ -1,0 +1,151 @@
+/**
+ * The lock-step section (l1-l3): messages that travel alone. Pulse runs with its shipped defaults;
+ * each target gets a fresh server per scenario. l1 and l2 drive synchronous python3 clients, l3 the
+ * generator pool.
+ */
+import type { BenchOptions } from './args.js';
+import type { TargetName } from './dialects/index.js';
+import type { GeneratorPool } from './generator/pool.js';
+import type { BenchResults, LockstepResults, Outcome } from './results.js';
+import { runLockstep } from './scenarios/lockstep.js';
+import { runLowLoad } from './scenarios/low-load.js';
+import { runManyDevices } from './scenarios/many-devices.js';
+import { syncClientsUnavailable } from './scenarios/sync-client.js';
+import { L1_TARGETS, L2_TARGETS, L3_RUNS, LOCKSTEP_LABELS, type SectionTarget } from './lockstep-targets.js';
+import { launchDefaults, type Protocol, type RunningTarget, unavailable } from './targets/launch.js';
+
+export interface SectionPlacement {
+  server: string | null;
+  generator: string | null;
+}
+
+async function withServer<T>(
+  target: SectionTarget,
+  protocol: Protocol,
+  tag: string,
+  o: BenchOptions,
+  workDir: string,
+  place: SectionPlacement,
+  log: (line: string) => void,
+  body: (running: RunningTarget) => Promise<T>,
+): Promise<Outcome<T>> {
+  try {
+    const missing = unavailable(target as TargetName);
+    if (missing) throw new Error(missing);
+    const running = await launchDefaults(target, protocol, {
+      host: o.host,
+      workDir,
+      tag,
+      natsProcs: o.natsProcs,
+      cpus: place.server,
+    });
+    log(`server pid ${running.server.pid} on port ${running.port}`);
+    try {
+      return { ok: true, value: await body(running) };
+    } catch (err) {
+      if (!running.server.alive)
+        throw new Error(`${(err as Error).message}; the server died: ${running.server.logTail(3)}`);
+      throw err;
+    } finally {
+      await running.server.stop();
+    }
+  } catch (err) {
+    const error = (err as Error).message;
+    log(`failed: ${error}`);
+    return { ok: false, error };
+  }
+}
+
+/** Runs the selected lock-step scenarios on their targets (those of `--targets`), into `results.lockstep`. */
+export async function runLockstepSection(
+  results: BenchResults,
+  o: BenchOptions,
+  pool: GeneratorPool,
+  workDir: string,
+  place: SectionPlacement,
+  log: (line: string) => void,
+): Promise<void> {
+  const wanted = (t: TargetName) => o.targets.includes(t);
+  const out: LockstepResults = {};
+  const python = syncClientsUnavailable();
+  const sync = (running: RunningTarget, what: string) => ({
+    server: running.server,
+    host: o.host,
+    port: running.port,
+    clientCpus: place.generator,
+    log: (line: string) => log(`${what}: ${line}`),
+  });
+  if (o.scenarios.includes('l1')) {
+    out.l1 = {};
+    for (const target of L1_TARGETS.filter(wanted)) {
+      const what = `${LOCKSTEP_LABELS[target]} (l1)`;
+      out.l1[target] = python
+        ? { ok: false, error: python }
+        : await withServer(
+            target,
+            'mqtt',
+            `${target}-l1`,
+            o,
+            workDir,
+            place,
+            (l) => log(`${what}: ${l}`),
+            (r) =>
+              runLockstep(sync(r, what), {
+                count: o.lockstepCount,
+                payloadSize: o.mqttPayloadSize,
+                qosLevels: o.mqttQos,
+                reps: o.lockstepReps,
+              }),
+          );
+    }
+  }
+  if (o.scenarios.includes('l2')) {
+    out.l2 = {};
+    for (const target of L2_TARGETS.filter(wanted)) {
+      const what = `${LOCKSTEP_LABELS[target]} (l2)`;
+      out.l2[target] = python
+        ? { ok: false, error: python }
+        : await withServer(
+            target,
+            'mqtt',
+            `${target}-l2`,
+            o,
+            workDir,
+            place,
+            (l) => log(`${what}: ${l}`),
+            (r) =>
+              runManyDevices(sync(r, what), {
+                clients: o.devices,
+                intervalMs: 100,
+                rounds: o.devicesRounds,
+                payloadSize: o.mqttPayloadSize,
+              }),
+          );
+    }
+  }
+  if (o.scenarios.includes('l3')) {
+    out.l3 = {};
+    for (const run of L3_RUNS) {
+      const protocol = run.startsWith('mqtt') ? 'mqtt' : 'ws';
+      const target = run.slice(protocol.length + 1) as SectionTarget;
+      if (!wanted(target)) continue;
+      const what = `${LOCKSTEP_LABELS[run]} (l3)`;
+      const say = (l: string) => log(`${what}: ${l}`);
+      out.l3[run] = await withServer(target, protocol, `${run}-l3`, o, workDir, place, say, (r) =>
+        runLowLoad(
+          pool,
+          r.server,
+          { name: target, protocol, host: o.host, port: r.port },
+          {
+            rate: o.lowLoadRate,
+            payloadSize: o.mqttPayloadSize,
+            warmupMs: o.warmupMs,
+            measureMs: o.measureMs,
+          },
+          say,
+        ),
+      );
+    }
+  }
+  results.lockstep = out;
+}
