@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisHistory } from '../src/cluster/redis-history.js';
+import { COMMAND_TIMEOUT_MS, RedisHistory } from '../src/cluster/redis-history.js';
 import { historyContract } from './cluster-history-contract.js';
 import { sleep } from './helpers.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
@@ -61,5 +61,54 @@ describe('Redis history: hostile replies', () => {
     assert.equal(history.ready, true, 'reconnected');
     const ok = await history.read('k/1', rule, { limit: 1 });
     assert.equal(ok.offset, 1);
+  });
+
+  test('keys another writer made unusable start a new epoch, the append goes through (not refused until they expire)', async () => {
+    const first = await history.append('odd/1', rule, Buffer.from('a'), undefined, undefined);
+    // An entry ID past the meta offset: XADD <offset>-0 would fail after HINCRBY.
+    await raw.xadd('hostile:h:odd/1', '1000-0', 'd', 'forged', 'x', '');
+    const second = await history.append('odd/1', rule, Buffer.from('b'), undefined, undefined);
+    assert.notEqual(second.epoch, first.epoch);
+    assert.equal(second.offset, 1);
+    await raw.hset('hostile:m:odd/2', 'e', 'epoch', 'o', 'abc');
+    await raw.set('hostile:h:odd/3', 'not a stream');
+    await raw.set('hostile:m:odd/4', 'not a hash');
+    await raw.hset('hostile:m:odd/5', 'e', 'spaces in epoch', 'o', '1');
+    for (const channel of ['odd/2', 'odd/3', 'odd/4', 'odd/5']) {
+      const position = await history.append(channel, rule, Buffer.from('c'), undefined, undefined);
+      assert.equal(position.offset, 1, channel);
+      const read = await history.read(channel, rule, { after: 0, limit: 10 });
+      assert.deepEqual(
+        read.entries.map((e) => e.offset),
+        [1],
+        channel,
+      );
+    }
+  });
+
+  test('a server that stops answering on an open connection (SIGSTOP): commands fail within COMMAND_TIMEOUT_MS, not never', async () => {
+    const child = server.process();
+    assert.ok(child);
+    child.kill('SIGSTOP');
+    try {
+      const t0 = Date.now();
+      await assert.rejects(history.append('stopped', rule, Buffer.from('x'), undefined, undefined));
+      await assert.rejects(history.read('stopped', rule, { limit: 0 }));
+      const took = Date.now() - t0;
+      assert.ok(took < 2 * COMMAND_TIMEOUT_MS + 2000, `failed after ${took} ms`);
+    } finally {
+      child.kill('SIGCONT');
+    }
+    for (let i = 0; i < 100; i++) {
+      if (
+        await history.read('k/1', rule, { limit: 0 }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
+      await sleep(100);
+    }
+    assert.equal((await history.read('k/1', rule, { limit: 1 })).offset, 1, 'usable again');
   });
 });

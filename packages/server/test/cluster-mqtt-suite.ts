@@ -484,6 +484,28 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
       }
     });
 
+    test('asks for the retained set from a writer on the engine server, in a loop: at most one set a second goes out', async () => {
+      const options = { urls: [engineServer.url], prefix: 'pulse', nodeName: 'hostile' };
+      const hostile = kind === 'nats' ? new NatsEngine(options) : new RedisEngine(options);
+      await hostile.start({ message: () => {}, state: () => {} }, true);
+      const stats = b.server.mqttCluster?.retained.stats;
+      assert.ok(stats);
+      try {
+        await sleep(1100); // past any set B sent before
+        const before = stats.setsSent;
+        const t0 = Date.now();
+        for (let i = 0; Date.now() - t0 < 1500; i++) {
+          hostile.publish(CONTROL_CHANNEL, encodeControl(`asker-${i % 8}`, i + 1, { y: 'mq' }, undefined));
+          await sleep(30);
+        }
+        await sleep(200);
+        const sent = stats.setsSent - before;
+        assert.ok(sent >= 1 && sent <= 3, `${sent} sets for ~50 asks in 1.5 s`);
+      } finally {
+        await hostile.close();
+      }
+    });
+
     test('a node without MQTT answers claims: a CONNECT elsewhere does not wait for it', async () => {
       const bare = await startServer({ cluster: cluster(), mqtt: { websocket: false } });
       try {

@@ -11,7 +11,8 @@ const pub = (offset: number, epoch = 'e1', channel = 'c') => {
   return p;
 };
 
-function sequencer(store: Publication[] = [], gapWaitMs = 50) {
+/** `engine`: the stream's epoch and newest offset as the engine's server would answer them. */
+function sequencer(store: Publication[] = [], gapWaitMs = 50, engine = { epoch: 'e1', offset: 1000 }) {
   const delivered: string[] = [];
   const reads: [number, number][] = [];
   const s = new HistorySequencer(
@@ -21,13 +22,14 @@ function sequencer(store: Publication[] = [], gapWaitMs = 50) {
     },
     async (_channel, epoch, from, to) => {
       reads.push([from, to]);
-      return store.filter(
+      const found = store.filter(
         (p) => p.epoch === epoch && (p.offset as number) >= from && (p.offset as number) <= to,
       );
+      return { ...engine, found: engine.epoch === epoch ? found : [] };
     },
     gapWaitMs,
   );
-  return { s, delivered, reads };
+  return { s, delivered, reads, engine };
 }
 
 describe('HistorySequencer', () => {
@@ -63,13 +65,48 @@ describe('HistorySequencer', () => {
     assert.equal(s.stats.skipped, 2);
   });
 
-  test('a new epoch starts the channel over; late publications of the replaced epoch are dropped', () => {
-    const { s, delivered } = sequencer();
+  test('a new epoch starts the channel over once the engine confirms it; late publications of the replaced epoch are dropped', async () => {
+    const { s, delivered, engine } = sequencer();
     s.offer(pub(7));
+    engine.epoch = 'e2';
     s.offer(pub(1, 'e2'));
-    s.offer(pub(8));
     s.offer(pub(2, 'e2'));
-    assert.deepEqual(delivered, ['e1:7', 'e2:1', 'e2:2']);
+    await sleep(10);
+    s.offer(pub(8));
+    s.offer(pub(3, 'e2'));
+    assert.deepEqual(delivered, ['e1:7', 'e2:1', 'e2:2', 'e2:3']);
+    assert.equal(s.offer(pub(4, 'e3'), true), 1, "this node's own append: its epoch is the engine's");
+    assert.deepEqual(delivered, ['e1:7', 'e2:1', 'e2:2', 'e2:3', 'e3:4']);
+  });
+
+  test('a forged epoch the engine does not have is dropped: the channel goes on in its own', async () => {
+    const { s, delivered } = sequencer();
+    s.offer(pub(1));
+    s.offer(pub(2, 'forged'));
+    await sleep(10);
+    s.offer(pub(2));
+    s.offer(pub(3));
+    assert.deepEqual(delivered, ['e1:1', 'e1:2', 'e1:3']);
+    assert.equal(s.stats.refused, 1);
+  });
+
+  test("a forged offset past the engine's newest is dropped when the gap is filled, not delivered", async () => {
+    const { s, delivered } = sequencer([], 20, { epoch: 'e1', offset: 1 });
+    s.offer(pub(1));
+    s.offer(pub(1e12));
+    await sleep(60);
+    s.offer(pub(2));
+    assert.deepEqual(delivered, ['e1:1', 'e1:2']);
+    assert.equal(s.stats.refused, 1);
+    assert.equal(s.stats.skipped, 0);
+  });
+
+  test('caughtUp past what the engine still has (it lost its tail) ends false, not never', async () => {
+    const { s, engine } = sequencer([], 20, { epoch: 'e1', offset: 5 });
+    s.offer(pub(1));
+    engine.offset = 2;
+    const caught = await Promise.race([s.caughtUp('c', 'e1', 5), sleep(500).then(() => 'hung')]);
+    assert.equal(caught, false);
   });
 
   test('caughtUp: at once when delivered that far or unknown; else after the missing offsets were read', async () => {

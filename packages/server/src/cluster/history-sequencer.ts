@@ -17,6 +17,8 @@ interface ChannelState {
   timer: NodeJS.Timeout | undefined;
   filling: boolean;
   readonly retired: string[];
+  /** Publications of another epoch, held while the engine is asked whether the channel moved to it. */
+  readonly candidates: Map<string, Publication[]>;
   waiters: { offset: number; done: (ok: boolean) => void }[];
 }
 
@@ -25,6 +27,17 @@ export interface SequencerStats {
   skipped: number;
   /** Publications that arrived after their offset (overlapping interests, own echoes). */
   duplicates: number;
+  /** Publications of an epoch, or past an offset, the engine's stream does not have: forged (or lost by the server), dropped. */
+  refused: number;
+}
+
+/** What the engine's stream says when asked for offsets `from`..`to` (none when `to` < `from`: the position only). */
+export interface FillResult {
+  readonly epoch: string;
+  /** The stream's newest offset. */
+  readonly offset: number;
+  /** The publications found, of that epoch. */
+  readonly found: Publication[];
 }
 
 /**
@@ -33,10 +46,16 @@ export interface SequencerStats {
  * this node's own appends): a publication whose offset is ahead waits up to `gapWaitMs` for
  * the ones before it, then the missing ones are read from the engine's history (`fill`), and
  * what is still missing is skipped (counted). A new epoch starts the channel over.
+ *
+ * What other nodes forward is not believed where believing costs the channel: a publication of
+ * another epoch switches the channel only once the engine says that is its epoch now (else one
+ * forged envelope would retire the real epoch and silence the channel here), and offsets past
+ * the engine's newest are dropped when a gap is filled (else one forged offset far ahead would
+ * make every real publication a duplicate).
  */
 export class HistorySequencer {
   private readonly channels = new Map<string, ChannelState>();
-  readonly stats: SequencerStats = { skipped: 0, duplicates: 0 };
+  readonly stats: SequencerStats = { skipped: 0, duplicates: 0, refused: 0 };
 
   constructor(
     private readonly deliver: (publication: Publication) => number,
@@ -45,7 +64,7 @@ export class HistorySequencer {
       epoch: string,
       from: number,
       to: number,
-    ) => Promise<Publication[]>,
+    ) => Promise<FillResult | undefined>,
     private readonly gapWaitMs: number,
   ) {}
 
@@ -55,8 +74,11 @@ export class HistorySequencer {
     return state && { epoch: state.epoch, offset: state.delivered };
   }
 
-  /** Delivers `publication` (offset and epoch set) when its turn has come; returns the deliveries made now. */
-  offer(publication: Publication): number {
+  /**
+   * Delivers `publication` (offset and epoch set) when its turn has come; returns the deliveries
+   * made now. `known`: its epoch came from the engine (this node's own append), not from another node.
+   */
+  offer(publication: Publication, known = false): number {
     const channel = publication.channel;
     const offset = publication.offset as number;
     const epoch = publication.epoch as string;
@@ -65,7 +87,11 @@ export class HistorySequencer {
     else this.touch(channel, state);
     if (epoch !== state.epoch) {
       if (state.retired.includes(epoch)) return 0;
-      state = this.restart(channel, state, epoch, offset - 1);
+      if (!known) {
+        this.hold(channel, state, publication);
+        return 0;
+      }
+      state = this.switchTo(channel, state, epoch, offset - 1);
     }
     if (offset <= state.delivered || state.pending.has(offset)) {
       this.stats.duplicates++;
@@ -96,7 +122,7 @@ export class HistorySequencer {
     }
     if (state.epoch !== epoch) {
       if (state.retired.includes(epoch)) return Promise.resolve(false);
-      state = this.restart(channel, state, epoch, offset);
+      state = this.switchTo(channel, state, epoch, offset);
     }
     if (state.delivered >= offset) return Promise.resolve(true);
     const waiting = state;
@@ -121,6 +147,7 @@ export class HistorySequencer {
       timer: undefined,
       filling: false,
       retired: [],
+      candidates: new Map(),
       waiters: [],
     };
     this.channels.set(channel, state);
@@ -137,6 +164,50 @@ export class HistorySequencer {
     this.channels.set(channel, state);
   }
 
+  /** A publication of another epoch: held (bounded) until the engine says whether the channel is at that epoch now. */
+  private hold(channel: string, state: ChannelState, publication: Publication): void {
+    const epoch = publication.epoch as string;
+    let held = state.candidates.get(epoch);
+    if (held === undefined) {
+      if (state.candidates.size >= RETIRED_EPOCHS) {
+        this.stats.refused++;
+        return;
+      }
+      held = [];
+      state.candidates.set(epoch, held);
+      void this.verify(channel, state, epoch, publication.offset as number);
+    }
+    if (held.length >= MAX_PENDING_PER_CHANNEL) this.stats.refused++;
+    else held.push(publication);
+  }
+
+  private async verify(channel: string, state: ChannelState, epoch: string, offset: number): Promise<void> {
+    let current: string | undefined;
+    try {
+      current = (await this.fill(channel, epoch, offset, offset - 1))?.epoch;
+    } catch {
+      // Not readable now: the held publications go; a later one of that epoch asks again.
+    }
+    if (this.channels.get(channel) !== state) return;
+    const held = state.candidates.get(epoch) ?? [];
+    if (current !== epoch) {
+      state.candidates.delete(epoch);
+      this.stats.refused += held.length;
+      return;
+    }
+    let first = offset;
+    for (const p of held) first = Math.min(first, p.offset as number);
+    this.switchTo(channel, state, epoch, first - 1);
+  }
+
+  /** The engine says the channel is at `epoch` now: starts over there, with what was held of it. */
+  private switchTo(channel: string, old: ChannelState, epoch: string, delivered: number): ChannelState {
+    const held = old.candidates.get(epoch) ?? [];
+    const state = this.restart(channel, old, epoch, delivered);
+    for (const p of held.sort((a, b) => (a.offset as number) - (b.offset as number))) this.offer(p, true);
+    return state;
+  }
+
   /** The channel's stream was replaced (its epoch changed): what was pending of the old one goes. */
   private restart(channel: string, old: ChannelState, epoch: string, delivered: number): ChannelState {
     const retired = [old.epoch, ...old.retired.filter((e) => e !== epoch)].slice(0, RETIRED_EPOCHS);
@@ -151,6 +222,7 @@ export class HistorySequencer {
     clearTimeout(state.timer);
     state.timer = undefined;
     state.pending.clear();
+    state.candidates.clear();
     const waiters = state.waiters;
     state.waiters = [];
     for (const w of waiters) w.done(false);
@@ -190,19 +262,36 @@ export class HistorySequencer {
     const to = Number.isFinite(first) ? first - 1 : state.target;
     if (to < from) return this.drain(channel, state);
     state.filling = true;
-    let found: Publication[] = [];
+    let read: FillResult | undefined;
     try {
-      found = await this.fill(channel, state.epoch, from, to);
+      read = await this.fill(channel, state.epoch, from, to);
     } catch {
       // Not readable now: what is missing is skipped, as if it were not there.
     }
     state.filling = false;
     if (this.channels.get(channel) !== state) return;
-    for (const p of found) {
-      const offset = p.offset as number;
-      if (p.epoch === state.epoch && offset > state.delivered && offset <= to) state.pending.set(offset, p);
+    let end = to;
+    if (read !== undefined && read.epoch === state.epoch) {
+      for (const p of read.found) {
+        const offset = p.offset as number;
+        if (p.epoch === state.epoch && offset > state.delivered && offset <= to) state.pending.set(offset, p);
+      }
+      // Offsets past the stream's newest were never appended: forged (or lost by the server).
+      for (const offset of [...state.pending.keys()]) {
+        if (offset <= read.offset) continue;
+        state.pending.delete(offset);
+        this.stats.refused++;
+      }
+      end = Math.min(to, read.offset);
+      if (state.target > read.offset) {
+        // The stream went back (the server lost its tail): a subscribe waiting past it is not caught up.
+        state.target = read.offset;
+        const top = read.offset;
+        for (const w of state.waiters.filter((w) => w.offset > top)) w.done(false);
+        state.waiters = state.waiters.filter((w) => w.offset <= top);
+      }
     }
-    const ahead = [...state.pending.keys()].filter((o) => o <= to).sort((p, q) => p - q);
+    const ahead = [...state.pending.keys()].filter((o) => o <= end).sort((p, q) => p - q);
     for (const offset of ahead) {
       this.stats.skipped += offset - state.delivered - 1;
       const p = state.pending.get(offset) as Publication;
@@ -210,9 +299,9 @@ export class HistorySequencer {
       state.delivered = offset;
       this.deliver(p);
     }
-    if (state.delivered < to) {
-      this.stats.skipped += to - state.delivered;
-      state.delivered = to;
+    if (state.delivered < end) {
+      this.stats.skipped += end - state.delivered;
+      state.delivered = end;
     }
     this.drain(channel, state);
   }

@@ -28,6 +28,13 @@ export const MAX_TOMBSTONES = 10_000;
 export const MAX_TOMBSTONE_BYTES = 8 * 1024 * 1024;
 /** Sets waiting to go out (one per asking node); more askers at once are not answered. */
 const MAX_QUEUED_SETS = 64;
+/**
+ * A set starts at most this long after the previous one began, and sending sets takes at most
+ * about a tenth of the time (an ask is a few bytes, a set can be the whole store: a writer on the
+ * engine server asking in a loop kept a node sending 90 MB/s and busy all the time).
+ */
+export const SET_MIN_INTERVAL_MS = 1000;
+const SET_DUTY_FACTOR = 10;
 
 /** What the sync needs of the MQTT broker (MqttService). */
 export interface RetainedHost {
@@ -56,7 +63,9 @@ export class RetainedSync implements ControlFeature {
   private readonly queued: (string | undefined)[] = [];
   private sending = false;
   private closed = false;
-  readonly stats = { applied: 0, ignored: 0, refused: 0 };
+  private nextSetAt = 0;
+  private setTimer: NodeJS.Timeout | undefined;
+  readonly stats = { applied: 0, ignored: 0, refused: 0, setsSent: 0 };
   private readonly rules: EntryRules;
   private readonly restoredStamp: Stamp;
 
@@ -86,6 +95,7 @@ export class RetainedSync implements ControlFeature {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.setTimer);
   }
 
   receive(origin: string, unchecked: UncheckedControl): string | undefined {
@@ -163,12 +173,25 @@ export class RetainedSync implements ControlFeature {
       return;
     }
     this.sending = true;
-    const to = this.queued.shift();
+    const startAt = Date.now();
+    if (startAt < this.nextSetAt) {
+      this.setTimer = setTimeout(() => this.sendNextSet(), this.nextSetAt - startAt);
+      this.setTimer.unref();
+      return;
+    }
+    // Several nodes waiting: one set for all of them.
+    const to = this.queued.length > 1 ? undefined : this.queued[0];
+    this.queued.length = 0;
+    this.stats.setsSent++;
     const parts = this.parts();
     const turn = () => {
       for (let i = 0; i < PARTS_PER_TURN; i++) {
         const part = parts.next();
-        if (part.done || this.closed) return this.sendNextSet();
+        if (part.done || this.closed) {
+          const took = Date.now() - startAt;
+          this.nextSetAt = startAt + Math.max(SET_MIN_INTERVAL_MS, SET_DUTY_FACTOR * took);
+          return this.sendNextSet();
+        }
         this.send({ y: 'mp', m: part.value }, to);
       }
       setImmediate(turn);

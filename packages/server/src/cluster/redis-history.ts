@@ -30,13 +30,34 @@ import { RedisChannels } from './redis-channels.js';
 
 /** How long a stream and its meta outlive their last append. */
 export const KEY_TTL_MS = 30 * 24 * 3600 * 1000;
+/** A command not answered within this fails (a server that stopped answering on an open connection: SIGSTOP, a hung host). */
+export const COMMAND_TIMEOUT_MS = 5000;
 /** Bytes received without a whole reply before the connection is dropped: a read's worth of large entries. */
 export const MAX_UNPARSED_BYTES = 64 * 1024 * 1024;
 
+// Keys another writer made unusable (another type, an offset that is not one, an epoch no
+// node would make, entries past the offset: XADD would fail after HINCRBY, on every append)
+// start a new epoch instead of refusing every publication until they expire.
 const APPEND = `
+local function usable(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= want and t ~= 'none' then redis.call('DEL', key) end
+end
+usable(KEYS[1], 'hash')
+usable(KEYS[2], 'stream')
 local epoch = redis.call('HGET', KEYS[1], 'e')
-local top = tonumber(redis.call('HGET', KEYS[1], 'o') or '0') or 0
+local o = redis.call('HGET', KEYS[1], 'o') or ''
+local top = 0
+if epoch and (#epoch > 64 or not string.match(epoch, '^[!-~]+$') or #o > 15 or not string.match(o, '^%d+$')) then
+  epoch = false
+end
+if epoch then top = tonumber(o) end
 if epoch and epoch == ARGV[6] and top < tonumber(ARGV[7]) then epoch = false end
+if epoch then
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  local newest = last and tonumber(string.match(last[1], '^(%d+)%-'))
+  if last and (newest == nil or newest > top) then epoch = false end
+end
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
@@ -130,6 +151,7 @@ export class RedisHistory implements ClusterHistory {
       maxRetriesPerRequest: 0,
       retryStrategy: (times) => Math.min(250 * times, 1000),
       connectTimeout: 5000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       connectionName: `pulse:${this.options.nodeName}:history`.replace(/[^\x21-\x7e]/g, '_'),
       disableClientInfo: true,
     }) as Scripted;

@@ -14,7 +14,7 @@ import type { SubscribeRecovery } from '../history/subscribe-recovery.js';
 import type { ClusterHistory, StoredEntry, StreamRead } from './cluster-history.js';
 import { isEpoch } from './cluster-history.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
-import { HistorySequencer } from './history-sequencer.js';
+import { type FillResult, HistorySequencer } from './history-sequencer.js';
 
 /** How long a publication whose offset is ahead waits for the ones before it before they are read from the engine. */
 export const GAP_WAIT_MS = 1000;
@@ -154,7 +154,7 @@ export class SharedHistory {
         publication.offset = position.offset;
         publication.epoch = position.epoch;
         this.options.forward(publication);
-        return this.sequencer.offer(publication);
+        return this.sequencer.offer(publication, true);
       },
       (err) =>
         new Refusal(
@@ -285,19 +285,28 @@ export class SharedHistory {
     return publication;
   }
 
-  /** The offsets `from`..`to` of `epoch`, as far as the engine still has them (for the sequencer's gaps). */
-  private async fill(channel: string, epoch: string, from: number, to: number): Promise<Publication[]> {
+  /**
+   * The offsets `from`..`to` of `epoch`, as far as the engine still has them, with the stream's
+   * epoch and newest offset (for the sequencer's gaps and epoch checks; `to` < `from`: the position only).
+   */
+  private async fill(
+    channel: string,
+    epoch: string,
+    from: number,
+    to: number,
+  ): Promise<FillResult | undefined> {
     const rule = this.ruleFor(channel);
-    if (rule === undefined || !this.store.ready) return [];
-    const read = await this.store.read(channel, rule, { after: from - 1, limit: to - from + 1 });
-    if (read.epoch !== epoch) return [];
+    if (rule === undefined || !this.store.ready) return undefined;
+    const read = await this.store.read(channel, rule, { after: from - 1, limit: Math.max(0, to - from + 1) });
     const found: Publication[] = [];
-    for (const entry of read.entries) {
-      if (entry.offset > to) break;
-      const publication = this.decode(channel, epoch, entry);
-      if (publication !== undefined) found.push(publication);
+    if (read.epoch === epoch) {
+      for (const entry of read.entries) {
+        if (entry.offset > to) break;
+        const publication = this.decode(channel, epoch, entry);
+        if (publication !== undefined) found.push(publication);
+      }
     }
-    return found;
+    return { epoch: read.epoch, offset: read.offset, found };
   }
 
   /**
