@@ -52,6 +52,8 @@ export class ClusterPresence implements ControlFeature {
   private timer: NodeJS.Timeout | undefined;
   private listTimer: NodeJS.Timeout | undefined;
   private listNumber = 0;
+  /** When each member list was sent (the last few), for tests and diagnostics. */
+  readonly listsSentAt: number[] = [];
   private lastListAt = Number.NEGATIVE_INFINITY;
   private readonly maxRemoteDataBytes: number;
   /** Control messages refused (malformed data, too many nodes). */
@@ -239,6 +241,8 @@ export class ClusterPresence implements ControlFeature {
   /** This node's members, in parts (an empty list says "none"). */
   private sendList(): void {
     this.lastListAt = Date.now();
+    this.listsSentAt.push(this.lastListAt);
+    if (this.listsSentAt.length > 16) this.listsSentAt.shift();
     const n = ++this.listNumber;
     let part: SnapshotMember[] = [];
     let bytes = 0;
