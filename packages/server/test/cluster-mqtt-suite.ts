@@ -8,7 +8,7 @@ import type {
   IPubrelPacket,
 } from 'mqtt-packet';
 import { freePort, sleep, startServer } from './helpers.js';
-import { type Node, settled, startNode } from './cluster-nodes.js';
+import { type Node, settled, spawnNodeProcess, startNode } from './cluster-nodes.js';
 import {
   RawMqtt,
   endAll,
@@ -19,7 +19,6 @@ import {
   uniqueId,
 } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
-import { spawnPulse } from './pulse-process.js';
 import { CONTROL_CHANNEL } from '../src/cluster/control-bus.js';
 import { encodeControl } from '../src/cluster/envelope.js';
 import { NatsEngine } from '../src/cluster/nats-engine.js';
@@ -531,25 +530,7 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
 
     test('a takeover while the holding node was killed with SIGKILL does not hang: a new session after the bounded wait', async () => {
       const mqttPort = await freePort();
-      const victim = spawnPulse(
-        [
-          '--port',
-          String(await freePort()),
-          '--tcp-port',
-          '0',
-          '--metrics-port',
-          '0',
-          '--mqtt-port',
-          String(mqttPort),
-          '--cluster-presence-ttl-ms',
-          '30000',
-          '--cluster-engine',
-          kind,
-          '--cluster-url',
-          engineServer.url,
-        ],
-        {},
-      );
+      const { process: victim } = await spawnNodeProcess(kind, engineServer.url, 30_000, mqttPort);
       try {
         await victim.ready;
         const clientId = uniqueId('dead');

@@ -2,8 +2,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Cluster } from '../src/cluster/cluster.js';
 import type { PulseConfig } from '../src/config/index.js';
-import type { DeepPartial } from './helpers.js';
+import { type DeepPartial, freePort } from './helpers.js';
 import { type MqttHarness, startMqtt } from './mqtt-helpers.js';
+import { type PulseProcess, spawnPulse } from './pulse-process.js';
 
 /** A Pulse node of a test cluster: a real server (all protocols) joined through `engine`. */
 export interface Node extends MqttHarness {
@@ -35,4 +36,40 @@ export async function startNode(
 /** Waits until every node's engine holds the interest its subscribers have now. */
 export async function settled(...nodes: Node[]): Promise<void> {
   await Promise.all(nodes.map((node) => node.cluster.settled()));
+}
+
+/** A `pulse` process (the real binary) joined through `url`, for tests that kill it. */
+export interface NodeProcess {
+  readonly process: PulseProcess;
+  /** The HTTP / WebSocket port. */
+  readonly port: number;
+  readonly mqttPort: number;
+  readonly wsUrl: string;
+}
+
+/** Spawns a node process (not waiting for it: `process.ready`); the caller kills it. */
+export async function spawnNodeProcess(
+  kind: 'nats' | 'redis',
+  url: string,
+  presenceTtlMs: number,
+  mqttPort = 0,
+): Promise<NodeProcess> {
+  const port = await freePort();
+  const process = spawnPulse([
+    '--port',
+    String(port),
+    '--tcp-port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--mqtt-port',
+    String(mqttPort),
+    '--cluster-presence-ttl-ms',
+    String(presenceTtlMs),
+    '--cluster-engine',
+    kind,
+    '--cluster-url',
+    url,
+  ]);
+  return { process, port, mqttPort, wsUrl: `ws://127.0.0.1:${port}/ws` };
 }

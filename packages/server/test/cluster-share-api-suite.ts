@@ -3,11 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import { type Publication, PulseClient } from '@pulse/client';
 import WebSocket from 'ws';
 import type { EngineServer } from './cluster-engine-contract.js';
-import { type Node, settled, startNode } from './cluster-nodes.js';
-import { Inbox, freePort, sleep, tcpClient, wsClient } from './helpers.js';
+import { type Node, type NodeProcess, settled, spawnNodeProcess, startNode } from './cluster-nodes.js';
+import { Inbox, sleep, tcpClient, wsClient } from './helpers.js';
 import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
-import { type PulseProcess, spawnPulse } from './pulse-process.js';
+import type { PulseProcess } from './pulse-process.js';
 
 type DisposableServer = EngineServer & { dispose(): Promise<void> };
 
@@ -16,26 +16,10 @@ const TTL = 1500;
 const text = (p: Publication) => Buffer.from(p.payload).toString('utf8');
 
 /** A pulse process joined through the engine, killed by the test. */
-async function spawnNode(kind: string, url: string): Promise<{ process: PulseProcess; wsUrl: string }> {
-  const port = await freePort();
-  const process = spawnPulse([
-    '--port',
-    String(port),
-    '--tcp-port',
-    '0',
-    '--metrics-port',
-    '0',
-    '--mqtt-port',
-    '0',
-    '--cluster-presence-ttl-ms',
-    String(TTL),
-    '--cluster-engine',
-    kind,
-    '--cluster-url',
-    url,
-  ]);
-  await process.ready;
-  return { process, wsUrl: `ws://127.0.0.1:${port}/ws` };
+async function spawnNode(kind: 'nats' | 'redis', url: string): Promise<NodeProcess> {
+  const node = await spawnNodeProcess(kind, url, TTL);
+  await node.process.ready;
+  return node;
 }
 
 const connectTo = (wsUrl: string) => PulseClient.connect(wsUrl, { WebSocket: WebSocket as never });

@@ -4,7 +4,7 @@ import { type PresenceEvent, type Publication, PulseClient } from '@pulse/client
 import WebSocket from 'ws';
 import { at } from '@pulse/protocol/test/element';
 import { Inbox, freePort, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
-import { type Node, settled, startNode } from './cluster-nodes.js';
+import { type Node, settled, spawnNodeProcess, startNode } from './cluster-nodes.js';
 import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
@@ -504,23 +504,7 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
     test('its members leave the other nodes, and come back when it resumes (its engine connection never dropped)', async () => {
       const engineServer = await startEngine();
       const other = await startNode({ engine: kind, url: engineServer.url, presence_ttl_ms: 1500 });
-      const port = await freePort();
-      const paused = spawnPulse([
-        '--port',
-        String(port),
-        '--tcp-port',
-        '0',
-        '--metrics-port',
-        '0',
-        '--mqtt-port',
-        '0',
-        '--cluster-presence-ttl-ms',
-        '1500',
-        '--cluster-engine',
-        kind,
-        '--cluster-url',
-        engineServer.url,
-      ]);
+      const { process: paused, port } = await spawnNodeProcess(kind, engineServer.url, 1500);
       try {
         await paused.ready;
         const there = await PulseClient.connect(`ws://127.0.0.1:${port}/ws`, {
@@ -553,26 +537,7 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
     test('the other node keeps serving and the dead node members expire after cluster.presence_ttl_ms', async () => {
       const engineServer = await startEngine();
       const survivor = await startNode({ engine: kind, url: engineServer.url, presence_ttl_ms: 1500 });
-      const port = await freePort();
-      const victim = spawnPulse(
-        [
-          '--port',
-          String(port),
-          '--tcp-port',
-          '0',
-          '--metrics-port',
-          '0',
-          '--mqtt-port',
-          '0',
-          '--cluster-presence-ttl-ms',
-          '1500',
-          '--cluster-engine',
-          kind,
-          '--cluster-url',
-          engineServer.url,
-        ],
-        {},
-      );
+      const { process: victim, port } = await spawnNodeProcess(kind, engineServer.url, 1500);
       try {
         await victim.ready;
         const doomed = await PulseClient.connect(`ws://127.0.0.1:${port}/ws`, {
