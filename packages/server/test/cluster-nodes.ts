@@ -53,9 +53,11 @@ export async function spawnNodeProcess(
   url: string,
   presenceTtlMs: number,
   mqttPort = 0,
+  extraArgs: string[] = [],
 ): Promise<NodeProcess> {
   const port = await freePort();
   const process = spawnPulse([
+    ...extraArgs,
     '--port',
     String(port),
     '--tcp-port',

@@ -3,12 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import { type PresenceEvent, type Publication, PulseClient } from '@pulse/client';
 import WebSocket from 'ws';
 import { at } from '@pulse/protocol/test/element';
-import { Inbox, freePort, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
+import { Inbox, metricValue, scrape, sleep, tcpClient, wsClient } from './helpers.js';
 import { type Node, settled, spawnNodeProcess, startNode } from './cluster-nodes.js';
 import { JsonWs } from './json-ws.js';
 import { endAll, eventually, mqttClient } from './mqtt-helpers.js';
 import type { EngineServer } from './cluster-engine-contract.js';
-import { spawnPulse } from './pulse-process.js';
 import { clusterMqttSuite } from './cluster-mqtt-suite.js';
 import { flushHistory } from './cluster-history-flush.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -806,22 +805,10 @@ export function clusterSuite(kind: 'nats' | 'redis', startEngine: () => Promise<
         { engine: kind, url: engineServer.url },
         { history: [{ pattern: 'h/#', size: 100, ttl_ms: 0 }] },
       );
-      const port = await freePort();
-      const victim = spawnPulse(
-        [
-          '--config',
-          config,
-          '--port',
-          String(port),
-          '--tcp-port',
-          '0',
-          '--metrics-port',
-          '0',
-          '--mqtt-port',
-          '0',
-        ].concat(['--cluster-engine', kind, '--cluster-url', engineServer.url]),
-        {},
-      );
+      const { process: victim, port } = await spawnNodeProcess(kind, engineServer.url, 10_000, 0, [
+        '--config',
+        config,
+      ]);
       const open: PulseClient[] = [];
       try {
         await victim.ready;
