@@ -11,18 +11,30 @@ import {
   launch,
   NATS_SERVER,
   nodeArgs,
+  PULSE_BIN,
   PULSE_CLI,
   PULSE_LIMIT_ARGS,
+  SOCKET_IO,
 } from './launch.js';
-import { freePort, httpOk, ServerProcess, sleep, tcpOpen } from './server-process.js';
+import { childPids, freePort, httpOk, ServerProcess, sleep, tcpOpen } from './server-process.js';
 
-export const CLUSTER_SETUP_NAMES = ['pulse-1', 'pulse-nats', 'pulse-redis', 'nats-1', 'nats-routes'] as const;
+export const CLUSTER_SETUP_NAMES = [
+  'pulse-1',
+  'pulse-nats',
+  'pulse-redis',
+  'pulse-workers',
+  'socketio-redis',
+  'nats-1',
+  'nats-routes',
+] as const;
 export type ClusterSetupName = (typeof CLUSTER_SETUP_NAMES)[number];
 
 export const CLUSTER_SETUP_LABELS: Record<ClusterSetupName, string> = {
   'pulse-1': 'Pulse, 1 node',
   'pulse-nats': 'Pulse, 2 nodes via nats-server',
   'pulse-redis': 'Pulse, 2 nodes via redis-server',
+  'pulse-workers': 'Pulse --workers 2 via nats-server',
+  'socketio-redis': 'Socket.IO, 2 nodes via redis-adapter',
   'nats-1': 'nats-server, 1 server',
   'nats-routes': 'nats-server, 2 servers (routes)',
 };
@@ -32,6 +44,8 @@ export const CLUSTER_BASELINE: Record<ClusterSetupName, ClusterSetupName> = {
   'pulse-1': 'pulse-1',
   'pulse-nats': 'pulse-1',
   'pulse-redis': 'pulse-1',
+  'pulse-workers': 'pulse-1',
+  'socketio-redis': 'socketio-redis',
   'nats-1': 'nats-1',
   'nats-routes': 'nats-1',
 };
@@ -48,7 +62,7 @@ export interface ClusterNode {
 export interface ClusterSetup {
   name: ClusterSetupName;
   /** The generator's dialect for every node. */
-  dialect: 'pulse' | 'nats';
+  dialect: 'pulse' | 'nats' | 'socketio';
   /** Node A (the publisher's) first; one node, or two. */
   nodes: ClusterNode[];
   /** The engine server between two Pulse nodes, or null. */
@@ -59,9 +73,12 @@ export interface ClusterSetup {
 /** Why a setup cannot run here, or null. */
 export function clusterUnavailable(name: ClusterSetupName): string | null {
   if (name.startsWith('pulse') && !existsSync(PULSE_CLI)) return `${PULSE_CLI} is not built`;
-  if ((name.startsWith('nats') || name === 'pulse-nats') && !existsSync(NATS_SERVER))
+  if (
+    (name.startsWith('nats') || name === 'pulse-nats' || name === 'pulse-workers') &&
+    !existsSync(NATS_SERVER)
+  )
     return 'nats-server is not installed (or set NATS_SERVER)';
-  if (name === 'pulse-redis' && !existsSync(REDIS_SERVER))
+  if ((name === 'pulse-redis' || name === 'socketio-redis') && !existsSync(REDIS_SERVER))
     return 'redis-server is not installed (or set REDIS_SERVER)';
   return null;
 }
@@ -138,6 +155,48 @@ async function startPulseNode(
     logFile: join(o.workDir, `${o.tag}-${node}.log`),
     cpus: o.cpus,
     ready: () => httpOk(`http://${o.host}:${port}/healthz`),
+  });
+  return { server, port };
+}
+
+/**
+ * `pulse --workers 2` (the committed bin/pulse.js) with the flags of a node, joined through the
+ * engine at `url`: one port, which both workers listen on. Ready once /healthz answers and the
+ * primary has forked both workers; its CPU counts the workers'.
+ */
+async function startPulseWorkers(o: LaunchOptions, url: string): Promise<ClusterNode> {
+  const port = await freePort(o.host);
+  const server = await ServerProcess.start({
+    label: 'Pulse --workers 2',
+    command: process.execPath,
+    args: [
+      ...nodeArgs(),
+      PULSE_BIN,
+      ...['--workers', '2', '--host', o.host, '--port', String(port), '--tcp-port', '0'],
+      ...['--mqtt-port', '0', '--metrics-port', '0'],
+      ...PULSE_LIMIT_ARGS,
+      ...['--cluster-engine', 'nats', '--cluster-url', url, '--cluster-node-name', 'bench-w'],
+      ...['--cluster-required', 'true'],
+    ],
+    logFile: join(o.workDir, `${o.tag}-workers.log`),
+    cpus: o.cpus,
+    withChildren: true,
+    ready: async (pid) => childPids(pid).length >= 2 && (await httpOk(`http://${o.host}:${port}/healthz`)),
+  });
+  return { server, port };
+}
+
+/** A Socket.IO node (peers/socketio-server.ts) joined to the others by the Redis adapter at `url`. */
+async function startSocketIoNode(o: LaunchOptions, node: string, url: string): Promise<ClusterNode> {
+  const port = await freePort(o.host);
+  const server = await ServerProcess.start({
+    label: `Socket.IO node ${node}`,
+    command: process.execPath,
+    args: [...nodeArgs(), SOCKET_IO, '--host', o.host, '--port', String(port), '--redis', url],
+    logFile: join(o.workDir, `${o.tag}-${node}.log`),
+    cpus: o.cpus,
+    ipc: true,
+    ready: () => tcpOpen(o.host, port),
   });
   return { server, port };
 }
@@ -240,11 +299,33 @@ export async function launchClusterSetup(name: ClusterSetupName, o: LaunchOption
         }
         break;
       }
+      case 'pulse-workers': {
+        const e = await startNatsEngine(o);
+        started.push(e.server);
+        engine = e.server;
+        const n = await startPulseWorkers(o, e.url);
+        started.push(n.server);
+        nodes = [n];
+        break;
+      }
+      case 'socketio-redis': {
+        const e = await startRedisEngine(o);
+        started.push(e.server);
+        engine = e.server;
+        nodes = [];
+        for (const node of ['a', 'b']) {
+          const n = await startSocketIoNode(o, node, e.url);
+          started.push(n.server);
+          nodes.push(n);
+        }
+        break;
+      }
       case 'nats-routes':
         nodes = await startNatsRoutes(o, started);
         break;
     }
-    return { name, dialect: name.startsWith('pulse') ? 'pulse' : 'nats', nodes, engine, stop };
+    const dialect = name.startsWith('pulse') ? 'pulse' : name.startsWith('socketio') ? 'socketio' : 'nats';
+    return { name, dialect, nodes, engine, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -28,8 +28,10 @@ export type Protocol = 'ws' | 'mqtt';
 
 const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url));
 export const PULSE_CLI = here('../../../../server/dist/src/cli.js');
+/** The committed `pulse` command (`--workers N` forks from it). */
+export const PULSE_BIN = here('../../../../server/bin/pulse.js');
 const NAIVE_WS = here('../peers/naive-ws-server.js');
-const SOCKET_IO = here('../peers/socketio-server.js');
+export const SOCKET_IO = here('../peers/socketio-server.js');
 const AEDES = here('../peers/aedes-server.js');
 
 /** A server binary from $`envVar`, $PATH or the sbin directories Debian installs it in. */

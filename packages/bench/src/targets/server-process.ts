@@ -20,8 +20,13 @@ export interface SpawnOptions {
    * server that started and left it empty stored nothing: `stop` then throws.
    */
   dataDir?: string | null;
-  /** Resolves true once the server answers. */
-  ready: () => Promise<boolean>;
+  /**
+   * Count the CPU of its live child processes too (`pulse --workers N`: the primary forks the
+   * workers, which do the work).
+   */
+  withChildren?: boolean;
+  /** Resolves true once the server (of that pid) answers. */
+  ready: (pid: number) => Promise<boolean>;
   timeoutMs?: number;
 }
 
@@ -29,6 +34,26 @@ const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+
+function processCpuMicros(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return 0; // a child that exited between listing and reading
+  }
+}
+
+/** The live children of `pid` (/proc/PID/task/TID/children of each of its threads). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim();
+    if (text !== '') out.push(...text.split(' ').map(Number));
+  }
+  return out;
+}
 
 /** A server under test, started as a child process with its output in a log file. */
 export class ServerProcess {
@@ -40,6 +65,7 @@ export class ServerProcess {
     private readonly child: ChildProcess,
     readonly logFile: string,
     private readonly dataDir: string | null,
+    private readonly withChildren: boolean,
   ) {}
 
   static async start(options: SpawnOptions): Promise<ServerProcess> {
@@ -55,14 +81,16 @@ export class ServerProcess {
     closeSync(log);
     running.add(child);
     child.once('exit', () => running.delete(child));
-    const server = new ServerProcess(options.label, child, options.logFile, options.dataDir ?? null);
+    const server = new ServerProcess(options.label, child, options.logFile, options.dataDir ?? null,
+      options.withChildren ?? false,
+    );
     const deadline = Date.now() + (options.timeoutMs ?? 15000);
     while (Date.now() < deadline) {
       if (!server.alive) {
         await server.stop();
         throw new Error(`${options.label} exited during start-up: ${server.logTail()}`);
       }
-      if (await options.ready().catch(() => false)) {
+      if (await options.ready(server.pid).catch(() => false)) {
         server.started = true;
         return server;
       }
@@ -88,11 +116,10 @@ export class ServerProcess {
     return Number(m[1]);
   }
 
-  /** User + system CPU time in microseconds, all threads (/proc/PID/stat). */
+  /** User + system CPU time in microseconds, all threads (/proc/PID/stat), and its children's if asked. */
   cpuMicros(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+    const pids = this.withChildren ? [this.pid, ...childPids(this.pid)] : [this.pid];
+    return pids.reduce((n, pid) => n + processCpuMicros(pid), 0);
   }
 
   logTail(lines = 10): string {
