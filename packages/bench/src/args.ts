@@ -67,7 +67,8 @@ const CLUSTER_SETUP_ALIASES: Record<string, ClusterSetupName> = Object.fromEntri
 
 /** Names `--cluster-setups` takes for several setups. */
 const CLUSTER_SETUP_GROUPS: Record<string, ClusterSetupName[]> = {
-  pulse: ['pulse-1', 'pulse-nats', 'pulse-redis'],
+  pulse: ['pulse-1', 'pulse-nats', 'pulse-redis', 'pulse-workers'],
+  socketio: ['socketio-redis'],
   nats: ['nats-1', 'nats-routes'],
 };
 
@@ -196,9 +197,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --retained N         retained topics in m3 (default 1000)
   --retained-subs N    clients subscribing to them in m3 (default 100)
   --retained-rounds N  rounds of m3, fresh subscribers each; the median counts (default 5)
-  --cluster-setups LIST  x1 / x2 setups: pulse-1,pulse-nats,pulse-redis,nats-1,nats-routes (groups
-                       pulse, nats); default all
-  --cluster-subs N     x1 subscribers, split over the nodes (default 500)
+  --cluster-setups LIST  x1 / x2 setups: pulse-1,pulse-nats,pulse-redis,pulse-workers,
+                       socketio-redis,nats-1,nats-routes (groups pulse, socketio, nats); default all
+  --cluster-subs N     x1 subscribers, split over the nodes (default 1000)
   --cluster-window N   x1 publications in flight (default 256)
   --cluster-payload N  x1 and x2 payload bytes (default 128)
   --lockstep-count N   l1 publications per run (default 10000)
@@ -369,7 +370,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       CLUSTER_SETUP_NAMES,
       'cluster setup',
     ),
-    clusterSubscribers: int(values['cluster-subs'], 500, 'cluster-subs', 2),
+    clusterSubscribers: int(values['cluster-subs'], 1000, 'cluster-subs', 2),
     clusterWindow: int(values['cluster-window'], 256, 'cluster-window'),
     clusterPayloadSize: int(values['cluster-payload'], 128, 'cluster-payload', 18),
     lockstepCount: packetIds(int(values['lockstep-count'], 10000, 'lockstep-count')),

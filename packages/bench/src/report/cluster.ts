@@ -8,6 +8,7 @@ import {
   CLUSTER_SETUP_NAMES,
   type ClusterSetupName,
 } from '../targets/cluster-launch.js';
+import { clusterFanoutBars } from './cluster-bars.js';
 import { cores, count, dash, percent, ratio, table } from './format.js';
 import { renderHeader } from './markdown.js';
 import { generatorNearLimit, loadNotes } from './mqtt.js';
@@ -144,6 +145,7 @@ function fanout(r: BenchResults, runs: ClusterResults | undefined): string[] {
       ),
     ),
     '',
+    ...clusterFanoutBars(runs),
   ];
 }
 

@@ -81,7 +81,11 @@ export class ServerProcess {
     closeSync(log);
     running.add(child);
     child.once('exit', () => running.delete(child));
-    const server = new ServerProcess(options.label, child, options.logFile, options.dataDir ?? null,
+    const server = new ServerProcess(
+      options.label,
+      child,
+      options.logFile,
+      options.dataDir ?? null,
       options.withChildren ?? false,
     );
     const deadline = Date.now() + (options.timeoutMs ?? 15000);
