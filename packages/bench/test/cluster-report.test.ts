@@ -102,6 +102,15 @@ describe('cluster tables', () => {
           ['engine', 0.02],
         ]),
         'pulse-redis': { ok: false, error: 'redis-server is not installed' },
+        'pulse-workers': run('pulse-workers', [1000], measurement(600_000, 600, 1000), [
+          ['A', 0.6],
+          ['engine', 0.02],
+        ]),
+        'socketio-redis': run('socketio-redis', [250, 250], measurement(150_000, 300, 1000), [
+          ['A', 0.5],
+          ['B', 0.5],
+          ['engine', 0.01],
+        ]),
       },
       x2: {
         'pulse-1': run('pulse-1', [1], measurement(2000, 2000, 500), [['A', 0.4]]),
@@ -136,6 +145,26 @@ describe('cluster tables', () => {
     );
   });
 
+  it("checks issue 11's bars: 10 × Socket.IO + Redis adapter, half of one node", () => {
+    // 1,000,000 against Socket.IO's 150,000 is 6.67×, short of 10×; against one node's 1,000,000, 1×.
+    assert.deepEqual(
+      row(md, 'Pulse, 2 nodes via nats-server: deliveries/s ≥ 10 × Socket.IO + Redis adapter (2 nodes)'),
+      ['1,000,000 vs 150,000 (6.67×)', '**FAIL**'],
+    );
+    assert.deepEqual(row(md, 'Pulse, 2 nodes via nats-server: deliveries/s ≥ ½ × Pulse, 1 node'), [
+      '1,000,000 vs 1,000,000 (1.00×)',
+      'pass',
+    ]);
+    // The setup that did not run gets no bar, rather than a FAIL.
+    assert.ok(!md.includes('Pulse, 2 nodes via redis-server: deliveries/s'));
+  });
+
+  it('sets --workers 2 beside one process', () => {
+    assert.deepEqual(row(md, 'Pulse --workers 2 via nats-server', 2), ['600,000', '62 %', '1.03']);
+    assert.deepEqual(row(md, 'Pulse, 1 node', 2), ['1,000,000', '50 %', '0.50']);
+    assert.match(md, /Ratio --workers 2 \/ 1 process: deliveries\/s 0\.60×, CPU per delivery 2\.07×\./);
+  });
+
   it('compares lock-step with the single node of the same kind', () => {
     const x2 = md.slice(md.indexOf('(x2)'));
     const nats = row(x2, 'Pulse, 2 nodes via nats-server');
@@ -160,14 +189,23 @@ describe('parseBenchArgs, cluster', () => {
     assert.notEqual(o, 'help');
     if (o === 'help') return;
     assert.deepEqual(o.scenarios, ['x1', 'x2']);
-    assert.deepEqual(o.clusterSetups, ['pulse-1', 'pulse-nats', 'pulse-redis', 'nats-routes']);
-    assert.equal(o.clusterSubscribers, 500);
+    assert.deepEqual(o.clusterSetups, [
+      'pulse-1',
+      'pulse-nats',
+      'pulse-redis',
+      'pulse-workers',
+      'nats-routes',
+    ]);
+    assert.equal(o.clusterSubscribers, 1000);
+    const s = parseBenchArgs(['--cluster-setups', 'socketio']);
+    assert.notEqual(s, 'help');
+    if (s !== 'help') assert.deepEqual(s.clusterSetups, ['socketio-redis']);
     const l = parseBenchArgs(['--only', 'cluster-lockstep', '--cluster-payload', '64']);
     assert.notEqual(l, 'help');
     if (l === 'help') return;
     assert.deepEqual(l.scenarios, ['x2']);
     assert.equal(l.clusterPayloadSize, 64);
-    assert.equal(l.clusterSetups.length, 5);
+    assert.equal(l.clusterSetups.length, 7);
     assert.throws(() => parseBenchArgs(['--cluster-setups', 'kafka']), /unknown cluster setup "kafka"/);
   });
 });
