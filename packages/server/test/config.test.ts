@@ -322,6 +322,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
     value: 4,
     needs: [{ path: 'cluster.engine', toml: '"nats"', text: 'nats', value: 'nats' }],
   },
+  { path: 'server.worker_watchdog_ms', toml: '2000', text: '2000', value: 2000 },
   { path: 'transport.websocket', toml: 'false', text: 'false', value: false },
   { path: 'transport.webtransport', toml: 'false', text: 'no', value: false },
   { path: 'transport.tcp_port', toml: '0', text: '0', value: 0 },
