@@ -16,7 +16,14 @@ import {
 // The public shape from the design, written out by hand: PulseConfig is derived
 // from the key table, and this fails to compile if the two drift apart.
 interface SpecConfig {
-  server: { host: string; port: number; tls: boolean; shutdown_drain_timeout_ms: number; workers: number };
+  server: {
+    host: string;
+    port: number;
+    tls: boolean;
+    shutdown_drain_timeout_ms: number;
+    workers: number;
+    worker_watchdog_ms: number;
+  };
   transport: { websocket: boolean; webtransport: boolean; tcp_port: number; tls: boolean; ws_path: string };
   mqtt: {
     host: string;
@@ -126,7 +133,14 @@ const VERSION = '1.2.3';
 const listener = (c: PulseConfig) => ({ host: c.mqtt.host, port: c.mqtt.port });
 
 const DEFAULTS: SpecConfig = {
-  server: { host: '127.0.0.1', port: 8080, tls: false, shutdown_drain_timeout_ms: 5000, workers: 1 },
+  server: {
+    host: '127.0.0.1',
+    port: 8080,
+    tls: false,
+    shutdown_drain_timeout_ms: 5000,
+    workers: 1,
+    worker_watchdog_ms: 10_000,
+  },
   transport: { websocket: true, webtransport: false, tcp_port: 8081, tls: false, ws_path: '/ws' },
   mqtt: {
     host: '',
@@ -308,6 +322,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
     value: 4,
     needs: [{ path: 'cluster.engine', toml: '"nats"', text: 'nats', value: 'nats' }],
   },
+  { path: 'server.worker_watchdog_ms', toml: '2000', text: '2000', value: 2000 },
   { path: 'transport.websocket', toml: 'false', text: 'false', value: false },
   { path: 'transport.webtransport', toml: 'false', text: 'no', value: false },
   { path: 'transport.tcp_port', toml: '0', text: '0', value: 0 },

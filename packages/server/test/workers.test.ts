@@ -305,6 +305,34 @@ test('a worker that keeps failing: a line per restart, and after the 5th exit wi
   }
 });
 
+test('a hung worker (SIGSTOP) is killed after server.worker_watchdog_ms without an answer and restarted; the port serves again', async () => {
+  const run = await startWorkers(nats.url, ['--server-worker-watchdog-ms', '1500']);
+  try {
+    const hung = pidOf(run, 'w1');
+    process.kill(hung, 'SIGSTOP');
+    const stopped = Date.now();
+    const [line] = await waitForLogs(
+      run.proc,
+      (l) => l.msg.startsWith('worker w1 did not answer'),
+      'the kill',
+    );
+    const took = Date.now() - stopped;
+    assert.match(String(line?.msg), /^worker w1 did not answer for \d+ ms; killing it$/);
+    assert.ok(took >= 1000 && took < 4000, `killed ${took} ms after it hung`);
+    const [restarted] = await waitForLogs(run.proc, (l) => l.msg === 'worker w1 restarted', 'the restart');
+    assert.notEqual(restarted?.pid, hung);
+    assert.equal(alive(hung), false);
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await fetch(`http://127.0.0.1:${run.httpPort}/health`)).status, 200);
+    }
+    // The one still listening was never killed: it answers its pings.
+    assert.equal(logLines(run.proc).filter((l) => l.msg.startsWith('worker w2 did not answer')).length, 0);
+  } finally {
+    await run.proc.kill();
+    await rm(run.dir, { recursive: true, force: true });
+  }
+});
+
 test('a worker that does not stop is killed past the drain timeout + 5 s; the primary then exits 1', async () => {
   const run = await startWorkers(nats.url, ['--shutdown-drain-timeout-ms', '200']);
   try {

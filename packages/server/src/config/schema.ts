@@ -43,6 +43,11 @@ export const SCHEMA = {
       'worker processes sharing the listening ports, joined through [cluster] engine (0 = one per CPU; docs/CLUSTER.md, "Workers")',
       { flags: ['workers'], envs: ['PULSE_WORKERS'] },
     ),
+    worker_watchdog_ms: int(
+      10_000,
+      { min: 1000, max: 600_000 },
+      'with workers: a worker that does not answer the primary for this long (a hung event loop) is killed and restarted',
+    ),
   },
   transport: {
     websocket: bool(true, 'accept WebSocket clients on the HTTP listener'),

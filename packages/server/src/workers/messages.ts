@@ -22,6 +22,16 @@ export interface MetricsRequest {
   id: number;
 }
 
+/** Primary → worker: are you there? (answered by AliveMessage; see workers/watchdog.ts). */
+export interface PingMessage {
+  type: 'pulse:ping';
+}
+
+/** Worker → primary: its event loop runs (the answer to a PingMessage). */
+export interface AliveMessage {
+  type: 'pulse:alive';
+}
+
 /** Worker → primary: listening. */
 export interface ReadyMessage {
   type: 'pulse:ready';
@@ -40,13 +50,14 @@ export interface MetricsMessage {
   metrics: MetricObjectWithValues<MetricValue<string>>[] | null;
 }
 
-export type WorkerMessage = HelloMessage | ReadyMessage | FailedMessage | MetricsMessage;
+export type WorkerMessage = HelloMessage | ReadyMessage | FailedMessage | MetricsMessage | AliveMessage;
 
 const WORKER_TYPES: ReadonlySet<string> = new Set([
   'pulse:hello',
   'pulse:ready',
   'pulse:failed',
   'pulse:metrics',
+  'pulse:alive',
 ]);
 
 /** A message a worker sent, or undefined for anything else on the channel (another library's). */
@@ -56,11 +67,13 @@ export function workerMessage(message: unknown): WorkerMessage | undefined {
   return typeof type === 'string' && WORKER_TYPES.has(type) ? (message as WorkerMessage) : undefined;
 }
 
-export type PrimaryMessage = StartMessage | MetricsRequest;
+export type PrimaryMessage = StartMessage | MetricsRequest | PingMessage;
 
 /** A message the primary sent, or undefined. */
 export function primaryMessage(message: unknown): PrimaryMessage | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const type = (message as { type?: unknown }).type;
-  return type === 'pulse:start' || type === 'pulse:metrics?' ? (message as PrimaryMessage) : undefined;
+  return type === 'pulse:start' || type === 'pulse:metrics?' || type === 'pulse:ping'
+    ? (message as PrimaryMessage)
+    : undefined;
 }

@@ -8,6 +8,7 @@ import { ListenError, listen } from '../transport/listen.js';
 import { CrashBudget, CRASH_WINDOW_MS, MAX_CRASHES } from './crash-budget.js';
 import { type StartMessage, workerMessage } from './messages.js';
 import { workerConfig, workerCount, workerName } from './worker-config.js';
+import { type Watched, Watchdog } from './watchdog.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -27,6 +28,8 @@ interface Slot {
   restartTimer: NodeJS.Timeout | undefined;
   /** Whether a process of this slot has been listening yet (its later starts are restarts). */
   everReady: boolean;
+  /** Date.now() of its process's last message (watchdog.ts). */
+  lastHeard: number;
 }
 
 /**
@@ -43,6 +46,7 @@ class WorkerPool {
   private readonly byId = new Map<number, Slot>();
   readonly restarts = new Map<string, number>();
   private readonly metrics: WorkerMetrics;
+  private readonly watchdog: Watchdog;
   private metricsServer: Server | undefined;
   private started = false;
   private stopping = false;
@@ -63,7 +67,12 @@ class WorkerPool {
       budget: new CrashBudget(),
       restartTimer: undefined,
       everReady: false,
+      lastHeard: 0,
     }));
+    this.watchdog = new Watchdog(
+      this.slots.map((slot) => this.watched(slot)),
+      config.server.worker_watchdog_ms,
+    );
     this.metrics = new WorkerMetrics({
       configured: this.slots.length,
       ready: () => this.slots.flatMap((s) => (s.ready && s.worker ? [s.worker] : [])),
@@ -113,7 +122,31 @@ class WorkerPool {
     });
     this.log.info({ workers: this.slots.length }, 'pulse primary: starting the workers');
     for (const slot of this.slots) this.fork(slot);
+    this.watchdog.start();
     return done;
+  }
+
+  private watched(slot: Slot): Watched {
+    return {
+      name: slot.name,
+      get ready() {
+        return slot.ready && slot.worker !== undefined;
+      },
+      get lastHeard() {
+        return slot.lastHeard;
+      },
+      ping: () => slot.worker?.send({ type: 'pulse:ping' }, undefined, {}, () => {}),
+      kill: (reason) => {
+        const worker = slot.worker;
+        if (worker === undefined) return;
+        slot.ready = false;
+        this.log.error(
+          { worker: slot.name, pid: worker.process.pid },
+          `worker ${slot.name} ${reason}; killing it`,
+        );
+        worker.process.kill('SIGKILL');
+      },
+    };
   }
 
   private fork(slot: Slot): void {
@@ -140,6 +173,7 @@ class WorkerPool {
     const message = workerMessage(raw);
     const slot = this.byId.get(worker.id);
     if (message === undefined || slot === undefined) return;
+    slot.lastHeard = Date.now();
     switch (message.type) {
       case 'pulse:hello':
         return this.sendStart(slot, worker);
@@ -150,11 +184,14 @@ class WorkerPool {
         return;
       case 'pulse:metrics':
         return this.metrics.accept(worker.id, message);
+      case 'pulse:alive':
+        return;
     }
   }
 
   private ready(slot: Slot, worker: Worker): void {
     slot.ready = true;
+    slot.lastHeard = Date.now();
     const pid = worker.process.pid;
     if (slot.everReady) this.log.info({ worker: slot.name, pid }, `worker ${slot.name} restarted`);
     slot.everReady = true;
@@ -225,6 +262,7 @@ class WorkerPool {
     if (this.stopping) return;
     this.stopping = true;
     this.exitCode = code;
+    this.watchdog.stop();
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
     const running = this.slots.filter((s) => s.worker !== undefined);
     if (running.length === 0) return this.finished();

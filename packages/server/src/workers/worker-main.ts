@@ -63,6 +63,8 @@ process.on('message', (raw) => {
   const message = primaryMessage(raw);
   if (message?.type === 'pulse:start' && !started) {
     start(message).catch(internalError);
+  } else if (message?.type === 'pulse:ping') {
+    send({ type: 'pulse:alive' }).catch(internalError);
   } else if (message?.type === 'pulse:metrics?') {
     answerMetrics(message.id).catch(internalError);
   }
