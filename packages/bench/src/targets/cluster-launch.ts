@@ -2,7 +2,7 @@
  * The cluster scenarios' setups (x1, x2): Pulse on one node, two Pulse nodes joined through a real
  * nats-server or redis-server, and the peer, nats-server alone and two nats-servers joined by routes.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import {
@@ -14,9 +14,10 @@ import {
   PULSE_BIN,
   PULSE_CLI,
   PULSE_LIMIT_ARGS,
+  PULSE_LOG_ARGS,
   SOCKET_IO,
 } from './launch.js';
-import { childPids, freePort, httpOk, ServerProcess, sleep, tcpOpen } from './server-process.js';
+import { freePort, httpOk, ServerProcess, sleep, tcpOpen } from './server-process.js';
 
 export const CLUSTER_SETUP_NAMES = [
   'pulse-1',
@@ -161,11 +162,13 @@ async function startPulseNode(
 
 /**
  * `pulse --workers 2` (the committed bin/pulse.js) with the flags of a node, joined through the
- * engine at `url`: one port, which both workers listen on. Ready once /healthz answers and the
- * primary has forked both workers; its CPU counts the workers'.
+ * engine at `url`: one port, which both workers listen on. Logs at info (no periodic report) for
+ * the primary's "pulse workers listening", which it logs once every worker listens; its CPU counts
+ * the workers'.
  */
 async function startPulseWorkers(o: LaunchOptions, url: string): Promise<ClusterNode> {
   const port = await freePort(o.host);
+  const logFile = join(o.workDir, `${o.tag}-workers.log`);
   const server = await ServerProcess.start({
     label: 'Pulse --workers 2',
     command: process.execPath,
@@ -174,14 +177,14 @@ async function startPulseWorkers(o: LaunchOptions, url: string): Promise<Cluster
       PULSE_BIN,
       ...['--workers', '2', '--host', o.host, '--port', String(port), '--tcp-port', '0'],
       ...['--mqtt-port', '0', '--metrics-port', '0'],
-      ...PULSE_LIMIT_ARGS,
+      ...['--log', 'info', '--log-report-interval-ms', '0', ...PULSE_LIMIT_ARGS.slice(PULSE_LOG_ARGS.length)],
       ...['--cluster-engine', 'nats', '--cluster-url', url, '--cluster-node-name', 'bench-w'],
       ...['--cluster-required', 'true'],
     ],
-    logFile: join(o.workDir, `${o.tag}-workers.log`),
+    logFile,
     cpus: o.cpus,
     withChildren: true,
-    ready: async (pid) => childPids(pid).length >= 2 && (await httpOk(`http://${o.host}:${port}/healthz`)),
+    ready: async () => readFileSync(logFile, 'utf8').includes('"msg":"pulse workers listening"'),
   });
   return { server, port };
 }
