@@ -196,6 +196,7 @@ export class PulseServer {
       faults: this.faults,
       inputBudget: this.inputBudget,
       cluster: config.cluster.engine === 'none' ? undefined : () => this.cluster?.stats,
+      mqttCluster: () => this.mqttCluster,
     });
     registerAuthMetrics(this.metrics.registry, this.auth.stats);
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);

@@ -13,6 +13,7 @@ import {
   RawMqtt,
   endAll,
   eventually,
+  metric,
   mqttClient,
   mqttClientWithConnack,
   run,
@@ -206,6 +207,8 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
     });
 
     test('takeover across nodes: the old client gets DISCONNECT 0x8E, its will is dropped, and subscriptions, queued and unacknowledged QoS 1 messages arrive on B in order', async () => {
+      const handedBefore = await metric(a, 'pulse_cluster_mqtt_sessions_handed_over_total');
+      const receivedBefore = await metric(b, 'pulse_cluster_mqtt_sessions_received_total');
       const clientId = uniqueId('move');
       const watcher = await mqttClient(c.tcpUrl, { protocolVersion: 5 });
       await watcher.subscribeAsync('moved/will', { qos: 1 });
@@ -249,6 +252,8 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
           'the two in flight are sent again with DUP',
         );
         assert.equal(hasSession(a, clientId), false, 'A no longer holds it');
+        assert.equal((await metric(a, 'pulse_cluster_mqtt_sessions_handed_over_total')) - handedBefore, 1);
+        assert.equal((await metric(b, 'pulse_cluster_mqtt_sessions_received_total')) - receivedBefore, 1);
         // The subscription moved: a publication through A now reaches B's client.
         await settled(b);
         const onA = await mqttClient(a.tcpUrl, { protocolVersion: 5 });

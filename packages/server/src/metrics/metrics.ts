@@ -7,7 +7,9 @@ import type { MqttService } from '../mqtt/mqtt-service.js';
 import type { TransportStats } from '../transport/transport-stats.js';
 import type { CommitStats } from '../storage/store-committer.js';
 import type { ClusterStats } from '../cluster/cluster.js';
+import type { MqttCluster } from '../cluster/mqtt-cluster.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
+import { registerMqttClusterMetrics } from './mqtt-cluster-metrics.js';
 import { registerJsonMetrics } from './json-metrics.js';
 import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
 import { registerStorageMetrics } from './storage-metrics.js';
@@ -35,6 +37,8 @@ export interface MetricSources {
   inputBudget: InputBudget;
   /** The cluster's numbers; undefined without `[cluster]` engine (no pulse_cluster_* then). */
   cluster: (() => ClusterStats | undefined) | undefined;
+  /** MQTT across nodes, when clustered with MQTT on (pulse_cluster_mqtt_*). */
+  mqttCluster?: () => MqttCluster | undefined;
 }
 
 /**
@@ -284,6 +288,8 @@ export function createMetrics(src: MetricSources): {
   registerInputMetrics(registry, src.transports, src.inputBudget, seen);
   registerRateLimitMetrics(registry, src.rateLimits, seen);
   if (src.cluster !== undefined) registerClusterMetrics(registry, src.cluster, seen);
+  if (src.cluster !== undefined && src.mqttCluster !== undefined)
+    registerMqttClusterMetrics(registry, src.mqttCluster, seen);
   const latency = new Histogram({
     name: 'pulse_publish_latency_seconds',
     help: 'From a publication entering the server to the end of the write of its fan-out',
