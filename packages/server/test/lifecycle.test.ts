@@ -101,8 +101,15 @@ test('slow consumer, policy drop: memory stays bounded, others lose nothing', as
 });
 
 test('slow consumer, policy disconnect: the stalled reader is closed, others unaffected', async () => {
+  // The stalled reader first pauses the publisher (limits.max_publisher_pause_ms), then is
+  // closed. 32 MiB in all: more than the loopback socket buffers can take while it pauses
+  // (with 4 MiB the kernel's buffers sometimes took everything, and it was never closed).
   const h = await startServer({
-    limits: { max_outbound_bytes: 64 * 1024, slow_consumer_policy: 'disconnect' },
+    limits: {
+      max_outbound_bytes: 64 * 1024,
+      slow_consumer_policy: 'disconnect',
+      max_publisher_pause_ms: 300,
+    },
   });
   try {
     const stalled = await stalledSubscriber(h.tcpPort, 'flood');
@@ -111,10 +118,12 @@ test('slow consumer, policy disconnect: the stalled reader is closed, others una
     await healthy.subscribe('flood', inbox.push);
     const publisher = await wsClient(h);
     const payload = Buffer.alloc(4 * 1024, 2);
-    for (let i = 0; i < 1000; i++) await publisher.publish('flood', payload);
-    await inbox.waitFor(1000, 20000);
+    const total = 8000;
+    for (let i = 0; i < total; i++) await publisher.publish('flood', payload);
+    await inbox.waitFor(total, 30000);
     stalled.socket.resume();
-    await stalled.closed;
+    const closed = await Promise.race([stalled.closed.then(() => true), sleep(10_000).then(() => false)]);
+    assert.ok(closed, 'the stalled reader was closed by the server');
     const metrics = await scrape(h);
     assert.equal(metricValue(metrics, 'pulse_slow_consumer_disconnects_total{transport="tcp"}'), 1);
     await healthy.close();
