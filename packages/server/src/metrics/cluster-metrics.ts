@@ -1,6 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { ClusterStats } from '../cluster/cluster.js';
-import { mirror } from './mqtt-metrics.js';
+import { mirroredCounters } from './mqtt-metrics.js';
 
 /** The cluster's metrics (`pulse_cluster_*`), registered when `[cluster]` names an engine. */
 export function registerClusterMetrics(
@@ -37,16 +37,11 @@ export function registerClusterMetrics(
     ['pulse_cluster_envelopes_rejected_total', 'Malformed envelopes from the engine, dropped', 'rejected'],
     ['pulse_cluster_engine_disconnects_total', 'Times the connection to the engine was lost', 'disconnects'],
   ];
-  for (const [name, help, field] of counters) {
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        mirror(this, {}, Number(stats()?.[field] ?? 0), seen);
-      },
-    });
-  }
+  mirroredCounters(
+    registry,
+    counters.map(([name, help, field]) => [name, help, () => Number(stats()?.[field] ?? 0)] as const),
+    seen,
+  );
   new Gauge({
     name: 'pulse_cluster_lag_seconds',
     help: "From another node's send to delivery here, of the last publication received (clocks of both nodes)",

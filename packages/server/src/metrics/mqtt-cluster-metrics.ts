@@ -1,6 +1,6 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { MqttCluster } from '../cluster/mqtt-cluster.js';
-import { mirror } from './mqtt-metrics.js';
+import { mirroredCounters } from './mqtt-metrics.js';
 
 type Source = (c: MqttCluster) => number;
 
@@ -62,15 +62,19 @@ export function registerMqttClusterMetrics(
       (c) => c.retained.stats.setsSent,
     ],
   ];
-  for (const [name, help, value] of counters) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const c = mqttCluster();
-        mirror(this, {}, c === undefined ? 0 : value(c), seen);
-      },
-    });
-  }
+  mirroredCounters(
+    registry,
+    counters.map(
+      ([name, help, value]) =>
+        [
+          name,
+          help,
+          () => {
+            const c = mqttCluster();
+            return c === undefined ? 0 : value(c);
+          },
+        ] as const,
+    ),
+    seen,
+  );
 }

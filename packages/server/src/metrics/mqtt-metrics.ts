@@ -16,6 +16,24 @@ export function mirror(
   }
 }
 
+/** Counters without labels, each mirroring a running total read at scrape time. */
+export function mirroredCounters(
+  registry: Registry,
+  rows: readonly (readonly [name: string, help: string, total: () => number])[],
+  seen: Map<string, number>,
+): void {
+  for (const [name, help, total] of rows) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        mirror(this, {}, total(), seen);
+      },
+    });
+  }
+}
+
 /** The MQTT broker's metrics, in the same registry as the rest (`pulse_mqtt_*`). */
 export function registerMqttMetrics(
   registry: Registry,
