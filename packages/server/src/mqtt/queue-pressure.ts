@@ -20,6 +20,15 @@ export const ABSORBED_BYTES = 128 * 1024;
 /** Fullness on a scale where 1,000 is a full queue. */
 const FULL = 1000;
 
+function fullness({ length, bytes, maxLength, maxBytes }: QueueLevel): number {
+  const byCount = maxLength > 0 ? (length * FULL) / maxLength : 0;
+  const byBytes = maxBytes > 0 ? (bytes * FULL) / maxBytes : 0;
+  return Math.max(byCount, byBytes);
+}
+
+/** Half full or more: where a queue starts to pause its publisher. */
+export const isHalfFull = (level: QueueLevel): boolean => fullness(level) >= FULL / 2;
+
 /**
  * Backpressure from an MQTT session's queue (QoS 1/2 waiting for the client's receive window
  * or the socket) to the publisher feeding it (transport/publisher-pause.ts): a queue half full
@@ -42,7 +51,7 @@ export class QueuePressure {
     this.backpressure = new ReaderBackpressure(
       {
         get waiting() {
-          return self.fullness();
+          return fullness(self.level);
         },
         budget: FULL / 2,
         whenRoomMayBe: (check) => {
@@ -61,7 +70,7 @@ export class QueuePressure {
    * even past its limits (ABSORBED_*).
    */
   absorbs(): boolean {
-    return this.fullness() >= FULL / 2 && this.backpressure.holdCurrent();
+    return isHalfFull(this.level) && this.backpressure.holdCurrent();
   }
 
   /** Messages left the queue. */
@@ -76,12 +85,5 @@ export class QueuePressure {
   detached(): void {
     this.onRoom = undefined;
     this.backpressure.dispose();
-  }
-
-  private fullness(): number {
-    const { length, bytes, maxLength, maxBytes } = this.level;
-    const byCount = maxLength > 0 ? (length * FULL) / maxLength : 0;
-    const byBytes = maxBytes > 0 ? (bytes * FULL) / maxBytes : 0;
-    return Math.max(byCount, byBytes);
   }
 }

@@ -17,7 +17,13 @@ import {
 import { filterMatches } from '@pulse/protocol';
 import type { PauseStats } from '../transport/publisher-pause.js';
 import type { LongTimer } from '../util/long-timer.js';
-import { ABSORBED_BYTES, ABSORBED_MESSAGES, QueuePressure } from './queue-pressure.js';
+import {
+  ABSORBED_BYTES,
+  ABSORBED_MESSAGES,
+  QueuePressure,
+  type QueueLevel,
+  isHalfFull,
+} from './queue-pressure.js';
 import type { SessionJournal } from './session-journal.js';
 import type { Inflight, Outgoing, SubscriptionOptions } from './session-records.js';
 
@@ -113,7 +119,7 @@ export class MqttSession implements Subscriber {
   user: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   private attached: SessionLink | undefined;
-  /** Made when the queue first fills while connected. */
+  /** Made when the queue is first half full while connected. */
   private pressure: QueuePressure | undefined;
   /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never). */
   expiryInterval = 0;
@@ -352,6 +358,7 @@ export class MqttSession implements Subscriber {
     const absorbing =
       this.attached !== undefined &&
       policy.maxPublisherPauseMs > 0 &&
+      isHalfFull(this.queueLevel) &&
       this.queuePressure(this.attached).absorbs();
     if (this.queue.length >= policy.maxQueued + (absorbing ? ABSORBED_MESSAGES : 0)) {
       if (policy.maxQueued === 0) return policy.onDrop('queue_full');
@@ -437,10 +444,20 @@ export class MqttSession implements Subscriber {
     }
   }
 
+  /** The queue as queue-pressure.ts measures it. */
+  private get queueLevel(): QueueLevel {
+    return {
+      length: this.queue.length,
+      bytes: this.queuedBytes,
+      maxLength: this.policy.maxQueued,
+      maxBytes: this.policy.maxQueuedBytes,
+    };
+  }
+
   private queuePressure(link: SessionLink): QueuePressure {
     if (this.pressure !== undefined) return this.pressure;
     const session = this;
-    const level = {
+    const level: QueueLevel = {
       get length() {
         return session.queue.length;
       },
