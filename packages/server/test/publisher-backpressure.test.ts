@@ -49,7 +49,7 @@ async function subscribed(port: number, topic: string): Promise<RawMqtt> {
 }
 
 test('MQTT QoS 0: a reader slower than its publisher loses nothing; the publisher is paused instead', async () => {
-  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET } });
+  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET, max_publisher_pause_ms: 2000 } });
   try {
     const reader = await subscribed(h.mqttPort, 'lock/step');
     const { raw: publisher } = await RawMqtt.connect(h.mqttPort, 5);
@@ -114,7 +114,7 @@ test('a stalled reader pauses the publisher for limits.max_publisher_pause_ms at
 });
 
 test('native: a publisher over TCP is paused by a slow native reader, and nothing is lost', async () => {
-  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET } });
+  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET, max_publisher_pause_ms: 2000 } });
   try {
     const reader = await RawTcp.open(h.tcpPort);
     reader.send({ type: 'subscribe', id: 1, channel: 'native/flood' });
@@ -172,7 +172,10 @@ test('limits.max_publisher_pause_ms = 0: no pause, the policy applies at once (t
 });
 
 test('MQTT QoS 1: a session queue half full pauses the publisher; nothing is dropped from mqtt.max_queued_messages', async () => {
-  const h = await startMqtt({ mqtt: { max_inflight_messages: 16, max_queued_messages: 200 } });
+  const h = await startMqtt({
+    mqtt: { max_inflight_messages: 16, max_queued_messages: 200 },
+    limits: { max_publisher_pause_ms: 2000 },
+  });
   try {
     const subscriber = await mqttClient(h.tcpUrl, { protocolVersion: 5 });
     const got: number[] = [];

@@ -252,9 +252,9 @@ export const SCHEMA = {
       'past max_outbound_bytes: drop messages (counted in metrics) or disconnect the client',
     ),
     max_publisher_pause_ms: int(
-      2000,
+      0,
       { min: 0, max: 60_000 },
-      'how long a connection past max_outbound_bytes may pause the publishers feeding it before slow_consumer_policy applies (0 = never pause)',
+      'how long a connection past max_outbound_bytes may pause the publishers feeding it before slow_consumer_policy applies (0 = never pause, the default: hostile subscribers can use pauses to delay a channel)',
     ),
     messages_per_second: int(
       0,
