@@ -12,6 +12,7 @@ import {
   NATS_SERVER,
   nodeArgs,
   PULSE_BIN,
+  pulseCommandFlags,
   PULSE_CLI,
   PULSE_LIMIT_ARGS,
   PULSE_LOG_ARGS,
@@ -145,6 +146,7 @@ async function startPulseNode(
     label: `Pulse node ${node}`,
     command: process.execPath,
     args: [
+      ...pulseCommandFlags(),
       ...nodeArgs(),
       PULSE_CLI,
       ...['--host', o.host, '--port', String(port), '--tcp-port', '0'],
@@ -173,6 +175,7 @@ async function startPulseWorkers(o: LaunchOptions, url: string): Promise<Cluster
     label: 'Pulse --workers 2',
     command: process.execPath,
     args: [
+      ...pulseCommandFlags(),
       ...nodeArgs(),
       PULSE_BIN,
       ...['--workers', '2', '--host', o.host, '--port', String(port), '--tcp-port', '0'],

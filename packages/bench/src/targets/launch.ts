@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,16 @@ export function unavailable(target: TargetName): string | null {
   return null;
 }
 
+/**
+ * The node flags of the `pulse` command, from the first line of bin/pulse.js
+ * (`#!/usr/bin/env -S node FLAGS`): the bench runs Pulse as that command runs it.
+ */
+export function pulseCommandFlags(): string[] {
+  const first = readFileSync(PULSE_BIN, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m ? (m[1] as string).split(' ').filter(Boolean) : [];
+}
+
 /** Extra node flags for node-based servers, e.g. PULSE_BENCH_SERVER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 export const nodeArgs = (): string[] =>
   (process.env.PULSE_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
@@ -128,6 +138,7 @@ async function launchPulse(
     label: 'Pulse',
     command: process.execPath,
     args: [
+      ...pulseCommandFlags(),
       ...nodeArgs(),
       PULSE_CLI,
       ...['--host', o.host, '--port', String(httpPort), '--tcp-port', '0'],
