@@ -1,3 +1,4 @@
+import type { PausePolicy } from '../transport/pause-allowance.js';
 import { type PauseStats, ReaderBackpressure } from '../transport/publisher-pause.js';
 
 /** What a session's queue looks like to its backpressure. */
@@ -34,7 +35,7 @@ export const isHalfFull = (level: QueueLevel): boolean => fullness(level) >= FUL
  * or the socket) to the publisher feeding it (transport/publisher-pause.ts): a queue half full
  * while its client is connected pauses the publisher being handled, and lets it read again at
  * a quarter, so that a subscriber merely slower than its publisher does not lose the oldest
- * queued messages to `mqtt.max_queued_messages`. Past `limits.max_publisher_pause_ms` without
+ * queued messages to `mqtt.max_queued_messages`. Once the pause allowance is spent without
  * getting there, the queue's own limits apply as without backpressure.
  */
 export class QueuePressure {
@@ -43,7 +44,7 @@ export class QueuePressure {
 
   constructor(
     private readonly level: QueueLevel,
-    maxPauseMs: number,
+    pausePolicy: PausePolicy,
     stats: PauseStats,
     contain: (fn: () => void) => void,
   ) {
@@ -59,7 +60,7 @@ export class QueuePressure {
         },
         contain,
       },
-      maxPauseMs,
+      pausePolicy,
       stats,
     );
   }
