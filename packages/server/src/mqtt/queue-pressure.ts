@@ -82,9 +82,13 @@ export class QueuePressure {
     check();
   }
 
-  /** The client went away: nothing it could read will come soon. */
+  /**
+   * The client went away: nothing it could read will come soon, so its publishers read again.
+   * A look at the queue it was waiting for stays due: the first pump after the client is back
+   * makes it (without it the backpressure would wait for a call that never comes, and every
+   * later pause would last the whole allowance, then stall for good).
+   */
   detached(): void {
-    this.onRoom = undefined;
     this.backpressure.dispose();
   }
 }
