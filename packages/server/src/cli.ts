@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 import { dirname } from 'node:path';
 import { ConfigError, loadConfig } from './config/index.js';
-import { runPasswd } from './passwd.js';
 import { createLogger } from './log.js';
 import { VERSION } from './version.js';
-import { runPrimary } from './workers/primary.js';
 import { wantsWorkers } from './workers/worker-config.js';
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
+  // The subcommand and the primary of server.workers are imported when used: a server that runs
+  // neither is smaller without their code (docs/ARCHITECTURE.md, "What a server loads").
   if (argv[0] === 'passwd') {
+    const { runPasswd } = await import('./passwd.js');
     return runPasswd(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   }
   let result: ReturnType<typeof loadConfig>;
@@ -32,7 +33,10 @@ async function main(): Promise<number> {
   if (result.configFile) log.info({ file: result.configFile }, 'configuration loaded');
   for (const warning of result.warnings) log.warn({ file: result.configFile }, warning);
   // server.workers: this process forks the workers and serves no client itself (docs/CLUSTER.md).
-  if (wantsWorkers(config)) return runPrimary(config, log);
+  if (wantsWorkers(config)) {
+    const { runPrimary } = await import('./workers/primary.js');
+    return runPrimary(config, log);
+  }
   // Loaded here: a primary never runs a server, and is smaller without its code.
   const { openServer, untilStopSignal } = await import('./run-server.js');
   const opened = await openServer(config, log, () => {

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * One configuration key: its type, default, limits and help line. The same record
  * drives TOML validation, environment variables, CLI flags and `--help`.
@@ -15,8 +13,8 @@ export interface KeySpec<T> {
   readonly expect: string;
   /** Same, for values written as text (environment variables and flags). */
   readonly expectText: string;
-  /** Validates a typed value (from TOML, or from `fromText`) and returns the config value. */
-  readonly schema: z.ZodType<T>;
+  /** Validates a typed value (from TOML, or from `fromText`): the config value, or what is wrong. */
+  readonly check: (input: unknown) => Checked<T>;
   /** Turns env/flag text into the typed value `schema` expects; unparseable text is returned as is. */
   readonly fromText: (text: string) => unknown;
   /** Extra flag names (without `--`) besides `--<section>-<key>`. */
@@ -55,20 +53,43 @@ export interface Rule<T> {
   standalone?: boolean;
 }
 
-function withRules<T>(schema: z.ZodType<T>, rules: readonly Rule<T>[]): z.ZodType<T> {
-  let s = schema;
-  for (const r of rules) {
-    s = s.superRefine((value, ctx) => {
-      if (r.test(value)) return;
-      ctx.addIssue({
-        code: 'custom',
-        message: typeof r.message === 'string' ? r.message : r.message(value),
-        params: { standalone: r.standalone === true },
-      });
-    });
-  }
-  return s;
+/**
+ * A value checked against its key: the value to store; or `invalid` (not the key's type or
+ * range: the message says what `expect` says), or the message of the first rule it broke.
+ */
+export type Checked<T> =
+  | { ok: true; value: T }
+  | { ok: false; invalid: true }
+  | { ok: false; invalid: false; message: string; standalone: boolean };
+
+const INVALID = { ok: false, invalid: true } as const;
+
+/**
+ * `isType` first, then each rule in order. Plain checks, not a schema library: these five
+ * kinds are all the configuration needs, and a validation library would be most of a fresh
+ * server's memory (docs/BENCHMARKS.md, "Idle memory").
+ */
+function checker<T>(
+  isType: (input: unknown) => input is T,
+  rules: readonly Rule<T>[],
+  stored: (value: T) => T = (value) => value,
+): (input: unknown) => Checked<T> {
+  return (input) => {
+    if (!isType(input)) return INVALID;
+    for (const r of rules) {
+      if (r.test(input)) continue;
+      const message = typeof r.message === 'string' ? r.message : r.message(input);
+      return { ok: false, invalid: false, message, standalone: r.standalone === true };
+    }
+    return { ok: true, value: stored(input) };
+  };
 }
+
+const isBoolean = (input: unknown): input is boolean => typeof input === 'boolean';
+const isString = (input: unknown): input is string => typeof input === 'string';
+const isNonEmptyString = (input: unknown): input is string => typeof input === 'string' && input.length > 0;
+const isNonEmptyStringList = (input: unknown): input is string[] =>
+  Array.isArray(input) && input.every(isNonEmptyString);
 
 /** An integer. TOML integers only (a float such as `8080.0` is rejected); env/flag text: decimal digits only. */
 export function int(
@@ -89,7 +110,11 @@ export function int(
     isBoolean: false,
     expect,
     expectText: expect,
-    schema: z.bigint().min(BigInt(range.min)).max(BigInt(max)).transform(Number),
+    // TOML integers arrive as BigInt (smol-toml), so that 2^53 + 1 is refused, not rounded.
+    check: (input) =>
+      typeof input === 'bigint' && input >= BigInt(range.min) && input <= BigInt(max)
+        ? { ok: true, value: Number(input) }
+        : INVALID,
     fromText: (text) => (/^[0-9]+$/.test(text) ? BigInt(text) : text),
     ...names(extras),
   };
@@ -121,7 +146,7 @@ export function bool(
     isBoolean: true,
     expect: 'true or false',
     expectText: 'a boolean (true/false, 1/0 or yes/no)',
-    schema: withRules(z.boolean(), extras.rules ?? []),
+    check: checker(isBoolean, extras.rules ?? []),
     fromText: (text) => {
       const t = text.toLowerCase();
       if (TRUE_TEXT.has(t)) return true;
@@ -145,7 +170,7 @@ export function str(
     isBoolean: false,
     expect,
     expectText: expect,
-    schema: withRules(extras.nonEmpty ? z.string().min(1) : z.string(), extras.rules ?? []),
+    check: checker(extras.nonEmpty ? isNonEmptyString : isString, extras.rules ?? []),
     fromText: (text) => text,
     ...names(extras),
   };
@@ -166,7 +191,7 @@ export function oneOf<const C extends readonly [string, ...string[]]>(
     isBoolean: false,
     expect,
     expectText: expect,
-    schema: z.enum(choices) as unknown as z.ZodType<C[number]>,
+    check: checker((input): input is C[number] => choices.includes(input as string), []),
     fromText: (text) => text,
     ...names(extras),
   };
@@ -188,7 +213,7 @@ export function strList(
     isBoolean: false,
     expect: 'an array of non-empty strings',
     expectText: 'a comma-separated list of non-empty items (empty text = no items)',
-    schema: withRules(z.array(z.string().min(1)), extras.rules ?? []),
+    check: checker(isNonEmptyStringList, extras.rules ?? [], (list) => [...list]),
     fromText: (text) => {
       if (text.trim() === '') return [];
       const items = text.split(',').map((item) => item.trim());

@@ -14,14 +14,13 @@ export function checkValue(
   source: string,
 ): unknown {
   const input = isText ? spec.fromText(value as string) : value;
-  const result = spec.schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const result = spec.check(input);
+  if (result.ok) return result.value;
   const from = `(from ${source})`;
   const got = spec.secret ? showHidden(input) : showValue(value);
-  if (issue?.code === 'custom') {
-    if (issue.params?.standalone === true) throw new ConfigError(`${name}: ${issue.message} ${from}`);
-    throw new ConfigError(`${name} ${issue.message}, got ${got} ${from}`);
+  if (!result.invalid) {
+    if (result.standalone) throw new ConfigError(`${name}: ${result.message} ${from}`);
+    throw new ConfigError(`${name} ${result.message}, got ${got} ${from}`);
   }
   const expect = isText ? spec.expectText : spec.expect;
   throw new ConfigError(`${name} must be ${expect}, got ${got} ${from}`);

@@ -9,7 +9,25 @@ import type { ClientMatch } from '../../transport/connection.js';
 import { ApiError, type ApiReply, ok } from './api-error.js';
 import { readJsonBody } from './body.js';
 import { type ApiContext, maxBodyBytes } from './context.js';
-import { broadcastBody, disconnectBody, publishBody, validate } from './schemas.js';
+import type { Body, BodyName } from './schemas.js';
+
+type Schemas = typeof import('./schemas.js');
+let schemas: Promise<Schemas> | undefined;
+
+/**
+ * The request body read and checked. The schemas are imported at the first body to check:
+ * zod is their library, and a server whose API is never called (it is closed by default: no
+ * auth.api_keys) is ~10 MiB smaller without it (docs/ARCHITECTURE.md, "What a server loads").
+ */
+async function checkedBody<K extends BodyName>(
+  ctx: ApiContext,
+  req: IncomingMessage,
+  name: K,
+): Promise<Body<K>> {
+  const raw = await readJsonBody(req, maxBodyBytes(ctx));
+  schemas ??= import('./schemas.js');
+  return (await schemas).checkBody(name, raw);
+}
 
 /** One request as the handlers see it. */
 export interface ApiRequest {
@@ -46,7 +64,7 @@ function publishTo(
 
 /** `POST /api/publish {channel, data, event?}` → `{ok, delivered}`. */
 export const publish: ApiHandler = async (ctx, { req }) => {
-  const body = validate(publishBody, await readJsonBody(req, maxBodyBytes(ctx)));
+  const body = await checkedBody(ctx, req, 'publish');
   const payload = payloadOf(ctx, body.data);
   const delivered = await publishTo(ctx, body.channel, payload, body.event);
   if (delivered instanceof Refusal) throw refused(delivered);
@@ -56,7 +74,7 @@ export const publish: ApiHandler = async (ctx, { req }) => {
 
 /** `POST /api/broadcast {channels, data, event?}` → `{ok, delivered, results}`, one result per channel. */
 export const broadcast: ApiHandler = async (ctx, { req }) => {
-  const body = validate(broadcastBody, await readJsonBody(req, maxBodyBytes(ctx)));
+  const body = await checkedBody(ctx, req, 'broadcast');
   const payload = payloadOf(ctx, body.data);
   let total = 0;
   // Started together, in order (a history channel's publication waits for the engine).
@@ -162,7 +180,7 @@ export const history: ApiHandler = async (ctx, { channel, query }) => {
 
 /** `POST /api/disconnect {connection_id | client_id | user}` → `{ok, disconnected}`. */
 export const disconnect: ApiHandler = async (ctx, { req }) => {
-  const body = validate(disconnectBody, await readJsonBody(req, maxBodyBytes(ctx)));
+  const body = await checkedBody(ctx, req, 'disconnect');
   const given = [body.connection_id, body.client_id, body.user].filter((v) => v !== undefined).length;
   if (given !== 1) {
     throw new ApiError(400, 'request body must name exactly one of "connection_id", "client_id" or "user"');

@@ -70,3 +70,12 @@ export function validate<T>(schema: z.ZodType<T>, body: unknown): T {
   if (!result.success) throw new ApiError(400, describe(result.error));
   return result.data;
 }
+
+const BODIES = { publish: publishBody, broadcast: broadcastBody, disconnect: disconnectBody };
+export type BodyName = keyof typeof BODIES;
+export type Body<K extends BodyName> = z.output<(typeof BODIES)[K]>;
+
+/** The body of a `POST /api/<name>` checked, or 400 naming what is wrong. */
+export function checkBody<K extends BodyName>(name: K, body: unknown): Body<K> {
+  return validate(BODIES[name] as z.ZodType, body) as Body<K>;
+}
