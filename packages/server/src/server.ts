@@ -16,13 +16,12 @@ import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { NO_AUTH } from './json/json-auth.js';
-import { registerAuthMetrics } from './metrics/auth-metrics.js';
 import { type JsonContext, jsonTextHandler } from './json/json-session.js';
 import { ChannelOperations } from './channels/channel-operations.js';
 import { JsonStats } from './json/json-stats.js';
 import { MemoryCeiling } from './limits/memory-ceiling.js';
 import { RateLimits } from './limits/rate-limits.js';
-import { createMetrics } from './metrics/metrics.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { MqttService } from './mqtt/mqtt-service.js';
 import { refuseMqttConnection } from './mqtt/mqtt-connect-refusal.js';
 import { type NativeContext, NativeSession } from './native/native-session.js';
@@ -106,7 +105,7 @@ export class PulseServer {
   private readonly clock = new CoarseClock();
   private readonly scheduler: FlushScheduler;
   private readonly heartbeat: HeartbeatMonitor;
-  private readonly metrics: ReturnType<typeof createMetrics>;
+  private readonly metrics: ServerMetrics;
   private readonly envs: Record<TransportName, ConnectionEnv>;
   readonly mqtt: MqttService | undefined;
   private readonly idPrefix = randomBytes(4).toString('hex');
@@ -182,7 +181,7 @@ export class PulseServer {
       mqtt: refuseMqttConnection,
     });
     this.memoryCeiling = new MemoryCeiling(this.broker, config.limits.memory_limit, this.log);
-    this.metrics = createMetrics({
+    this.metrics = new ServerMetrics({
       rateLimits: this.rateLimits.stats,
       broker: this.broker,
       native: this.nativeStats,
@@ -198,14 +197,14 @@ export class PulseServer {
       inputBudget: this.inputBudget,
       cluster: config.cluster.engine === 'none' ? undefined : () => this.cluster?.stats,
       mqttCluster: () => this.mqttCluster,
+      auth: this.auth.stats,
     });
-    registerAuthMetrics(this.metrics.registry, this.auth.stats);
     this.scheduler = new FlushScheduler(this.metrics.observeLatencyMs);
     this.committer = new StoreCommitter(
       this.store,
       this.scheduler,
       config.storage.flush_interval_ms,
-      this.metrics.storage,
+      this.metrics.pushed.storage,
       this.log,
       (err) => this.storageFailed(err),
     );
@@ -325,10 +324,10 @@ export class PulseServer {
       faults: this.faults,
       isDraining: () => this.draining,
       api: (req, res) => this.apiHandler()(req, res),
-      metrics: async () => ({
-        contentType: this.metrics.registry.contentType,
-        body: await this.metrics.registry.metrics(),
-      }),
+      metrics: async () => {
+        const registry = await this.metrics.registry();
+        return { contentType: registry.contentType, body: await registry.metrics() };
+      },
       acceptWebSocket: (socket, head) => this.acceptWebSocket(socket, head),
       acceptMqttWebSocket: (socket, head) => this.acceptMqttWebSocket(socket, head),
       acceptTcp: (socket) => this.open(new TcpConnection(socket, this.envs.tcp), 'native'),
@@ -336,8 +335,9 @@ export class PulseServer {
     });
   }
 
-  get metricsRegistry() {
-    return this.metrics.registry;
+  /** The Prometheus registry, made at the first call (the first scrape). */
+  metricsRegistry(): ReturnType<ServerMetrics['registry']> {
+    return this.metrics.registry();
   }
 
   get connectionCount(): number {
@@ -410,8 +410,6 @@ export class PulseServer {
   private async listenAll(): Promise<ListeningAddresses> {
     const { config } = this;
     this.restoreState();
-    // The API handler registers its metric: made before the first request.
-    this.apiHandler();
     await this.cluster?.start(config.cluster.required);
     const addresses = await this.listeners.open();
     this.mqtt?.start();
@@ -529,7 +527,7 @@ export class PulseServer {
 
   private api: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
-  /** The `/api/*` handler (docs/HTTP-API.md), made once: it registers its metric. */
+  /** The `/api/*` handler (docs/HTTP-API.md), made at the first request. */
   private apiHandler(): (req: IncomingMessage, res: ServerResponse) => void {
     this.api ??= createApiHandler(
       {
@@ -542,7 +540,7 @@ export class PulseServer {
         cluster: this.clusterApi,
         isDraining: () => this.draining,
       },
-      this.metrics.registry,
+      this.metrics.pushed.apiRequests,
     );
     return this.api;
   }

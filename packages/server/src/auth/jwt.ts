@@ -1,13 +1,6 @@
 import { type KeyObject, X509Certificate, createPublicKey, createSecretKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import {
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-} from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { AuthConfig } from '../config/index.js';
 import { AuthConfigError } from './errors.js';
 import { filterProblem } from './rights.js';
@@ -56,9 +49,22 @@ export interface TokenFailure {
   message: string;
 }
 
+type Jose = typeof import('jose');
+let jose: Promise<Jose> | undefined;
+
+/**
+ * jose, imported at the first token to verify: a server without a JWT key never loads it
+ * (docs/ARCHITECTURE.md, "What a server loads").
+ */
+function loadJose(): Promise<Jose> {
+  jose ??= import('jose');
+  return jose;
+}
+
 interface KeySource {
   algorithms: string[];
-  key: KeyObject | JWTVerifyGetKey;
+  /** The key; for the JWKS, made from jose's remote key set at the first token. */
+  key: (jose: Jose) => KeyObject | JWTVerifyGetKey;
 }
 
 /** The algorithm a PEM public key verifies, from its type (RSA: RS256, EC P-256: ES256, ...). */
@@ -108,7 +114,7 @@ export function loadPublicKey(path: string): { key: KeyObject; algorithm: string
 
 const failure = (reason: TokenFailure['reason'], message: string): TokenFailure => ({ reason, message });
 
-function failureOf(err: unknown, remote: boolean): TokenFailure {
+function failureOf(err: unknown, remote: boolean, errors: Jose['errors']): TokenFailure {
   if (err instanceof errors.JWTExpired) return failure('expired', 'token expired');
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') return failure('not_yet_valid', 'token not yet valid (nbf)');
@@ -150,23 +156,26 @@ export class JwtVerifier {
 
   constructor(config: AuthConfig) {
     if (config.jwt_hmac_secret !== '') {
-      this.hmac = {
-        algorithms: ['HS256'],
-        key: createSecretKey(Buffer.from(config.jwt_hmac_secret, 'utf8')),
-      };
+      const key = createSecretKey(Buffer.from(config.jwt_hmac_secret, 'utf8'));
+      this.hmac = { algorithms: ['HS256'], key: () => key };
     }
     if (config.jwt_public_key !== '') {
       const { key, algorithm } = loadPublicKey(config.jwt_public_key);
-      this.pem = { algorithms: [algorithm], key };
+      this.pem = { algorithms: [algorithm], key: () => key };
     }
     if (config.jwks_url !== '') {
+      const url = new URL(config.jwks_url);
+      let keySet: JWTVerifyGetKey | undefined;
       this.jwks = {
         algorithms: JWKS_ALGORITHMS,
-        key: createRemoteJWKSet(new URL(config.jwks_url), {
-          cacheMaxAge: config.jwks_cache_ms,
-          cooldownDuration: Math.min(config.jwks_cache_ms, MAX_JWKS_COOLDOWN_MS),
-          timeoutDuration: JWKS_TIMEOUT_MS,
-        }),
+        key: (j) => {
+          keySet ??= j.createRemoteJWKSet(url, {
+            cacheMaxAge: config.jwks_cache_ms,
+            cooldownDuration: Math.min(config.jwks_cache_ms, MAX_JWKS_COOLDOWN_MS),
+            timeoutDuration: JWKS_TIMEOUT_MS,
+          });
+          return keySet;
+        },
       };
     }
     this.audience = config.jwt_audience || undefined;
@@ -185,9 +194,10 @@ export class JwtVerifier {
 
   async verify(token: string): Promise<TokenClaims | TokenFailure> {
     if (!JwtVerifier.looksLikeJwt(token)) return failure('malformed', 'malformed token');
+    const j = await loadJose();
     let alg: unknown;
     try {
-      alg = decodeProtectedHeader(token).alg;
+      alg = j.decodeProtectedHeader(token).alg;
     } catch {
       return failure('malformed', 'malformed token');
     }
@@ -200,14 +210,14 @@ export class JwtVerifier {
     for (const source of sources) {
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, source.key as KeyObject, {
+        ({ payload } = await j.jwtVerify(token, source.key(j) as KeyObject, {
           algorithms: source.algorithms,
           audience: this.audience,
           issuer: this.issuer,
           clockTolerance: 0,
         }));
       } catch (err) {
-        last = failureOf(err, source === this.jwks);
+        last = failureOf(err, source === this.jwks, j.errors);
         // With both a PEM key and a JWKS, a signature the first does not verify may be the other's.
         if (last.reason === 'bad_signature' || last.reason === 'unknown_key') continue;
         return last;

@@ -1,55 +1,23 @@
-import type { Broker, Store } from '@pulse/core';
-import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES, type InputBudget } from '@pulse/protocol';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { JsonStats } from '../json/json-stats.js';
-import type { NativeStats } from '../native/native-stats.js';
-import type { MqttService } from '../mqtt/mqtt-service.js';
-import type { TransportStats } from '../transport/transport-stats.js';
-import type { CommitStats } from '../storage/store-committer.js';
-import type { ClusterStats } from '../cluster/cluster.js';
-import type { MqttCluster } from '../cluster/mqtt-cluster.js';
+import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerAuthMetrics } from './auth-metrics.js';
+import type { MetricSources } from './metric-sources.js';
+import { registerMirroredHistogram } from './mirrored-histogram.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
 import { registerMqttClusterMetrics } from './mqtt-cluster-metrics.js';
 import { registerJsonMetrics } from './json-metrics.js';
 import { mirror, registerMqttMetrics } from './mqtt-metrics.js';
 import { registerStorageMetrics } from './storage-metrics.js';
-import type { RateLimitStats } from '../limits/rate-limit-stats.js';
 import { registerRateLimitMetrics } from './rate-limit-metrics.js';
 import { registerTlsMetrics } from './tls-metrics.js';
 import { registerInputMetrics } from './input-metrics.js';
-import type { TlsStats } from '../transport/tls.js';
-import type { ConnectionFaults } from '../transport/connection-faults.js';
-
-export interface MetricSources {
-  broker: Broker;
-  native: NativeStats;
-  json: JsonStats;
-  transports: Record<'ws' | 'tcp' | 'mqtt' | 'mqtt_ws', TransportStats>;
-  rejectedConnections: Map<string, number>;
-  /** Refused connections closed without an answer (MAX_REFUSALS_ANSWERING were being answered). */
-  unansweredRefusals: () => number;
-  outboundBytes: () => number;
-  mqtt: () => MqttService | undefined;
-  store: () => Store;
-  tls: TlsStats;
-  rateLimits: RateLimitStats;
-  faults: ConnectionFaults;
-  inputBudget: InputBudget;
-  /** The cluster's numbers; undefined without `[cluster]` engine (no pulse_cluster_* then). */
-  cluster: (() => ClusterStats | undefined) | undefined;
-  /** MQTT across nodes, when clustered with MQTT on (pulse_cluster_mqtt_*). */
-  mqttCluster?: () => MqttCluster | undefined;
-}
 
 /**
- * Pulse's Prometheus registry. Hot-path code only bumps numbers in the stats objects; the
- * metrics below copy them in when scraped, so an unscraped server pays nothing for them.
+ * Pulse's Prometheus registry, made at the first scrape (metrics/server-metrics.ts). Hot-path
+ * code only bumps numbers in the stats objects; the metrics below copy them in when scraped,
+ * so an unscraped server pays nothing for them, prom-client's module included.
  */
-export function createMetrics(src: MetricSources): {
-  registry: Registry;
-  observeLatencyMs: (ms: number) => void;
-  storage: CommitStats;
-} {
+export function createRegistry(src: MetricSources): Registry {
   const registry = new Registry();
   // Event-loop lag sampled every 100 ms, not prom-client's 10 ms: a timer a hundred times a
   // second was most of an idle server's CPU (1.25 % of a core, now 0.5 %).
@@ -294,18 +262,31 @@ export function createMetrics(src: MetricSources): {
   });
   registerMqttMetrics(registry, src.mqtt, seen);
   registerJsonMetrics(registry, src.json, seen);
-  const storage = registerStorageMetrics(registry, src.store, seen);
+  registerStorageMetrics(registry, src.store, src.pushed, seen);
   registerTlsMetrics(registry, src.tls, seen);
   registerInputMetrics(registry, src.transports, src.inputBudget, seen);
   registerRateLimitMetrics(registry, src.rateLimits, seen);
   if (src.cluster !== undefined) registerClusterMetrics(registry, src.cluster, seen);
   if (src.cluster !== undefined && src.mqttCluster !== undefined)
     registerMqttClusterMetrics(registry, src.mqttCluster, seen);
-  const latency = new Histogram({
-    name: 'pulse_publish_latency_seconds',
-    help: 'From a publication entering the server to the end of the write of its fan-out',
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  registerAuthMetrics(registry, src.auth);
+  registerMirroredHistogram(
+    registry,
+    'pulse_publish_latency_seconds',
+    'From a publication entering the server to the end of the write of its fan-out',
+    src.pushed.latency,
+  );
+  new Counter({
+    name: 'pulse_api_requests_total',
+    help: 'HTTP server API requests (/api/*), by route and status',
+    labelNames: ['route', 'status'],
     registers: [registry],
+    collect() {
+      for (const [key, n] of src.pushed.apiRequests) {
+        const [route = '', status = ''] = key.split('|');
+        mirror(this, { route, status }, n, seen);
+      }
+    },
   });
-  return { registry, observeLatencyMs: (ms) => latency.observe(ms / 1000), storage };
+  return registry;
 }

@@ -1,26 +1,24 @@
 import type { Store } from '@pulse/core';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { CommitStats } from '../storage/store-committer.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { PushedMetrics } from './metric-sources.js';
+import { registerMirroredHistogram } from './mirrored-histogram.js';
 import { mirror } from './mqtt-metrics.js';
 
-/** The store's metrics (`pulse_storage_*`); returns the stats the committer updates. */
+/** The store's metrics (`pulse_storage_*`), from the stats the committer updates. */
 export function registerStorageMetrics(
   registry: Registry,
   store: () => Store,
+  pushed: PushedMetrics,
   seen: Map<string, number>,
-): CommitStats {
+): void {
   const registers = [registry];
-  const commitSeconds = new Histogram({
-    name: 'pulse_storage_commit_seconds',
-    help: 'Duration of storage commits (one per event-loop turn with writes, or per interval under fast)',
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
-    registers,
-  });
-  const stats: CommitStats = {
-    commits: 0,
-    errors: 0,
-    observe: (seconds) => commitSeconds.observe(seconds),
-  };
+  const stats = pushed.storage;
+  registerMirroredHistogram(
+    registry,
+    'pulse_storage_commit_seconds',
+    'Duration of storage commits (one per event-loop turn with writes, or per interval under fast)',
+    pushed.commitSeconds,
+  );
   new Gauge({
     name: 'pulse_storage_info',
     help: 'The storage engine and commit policy (value 1)',
@@ -57,5 +55,4 @@ export function registerStorageMetrics(
       mirror(this, {}, stats.errors, seen);
     },
   });
-  return stats;
 }

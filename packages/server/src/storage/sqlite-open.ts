@@ -1,7 +1,8 @@
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { CommitPolicy } from '@pulse/core';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { PULSE_APPLICATION_ID, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 
 /** A store file that cannot be used; the message is one line naming the path and the cause. */
@@ -14,6 +15,17 @@ export class StoreOpenError extends Error {
   ) {
     super(`storage: cannot open ${JSON.stringify(path)}: ${reason.replace(/\s+/g, ' ').trim()}`, options);
   }
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * better-sqlite3, required when a store file is first opened: with storage.engine = "memory"
+ * (the default) the driver and its native addon are never loaded (docs/ARCHITECTURE.md, "What a
+ * server loads"). A CommonJS package, so it loads synchronously, as the store opens.
+ */
+function sqliteDriver(): typeof Database {
+  return require('better-sqlite3') as typeof Database;
 }
 
 /** Thrown inside `openDatabase` for a cause already worded for the reader. */
@@ -46,7 +58,8 @@ export function openDatabase(path: string, policy: CommitPolicy): Database.Datab
 
   let db: Database.Database | undefined;
   try {
-    db = new Database(path);
+    const Driver = sqliteDriver();
+    db = new Driver(path);
     // Before the first access: the lock is taken by the first read and never released.
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('busy_timeout = 50');

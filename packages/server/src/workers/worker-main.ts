@@ -48,7 +48,7 @@ async function start(message: StartMessage): Promise<void> {
 async function answerMetrics(id: number): Promise<void> {
   let metrics: MetricsMessage['metrics'] = null;
   try {
-    metrics = server ? await server.metricsRegistry.getMetricsAsJSON() : [];
+    metrics = server ? await (await server.metricsRegistry()).getMetricsAsJSON() : [];
   } catch (err) {
     log?.error({ err }, 'metrics: reading the registry failed');
   }

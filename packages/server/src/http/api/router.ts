@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, type Registry } from 'prom-client';
 import { ApiError, type ApiReply, errorBody } from './api-error.js';
 import { ApiKeys, type KeyCheck } from './api-keys.js';
 import type { ApiContext } from './context.js';
@@ -67,15 +66,10 @@ function decodeChannel(raw: string): string {
  */
 export function createApiHandler(
   ctx: ApiContext,
-  registry: Registry,
+  /** pulse_api_requests_total, counted by `<route>|<status>`. */
+  requests: Map<string, number>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const keys = new ApiKeys(ctx.apiKeys);
-  const requests = new Counter({
-    name: 'pulse_api_requests_total',
-    help: 'HTTP server API requests (/api/*), by route and status',
-    labelNames: ['route', 'status'],
-    registers: [registry],
-  });
 
   const handle = async (req: IncomingMessage, path: string, queryText: string): Promise<ApiReply> => {
     if (ctx.isDraining()) throw new ApiError(503, 'server shutting down');
@@ -97,7 +91,8 @@ export function createApiHandler(
     const path = q === -1 ? url : url.slice(0, q);
     const label = find(path)?.route.label ?? 'unknown';
     const send = (status: number, body: string, headers: Record<string, string> = {}): void => {
-      requests.inc({ route: label, status: String(status) });
+      const key = `${label}|${status}`;
+      requests.set(key, (requests.get(key) ?? 0) + 1);
       if (res.headersSent || res.destroyed) return;
       // Answered before the end of the body (refused unread, or over the size limit): stop
       // reading it, and close the connection, which cannot carry another request.
