@@ -91,6 +91,8 @@ const TARGET_ALIASES: Record<string, TargetName> = {
   'pulse-sqlite-fast': 'pulse-sqlite-fast',
   'mosquitto-persist': 'mosquitto-persist',
   'mosquitto-persist-eager': 'mosquitto-persist-eager',
+  'mqtt-relay': 'mqtt-relay',
+  relay: 'mqtt-relay',
 };
 
 /** Names `--targets` takes for several targets. */
@@ -169,7 +171,8 @@ export const USAGE = `Usage: npm run bench -- [options]
                        mqtt = m1,m2,m3, cluster = x1,x2, lockstep = l1,l2,l3); default all
   --targets LIST       pulse,naive-ws,socketio,nats,mosquitto,aedes,pulse-sqlite-strict,
                        pulse-sqlite-balanced,pulse-sqlite-fast,mosquitto-persist,
-                       mosquitto-persist-eager (aliases ws, socket.io, nats-server; groups
+                       mosquitto-persist-eager, mqtt-relay (l3's Node floor; aliases ws,
+                       socket.io, nats-server, relay; groups
                        pulse-sqlite = the three policies, durable = d1's six); default all.
                        a-c run on pulse,naive-ws,socketio,nats, m1-m3 on pulse,mosquitto,aedes,
                        d1 on pulse (in memory) and the durable targets. mosquitto is two

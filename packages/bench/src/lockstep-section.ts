@@ -141,6 +141,7 @@ export async function runLockstepSection(
             payloadSize: o.mqttPayloadSize,
             warmupMs: o.warmupMs,
             measureMs: o.measureMs,
+            jitWarmupMs: o.quick ? 0 : 3000,
           },
           say,
         ),

@@ -34,6 +34,7 @@ import type { ClientMatch, Connection, ConnectionEnv } from './transport/connect
 import { ConnectionFaults, type FaultProbe } from './transport/connection-faults.js';
 import { FlushScheduler } from './transport/flush-scheduler.js';
 import { HeartbeatMonitor } from './transport/heartbeat.js';
+import { publisherPausePolicy } from './transport/pause-allowance.js';
 import { TcpConnection } from './transport/tcp-connection.js';
 import { TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
 import { TransportStats } from './transport/transport-stats.js';
@@ -251,17 +252,18 @@ export class PulseServer {
       () => this.connections,
       this.clock,
     );
+    const publisherPause = publisherPausePolicy(config.limits);
     const limits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.limits.slow_consumer_policy,
-      maxPublisherPauseMs: config.limits.max_publisher_pause_ms,
+      publisherPause,
     };
     // MQTT: QoS 0 past the budget is dropped unless the policy is to disconnect; QoS 1/2
     // waits in the session (mqtt.slow_consumer_policy).
     const mqttLimits = {
       maxOutboundBytes: config.limits.max_outbound_bytes,
       slowConsumerPolicy: config.mqtt.slow_consumer_policy === 'disconnect' ? 'disconnect' : 'drop',
-      maxPublisherPauseMs: config.limits.max_publisher_pause_ms,
+      publisherPause,
     } as const;
     const env = (stats: TransportStats, l: ConnectionEnv['limits']): ConnectionEnv => ({
       scheduler: this.scheduler,

@@ -73,6 +73,7 @@ interface SpecConfig {
     max_outbound_bytes: number;
     slow_consumer_policy: 'drop' | 'disconnect';
     max_publisher_pause_ms: number;
+    publisher_pause_percent: number;
     messages_per_second: number;
     bytes_per_second: number;
     connections_per_second_per_ip: number;
@@ -189,7 +190,8 @@ const DEFAULTS: SpecConfig = {
     max_history_bytes: 268_435_456,
     max_outbound_bytes: 1048576,
     slow_consumer_policy: 'drop',
-    max_publisher_pause_ms: 0,
+    max_publisher_pause_ms: 1000,
+    publisher_pause_percent: 10,
     messages_per_second: 0,
     bytes_per_second: 0,
     connections_per_second_per_ip: 0,
@@ -369,6 +371,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_outbound_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.slow_consumer_policy', toml: '"disconnect"', text: 'disconnect', value: 'disconnect' },
   { path: 'limits.max_publisher_pause_ms', toml: '2000', text: '2000', value: 2000 },
+  { path: 'limits.publisher_pause_percent', toml: '25', text: '25', value: 25 },
   { path: 'presence.max_channels_per_connection', toml: '7', text: '7', value: 7 },
   { path: 'presence.max_data_bytes', toml: '1024', text: '1024', value: 1024 },
   { path: 'heartbeat.interval_ms', toml: '10', text: '10', value: 10 },

@@ -14,7 +14,7 @@ function policy(): SessionPolicy {
     maxQueuedTotal: 100,
     maxQueuedBytesTotal: 0,
     onDrop: () => {},
-    maxPublisherPauseMs: 2000,
+    publisherPause: { maxPauseMs: 2000, percent: 10 },
     pauseStats: { publisherPauses: 0, readerStalls: 0 },
   };
 }

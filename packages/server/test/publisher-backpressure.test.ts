@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { encodeFrame } from '@pulse/protocol';
 import { Inbox, RawTcp, metricValue, scrape, sleep } from './helpers.js';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { RawMqtt, encode, endAll, eventually, mqttClient, startMqtt } from './mqtt-helpers.js';
 import { PAUSED_OVERFLOW_BYTES } from '../src/transport/connection.js';
 
@@ -48,12 +50,12 @@ async function subscribed(port: number, topic: string): Promise<RawMqtt> {
   return raw;
 }
 
-test('MQTT QoS 0: a reader slower than its publisher loses nothing; the publisher is paused instead', async () => {
-  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET, max_publisher_pause_ms: 2000 } });
+test('MQTT QoS 0, default limits: a reader slower than its publisher loses nothing; the publisher is paused instead', async () => {
+  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET } });
   try {
     const reader = await subscribed(h.mqttPort, 'lock/step');
     const { raw: publisher } = await RawMqtt.connect(h.mqttPort, 5);
-    // Not reading for a while (well under max_publisher_pause_ms), then reading again.
+    // Not reading for a while (well under the default max_publisher_pause_ms, 1 s), then reading again.
     reader.socket.pause();
     publisher.write(publishes('lock/step', COUNT));
     await sleep(400);
@@ -240,4 +242,126 @@ test('a subscriber that goes away lets the publisher it paused read again at onc
   } finally {
     await h.stop();
   }
+});
+
+/** A bare MQTT 5 client socket, subscribed to `topic` at QoS 0 when one is given; reads nothing back into memory. */
+async function bareClient(port: number, id: string, topic?: string): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port });
+  socket.on('error', () => {});
+  socket.on('data', () => {});
+  await once(socket, 'connect');
+  socket.write(
+    encode({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      clientId: id,
+      keepalive: 30,
+    } as Packet),
+  );
+  if (topic !== undefined) {
+    socket.write(encode({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 0 }] } as Packet));
+  }
+  return socket;
+}
+
+/** Writes 64 KiB batches of QoS 0 publications as fast as the server reads them, until `stop()`. */
+function flood(socket: Socket, topic: string): { stop(): void } {
+  const batch = publishes(topic, 64);
+  let stopped = false;
+  const write = () => {
+    while (!stopped && socket.writable && socket.write(batch)) {}
+    if (!stopped && socket.writable) socket.once('drain', write);
+  };
+  write();
+  return {
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+/**
+ * Readers that stop reading for `stopMs` and read for `readMs`, taking turns, against one
+ * publisher flooding their channel for `durationMs` (a new publisher connection every
+ * `publisherLifetimeMs`): returns how long publishers were paused, in seconds.
+ */
+async function stopStartAttack(options: {
+  readers: number;
+  durationMs: number;
+  publisherLifetimeMs?: number;
+  limits: Record<string, unknown>;
+}): Promise<number> {
+  const stopMs = 900;
+  const readMs = 100;
+  const h = await startMqtt({ limits: { max_outbound_bytes: BUDGET, ...options.limits } });
+  const sockets: Socket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    for (let i = 0; i < options.readers; i++) {
+      const reader = await bareClient(h.mqttPort, `stop-start-${i}`, 'attack');
+      sockets.push(reader);
+      const cycle = () => {
+        reader.pause();
+        timers.push(
+          setTimeout(() => {
+            reader.resume();
+            timers.push(setTimeout(cycle, readMs));
+          }, stopMs),
+        );
+      };
+      timers.push(setTimeout(cycle, (i * (stopMs + readMs)) / options.readers));
+    }
+    await sleep(100);
+    const started = Date.now();
+    while (Date.now() - started < options.durationMs) {
+      const publisher = await bareClient(h.mqttPort, `flood-${Date.now()}`);
+      sockets.push(publisher);
+      const writer = flood(publisher, 'attack');
+      await sleep(
+        Math.min(
+          options.publisherLifetimeMs ?? options.durationMs,
+          options.durationMs - (Date.now() - started),
+        ),
+      );
+      writer.stop();
+      publisher.destroy();
+    }
+    const metrics = await scrape(h);
+    return value(metrics, 'pulse_publisher_paused_seconds_total{transport="mqtt"}');
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    for (const s of sockets) s.destroy();
+    await h.stop();
+  }
+}
+
+test('readers that stop and start reading in turns hold a publisher for its allowance, then limits.publisher_pause_percent of the time', async () => {
+  const limits = { max_publisher_pause_ms: 300, publisher_pause_percent: 10 };
+  const paused = await stopStartAttack({ readers: 5, durationMs: 4000, limits });
+  // The publisher's allowance, twice the readers' 300 ms, then 10 % of 4 s, and a little for
+  // timers and the last read.
+  assert.ok(paused > 0.1, `paused at all (${paused} s)`);
+  assert.ok(paused <= 0.6 + 0.4 + 0.3, `paused ${paused} s of 4`);
+  // The same attack with an allowance that lasts longer than the test.
+  const unbounded = await stopStartAttack({
+    readers: 5,
+    durationMs: 4000,
+    limits: { max_publisher_pause_ms: 60_000, publisher_pause_percent: 100 },
+  });
+  assert.ok(unbounded > 2.5, `without the allowance the attack works (${unbounded} s of 4)`);
+});
+
+test("one reader's allowance bounds its pauses over publishers that come and go", async () => {
+  // Each new publisher brings a full allowance of its own; the reader's is what holds.
+  const paused = await stopStartAttack({
+    readers: 1,
+    durationMs: 4000,
+    publisherLifetimeMs: 500,
+    limits: { max_publisher_pause_ms: 300, publisher_pause_percent: 5 },
+  });
+  assert.ok(paused > 0.1, `paused at all (${paused} s)`);
+  // 300 ms, then 5 % of 4 s; eight publishers alone would allow 8 x 300 ms.
+  assert.ok(paused <= 0.3 + 0.2 + 0.3, `paused ${paused} s of 4`);
 });

@@ -44,6 +44,7 @@ export const TARGET_NAMES = [
   'pulse-sqlite-fast',
   'mosquitto-persist',
   'mosquitto-persist-eager',
+  'mqtt-relay',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 

@@ -214,6 +214,8 @@ const L3_PEER: Record<L3Run, L3Run | null> = {
   'mqtt-mosquitto-persist': null,
   'ws-pulse': 'ws-nats',
   'ws-nats': null,
+  'mqtt-mqtt-relay': null,
+  'ws-naive-ws': null,
 };
 
 function renderL3(r: BenchResults, out: string[]): void {

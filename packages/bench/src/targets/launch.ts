@@ -33,6 +33,7 @@ export const PULSE_BIN = here('../../../../server/bin/pulse.js');
 const NAIVE_WS = here('../peers/naive-ws-server.js');
 export const SOCKET_IO = here('../peers/socketio-server.js');
 const AEDES = here('../peers/aedes-server.js');
+const MQTT_RELAY = here('../peers/mqtt-relay-server.js');
 
 /** A server binary from $`envVar`, $PATH or the sbin directories Debian installs it in. */
 export function binary(name: string, envVar: string): string {
@@ -58,6 +59,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   'pulse-sqlite-fast': 'Pulse sqlite fast',
   'mosquitto-persist': 'Mosquitto persist',
   'mosquitto-persist-eager': 'Mosquitto persist eager',
+  'mqtt-relay': 'Node MQTT relay (floor)',
 };
 
 /** Why a target cannot run here, or null when it can. */
@@ -322,12 +324,16 @@ export async function launchMqtt(
  * its storage flags for the SQLite target), the peers as everywhere else.
  */
 export async function launchDefaults(
-  target: 'pulse' | 'pulse-sqlite-balanced' | 'mosquitto-persist' | 'nats',
+  target: 'pulse' | 'pulse-sqlite-balanced' | 'mosquitto-persist' | 'nats' | 'naive-ws' | 'mqtt-relay',
   protocol: Protocol,
   o: LaunchOptions,
 ): Promise<RunningTarget> {
   const port = await freePort(o.host);
   if (target === 'nats') return { server: await launchNats(o, port), port };
+  if (target === 'naive-ws') return { server: await launchNodePeer('naive ws', NAIVE_WS, o, port), port };
+  if (target === 'mqtt-relay') {
+    return { server: await launchNodePeer('Node MQTT relay', MQTT_RELAY, o, port), port };
+  }
   if (target === 'mosquitto-persist') return { server: await launchMosquitto(o, port, target), port };
   return { server: await launchPulse(o, port, protocol, target, false), port };
 }

@@ -252,9 +252,14 @@ export const SCHEMA = {
       'past max_outbound_bytes: drop messages (counted in metrics) or disconnect the client',
     ),
     max_publisher_pause_ms: int(
-      0,
+      1000,
       { min: 0, max: 60_000 },
-      'how long a connection past max_outbound_bytes may pause the publishers feeding it before slow_consumer_policy applies (0 = never pause, the default: hostile subscribers can use pauses to delay a channel)',
+      'how long a connection past max_outbound_bytes may pause the publishers feeding it before slow_consumer_policy applies, and how long one publisher may be paused at a stretch (0 = never pause)',
+    ),
+    publisher_pause_percent: int(
+      10,
+      { min: 1, max: 100 },
+      'the share of time, past max_publisher_pause_ms, that one slow reader may pause publishers and that one publisher may be paused (the pause allowance fills again at this rate)',
     ),
     messages_per_second: int(
       0,

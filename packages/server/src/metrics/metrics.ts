@@ -220,11 +220,22 @@ export function createRegistry(src: MetricSources): Registry {
   });
   new Counter({
     name: 'pulse_reader_stalls_total',
-    help: 'Connections past their outbound budget that did not drain within limits.max_publisher_pause_ms',
+    help: 'Connections past their outbound budget that spent their pause allowance before they drained (limits.publisher_pause_percent)',
     labelNames: ['transport'],
     registers: [registry],
     collect() {
       for (const t of transportNames) mirror(this, { transport: t }, src.transports[t].readerStalls, seen);
+    },
+  });
+  new Counter({
+    name: 'pulse_publisher_paused_seconds_total',
+    help: "Time publishers spent paused by slow readers, by the publisher's transport",
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      for (const t of transportNames) {
+        mirror(this, { transport: t }, src.transports[t].publisherPausedMs / 1000, seen);
+      }
     },
   });
   const connectionErrors = new Counter({

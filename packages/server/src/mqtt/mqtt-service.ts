@@ -20,6 +20,7 @@ import type { PulseConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../transport/connection.js';
 import type { ConnectionFaults } from '../transport/connection-faults.js';
+import { publisherPausePolicy } from '../transport/pause-allowance.js';
 import type { PauseStats } from '../transport/publisher-pause.js';
 import type { FlushScheduler } from '../transport/flush-scheduler.js';
 import { MqttLink } from './mqtt-link.js';
@@ -107,7 +108,7 @@ export class MqttService implements MqttLinkHost {
       maxQueuedTotal: options.config.storage.max_stored_messages,
       maxQueuedBytesTotal: this.config.max_queued_bytes_total,
       onDrop: (reason: string) => this.stats.count(this.stats.dropped, reason),
-      maxPublisherPauseMs: options.config.limits.max_publisher_pause_ms,
+      publisherPause: publisherPausePolicy(options.config.limits),
       pauseStats: options.pauseStats,
     };
     this.sys = new SysTopics(this, options.version);

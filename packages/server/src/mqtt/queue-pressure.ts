@@ -1,3 +1,4 @@
+import type { PausePolicy } from '../transport/pause-allowance.js';
 import { type PauseStats, ReaderBackpressure } from '../transport/publisher-pause.js';
 
 /** What a session's queue looks like to its backpressure. */
@@ -34,7 +35,7 @@ export const isHalfFull = (level: QueueLevel): boolean => fullness(level) >= FUL
  * or the socket) to the publisher feeding it (transport/publisher-pause.ts): a queue half full
  * while its client is connected pauses the publisher being handled, and lets it read again at
  * a quarter, so that a subscriber merely slower than its publisher does not lose the oldest
- * queued messages to `mqtt.max_queued_messages`. Past `limits.max_publisher_pause_ms` without
+ * queued messages to `mqtt.max_queued_messages`. Once the pause allowance is spent without
  * getting there, the queue's own limits apply as without backpressure.
  */
 export class QueuePressure {
@@ -43,7 +44,7 @@ export class QueuePressure {
 
   constructor(
     private readonly level: QueueLevel,
-    maxPauseMs: number,
+    pausePolicy: PausePolicy,
     stats: PauseStats,
     contain: (fn: () => void) => void,
   ) {
@@ -59,7 +60,7 @@ export class QueuePressure {
         },
         contain,
       },
-      maxPauseMs,
+      pausePolicy,
       stats,
     );
   }
@@ -81,9 +82,13 @@ export class QueuePressure {
     check();
   }
 
-  /** The client went away: nothing it could read will come soon. */
+  /**
+   * The client went away: nothing it could read will come soon, so its publishers read again.
+   * A look at the queue it was waiting for stays due: the first pump after the client is back
+   * makes it (without it the backpressure would wait for a call that never comes, and every
+   * later pause would last the whole allowance, then stall for good).
+   */
   detached(): void {
-    this.onRoom = undefined;
     this.backpressure.dispose();
   }
 }

@@ -15,6 +15,7 @@ import {
   publicationOf,
 } from '@pulse/core';
 import { filterMatches } from '@pulse/protocol';
+import type { PausePolicy } from '../transport/pause-allowance.js';
 import type { PauseStats } from '../transport/publisher-pause.js';
 import type { LongTimer } from '../util/long-timer.js';
 import {
@@ -62,8 +63,8 @@ export interface SessionPolicy {
   /** Bytes queued in all sessions together may reach this (mqtt.max_queued_bytes_total); 0 = no byte limit. */
   maxQueuedBytesTotal: number;
   onDrop(reason: string): void;
-  /** limits.max_publisher_pause_ms (queue-pressure.ts); 0 = a full queue never pauses publishers. */
-  maxPublisherPauseMs: number;
+  /** limits.max_publisher_pause_ms and publisher_pause_percent (queue-pressure.ts); maxPauseMs 0 = a full queue never pauses publishers. */
+  publisherPause: PausePolicy;
   readonly pauseStats: PauseStats;
 }
 
@@ -357,7 +358,7 @@ export class MqttSession implements Subscriber {
     // The rest of the paused publisher's read is taken in (bounded: queue-pressure.ts).
     const absorbing =
       this.attached !== undefined &&
-      policy.maxPublisherPauseMs > 0 &&
+      policy.publisherPause.maxPauseMs > 0 &&
       isHalfFull(this.queueLevel) &&
       this.queuePressure(this.attached).absorbs();
     if (this.queue.length >= policy.maxQueued + (absorbing ? ABSORBED_MESSAGES : 0)) {
@@ -467,7 +468,7 @@ export class MqttSession implements Subscriber {
       maxLength: this.policy.maxQueued,
       maxBytes: this.policy.maxQueuedBytes,
     };
-    this.pressure = new QueuePressure(level, this.policy.maxPublisherPauseMs, this.policy.pauseStats, (fn) =>
+    this.pressure = new QueuePressure(level, this.policy.publisherPause, this.policy.pauseStats, (fn) =>
       (this.attached ?? link).contain(fn),
     );
     return this.pressure;

@@ -6,7 +6,13 @@ import type { CoarseClock } from './coarse-clock.js';
 import type { ConnectionFaults, FaultSite } from './connection-faults.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import type { HeartbeatTarget } from './heartbeat.js';
-import { type PausableInput, ReaderBackpressure, type ReaderRoom } from './publisher-pause.js';
+import { PauseAllowance, type PausePolicy } from './pause-allowance.js';
+import {
+  type InputHolder,
+  type PausableInput,
+  ReaderBackpressure,
+  type ReaderRoom,
+} from './publisher-pause.js';
 import type { TransportStats } from './transport-stats.js';
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
@@ -27,9 +33,10 @@ export interface ConnectionLimits {
   slowConsumerPolicy: SlowConsumerPolicy;
   /**
    * How long a connection past its budget may pause the publishers feeding it before the
-   * policy applies (limits.max_publisher_pause_ms; 0 = never pause).
+   * policy applies, and how long a publisher may be paused (limits.max_publisher_pause_ms,
+   * limits.publisher_pause_percent; pause-allowance.ts).
    */
-  maxPublisherPauseMs: number;
+  publisherPause: PausePolicy;
 }
 
 /** What every connection of one transport shares: one reference per connection instead of four. */
@@ -123,8 +130,8 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
   limiter: ConnectionLimiter | undefined = undefined;
   /** The publishers this connection holds paused while past its budget; made when first needed. */
   private backpressure: ReaderBackpressure | undefined;
-  /** The slow readers holding this connection's input paused. */
-  private inputHolders: Set<object> | undefined;
+  /** Who holds this connection's input paused, and how much pause it has left; made at its first pause. */
+  private inputPause: InputPause | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -271,9 +278,9 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
 
   /** Past the budget: pauses the publisher whose input is being handled, when that may be done. */
   private pauseCurrentPublisher(): boolean {
-    const maxPauseMs = this.env.limits.maxPublisherPauseMs;
-    if (maxPauseMs === 0) return false;
-    this.backpressure ??= new ReaderBackpressure(this.room(), maxPauseMs, this.env.stats);
+    const policy = this.env.limits.publisherPause;
+    if (policy.maxPauseMs === 0) return false;
+    this.backpressure ??= new ReaderBackpressure(this.room(), policy, this.env.stats);
     return this.backpressure.holdCurrent();
   }
 
@@ -303,19 +310,43 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
 
   /** True while a slow reader holds this connection's input paused (the heartbeat waits). */
   get inputHeld(): boolean {
-    return this.inputHolders !== undefined && this.inputHolders.size > 0;
+    return this.inputPause !== undefined && this.inputPause.holders.size > 0;
   }
 
-  holdInput(holder: object): void {
-    this.inputHolders ??= new Set();
-    this.inputHolders.add(holder);
-    if (this.inputHolders.size === 1 && !this.closed) this.socket.pause();
+  holdInput(holder: InputHolder): boolean {
+    if (this.closed) return false;
+    this.inputPause ??= new InputPause(this.env.limits.publisherPause);
+    const pause = this.inputPause;
+    if (pause.holders.size === 0) {
+      const mayLastMs = pause.allowance.start();
+      if (mayLastMs === 0) return false;
+      pause.timer = setTimeout(() => this.contain('timer', () => this.withdrawInput()), mayLastMs);
+      this.socket.pause();
+    }
+    pause.holders.add(holder);
+    return true;
   }
 
-  releaseInput(holder: object): void {
-    if (this.inputHolders === undefined || !this.inputHolders.delete(holder)) return;
-    if (this.inputHolders.size > 0) return;
-    this.inputHolders = undefined;
+  releaseInput(holder: InputHolder): void {
+    const pause = this.inputPause;
+    if (pause === undefined || !pause.holders.delete(holder) || pause.holders.size > 0) return;
+    this.resumeInput(pause);
+  }
+
+  /** Paused for all its allowance, or closed: reads again, and its holders are told. */
+  private withdrawInput(): void {
+    const pause = this.inputPause;
+    if (pause === undefined || pause.holders.size === 0) return;
+    const holders = [...pause.holders];
+    pause.holders.clear();
+    this.resumeInput(pause);
+    for (const holder of holders) holder.inputWithdrawn(this);
+  }
+
+  private resumeInput(pause: InputPause): void {
+    clearTimeout(pause.timer);
+    pause.timer = undefined;
+    this.stats.publisherPausedMs += pause.allowance.stop();
     // Silent because it was not read: not the client's silence.
     this.lastSeen = this.env.clock.now;
     this.pingSent = false;
@@ -371,11 +402,26 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     this.closing = true;
     this.queue = undefined;
     this.backpressure?.dispose();
+    this.withdrawInput();
     try {
       if (this.env.faults.probe !== undefined) this.env.faults.probe('close', this.label);
       this.handler?.onClosed();
     } finally {
       this.env.onClosed(this);
     }
+  }
+}
+
+/** A publisher's pause allowance, in readers' allowances (pause-allowance.ts). */
+const PUBLISHER_ALLOWANCE_SCALE = 2;
+
+/** A publisher's side of its pauses. */
+class InputPause {
+  readonly holders = new Set<InputHolder>();
+  readonly allowance: PauseAllowance;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(policy: PausePolicy) {
+    this.allowance = new PauseAllowance(policy, PUBLISHER_ALLOWANCE_SCALE);
   }
 }

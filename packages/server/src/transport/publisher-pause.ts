@@ -1,20 +1,32 @@
+import { PauseAllowance, type PausePolicy } from './pause-allowance.js';
+
 /**
  * Backpressure from a slow reader to the publishers feeding it (docs/ARCHITECTURE.md, "The hot
  * path", rule 3). A connection whose outbound bytes pass their budget while the input of
  * another connection is being handled stops reading that connection's socket (the publisher
  * is paused) instead of dropping the publication, and reads it again once its own backlog is
- * down to half the budget. A reader that does not get there within
- * `limits.max_publisher_pause_ms` is stalled: it releases every publisher it holds and the
- * slow-consumer policy applies to it, as without backpressure, until it drains. So a reader
- * merely slower than its publisher loses nothing, and a stalled one holds a channel up once,
- * for a bounded time.
+ * down to half the budget. Both sides spend a pause allowance (pause-allowance.ts): a reader
+ * that has spent its own is stalled, releases every publisher it holds and the slow-consumer
+ * policy applies to it, as without backpressure, until it drains; a publisher that has spent
+ * its own reads again and is not paused until its allowance has filled again. So a reader
+ * merely slower than its publisher loses nothing, and no reader, nor any number of them, can
+ * hold a channel up for more than `limits.publisher_pause_percent` of the time.
  */
+
+/** A slow reader holding publishers paused. */
+export interface InputHolder {
+  /** The publisher spent its pause allowance and reads again without asking. */
+  inputWithdrawn(source: PausableInput): void;
+}
 
 /** A connection whose input can be paused: a publisher. */
 export interface PausableInput {
-  /** `holder` (a slow reader) wants this input paused; paused while any holder does. */
-  holdInput(holder: object): void;
-  releaseInput(holder: object): void;
+  /**
+   * `holder` (a slow reader) wants this input paused; paused while any holder does. False
+   * when it is not paused: its allowance is spent, or it is closed.
+   */
+  holdInput(holder: InputHolder): boolean;
+  releaseInput(holder: InputHolder): void;
 }
 
 /** The connection whose received bytes are being handled right now (set by the transports). */
@@ -35,7 +47,7 @@ export interface ReaderRoom {
 export interface PauseStats {
   /** Times a publisher was paused by a slow reader. */
   publisherPauses: number;
-  /** Slow readers that did not drain within max_publisher_pause_ms. */
+  /** Slow readers that spent their pause allowance before they drained. */
   readerStalls: number;
 }
 
@@ -43,40 +55,52 @@ export interface PauseStats {
  * The publishers one slow reader holds. Made when a reader first passes its budget; it
  * releases them all when the reader has room again or stalls.
  */
-export class ReaderBackpressure {
+export class ReaderBackpressure implements InputHolder {
   private readonly held = new Set<PausableInput>();
+  private readonly allowance: PauseAllowance;
   private stallTimer: NodeJS.Timeout | undefined;
   private watching = false;
-  /** Past max_publisher_pause_ms without room: pauses no one until it has room again. */
+  /** Spent its allowance without room: pauses no one until it has room again. */
   stalled = false;
 
   constructor(
     private readonly room: ReaderRoom,
-    private readonly maxPauseMs: number,
+    policy: PausePolicy,
     private readonly stats: PauseStats,
-  ) {}
+  ) {
+    this.allowance = new PauseAllowance(policy);
+  }
 
   /**
    * The reader is past its budget: pauses the publisher being handled, if any. False when the
-   * publication should be refused (no publisher to pause, or the reader is stalled).
+   * publication should be refused (no publisher to pause, the reader is stalled, or one of
+   * them has spent its allowance).
    */
   holdCurrent(): boolean {
     const source = currentInput.source;
-    if (source === undefined || this.stalled || this.maxPauseMs === 0) return false;
-    if (!this.held.has(source)) {
-      this.held.add(source);
-      this.stats.publisherPauses++;
-      source.holdInput(this);
+    if (source === undefined || this.stalled) return false;
+    if (this.held.has(source)) return true;
+    if (this.held.size === 0) {
+      const mayLastMs = this.allowance.start();
+      if (mayLastMs === 0) return false;
+      this.stallTimer = setTimeout(() => this.room.contain(() => this.stall()), mayLastMs);
     }
-    this.stallTimer ??= setTimeout(() => this.room.contain(() => this.stall()), this.maxPauseMs);
+    if (!source.holdInput(this)) {
+      if (this.held.size === 0) this.stopSpending();
+      return false;
+    }
+    this.held.add(source);
+    this.stats.publisherPauses++;
     this.watch();
     return true;
   }
 
+  inputWithdrawn(source: PausableInput): void {
+    if (this.held.delete(source) && this.held.size === 0) this.stopSpending();
+  }
+
   /** The reader closed: its publishers read again. */
   dispose(): void {
-    clearTimeout(this.stallTimer);
-    this.stallTimer = undefined;
     this.releaseAll();
   }
 
@@ -95,8 +119,6 @@ export class ReaderBackpressure {
       return;
     }
     this.stalled = false;
-    clearTimeout(this.stallTimer);
-    this.stallTimer = undefined;
     this.releaseAll();
   }
 
@@ -109,7 +131,14 @@ export class ReaderBackpressure {
     this.watch();
   }
 
+  private stopSpending(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.allowance.stop();
+  }
+
   private releaseAll(): void {
+    this.stopSpending();
     const held = [...this.held];
     this.held.clear();
     for (const source of held) source.releaseInput(this);

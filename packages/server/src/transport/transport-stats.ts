@@ -6,8 +6,10 @@ export class TransportStats {
   slowConsumerDisconnects = 0;
   /** Times a slow reader paused a publisher (transport/publisher-pause.ts). */
   publisherPauses = 0;
-  /** Slow readers that did not drain within limits.max_publisher_pause_ms. */
+  /** Slow readers that spent their pause allowance before they drained. */
   readerStalls = 0;
+  /** Milliseconds this transport's publishers spent paused (transport/pause-allowance.ts). */
+  publisherPausedMs = 0;
   accepted = 0;
   open = 0;
   /** Connections closed for missing the handshake deadline (limits.handshake_timeout_ms). */
