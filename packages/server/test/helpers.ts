@@ -220,3 +220,9 @@ export function metricValue(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.slice(name.length + 1)) : Number.NaN;
 }
+
+/** A counter's value in a scrape; 0 while it has no sample. */
+export function counterValue(text: string, name: string): number {
+  const v = metricValue(text, name);
+  return Number.isNaN(v) ? 0 : v;
+}

@@ -176,6 +176,27 @@ export function encode(packet: Packet, version: MqttVersion = 5): Buffer {
   return mqttPacket.generate(packet, { protocolVersion: version });
 }
 
+/** MQTT 5 QoS 1 PUBLISH packets numbered from `first` (the number in the first 4 payload bytes), 128 bytes of payload each. */
+export function qos1Publishes(topic: string, first: number, count: number): Buffer {
+  const packets: Buffer[] = [];
+  for (let i = first; i < first + count; i++) {
+    const payload = Buffer.alloc(128, 3);
+    payload.writeUInt32BE(i, 0);
+    packets.push(
+      encode({
+        cmd: 'publish',
+        topic,
+        payload,
+        qos: 1,
+        messageId: (i % 65_535) + 1,
+        dup: false,
+        retain: false,
+      } as Packet),
+    );
+  }
+  return Buffer.concat(packets);
+}
+
 export function connectPacket(version: MqttVersion, fields: Partial<IConnectPacket> = {}): IConnectPacket {
   return {
     cmd: 'connect',

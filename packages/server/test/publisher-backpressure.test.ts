@@ -2,18 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { encodeFrame } from '@pulse/protocol';
-import { Inbox, RawTcp, metricValue, scrape, sleep } from './helpers.js';
+import { Inbox, RawTcp, counterValue, scrape, sleep } from './helpers.js';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { RawMqtt, encode, endAll, eventually, mqttClient, startMqtt } from './mqtt-helpers.js';
+import { RawMqtt, encode, endAll, eventually, mqttClient, qos1Publishes, startMqtt } from './mqtt-helpers.js';
 import { PAUSED_OVERFLOW_BYTES } from '../src/transport/connection.js';
 
 const BUDGET = 64 * 1024;
-/** A counter's value; 0 while it has no sample. */
-const value = (text: string, name: string) => {
-  const v = metricValue(text, name);
-  return Number.isNaN(v) ? 0 : v;
-};
 const PAYLOAD = 1024;
 /** Far more than the budget plus the loopback socket buffers. */
 const COUNT = 10_000;
@@ -66,9 +61,9 @@ test('MQTT QoS 0, default limits: a reader slower than its publisher loses nothi
       'every publication, in order',
     );
     const metrics = await scrape(h);
-    assert.ok(value(metrics, 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1, 'paused');
-    assert.equal(value(metrics, 'pulse_mqtt_dropped_total{reason="slow_consumer"}'), 0);
-    assert.equal(value(metrics, 'pulse_reader_stalls_total{transport="mqtt"}'), 0);
+    assert.ok(counterValue(metrics, 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1, 'paused');
+    assert.equal(counterValue(metrics, 'pulse_mqtt_dropped_total{reason="slow_consumer"}'), 0);
+    assert.equal(counterValue(metrics, 'pulse_reader_stalls_total{transport="mqtt"}'), 0);
     publisher.destroy();
     reader.destroy();
   } finally {
@@ -99,9 +94,9 @@ test('a stalled reader pauses the publisher for limits.max_publisher_pause_ms at
     publisher.send({ cmd: 'pingreq' } as Packet);
     await publisher.next('pingresp');
     const metrics = await scrape(h);
-    assert.equal(value(metrics, 'pulse_reader_stalls_total{transport="mqtt"}'), 1);
+    assert.equal(counterValue(metrics, 'pulse_reader_stalls_total{transport="mqtt"}'), 1);
     assert.ok(
-      value(metrics, 'pulse_mqtt_dropped_total{reason="slow_consumer"}') > 0,
+      counterValue(metrics, 'pulse_mqtt_dropped_total{reason="slow_consumer"}') > 0,
       'the stalled reader lost messages',
     );
     // The stalled reader holds at most its budget and what one read of the publisher brought.
@@ -141,8 +136,8 @@ test('native: a publisher over TCP is paused by a slow native reader, and nothin
       Array.from({ length: COUNT }, (_, i) => i),
     );
     const metrics = await scrape(h);
-    assert.ok(value(metrics, 'pulse_publisher_pauses_total{transport="tcp"}') >= 1);
-    assert.equal(value(metrics, 'pulse_dropped_total{transport="tcp"}'), 0);
+    assert.ok(counterValue(metrics, 'pulse_publisher_pauses_total{transport="tcp"}') >= 1);
+    assert.equal(counterValue(metrics, 'pulse_dropped_total{transport="tcp"}'), 0);
     reader.socket.destroy();
     publisher.socket.destroy();
   } finally {
@@ -163,8 +158,8 @@ test('limits.max_publisher_pause_ms = 0: no pause, the policy applies at once (t
     await sleep(500);
     inbox.push(numbers(reader.packets.items).length);
     const metrics = await scrape(h);
-    assert.equal(value(metrics, 'pulse_publisher_pauses_total{transport="mqtt"}'), 0);
-    assert.ok(value(metrics, 'pulse_mqtt_dropped_total{reason="slow_consumer"}') > 0, 'dropped');
+    assert.equal(counterValue(metrics, 'pulse_publisher_pauses_total{transport="mqtt"}'), 0);
+    assert.ok(counterValue(metrics, 'pulse_mqtt_dropped_total{reason="slow_consumer"}') > 0, 'dropped');
     assert.ok((inbox.items[0] ?? 0) < COUNT, 'not everything arrived');
     publisher.destroy();
     reader.destroy();
@@ -185,23 +180,7 @@ test('MQTT QoS 1: a session queue half full pauses the publisher; nothing is dro
     await subscriber.subscribeAsync('acked', { qos: 1 });
     const { raw: publisher } = await RawMqtt.connect(h.mqttPort, 5);
     subscriber.stream.pause();
-    const packets: Buffer[] = [];
-    for (let i = 0; i < 3000; i++) {
-      const payload = Buffer.alloc(128, 3);
-      payload.writeUInt32BE(i, 0);
-      packets.push(
-        encode({
-          cmd: 'publish',
-          topic: 'acked',
-          payload,
-          qos: 1,
-          messageId: i + 1,
-          dup: false,
-          retain: false,
-        }),
-      );
-    }
-    publisher.write(Buffer.concat(packets));
+    publisher.write(qos1Publishes('acked', 0, 3000));
     await sleep(400);
     subscriber.stream.resume();
     await eventually(async () => got.length >= 3000, 'all 3000', 20_000);
@@ -210,8 +189,8 @@ test('MQTT QoS 1: a session queue half full pauses the publisher; nothing is dro
       Array.from({ length: 3000 }, (_, i) => i),
     );
     const metrics = await scrape(h);
-    assert.ok(value(metrics, 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1);
-    assert.equal(value(metrics, 'pulse_mqtt_dropped_total{reason="queue_full"}'), 0);
+    assert.ok(counterValue(metrics, 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1);
+    assert.equal(counterValue(metrics, 'pulse_mqtt_dropped_total{reason="queue_full"}'), 0);
     // Its 3000 PUBACKs all came back once it could read again.
     await eventually(
       async () => publisher.unread().filter((p) => p.cmd === 'puback').length === 3000,
@@ -232,7 +211,7 @@ test('a subscriber that goes away lets the publisher it paused read again at onc
     reader.socket.pause();
     publisher.write(publishes('gone', 2000));
     await eventually(
-      async () => value(await scrape(h), 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1,
+      async () => counterValue(await scrape(h), 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1,
       'paused',
     );
     reader.destroy();
@@ -329,7 +308,7 @@ async function stopStartAttack(options: {
       publisher.destroy();
     }
     const metrics = await scrape(h);
-    return value(metrics, 'pulse_publisher_paused_seconds_total{transport="mqtt"}');
+    return counterValue(metrics, 'pulse_publisher_paused_seconds_total{transport="mqtt"}');
   } finally {
     for (const t of timers) clearTimeout(t);
     for (const s of sockets) s.destroy();

@@ -1,44 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Packet } from 'mqtt-packet';
-import { metricValue, scrape, sleep } from './helpers.js';
+import { counterValue, scrape, sleep } from './helpers.js';
 import {
   RawMqtt,
   type TestClient,
-  encode,
   endAll,
   eventually,
   mqttClient,
+  qos1Publishes,
   startMqtt,
   uniqueId,
 } from './mqtt-helpers.js';
-
-/** A counter's value; 0 while it has no sample. */
-const value = (text: string, name: string) => {
-  const v = metricValue(text, name);
-  return Number.isNaN(v) ? 0 : v;
-};
-
-/** QoS 1 PUBLISH packets numbered from `first`, 128 bytes of payload each. */
-function qos1Publishes(topic: string, first: number, count: number): Buffer {
-  const packets: Buffer[] = [];
-  for (let i = first; i < first + count; i++) {
-    const payload = Buffer.alloc(128, 3);
-    payload.writeUInt32BE(i, 0);
-    packets.push(
-      encode({
-        cmd: 'publish',
-        topic,
-        payload,
-        qos: 1,
-        messageId: (i % 65_535) + 1,
-        dup: false,
-        retain: false,
-      } as Packet),
-    );
-  }
-  return Buffer.concat(packets);
-}
 
 /** Waits for `count()` to reach `target`, or to stop growing for 3 s. */
 async function settled(count: () => number, target: number): Promise<void> {
@@ -74,7 +46,7 @@ for (const away of ['disconnects', 'is taken over (same client id, clean start 0
       first.stream.pause();
       publisher.write(qos1Publishes('held', 0, 150));
       await eventually(
-        async () => value(await scrape(h), 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1,
+        async () => counterValue(await scrape(h), 'pulse_publisher_pauses_total{transport="mqtt"}') >= 1,
         'the publisher paused by the queue',
       );
       // Gone while it holds the publisher; back with the same session.
@@ -101,7 +73,7 @@ for (const away of ['disconnects', 'is taken over (same client id, clean start 0
       back.stream.resume();
       await settled(count, 3150);
       const after = await scrape(h);
-      const delta = (name: string) => value(after, name) - value(before, name);
+      const delta = (name: string) => counterValue(after, name) - counterValue(before, name);
       assert.equal(
         delta('pulse_mqtt_dropped_total{reason="queue_full"}'),
         0,
