@@ -1,5 +1,5 @@
 /** A typed event emitter: `on` returns the function that removes the handler. */
-export class Emitter<Events extends { [name: string]: unknown }> {
+export class Emitter<Events> {
   private readonly handlers = new Map<keyof Events, Set<(value: never) => void>>();
 
   on<K extends keyof Events>(event: K, handler: (value: Events[K]) => void): () => void {

@@ -58,7 +58,6 @@ export interface PulseOptions {
 }
 
 export interface PulseEvents {
-  [name: string]: unknown;
   state: { state: ConnectionState; previous: ConnectionState };
   /** An attempt starts (`attempt` 1 is the first since the last connection). */
   connecting: { attempt: number };

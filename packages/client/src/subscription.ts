@@ -30,7 +30,6 @@ export interface UnsubscribedContext {
 }
 
 export interface SubscriptionEvents {
-  [name: string]: unknown;
   state: { state: SubscriptionState; previous: SubscriptionState };
   subscribing: Record<string, never>;
   subscribed: SubscribedContext;
