@@ -130,13 +130,10 @@ export class KillablePulse {
   private process: PulseProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), 'pulse-sdk-'));
 
-  private constructor(
-    readonly port: number,
-    private readonly toml: string,
-  ) {}
+  private constructor(readonly port: number) {}
 
   static async start(toml: string): Promise<KillablePulse> {
-    const server = new KillablePulse(await freePort(), toml);
+    const server = new KillablePulse(await freePort());
     writeFileSync(join(server.dir, 'pulse.toml'), toml);
     await server.start();
     return server;
