@@ -324,6 +324,7 @@ export class Pulse {
   private adopt(client: PulseClient, index: number, token: string | undefined): void {
     this.failures = 0;
     this.expiredRefusals = 0;
+    this.waitingForOnline = false;
     const watch = new HeartbeatWatch(
       {
         get lastReceivedAt() {

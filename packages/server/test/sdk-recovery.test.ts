@@ -37,7 +37,11 @@ describe('recovery across a SIGKILL of the server (same SQLite file, same port)'
       got.push(text(p));
       offsets.push(p.offset ?? -1);
     });
-    s.on('subscribed', (ctx) => contexts.push(ctx));
+    let deliveredAtResubscribe = -1;
+    s.on('subscribed', (ctx) => {
+      contexts.push(ctx);
+      deliveredAtResubscribe = got.length;
+    });
     s.subscribe();
     sub.connect();
     pub.connect();
@@ -70,6 +74,7 @@ describe('recovery across a SIGKILL of the server (same SQLite file, same port)'
     proxy.refusing = false;
     const ctx = await resubscribed;
     assert.deepEqual([ctx.wasRecovering, ctx.recovered, ctx.position?.offset], [true, true, 200]);
+    assert.equal(deliveredAtResubscribe, 100, 'the recovered publications come after the subscribed event');
     // Live again: these follow the recovered ones.
     await publishUpTo(250);
     await until(() => got.length >= 250, `all 250 publications (got ${got.length})`, 10_000);
