@@ -212,7 +212,8 @@ class SseDecoder {
   }
 
   private dispatch(): void {
-    const { event, data } = this;
+    const event = this.event;
+    const data = this.data;
     this.event = '';
     this.data = '';
     if (event === 'session') {

@@ -73,7 +73,9 @@ async function hostileSession(): Promise<void> {
   for (let i = 0, n = 1 + int(6); i < n; i++) {
     switch (int(6)) {
       case 0: // dribbled past limits.http_body_timeout_ms
-        answers.push(dribble(url, [framed({ type: 'ping' }), bytes(3), bytes(3), bytes(3)], 200, header).answer);
+        answers.push(
+          dribble(url, [framed({ type: 'ping' }), bytes(3), bytes(3), bytes(3)], 200, header).answer,
+        );
         break;
       case 1: {
         // A content-length it never sends in full, then gone.
@@ -94,7 +96,10 @@ async function hostileSession(): Promise<void> {
   }
   for (const a of await Promise.all(answers)) {
     statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
-    assert.ok([0, 204, 400, 404, 408, 410, 413, 429, 503].includes(a.status), `status ${a.status}: ${a.body}`);
+    assert.ok(
+      [0, 204, 400, 404, 408, 410, 413, 429, 503].includes(a.status),
+      `status ${a.status}: ${a.body}`,
+    );
   }
   if (int(2)) s.close();
   else await Promise.race([s.ended, sleep(200)]).then(() => s.close());
@@ -137,7 +142,11 @@ test(`HTTP streaming fuzz (seed ${SEED}): hostile POST bodies; a WebSocket bysta
   while (h.server.connectionCount > 2 && Date.now() < deadline) await sleep(20);
   assert.equal(h.server.connectionCount, 2);
   assert.equal(h.server.inputBudget.held, 0);
-  assert.deepEqual([...h.server.faults.counts.values()].reduce((a, b) => a + b, 0), 0, 'no exception escaped');
+  assert.deepEqual(
+    [...h.server.faults.counts.values()].reduce((a, b) => a + b, 0),
+    0,
+    'no exception escaped',
+  );
 
   // The server still serves HTTP streaming clients.
   const fresh = await PulseClient.over(await openHttpStream(h.httpUrl));

@@ -4,7 +4,16 @@ import { type Publication, PulseClient, PulseError, openHttpStream } from '@puls
 import type { Frame } from '@pulse/protocol';
 import WebSocket from 'ws';
 import { SECRET, token } from './auth-helpers.js';
-import { type Harness, Inbox, counterValue, metricValue, scrape, sleep, startServer, wsClient } from './helpers.js';
+import {
+  type Harness,
+  Inbox,
+  counterValue,
+  metricValue,
+  scrape,
+  sleep,
+  startServer,
+  wsClient,
+} from './helpers.js';
 import { RawHttpStream, dribble, framed, post } from './http-stream-raw.js';
 
 const HISTORY = [{ pattern: 'chat:*', size: 1000, ttl_ms: 0 }];
@@ -132,9 +141,14 @@ describe('HTTP streaming: auth, errors and limits', () => {
     await s.frame((f) => f.type === 'pong' && f.timestamp === 1);
     // Chunked, no length: read up to the limit; it stopped inside a frame, so the session ends.
     const huge = framed({ type: 'publish', channel: 'x', payload: Buffer.alloc(4500) });
-    const { answer } = dribble(`${h.httpUrl}/connection/send`, [huge.subarray(0, 3000), huge.subarray(3000)], 5, {
-      'pulse-session': s.session,
-    });
+    const { answer } = dribble(
+      `${h.httpUrl}/connection/send`,
+      [huge.subarray(0, 3000), huge.subarray(3000)],
+      5,
+      {
+        'pulse-session': s.session,
+      },
+    );
     assert.equal((await answer).status, 413);
     await s.frame(isError(1001));
     await s.ended;
@@ -144,7 +158,9 @@ describe('HTTP streaming: auth, errors and limits', () => {
     const s = await RawHttpStream.open(h.httpUrl);
     await s.frame((f) => f.type === 'connected');
     const frame = framed({ type: 'subscribe', id: 1, channel: 'a' });
-    const answer = await s.post(Buffer.concat([framed({ type: 'ping', timestamp: 2 }), frame.subarray(0, 5)]));
+    const answer = await s.post(
+      Buffer.concat([framed({ type: 'ping', timestamp: 2 }), frame.subarray(0, 5)]),
+    );
     assert.equal(answer.status, 400);
     assert.match(answer.body, /inside a frame/);
     await s.frame((f) => f.type === 'pong' && f.timestamp === 2);
@@ -276,7 +292,10 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
       // One that answers its pings stays.
       const client = await PulseClient.over(await openHttpStream(h.httpUrl));
       await sleep(600);
-      assert.equal(await Promise.race([client.closed.then(() => 'closed'), sleep(1).then(() => 'open')]), 'open');
+      assert.equal(
+        await Promise.race([client.closed.then(() => 'closed'), sleep(1).then(() => 'open')]),
+        'open',
+      );
       await client.close();
     } finally {
       await h.stop();
