@@ -7,6 +7,7 @@ import { SECRET, token } from './auth-helpers.js';
 import {
   type Harness,
   Inbox,
+  RawWs,
   counterValue,
   metricValue,
   scrape,
@@ -312,6 +313,65 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
       await second.ended;
       await assert.rejects(wsClient(h));
       first.close();
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('a stream reader that stops reading is a slow consumer: past limits.max_outbound_bytes it is disconnected', async () => {
+    const h = await startServer({
+      limits: { max_outbound_bytes: 65_536, slow_consumer_policy: 'disconnect', max_publisher_pause_ms: 0 },
+    });
+    try {
+      const s = await RawHttpStream.open(h.httpUrl);
+      await s.frame((f) => f.type === 'connected');
+      assert.equal((await s.post(framed({ type: 'subscribe', id: 1, channel: 'flood' }))).status, 204);
+      await s.frame((f) => f.type === 'ack' && f.id === 1);
+      s.response.pause();
+      const publisher = await wsClient(h);
+      const payload = Buffer.alloc(4096, 1);
+      for (let i = 0; i < 4000 && h.server.transportStats.http_stream.slowConsumerDisconnects === 0; i++) {
+        await publisher.publish('flood', payload, { ack: true });
+      }
+      assert.equal(h.server.transportStats.http_stream.slowConsumerDisconnects, 1);
+      s.response.resume();
+      await s.ended;
+      await publisher.close();
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('an HTTP publisher feeding a reader past its budget is paused (its POST waits), and nothing is lost', async () => {
+    const h = await startServer({ limits: { max_outbound_bytes: 65_536 } });
+    try {
+      const reader = await RawWs.open(h.wsUrl);
+      reader.send({ type: 'subscribe', id: 1, channel: 'step' });
+      await reader.frame(1);
+      const s = await RawHttpStream.open(h.httpUrl);
+      await s.frame((f) => f.type === 'connected');
+      const count = 300;
+      const body = Buffer.concat(
+        Array.from({ length: count }, (_, i) =>
+          framed({ type: 'publish', channel: 'step', payload: Buffer.alloc(2048, i % 256), event: `${i}` }),
+        ),
+      );
+      const socket = (reader.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+      const answered = s.post(body);
+      await sleep(300);
+      socket.resume();
+      assert.equal((await answered).status, 204);
+      const frames = await reader.frames.waitFor(count + 2, 10_000);
+      assert.deepEqual(
+        frames.slice(2).map((f: Frame) => (f as { event?: string }).event),
+        Array.from({ length: count }, (_, i) => `${i}`),
+      );
+      const metrics = await scrape(h);
+      assert.ok(counterValue(metrics, 'pulse_publisher_paused_seconds_total{transport="http_stream"}') > 0);
+      assert.equal(counterValue(metrics, 'pulse_dropped_total{transport="ws"}'), 0);
+      s.close();
+      reader.ws.close();
     } finally {
       await h.stop();
     }
