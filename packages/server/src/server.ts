@@ -11,7 +11,7 @@ import { sharedHistoryFor } from './cluster/history-factory.js';
 import { type MqttCluster, joinMqttToCluster } from './cluster/mqtt-cluster.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
-import { HttpStreams } from './http/stream/http-streams.js';
+import { HttpStreams, httpStreamsUnavailable } from './http/stream/http-streams.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
 import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
@@ -288,18 +288,20 @@ export class PulseServer {
       http_stream: env(this.transportStats.http_stream, limits),
       sse: env(this.transportStats.sse, limits),
     };
-    this.httpStreams = config.transport.http_stream
-      ? new HttpStreams({
-          envs: this.envs,
-          limits: {
-            maxBodyBytes: config.limits.max_http_body_bytes,
-            bodyTimeoutMs: config.limits.http_body_timeout_ms,
-          },
-          origins: config.transport.http_stream_origins,
-          nativeStats: this.nativeStats,
-          open: (connection) => this.open(connection, 'native'),
-        })
-      : undefined;
+    // One process: with workers, a session's POSTs could be taken by another worker.
+    this.httpStreams =
+      config.transport.http_stream && config.server.workers === 1
+        ? new HttpStreams({
+            envs: this.envs,
+            limits: {
+              maxBodyBytes: config.limits.max_http_body_bytes,
+              bodyTimeoutMs: config.limits.http_body_timeout_ms,
+            },
+            origins: config.transport.http_stream_origins,
+            nativeStats: this.nativeStats,
+            open: (connection) => this.open(connection, 'native'),
+          })
+        : undefined;
     if (config.mqtt.port !== 0 || config.mqtt.websocket || hasMqttWsListener(config, false)) {
       this.mqtt = new MqttService({
         broker: this.broker,
@@ -343,9 +345,11 @@ export class PulseServer {
       faults: this.faults,
       isDraining: () => this.draining,
       api: (req, res) => this.apiHandler()(req, res),
-      httpStream: this.httpStreams
-        ? (req, res, path, query) => this.httpStreams?.handle(req, res, path, query)
-        : undefined,
+      httpStream: !config.transport.http_stream
+        ? undefined
+        : this.httpStreams
+          ? (req, res, path, query) => this.httpStreams?.handle(req, res, path, query)
+          : httpStreamsUnavailable,
       metrics: async () => {
         const registry = await this.metrics.registry();
         return { contentType: registry.contentType, body: await registry.metrics() };

@@ -399,6 +399,19 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
     }
   });
 
+  test('server.workers other than 1: the endpoints answer 501 (a POST could reach another worker)', async () => {
+    // A worker's own server, as the primary starts it (the engine it would need plays no part here).
+    const h = await startServer({ server: { workers: 2 } });
+    try {
+      const answer = await fetch(`${h.httpUrl}/connection/stream`);
+      assert.equal(answer.status, 501);
+      assert.match(await answer.text(), /server\.workers/);
+      assert.equal((await post(`${h.httpUrl}/connection/send`, framed({ type: 'ping' }))).status, 501);
+    } finally {
+      await h.stop();
+    }
+  });
+
   test('CORS: listed origins get the headers and Pulse-Session exposed; others none, preflight 403', async () => {
     const h = await startServer({ transport: { http_stream_origins: ['https://app.example'] } });
     try {

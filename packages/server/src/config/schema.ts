@@ -578,6 +578,12 @@ export const NOTICES: readonly CrossCheck[] = [
     message:
       'storage.commit_policy has no effect with the memory engine, which keeps nothing past the process (set storage.engine = "sqlite" for durable state)',
   },
+  {
+    keys: ['transport.http_stream', 'server.workers'],
+    test: (c) => !c.transport.http_stream || c.server.workers === 1,
+    message:
+      'transport.http_stream is not served with server.workers other than 1: a POST may reach another worker than its session (the endpoints answer 501)',
+  },
 ];
 
 /**

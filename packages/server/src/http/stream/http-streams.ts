@@ -18,6 +18,15 @@ export interface HttpStreamsContext {
   open(connection: Connection): void;
 }
 
+/**
+ * With server.workers other than 1, the endpoints answer this: a session lives in the worker
+ * that took its GET, and its POSTs may be taken by any other.
+ */
+export function httpStreamsUnavailable(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  answer(res, {}, 501, 'HTTP streaming is not served with server.workers other than 1', true);
+}
+
 /** The HTTP streaming endpoints and the sessions open on them, by the hash of their id. */
 export class HttpStreams {
   private readonly sessions = new Map<string, HttpStreamConnection>();
