@@ -118,6 +118,17 @@ test(`HTTP streaming fuzz (seed ${SEED}): hostile POST bodies; a WebSocket bysta
       await sleep(2);
     }
   })();
+  // One slow body on a session of its own, so that the fuzz reaches the body timeout whatever its
+  // seed (the random ones may end sooner: a random length prefix, a session closed meanwhile).
+  const slow = await RawHttpStream.open(h.httpUrl, false);
+  const ping = framed({ type: 'ping' });
+  const pieces = [ping.subarray(0, 2), ping.subarray(2, 4), ping.subarray(4)];
+  const timedOut = await dribble(`${h.httpUrl}/connection/send`, pieces, 300, {
+    'pulse-session': slow.session,
+  }).answer;
+  statuses.set(timedOut.status, (statuses.get(timedOut.status) ?? 0) + 1);
+  assert.equal(timedOut.status, 408);
+  slow.close();
   const started = Date.now();
   let sessions = 0;
   while (Date.now() - started < 6000) {
