@@ -21,6 +21,13 @@ const cycles =
     ? (spawnSync(process.execPath, ['scripts/check-cycles.mjs'], { stdio: 'inherit' }).status ?? 1)
     : 0;
 
+// Tests that start the `pulse` command run the bundle: made afresh here, so that a run after a
+// bare `tsc -b` does not test a stale one.
+if (spawnSync(process.execPath, ['scripts/bundle-server.mjs'], { stdio: 'inherit' }).status !== 0) {
+  console.error('pulse tests: the server bundle did not build (scripts/bundle-server.mjs)');
+  process.exit(1);
+}
+
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {

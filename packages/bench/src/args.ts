@@ -7,6 +7,7 @@ export const SCENARIO_NAMES = [
   'a',
   'b',
   'c',
+  'c2',
   'm1',
   'm2',
   'm3',
@@ -29,6 +30,8 @@ const SCENARIO_ALIASES: Record<string, ScenarioName> = {
   pairs: 'b',
   c: 'c',
   idle: 'c',
+  c2: 'c2',
+  'idle-mqtt': 'c2',
   m1: 'm1',
   'mqtt-throughput': 'm1',
   m2: 'm2',
@@ -56,7 +59,7 @@ const SCENARIO_ALIASES: Record<string, ScenarioName> = {
 /** Groups `--only` also takes. */
 const SCENARIO_GROUPS: Record<string, ScenarioName[]> = {
   ws: ['a', 'b', 'c'],
-  mqtt: ['m1', 'm2', 'm3'],
+  mqtt: ['c2', 'm1', 'm2', 'm3'],
   cluster: ['x1', 'x2'],
   lockstep: ['l1', 'l2', 'l3'],
 };

@@ -20,6 +20,8 @@ export interface TargetResults {
   a?: Outcome<FanoutResult>;
   b?: Outcome<PairsResult>;
   c?: Outcome<IdleResult>;
+  /** (c) over MQTT 3.1.1: idle connections, each subscribed to a topic of its own. */
+  c2?: Outcome<IdleResult>;
   /** MQTT 1 → 1 at QoS 0, 1, 2. */
   m1?: Outcome<MqttThroughputResult>;
   /** MQTT fan-out, QoS 0. */

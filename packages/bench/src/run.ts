@@ -38,7 +38,7 @@ const DOC = fileURLToPath(new URL('../../../../docs/BENCHMARKS.md', import.meta.
 const log = (line: string): void => console.error(`[bench] ${line}`);
 
 const WS_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['a', 'b', 'c']);
-const MQTT_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['m1', 'm2', 'm3']);
+const MQTT_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['c2', 'm1', 'm2', 'm3']);
 /** Scenarios with blocks of their own in the doc. */
 const OWN_BLOCK: ReadonlySet<ScenarioName> = new Set(['d1', 'x1', 'x2', 'l1', 'l2', 'l3']);
 const LOCKSTEP_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['l1', 'l2', 'l3']);
@@ -185,7 +185,12 @@ async function runTarget(
               napMs: o.pairNapMs,
             });
           case 'c':
-            return await runIdle(ctx, { connections: o.idleConnections, settleMs: 2000 });
+          case 'c2':
+            return await runIdle(ctx, {
+              connections: o.idleConnections,
+              settleMs: 2000,
+              freshMs: o.quick ? 3000 : 15_000,
+            });
           case 'm1':
             return await runMqttThroughput(ctx, {
               scenario: 'm1',

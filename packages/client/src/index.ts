@@ -27,3 +27,4 @@ export {
 export { tokenExpiresAt } from './token-expiry.js';
 export { type ClientTransport, Inlet, type WebSocketConstructor, type WebSocketLike } from './transport.js';
 export { type TransportFactory, webSocketTransport } from './transports.js';
+export { type FetchLike, type HttpStreamOptions, openHttpStream } from './http-transport.js';

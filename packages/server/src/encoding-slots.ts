@@ -11,8 +11,10 @@ export const WS_WIRE_SLOT = TCP_WIRE_SLOT + 1;
 export const NATIVE_RAW_SLOT = WS_WIRE_SLOT + 1;
 /** The JSON push as one WebSocket text frame. */
 export const JSON_WIRE_SLOT = NATIVE_RAW_SLOT + 1;
+/** The native frame as one Server-Sent Event (base64 in a `data:` line; http/stream/). */
+export const SSE_WIRE_SLOT = JSON_WIRE_SLOT + 1;
 /** First of the MQTT PUBLISH templates: one per version (3.1.1, 5) × QoS × RETAIN. */
-export const MQTT_PUBLISH_FIRST_SLOT = JSON_WIRE_SLOT + 1;
+export const MQTT_PUBLISH_FIRST_SLOT = SSE_WIRE_SLOT + 1;
 export const MQTT_PUBLISH_SLOT_COUNT = 2 * 3 * 2;
 /** How many slots there are: every slot is below this. */
 export const ENCODING_SLOT_COUNT = MQTT_PUBLISH_FIRST_SLOT + MQTT_PUBLISH_SLOT_COUNT;

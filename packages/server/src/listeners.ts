@@ -40,6 +40,8 @@ export interface ListenerContext {
   isDraining(): boolean;
   /** The `/api/*` handler (docs/HTTP-API.md). */
   api(req: IncomingMessage, res: ServerResponse): void;
+  /** The `/connection/*` handler (HTTP streaming transport); undefined when transport.http_stream is off. */
+  httpStream: ((req: IncomingMessage, res: ServerResponse, path: string, query: string) => void) | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
   acceptWebSocket(socket: Socket, head: Buffer): void;
   acceptMqttWebSocket(socket: Socket, head: Buffer): void;
@@ -94,6 +96,7 @@ export class Listeners {
       isDraining: () => ctx.isDraining(),
       headersTimeoutMs: config.limits.handshake_timeout_ms,
       api: (req, res) => ctx.api(req, res),
+      httpStream: ctx.httpStream,
       onUpgrade: (req, socket, head) => this.upgrade(routes, req, socket, head),
     });
     stampAccepts(this.http);

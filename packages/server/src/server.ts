@@ -11,6 +11,7 @@ import { sharedHistoryFor } from './cluster/history-factory.js';
 import { type MqttCluster, joinMqttToCluster } from './cluster/mqtt-cluster.js';
 import { type PulseConfig, historyRules } from './config/index.js';
 import { createApiHandler } from './http/api/router.js';
+import { HttpStreams, httpStreamsUnavailable } from './http/stream/http-streams.js';
 import { type ListeningAddresses, Listeners, hasMqttWsListener } from './listeners.js';
 import { type Logger, createLogger } from './log.js';
 import { AuthService } from './auth/auth-service.js';
@@ -37,7 +38,7 @@ import { HeartbeatMonitor } from './transport/heartbeat.js';
 import { publisherPausePolicy } from './transport/pause-allowance.js';
 import { TcpConnection } from './transport/tcp-connection.js';
 import { TlsListeners, type TlsReloadResult, TlsStats } from './transport/tls.js';
-import { TransportStats } from './transport/transport-stats.js';
+import { type TransportName, TransportStats } from './transport/transport-stats.js';
 import { type TextHandler, WsConnection } from './transport/ws-connection.js';
 import { VERSION } from './version.js';
 
@@ -50,7 +51,7 @@ const mqttOverWsIsBinary: TextHandler = {
   },
 };
 
-export type TransportName = 'ws' | 'tcp' | 'mqtt' | 'mqtt_ws';
+export type { TransportName } from './transport/transport-stats.js';
 
 export interface PulseServerOptions {
   logger?: Logger;
@@ -88,6 +89,8 @@ export class PulseServer {
     tcp: new TransportStats(),
     mqtt: new TransportStats(),
     mqtt_ws: new TransportStats(),
+    http_stream: new TransportStats(),
+    sse: new TransportStats(),
   };
   readonly rejectedConnections = new Map<string, number>();
   /** Client input held for all connections (limits.max_pending_input_bytes). */
@@ -111,6 +114,8 @@ export class PulseServer {
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private readonly listeners: Listeners;
+  /** GET /connection/stream, /connection/sse and POST /connection/send (transport.http_stream). */
+  private readonly httpStreams: HttpStreams | undefined;
   private readonly admission: Admission;
   /** The other nodes, when `[cluster]` names an engine. */
   readonly cluster: Cluster | undefined = undefined;
@@ -280,7 +285,23 @@ export class PulseServer {
       tcp: env(this.transportStats.tcp, limits),
       mqtt: env(this.transportStats.mqtt, mqttLimits),
       mqtt_ws: env(this.transportStats.mqtt_ws, mqttLimits),
+      http_stream: env(this.transportStats.http_stream, limits),
+      sse: env(this.transportStats.sse, limits),
     };
+    // One process: with workers, a session's POSTs could be taken by another worker.
+    this.httpStreams =
+      config.transport.http_stream && config.server.workers === 1
+        ? new HttpStreams({
+            envs: this.envs,
+            limits: {
+              maxBodyBytes: config.limits.max_http_body_bytes,
+              bodyTimeoutMs: config.limits.http_body_timeout_ms,
+            },
+            origins: config.transport.http_stream_origins,
+            nativeStats: this.nativeStats,
+            open: (connection) => this.open(connection, 'native'),
+          })
+        : undefined;
     if (config.mqtt.port !== 0 || config.mqtt.websocket || hasMqttWsListener(config, false)) {
       this.mqtt = new MqttService({
         broker: this.broker,
@@ -324,6 +345,11 @@ export class PulseServer {
       faults: this.faults,
       isDraining: () => this.draining,
       api: (req, res) => this.apiHandler()(req, res),
+      httpStream: !config.transport.http_stream
+        ? undefined
+        : this.httpStreams
+          ? (req, res, path, query) => this.httpStreams?.handle(req, res, path, query)
+          : httpStreamsUnavailable,
       metrics: async () => {
         const registry = await this.metrics.registry();
         return { contentType: registry.contentType, body: await registry.metrics() };

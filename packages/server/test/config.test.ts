@@ -24,7 +24,15 @@ interface SpecConfig {
     workers: number;
     worker_watchdog_ms: number;
   };
-  transport: { websocket: boolean; webtransport: boolean; tcp_port: number; tls: boolean; ws_path: string };
+  transport: {
+    websocket: boolean;
+    webtransport: boolean;
+    tcp_port: number;
+    tls: boolean;
+    ws_path: string;
+    http_stream: boolean;
+    http_stream_origins: string[];
+  };
   mqtt: {
     host: string;
     port: number;
@@ -80,6 +88,8 @@ interface SpecConfig {
     max_connections_per_ip: number;
     rate_limit_disconnect_after: number;
     max_pending_input_bytes: number;
+    max_http_body_bytes: number;
+    http_body_timeout_ms: number;
     handshake_timeout_ms: number;
   };
   presence: { max_channels_per_connection: number; max_data_bytes: number };
@@ -142,7 +152,15 @@ const DEFAULTS: SpecConfig = {
     workers: 1,
     worker_watchdog_ms: 10_000,
   },
-  transport: { websocket: true, webtransport: false, tcp_port: 8081, tls: false, ws_path: '/ws' },
+  transport: {
+    websocket: true,
+    webtransport: false,
+    tcp_port: 8081,
+    tls: false,
+    ws_path: '/ws',
+    http_stream: true,
+    http_stream_origins: [],
+  },
   mqtt: {
     host: '',
     port: 1883,
@@ -198,6 +216,8 @@ const DEFAULTS: SpecConfig = {
     max_connections_per_ip: 0,
     rate_limit_disconnect_after: 10,
     max_pending_input_bytes: 268_435_456,
+    max_http_body_bytes: 1_048_576,
+    http_body_timeout_ms: 30_000,
     handshake_timeout_ms: 10_000,
   },
   presence: { max_channels_per_connection: 100, max_data_bytes: 4096 },
@@ -329,6 +349,13 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'transport.webtransport', toml: 'false', text: 'no', value: false },
   { path: 'transport.tcp_port', toml: '0', text: '0', value: 0 },
   { path: 'transport.ws_path', toml: '"/pulse"', text: '/pulse', value: '/pulse' },
+  { path: 'transport.http_stream', toml: 'false', text: 'false', value: false },
+  {
+    path: 'transport.http_stream_origins',
+    toml: '["https://app.example", "*"]',
+    text: 'https://app.example, *',
+    value: ['https://app.example', '*'],
+  },
   { path: 'storage.engine', toml: '"sqlite"', text: 'sqlite', value: 'sqlite' },
   { path: 'storage.path', toml: '"/tmp/x.db"', text: '/tmp/x.db', value: '/tmp/x.db' },
   { path: 'storage.wal_dir', toml: '"/tmp/wal"', text: '/tmp/wal', value: '/tmp/wal' },
@@ -388,6 +415,8 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.rate_limit_disconnect_after', toml: '1', text: '1', value: 1 },
   { path: 'limits.max_pending_input_bytes', toml: '1048576', text: '1048576', value: 1048576 },
   { path: 'limits.handshake_timeout_ms', toml: '2500', text: '2500', value: 2500 },
+  { path: 'limits.max_http_body_bytes', toml: '65536', text: '65536', value: 65536 },
+  { path: 'limits.http_body_timeout_ms', toml: '5000', text: '5000', value: 5000 },
   {
     path: 'auth.enabled',
     toml: 'true',

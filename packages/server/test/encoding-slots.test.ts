@@ -5,6 +5,7 @@ import {
   JSON_WIRE_SLOT,
   MQTT_PUBLISH_SLOT_COUNT,
   NATIVE_RAW_SLOT,
+  SSE_WIRE_SLOT,
   TCP_WIRE_SLOT,
   WS_WIRE_SLOT,
   mqttPublishSlot,
@@ -18,7 +19,7 @@ test('encoding slots: every wire format has its own slot, all below ENCODING_SLO
     }
   }
   assert.equal(mqtt.length, MQTT_PUBLISH_SLOT_COUNT);
-  const all = [TCP_WIRE_SLOT, WS_WIRE_SLOT, NATIVE_RAW_SLOT, JSON_WIRE_SLOT, ...mqtt];
+  const all = [TCP_WIRE_SLOT, WS_WIRE_SLOT, NATIVE_RAW_SLOT, JSON_WIRE_SLOT, SSE_WIRE_SLOT, ...mqtt];
   assert.equal(new Set(all).size, all.length, `slots collide: ${all.join(', ')}`);
   for (const slot of all) {
     assert.ok(Number.isInteger(slot) && slot >= 0 && slot < ENCODING_SLOT_COUNT, `slot ${slot} out of range`);

@@ -1,5 +1,5 @@
 import { TARGET_NAMES, type TargetName } from '../dialects/index.js';
-import type { BenchResults } from '../results.js';
+import type { BenchResults, Outcome } from '../results.js';
 import type { DeliveryCheck, FanoutResult, RateRun } from '../scenarios/fanout.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { BrokerMicro, PublishTiming } from '../scenarios/micro.js';
@@ -12,7 +12,7 @@ import { cores, count, dash, kib, mib, ms, nsFine, percent, ratio, table } from 
 import { renderMqtt } from './mqtt.js';
 
 /** The WebSocket scenarios' keys (the MQTT ones are rendered by ./mqtt.ts). */
-type Key = 'a' | 'b' | 'c';
+type Key = 'a' | 'b' | 'c' | 'c2';
 
 /** The outcomes of scenario `key`, in target order. */
 const outcomes = <T>(r: BenchResults, key: Key) => outcomesOf<TargetName, T>(r, TARGET_NAMES, key);
@@ -196,41 +196,49 @@ export function renderMarkdown(r: BenchResults): string {
     );
   }
 
-  const idle = outcomes<IdleResult>(r, 'c');
-  if (idle.length > 0) {
-    out.push(
-      `### (c) ${count(s.idleConnections)} idle WebSocket connections, each subscribed to its own channel`,
-      '',
-      table(
-        [
-          'target',
-          'server RSS before',
-          'server RSS after',
-          'per connection',
-          'connect time',
-          'generator CPU',
-        ],
-        idle.map(([name, o]) =>
-          o.ok
-            ? [
-                TARGET_LABELS[name],
-                mib(o.value.rssBeforeKiB),
-                mib(o.value.rssAfterKiB),
-                `**${kib(o.value.kibPerConnection)}**`,
-                ms(o.value.connectMs * 1000),
-                cores(o.value.generatorCpu),
-              ]
-            : failedRow(name, o.error, 6),
-        ),
-      ),
-      '',
-    );
-  }
+  const idle = idleTable(
+    outcomes<IdleResult>(r, 'c'),
+    `### (c) ${count(s.idleConnections)} idle WebSocket connections, each subscribed to its own channel`,
+  );
+  const idleMqtt = idleTable(
+    outcomes<IdleResult>(r, 'c2'),
+    `### (c2) ${count(s.idleConnections)} idle MQTT 3.1.1 connections, each subscribed to its own topic`,
+  );
+  out.push(...idle, ...idleMqtt);
 
   if (allMeasurements(r).some((m) => m.otherCpu >= DISTURBED)) out.push(DISTURBED_NOTE, '');
   out.push(...ratiosAndBars(r));
   out.push(...renderMqtt(r));
   return out.join('\n').trimEnd() + '\n';
+}
+
+/** RSS of the fresh server (15 s idle), with the connections, and after a full GC (node servers). */
+function idleTable(rows: [TargetName, Outcome<IdleResult>][], title: string): string[] {
+  if (rows.length === 0) return [];
+  const head = ['target', 'fresh server RSS', 'RSS with them', 'per connection', 'RSS after a full GC'];
+  head.push('heap after it', 'connect time', 'generator CPU');
+  return [
+    title,
+    '',
+    table(
+      head,
+      rows.map(([name, o]) =>
+        o.ok
+          ? [
+              TARGET_LABELS[name],
+              mib(o.value.rssBeforeKiB),
+              mib(o.value.rssAfterKiB),
+              `**${kib(o.value.kibPerConnection)}**`,
+              o.value.afterGc ? mib(o.value.afterGc.rssKiB) : dash,
+              o.value.afterGc ? mib(o.value.afterGc.heapUsedKiB) : dash,
+              ms(o.value.connectMs * 1000),
+              cores(o.value.generatorCpu),
+            ]
+          : failedRow(name, o.error, head.length),
+      ),
+    ),
+    '',
+  ];
 }
 
 function mqttDecodeMicro(rows: MqttDecodeTiming[]): string[] {

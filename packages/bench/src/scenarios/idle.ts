@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { ConnectResult, ConnSpec } from '../generator/protocol.js';
+import { collectGarbage } from '../targets/gc-probe.js';
 import { sleep } from '../targets/server-process.js';
 import type { ScenarioContext } from './context.js';
 import { shares } from './measure.js';
@@ -8,7 +9,15 @@ export interface IdleOptions {
   connections: number;
   /** How long to let the server settle before reading its RSS again. */
   settleMs: number;
+  /**
+   * How long the fresh server idles before its first reading: V8's memory reducer shrinks a new
+   * node process's heap about 8 s after start-up, so 15 s reads the idle steady state.
+   */
+  freshMs: number;
 }
+
+/** Targets that are node processes: the GC probe (SIGUSR1, then the inspector) applies to them. */
+const NODE_TARGETS: ReadonlySet<string> = new Set(['pulse', 'naive-ws', 'socketio', 'aedes', 'mqtt-relay']);
 
 export interface IdleResult {
   connections: number;
@@ -17,11 +26,13 @@ export interface IdleResult {
   rssAfterKiB: number;
   /** (after − before) / connections. */
   kibPerConnection: number;
+  /** Node targets: RSS and V8's used heap after a full collection, the connections still open. */
+  afterGc?: { rssKiB: number; heapUsedKiB: number };
   generatorCpu: number;
 }
 
 /**
- * Scenario (c): many idle WebSocket connections, each subscribed to a channel of its own; the
+ * Scenario (c), and (c2) over MQTT: many idle WebSocket (MQTT) connections, each subscribed to a channel of its own; the
  * server's RSS before and after. Connections open in parallel lanes (`concurrency` handshakes in
  * flight per generator process) so the accept backlog is never overrun.
  */
@@ -34,7 +45,7 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
       `ulimit -n is ${limit}; ${o.connections} connections need more: run \`ulimit -n ${o.connections + 1024}\` first`,
     );
   }
-  await sleep(500);
+  await sleep(o.freshMs);
   const rssBeforeKiB = ctx.server.rssKiB();
   const cpu = process.cpuUsage();
   await pool.mark();
@@ -52,8 +63,12 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
         concurrency: ctx.concurrency,
         conns: Array.from(
           { length: n },
-          (_, i): ConnSpec => ({ role: 'subscriber', channel: `idle.${from + i}` }),
+          (_, i): ConnSpec => ({
+            role: 'subscriber',
+            channel: ctx.protocol === 'mqtt' ? `idle/${from + i}` : `idle.${from + i}`,
+          }),
         ),
+        protocol: ctx.protocol,
       });
     }),
   );
@@ -66,6 +81,11 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
   ctx.log(`${o.connections} idle connections ready in ${connectMs.toFixed(0)} ms`);
   await sleep(o.settleMs);
   const rssAfterKiB = ctx.server.rssKiB();
+  let afterGc: IdleResult['afterGc'];
+  if (NODE_TARGETS.has(ctx.target)) {
+    const { heapUsedKiB } = await collectGarbage(ctx.server.pid);
+    afterGc = { rssKiB: ctx.server.rssKiB(), heapUsedKiB };
+  }
   const totals = await pool.totals();
   await pool.all({ op: 'closeAll' });
   if (totals.closed > 0) throw new Error(`the server closed ${totals.closed} idle connections`);
@@ -76,6 +96,7 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
     rssBeforeKiB,
     rssAfterKiB,
     kibPerConnection: (rssAfterKiB - rssBeforeKiB) / o.connections,
+    afterGc,
     generatorCpu: generatorMicros / (connectMs * 1000),
   };
 }

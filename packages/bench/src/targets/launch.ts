@@ -27,7 +27,8 @@ export interface RunningTarget {
 export type Protocol = 'ws' | 'mqtt';
 
 const here = (rel: string): string => fileURLToPath(new URL(rel, import.meta.url));
-export const PULSE_CLI = here('../../../../server/dist/src/cli.js');
+/** What the `pulse` command runs: the bundle of dist/src (scripts/bundle-server.mjs). */
+export const PULSE_CLI = here('../../../../server/dist/bundle/cli.js');
 /** The committed `pulse` command (`--workers N` forks from it). */
 export const PULSE_BIN = here('../../../../server/bin/pulse.js');
 const NAIVE_WS = here('../peers/naive-ws-server.js');

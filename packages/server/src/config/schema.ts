@@ -70,6 +70,14 @@ export const SCHEMA = {
       metavar: 'PATH',
       rules: [{ test: (v) => v.startsWith('/'), message: 'must start with "/"' }],
     }),
+    http_stream: bool(
+      true,
+      'accept native protocol clients over HTTP streaming on the HTTP listener: GET /connection/stream or /connection/sse, POST /connection/send (docs/PROTOCOL.md)',
+    ),
+    http_stream_origins: strList(
+      [],
+      'origins whose pages may use the HTTP streaming endpoints (CORS; "*" = any; empty = same origin only)',
+    ),
   },
   mqtt: {
     host: str('', 'MQTT listen address (empty = same as server.host)', { metavar: 'HOST' }),
@@ -282,6 +290,16 @@ export const SCHEMA = {
       268_435_456,
       { min: 65_536 },
       'bytes of client input the server holds at once for all connections together: unfinished frames and packets, fragmented WebSocket messages, requests waiting for an authorization',
+    ),
+    max_http_body_bytes: int(
+      1_048_576,
+      { min: 1024, max: 16_777_220 },
+      'largest POST body of the HTTP streaming transport (one or more native frames) in bytes',
+    ),
+    http_body_timeout_ms: int(
+      30_000,
+      { min: 100, max: 600_000 },
+      'an HTTP streaming POST body must be in within this long of the server starting to read it',
     ),
     handshake_timeout_ms: int(
       10_000,
@@ -559,6 +577,12 @@ export const NOTICES: readonly CrossCheck[] = [
     test: (c) => c.storage.engine !== 'memory',
     message:
       'storage.commit_policy has no effect with the memory engine, which keeps nothing past the process (set storage.engine = "sqlite" for durable state)',
+  },
+  {
+    keys: ['transport.http_stream', 'server.workers'],
+    test: (c) => !c.transport.http_stream || c.server.workers === 1,
+    message:
+      'transport.http_stream is not served with server.workers other than 1: a POST may reach another worker than its session (the endpoints answer 501)',
   },
 ];
 

@@ -8,6 +8,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
+import { HTTP_STREAM_PREFIX } from './stream/paths.js';
 
 export interface HttpHandlers {
   version: string;
@@ -19,13 +20,16 @@ export interface HttpHandlers {
   headersTimeoutMs: number;
   /** The server API: every request whose path is `/api` or starts with `/api/` (http/api/router.ts). */
   api?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The HTTP streaming transport: every request under `/connection/` (http/stream/http-streams.ts). */
+  httpStream?: (req: IncomingMessage, res: ServerResponse, path: string, query: string) => void;
 }
 
 const isApiPath = (path: string) => path === '/api' || path.startsWith('/api/');
+const isHttpStreamPath = (path: string) => path.startsWith(HTTP_STREAM_PREFIX);
 
 /** Paths this listener answers as plain HTTP (health, the server API), whatever the request. */
 export function isHttpEndpoint(path: string): boolean {
-  return path === '/health' || path === '/healthz' || isApiPath(path);
+  return path === '/health' || path === '/healthz' || isApiPath(path) || isHttpStreamPath(path);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -68,7 +72,7 @@ function httpOrHttps(
  */
 export function createHttpServer(handlers: HttpHandlers): Server {
   const server = httpOrHttps(handlers, (req: IncomingMessage, res: ServerResponse) => {
-    const [path = '/'] = (req.url ?? '/').split('?'); // split gives at least one part
+    const [path = '/', query = ''] = (req.url ?? '/').split('?'); // split gives at least one part
     if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       const draining = handlers.isDraining();
       return sendJson(res, draining ? 503 : 200, {
@@ -84,6 +88,7 @@ export function createHttpServer(handlers: HttpHandlers): Server {
       return sendJson(res, 426, { error: 'WebSocket upgrade required' });
     }
     if (handlers.api && isApiPath(path)) return handlers.api(req, res);
+    if (handlers.httpStream && isHttpStreamPath(path)) return handlers.httpStream(req, res, path, query);
     sendJson(res, 404, { error: 'not found' });
   });
   return withUpgrades(server, handlers.onUpgrade);

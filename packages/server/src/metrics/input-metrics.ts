@@ -1,9 +1,7 @@
 import type { InputBudget } from '@pulse/protocol';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { TransportStats } from '../transport/transport-stats.js';
+import type { TransportName, TransportStats } from '../transport/transport-stats.js';
 import { mirror } from './mqtt-metrics.js';
-
-type TransportName = 'ws' | 'tcp' | 'mqtt' | 'mqtt_ws';
 
 /** Bounds on what clients send before and while being let in (docs/SECURITY.md, "Bounds on client input"). */
 export function registerInputMetrics(

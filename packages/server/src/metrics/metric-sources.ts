@@ -10,7 +10,7 @@ import type { NativeStats } from '../native/native-stats.js';
 import type { CommitStats } from '../storage/store-committer.js';
 import type { ConnectionFaults } from '../transport/connection-faults.js';
 import type { TlsStats } from '../transport/tls.js';
-import type { TransportStats } from '../transport/transport-stats.js';
+import type { TransportName, TransportStats } from '../transport/transport-stats.js';
 import type { HistogramCounts } from './histogram-counts.js';
 
 /**
@@ -33,7 +33,7 @@ export interface MetricSources {
   broker: Broker;
   native: NativeStats;
   json: JsonStats;
-  transports: Record<'ws' | 'tcp' | 'mqtt' | 'mqtt_ws', TransportStats>;
+  transports: Record<TransportName, TransportStats>;
   rejectedConnections: Map<string, number>;
   /** Refused connections closed without an answer (MAX_REFUSALS_ANSWERING were being answered). */
   unansweredRefusals: () => number;

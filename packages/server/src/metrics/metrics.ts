@@ -11,6 +11,7 @@ import { registerStorageMetrics } from './storage-metrics.js';
 import { registerRateLimitMetrics } from './rate-limit-metrics.js';
 import { registerTlsMetrics } from './tls-metrics.js';
 import { registerInputMetrics } from './input-metrics.js';
+import { TRANSPORT_NAMES } from '../transport/transport-stats.js';
 
 /**
  * Pulse's Prometheus registry, made at the first scrape (metrics/server-metrics.ts). Hot-path
@@ -28,7 +29,7 @@ export function createRegistry(src: MetricSources): Registry {
     registry.removeSingleMetric(`pulse_nodejs_${name}`);
   }
   const seen = new Map<string, number>();
-  const transportNames = ['ws', 'tcp', 'mqtt', 'mqtt_ws'] as const;
+  const transportNames = TRANSPORT_NAMES;
 
   new Gauge({
     name: 'pulse_connections',

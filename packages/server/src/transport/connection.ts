@@ -210,7 +210,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     else this.abort();
   }
 
-  abstract readonly transport: 'ws' | 'tcp';
+  abstract readonly transport: 'ws' | 'tcp' | 'http_stream' | 'sse';
   /** Index of this transport's cached encoding on an Outbound message. */
   abstract readonly wireSlot: number;
   /** Wraps a native frame encoded with MAX_HEADER_SIZE bytes of headroom into this transport's framing. */
@@ -321,7 +321,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
       const mayLastMs = pause.allowance.start();
       if (mayLastMs === 0) return false;
       pause.timer = setTimeout(() => this.contain('timer', () => this.withdrawInput()), mayLastMs);
-      this.socket.pause();
+      this.pauseReading();
     }
     pause.holders.add(holder);
     return true;
@@ -350,7 +350,29 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     // Silent because it was not read: not the client's silence.
     this.lastSeen = this.env.clock.now;
     this.pingSent = false;
-    if (!this.closed) this.socket.resume();
+    if (!this.closed) this.resumeReading();
+  }
+
+  /**
+   * Where the client's input comes from stops and starts again (publisher pause): the socket,
+   * or for the HTTP streaming transport the POST bodies (http/stream/post-input.ts).
+   */
+  protected pauseReading(): void {
+    this.socket.pause();
+  }
+
+  protected resumeReading(): void {
+    this.socket.resume();
+  }
+
+  /** Writes one turn's bytes: on the socket, or through an HTTP response (its chunked encoding). */
+  protected writeOut(data: Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Ends the outgoing side once the last bytes are written. */
+  protected endOut(): void {
+    this.socket.end();
   }
 
   flush(): void {
@@ -362,7 +384,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     this.queue = undefined;
     this.queuedBytes = 0;
     this.stats.bytesOut += data.length;
-    this.socket.write(data);
+    this.writeOut(data);
   }
 
   /** Flushes what is queued, then half-closes; destroys the socket if the peer lingers. */
@@ -370,7 +392,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     this.env.scheduler.beforeWrite();
     this.flush();
     this.closing = true;
-    this.socket.end();
+    this.endOut();
     setTimeout(() => this.socket.destroy(), lingerMs).unref();
   }
 

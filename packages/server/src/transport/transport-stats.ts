@@ -15,3 +15,7 @@ export class TransportStats {
   /** Connections closed for missing the handshake deadline (limits.handshake_timeout_ms). */
   handshakeTimeouts = 0;
 }
+
+/** The `transport` label of the connection metrics: one TransportStats each. */
+export const TRANSPORT_NAMES = ['ws', 'tcp', 'mqtt', 'mqtt_ws', 'http_stream', 'sse'] as const;
+export type TransportName = (typeof TRANSPORT_NAMES)[number];
