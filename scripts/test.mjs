@@ -21,11 +21,17 @@ const cycles =
     ? (spawnSync(process.execPath, ['scripts/check-cycles.mjs'], { stdio: 'inherit' }).status ?? 1)
     : 0;
 
-// Tests that start the `pulse` command run the bundle: made afresh here, so that a run after a
-// bare `tsc -b` does not test a stale one.
-if (spawnSync(process.execPath, ['scripts/bundle-server.mjs'], { stdio: 'inherit' }).status !== 0) {
-  console.error('pulse tests: the server bundle did not build (scripts/bundle-server.mjs)');
-  process.exit(1);
+// Tests that start the `pulse` command run the bundle, and `@pulse/client` resolves to the
+// package's bundled entry points: both made afresh here, so that a run after a bare `tsc -b`
+// does not test stale ones.
+for (const [script, what] of [
+  ['scripts/bundle-server.mjs', 'server bundle'],
+  ['scripts/bundle-client.mjs', 'client package'],
+]) {
+  if (spawnSync(process.execPath, [script], { stdio: 'inherit' }).status !== 0) {
+    console.error(`pulse tests: the ${what} did not build (${script})`);
+    process.exit(1);
+  }
 }
 
 const files = [];
