@@ -1,5 +1,5 @@
 import type { ConnectedFrame } from '@pulse/protocol/frames';
-import { PulseError } from './errors.js';
+import { PulseClientError, PulseError } from './errors.js';
 import { subscriptionMatches } from './filter-match.js';
 import { FrameSplitter, encodeFrame } from './framing.js';
 import { type ClientTransport, type WebSocketConstructor, openWebSocket } from './transport.js';
@@ -61,6 +61,8 @@ export interface ClientOptions {
   token?: string;
   /** How long a request waits for its ack (ms). */
   requestTimeoutMs?: number;
+  /** How long `connected` may take once the transport is open (ms); then the connect fails. Default: none. */
+  connectTimeoutMs?: number;
 }
 
 interface Pending {
@@ -78,6 +80,10 @@ const PRESENCE_ACTIONS = ['join', 'leave', 'update'] as const;
 export class PulseClient {
   connectionId = '';
   heartbeatMs = 0;
+  /** `Date.now()` when bytes last arrived (the reconnecting client's dead-connection check reads it). */
+  lastReceivedAt = Date.now();
+  /** Set by `drop()`: whatever the transport still delivers is ignored. */
+  private dropped = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, Set<(p: Publication) => void>>();
@@ -101,6 +107,8 @@ export class PulseClient {
   private attach(): void {
     this.transport.attach(
       (bytes) => {
+        if (this.dropped) return;
+        this.lastReceivedAt = Date.now();
         try {
           this.splitter.push(bytes, (frame) => this.onFrame(frame));
         } catch (err) {
@@ -108,15 +116,31 @@ export class PulseClient {
           this.transport.close();
         }
       },
-      (code, reason) => {
-        for (const p of this.pending.values()) {
-          clearTimeout(p.timer);
-          p.reject(new PulseError(1010, 'connection closed'));
-        }
-        this.pending.clear();
-        this.closedResolve({ code, reason });
-      },
+      (code, reason) => this.teardown(code, reason),
     );
+  }
+
+  private teardown(code: number, reason: string): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new PulseClientError('disconnected', 'connection closed'));
+    }
+    this.pending.clear();
+    this.closedResolve({ code, reason });
+  }
+
+  /**
+   * Gives the connection up at once: pending requests fail, `closed` settles with `code`, and
+   * nothing more is delivered, without waiting for the transport's close (a connection the
+   * network silently stopped carrying may never report one).
+   */
+  drop(code: number, reason: string): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    this.connectedWaiter = undefined;
+    this.connectFailed?.(new PulseClientError('disconnected', reason));
+    this.teardown(code, reason);
+    this.transport.close();
   }
 
   static async connect(url: string, options: ClientOptions = {}): Promise<PulseClient> {
@@ -132,14 +156,62 @@ export class PulseClient {
       client.connectedWaiter = resolve;
       // An error before `connected` (e.g. 1003 for a refused token) fails the connect with it.
       client.connectFailed = reject;
-      client.closed.then(() => reject(new PulseError(1010, 'connection closed before connected')));
+      client.closed.then(() =>
+        reject(new PulseClientError('disconnected', 'connection closed before connected')),
+      );
     });
     client.attach();
     if (options.token !== undefined) client.send({ type: 'connect', version: 1, token: options.token });
-    const frame = await connected;
-    client.connectionId = frame.connection_id;
-    client.heartbeatMs = frame.heartbeat;
-    return client;
+    const limit = options.connectTimeoutMs;
+    const timer =
+      limit === undefined
+        ? undefined
+        : setTimeout(
+            () =>
+              client.connectFailed?.(
+                new PulseClientError('timeout', `no connected frame within ${limit} ms`),
+              ),
+            limit,
+          );
+    try {
+      const frame = await connected;
+      client.connectionId = frame.connection_id;
+      client.heartbeatMs = frame.heartbeat;
+      return client;
+    } catch (err) {
+      client.drop(1006, (err as Error).message);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Sends `connect` with a new token on the live connection (docs/PROTOCOL.md, "Lifecycle");
+   * resolves on the server's `connected`. A refused token fails with its error (1003) and the
+   * server closes the connection.
+   */
+  refreshToken(token: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.connectedWaiter = undefined;
+        this.connectFailed = undefined;
+        reject(new PulseClientError('timeout', 'token refresh timed out'));
+      }, this.timeoutMs);
+      this.connectedWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.connectFailed = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      this.closed.then(() => {
+        clearTimeout(timer);
+        reject(new PulseClientError('disconnected', 'connection closed'));
+      });
+      this.send({ type: 'connect', version: 1, token });
+    });
   }
 
   /**
@@ -217,8 +289,9 @@ export class PulseClient {
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    await this.request({ type: 'unsubscribe', channel });
+    // Before the request: a subscribe sent right after it must keep the handler it registers.
     this.handlers.delete(channel);
+    await this.request({ type: 'unsubscribe', channel });
   }
 
   /** Publishes; with `ack` (the default) resolves when the server has routed it. */
@@ -257,7 +330,10 @@ export class PulseClient {
   async ping(): Promise<number> {
     const started = Date.now();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new PulseError(1000, 'ping timed out')), this.timeoutMs);
+      const timer = setTimeout(
+        () => reject(new PulseClientError('timeout', 'ping timed out')),
+        this.timeoutMs,
+      );
       this.pongWaiters.push(() => {
         clearTimeout(timer);
         resolve();
@@ -284,7 +360,7 @@ export class PulseClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new PulseError(1000, `request ${id} (${String(frame.type)}) timed out`));
+        reject(new PulseClientError('timeout', `request ${id} (${String(frame.type)}) timed out`));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       this.send({ ...frame, id });

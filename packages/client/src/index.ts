@@ -9,8 +9,22 @@ export {
   type SubscribeOptions,
   type SubscribeResult,
 } from './client.js';
-export { PulseError } from './errors.js';
+export { reconnectDelay } from './backoff.js';
+export { type DisconnectInfo, type DisconnectReason, TERMINAL_REASONS } from './disconnect-reason.js';
+export { type ClientErrorKind, PulseClientError, PulseError } from './errors.js';
 export { filterMatches, subscriptionMatches } from './filter-match.js';
 export { encodeFrame, FrameSplitter } from './framing.js';
+export type { NetworkEvents } from './network-events.js';
+export { type ConnectionState, Pulse, type PulseEvents, type PulseOptions } from './pulse.js';
+export {
+  type SubscribedContext,
+  Subscription,
+  type SubscriptionEvents,
+  type SubscriptionOptions,
+  type SubscriptionState,
+  type UnsubscribedContext,
+} from './subscription.js';
+export { tokenExpiresAt } from './token-expiry.js';
 export { type ClientTransport, Inlet, type WebSocketConstructor, type WebSocketLike } from './transport.js';
+export { type TransportFactory, webSocketTransport } from './transports.js';
 export { type FetchLike, type HttpStreamOptions, openHttpStream } from './http-transport.js';

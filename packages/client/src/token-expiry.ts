@@ -1,0 +1,87 @@
+/**
+ * When a JWT expires (epoch ms), read from its payload's `exp` without verifying it (the
+ * server verifies; the client only needs to know when to fetch the next one). undefined when
+ * the token is not a JWT or has no numeric `exp`.
+ */
+export function tokenExpiresAt(token: string): number | undefined {
+  const part = token.split('.')[1];
+  if (part === undefined || part.length === 0 || part.length > 16_384) return undefined;
+  try {
+    const base64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const text = new TextDecoder().decode(
+      Uint8Array.from(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '=')), (c) => c.charCodeAt(0)),
+    );
+    const exp = (JSON.parse(text) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How long to wait before refreshing a token expiring at `expiresAt`: `marginMs` before it,
+ * or half the time left when that is shorter than twice the margin (a short-lived token is
+ * still refreshed before it lapses), never less than `floorMs`.
+ */
+export function refreshDelay(expiresAt: number, marginMs: number, now = Date.now(), floorMs = 100): number {
+  const left = expiresAt - now;
+  const delay = left > 2 * marginMs ? left - marginMs : left / 2;
+  return Math.max(floorMs, Math.floor(delay));
+}
+
+/**
+ * Refreshes the token of one live connection before it expires: at `refreshDelay` before the
+ * token's `exp`, fetches a new one with `getToken` and hands it to `apply` (which sends it on
+ * the connection), then waits for the new token's turn. A failed `getToken` is retried every
+ * second (each failure reported to `onError`) until stopped; a failed `apply` (which deals
+ * with its own failure) ends the refreshing.
+ */
+export class TokenRefresher {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly getToken: () => Promise<string>,
+    private readonly marginMs: number,
+    private readonly apply: (token: string) => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Plans the refresh of `token` (nothing when it carries no `exp`). */
+  schedule(token: string): void {
+    const expiresAt = tokenExpiresAt(token);
+    if (expiresAt === undefined) return;
+    this.wait(Math.min(refreshDelay(expiresAt, this.marginMs), 2 ** 31 - 1));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private wait(ms: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.run(), ms);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private async run(): Promise<void> {
+    let token: string;
+    try {
+      token = await this.getToken();
+    } catch (err) {
+      if (this.stopped) return;
+      this.onError(err);
+      this.wait(1000);
+      return;
+    }
+    if (this.stopped) return;
+    try {
+      await this.apply(token);
+    } catch {
+      return;
+    }
+    this.schedule(token);
+  }
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { DisconnectInfo, Publication } from '@pulse/client';
+import { SECRET, now, sign } from './auth-helpers.js';
+import { type Harness, sleep, startServer } from './helpers.js';
+import { next, pulse, until } from './sdk-helpers.js';
+
+let h: Harness;
+before(async () => {
+  h = await startServer({ auth: { enabled: true, jwt_hmac_secret: SECRET } });
+});
+const closers: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const close of closers.reverse()) await close();
+  await h.stop();
+});
+
+const fast = { minReconnectDelayMs: 50, maxReconnectDelayMs: 100 };
+
+describe('tokens', () => {
+  test('getToken is called on connect and again before exp; the new token goes on the live connection', async () => {
+    let calls = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      tokenRefreshMarginMs: 1000,
+      getToken: () => {
+        calls++;
+        return sign({ sub: 'ann', exp: now() + 3 });
+      },
+    });
+    closers.push(() => client.close());
+    const disconnects: DisconnectInfo[] = [];
+    client.on('disconnected', (d) => disconnects.push(d));
+    const seen: string[] = [];
+    const s = client.subscribe('tok', (p: Publication) => seen.push(new TextDecoder().decode(p.payload)));
+    client.connect();
+    await s.ready();
+    const id = client.connectionId;
+    // Past the first token's exp (2-3 s away): the server would have closed the connection.
+    await sleep(4200);
+    assert.ok(calls >= 2, `getToken called ${calls} times`);
+    assert.deepEqual(disconnects, [], 'never disconnected');
+    assert.equal(client.connectionId, id, 'the same connection');
+    assert.equal(s.state, 'subscribed');
+    await client.publish('tok', 'still here');
+    await until(() => seen.length === 1, 'the publication on the kept subscription');
+  });
+
+  test('a token refused as expired is refreshed once; the fresh one connects', async () => {
+    const tokens = [sign({ sub: 'bob', exp: now() - 10 }), sign({ sub: 'bob', exp: now() + 3600 })];
+    let calls = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      getToken: () => tokens[calls++] ?? Promise.reject(new Error('none')),
+    });
+    closers.push(() => client.close());
+    const lost = next<DisconnectInfo & { reconnectInMs?: number }>((f) => client.on('disconnected', f));
+    const connected = next((f) => client.on('connected', f));
+    client.connect();
+    const info = await lost;
+    assert.equal(info.reason, 'token_expired');
+    assert.equal(info.reconnectInMs, 0, 'at once, not after a backoff');
+    await connected;
+    assert.equal(calls, 2);
+  });
+
+  test('a token refused as expired twice in a row is terminal: one refresh, not a loop', async () => {
+    let calls = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      getToken: () => {
+        calls++;
+        return sign({ sub: 'cy', exp: now() - 10 });
+      },
+    });
+    closers.push(() => client.close());
+    const closed = next<DisconnectInfo>((f) => client.on('closed', f));
+    client.connect();
+    const info = await closed;
+    assert.equal(info.reason, 'unauthorized');
+    assert.match(info.message, /expired/);
+    assert.equal(info.error?.code, 1003);
+    await sleep(500);
+    assert.equal(calls, 2, 'one refresh');
+    assert.equal(client.state, 'closed');
+  });
+
+  test('a bad token is terminal: no reconnect, the reason says why', async () => {
+    let calls = 0;
+    let attempts = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      getToken: () => {
+        calls++;
+        return sign({ sub: 'dee', exp: now() + 3600 }, 'another-secret-of-at-least-32-characters!');
+      },
+    });
+    closers.push(() => client.close());
+    client.on('connecting', () => attempts++);
+    const queued = client.publish('x', 'never sent');
+    const closed = next<DisconnectInfo>((f) => client.on('closed', f));
+    client.connect();
+    const info = await closed;
+    assert.equal(info.reason, 'unauthorized');
+    assert.equal(info.error?.code, 1003);
+    assert.match(info.message, /signature/);
+    await assert.rejects(queued, { name: 'PulseClientError', kind: 'closed' });
+    await sleep(400);
+    assert.deepEqual([calls, attempts], [1, 1]);
+  });
+
+  test('a fixed token without getToken: its expiry on a live connection is terminal', async () => {
+    const client = pulse(h.wsUrl, { ...fast, token: await sign({ sub: 'eve', exp: now() + 1 }) });
+    closers.push(() => client.close());
+    const closed = next<DisconnectInfo>((f) => client.on('closed', f), 4000);
+    client.connect();
+    await until(() => client.state === 'connected', 'connected');
+    const info = await closed;
+    assert.equal(info.reason, 'unauthorized');
+    assert.match(info.message, /no getToken/);
+  });
+});
