@@ -51,7 +51,7 @@ describe('parseBenchArgs', () => {
     const o = parseBenchArgs(['--only', 'mqtt,a', '--targets', 'aedes,mosquitto,pulse']);
     assert.notEqual(o, 'help');
     if (o === 'help') return;
-    assert.deepEqual(o.scenarios, ['a', 'm1', 'm2', 'm3']);
+    assert.deepEqual(o.scenarios, ['a', 'c2', 'm1', 'm2', 'm3']);
     // `mosquitto` stands for both of its runs.
     assert.deepEqual(o.targets, ['pulse', 'mosquitto', 'mosquitto-nodelay', 'aedes']);
     assert.equal(o.mqttPayloadSize, 128);

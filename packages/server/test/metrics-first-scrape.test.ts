@@ -52,3 +52,26 @@ test('publications and API requests before the first scrape are in it; the laten
     await h.stop();
   }
 });
+
+test('the first scrape (and one right after it) shows no event-loop delay statistic it has not measured: no 9.2e9 s minimum, no NaN', async () => {
+  const h = await startServer();
+  try {
+    const lagLines = (text: string) =>
+      text.split('\n').filter((l) => l.startsWith('pulse_nodejs_eventloop_lag_'));
+    // The registry, and with it the event-loop monitor, is made now: it has no sample yet.
+    const [first, second] = await Promise.all([scrape(h), scrape(h)]);
+    for (const line of [...lagLines(first), ...lagLines(second)]) {
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      assert.ok(Number.isFinite(value) && value >= 0 && value < 60, `a measured delay: ${line}`);
+    }
+    // Two ticks of the 100 ms monitor later it has measured the loop.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const later = await scrape(h);
+    for (const stat of ['min', 'max', 'mean', 'p99']) {
+      const value = metricValue(later, `pulse_nodejs_eventloop_lag_${stat}_seconds`);
+      assert.ok(Number.isFinite(value) && value > 0 && value < 60, `${stat} measured: ${value}`);
+    }
+  } finally {
+    await h.stop();
+  }
+});

@@ -74,13 +74,19 @@ export function unavailable(target: TargetName): string | null {
 }
 
 /**
- * The node flags of the `pulse` command, from the first line of bin/pulse.js
- * (`#!/usr/bin/env -S node FLAGS`): the bench runs Pulse as that command runs it.
+ * The node flags of the `pulse` command, from its exec line in bin/pulse.js
+ * (`//bin/true; exec node FLAGS "$0" "$@"`): the bench runs Pulse as that command runs it. Throws
+ * when the line is not there, rather than measuring Pulse without its flags.
  */
 export function pulseCommandFlags(): string[] {
-  const first = readFileSync(PULSE_BIN, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
-  return m ? (m[1] as string).split(' ').filter(Boolean) : [];
+  const lines = readFileSync(PULSE_BIN, 'utf8').split('\n', 3);
+  const m = /^\/\/bin\/true; exec node(.*) "\$0" "\$@"$/.exec(lines[1] ?? '');
+  if (lines[0] !== '#!/bin/sh' || m === null) {
+    throw new Error(
+      `${PULSE_BIN}: no "exec node FLAGS" line after #!/bin/sh, so no flags for the pulse command`,
+    );
+  }
+  return (m[1] as string).split(' ').filter(Boolean);
 }
 
 /** Extra node flags for node-based servers, e.g. PULSE_BENCH_SERVER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */

@@ -72,7 +72,8 @@ export function translateSeedKeys(
     if (isTable(server.tls)) {
       isSeedFile = true;
       for (const [key, value] of Object.entries(server.tls)) {
-        const path = SEED_SERVER_TLS[key];
+        // Own keys only: `__proto__` or `constructor` would find Object.prototype's.
+        const path = Object.hasOwn(SEED_SERVER_TLS, key) ? SEED_SERVER_TLS[key] : undefined;
         if (path === undefined) {
           throw new ConfigError(
             `unknown key "server.tls.${key}" in ${label} (the seed's [server.tls] has ${Object.keys(SEED_SERVER_TLS).join(', ')})`,

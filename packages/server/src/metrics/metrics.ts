@@ -1,6 +1,7 @@
 import { ERROR_CODE_NAMES, FRAME_TYPE_NAMES } from '@pulse/protocol';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerAuthMetrics } from './auth-metrics.js';
+import { hideUnmeasuredEventLoopStats } from './event-loop-stats.js';
 import type { MetricSources } from './metric-sources.js';
 import { registerMirroredHistogram } from './mirrored-histogram.js';
 import { registerClusterMetrics } from './cluster-metrics.js';
@@ -28,6 +29,7 @@ export function createRegistry(src: MetricSources): Registry {
   for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
     registry.removeSingleMetric(`pulse_nodejs_${name}`);
   }
+  hideUnmeasuredEventLoopStats(registry, 'pulse_');
   const seen = new Map<string, number>();
   const transportNames = TRANSPORT_NAMES;
 

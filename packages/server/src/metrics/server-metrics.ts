@@ -12,7 +12,7 @@ const COMMIT_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
  * server that is never scraped (metrics listener off, or nobody asking) never loads them.
  * Every metric has the same value as if the registry had been there from the start, except
  * prom-client's own observations of the process (GC durations, event-loop lag): those start
- * at the first scrape.
+ * at the first scrape (the delay statistics with no sample until measured: event-loop-stats.ts).
  */
 export class ServerMetrics {
   readonly pushed: PushedMetrics;
