@@ -48,7 +48,10 @@ const DEFAULT_MAX_BODY_BYTES = 1_048_576;
  * Resolves once the stream is open and its session known; `PulseClient.over` runs on it.
  */
 export async function openHttpStream(url: string, options: HttpStreamOptions = {}): Promise<ClientTransport> {
-  const fetchFn = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
+  const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
+  // Bound: HttpLink calls it as a method of its own, and browsers' fetch throws "Illegal
+  // invocation" unless called on the window.
+  const fetchFn = options.fetch ?? globalFetch?.bind(globalThis);
   if (!fetchFn) throw new Error('no fetch implementation: pass options.fetch');
   const base = url.replace(/\/+$/, '');
   const sse = options.format === 'sse';
