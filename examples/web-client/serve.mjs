@@ -14,6 +14,8 @@ const bundle = new URL('../../packages/client/dist/browser/', import.meta.url);
 const FILES = {
   '/': [new URL('index.html', here), 'text/html; charset=utf-8'],
   '/chat.js': [new URL('chat.js', here), 'text/javascript; charset=utf-8'],
+  '/raw-frames.html': [new URL('raw-frames.html', here), 'text/html; charset=utf-8'],
+  '/raw-frames.js': [new URL('raw-frames.js', here), 'text/javascript; charset=utf-8'],
   '/pulse.min.js': [new URL('pulse.min.js', bundle), 'text/javascript; charset=utf-8'],
   '/pulse.min.js.map': [new URL('pulse.min.js.map', bundle), 'application/json'],
 };
