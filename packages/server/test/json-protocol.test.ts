@@ -340,7 +340,11 @@ describe('JSON protocol: errors', () => {
     assert.equal((await c.waitPublications('big', 1))[0].params.data.length, max - 2);
     assert.equal(await c.code('publish', { channel: 'big', data: 'x'.repeat(max - 1) }), 413);
     // base64: the decoded bytes count.
-    const b64 = (n: number) => ({ channel: 'big', data: Buffer.alloc(n, 7).toString('base64'), encoding: 'base64' });
+    const b64 = (n: number) => ({
+      channel: 'big',
+      data: Buffer.alloc(n, 7).toString('base64'),
+      encoding: 'base64',
+    });
     assert.deepEqual(await c.ok('publish', b64(max)), {});
     assert.equal(await c.code('publish', b64(max + 1)), 413);
     const huge = await c.raw(

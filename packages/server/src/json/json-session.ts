@@ -296,8 +296,16 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
    * `data` goes out as its compact JSON text, UTF-8, or with `base64` as the bytes it encodes
    * (docs/PROTOCOL.md, "Payloads across protocols").
    */
-  private publish(id: JsonId, channel: string, data: unknown, event: string | undefined, base64: boolean): void {
-    const payload = base64 ? Buffer.from(data as string, 'base64') : Buffer.from(JSON.stringify(data), 'utf8');
+  private publish(
+    id: JsonId,
+    channel: string,
+    data: unknown,
+    event: string | undefined,
+    base64: boolean,
+  ): void {
+    const payload = base64
+      ? Buffer.from(data as string, 'base64')
+      : Buffer.from(JSON.stringify(data), 'utf8');
     if (payload.length > this.ctx.maxMessageSize) {
       return this.sendError(
         id,
