@@ -8,7 +8,7 @@ import {
   type PulseError,
   type SubscribedContext,
 } from '@pulse/client';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { SECRET, now, sign } from './auth-helpers.js';
 import { type Harness, Inbox, sleep, startServer, wsClient } from './helpers.js';
 import { JsonWs } from './json-ws.js';
@@ -400,5 +400,54 @@ describe('the SDK over the JSON protocol with JWT authentication', () => {
       errors.map((e) => [e.code, e.message]),
       [[1003, 'token expired']],
     );
+  });
+});
+
+describe('the SDK over the JSON protocol: a server whose messages cannot be read', () => {
+  /** A WebSocket server that answers the SDK's connect with `reply(id)`, then sends `after`. */
+  async function hostile(reply: (id: number) => string, after?: string): Promise<string> {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.once('listening', r));
+    closers.push(() => new Promise((r) => wss.close(r)));
+    wss.on('connection', (ws) => {
+      ws.send(Buffer.from([0, 0, 0, 1, 0xc1])); // binary: ignored by a JSON client
+      ws.on('message', (data) => {
+        const request = JSON.parse(String(data));
+        if (request.method !== 'connect') return;
+        ws.send(reply(request.id));
+        // Once the test has its error handler on the client.
+        if (after !== undefined) setTimeout(() => ws.send(after), 50);
+      });
+    });
+    return `ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`;
+  }
+
+  test('a broken connect reply fails the connect with 1001, no crash', async () => {
+    const url = await hostile(() => '{"id":1,"result":');
+    await assert.rejects(jsonClient(url), (e: PulseError) => e.code === 1001 && /JSON/.test(e.message));
+    const noClient = await hostile((id) => JSON.stringify({ id, result: { connected: true } }));
+    await assert.rejects(jsonClient(noClient), (e: PulseError) => e.code === 1001);
+  });
+
+  test('an unreadable push after connect: error 1001, then the connection closes', async () => {
+    const good = (id: number) =>
+      JSON.stringify({ id, result: { client: 'c1', version: 1, heartbeat: 25000 } });
+    for (const push of [
+      '{"method":"publication","params":{"channel":"x","data":"@@@","encoding":"base64"}}',
+      '{"method":"publication","params":{"channel":"x","data":1,"encoding":"hex"}}',
+      '{"method":"publication","params":{"data":1}}',
+      '[1,2]',
+    ]) {
+      const client = await jsonClient(await hostile(good, push));
+      assert.equal(client.connectionId, 'c1');
+      const errors = new Inbox<PulseError>();
+      client.onError(errors.push);
+      await client.closed;
+      assert.deepEqual(
+        errors.items.map((e) => e.code),
+        [1001],
+        push,
+      );
+    }
   });
 });
