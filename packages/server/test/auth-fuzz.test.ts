@@ -6,25 +6,14 @@ import { hashPassword } from '../src/auth/passwords.js';
 import { JsonClient, NativeTcp, SECRET, now, sign, token } from './auth-helpers.js';
 import { metricValue, scrape } from './helpers.js';
 import { type MqttHarness, RawMqtt, connectPacket, startMqtt } from './mqtt-helpers.js';
-
-/** A small deterministic generator, so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './seeded-random.js';
 
 const b64url = (value: unknown) =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 /** Garbage and near-misses: random text, mutated valid tokens, alg none, wrong claim types, huge ones. */
 async function badTokens(n: number, seed: number): Promise<string[]> {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(list: T[]) => list[Math.floor(random() * list.length)];
   const valid = await token('fuzz', ['a/#']);
   const fixed = [
@@ -126,7 +115,7 @@ describe('auth fuzz: garbage tokens and passwords', () => {
   });
 
   test('MQTT: every bad password (JWT-like or not, any user name) gets 0x86 (3.1.1: 4)', async () => {
-    const random = rng(99);
+    const random = seededRandom(99);
     const passwords: Buffer[] = [
       // (MQTT strings stop at 65535 bytes.)
       ...tokens

@@ -11,6 +11,7 @@ import type { Connection } from '../src/transport/connection.js';
 import { type Harness, Inbox, scrape, sleep, startServer, tcpClient, wsClient } from './helpers.js';
 import { JsonWs } from './json-ws.js';
 import { type MqttHarness, type TestClient, endAll, mqttClient, startMqtt, within } from './mqtt-helpers.js';
+import { seededRandom } from './seeded-random.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: API replies are checked field by field
 type Json = any;
@@ -650,18 +651,6 @@ describe('HTTP API: keys, bodies, routes', () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface RawReply {
   status: number;
   contentType: string;
@@ -699,7 +688,7 @@ function rawRequest(
 describe('HTTP API: fuzz', () => {
   test('thousands of random and mutated requests: every one a JSON answer under 500; a bystander keeps its messages', async () => {
     const seed = Number(process.env.PULSE_FUZZ_SEED ?? 20_240_611);
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const pick = <T>(list: readonly T[]): T => at(list, Math.floor(random() * list.length));
     const int = (n: number) => Math.floor(random() * n);
 

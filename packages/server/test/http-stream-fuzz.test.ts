@@ -4,21 +4,10 @@ import { after, before, test } from 'node:test';
 import { PulseClient, openHttpStream } from '@pulse/client';
 import { type Harness, Inbox, sleep, startServer, wsClient } from './helpers.js';
 import { type Answer, RawHttpStream, dribble, framed, post } from './http-stream-raw.js';
-
-/** A small seeded generator (mulberry32): a failing run can be repeated with its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './seeded-random.js';
 
 const SEED = Number(process.env.PULSE_FUZZ_SEED ?? Date.now() % 1_000_000);
-const random = rng(SEED);
+const random = seededRandom(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
 

@@ -26,6 +26,7 @@ import {
   tcpClient,
   wsClient,
 } from './helpers.js';
+import { seededRandom } from './seeded-random.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON replies are checked field by field
 type Json = any;
@@ -880,22 +881,10 @@ describe('JSON protocol: heartbeat and shutdown', () => {
   });
 });
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('JSON protocol: fuzz', () => {
   test('thousands of random and mutated requests: an error or a result for each, a bystander unaffected', async () => {
     const seed = Number(process.env.PULSE_FUZZ_SEED ?? 20240611);
-    const rand = prng(seed);
+    const rand = seededRandom(seed);
     const int = (n: number) => Math.floor(rand() * n);
     const pick = <T>(list: readonly T[]): T => at(list, int(list.length));
     const weird: unknown[] = [

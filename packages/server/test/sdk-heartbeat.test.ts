@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { DisconnectInfo, Publication } from '@pulse/client';
-import { startServer } from './helpers.js';
-import { TestProxy, next, pulse, until } from './sdk-helpers.js';
+import { next, proxiedPair, until } from './sdk-helpers.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -10,23 +9,10 @@ after(async () => {
 });
 
 test('a connection the network silently stops carrying (no FIN) is found dead by the heartbeat and replaced', async () => {
-  const h = await startServer({
-    heartbeat: { interval_ms: 200, timeout_ms: 600 },
-    history: [{ pattern: 'hb', size: 100 }],
-  } as never);
-  closers.push(() => h.stop());
-  const proxy = await TestProxy.start(Number(new URL(h.httpUrl).port));
-  closers.push(() => proxy.close());
-  const client = pulse(`ws://127.0.0.1:${proxy.port}/ws`, {
-    heartbeatGraceMs: 200,
-    pingTimeoutMs: 300,
-    minReconnectDelayMs: 50,
-    maxReconnectDelayMs: 100,
-  });
-  const direct = pulse(h.wsUrl);
-  closers.push(
-    () => client.close(),
-    () => direct.close(),
+  const { proxy, client, direct } = await proxiedPair(
+    { heartbeat: { interval_ms: 200, timeout_ms: 600 }, history: [{ pattern: 'hb', size: 100 }] } as never,
+    { heartbeatGraceMs: 200, pingTimeoutMs: 300 },
+    closers,
   );
   const seen: string[] = [];
   const s = client.subscribe('hb', (p: Publication) => seen.push(new TextDecoder().decode(p.payload)));

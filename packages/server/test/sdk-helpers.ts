@@ -5,12 +5,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pulse, type PulseOptions } from '@pulse/client';
 import WebSocket from 'ws';
-import { freePort, sleep } from './helpers.js';
+import { type DeepPartial, type Harness, freePort, sleep, startServer } from './helpers.js';
+import type { PulseConfig } from '../src/config/index.js';
 import { type PulseProcess, spawnPulse } from './pulse-process.js';
 
 /** A reconnecting client over the `ws` package; `url` is a ws:// URL. */
 export function pulse(url: string, options: PulseOptions = {}): Pulse {
   return new Pulse(url, { WebSocket: WebSocket as never, networkEvents: null, ...options });
+}
+
+/**
+ * A server, a TestProxy in front of it, a client through the proxy (to be cut) with short
+ * reconnect delays, and a client straight to the server; `closers` gets what closes them.
+ */
+export async function proxiedPair(
+  config: DeepPartial<PulseConfig>,
+  options: PulseOptions,
+  closers: (() => Promise<unknown>)[],
+): Promise<{ h: Harness; proxy: TestProxy; client: Pulse; direct: Pulse }> {
+  const h = await startServer(config);
+  closers.push(() => h.stop());
+  const proxy = await TestProxy.start(Number(new URL(h.httpUrl).port));
+  closers.push(() => proxy.close());
+  const client = pulse(`ws://127.0.0.1:${proxy.port}/ws`, {
+    minReconnectDelayMs: 50,
+    maxReconnectDelayMs: 100,
+    ...options,
+  });
+  const direct = pulse(h.wsUrl);
+  closers.push(
+    () => client.close(),
+    () => direct.close(),
+  );
+  return { h, proxy, client, direct };
 }
 
 /** Waits until `check()` is true (polling), or fails saying `what`. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Publication, SubscribedContext } from '@pulse/client';
 import { type Harness, freePort, startServer } from './helpers.js';
-import { KillablePulse, TestProxy, next, pulse, until } from './sdk-helpers.js';
+import { KillablePulse, TestProxy, next, proxiedPair, pulse, until } from './sdk-helpers.js';
 
 const text = (p: Publication) => new TextDecoder().decode(p.payload);
 const closers: (() => Promise<unknown>)[] = [];
@@ -128,18 +128,10 @@ describe('when recovery is impossible the subscription says recovered: false', (
   });
 
   test('more publications were missed than the history keeps (same epoch)', async () => {
-    const h = await startServer({ history: [{ pattern: 'small', size: 5 }] } as never);
-    closers.push(() => h.stop());
-    const proxy = await TestProxy.start(Number(new URL(h.httpUrl).port));
-    closers.push(() => proxy.close());
-    const client = pulse(`ws://127.0.0.1:${proxy.port}/ws`, {
-      minReconnectDelayMs: 50,
-      maxReconnectDelayMs: 100,
-    });
-    const direct = pulse(h.wsUrl);
-    closers.push(
-      () => client.close(),
-      () => direct.close(),
+    const { proxy, client, direct } = await proxiedPair(
+      { history: [{ pattern: 'small', size: 5 }] } as never,
+      {},
+      closers,
     );
     const seen: string[] = [];
     const s = client.subscribe('small', (p) => seen.push(text(p)));
@@ -171,18 +163,10 @@ describe('when recovery is impossible the subscription says recovered: false', (
   });
 
   test('what was missed within the history is recovered over the same server (recovered: true)', async () => {
-    const h = await startServer({ history: [{ pattern: 'kept', size: 100 }] } as never);
-    closers.push(() => h.stop());
-    const proxy = await TestProxy.start(Number(new URL(h.httpUrl).port));
-    closers.push(() => proxy.close());
-    const client = pulse(`ws://127.0.0.1:${proxy.port}/ws`, {
-      minReconnectDelayMs: 50,
-      maxReconnectDelayMs: 100,
-    });
-    const direct = pulse(h.wsUrl);
-    closers.push(
-      () => client.close(),
-      () => direct.close(),
+    const { proxy, client, direct } = await proxiedPair(
+      { history: [{ pattern: 'kept', size: 100 }] } as never,
+      {},
+      closers,
     );
     const seen: string[] = [];
     const s = client.subscribe('kept', (p) => seen.push(text(p)));

@@ -12,6 +12,7 @@ import {
   type PausableInput,
   ReaderBackpressure,
   type ReaderRoom,
+  currentInput,
 } from './publisher-pause.js';
 import type { TransportStats } from './transport-stats.js';
 
@@ -153,6 +154,28 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
   /** What the protocol parsers and session gates on this connection charge their held input to. */
   get inputBudget(): InputBudget {
     return this.env.inputBudget;
+  }
+
+  /**
+   * Bytes read from the peer: counted, stamped as activity, then parsed with this connection as
+   * the current input (the publisher that a slow reader of what they route may pause).
+   */
+  protected takeInput(chunk: Buffer): void {
+    this.stats.bytesIn += chunk.length;
+    if (this.limiter !== undefined) this.limiter.received(chunk.length);
+    this.touch();
+    if (this.closing) return;
+    currentInput.source = this;
+    try {
+      this.parseInput(chunk);
+    } finally {
+      currentInput.source = undefined;
+    }
+  }
+
+  /** The transport's own framing of what was read; these bytes already are native frames. */
+  protected parseInput(chunk: Buffer): void {
+    this.handler?.onBytes(chunk);
   }
 
   /** Stamps activity; called by the transports for every chunk received. */

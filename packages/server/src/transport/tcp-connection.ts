@@ -1,4 +1,3 @@
-import { currentInput } from './publisher-pause.js';
 import type { Socket } from 'node:net';
 import { MAX_HEADER_SIZE } from '@pulse/protocol';
 import { TCP_WIRE_SLOT } from '../encoding-slots.js';
@@ -29,16 +28,7 @@ export class TcpConnection extends Connection implements SocketOwner {
   }
 
   onSocketData(chunk: Buffer): void {
-    this.stats.bytesIn += chunk.length;
-    if (this.limiter !== undefined) this.limiter.received(chunk.length);
-    this.touch();
-    if (this.closing) return;
-    currentInput.source = this;
-    try {
-      this.handler?.onBytes(chunk);
-    } finally {
-      currentInput.source = undefined;
-    }
+    this.takeInput(chunk);
   }
 
   onSocketClosed(): void {

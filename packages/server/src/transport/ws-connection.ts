@@ -1,4 +1,3 @@
-import { currentInput } from './publisher-pause.js';
 import type { Socket } from 'node:net';
 import {
   CloseCode,
@@ -62,15 +61,11 @@ export class WsConnection extends Connection implements FrameParserHandler, Sock
   }
 
   onSocketData(chunk: Buffer): void {
-    this.stats.bytesIn += chunk.length;
-    if (this.limiter !== undefined) this.limiter.received(chunk.length);
-    this.touch();
-    currentInput.source = this;
-    try {
-      this.parser.push(chunk);
-    } finally {
-      currentInput.source = undefined;
-    }
+    this.takeInput(chunk);
+  }
+
+  protected override parseInput(chunk: Buffer): void {
+    this.parser.push(chunk);
   }
 
   override onSocketEnded(): void {

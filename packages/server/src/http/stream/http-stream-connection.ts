@@ -3,7 +3,6 @@ import { ErrorCode, LENGTH_PREFIX_BYTES, MAX_HEADER_SIZE, encodeFrame } from '@p
 import { SSE_WIRE_SLOT, TCP_WIRE_SLOT } from '../../encoding-slots.js';
 import type { NativeStats } from '../../native/native-stats.js';
 import { type CloseReason, Connection, type ConnectionEnv } from '../../transport/connection.js';
-import { currentInput } from '../../transport/publisher-pause.js';
 import { type Post, type PostLimits, PostInput, type PostTarget } from './post-input.js';
 
 /** `http_stream`: length-prefixed frames as over TCP; `sse`: one Server-Sent Event a frame. */
@@ -78,16 +77,7 @@ export class HttpStreamConnection extends Connection implements PostTarget {
 
   /** A POST body's bytes, as TcpConnection.onSocketData takes a socket's. */
   receive(chunk: Buffer): void {
-    this.stats.bytesIn += chunk.length;
-    if (this.limiter !== undefined) this.limiter.received(chunk.length);
-    this.touch();
-    if (this.closing) return;
-    currentInput.source = this;
-    try {
-      this.handler?.onBytes(chunk);
-    } finally {
-      currentInput.source = undefined;
-    }
+    this.takeInput(chunk);
   }
 
   cutInsideFrame(message: string): void {
