@@ -2,7 +2,8 @@ import type { ConnectedFrame } from '@pulse/protocol/frames';
 import { PulseClientError, PulseError } from './errors.js';
 import { subscriptionMatches } from './filter-match.js';
 import { FrameSplitter, encodeFrame } from './framing.js';
-import { type ClientTransport, type WebSocketConstructor, openWebSocket } from './transport.js';
+import type { ClientTransport, WebSocketConstructor } from './transport.js';
+import { type WebSocketProtocol, openWebSocketWith, webSocketConstructor } from './transports.js';
 
 export interface Publication {
   channel: string;
@@ -57,6 +58,8 @@ export interface PresenceEvent {
 export interface ClientOptions {
   /** WebSocket implementation; defaults to the global one (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
+  /** `connect()`: the native binary protocol (default) or the JSON protocol; the API is the same. */
+  protocol?: WebSocketProtocol;
   /** Sent in a `connect` frame after the socket opens. */
   token?: string;
   /** How long a request waits for its ack (ms). */
@@ -144,9 +147,8 @@ export class PulseClient {
   }
 
   static async connect(url: string, options: ClientOptions = {}): Promise<PulseClient> {
-    const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the "ws" package)');
-    return PulseClient.over(await openWebSocket(url, Ctor), options);
+    const Ctor = webSocketConstructor(options.WebSocket);
+    return PulseClient.over(await openWebSocketWith(url, Ctor, options.protocol), options);
   }
 
   /** Runs the client over an already open transport (e.g. `openTcp` from `@pulse/client/tcp`). */

@@ -26,5 +26,11 @@ export {
 } from './subscription.js';
 export { tokenExpiresAt } from './token-expiry.js';
 export { type ClientTransport, Inlet, type WebSocketConstructor, type WebSocketLike } from './transport.js';
-export { type TransportFactory, webSocketTransport } from './transports.js';
+export {
+  type TransportFactory,
+  type WebSocketProtocol,
+  jsonWebSocketTransport,
+  webSocketTransport,
+} from './transports.js';
+export { openJsonWebSocket } from './json-transport.js';
 export { type FetchLike, type HttpStreamOptions, openHttpStream } from './http-transport.js';

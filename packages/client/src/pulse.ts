@@ -18,14 +18,21 @@ import type { Publication } from './client.js';
 import { Subscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.js';
 import { TokenRefresher } from './token-expiry.js';
 import type { ClientTransport, WebSocketConstructor } from './transport.js';
-import { type TransportFactory, webSocketTransport } from './transports.js';
+import {
+  type TransportFactory,
+  type WebSocketProtocol,
+  jsonWebSocketTransport,
+  webSocketTransport,
+} from './transports.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
 export interface PulseOptions {
   /** WebSocket implementation for the default transport; defaults to the global one (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
-  /** Transports tried in order on every attempt; default `[webSocketTransport(options.WebSocket)]`. */
+  /** The default transport's protocol: `native` (default) or `json` (ignored with `transports`). */
+  protocol?: WebSocketProtocol;
+  /** Transports tried in order on every attempt; default a WebSocket of `protocol` with `options.WebSocket`. */
   transports?: TransportFactory[];
   /** A fixed token (sent in `connect`). */
   token?: string;
@@ -107,7 +114,7 @@ export class Pulse {
   private waitingForOnline = false;
   private unwatchNetwork: (() => void) | undefined;
   private readonly o: Required<
-    Omit<PulseOptions, 'WebSocket' | 'transports' | 'token' | 'getToken' | 'networkEvents'>
+    Omit<PulseOptions, 'WebSocket' | 'protocol' | 'transports' | 'token' | 'getToken' | 'networkEvents'>
   >;
 
   constructor(
@@ -127,7 +134,8 @@ export class Pulse {
       offline: options.offline ?? 'queue',
       maxOfflineQueue: options.maxOfflineQueue ?? 100,
     };
-    this.factories = options.transports ?? [webSocketTransport(options.WebSocket)];
+    const byDefault = options.protocol === 'json' ? jsonWebSocketTransport : webSocketTransport;
+    this.factories = options.transports ?? [byDefault(options.WebSocket)];
     this.queue = new OfflineQueue(this.o.maxOfflineQueue);
     this.presenceKeeper = new PresenceKeeper(
       () => this.live?.client,

@@ -47,7 +47,7 @@ type Handler<E> = { handle(ev: E): void }['handle'] | null;
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   onopen: Handler<unknown>;
   onmessage: Handler<{ data: unknown }>;

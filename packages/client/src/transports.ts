@@ -1,3 +1,4 @@
+import { openJsonWebSocket } from './json-transport.js';
 import { type ClientTransport, type WebSocketConstructor, openWebSocket } from './transport.js';
 
 /**
@@ -7,15 +8,32 @@ import { type ClientTransport, type WebSocketConstructor, openWebSocket } from '
  */
 export type TransportFactory = (url: string) => Promise<ClientTransport>;
 
+/** The protocol spoken on a WebSocket: native MessagePack frames (default) or JSON text messages. */
+export type WebSocketProtocol = 'native' | 'json';
+
+/** `Ctor`, else the global WebSocket; throws when there is neither. */
+export function webSocketConstructor(Ctor?: WebSocketConstructor): WebSocketConstructor {
+  const WebSocket = Ctor ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!WebSocket)
+    throw new Error('no WebSocket implementation: pass options.WebSocket (e.g. the "ws" package)');
+  return WebSocket;
+}
+
+/** Opens a WebSocket speaking `protocol` (see openWebSocket, openJsonWebSocket). */
+export function openWebSocketWith(
+  url: string,
+  Ctor: WebSocketConstructor,
+  protocol: WebSocketProtocol = 'native',
+): Promise<ClientTransport> {
+  return protocol === 'json' ? openJsonWebSocket(url, Ctor) : openWebSocket(url, Ctor);
+}
+
 /** WebSocket with the native binary protocol; `Ctor` defaults to the global WebSocket. */
 export function webSocketTransport(Ctor?: WebSocketConstructor): TransportFactory {
-  return (url) => {
-    const WebSocket = Ctor ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WebSocket) {
-      return Promise.reject(
-        new Error('no WebSocket implementation: pass options.WebSocket (e.g. the "ws" package)'),
-      );
-    }
-    return openWebSocket(url, WebSocket);
-  };
+  return async (url) => openWebSocket(url, webSocketConstructor(Ctor));
+}
+
+/** WebSocket with the JSON protocol (docs/PROTOCOL.md, "JSON protocol"); `Ctor` as above. */
+export function jsonWebSocketTransport(Ctor?: WebSocketConstructor): TransportFactory {
+  return async (url) => openJsonWebSocket(url, webSocketConstructor(Ctor));
 }

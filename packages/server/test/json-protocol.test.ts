@@ -287,6 +287,10 @@ describe('JSON protocol: errors', () => {
       ['{"id":9,"method":"publish","params":{"channel":"","data":1}}', 9],
       ['{"id":9,"method":"publish","params":{"channel":"a/+","data":1}}', 9],
       ['{"id":9,"method":"publish","params":{"channel":"é","data":1}}', 9],
+      ['{"id":9,"method":"publish","params":{"channel":"a","data":"AAEC","encoding":"hex"}}', 9],
+      ['{"id":9,"method":"publish","params":{"channel":"a","data":[1],"encoding":"base64"}}', 9],
+      ['{"id":9,"method":"publish","params":{"channel":"a","data":"AAE","encoding":"base64"}}', 9],
+      ['{"id":9,"method":"publish","params":{"channel":"a","data":"A A=","encoding":"base64"}}', 9],
       ['{"id":10,"method":"history","params":{"channel":"chat:x","limit":0}}', 10],
       ['{"id":10,"method":"history","params":{"channel":"chat:x","limit":1001}}', 10],
       ['{"id":10,"method":"history","params":{"channel":"chat:x","limit":"5"}}', 10],
@@ -336,6 +340,14 @@ describe('JSON protocol: errors', () => {
     assert.deepEqual(await c.ok('publish', { channel: 'big', data: 'x'.repeat(max - 2) }), {});
     assert.equal((await c.waitPublications('big', 1))[0].params.data.length, max - 2);
     assert.equal(await c.code('publish', { channel: 'big', data: 'x'.repeat(max - 1) }), 413);
+    // base64: the decoded bytes count.
+    const b64 = (n: number) => ({
+      channel: 'big',
+      data: Buffer.alloc(n, 7).toString('base64'),
+      encoding: 'base64',
+    });
+    assert.deepEqual(await c.ok('publish', b64(max)), {});
+    assert.equal(await c.code('publish', b64(max + 1)), 413);
     const huge = await c.raw(
       JSON.stringify({ id: 5, method: 'ping', params: { pad: 'y'.repeat(5 * max + 70_000) } }),
     );
@@ -692,6 +704,33 @@ describe('JSON protocol: across protocols', () => {
     // The payload's JSON text is embedded as published: big integers are not rounded on the wire.
     assert.ok(
       json.rawTexts.some((t) => t.includes('"data":{"big": 123456789012345678901234567890, "s": "ü"}')),
+    );
+    await native.close();
+    json.close();
+  });
+
+  test('a JSON publish with encoding base64 publishes the bytes it encodes, exactly', async () => {
+    const native = await wsClient(h);
+    const nativeInbox = new Inbox<NativePublication>();
+    await native.subscribe('x:b64', nativeInbox.push);
+    const json = await JsonWs.open(h.wsUrl);
+    await json.ok('subscribe', { channel: 'x:b64' });
+    const bytes = [Buffer.from([0, 1, 2, 255]), Buffer.from('plain text'), Buffer.alloc(0)];
+    for (const b of bytes) {
+      assert.deepEqual(
+        await json.ok('publish', { channel: 'x:b64', data: b.toString('base64'), encoding: 'base64' }),
+        {},
+      );
+    }
+    const got = await nativeInbox.waitFor(3);
+    assert.deepEqual(
+      got.map((p) => Buffer.from(p.payload).toString('hex')),
+      bytes.map((b) => b.toString('hex')),
+    );
+    const pushed = (await json.waitPublications('x:b64', 3)).map((p) => p.params.data);
+    assert.deepEqual(
+      pushed,
+      bytes.map((b) => b.toString('base64')),
     );
     await native.close();
     json.close();

@@ -54,7 +54,15 @@ export type JsonRequest =
   | { method: 'connect'; id: JsonId; token: string | undefined }
   | { method: 'subscribe'; id: JsonId; channel: string; recover: Position | undefined }
   | { method: 'unsubscribe'; id: JsonId; channel: string }
-  | { method: 'publish'; id: JsonId; channel: string; data: unknown; event: string | undefined }
+  | {
+      method: 'publish';
+      id: JsonId;
+      channel: string;
+      data: unknown;
+      event: string | undefined;
+      /** `encoding: "base64"`: `data` is the payload's bytes in base64, not JSON to publish as text. */
+      base64: boolean;
+    }
   | { method: 'presence'; id: JsonId; channel: string }
   | { method: 'presence_join'; id: JsonId; channel: string; data: PresenceData | undefined }
   | { method: 'presence_leave'; id: JsonId; channel: string }
@@ -155,6 +163,20 @@ function presenceDataOf(raw: unknown, method: string, required: boolean): Presen
   return raw;
 }
 
+/** Standard base64 with padding, nothing else (Buffer's decoder would skip any other character). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** True for `encoding: "base64"` with a base64 string `data`; a publish without `encoding` is JSON. */
+function base64Of(params: Fields): boolean {
+  const encoding = params.encoding;
+  if (encoding === undefined || encoding === null) return false;
+  if (encoding !== 'base64') throw new BadParam('publish: "encoding" must be "base64"');
+  if (typeof params.data !== 'string' || !BASE64.test(params.data)) {
+    throw new BadParam('publish: with "encoding": "base64", "data" must be a base64 string');
+  }
+  return true;
+}
+
 function optionalString(params: Fields, key: string, method: string): string | undefined {
   const value = params[key];
   if (value === undefined || value === null) return undefined;
@@ -180,7 +202,8 @@ function requestOf(method: JsonMethod, id: JsonId, params: Fields): JsonRequest 
     case 'publish': {
       const channel = channelOf(params, method);
       if (!Object.hasOwn(params, 'data')) throw new BadParam('publish: "data" is required');
-      return { method, id, channel, data: params.data, event: optionalString(params, 'event', method) };
+      const event = optionalString(params, 'event', method);
+      return { method, id, channel, data: params.data, event, base64: base64Of(params) };
     }
     case 'presence_join':
       return {

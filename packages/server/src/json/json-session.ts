@@ -268,7 +268,7 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
         return this.reply(r.id, '{}');
       }
       case 'publish':
-        return this.publish(r.id, r.channel, r.data, r.event);
+        return this.publish(r.id, r.channel, r.data, r.event, r.base64);
       case 'presence': {
         const sync = channels.presenceSync(r.channel, this.ctx.maxOutboundBytes);
         if (sync instanceof Refusal) return this.refuse(r.id, sync);
@@ -292,9 +292,20 @@ export class JsonSession implements Subscriber, ConnectionHandler, TextHandler, 
     }
   }
 
-  /** `data` goes out as its compact JSON text, UTF-8 (docs/PROTOCOL.md, "Payloads across protocols"). */
-  private publish(id: JsonId, channel: string, data: unknown, event: string | undefined): void {
-    const payload = Buffer.from(JSON.stringify(data), 'utf8');
+  /**
+   * `data` goes out as its compact JSON text, UTF-8, or with `base64` as the bytes it encodes
+   * (docs/PROTOCOL.md, "Payloads across protocols").
+   */
+  private publish(
+    id: JsonId,
+    channel: string,
+    data: unknown,
+    event: string | undefined,
+    base64: boolean,
+  ): void {
+    const payload = base64
+      ? Buffer.from(data as string, 'base64')
+      : Buffer.from(JSON.stringify(data), 'utf8');
     if (payload.length > this.ctx.maxMessageSize) {
       return this.sendError(
         id,
