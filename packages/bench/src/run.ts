@@ -188,7 +188,7 @@ async function runTarget(
           case 'c2':
             return await runIdle(ctx, {
               connections: o.idleConnections,
-              settleMs: 2000,
+              settleMs: o.quick ? 3000 : 15_000,
               freshMs: o.quick ? 3000 : 15_000,
             });
           case 'm1':

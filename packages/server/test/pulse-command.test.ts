@@ -23,7 +23,7 @@ function execArgvOf(stderr: string): string[] | undefined {
   return line === undefined ? undefined : (JSON.parse(line.slice('execArgv '.length)) as string[]);
 }
 
-test('through a bin link: the command starts node with --max-semi-space-size=4 and passes its arguments', () => {
+test('through a bin link: the command starts node with --max-semi-space-size=8 and passes its arguments', () => {
   const link = join(dir, 'pulse');
   symlinkSync(BIN, link);
   const p = spawnSync(link, ['--version'], {
@@ -32,7 +32,7 @@ test('through a bin link: the command starts node with --max-semi-space-size=4 a
   });
   assert.equal(p.status, 0, p.stderr);
   assert.equal(p.stdout.trim(), `pulse ${VERSION}`);
-  assert.ok(execArgvOf(p.stderr)?.includes('--max-semi-space-size=4'), p.stderr);
+  assert.ok(execArgvOf(p.stderr)?.includes('--max-semi-space-size=8'), p.stderr);
 });
 
 /** Whether this process may make a mount namespace (root, with unshare). */
@@ -60,6 +60,6 @@ test(
     );
     assert.equal(p.status, 0, p.stderr);
     assert.equal(p.stdout.trim(), `pulse ${VERSION}`);
-    assert.ok(execArgvOf(p.stderr)?.includes('--max-semi-space-size=4'), p.stderr);
+    assert.ok(execArgvOf(p.stderr)?.includes('--max-semi-space-size=8'), p.stderr);
   },
 );
