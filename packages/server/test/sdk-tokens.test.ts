@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { DisconnectInfo, Publication } from '@pulse/client';
+import type { DisconnectInfo, Publication, Pulse, PulseError } from '@pulse/client';
 import { SECRET, now, sign } from './auth-helpers.js';
 import { type Harness, sleep, startServer } from './helpers.js';
 import { next, pulse, until } from './sdk-helpers.js';
@@ -107,6 +107,33 @@ describe('tokens', () => {
     await assert.rejects(queued, { name: 'PulseClientError', kind: 'closed' });
     await sleep(400);
     assert.deepEqual([calls, attempts], [1, 1]);
+  });
+
+  test('an error without a request id that comes while a refresh waits (a refused publish without ack) does not end the connection', async () => {
+    let calls = 0;
+    const client: Pulse = pulse(h.wsUrl, {
+      ...fast,
+      tokenRefreshMarginMs: 1000,
+      getToken: () => {
+        // The refresh: a publish the token forbids goes out just before the new token, so its
+        // error (id 0) arrives while the refresh waits for `connected`.
+        if (++calls === 2) void client.publish('not-allowed', 'x', { ack: false });
+        return sign({ sub: 'gil', exp: now() + 3, channels: ['tok/#'] });
+      },
+    });
+    closers.push(() => client.close());
+    const disconnects: DisconnectInfo[] = [];
+    client.on('disconnected', (d) => disconnects.push(d));
+    const errors: number[] = [];
+    client.on('error', (e) => errors.push((e as PulseError).code));
+    client.connect();
+    await until(() => client.state === 'connected', 'connected');
+    const id = client.connectionId;
+    await until(() => calls >= 2, 'the refresh', 4000);
+    await sleep(500);
+    assert.deepEqual(disconnects, [], 'never disconnected');
+    assert.equal(client.connectionId, id, 'the same connection');
+    assert.deepEqual(errors, [1004], 'the refused publish is an error event');
   });
 
   test('a fixed token without getToken: its expiry on a live connection is terminal', async () => {
