@@ -185,7 +185,13 @@ export class Pulse {
     const client = this.live?.client;
     this.stop({ reason: 'closed', message: 'close() was called' });
     if (client) {
-      await Promise.race([client.closed, new Promise((r) => setTimeout(r, 1000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const gaveUp = new Promise((r) => {
+        timer = setTimeout(r, 1000);
+      });
+      await Promise.race([client.closed, gaveUp]);
+      // Not left running: it would keep a Node process alive a second after close().
+      clearTimeout(timer);
       client.drop(1000, 'closed');
     }
   }
