@@ -109,6 +109,25 @@ describe('tokens', () => {
     assert.deepEqual([calls, attempts], [1, 1]);
   });
 
+  test('a getToken that never answers is given up after connectTimeoutMs (token_unavailable), then tried again', async () => {
+    let calls = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      connectTimeoutMs: 300,
+      getToken: () =>
+        ++calls === 1 ? new Promise<string>(() => {}) : sign({ sub: 'fay', exp: now() + 3600 }),
+    });
+    closers.push(() => client.close());
+    const lost = next<DisconnectInfo>((f) => client.on('disconnected', f));
+    const connected = next((f) => client.on('connected', f));
+    client.connect();
+    const info = await lost;
+    assert.equal(info.reason, 'token_unavailable');
+    assert.match(info.message, /did not answer within 300 ms/);
+    await connected;
+    assert.equal(calls, 2);
+  });
+
   test('an error without a request id that comes while a refresh waits (a refused publish without ack) does not end the connection', async () => {
     let calls = 0;
     const client: Pulse = pulse(h.wsUrl, {
