@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { DisconnectInfo, Publication, Pulse, PulseError } from '@pulse/client';
 import { SECRET, now, sign } from './auth-helpers.js';
 import { type Harness, sleep, startServer } from './helpers.js';
@@ -153,6 +156,45 @@ describe('tokens', () => {
     assert.deepEqual(disconnects, [], 'never disconnected');
     assert.equal(client.connectionId, id, 'the same connection');
     assert.deepEqual(errors, [1004], 'the refused publish is an error event');
+  });
+
+  test('a device clock minutes ahead does not make every fresh token look expired: no refresh loop', async () => {
+    // The client runs in a process of its own whose clock is 5 minutes fast; the tokens are
+    // right by the server's clock (valid 60 s), with and without `iat`.
+    const script = `
+      import { SignJWT } from 'jose';
+      import WebSocket from 'ws';
+      const realNow = Date.now;
+      const key = new TextEncoder().encode(process.env.SECRET);
+      const sign = (iat) => {
+        const t = Math.floor(realNow() / 1000);
+        return new SignJWT({ sub: 'skew', exp: t + 60, ...(iat ? { iat: t } : {}) })
+          .setProtectedHeader({ alg: 'HS256' })
+          .sign(key);
+      };
+      Date.now = () => realNow() + 5 * 60_000;
+      const { Pulse } = await import('@pulse/client');
+      const counts = {};
+      for (const iat of [true, false]) {
+        counts[iat] = 0;
+        const getToken = () => (counts[iat]++, sign(iat));
+        const p = new Pulse(process.env.PULSE_URL, { WebSocket, networkEvents: null, getToken });
+        p.connect();
+      }
+      await new Promise((r) => setTimeout(r, 2500));
+      console.log(JSON.stringify(counts));
+      process.exit(0);
+    `;
+    const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+    const ran = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repo,
+      env: { ...process.env, PULSE_URL: h.wsUrl, SECRET },
+      timeout: 20_000,
+    });
+    const counts = JSON.parse(ran.stdout) as Record<string, number>;
+    // One token to connect; the next one is due in about 50 s (with iat) or at the server's
+    // `token expired` (without), not every 100 ms.
+    assert.deepEqual(counts, { true: 1, false: 1 });
   });
 
   test('a fixed token without getToken: its expiry on a live connection is terminal', async () => {
