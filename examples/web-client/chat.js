@@ -12,7 +12,7 @@ const name = params.get('name') ?? `guest-${Math.random().toString(36).slice(2, 
 const httpBase = new URL(server.replace(/^ws/, 'http')).origin;
 const TRANSPORTS = ['websocket', 'http'];
 
-const http = () => openHttpStream(httpBase);
+const http = (_url, signal) => openHttpStream(httpBase, { signal });
 // Reconnect delays may be given (the defaults are 500 ms and 20 s).
 const delays = Object.fromEntries(
   ['minReconnectDelayMs', 'maxReconnectDelayMs']

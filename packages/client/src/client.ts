@@ -77,6 +77,13 @@ interface Pending {
 const PRESENCE_ACTIONS = ['join', 'leave', 'update'] as const;
 
 /**
+ * What a refused `connect` gets (1003, or 1011 when the auth hook failed). While a token
+ * refresh waits for its answer, other errors without a request id (a refused publish sent
+ * without ack, say) are not its answer.
+ */
+const CONNECT_REFUSALS: ReadonlySet<number> = new Set([1003, 1011]);
+
+/**
  * A Pulse client for the native protocol, over WebSocket (browsers and Node) or raw TCP
  * (Node, via `@pulse/client/tcp`). Requests return promises settled by the server's ack or error.
  */
@@ -425,7 +432,8 @@ export class PulseClient {
         return;
       case 'error': {
         const error = new PulseError(frame.code as number, frame.message as string);
-        if (!frame.id && this.connectedWaiter !== undefined) {
+        const refused = this.connectionId === '' || CONNECT_REFUSALS.has(error.code);
+        if (!frame.id && this.connectedWaiter !== undefined && refused) {
           this.connectedWaiter = undefined;
           this.connectFailed?.(error);
           this.transport.close();

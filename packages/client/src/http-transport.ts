@@ -36,6 +36,11 @@ export interface HttpStreamOptions {
   credentials?: 'omit' | 'same-origin' | 'include';
   /** Largest POST body this client sends; keep it within the server's limits.max_http_body_bytes. */
   maxBodyBytes?: number;
+  /**
+   * Gives the opening up (the GET is aborted and the promise rejects); once open, the session
+   * is the transport's to close. `Pulse` hands its factories one (TransportFactory).
+   */
+  signal?: AbortSignal;
 }
 
 const SESSION_HEADER = 'pulse-session';
@@ -56,29 +61,40 @@ export async function openHttpStream(url: string, options: HttpStreamOptions = {
   const base = url.replace(/\/+$/, '');
   const sse = options.format === 'sse';
   const aborter = new AbortController();
-  const res = await fetchFn(`${base}/connection/${sse ? 'sse' : 'stream'}`, {
-    method: 'GET',
-    headers: { ...options.headers, accept: sse ? 'text/event-stream' : 'application/octet-stream' },
-    signal: aborter.signal,
-    cache: 'no-store',
-    credentials: options.credentials,
-  });
-  if (!res.ok || res.body === null) {
-    throw new Error(`cannot open the HTTP stream at ${base}: HTTP ${res.status} ${await res.text()}`);
+  const giveUp = () => aborter.abort();
+  options.signal?.addEventListener('abort', giveUp, { once: true });
+  try {
+    if (options.signal?.aborted) throw new Error('the opening of the HTTP stream was aborted');
+    const res = await fetchFn(`${base}/connection/${sse ? 'sse' : 'stream'}`, {
+      method: 'GET',
+      headers: { ...options.headers, accept: sse ? 'text/event-stream' : 'application/octet-stream' },
+      signal: aborter.signal,
+      cache: 'no-store',
+      credentials: options.credentials,
+    });
+    if (!res.ok || res.body === null) {
+      throw new Error(`cannot open the HTTP stream at ${base}: HTTP ${res.status} ${await res.text()}`);
+    }
+    const link = new HttpLink(fetchFn, `${base}/connection/send`, aborter, options);
+    const reader = res.body.getReader();
+    const decode = sse ? new SseDecoder(link) : undefined;
+    const header = res.headers.get(SESSION_HEADER);
+    if (header !== null) link.sessionId = header;
+    // Without the header (a proxy dropped it), an SSE stream says its session in its first event.
+    while (link.sessionId === undefined) {
+      const { done, value } = await reader.read();
+      if (done || decode === undefined) throw new Error('the HTTP stream names no session');
+      if (value) decode.push(value);
+    }
+    void link.pump(reader, decode);
+    return link.transport;
+  } catch (err) {
+    // Not left open: the server would keep the session until its heartbeat timeout.
+    aborter.abort();
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', giveUp);
   }
-  const link = new HttpLink(fetchFn, `${base}/connection/send`, aborter, options);
-  const reader = res.body.getReader();
-  const decode = sse ? new SseDecoder(link) : undefined;
-  const header = res.headers.get(SESSION_HEADER);
-  if (header !== null) link.sessionId = header;
-  // Without the header (a proxy dropped it), an SSE stream says its session in its first event.
-  while (link.sessionId === undefined) {
-    const { done, value } = await reader.read();
-    if (done || decode === undefined) throw new Error('the HTTP stream names no session');
-    if (value) decode.push(value);
-  }
-  void link.pump(reader, decode);
-  return link.transport;
 }
 
 /** One session: the stream read into the inlet, the sends posted in order. */

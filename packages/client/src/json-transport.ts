@@ -1,6 +1,6 @@
 import { encodeFrame } from './framing.js';
 import { JsonBridge } from './json-bridge.js';
-import { type ClientTransport, Inlet, type WebSocketConstructor } from './transport.js';
+import { type ClientTransport, Inlet, type WebSocketConstructor, closeOnAbort } from './transport.js';
 
 /**
  * Opens a WebSocket speaking the JSON protocol (docs/PROTOCOL.md, "JSON protocol") and
@@ -8,10 +8,15 @@ import { type ClientTransport, Inlet, type WebSocketConstructor } from './transp
  * JsonBridge), so `PulseClient.over` and `Pulse` run over it unchanged. Binary messages (the
  * native `connected` and pings every `/ws` socket gets) are ignored.
  */
-export function openJsonWebSocket(url: string, Ctor: WebSocketConstructor): Promise<ClientTransport> {
+export function openJsonWebSocket(
+  url: string,
+  Ctor: WebSocketConstructor,
+  signal?: AbortSignal,
+): Promise<ClientTransport> {
   return new Promise((resolve, reject) => {
     const ws = new Ctor(url);
     ws.binaryType = 'arraybuffer';
+    const opened = closeOnAbort(ws, signal);
     const inlet = new Inlet();
     const bridge = new JsonBridge(
       (text) => ws.send(text),
@@ -31,7 +36,10 @@ export function openJsonWebSocket(url: string, Ctor: WebSocketConstructor): Prom
         });
       },
     };
-    ws.onopen = () => resolve(transport);
+    ws.onopen = () => {
+      opened();
+      resolve(transport);
+    };
     ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
     ws.onmessage = (ev) => {
       if (failed || typeof ev.data !== 'string') return;

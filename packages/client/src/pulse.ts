@@ -17,13 +17,14 @@ import { PresenceKeeper } from './presence-keeper.js';
 import type { Publication } from './client.js';
 import { Subscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.js';
 import { TokenRefresher } from './token-expiry.js';
-import type { ClientTransport, WebSocketConstructor } from './transport.js';
+import type { WebSocketConstructor } from './transport.js';
 import {
   type TransportFactory,
   type WebSocketProtocol,
   jsonWebSocketTransport,
   webSocketTransport,
 } from './transports.js';
+import { within } from './within.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -111,6 +112,8 @@ export class Pulse {
   /** `token expired` refusals in a row: the second is terminal. */
   private expiredRefusals = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborted by `stop()`: what an attempt is waiting for (getToken, a transport opening) is given up. */
+  private stopping = new AbortController();
   private waitingForOnline = false;
   private unwatchNetwork: (() => void) | undefined;
   private readonly o: Required<
@@ -185,7 +188,13 @@ export class Pulse {
     const client = this.live?.client;
     this.stop({ reason: 'closed', message: 'close() was called' });
     if (client) {
-      await Promise.race([client.closed, new Promise((r) => setTimeout(r, 1000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const gaveUp = new Promise((r) => {
+        timer = setTimeout(r, 1000);
+      });
+      await Promise.race([client.closed, gaveUp]);
+      // Not left running: it would keep a Node process alive a second after close().
+      clearTimeout(timer);
       client.drop(1000, 'closed');
     }
   }
@@ -279,11 +288,17 @@ export class Pulse {
 
   private async attempt(): Promise<void> {
     const run = ++this.run;
+    const stop = this.stopping.signal;
     this.setState('connecting');
     this.events.emit('connecting', { attempt: this.failures + 1 });
     let token: string | undefined;
+    const getToken = this.options.getToken;
+    const ms = this.o.connectTimeoutMs;
     try {
-      token = this.options.getToken ? await this.options.getToken() : this.options.token;
+      // Bounded: a getToken that never answers would leave the client connecting for good.
+      token = getToken
+        ? await within(() => getToken(), ms, `getToken did not answer within ${ms} ms`, stop)
+        : this.options.token;
     } catch (err) {
       if (run !== this.run) return;
       this.events.emit('error', err as Error);
@@ -296,7 +311,7 @@ export class Pulse {
     if (run !== this.run) return;
     let opened: { client: PulseClient; index: number };
     try {
-      opened = await this.open(token);
+      opened = await this.open(token, stop);
     } catch (err) {
       if (run !== this.run) return;
       this.failed(classify(err), true);
@@ -310,11 +325,23 @@ export class Pulse {
   }
 
   /** Tries each transport in turn; a refusal by the server (it answered) is not worth another transport. */
-  private async open(token: string | undefined): Promise<{ client: PulseClient; index: number }> {
+  private async open(
+    token: string | undefined,
+    stop: AbortSignal,
+  ): Promise<{ client: PulseClient; index: number }> {
     let last: unknown = new Error('no transports');
+    const ms = this.o.connectTimeoutMs;
     for (const [index, factory] of this.factories.entries()) {
       try {
-        const transport = await openWithin(factory(this.url), this.o.connectTimeoutMs, this.url);
+        // Given up (too late, or close()): the factory is told to let go of what it was
+        // opening, and a transport that opens anyway is closed.
+        const transport = await within(
+          (signal) => factory(this.url, signal),
+          ms,
+          `cannot open ${this.url} within ${ms} ms`,
+          stop,
+          (late) => late.close(),
+        );
         const client = await PulseClient.over(transport, {
           token,
           requestTimeoutMs: this.o.requestTimeoutMs,
@@ -458,6 +485,8 @@ export class Pulse {
   private stop(info: DisconnectInfo): void {
     if (this.state === 'closed') return;
     this.run++;
+    this.stopping.abort();
+    this.stopping = new AbortController();
     clearTimeout(this.reconnectTimer);
     this.unwatchNetwork?.();
     this.unwatchNetwork = undefined;
@@ -526,26 +555,4 @@ export class Pulse {
     this.state = state;
     this.events.emit('state', { state, previous });
   }
-}
-
-/** Awaits `opening` for at most `ms`; a transport that opens too late is closed. */
-function openWithin(opening: Promise<ClientTransport>, ms: number, url: string): Promise<ClientTransport> {
-  return new Promise((resolve, reject) => {
-    let late = false;
-    const timer = setTimeout(() => {
-      late = true;
-      reject(new PulseClientError('timeout', `cannot open ${url} within ${ms} ms`));
-    }, ms);
-    opening.then(
-      (transport) => {
-        clearTimeout(timer);
-        if (late) transport.close();
-        else resolve(transport);
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }

@@ -4,6 +4,11 @@
  * the token is not a JWT or has no numeric `exp`.
  */
 export function tokenExpiresAt(token: string): number | undefined {
+  return tokenTimes(token)?.expiresAt;
+}
+
+/** `exp` and, when the token has one, `iat` of a JWT (epoch ms), read as tokenExpiresAt does. */
+export function tokenTimes(token: string): { expiresAt: number; issuedAt?: number } | undefined {
   const part = token.split('.')[1];
   if (part === undefined || part.length === 0 || part.length > 16_384) return undefined;
   try {
@@ -11,12 +16,15 @@ export function tokenExpiresAt(token: string): number | undefined {
     const text = new TextDecoder().decode(
       Uint8Array.from(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '=')), (c) => c.charCodeAt(0)),
     );
-    const exp = (JSON.parse(text) as { exp?: unknown }).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+    const { exp, iat } = JSON.parse(text) as { exp?: unknown; iat?: unknown };
+    if (!isTime(exp)) return undefined;
+    return isTime(iat) ? { expiresAt: exp * 1000, issuedAt: iat * 1000 } : { expiresAt: exp * 1000 };
   } catch {
     return undefined;
   }
 }
+
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /**
  * How long to wait before refreshing a token expiring at `expiresAt`: `marginMs` before it,
@@ -47,11 +55,22 @@ export class TokenRefresher {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  /** Plans the refresh of `token` (nothing when it carries no `exp`). */
+  /** Plans the refresh of `token`, which the server has just accepted (nothing when it carries no `exp`). */
   schedule(token: string): void {
-    const expiresAt = tokenExpiresAt(token);
-    if (expiresAt === undefined) return;
-    this.wait(Math.min(refreshDelay(expiresAt, this.marginMs), 2 ** 31 - 1));
+    const times = tokenTimes(token);
+    if (times === undefined) return;
+    let expiresAt = times.expiresAt;
+    const now = Date.now();
+    if (expiresAt <= now) {
+      // Accepted, yet expired by this device's clock: the clock is ahead of the server's.
+      // Refreshing now would do the same with every new token, ten times a second. The
+      // token's own lifetime (exp - iat, on the issuer's clock) says when to refresh it;
+      // without `iat`, the server's `token expired` close brings one reconnect with a new one.
+      const { issuedAt } = times;
+      if (issuedAt === undefined || issuedAt >= expiresAt) return;
+      expiresAt = now + (expiresAt - issuedAt);
+    }
+    this.wait(Math.min(refreshDelay(expiresAt, this.marginMs, now), 2 ** 31 - 1));
   }
 
   stop(): void {

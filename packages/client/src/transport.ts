@@ -57,18 +57,37 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
-/** Opens a WebSocket and resolves once it is open. */
-export function openWebSocket(url: string, Ctor: WebSocketConstructor): Promise<ClientTransport> {
+/**
+ * Closes `ws` when `signal` aborts before it is open (a handshake nobody waits for any more
+ * would hold its socket until the server answered, if ever); returns what stops watching.
+ */
+export function closeOnAbort(ws: WebSocketLike, signal: AbortSignal | undefined): () => void {
+  if (signal === undefined) return () => {};
+  const onAbort = () => ws.close();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/** Opens a WebSocket and resolves once it is open; `signal` gives the opening up. */
+export function openWebSocket(
+  url: string,
+  Ctor: WebSocketConstructor,
+  signal?: AbortSignal,
+): Promise<ClientTransport> {
   return new Promise((resolve, reject) => {
     const ws = new Ctor(url);
     ws.binaryType = 'arraybuffer';
+    const opened = closeOnAbort(ws, signal);
     const inlet = new Inlet();
     const transport: ClientTransport = {
       send: (bytes) => ws.send(bytes),
       close: () => ws.close(1000),
       attach: (onBytes, onClose) => inlet.attach(onBytes, onClose),
     };
-    ws.onopen = () => resolve(transport);
+    ws.onopen = () => {
+      opened();
+      resolve(transport);
+    };
     ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
     ws.onmessage = (ev) => {
       const data = ev.data;

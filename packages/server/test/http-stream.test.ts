@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type Publication, PulseClient, PulseError, openHttpStream } from '@pulse/client';
 import type { Frame } from '@pulse/protocol';
@@ -16,6 +18,7 @@ import {
   wsClient,
 } from './helpers.js';
 import { RawHttpStream, dribble, framed, post } from './http-stream-raw.js';
+import { until } from './sdk-helpers.js';
 
 const HISTORY = [{ pattern: 'chat:*', size: 1000, ttl_ms: 0 }];
 const text = (p: Publication) => Buffer.from(p.payload).toString();
@@ -218,6 +221,25 @@ describe('HTTP streaming: auth, errors and limits', () => {
     assert.equal(h.server.connectionCount, before - 1);
     assert.equal((await s.post(framed({ type: 'ping' }))).status, 404);
     await watcher.close();
+  });
+
+  test('a stream GET pipelined behind another on one socket opens no session, and none outlives the socket', async () => {
+    const before = h.server.connectionCount;
+    const socket = connect(Number(new URL(h.httpUrl).port), '127.0.0.1');
+    socket.on('error', () => {});
+    let answer = '';
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    const get = 'GET /connection/stream HTTP/1.1\r\nhost: x\r\n\r\n';
+    socket.write(get + get);
+    await until(() => answer.includes('pulse-session'), 'the first stream');
+    await sleep(100);
+    // The second response could only be written after the first, endless, one.
+    assert.equal(h.server.connectionCount, before + 1, 'one session for the socket');
+    socket.destroy();
+    await once(socket, 'close');
+    await until(() => h.server.connectionCount === before, 'every session of the socket to end', 2000);
   });
 
   test('metrics: connections by transport http_stream and sse', async () => {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { DisconnectInfo, Publication } from '@pulse/client';
 import { type Harness, sleep, startServer } from './helpers.js';
 import { TestProxy, next, pulse, until } from './sdk-helpers.js';
@@ -120,6 +123,36 @@ describe('stopping', () => {
     assert.equal(attempts, after, 'no attempt after close()');
     assert.equal(client.state, 'closed');
     proxy.refusing = false;
+  });
+
+  test('once close() has resolved nothing keeps a Node process alive: it exits at once', async () => {
+    const script = `
+      import { Pulse } from '@pulse/client';
+      import WebSocket from 'ws';
+      const pulse = new Pulse(process.env.PULSE_URL, { WebSocket, networkEvents: null });
+      pulse.subscribe('exit', () => {});
+      pulse.connect();
+      await new Promise((resolve) => pulse.on('connected', resolve));
+      await pulse.close();
+      console.log('closed');
+    `;
+    // From the repository's root, where '@pulse/client' and 'ws' resolve.
+    const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repo,
+      env: { ...process.env, PULSE_URL: h.wsUrl },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = once(child, 'exit');
+    let closedAt = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('closed')) closedAt = Date.now();
+    });
+    const [code] = await exited;
+    assert.equal(code, 0);
+    assert.ok(closedAt > 0, 'close() resolved');
+    const lingered = Date.now() - closedAt;
+    assert.ok(lingered < 500, `the process lived ${lingered} ms after close() resolved`);
   });
 
   test('maxReconnectAttempts failed attempts in a row: closed with reason max_attempts', async () => {

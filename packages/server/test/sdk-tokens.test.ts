@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import type { DisconnectInfo, Publication } from '@pulse/client';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { DisconnectInfo, Publication, Pulse, PulseError } from '@pulse/client';
 import { SECRET, now, sign } from './auth-helpers.js';
 import { type Harness, sleep, startServer } from './helpers.js';
 import { next, pulse, until } from './sdk-helpers.js';
@@ -107,6 +110,91 @@ describe('tokens', () => {
     await assert.rejects(queued, { name: 'PulseClientError', kind: 'closed' });
     await sleep(400);
     assert.deepEqual([calls, attempts], [1, 1]);
+  });
+
+  test('a getToken that never answers is given up after connectTimeoutMs (token_unavailable), then tried again', async () => {
+    let calls = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      connectTimeoutMs: 300,
+      getToken: () =>
+        ++calls === 1 ? new Promise<string>(() => {}) : sign({ sub: 'fay', exp: now() + 3600 }),
+    });
+    closers.push(() => client.close());
+    const lost = next<DisconnectInfo>((f) => client.on('disconnected', f));
+    const connected = next((f) => client.on('connected', f));
+    client.connect();
+    const info = await lost;
+    assert.equal(info.reason, 'token_unavailable');
+    assert.match(info.message, /did not answer within 300 ms/);
+    await connected;
+    assert.equal(calls, 2);
+  });
+
+  test('an error without a request id that comes while a refresh waits (a refused publish without ack) does not end the connection', async () => {
+    let calls = 0;
+    const client: Pulse = pulse(h.wsUrl, {
+      ...fast,
+      tokenRefreshMarginMs: 1000,
+      getToken: () => {
+        // The refresh: a publish the token forbids goes out just before the new token, so its
+        // error (id 0) arrives while the refresh waits for `connected`.
+        if (++calls === 2) void client.publish('not-allowed', 'x', { ack: false });
+        return sign({ sub: 'gil', exp: now() + 3, channels: ['tok/#'] });
+      },
+    });
+    closers.push(() => client.close());
+    const disconnects: DisconnectInfo[] = [];
+    client.on('disconnected', (d) => disconnects.push(d));
+    const errors: number[] = [];
+    client.on('error', (e) => errors.push((e as PulseError).code));
+    client.connect();
+    await until(() => client.state === 'connected', 'connected');
+    const id = client.connectionId;
+    await until(() => calls >= 2, 'the refresh', 4000);
+    await sleep(500);
+    assert.deepEqual(disconnects, [], 'never disconnected');
+    assert.equal(client.connectionId, id, 'the same connection');
+    assert.deepEqual(errors, [1004], 'the refused publish is an error event');
+  });
+
+  test('a device clock minutes ahead does not make every fresh token look expired: no refresh loop', async () => {
+    // The client runs in a process of its own whose clock is 5 minutes fast; the tokens are
+    // right by the server's clock (valid 60 s), with and without `iat`.
+    const script = `
+      import { SignJWT } from 'jose';
+      import WebSocket from 'ws';
+      const realNow = Date.now;
+      const key = new TextEncoder().encode(process.env.SECRET);
+      const sign = (iat) => {
+        const t = Math.floor(realNow() / 1000);
+        return new SignJWT({ sub: 'skew', exp: t + 60, ...(iat ? { iat: t } : {}) })
+          .setProtectedHeader({ alg: 'HS256' })
+          .sign(key);
+      };
+      Date.now = () => realNow() + 5 * 60_000;
+      const { Pulse } = await import('@pulse/client');
+      const counts = {};
+      for (const iat of [true, false]) {
+        counts[iat] = 0;
+        const getToken = () => (counts[iat]++, sign(iat));
+        const p = new Pulse(process.env.PULSE_URL, { WebSocket, networkEvents: null, getToken });
+        p.connect();
+      }
+      await new Promise((r) => setTimeout(r, 2500));
+      console.log(JSON.stringify(counts));
+      process.exit(0);
+    `;
+    const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+    const ran = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repo,
+      env: { ...process.env, PULSE_URL: h.wsUrl, SECRET },
+      timeout: 20_000,
+    });
+    const counts = JSON.parse(ran.stdout) as Record<string, number>;
+    // One token to connect; the next one is due in about 50 s (with iat) or at the server's
+    // `token expired` (without), not every 100 ms.
+    assert.deepEqual(counts, { true: 1, false: 1 });
   });
 
   test('a fixed token without getToken: its expiry on a live connection is terminal', async () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { after, test } from 'node:test';
-import { type Publication, openHttpStream, webSocketTransport } from '@pulse/client';
+import { type Publication, type Pulse, openHttpStream, webSocketTransport } from '@pulse/client';
 import WebSocket from 'ws';
-import { startServer } from './helpers.js';
+import { sleep, startServer } from './helpers.js';
 import { TestProxy, next, pulse, until } from './sdk-helpers.js';
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -38,4 +40,62 @@ test('transports are tried in order on every attempt: WebSocket refused, the nex
   await direct.publish('tr', 'over http');
   await until(() => seen.length === 1, 'the publication over HTTP streaming');
   assert.deepEqual(seen, ['over http']);
+});
+
+/** A server that accepts connections and never answers: a frozen server, or a proxy that swallows upgrades. */
+async function blackHole(): Promise<{ port: number; held: Set<Socket> }> {
+  const held = new Set<Socket>();
+  const hole = createServer((socket) => {
+    held.add(socket);
+    socket.resume(); // read (and drop) what comes, so that the client's close is seen
+    socket.on('close', () => held.delete(socket));
+    socket.on('error', () => {});
+  });
+  hole.listen(0, '127.0.0.1');
+  await once(hole, 'listening');
+  closers.push(async () => {
+    for (const socket of held) socket.destroy();
+    hole.close();
+  });
+  return { port: (hole.address() as AddressInfo).port, held };
+}
+
+const quick = { connectTimeoutMs: 150, minReconnectDelayMs: 20, maxReconnectDelayMs: 40 };
+
+/** Counts the client's attempts that timed out. */
+function timedOutAttempts(client: Pulse): { count: number } {
+  const timeouts = { count: 0 };
+  client.on('disconnected', (d) => {
+    if (d.reason === 'connect_timeout') timeouts.count++;
+  });
+  return timeouts;
+}
+
+test('a WebSocket opening given up (connectTimeoutMs, then close()) lets go of its socket: none pile up', async () => {
+  const { port, held } = await blackHole();
+  const client = pulse(`ws://127.0.0.1:${port}/ws`, quick);
+  closers.push(() => client.close());
+  const timeouts = timedOutAttempts(client);
+  client.connect();
+  await until(() => timeouts.count >= 6, 'six attempts timed out');
+  await sleep(50);
+  // Only what the attempt under way is opening, not one socket per attempt ever made.
+  assert.ok(held.size <= 1, `${held.size} sockets still held after ${timeouts.count} timed-out attempts`);
+  await client.close();
+  await until(() => held.size === 0, 'close() to let go of the opening under way', 1000);
+});
+
+test('an HTTP streaming opening given up is aborted: its requests are let go, not left for the server to end', async () => {
+  const { port, held } = await blackHole();
+  const client = pulse(`ws://127.0.0.1:${port}/ws`, {
+    ...quick,
+    transports: [(_url, signal) => openHttpStream(`http://127.0.0.1:${port}`, { signal })],
+  });
+  closers.push(() => client.close());
+  const timeouts = timedOutAttempts(client);
+  client.connect();
+  await until(() => timeouts.count >= 3, 'three attempts timed out');
+  await client.close();
+  // fetch lets an aborted request's socket go within a few seconds (not after its own 300 s).
+  await until(() => held.size === 0, 'every aborted GET to let go of its socket', 10_000);
 });

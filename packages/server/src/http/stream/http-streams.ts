@@ -69,6 +69,12 @@ export class HttpStreams {
     format: HttpStreamFormat,
     headers: OutgoingHttpHeaders,
   ): void {
+    // Pipelined behind another request on its socket: its response would be written only
+    // after that one ends (a stream never does), and Node tells a response waiting so nothing
+    // when the socket closes, so its session would never end. A session owns its socket.
+    if (res.socket === null) {
+      return answer(res, headers, 400, 'a stream request must not be pipelined behind another', true);
+    }
     const ctx = this.ctx;
     const id = newSessionId();
     const key = sessionKey(id) as string; // a new id always has the shape
