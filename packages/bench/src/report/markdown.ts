@@ -399,6 +399,11 @@ function ratiosAndBars(r: BenchResults): string[] {
       kib(perConn ?? Number.NaN),
       verdict(perConn === undefined ? undefined : perConn <= 5 && r.settings.idleConnections >= 10000),
     ]);
+    bars.push([
+      `(c) issue 12: ≤ 4.5 KiB per idle connection at ${count(r.settings.idleConnections)}, shipped defaults`,
+      kib(perConn ?? Number.NaN),
+      verdict(perConn === undefined ? undefined : perConn <= 4.5 && r.settings.idleConnections >= 10000),
+    ]);
   }
   if (bars.length > 0) out.push('### Bars (Pulse)', '', table(['bar', 'measured', 'result'], bars), '');
   return out;
