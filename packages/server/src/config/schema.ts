@@ -153,6 +153,11 @@ export const SCHEMA = {
       { min: 0, max: 4_294_967_295 },
       'longest session expiry (s) granted; 3.1.1 persistent sessions get this',
     ),
+    max_sessions: int(
+      100_000,
+      { min: 0 },
+      'MQTT sessions held at once, connected and disconnected together; a CONNECT that would start another is refused (0 = no limit)',
+    ),
     max_retained_messages: int(100_000, { min: 0 }, 'retained messages kept; a new one past this is refused'),
     max_retained_bytes: int(
       268_435_456,
