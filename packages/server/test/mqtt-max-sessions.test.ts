@@ -12,6 +12,7 @@ import {
   endAll,
   metric,
   mqttClientWithConnack,
+  refusedWith,
   run,
   startMqtt,
   uniqueId,
@@ -22,16 +23,6 @@ const dirs: string[] = [];
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-/** The code an MQTT.js CONNECT is refused with (v5 reason code, or 3.1.1 return code). */
-async function refusedWith(url: string, options: IClientOptions): Promise<number | undefined> {
-  let code: number | undefined;
-  await assert.rejects(mqttClientWithConnack(url, options), (err: Error & { code?: number }) => {
-    code = err.code;
-    return true;
-  });
-  return code;
-}
 
 /** A persistent session left behind: connected, subscribed, disconnected. */
 async function leaveSession(url: string, clientId: string, version: 4 | 5): Promise<void> {

@@ -130,7 +130,7 @@ export const SCHEMA = {
     max_keepalive: int(
       65_535,
       { min: 0, max: 65_535 },
-      'longest keep alive (s) granted to v5 clients (longer requests get this as server keep alive; 0 = no cap)',
+      'longest keep alive (s) granted; a v5 client asking for none (0) or more is told this as server keep alive, a 3.1.1 or 3.1 one is refused with CONNACK 2, as in Mosquitto (0 = no cap, keep alive 0 allowed)',
     ),
     max_queued_messages: int(
       1000,
