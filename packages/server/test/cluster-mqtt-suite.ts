@@ -533,6 +533,36 @@ export function clusterMqttSuite(kind: 'nats' | 'redis', startEngine: () => Prom
       }
     });
 
+    test('mqtt.max_sessions counts per node: a full node refuses a client whose session is on A (0x97) and leaves that session on A', async () => {
+      const full = await startNode(cluster(), { mqtt: { ...MQTT, max_sessions: 1 } });
+      const clientId = uniqueId('elsewhere');
+      const old = await mqttClient(a.tcpUrl, { protocolVersion: 5, clientId, ...PERSISTENT });
+      await old.subscribeAsync('elsewhere/t', { qos: 1 });
+      const local = await mqttClient(full.tcpUrl, { protocolVersion: 5, clientId: uniqueId('local') });
+      try {
+        await assert.rejects(
+          mqttClientWithConnack(full.tcpUrl, { protocolVersion: 5, clientId, ...PERSISTENT }),
+          (err: Error & { code?: number }) => err.code === 0x97,
+        );
+        await sleep(100);
+        assert.equal(old.connected, true, 'the client on A was not taken over');
+        assert.equal(hasSession(a, clientId), true);
+        assert.equal(hasSession(full, clientId), false);
+        assert.equal(await metric(full, 'pulse_mqtt_sessions_refused_total'), 1);
+        // The other nodes have room: the session moves to B as usual.
+        const { client: back, connack } = await mqttClientWithConnack(b.tcpUrl, {
+          protocolVersion: 5,
+          clientId,
+          ...PERSISTENT,
+        });
+        assert.equal(connack.sessionPresent, true);
+        await endAll(back);
+      } finally {
+        await endAll(old, local);
+        await full.stop();
+      }
+    });
+
     test('a takeover while the holding node was killed with SIGKILL does not hang: a new session after the bounded wait', async () => {
       const mqttPort = await freePort();
       const { process: victim } = await spawnNodeProcess(kind, engineServer.url, 30_000, mqttPort);

@@ -53,6 +53,7 @@ interface SpecConfig {
     max_queued_bytes_total: number;
     queue_qos0_offline: boolean;
     max_session_expiry_interval: number;
+    max_sessions: number;
     max_retained_messages: number;
     max_retained_bytes: number;
     max_inflight_messages: number;
@@ -181,6 +182,7 @@ const DEFAULTS: SpecConfig = {
     max_queued_bytes_total: 268_435_456,
     queue_qos0_offline: false,
     max_session_expiry_interval: 4_294_967_295,
+    max_sessions: 100_000,
     max_retained_messages: 100_000,
     max_retained_bytes: 268_435_456,
     max_inflight_messages: 1024,
@@ -381,6 +383,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'mqtt.max_queued_bytes_total', toml: '1048576', text: '1048576', value: 1_048_576 },
   { path: 'mqtt.queue_qos0_offline', toml: 'true', text: 'true', value: true },
   { path: 'mqtt.max_session_expiry_interval', toml: '3600', text: '3600', value: 3600 },
+  { path: 'mqtt.max_sessions', toml: '5000', text: '5000', value: 5000 },
   { path: 'mqtt.max_retained_messages', toml: '7', text: '7', value: 7 },
   { path: 'mqtt.max_retained_bytes', toml: '4096', text: '4096', value: 4096 },
   { path: 'mqtt.max_inflight_messages', toml: '20', text: '20', value: 20 },

@@ -157,7 +157,7 @@ test('will refusals: payload not UTF-8 with the format indicator, a response top
   ]);
 });
 
-test('accepted terms: keep alive capped for v5 only, expiry capped, client limits taken', () => {
+test('accepted terms: keep alive capped (v5 told, 3.1.1 refused), expiry capped, client limits taken', () => {
   const v5 = accepted(
     connect({
       keepalive: 120,
@@ -178,8 +178,29 @@ test('accepted terms: keep alive capped for v5 only, expiry capped, client limit
   assert.equal(v5.clientMaxPacketSize, 1000);
   assert.equal(v5.clientTopicAliasMaximum, 3);
   assert.equal(v5.problemInformation, false);
-  const v4 = accepted(connect({ protocolVersion: 4, keepalive: 120, clean: false }));
-  assert.equal(v4.keepAlive, 120, 'a 3.1.1 client keeps the keep alive it asked for');
+  const none = accepted(connect({ keepalive: 0 }));
+  assert.deepEqual([none.keepAlive, none.serverKeepAlive], [60, 60], 'keep alive 0 is past the maximum too');
+  // 3.1.1 and 3.1 cannot be told another keep alive: 2 Identifier rejected, as Mosquitto answers.
+  for (const keepalive of [120, 0]) {
+    for (const protocolVersion of [3, 4] as const) {
+      const over = connect({
+        protocolVersion,
+        keepalive,
+        protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
+      });
+      assert.deepEqual(codes(refused(over)), [
+        'connack',
+        ConnackV4.IdentifierRejected,
+        Reason.ClientIdentifierNotValid,
+        false,
+      ]);
+    }
+  }
+  const uncapped = context({ config: { ...config, max_keepalive: 0 } });
+  const free = accepted(connect({ protocolVersion: 4, keepalive: 0 }), uncapped);
+  assert.deepEqual([free.keepAlive, free.serverKeepAlive], [0, undefined], 'max_keepalive 0: no cap');
+  const v4 = accepted(connect({ protocolVersion: 4, keepalive: 60, clean: false }));
+  assert.equal(v4.keepAlive, 60);
   assert.equal(v4.serverKeepAlive, undefined);
   assert.equal(v4.requestedExpiry, NEVER_EXPIRES, '3.1.1 persistent sessions never expire...');
   assert.equal(v4.expiry, 3600, '...unless capped');

@@ -134,6 +134,16 @@ export async function mqttClientWithConnack(
   return { client, connack };
 }
 
+/** The code an MQTT.js CONNECT is refused with (v5 reason code, 3.1.1 return code). */
+export async function refusedWith(url: string, options: IClientOptions): Promise<number | undefined> {
+  let code: number | undefined;
+  await assert.rejects(mqttClientWithConnack(url, options), (err: Error & { code?: number }) => {
+    code = err.code;
+    return true;
+  });
+  return code;
+}
+
 /** Ends clients that may already be gone. */
 export async function endAll(...clients: (MqttClient | undefined)[]): Promise<void> {
   await Promise.all(clients.map((c) => c?.endAsync(true).catch(() => {})));
@@ -204,7 +214,8 @@ export function connectPacket(version: MqttVersion, fields: Partial<IConnectPack
     protocolVersion: version,
     clean: true,
     clientId: uniqueId('raw'),
-    keepalive: 0,
+    // 0 (none) is refused to 3.1.1 and 3.1 clients under mqtt.max_keepalive (65535 by default).
+    keepalive: 60,
     ...fields,
   };
 }
@@ -423,7 +434,7 @@ export function rawConnect(o: {
 }): Buffer {
   const level = o.level ?? 4;
   const ka = Buffer.alloc(2);
-  ka.writeUInt16BE(o.keepalive ?? 0);
+  ka.writeUInt16BE(o.keepalive ?? 60);
   const props = level === 5 ? Buffer.concat([varint(o.props?.length ?? 0), o.props ?? Buffer.alloc(0)]) : [];
   return rawPacket(
     0x10,

@@ -130,7 +130,7 @@ export const SCHEMA = {
     max_keepalive: int(
       65_535,
       { min: 0, max: 65_535 },
-      'longest keep alive (s) granted to v5 clients (longer requests get this as server keep alive; 0 = no cap)',
+      'longest keep alive (s) granted; a v5 client asking for none (0) or more is told this as server keep alive, a 3.1.1 or 3.1 one is refused with CONNACK 2, as in Mosquitto (0 = no cap, keep alive 0 allowed)',
     ),
     max_queued_messages: int(
       1000,
@@ -152,6 +152,11 @@ export const SCHEMA = {
       4_294_967_295,
       { min: 0, max: 4_294_967_295 },
       'longest session expiry (s) granted; 3.1.1 persistent sessions get this',
+    ),
+    max_sessions: int(
+      100_000,
+      { min: 0 },
+      'MQTT sessions held at once, connected and disconnected together; a CONNECT that would start another is refused (0 = no limit)',
     ),
     max_retained_messages: int(100_000, { min: 0 }, 'retained messages kept; a new one past this is refused'),
     max_retained_bytes: int(

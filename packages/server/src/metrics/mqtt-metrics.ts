@@ -134,31 +134,30 @@ export function registerMqttMetrics(
       },
     });
   }
-  new Counter({
-    name: 'pulse_mqtt_parse_errors_total',
-    help: 'Malformed or oversized MQTT packets and protocol violations',
-    registers,
-    collect() {
-      const m = service();
-      if (m) mirror(this, {}, m.stats.parseErrors, seen);
-    },
-  });
-  new Counter({
-    name: 'pulse_mqtt_wills_published_total',
-    help: 'Will messages published',
-    registers,
-    collect() {
-      const m = service();
-      if (m) mirror(this, {}, m.stats.willsPublished, seen);
-    },
-  });
-  new Counter({
-    name: 'pulse_mqtt_sessions_restored_total',
-    help: 'Persistent sessions loaded from the store at start-up',
-    registers,
-    collect() {
-      const m = service();
-      if (m) mirror(this, {}, m.stats.sessionsRestored, seen);
-    },
-  });
+  const plain = (name: string, help: string, read: (m: MqttService) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const m = service();
+        if (m) mirror(this, {}, read(m), seen);
+      },
+    });
+  plain(
+    'pulse_mqtt_parse_errors_total',
+    'Malformed or oversized MQTT packets and protocol violations',
+    (m) => m.stats.parseErrors,
+  );
+  plain('pulse_mqtt_wills_published_total', 'Will messages published', (m) => m.stats.willsPublished);
+  plain(
+    'pulse_mqtt_sessions_restored_total',
+    'Persistent sessions loaded from the store at start-up',
+    (m) => m.stats.sessionsRestored,
+  );
+  plain(
+    'pulse_mqtt_sessions_refused_total',
+    'CONNECTs refused because a new session would pass mqtt.max_sessions',
+    (m) => m.stats.sessionsRefused,
+  );
 }

@@ -45,7 +45,7 @@ export interface ConnectTerms {
   requestedExpiry: number;
   /** The keep alive the connection is held to (seconds, 0 = none). */
   keepAlive: number;
-  /** Told to a v5 client whose keep alive was above mqtt.max_keepalive. */
+  /** Told to a v5 client whose keep alive was 0 or above mqtt.max_keepalive (when that is not 0). */
   serverKeepAlive: number | undefined;
   /** QoS 1/2 messages the client takes unacknowledged, capped by mqtt.max_inflight_messages. */
   receiveMaximum: number;
@@ -159,11 +159,14 @@ export function negotiateConnect(
   const asked = packet.keepalive ?? 0;
   let keepAlive = asked;
   let serverKeepAlive: number | undefined;
-  // Only v5 can be told a lower keep alive (Server Keep Alive); a 3.1.1 client that was not
-  // told would be closed while it pings exactly as agreed, so it keeps the one it asked for.
-  if (v5 && config.max_keepalive > 0 && asked > config.max_keepalive) {
-    keepAlive = config.max_keepalive;
-    serverKeepAlive = config.max_keepalive;
+  const maxKeepAlive = config.max_keepalive;
+  // As Mosquitto: with a maximum, no keep alive (0) is past it too, or a silent connection
+  // would be held for ever. Only v5 can be told another (Server Keep Alive); a 3.1.1 client
+  // held to one it was not told would be closed while pinging as agreed, so it is refused.
+  if (maxKeepAlive > 0 && (asked === 0 || asked > maxKeepAlive)) {
+    if (!v5) return refuse(ConnackV4.IdentifierRejected, Reason.ClientIdentifierNotValid);
+    keepAlive = maxKeepAlive;
+    serverKeepAlive = maxKeepAlive;
   }
 
   let will: Will | undefined;

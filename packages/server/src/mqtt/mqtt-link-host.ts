@@ -36,6 +36,8 @@ export interface MqttLinkHost {
   route(publication: Publication): number | Refusal | Promise<number | Refusal>;
   /** The user whose session holds `clientId`, if an authenticated one does. */
   sessionOwner(clientId: string): string | undefined;
+  /** A CONNECT for `clientId` would start a session past mqtt.max_sessions (one held here is not new). */
+  sessionsFull(clientId: string): boolean;
   /** Before attaching: a session for `clientId` held by another node comes here (see MqttClusterHooks.claim). */
   claimClientId(
     clientId: string,

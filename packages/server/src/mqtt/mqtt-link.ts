@@ -440,6 +440,8 @@ export class MqttLink
     // The client id belongs to another user's session (connected or persistent): taking
     // it over would hand that user's subscriptions and queued messages to this one.
     if (owner !== undefined && owner !== this.user) return this.refuseOwnedClientId();
+    // Before asking the other nodes: a session they hold is not taken from them for a refusal.
+    if (this.service.sessionsFull(this.clientId)) return this.refuseSessionQuota();
     // An id this server just made up is held nowhere: no need to ask the other nodes.
     const claim = this.idAssigned
       ? undefined
@@ -458,7 +460,19 @@ export class MqttLink
     this.refuseConnect(ConnackV4.NotAuthorized, Reason.NotAuthorized);
   }
 
+  private refuseSessionQuota(): void {
+    this.service.stats.sessionsRefused++;
+    const max = this.service.config.max_sessions;
+    this.refuseConnect(
+      ConnackV4.ServerUnavailable,
+      Reason.QuotaExceeded,
+      `too many sessions (mqtt.max_sessions = ${max})`,
+    );
+  }
+
   private attach(terms: ConnectTerms): void {
+    // Others may have filled the room while the other nodes were asked; one handed over is here.
+    if (this.service.sessionsFull(this.clientId)) return this.refuseSessionQuota();
     const { session, present } = this.service.attachSession(
       this.clientId,
       terms.clean,
@@ -493,10 +507,16 @@ export class MqttLink
     if (dropped) session.save();
   }
 
-  private refuseConnect(v4Code: number, v5Reason: number): void {
+  /** CONNACK refusing the CONNECT, then the close; a v5 client may be told why (`reason`). */
+  private refuseConnect(v4Code: number, v5Reason: number, reason?: string): void {
     const packet: Packet =
       this.version === 5
-        ? { cmd: 'connack', reasonCode: v5Reason, sessionPresent: false }
+        ? {
+            cmd: 'connack',
+            reasonCode: v5Reason,
+            sessionPresent: false,
+            ...(reason !== undefined ? { properties: { reasonString: reason } } : {}),
+          }
         : { cmd: 'connack', returnCode: v4Code, sessionPresent: false };
     this.writePacket(packet);
     this.will = undefined;

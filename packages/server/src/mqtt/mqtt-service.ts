@@ -230,6 +230,16 @@ export class MqttService implements MqttLinkHost {
     return this.retain(publication, true);
   }
 
+  /**
+   * A CONNECT for `clientId` would make this node hold more than mqtt.max_sessions sessions.
+   * Every session counts, connected or not (one that ends with its connection holds its state
+   * meanwhile); taking over a session held here makes none, nor does one that clean start ends.
+   */
+  sessionsFull(clientId: string): boolean {
+    const max = this.config.max_sessions;
+    return max > 0 && this.sessions.size >= max && !this.sessions.has(clientId);
+  }
+
   /** See MqttClusterHooks.claim; undefined when not clustered. */
   claimClientId(
     clientId: string,
@@ -262,6 +272,14 @@ export class MqttService implements MqttLinkHost {
     for (const loaded of state.sessions) {
       this.installSession(loaded, nowMs, () => undefined, false);
       this.stats.sessionsRestored++;
+    }
+    const maxSessions = this.config.max_sessions;
+    if (maxSessions > 0 && this.sessions.size > maxSessions) {
+      // Nothing a client stored is deleted for it: new sessions wait until enough have ended.
+      this.log.warn(
+        { sessions: this.sessions.size, max_sessions: maxSessions },
+        'more sessions were stored than mqtt.max_sessions: all are kept, new ones are refused until enough end',
+      );
     }
     for (const stored of state.wills) {
       const will: Will = {

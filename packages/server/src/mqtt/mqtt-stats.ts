@@ -16,6 +16,8 @@ export class MqttStats {
   connectionsOpen = 0;
   willsPublished = 0;
   sessionsRestored = 0;
+  /** CONNECTs refused because a new session would pass mqtt.max_sessions. */
+  sessionsRefused = 0;
 
   count(map: Map<string, number>, key: string, n = 1): void {
     map.set(key, (map.get(key) ?? 0) + n);
