@@ -30,7 +30,10 @@ export interface HttpStreamOptions {
   format?: 'binary' | 'sse';
   /** The `fetch` to use; by default the global one. */
   fetch?: FetchLike;
-  /** Sent with every request (the stream and each POST). */
+  /**
+   * Sent with every request (the stream and each POST). Across origins the server's CORS
+   * preflight allows `authorization` (e.g. for a gateway in front of it) and no other header.
+   */
   headers?: Record<string, string>;
   /** Browsers: whether cookies go with the requests (fetch's `credentials`). */
   credentials?: 'omit' | 'same-origin' | 'include';

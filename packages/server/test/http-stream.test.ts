@@ -496,4 +496,36 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
       await h.stop();
     }
   });
+
+  test('CORS preflight: the headers the SDK sends with an Authorization in its headers option are allowed', async () => {
+    const h = await startServer({ transport: { http_stream_origins: ['https://app.example'] } });
+    try {
+      // What a browser asks before the SDK's requests with headers: {authorization}.
+      const asked = {
+        '/connection/stream': ['authorization'],
+        '/connection/send': ['authorization', 'content-type', 'pulse-session'],
+      };
+      for (const [path, names] of Object.entries(asked)) {
+        const preflight = await fetch(`${h.httpUrl}${path}`, {
+          method: 'OPTIONS',
+          headers: {
+            origin: 'https://app.example',
+            'access-control-request-method': path.endsWith('send') ? 'POST' : 'GET',
+            'access-control-request-headers': names.join(','),
+          },
+        });
+        assert.equal(preflight.status, 204);
+        const allowed = (preflight.headers.get('access-control-allow-headers') ?? '')
+          .split(',')
+          .map((name) => name.trim().toLowerCase());
+        for (const name of names) assert.ok(allowed.includes(name), `${path}: ${name} not in ${allowed}`);
+      }
+      const withAuth = { origin: 'https://app.example', authorization: 'Bearer for-the-gateway' };
+      const s = await RawHttpStream.open(h.httpUrl, false, withAuth);
+      assert.equal((await s.post(framed({ type: 'ping' }), withAuth)).status, 204);
+      s.close();
+    } finally {
+      await h.stop();
+    }
+  });
 });

@@ -1,6 +1,13 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 
 /**
+ * The request headers a cross-origin page may send: what the SDK sends itself (`accept`,
+ * `content-type`, `pulse-session`) and `authorization`, the one its `headers` option is
+ * documented for (a proxy or gateway in front of the server that checks it).
+ */
+const ALLOWED_REQUEST_HEADERS = 'accept, authorization, content-type, pulse-session';
+
+/**
  * CORS for the HTTP streaming endpoints (transport.http_stream_origins): a request from a
  * listed origin (or any, with "*") gets the headers that let its page read the answer and
  * the `Pulse-Session` header; others get none, so a browser keeps the answer from the page.
@@ -42,7 +49,7 @@ export class CorsPolicy {
     return {
       ...headers,
       'access-control-allow-methods': 'GET, POST',
-      'access-control-allow-headers': 'content-type, pulse-session',
+      'access-control-allow-headers': ALLOWED_REQUEST_HEADERS,
       'access-control-max-age': '600',
     };
   }
