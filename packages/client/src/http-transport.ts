@@ -161,6 +161,9 @@ class HttpLink {
             [SESSION_HEADER]: this.sessionId as string,
           },
           body,
+          // Ended with the transport: a POST the network stalled would otherwise hold its
+          // socket until fetch's own timeout (minutes in Node).
+          signal: this.aborter.signal,
           credentials: this.options.credentials,
         });
         if (!res.ok) {
@@ -200,7 +203,7 @@ class HttpLink {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    // Ends the GET: the server sees its socket close and ends the session.
+    // Ends the GET (the server sees its socket close and ends the session) and any POST.
     this.aborter.abort();
     this.inlet.close(code, reason);
   }

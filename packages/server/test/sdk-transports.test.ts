@@ -99,3 +99,29 @@ test('an HTTP streaming opening given up is aborted: its requests are let go, no
   // fetch lets an aborted request's socket go within a few seconds (not after its own 300 s).
   await until(() => held.size === 0, 'every aborted GET to let go of its socket', 10_000);
 });
+
+test('a POST the network stalls is aborted when the HTTP streaming transport ends, not left to fetch', async () => {
+  const h = await startServer({ heartbeat: { interval_ms: 200, timeout_ms: 10_000 } });
+  closers.push(() => h.stop());
+  const proxy = await TestProxy.start(Number(new URL(h.httpUrl).port));
+  closers.push(() => proxy.close());
+  const client = pulse(h.wsUrl, {
+    transports: [(_url, signal) => openHttpStream(`http://127.0.0.1:${proxy.port}`, { signal })],
+    heartbeatGraceMs: 200,
+    pingTimeoutMs: 300,
+    minReconnectDelayMs: 5000,
+  });
+  closers.push(() => client.close());
+  client.connect();
+  await until(() => client.state === 'connected', 'connected over HTTP streaming');
+  // A POST answered and its socket back in fetch's pool: the next POST goes on it, into the stall.
+  await client.publish('stall', 'warm');
+  await sleep(100);
+  proxy.stall();
+  const stalled = client.publish('stall', 'into the void');
+  const lost = next<{ reason: string }>((f) => client.on('disconnected', f), 3000);
+  await assert.rejects(stalled, { kind: 'disconnected' });
+  assert.equal((await lost).reason, 'heartbeat_timeout');
+  // fetch itself would hold the POST (and its socket) for minutes waiting for an answer.
+  await until(() => proxy.waitingInStall === 0, 'the stalled POST to be aborted with its transport', 2000);
+});
