@@ -11,6 +11,7 @@ import { Emitter } from './emitter.js';
 import { PulseClientError, PulseError } from './errors.js';
 import { subscriptionMatches } from './filter-match.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
+import { monotonicNow } from './monotonic.js';
 import { type NetworkEvents, globalNetworkEvents, watchNetwork } from './network-events.js';
 import { OfflineQueue, type QueuedPublish } from './offline-queue.js';
 import { PresenceKeeper } from './presence-keeper.js';
@@ -332,6 +333,8 @@ export class Pulse {
     let last: unknown = new Error('no transports');
     const ms = this.o.connectTimeoutMs;
     for (const [index, factory] of this.factories.entries()) {
+      // One deadline for the opening and `connected` together, as documented.
+      const deadline = monotonicNow() + ms;
       try {
         // Given up (too late, or close()): the factory is told to let go of what it was
         // opening, and a transport that opens anyway is closed.
@@ -345,7 +348,7 @@ export class Pulse {
         const client = await PulseClient.over(transport, {
           token,
           requestTimeoutMs: this.o.requestTimeoutMs,
-          connectTimeoutMs: this.o.connectTimeoutMs,
+          connectTimeoutMs: Math.max(1, Math.ceil(deadline - monotonicNow())),
         });
         return { client, index };
       } catch (err) {
