@@ -48,7 +48,7 @@ export interface PulseOptions {
   maxReconnectAttempts?: number;
   /** Full jitter on the reconnect delay (default true; false only to measure what it prevents). */
   jitter?: boolean;
-  /** How long one attempt may take per transport, open and `connected` together. Default 10,000. */
+  /** How long one attempt may take per transport, open and `connected` together; also a `getToken` call. Default 10,000. */
   connectTimeoutMs?: number;
   /** How long a request waits for its ack, and a request made while disconnected for a connection. Default 10,000. */
   requestTimeoutMs?: number;
@@ -384,6 +384,7 @@ export class Pulse {
       live.refresher = new TokenRefresher(
         getToken,
         this.o.tokenRefreshMarginMs,
+        this.o.connectTimeoutMs,
         (next) => this.refresh(live, next),
         (err) => this.events.emit('error', err as Error),
       );
