@@ -94,6 +94,8 @@ export class PulseClient {
   lastReceivedAt = Date.now();
   /** Set by `drop()`: whatever the transport still delivers is ignored. */
   private dropped = false;
+  /** Set once the connection has closed (or was dropped): requests fail at once. */
+  private ended = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, Set<(p: Publication) => void>>();
@@ -131,12 +133,21 @@ export class PulseClient {
   }
 
   private teardown(code: number, reason: string): void {
+    this.ended = true;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       p.reject(new PulseClientError('disconnected', 'connection closed'));
     }
     this.pending.clear();
     this.closedResolve({ code, reason });
+  }
+
+  /**
+   * True once the connection has closed or was dropped, at once: `closed` settles a microtask
+   * later, and what is sent meanwhile would go nowhere.
+   */
+  get isClosed(): boolean {
+    return this.ended;
   }
 
   /**
@@ -367,6 +378,8 @@ export class PulseClient {
   private request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      // Nothing would answer it: failed now rather than after requestTimeoutMs.
+      if (this.ended) return reject(new PulseClientError('disconnected', 'connection closed'));
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new PulseClientError('timeout', `request ${id} (${String(frame.type)}) timed out`));

@@ -142,11 +142,11 @@ export class Pulse {
     this.factories = options.transports ?? [byDefault(options.WebSocket)];
     this.queue = new OfflineQueue(this.o.maxOfflineQueue);
     this.presenceKeeper = new PresenceKeeper(
-      () => this.live?.client,
+      () => this.current(),
       (err) => this.events.emit('error', err),
     );
     this.host = {
-      connection: () => this.live?.client,
+      connection: () => this.current(),
       requestTimedOut: (client, err) => {
         if (this.live?.client === client)
           this.drop(this.live, { reason: 'request_timeout', message: err.message, error: err });
@@ -272,7 +272,8 @@ export class Pulse {
         resolve,
         reject,
       };
-      if (this.live) return this.send(this.live.client, entry);
+      const client = this.current();
+      if (client) return this.send(client, entry);
       if (this.state === 'closed') return reject(new PulseClientError('closed', 'the client is closed'));
       if (this.o.offline === 'fail') return reject(new PulseClientError('offline', 'not connected'));
       this.queue.add(entry);
@@ -527,9 +528,20 @@ export class Pulse {
     }
   }
 
+  /**
+   * The live connection's client, unless it has just closed: `lost` runs a microtask after the
+   * close, and a publish made synchronously before it (in an `offline` listener, say) must be
+   * queued or refused as when disconnected, not sent to a connection that is gone.
+   */
+  private current(): PulseClient | undefined {
+    const client = this.live?.client;
+    return client === undefined || client.isClosed ? undefined : client;
+  }
+
   /** The live connection, or the next one within `requestTimeoutMs`. */
   private connection(): Promise<PulseClient> {
-    if (this.live) return Promise.resolve(this.live.client);
+    const client = this.current();
+    if (client) return Promise.resolve(client);
     if (this.state === 'closed')
       return Promise.reject(new PulseClientError('closed', 'the client is closed'));
     return new Promise((resolve, reject) => {
