@@ -2,6 +2,7 @@ import type { ConnectedFrame } from '@pulse/protocol/frames';
 import { PulseClientError, PulseError } from './errors.js';
 import { subscriptionMatches } from './filter-match.js';
 import { FrameSplitter, encodeFrame } from './framing.js';
+import { monotonicNow } from './monotonic.js';
 import type { ClientTransport, WebSocketConstructor } from './transport.js';
 import { type WebSocketProtocol, openWebSocketWith, webSocketConstructor } from './transports.js';
 
@@ -90,8 +91,12 @@ const CONNECT_REFUSALS: ReadonlySet<number> = new Set([1003, 1011]);
 export class PulseClient {
   connectionId = '';
   heartbeatMs = 0;
-  /** `Date.now()` when bytes last arrived (the reconnecting client's dead-connection check reads it). */
-  lastReceivedAt = Date.now();
+  /**
+   * When bytes last arrived, on the monotonic clock (`performance.now()`, not `Date.now()`: the
+   * reconnecting client's dead-connection check reads it, and a wall clock set back would
+   * hold that check off for as long).
+   */
+  lastReceivedAt = monotonicNow();
   /** Set by `drop()`: whatever the transport still delivers is ignored. */
   private dropped = false;
   /** Set once the connection has closed (or was dropped): requests fail at once. */
@@ -120,7 +125,7 @@ export class PulseClient {
     this.transport.attach(
       (bytes) => {
         if (this.dropped) return;
-        this.lastReceivedAt = Date.now();
+        this.lastReceivedAt = monotonicNow();
         try {
           this.splitter.push(bytes, (frame) => this.onFrame(frame));
         } catch (err) {
@@ -348,7 +353,7 @@ export class PulseClient {
 
   /** Round-trip time of a ping, in ms. */
   async ping(): Promise<number> {
-    const started = Date.now();
+    const started = monotonicNow();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new PulseClientError('timeout', 'ping timed out')),
@@ -358,9 +363,9 @@ export class PulseClient {
         clearTimeout(timer);
         resolve();
       });
-      this.send({ type: 'ping', timestamp: started });
+      this.send({ type: 'ping', timestamp: Date.now() });
     });
-    return Date.now() - started;
+    return monotonicNow() - started;
   }
 
   private readonly pongWaiters: (() => void)[] = [];
