@@ -226,10 +226,11 @@ export class Pulse {
     return this.subs.get(channel);
   }
 
-  /** Unsubscribes and forgets the subscription. */
+  /** Unsubscribes and forgets the subscription; it cannot subscribe again (`removed`): make a new one. */
   removeSubscription(sub: Subscription): void {
-    sub.unsubscribe();
-    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    if (this.subs.get(sub.channel) !== sub) return;
+    sub.remove();
+    this.subs.delete(sub.channel);
   }
 
   /** Joins, updates and leaves are kept and applied again on every new connection. */
