@@ -2,6 +2,7 @@ import type { ConnectedFrame } from '@pulse/protocol/frames';
 import { PulseClientError, PulseError } from './errors.js';
 import { subscriptionMatches } from './filter-match.js';
 import { FrameSplitter, encodeFrame } from './framing.js';
+import { monotonicNow } from './monotonic.js';
 import type { ClientTransport, WebSocketConstructor } from './transport.js';
 import { type WebSocketProtocol, openWebSocketWith, webSocketConstructor } from './transports.js';
 
@@ -90,10 +91,16 @@ const CONNECT_REFUSALS: ReadonlySet<number> = new Set([1003, 1011]);
 export class PulseClient {
   connectionId = '';
   heartbeatMs = 0;
-  /** `Date.now()` when bytes last arrived (the reconnecting client's dead-connection check reads it). */
-  lastReceivedAt = Date.now();
+  /**
+   * When bytes last arrived, on the monotonic clock (`performance.now()`, not `Date.now()`: the
+   * reconnecting client's dead-connection check reads it, and a wall clock set back would
+   * hold that check off for as long).
+   */
+  lastReceivedAt = monotonicNow();
   /** Set by `drop()`: whatever the transport still delivers is ignored. */
   private dropped = false;
+  /** Set once the connection has closed (or was dropped): requests fail at once. */
+  private ended = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly handlers = new Map<string, Set<(p: Publication) => void>>();
@@ -118,7 +125,7 @@ export class PulseClient {
     this.transport.attach(
       (bytes) => {
         if (this.dropped) return;
-        this.lastReceivedAt = Date.now();
+        this.lastReceivedAt = monotonicNow();
         try {
           this.splitter.push(bytes, (frame) => this.onFrame(frame));
         } catch (err) {
@@ -131,12 +138,21 @@ export class PulseClient {
   }
 
   private teardown(code: number, reason: string): void {
+    this.ended = true;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       p.reject(new PulseClientError('disconnected', 'connection closed'));
     }
     this.pending.clear();
     this.closedResolve({ code, reason });
+  }
+
+  /**
+   * True once the connection has closed or was dropped, at once: `closed` settles a microtask
+   * later, and what is sent meanwhile would go nowhere.
+   */
+  get isClosed(): boolean {
+    return this.ended;
   }
 
   /**
@@ -337,7 +353,7 @@ export class PulseClient {
 
   /** Round-trip time of a ping, in ms. */
   async ping(): Promise<number> {
-    const started = Date.now();
+    const started = monotonicNow();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new PulseClientError('timeout', 'ping timed out')),
@@ -347,9 +363,9 @@ export class PulseClient {
         clearTimeout(timer);
         resolve();
       });
-      this.send({ type: 'ping', timestamp: started });
+      this.send({ type: 'ping', timestamp: Date.now() });
     });
-    return Date.now() - started;
+    return monotonicNow() - started;
   }
 
   private readonly pongWaiters: (() => void)[] = [];
@@ -367,6 +383,8 @@ export class PulseClient {
   private request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      // Nothing would answer it: failed now rather than after requestTimeoutMs.
+      if (this.ended) return reject(new PulseClientError('disconnected', 'connection closed'));
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new PulseClientError('timeout', `request ${id} (${String(frame.type)}) timed out`));

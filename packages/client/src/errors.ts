@@ -20,7 +20,9 @@ export type ClientErrorKind =
   /** The connection dropped while the request was on the wire: it may or may not have been applied. */
   | 'disconnected'
   /** No connection came within `requestTimeoutMs`. */
-  | 'timeout';
+  | 'timeout'
+  /** `subscribe()` on a subscription given to `removeSubscription()`: make a new one. */
+  | 'removed';
 
 const CODE_OF: Record<ClientErrorKind, number> = {
   offline: 1010,
@@ -28,6 +30,7 @@ const CODE_OF: Record<ClientErrorKind, number> = {
   closed: 1010,
   disconnected: 1010,
   timeout: 1000,
+  removed: 1008,
 };
 
 /** A local refusal of the reconnecting client; `kind` says which, `code` is the nearest Pulse code. */

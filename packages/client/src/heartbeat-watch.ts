@@ -1,6 +1,8 @@
+import { monotonicNow } from './monotonic.js';
+
 /** What the watch needs of a connection. */
 export interface Watched {
-  /** `Date.now()` when bytes last arrived. */
+  /** `monotonicNow()` when bytes last arrived. */
   readonly lastReceivedAt: number;
   sendPing(): void;
 }
@@ -48,7 +50,8 @@ export class HeartbeatWatch {
   }
 
   private check(): void {
-    const now = Date.now();
+    // Monotonic: with Date.now() a clock set back an hour held detection off for an hour.
+    const now = monotonicNow();
     const last = this.target.lastReceivedAt;
     if (this.pingSentAt > 0) {
       if (last >= this.pingSentAt) this.pingSentAt = 0;

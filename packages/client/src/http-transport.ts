@@ -30,7 +30,10 @@ export interface HttpStreamOptions {
   format?: 'binary' | 'sse';
   /** The `fetch` to use; by default the global one. */
   fetch?: FetchLike;
-  /** Sent with every request (the stream and each POST). */
+  /**
+   * Sent with every request (the stream and each POST). Across origins the server's CORS
+   * preflight allows `authorization` (e.g. for a gateway in front of it) and no other header.
+   */
   headers?: Record<string, string>;
   /** Browsers: whether cookies go with the requests (fetch's `credentials`). */
   credentials?: 'omit' | 'same-origin' | 'include';
@@ -158,6 +161,9 @@ class HttpLink {
             [SESSION_HEADER]: this.sessionId as string,
           },
           body,
+          // Ended with the transport: a POST the network stalled would otherwise hold its
+          // socket until fetch's own timeout (minutes in Node).
+          signal: this.aborter.signal,
           credentials: this.options.credentials,
         });
         if (!res.ok) {
@@ -197,7 +203,7 @@ class HttpLink {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    // Ends the GET: the server sees its socket close and ends the session.
+    // Ends the GET (the server sees its socket close and ends the session) and any POST.
     this.aborter.abort();
     this.inlet.close(code, reason);
   }

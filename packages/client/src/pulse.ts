@@ -11,6 +11,7 @@ import { Emitter } from './emitter.js';
 import { PulseClientError, PulseError } from './errors.js';
 import { subscriptionMatches } from './filter-match.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
+import { monotonicNow } from './monotonic.js';
 import { type NetworkEvents, globalNetworkEvents, watchNetwork } from './network-events.js';
 import { OfflineQueue, type QueuedPublish } from './offline-queue.js';
 import { PresenceKeeper } from './presence-keeper.js';
@@ -47,7 +48,7 @@ export interface PulseOptions {
   maxReconnectAttempts?: number;
   /** Full jitter on the reconnect delay (default true; false only to measure what it prevents). */
   jitter?: boolean;
-  /** How long one attempt may take per transport, open and `connected` together. Default 10,000. */
+  /** How long one attempt may take per transport, open and `connected` together; also a `getToken` call. Default 10,000. */
   connectTimeoutMs?: number;
   /** How long a request waits for its ack, and a request made while disconnected for a connection. Default 10,000. */
   requestTimeoutMs?: number;
@@ -141,11 +142,11 @@ export class Pulse {
     this.factories = options.transports ?? [byDefault(options.WebSocket)];
     this.queue = new OfflineQueue(this.o.maxOfflineQueue);
     this.presenceKeeper = new PresenceKeeper(
-      () => this.live?.client,
+      () => this.current(),
       (err) => this.events.emit('error', err),
     );
     this.host = {
-      connection: () => this.live?.client,
+      connection: () => this.current(),
       requestTimedOut: (client, err) => {
         if (this.live?.client === client)
           this.drop(this.live, { reason: 'request_timeout', message: err.message, error: err });
@@ -225,10 +226,11 @@ export class Pulse {
     return this.subs.get(channel);
   }
 
-  /** Unsubscribes and forgets the subscription. */
+  /** Unsubscribes and forgets the subscription; it cannot subscribe again (`removed`): make a new one. */
   removeSubscription(sub: Subscription): void {
-    sub.unsubscribe();
-    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    if (this.subs.get(sub.channel) !== sub) return;
+    sub.remove();
+    this.subs.delete(sub.channel);
   }
 
   /** Joins, updates and leaves are kept and applied again on every new connection. */
@@ -271,7 +273,8 @@ export class Pulse {
         resolve,
         reject,
       };
-      if (this.live) return this.send(this.live.client, entry);
+      const client = this.current();
+      if (client) return this.send(client, entry);
       if (this.state === 'closed') return reject(new PulseClientError('closed', 'the client is closed'));
       if (this.o.offline === 'fail') return reject(new PulseClientError('offline', 'not connected'));
       this.queue.add(entry);
@@ -332,6 +335,8 @@ export class Pulse {
     let last: unknown = new Error('no transports');
     const ms = this.o.connectTimeoutMs;
     for (const [index, factory] of this.factories.entries()) {
+      // One deadline for the opening and `connected` together, as documented.
+      const deadline = monotonicNow() + ms;
       try {
         // Given up (too late, or close()): the factory is told to let go of what it was
         // opening, and a transport that opens anyway is closed.
@@ -345,7 +350,7 @@ export class Pulse {
         const client = await PulseClient.over(transport, {
           token,
           requestTimeoutMs: this.o.requestTimeoutMs,
-          connectTimeoutMs: this.o.connectTimeoutMs,
+          connectTimeoutMs: Math.max(1, Math.ceil(deadline - monotonicNow())),
         });
         return { client, index };
       } catch (err) {
@@ -381,6 +386,7 @@ export class Pulse {
       live.refresher = new TokenRefresher(
         getToken,
         this.o.tokenRefreshMarginMs,
+        this.o.connectTimeoutMs,
         (next) => this.refresh(live, next),
         (err) => this.events.emit('error', err as Error),
       );
@@ -523,9 +529,20 @@ export class Pulse {
     }
   }
 
+  /**
+   * The live connection's client, unless it has just closed: `lost` runs a microtask after the
+   * close, and a publish made synchronously before it (in an `offline` listener, say) must be
+   * queued or refused as when disconnected, not sent to a connection that is gone.
+   */
+  private current(): PulseClient | undefined {
+    const client = this.live?.client;
+    return client === undefined || client.isClosed ? undefined : client;
+  }
+
   /** The live connection, or the next one within `requestTimeoutMs`. */
   private connection(): Promise<PulseClient> {
-    if (this.live) return Promise.resolve(this.live.client);
+    const client = this.current();
+    if (client) return Promise.resolve(client);
     if (this.state === 'closed')
       return Promise.reject(new PulseClientError('closed', 'the client is closed'));
     return new Promise((resolve, reject) => {

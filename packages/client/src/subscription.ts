@@ -67,6 +67,8 @@ export class Subscription {
   /** The connection the last subscribe went out on. */
   private sentOn: PulseClient | undefined;
   private readonly recoverable: boolean;
+  /** Set by `removeSubscription()`: the owner no longer restores it, so it cannot subscribe. */
+  private removed = false;
 
   constructor(
     readonly channel: string,
@@ -89,8 +91,12 @@ export class Subscription {
     return this.position;
   }
 
-  /** Starts (or keeps) wanting the channel: subscribes now when connected, else on connect. */
+  /**
+   * Starts (or keeps) wanting the channel: subscribes now when connected, else on connect.
+   * Throws (`removed`) once the subscription was removed from its client.
+   */
   subscribe(): void {
+    if (this.removed) throw this.removedError();
     if (this.wanted) return;
     this.wanted = true;
     this.setState('subscribing');
@@ -115,6 +121,7 @@ export class Subscription {
   /** Resolves once subscribed; rejects when the subscription ends unsubscribed first. */
   ready(): Promise<void> {
     if (this.state === 'subscribed') return Promise.resolve();
+    if (this.removed) return Promise.reject(this.removedError());
     if (!this.wanted)
       return Promise.reject(new PulseClientError('closed', `not subscribing to ${this.channel}`));
     return new Promise((resolve, reject) => {
@@ -132,6 +139,15 @@ export class Subscription {
   }
 
   // --- called by the owner ---------------------------------------------------------------
+
+  /**
+   * The owner forgot it (`removeSubscription`): it would not be subscribed again after a
+   * reconnect, and the channel may get a new subscription, so it refuses to subscribe.
+   */
+  remove(): void {
+    this.unsubscribe();
+    this.removed = true;
+  }
 
   /** A new connection is up. */
   connected(client: PulseClient): void {
@@ -213,6 +229,13 @@ export class Subscription {
       this.position = { offset: p.offset, epoch: p.epoch };
     }
     this.events.emit('publication', p);
+  }
+
+  private removedError(): PulseClientError {
+    return new PulseClientError(
+      'removed',
+      `the subscription to ${this.channel} was removed: make a new one with newSubscription()`,
+    );
   }
 
   private setState(state: SubscriptionState): void {

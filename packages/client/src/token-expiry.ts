@@ -1,3 +1,5 @@
+import { within } from './within.js';
+
 /**
  * When a JWT expires (epoch ms), read from its payload's `exp` without verifying it (the
  * server verifies; the client only needs to know when to fetch the next one). undefined when
@@ -40,17 +42,19 @@ export function refreshDelay(expiresAt: number, marginMs: number, now = Date.now
 /**
  * Refreshes the token of one live connection before it expires: at `refreshDelay` before the
  * token's `exp`, fetches a new one with `getToken` and hands it to `apply` (which sends it on
- * the connection), then waits for the new token's turn. A failed `getToken` is retried every
- * second (each failure reported to `onError`) until stopped; a failed `apply` (which deals
- * with its own failure) ends the refreshing.
+ * the connection), then waits for the new token's turn. A `getToken` that fails, or does not
+ * answer within `timeoutMs`, is retried every second (each failure reported to `onError`)
+ * until stopped; a failed `apply` (which deals with its own failure) ends the refreshing.
  */
 export class TokenRefresher {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly getToken: () => Promise<string>,
     private readonly marginMs: number,
+    private readonly timeoutMs: number,
     private readonly apply: (token: string) => Promise<void>,
     private readonly onError: (err: unknown) => void,
   ) {}
@@ -75,6 +79,7 @@ export class TokenRefresher {
 
   stop(): void {
     this.stopped = true;
+    this.stopping.abort();
     clearTimeout(this.timer);
   }
 
@@ -87,8 +92,16 @@ export class TokenRefresher {
 
   private async run(): Promise<void> {
     let token: string;
+    const ms = this.timeoutMs;
     try {
-      token = await this.getToken();
+      // Bounded: one that never answers would stop the refreshing, and the connection would
+      // be closed when its token expires instead of getting the next one.
+      token = await within(
+        () => this.getToken(),
+        ms,
+        `getToken did not answer within ${ms} ms`,
+        this.stopping.signal,
+      );
     } catch (err) {
       if (this.stopped) return;
       this.onError(err);

@@ -460,4 +460,72 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
       await h.stop();
     }
   });
+
+  test('CORS with cookies: a listed origin is echoed with Allow-Credentials and Vary: Origin; "*" never allows credentials', async () => {
+    const h = await startServer({ transport: { http_stream_origins: ['https://app.example', '*'] } });
+    try {
+      const preflight = await fetch(`${h.httpUrl}/connection/send`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example');
+      assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
+      assert.match(preflight.headers.get('vary') ?? '', /origin/i);
+      const listed = await RawHttpStream.open(h.httpUrl, false, { origin: 'https://app.example' });
+      assert.equal(listed.response.headers['access-control-allow-origin'], 'https://app.example');
+      assert.equal(listed.response.headers['access-control-allow-credentials'], 'true');
+      assert.match(String(listed.response.headers.vary), /origin/i);
+      const sent = await listed.post(framed({ type: 'ping' }), { origin: 'https://app.example' });
+      assert.equal(sent.status, 204);
+      assert.equal(sent.headers['access-control-allow-origin'], 'https://app.example');
+      assert.equal(sent.headers['access-control-allow-credentials'], 'true');
+      // Any other origin is let in by "*", without cookies: a browser then refuses a
+      // credentialed request, so no site can ride on a signed-in user's cookies.
+      const anyOrigin = await RawHttpStream.open(h.httpUrl, false, { origin: 'https://other.example' });
+      assert.equal(anyOrigin.response.headers['access-control-allow-origin'], '*');
+      assert.equal(anyOrigin.response.headers['access-control-allow-credentials'], undefined);
+      const anyPreflight = await fetch(`${h.httpUrl}/connection/send`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://other.example', 'access-control-request-method': 'POST' },
+      });
+      assert.equal(anyPreflight.headers.get('access-control-allow-credentials'), null);
+      listed.close();
+      anyOrigin.close();
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('CORS preflight: the headers the SDK sends with an Authorization in its headers option are allowed', async () => {
+    const h = await startServer({ transport: { http_stream_origins: ['https://app.example'] } });
+    try {
+      // What a browser asks before the SDK's requests with headers: {authorization}.
+      const asked = {
+        '/connection/stream': ['authorization'],
+        '/connection/send': ['authorization', 'content-type', 'pulse-session'],
+      };
+      for (const [path, names] of Object.entries(asked)) {
+        const preflight = await fetch(`${h.httpUrl}${path}`, {
+          method: 'OPTIONS',
+          headers: {
+            origin: 'https://app.example',
+            'access-control-request-method': path.endsWith('send') ? 'POST' : 'GET',
+            'access-control-request-headers': names.join(','),
+          },
+        });
+        assert.equal(preflight.status, 204);
+        const allowed = (preflight.headers.get('access-control-allow-headers') ?? '')
+          .split(',')
+          .map((name) => name.trim().toLowerCase());
+        for (const name of names) assert.ok(allowed.includes(name), `${path}: ${name} not in ${allowed}`);
+      }
+      const withAuth = { origin: 'https://app.example', authorization: 'Bearer for-the-gateway' };
+      const s = await RawHttpStream.open(h.httpUrl, false, withAuth);
+      assert.equal((await s.post(framed({ type: 'ping' }), withAuth)).status, 204);
+      s.close();
+    } finally {
+      await h.stop();
+    }
+  });
 });

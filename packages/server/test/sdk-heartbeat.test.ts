@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { DisconnectInfo, Publication } from '@pulse/client';
-import { next, proxiedPair, until } from './sdk-helpers.js';
+import { KillablePulse, TestProxy, next, proxiedPair, pulse, until } from './sdk-helpers.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -43,4 +43,30 @@ test('a connection the network silently stops carrying (no FIN) is found dead by
   await direct.publish('hb', 'after');
   await until(() => seen.length === 2, 'both publications');
   assert.deepEqual(seen, ['while stalled', 'after'], 'the one published while stalled is recovered');
+});
+
+test('a device clock set back an hour does not hold dead-connection detection off: the watch runs on a monotonic clock', async () => {
+  // The server in its own process: only this process's wall clock is set back.
+  const server = await KillablePulse.start('[heartbeat]\ninterval_ms = 200\ntimeout_ms = 10000\n');
+  closers.push(() => server.stop());
+  const proxy = await TestProxy.start(server.port);
+  closers.push(() => proxy.close());
+  const client = pulse(`ws://127.0.0.1:${proxy.port}/ws`, {
+    heartbeatGraceMs: 200,
+    pingTimeoutMs: 300,
+    minReconnectDelayMs: 5000,
+  });
+  closers.push(() => client.close());
+  client.connect();
+  await until(() => client.state === 'connected', 'connected');
+  const wallClock = Date.now;
+  // The user (or NTP) sets the clock back an hour, then the network stops carrying the connection.
+  Date.now = () => wallClock() - 3_600_000;
+  try {
+    const lost = next<DisconnectInfo>((f) => client.on('disconnected', f), 3000);
+    proxy.stall();
+    assert.equal((await lost).reason, 'heartbeat_timeout');
+  } finally {
+    Date.now = wallClock;
+  }
 });

@@ -68,6 +68,8 @@ interface Pair {
   client: Socket;
   upstream: Socket;
   stalled: boolean;
+  /** The client wrote bytes the stall swallowed: a request there waits for an answer. */
+  wroteIntoStall: boolean;
 }
 
 /**
@@ -108,10 +110,11 @@ export class TestProxy {
     }
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
     upstream.on('error', () => {});
-    const pair: Pair = { client, upstream, stalled: false };
+    const pair: Pair = { client, upstream, stalled: false, wroteIntoStall: false };
     this.pairs.add(pair);
     client.on('data', (d) => {
       if (!pair.stalled) upstream.write(d);
+      else pair.wroteIntoStall = true;
     });
     upstream.on('data', (d) => {
       if (!pair.stalled) client.write(d);
@@ -130,6 +133,13 @@ export class TestProxy {
   /** Every current connection stops carrying bytes, both ways, and stays open. */
   stall(): void {
     for (const pair of this.pairs) pair.stalled = true;
+  }
+
+  /** Stalled connections the client wrote into and has not closed: requests still waiting. */
+  get waitingInStall(): number {
+    let n = 0;
+    for (const pair of this.pairs) if (pair.wroteIntoStall && !pair.client.destroyed) n++;
+    return n;
   }
 
   /** Closes every current connection. */

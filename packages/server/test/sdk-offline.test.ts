@@ -206,4 +206,35 @@ describe('browser online/offline events', () => {
     await until(() => client.state === 'connected', 'the reconnect on online', 2000);
     assert.ok(Date.now() - started < 1000, 'well before the 5 s minimum delay');
   });
+
+  test("a publish made right after the connection dropped, before lost is noticed, is queued ('queue') or refused at once ('fail')", async () => {
+    const direct = pulse(h.wsUrl);
+    closers.push(() => direct.close());
+    const seen: string[] = [];
+    const s = direct.subscribe('off/sync', (p) => seen.push(text(p)));
+    direct.connect();
+    await s.ready();
+    const publishOnOffline = async (offline: 'queue' | 'fail') => {
+      const network = new EventTarget();
+      const client = pulse(proxied, { ...fast, offline, requestTimeoutMs: 3000, networkEvents: network });
+      closers.push(() => client.close());
+      client.connect();
+      await until(() => client.state === 'connected', 'connected');
+      // The page's own listener, added after the client's: it runs in the same dispatch, right
+      // after the client dropped the connection and before it has noticed the close.
+      let published: Promise<void> | undefined;
+      network.addEventListener('offline', () => {
+        published = client.publish('off/sync', `published on offline (${offline})`);
+      });
+      network.dispatchEvent(new Event('offline'));
+      network.dispatchEvent(new Event('online'));
+      return published as Promise<void>;
+    };
+    const started = performance.now();
+    await assert.rejects(publishOnOffline('fail'), { name: 'PulseClientError', kind: 'offline' });
+    assert.ok(performance.now() - started < 1000, 'refused at once, not after requestTimeoutMs');
+    await publishOnOffline('queue');
+    await until(() => seen.length === 1, 'the queued publish, sent after the reconnect', 2000);
+    assert.deepEqual(seen, ['published on offline (queue)']);
+  });
 });

@@ -20,6 +20,29 @@ after(async () => {
 
 const text = (p: Publication) => new TextDecoder().decode(p.payload);
 
+/** A client that reconnects quickly and another to publish with, both connecting. */
+function reconnectingPair() {
+  const client = pulse(h.wsUrl, { minReconnectDelayMs: 50, maxReconnectDelayMs: 100 });
+  const other = pulse(h.wsUrl);
+  closers.push(
+    () => client.close(),
+    () => other.close(),
+  );
+  client.connect();
+  other.connect();
+  return { client, other };
+}
+
+/** The server API closes the connection (error 1010): a reconnect, not a stop. */
+async function disconnectByApi(connectionId: string): Promise<void> {
+  const res = await fetch(`${h.httpUrl}/api/disconnect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+    body: JSON.stringify({ connection_id: connectionId }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
 test('a subscribe the server refuses ends the subscription with reason refused and the error', async () => {
   const client = pulse(h.wsUrl);
   closers.push(() => client.close());
@@ -38,14 +61,7 @@ test('a subscribe the server refuses ends the subscription with reason refused a
 });
 
 test('unsubscribe stops delivery; subscribing again on the same connection works at once', async () => {
-  const client = pulse(h.wsUrl);
-  const other = pulse(h.wsUrl);
-  closers.push(
-    () => client.close(),
-    () => other.close(),
-  );
-  client.connect();
-  other.connect();
+  const { client, other } = reconnectingPair();
   const seen: string[] = [];
   const sub = client.subscribe('subs/a', (p) => seen.push(text(p)));
   await sub.ready();
@@ -65,27 +81,36 @@ test('unsubscribe stops delivery; subscribing again on the same connection works
   assert.equal(client.lastPosition('subs/a')?.offset, 2);
 });
 
+test('a removed subscription refuses to subscribe again (kind removed); a new one for its channel works and survives a reconnect', async () => {
+  const { client, other } = reconnectingPair();
+  const old = client.subscribe('subs/removed', () => {});
+  await old.ready();
+  client.removeSubscription(old);
+  // Subscribed on the live connection, it would not be restored after a reconnect (the
+  // client forgot it): refused at once instead.
+  assert.throws(() => old.subscribe(), { name: 'PulseClientError', kind: 'removed', code: 1008 });
+  assert.equal(old.state, 'unsubscribed');
+  await assert.rejects(old.ready(), { kind: 'removed' });
+  const seen: string[] = [];
+  const fresh = client.subscribe('subs/removed', (p) => seen.push(text(p)));
+  assert.notEqual(fresh, old);
+  await fresh.ready();
+  const firstId = client.connectionId;
+  await disconnectByApi(firstId);
+  await until(() => client.state === 'connected' && client.connectionId !== firstId, 'the reconnect');
+  await fresh.ready();
+  await other.publish('subs/removed', 'after the reconnect');
+  await until(() => seen.length === 1, 'the publication on the restored subscription');
+});
+
 test('a wildcard subscription is restored after a reconnect (without recovery)', async () => {
-  const client = pulse(h.wsUrl, { minReconnectDelayMs: 50, maxReconnectDelayMs: 100 });
-  const other = pulse(h.wsUrl);
-  closers.push(
-    () => client.close(),
-    () => other.close(),
-  );
-  client.connect();
-  other.connect();
+  const { client, other } = reconnectingPair();
   const seen: string[] = [];
   const sub = client.subscribe('subs/w/+', (p) => seen.push(`${p.channel}=${text(p)}`));
   await sub.ready();
   const first = client.connectionId;
-  // The server API closes the connection (error 1010): a reconnect, not a stop.
   const resubscribed = next<SubscribedContext>((f) => sub.on('subscribed', f));
-  const res = await fetch(`${h.httpUrl}/api/disconnect`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
-    body: JSON.stringify({ connection_id: first }),
-  });
-  assert.equal(res.status, 200, await res.text());
+  await disconnectByApi(first);
   const ctx = await resubscribed;
   assert.equal(ctx.recovered, false);
   assert.notEqual(client.connectionId, first);

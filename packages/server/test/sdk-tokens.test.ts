@@ -131,6 +131,37 @@ describe('tokens', () => {
     assert.equal(calls, 2);
   });
 
+  test('a refresh whose getToken never answers is given up after connectTimeoutMs and tried again before exp', async () => {
+    let calls = 0;
+    const client = pulse(h.wsUrl, {
+      ...fast,
+      connectTimeoutMs: 300,
+      tokenRefreshMarginMs: 2500,
+      getToken: () =>
+        ++calls === 2
+          ? new Promise<string>(() => {})
+          : sign({ sub: 'gus', exp: now() + (calls === 1 ? 6 : 3600) }),
+    });
+    closers.push(() => client.close());
+    const disconnects: DisconnectInfo[] = [];
+    client.on('disconnected', (d) => disconnects.push(d));
+    const errors: string[] = [];
+    client.on('error', (err) => errors.push(err.message));
+    client.connect();
+    await until(() => client.state === 'connected', 'connected');
+    const id = client.connectionId;
+    // The first token expires 5-6 s from now; its refresh starts 2.5 s before, hangs, is given
+    // up 300 ms later and tried again a second after that: in time.
+    await sleep(6500);
+    assert.equal(calls, 3, 'the hung refresh was given up and getToken called again');
+    assert.ok(
+      errors.some((m) => /did not answer within 300 ms/.test(m)),
+      `errors: ${errors.join('; ')}`,
+    );
+    assert.deepEqual(disconnects, [], 'never disconnected: the token was refreshed before exp');
+    assert.equal(client.connectionId, id, 'the same connection');
+  });
+
   test('an error without a request id that comes while a refresh waits (a refused publish without ack) does not end the connection', async () => {
     let calls = 0;
     const client: Pulse = pulse(h.wsUrl, {

@@ -95,8 +95,8 @@ export class HttpStreams {
 
   private preflight(req: IncomingMessage, res: ServerResponse): void {
     const headers = this.cors.preflight(req);
-    if (headers === undefined)
-      return answer(res, {}, 403, 'origin not allowed (transport.http_stream_origins)', true);
+    const refused = 'origin not allowed (transport.http_stream_origins)';
+    if (headers === undefined) return answer(res, this.cors.headers(req), 403, refused, true);
     answer(res, headers, 204, '', false);
   }
 }
