@@ -102,28 +102,50 @@ interface ParserInternals {
   packet: { cmd?: string; protocolVersion?: number };
 }
 
-/**
- * Parses whole MQTT control packets (from PacketSplitter), one decoder per connection: the
- * parser learns the protocol version from the CONNECT packet.
- *
- * The packets of a publication flow and PINGREQ take a fast path (decodeHotPacket) that reads
- * them straight from the bytes into what mqtt-packet would return; every other packet, and any
- * the fast path does not take, goes to mqtt-packet's parser.
- */
-export class MqttDecoder {
-  private parser: Parser;
-  private result: Packet | undefined;
-  private error: Error | undefined;
-  /** The protocol version the parser reads packets in (3 and 4 read alike). */
-  private version = 4;
-  /**
-   * The parser holds nothing of an earlier buffer (it always does when given whole packets):
-   * a packet the fast path reads is then one the parser would have read the same way.
-   */
-  private parserIdle = true;
+/** The parser's settings a decoder keeps between packets: what the CONNECT told it. */
+interface ParserSettings {
+  protocolVersion?: number;
+  bridgeMode?: boolean;
+}
 
-  constructor(private readonly userPropertyLimits: UserPropertyLimits = NO_USER_PROPERTY_LIMITS) {
-    this.parser = this.newParser();
+/**
+ * One mqtt-packet parser for every connection. A parser costs ~1.2 KiB of heap (an event
+ * emitter, a BufferList duplex stream with its two stream states, a Packet) and keeps the
+ * CONNECT packet as its settings, which an idle connection would hold for its lifetime.
+ * Packets come whole (PacketSplitter), so between two of them the parser holds nothing but
+ * those settings: each decoder gives its own before parsing, and a parser left holding bytes
+ * is replaced rather than reused by the next connection.
+ */
+class SharedParser {
+  private parser: Parser | undefined;
+  result: Packet | undefined;
+  error: Error | undefined;
+
+  get internals(): ParserInternals {
+    this.parser ??= this.newParser();
+    return this.parser as unknown as ParserInternals;
+  }
+
+  parse(packet: Buffer, settings: ParserSettings): void {
+    this.result = undefined;
+    this.error = undefined;
+    const internals = this.internals;
+    internals.settings = settings;
+    try {
+      (this.parser as Parser).parse(packet);
+    } catch (err) {
+      this.error = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** True when the parser holds no bytes of a packet (the next connection may use it). */
+  get idle(): boolean {
+    const internals = this.internals;
+    return internals._stateCounter === 0 && internals._list.length === 0;
+  }
+
+  reset(): void {
+    this.parser = undefined;
   }
 
   private newParser(): Parser {
@@ -136,13 +158,31 @@ export class MqttDecoder {
     });
     return parser;
   }
+}
+
+const shared = new SharedParser();
+const DEFAULT_SETTINGS: ParserSettings = { protocolVersion: 4 };
+
+/**
+ * Parses whole MQTT control packets (from PacketSplitter), one decoder per connection: it
+ * learns the protocol version from the CONNECT packet.
+ *
+ * The packets of a publication flow and PINGREQ take a fast path (decodeHotPacket) that reads
+ * them straight from the bytes into what mqtt-packet would return; every other packet, and any
+ * the fast path does not take, goes to mqtt-packet's parser (one for all decoders).
+ */
+export class MqttDecoder {
+  /** What the parser needs to read this connection's packets: 3.1.1 until a CONNECT says otherwise. */
+  private settings: ParserSettings = DEFAULT_SETTINGS;
+  /** The protocol version packets are read in (3 and 4 read alike). */
+  private version = 4;
+
+  constructor(private readonly userPropertyLimits: UserPropertyLimits = NO_USER_PROPERTY_LIMITS) {}
 
   /** Decodes one complete packet, or returns the parser's error. Never throws. */
   decode(packet: Buffer): Packet | Error {
-    if (this.parserIdle) {
-      const hot = decodeHotPacket(packet, this.version);
-      if (hot !== undefined) return hot;
-    }
+    const hot = decodeHotPacket(packet, this.version);
+    if (hot !== undefined) return hot;
     return this.decodeWithParser(packet);
   }
 
@@ -151,28 +191,21 @@ export class MqttDecoder {
     const overLimit = scanProperties(packet, this.version, this.userPropertyLimits);
     if (overLimit !== undefined)
       return new MqttPacketError(overLimit.message, overLimit.reasonCode, overLimit);
-    this.result = undefined;
-    this.error = undefined;
-    try {
-      this.parser.parse(packet);
-    } catch (err) {
-      this.error = err instanceof Error ? err : new Error(String(err));
-    }
-    if (this.error || !this.result) {
-      const failed = (this.parser as unknown as ParserInternals).packet;
+    shared.parse(packet, this.settings);
+    const error = shared.error;
+    const parsed = shared.result;
+    if (error || !parsed || !shared.idle) {
+      const failed = shared.internals.packet;
       const level = failed.cmd === 'connect' ? failed.protocolVersion : undefined;
+      shared.reset();
       // mqtt-packet fails on any level but 3, 4 and 5 after reading it (a bridge's less 128).
       if (level !== undefined && level !== 3 && level !== 4 && level !== 5) {
-        this.error = new UnknownProtocolLevel(level);
+        return new UnknownProtocolLevel(level);
       }
-      const settings = (this.parser as unknown as ParserInternals).settings;
-      this.parser = this.newParser();
-      (this.parser as unknown as ParserInternals).settings = settings;
-      this.syncWithParser();
-      return this.error ?? new Error('incomplete packet');
+      return error ?? new Error(parsed ? 'packet not read to its end' : 'incomplete packet');
     }
-    this.syncWithParser();
-    const parsed = this.result as Packet;
+    this.learnSettings(shared.internals.settings);
+    shared.result = undefined;
     // mqtt-packet reads a packet identifier cut to one byte as -1 instead of failing.
     const id = (parsed as { messageId?: number }).messageId;
     if (id !== undefined && (id < 0 || id > 0xffff)) return new Error('Cannot parse messageId');
@@ -183,13 +216,15 @@ export class MqttDecoder {
     return parsed;
   }
 
-  /** After the parser ran: the version it now reads in, and whether the fast path may be taken. */
-  private syncWithParser(): void {
-    const parser = this.parser as unknown as ParserInternals;
+  /**
+   * A CONNECT makes the parser's settings the packet itself: keep only what the parser reads
+   * of it, not the packet (its will, password and properties) for the connection's lifetime.
+   */
+  private learnSettings(after: ParserSettings): void {
+    if (after === this.settings) return;
+    this.settings = { protocolVersion: after.protocolVersion, bridgeMode: after.bridgeMode };
     // mqtt-packet reads in version 5 only if told exactly 5, and in 3.1.1 otherwise.
-    const version = parser.settings.protocolVersion ?? 4;
-    this.version = version;
-    this.parserIdle = typeof version === 'number' && parser._stateCounter === 0 && parser._list.length === 0;
+    this.version = after.protocolVersion ?? 4;
   }
 }
 
