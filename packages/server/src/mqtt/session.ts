@@ -82,6 +82,7 @@ function ownedOnce(publication: Publication): Publication {
 
 /** Shared by every session with nothing to resend or replay (never written to): an idle session allocates no arrays. */
 const NOTHING = Object.freeze([]) as unknown as never[];
+const NO_INFLIGHT: ReadonlyMap<number, Inflight> = new Map();
 
 /** Topic-tree visits and sends of retained replays per event-loop turn and session. */
 const REPLAY_STEPS_PER_TURN = 1024;
@@ -125,13 +126,17 @@ export class MqttSession implements Subscriber {
   /** Seconds the session outlives its connection (0 = ends with it; 0xFFFFFFFF = never). */
   expiryInterval = 0;
   expiryTimer: LongTimer | undefined;
-  readonly inflight = new Map<number, Inflight>();
+  /**
+   * QoS 1/2 messages sent and not yet acknowledged, by packet id. Made at the first and dropped
+   * at the last: an idle session carries no empty map (docs/BENCHMARKS.md, c2).
+   */
+  private inflightById: Map<number, Inflight> | undefined;
   /** Messages waiting for the inflight window, the socket, or the client's return. */
   readonly queue: Outgoing[] = [];
   /** Bytes of `queue`, as `heldBytes` counts them. */
   queuedBytes = 0;
   /** QoS 2 packet ids received and not yet released by PUBREL (awaitsRelease, holdForRelease, release). */
-  private readonly incomingQos2 = new Set<number>();
+  private incomingQos2: Set<number> | undefined;
   /** Set while the session is persistent (expiry interval above 0): its changes are stored. */
   journal: SessionJournal | undefined;
   private nextPacketId = 1;
@@ -170,23 +175,28 @@ export class MqttSession implements Subscriber {
 
   /** A QoS 2 PUBLISH with this packet id was routed and its PUBREL has not come yet. */
   awaitsRelease(packetId: number): boolean {
-    return this.incomingQos2.has(packetId);
+    return this.incomingQos2?.has(packetId) ?? false;
   }
 
   /** QoS 2 messages received and not yet released. */
   get awaitingRelease(): number {
-    return this.incomingQos2.size;
+    return this.incomingQos2?.size ?? 0;
+  }
+
+  get inflight(): ReadonlyMap<number, Inflight> {
+    return this.inflightById ?? NO_INFLIGHT;
   }
 
   /** A QoS 2 PUBLISH was routed: its packet id is held until PUBREL (stored with a persistent session). */
   holdForRelease(packetId: number): void {
-    this.incomingQos2.add(packetId);
+    (this.incomingQos2 ??= new Set()).add(packetId);
     this.journal?.incomingQos2(packetId, true);
   }
 
   /** PUBREL: frees the packet id; false if it was not held. */
   release(packetId: number): boolean {
-    if (!this.incomingQos2.delete(packetId)) return false;
+    if (this.incomingQos2 === undefined || !this.incomingQos2.delete(packetId)) return false;
+    if (this.incomingQos2.size === 0) this.incomingQos2 = undefined;
     this.journal?.incomingQos2(packetId, false);
     return true;
   }
@@ -194,7 +204,7 @@ export class MqttSession implements Subscriber {
   /** Rebuilds the QoS state of a session loaded from the store. */
   restore(loaded: LoadedSession): void {
     for (const r of loaded.inflight) {
-      this.inflight.set(r.packetId, { ...outgoingOf(r), packetId: r.packetId, state: r.state, sentAt: 0 });
+      this.setInflight({ ...outgoingOf(r), packetId: r.packetId, state: r.state, sentAt: 0 });
       if (r.packetId >= this.nextPacketId) this.nextPacketId = r.packetId === 65_535 ? 1 : r.packetId + 1;
     }
     for (const r of loaded.queue) {
@@ -203,7 +213,7 @@ export class MqttSession implements Subscriber {
       this.countQueued(heldBytes(item.publication));
       if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
     }
-    for (const id of loaded.incomingQos2) this.incomingQos2.add(id);
+    for (const id of loaded.incomingQos2) (this.incomingQos2 ??= new Set()).add(id);
     // mqtt.max_queued_messages may have been lowered since: the oldest go, as in enqueue.
     while (this.queue.length > this.policy.maxQueued) {
       this.dequeue();
@@ -242,7 +252,7 @@ export class MqttSession implements Subscriber {
         state: e.state,
       })),
       queue: this.queue.map((q, i) => ({ ...delivery(q), seq: i + 1 })),
-      incomingQos2: [...this.incomingQos2],
+      incomingQos2: [...(this.incomingQos2 ?? [])],
     };
   }
 
@@ -256,7 +266,7 @@ export class MqttSession implements Subscriber {
       item.seq = this.nextSeq++;
       journal.queued(item);
     }
-    for (const id of this.incomingQos2) journal.incomingQos2(id, true);
+    for (const id of this.incomingQos2 ?? []) journal.incomingQos2(id, true);
   }
 
   /** Forgets all QoS state (the session ended). */
@@ -265,9 +275,9 @@ export class MqttSession implements Subscriber {
     this.policy.total.queuedBytes -= this.queuedBytes;
     this.queuedBytes = 0;
     this.subscriptions.clear();
-    this.inflight.clear();
+    this.inflightById = undefined;
     this.queue.length = 0;
-    this.incomingQos2.clear();
+    this.incomingQos2 = undefined;
     this.replays = NOTHING;
     this.resends = NOTHING;
   }
@@ -427,13 +437,18 @@ export class MqttSession implements Subscriber {
       state: 'publish',
       sentAt: Date.now(),
     };
-    this.inflight.set(packetId, entry);
+    this.setInflight(entry);
     this.journal?.inflight(entry);
     if (!link.sendPublish(item, packetId, false)) this.forget(packetId);
   }
 
+  private setInflight(entry: Inflight): void {
+    (this.inflightById ??= new Map()).set(entry.packetId, entry);
+  }
+
   private forget(packetId: number): void {
-    this.inflight.delete(packetId);
+    const inflight = this.inflightById;
+    if (inflight !== undefined && inflight.delete(packetId) && inflight.size === 0) this.inflightById = undefined;
     this.journal?.completed(packetId);
   }
 

@@ -2,7 +2,8 @@ import type { PublishOptions } from './publish-encoding.js';
 
 /** Topic aliases a client set up for its PUBLISH packets (MQTT 5 §3.3.2.3.4). */
 export class InboundTopicAliases {
-  private readonly topics = new Map<number, string>();
+  /** Made at the first alias: most clients never set one. */
+  private topics: Map<number, string> | undefined;
 
   /**
    * The topic of a PUBLISH carrying `alias` (in 1..`maximum`, checked by the caller): a
@@ -10,10 +11,10 @@ export class InboundTopicAliases {
    */
   resolve(alias: number, topic: string): string | undefined {
     if (topic.length > 0) {
-      this.topics.set(alias, topic);
+      (this.topics ??= new Map()).set(alias, topic);
       return topic;
     }
-    return this.topics.get(alias);
+    return this.topics?.get(alias);
   }
 }
 
