@@ -8,6 +8,7 @@ import { RemotePresence } from './remote-presence.js';
 import type { Subscriber } from './subscriber.js';
 import { SharedGroup } from './shared-group.js';
 import { TopicIndex, isSingle } from './topic-index.js';
+import { DEFAULT_MAX_CHANNEL_LENGTH, checkChannelLength } from './channel-length.js';
 import { DEFAULT_MAX_TOPIC_LEVELS, checkTopicLevels } from './topic-levels.js';
 
 export interface BrokerLimits {
@@ -19,6 +20,8 @@ export interface BrokerLimits {
   maxSubscriptionsPerConnection: number;
   /** Levels of a channel or filter (DEFAULT_MAX_TOPIC_LEVELS when left out). */
   maxTopicLevels?: number;
+  /** UTF-8 bytes of a channel or filter (DEFAULT_MAX_CHANNEL_LENGTH when left out). */
+  maxChannelLength?: number;
   /** Presence channels one subscriber may be present on (no limit when absent). */
   maxPresencePerConnection?: number;
   /** Bytes of one member's presence data, as its protocol encodes it (no limit when absent). */
@@ -69,6 +72,7 @@ export class Broker {
   /** Channel history, when configured: gives publications their offset/epoch and keeps them. */
   history: ChannelHistory | undefined = undefined;
   readonly maxTopicLevels: number;
+  readonly maxChannelLength: number;
   /** The cluster layer, when there is one (see ClusterHooks). */
   cluster: ClusterHooks | undefined = undefined;
   /** Numbers fan-outs while shared groups exist, so that each reaches a subscriber once. */
@@ -76,6 +80,7 @@ export class Broker {
 
   constructor(private readonly limits: BrokerLimits) {
     this.maxTopicLevels = limits.maxTopicLevels ?? DEFAULT_MAX_TOPIC_LEVELS;
+    this.maxChannelLength = limits.maxChannelLength ?? DEFAULT_MAX_CHANNEL_LENGTH;
   }
 
   /** Distinct filters with subscribers plus shared groups: what `maxChannels` bounds. */
@@ -87,9 +92,12 @@ export class Broker {
     return this.sharedGroups.size;
   }
 
-  /** Refuses a channel or filter deeper than `limits.maxTopicLevels` (1002 / InvalidChannel). */
-  checkLevels(name: string): Refusal | undefined {
-    return checkTopicLevels(name, this.maxTopicLevels);
+  /**
+   * Refuses a channel or filter longer than `limits.maxChannelLength` or deeper than
+   * `limits.maxTopicLevels` (1002 / InvalidChannel): every protocol's names pass here.
+   */
+  checkNameLimits(name: string): Refusal | undefined {
+    return checkChannelLength(name, this.maxChannelLength) ?? checkTopicLevels(name, this.maxTopicLevels);
   }
 
   /** Channels and wildcard filters with subscribers, and how many each has (for listings). */
@@ -103,7 +111,7 @@ export class Broker {
     filter: string,
     check: (filter: string) => Refusal | undefined = checkSubscribeFilter,
   ): Refusal | undefined {
-    const invalid = check(filter) ?? this.checkLevels(filter);
+    const invalid = check(filter) ?? this.checkNameLimits(filter);
     if (invalid) return invalid;
     if (subscriber.filters?.includes(filter)) {
       return new Refusal(ErrorCode.AlreadySubscribed, `already subscribed to ${filter}`);
@@ -203,7 +211,7 @@ export class Broker {
     publication: Publication,
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): Refusal | undefined {
-    const invalid = check(publication.channel) ?? this.checkLevels(publication.channel);
+    const invalid = check(publication.channel) ?? this.checkNameLimits(publication.channel);
     if (invalid) return invalid;
     if (this.overload !== undefined) {
       this.overloadRefusals++;
@@ -301,7 +309,7 @@ export class Broker {
     dataBytes = 0,
   ): Refusal | undefined {
     const refusal =
-      checkPublishChannel(channel) ?? this.checkLevels(channel) ?? this.presenceDataRefusal(dataBytes);
+      checkPublishChannel(channel) ?? this.checkNameLimits(channel) ?? this.presenceDataRefusal(dataBytes);
     if (refusal) return refusal;
     if (!subscriber.presenceChannels?.has(channel)) {
       const perConnection = this.limits.maxPresencePerConnection ?? Number.POSITIVE_INFINITY;

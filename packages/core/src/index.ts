@@ -10,6 +10,7 @@ export * from './shared-group.js';
 export type { Subscriber } from './subscriber.js';
 export * from './topic-index.js';
 export * from './topic-levels.js';
+export * from './channel-length.js';
 export * from './store/memory-store.js';
 export type * from './store/records.js';
 export type * from './store/store.js';

@@ -170,6 +170,7 @@ export class PulseServer {
       maxChannels: config.limits.max_channels,
       maxSubscriptionsPerConnection: config.limits.max_subscriptions_per_connection,
       maxTopicLevels: config.limits.max_topic_levels,
+      maxChannelLength: config.limits.max_channel_length,
       maxPresencePerConnection: config.presence.max_channels_per_connection,
       maxPresenceDataBytes: config.presence.max_data_bytes,
     });

@@ -51,7 +51,7 @@ describe('cluster: a hostile writer on the engine server', () => {
     await redis?.dispose();
   });
 
-  test('a publication no client could have made is dropped and counted: wildcard, $SYS, control-character channels; MQTT 5 properties of the wrong types; times that are not numbers', async () => {
+  test('a publication no client could have made is dropped and counted: wildcard, $SYS, control-character, overlong channels; MQTT 5 properties of the wrong types; times that are not numbers', async () => {
     const received: string[] = [];
     const v5 = await mqttClient(node.tcpUrl, { protocolVersion: 5 });
     const second = await mqttClient(node.tcpUrl, { protocolVersion: 5 });
@@ -77,6 +77,8 @@ describe('cluster: a hostile writer on the engine server', () => {
         ['nan', { c: 'nan', t: Number.NaN }],
         ['exp', { c: 'exp', x: Number.POSITIVE_INFINITY }],
         ['off', { c: 'off', f: -1.5 }],
+        // A topic an MQTT client could not name: past limits.max_channel_length (1024 bytes).
+        ['é'.repeat(600), { c: 'é'.repeat(600) }],
       ];
       for (const [redisName, fields] of forged)
         await hostile.publish(redisChannel(redisName), envelope(fields));

@@ -75,6 +75,7 @@ interface SpecConfig {
     max_channels: number;
     max_subscriptions_per_connection: number;
     max_topic_levels: number;
+    max_channel_length: number;
     max_message_size: number;
     max_frame_size: number;
     memory_limit: number;
@@ -204,6 +205,7 @@ const DEFAULTS: SpecConfig = {
     max_channels: 10000,
     max_subscriptions_per_connection: 100,
     max_topic_levels: 128,
+    max_channel_length: 1024,
     max_message_size: 65536,
     max_frame_size: 16777216,
     memory_limit: 0,
@@ -394,6 +396,7 @@ const EVERY_KEY: (KeyValue & { needs?: KeyValue[] })[] = [
   { path: 'limits.max_channels', toml: '7', text: '7', value: 7 },
   { path: 'limits.max_subscriptions_per_connection', toml: '3', text: '3', value: 3 },
   { path: 'limits.max_topic_levels', toml: '16', text: '16', value: 16 },
+  { path: 'limits.max_channel_length', toml: '300', text: '300', value: 300 },
   { path: 'limits.max_message_size', toml: '16777216', text: '16777216', value: 16777216 },
   { path: 'limits.max_frame_size', toml: '1024', text: '1024', value: 1024 },
   { path: 'limits.memory_limit', toml: '1073741824', text: '1073741824', value: 1_073_741_824 },
@@ -1111,6 +1114,12 @@ describe('config: value checks', () => {
       ['limits.max_connections', '0', /limits\.max_connections must be an integer >= 1, got "0"/],
       ['limits.max_channels', '0', /limits\.max_channels must be an integer >= 1/],
       ['limits.max_subscriptions_per_connection', '0', /must be an integer >= 1/],
+      ['limits.max_channel_length', '0', /limits\.max_channel_length must be an integer between 1 and 65535/],
+      [
+        'limits.max_channel_length',
+        '65536',
+        /limits\.max_channel_length must be an integer between 1 and 65535/,
+      ],
       [
         'limits.max_message_size',
         '16777217',

@@ -629,4 +629,38 @@ describe('a failed commit', () => {
       state.close();
     }
   });
+
+  test('limits.max_channel_length lowered: the stored subscriptions past it are dropped, those within it and retained messages kept', async () => {
+    const long = `len/${'x'.repeat(96)}`;
+    const server = await Restartable.create();
+    try {
+      const { raw } = await server.connect('len-sub');
+      await subscribe(raw, long, 1);
+      await subscribe(raw, 'len/short', 1);
+      raw.send({
+        cmd: 'publish',
+        topic: long,
+        payload: 'kept',
+        qos: 1,
+        messageId: 5,
+        dup: false,
+        retain: true,
+      });
+      await raw.next('puback');
+      raw.destroy();
+    } finally {
+      await server.stop();
+    }
+    const lowered = await Restartable.reopen(server, { limits: { max_channel_length: 64 } });
+    try {
+      const session = lowered.harness?.server.mqtt?.sessions.get('len-sub');
+      assert.deepEqual([...(session?.subscriptions.keys() ?? [])], ['len/short']);
+      const { raw: watcher } = await lowered.connect('len-w', { clean: true, properties: {} });
+      await subscribe(watcher, 'len/#', 0);
+      assert.equal(((await watcher.next('publish')) as IPublishPacket).topic, long, 'the retained message');
+      watcher.destroy();
+    } finally {
+      await lowered.stop();
+    }
+  });
 });

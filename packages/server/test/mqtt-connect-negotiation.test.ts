@@ -26,6 +26,7 @@ function context(over: Partial<ConnectContext> = {}): ConnectContext {
         : topic.includes('+')
           ? new Refusal(ErrorCode.InvalidChannel, 'wildcard')
           : undefined,
+    checkResponseTopic: () => undefined,
     newClientId: () => 'pulse-fixed',
     draining: false,
     ...over,

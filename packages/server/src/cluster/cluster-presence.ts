@@ -211,7 +211,7 @@ export class ClusterPresence implements ControlFeature {
     user: string | null | undefined,
     data: Uint8Array | null | undefined,
   ): string | undefined {
-    if (checkPublishChannel(channel) !== undefined || this.broker.checkLevels(channel) !== undefined)
+    if (checkPublishChannel(channel) !== undefined || this.broker.checkNameLimits(channel) !== undefined)
       return 'presence on a channel no client can name';
     if (
       connectionId === '' ||

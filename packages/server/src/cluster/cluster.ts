@@ -202,8 +202,8 @@ export class Cluster {
         const problem = this.control.receive(envelope.origin, envelope.message, Date.now());
         return problem === undefined ? undefined : this.reject(problem);
       }
-      if (this.broker.checkLevels(envelope.publication.channel) !== undefined) {
-        return this.reject('a channel deeper than limits.max_topic_levels');
+      if (this.broker.checkNameLimits(envelope.publication.channel) !== undefined) {
+        return this.reject('a channel past limits.max_channel_length or limits.max_topic_levels');
       }
       const history = this.history;
       if (history !== undefined && envelope.publication.epoch !== undefined) {

@@ -63,7 +63,7 @@ export function publicationOfEntry(e: RetainedEntry): Publication {
 }
 
 export interface EntryRules {
-  /** The receiving node's topic rules (checkMqttTopic and limits.max_topic_levels). */
+  /** The receiving node's topic rules (checkMqttTopic, limits.max_channel_length and limits.max_topic_levels). */
   checkTopic(topic: string): Refusal | undefined;
   /** mqtt.max_packet_size: no retained payload is larger. */
   maxPayloadBytes: number;

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_TOPIC_LEVELS } from '@pulse/core';
+import { DEFAULT_MAX_CHANNEL_LENGTH, DEFAULT_MAX_TOPIC_LEVELS } from '@pulse/core';
 import { type AclRuleConfig, AUTH_ACL_TABLES, AUTH_USERS_TABLES, type AuthUserConfig } from './auth.js';
 import { HISTORY_TABLES, type HistoryConfig } from './history.js';
 import { CLUSTER_PREFIX_RULE, CLUSTER_URLS_RULE } from './cluster.js';
@@ -237,6 +237,11 @@ export const SCHEMA = {
       DEFAULT_MAX_TOPIC_LEVELS,
       { min: 1, max: 65_536 },
       'most levels ("/"-separated parts) in a channel, topic or filter, every protocol (the filter of a $share)',
+    ),
+    max_channel_length: int(
+      DEFAULT_MAX_CHANNEL_LENGTH,
+      { min: 1, max: 65_535 },
+      'longest channel, topic or filter in UTF-8 bytes, every protocol (a $share name whole; MQTT will, response and alias topics)',
     ),
     max_message_size: int(65_536, { min: 1, max: 16_777_216 }, 'largest publication payload in bytes'),
     max_frame_size: int(

@@ -26,6 +26,8 @@ export interface ConnectContext {
   config: ConnectConfig;
   /** The will topic's check (mqtt/topic-rules, reserved topics): a refusal, or undefined. */
   checkTopic(topic: string): Refusal | undefined;
+  /** The will's Response Topic check (limits.max_channel_length, limits.max_topic_levels). */
+  checkResponseTopic(topic: string): Refusal | undefined;
   /** A fresh client identifier for a client that sent none. */
   newClientId(): string;
   /** The server drains: a CONNECT is refused with 0x8B / 3 Server unavailable. */
@@ -176,6 +178,9 @@ export function negotiateConnect(
     if (hasWildcard(willProps.responseTopic)) {
       // MQTT 5 §3.1.3.2.6 (as §3.3.2.3.5 for PUBLISH): a Response Topic is a topic name.
       return refuse(ConnackV4.ServerUnavailable, Reason.ProtocolError, true);
+    }
+    if (willProps.responseTopic !== undefined && context.checkResponseTopic(willProps.responseTopic)) {
+      return refuse(ConnackV4.NotAuthorized, Reason.TopicNameInvalid);
     }
     if (willProps.payloadFormatIndicator && !isUtf8(Buffer.from(w.payload))) {
       return refuse(ConnackV4.ServerUnavailable, Reason.PayloadFormatInvalid);

@@ -30,6 +30,7 @@ export interface MqttLinkHost {
   readonly auth: AuthService | undefined;
   checkTopic(topic: string): Refusal | undefined;
   checkFilter(filter: string): Refusal | undefined;
+  checkResponseTopic(topic: string): Refusal | undefined;
   /** A promise while the cluster engine does not hold this node's interest yet (a SUBACK waits). */
   interestInForce(): Promise<void> | undefined;
   /** Subscribers reached, or why the publication was refused. */

@@ -339,6 +339,7 @@ export class MqttLink
     const terms = negotiateConnect(packet, {
       config: this.service.config,
       checkTopic: (topic) => this.service.checkTopic(topic),
+      checkResponseTopic: (topic) => this.service.checkResponseTopic(topic),
       newClientId: () => `pulse-${randomBytes(8).toString('hex')}`,
       draining: this.draining,
     });
@@ -538,6 +539,10 @@ export class MqttLink
     if (hasWildcard(props?.responseTopic)) {
       return this.protocolError('a response topic is a topic name: no wildcards');
     }
+    const response = props?.responseTopic;
+    const responseRefusal = response === undefined ? undefined : this.service.checkResponseTopic(response);
+    if (responseRefusal)
+      return this.disconnect(Reason.TopicNameInvalid, `response topic ${responseRefusal.message}`);
     let topic = packet.topic;
     if (props?.topicAlias !== undefined) {
       const alias = props.topicAlias;
@@ -724,7 +729,9 @@ export class MqttLink
     if (packet.unsubscriptions.length === 0) return this.protocolError('UNSUBSCRIBE without a topic filter');
     const granted: number[] = [];
     for (const filter of packet.unsubscriptions) {
-      if (session.deleteSubscription(filter)) {
+      // Past the limits no subscription can exist: v5 is told the filter is invalid (0x8F).
+      if (this.service.broker.checkNameLimits(filter)) granted.push(Reason.TopicFilterInvalid);
+      else if (session.deleteSubscription(filter)) {
         this.service.broker.unsubscribe(session, filter);
         granted.push(Reason.Success);
       } else granted.push(Reason.NoSubscriptionExisted);

@@ -166,14 +166,23 @@ export class MqttService implements MqttLinkHost {
     return this.channels.interestInForce();
   }
 
-  /** A topic name a client may publish to (or leave a will on), within limits.max_topic_levels. */
+  /**
+   * A topic name a client may publish to (or leave a will on), within limits.max_channel_length
+   * and limits.max_topic_levels. The limits first: a long reserved topic is refused as invalid,
+   * and so never kept as a topic alias.
+   */
   checkTopic(topic: string): Refusal | undefined {
-    return checkMqttTopic(topic) ?? this.broker.checkLevels(topic);
+    return this.broker.checkNameLimits(topic) ?? checkMqttTopic(topic);
   }
 
-  /** A topic filter a client may subscribe to, within limits.max_topic_levels. */
+  /** A topic filter a client may subscribe to, within the same limits. */
   checkFilter(filter: string): Refusal | undefined {
-    return checkMqttFilter(filter) ?? this.broker.checkLevels(filter);
+    return checkMqttFilter(filter) ?? this.broker.checkNameLimits(filter);
+  }
+
+  /** A Response Topic (PUBLISH or will) within the same limits: a topic it could be answered on. */
+  checkResponseTopic(topic: string): Refusal | undefined {
+    return this.broker.checkNameLimits(topic);
   }
 
   /**

@@ -23,7 +23,7 @@ export class InboundTopicAliases {
  * (up to 65,535) the client allows: each pins its topic for the connection's lifetime.
  */
 export const MAX_OUTBOUND_TOPIC_ALIASES = 1024;
-/** Characters of topics those aliases may pin together (a topic may be 64 KiB long). */
+/** Characters of topics those aliases may pin together (a topic may be up to 64 KiB, limits.max_channel_length). */
 export const MAX_OUTBOUND_ALIAS_CHARS = 262_144;
 
 /**
