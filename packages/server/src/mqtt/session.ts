@@ -189,7 +189,8 @@ export class MqttSession implements Subscriber {
 
   /** A QoS 2 PUBLISH was routed: its packet id is held until PUBREL (stored with a persistent session). */
   holdForRelease(packetId: number): void {
-    (this.incomingQos2 ??= new Set()).add(packetId);
+    this.incomingQos2 ??= new Set();
+    this.incomingQos2.add(packetId);
     this.journal?.incomingQos2(packetId, true);
   }
 
@@ -213,7 +214,7 @@ export class MqttSession implements Subscriber {
       this.countQueued(heldBytes(item.publication));
       if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
     }
-    for (const id of loaded.incomingQos2) (this.incomingQos2 ??= new Set()).add(id);
+    if (loaded.incomingQos2.length > 0) this.incomingQos2 = new Set(loaded.incomingQos2);
     // mqtt.max_queued_messages may have been lowered since: the oldest go, as in enqueue.
     while (this.queue.length > this.policy.maxQueued) {
       this.dequeue();
@@ -443,12 +444,12 @@ export class MqttSession implements Subscriber {
   }
 
   private setInflight(entry: Inflight): void {
-    (this.inflightById ??= new Map()).set(entry.packetId, entry);
+    this.inflightById ??= new Map();
+    this.inflightById.set(entry.packetId, entry);
   }
 
   private forget(packetId: number): void {
-    const inflight = this.inflightById;
-    if (inflight !== undefined && inflight.delete(packetId) && inflight.size === 0) this.inflightById = undefined;
+    if (this.inflightById?.delete(packetId) && this.inflightById.size === 0) this.inflightById = undefined;
     this.journal?.completed(packetId);
   }
 

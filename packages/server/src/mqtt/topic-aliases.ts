@@ -11,7 +11,8 @@ export class InboundTopicAliases {
    */
   resolve(alias: number, topic: string): string | undefined {
     if (topic.length > 0) {
-      (this.topics ??= new Map()).set(alias, topic);
+      this.topics ??= new Map();
+      this.topics.set(alias, topic);
       return topic;
     }
     return this.topics?.get(alias);
