@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Packet } from 'mqtt-packet';
 import { MqttDecoder } from '../src/mqtt/codec.js';
 
@@ -79,4 +81,19 @@ test('a decoder keeps only what the parser needs of the CONNECT, not the packet'
   const kept = (decoder as unknown as { settings: object }).settings;
   assert.notEqual(kept, packet);
   assert.deepEqual(Object.keys(kept).sort(), ['bridgeMode', 'protocolVersion']);
+});
+
+test('the shared parser does not keep the last CONNECT (its password, its will) once it is decoded', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const decoder = new MqttDecoder();
+  let packet: Packet | Error | undefined = decoder.decode(connect(5));
+  assert.ok(!(packet instanceof Error));
+  const ref = new WeakRef(packet);
+  packet = undefined;
+  for (let i = 0; i < 5 && ref.deref() !== undefined; i++) {
+    await new Promise((r) => setImmediate(r));
+    gc();
+  }
+  assert.equal(ref.deref(), undefined, 'the CONNECT packet is still reachable');
 });

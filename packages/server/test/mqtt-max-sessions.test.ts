@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { IClientOptions } from 'mqtt';
-import type { IConnackPacket } from 'mqtt-packet';
+import type { IConnackPacket, Packet } from 'mqtt-packet';
 import {
   RawMqtt,
   connectPacket,
+  encode,
   endAll,
   metric,
   mqttClientWithConnack,
@@ -145,4 +146,71 @@ test('mqtt.max_sessions: sessions restored from SQLite count; more stored than t
   } finally {
     await lowered.stop();
   }
+});
+
+test('mqtt.max_sessions: every way a session ends gives its room back (churn never fills the limit)', async () => {
+  await withMqtt({ mqtt: { max_sessions: 2 } }, async (h) => {
+    const settle = async (what: string, held: number) => {
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(await metric(h, 'pulse_mqtt_sessions'), held, what);
+    };
+    for (let i = 0; i < 3; i++) {
+      const { client } = await mqttClientWithConnack(h.tcpUrl, {
+        protocolVersion: 4,
+        clientId: uniqueId('c'),
+      });
+      await client.endAsync();
+    }
+    await settle('clean 3.1.1 sessions, DISCONNECT', 0);
+    for (let i = 0; i < 3; i++) (await RawMqtt.connect(h.mqttPort, 5)).raw.destroy();
+    await settle('v5, socket dropped', 0);
+    for (let i = 0; i < 3; i++) {
+      const raw = await RawMqtt.open(h.mqttPort, 5);
+      raw.socket.end(encode(connectPacket(5)));
+      await raw.closed;
+    }
+    await settle('CONNECT then FIN before the CONNACK', 0);
+    for (const second of [encode(connectPacket(5)), Buffer.from([0xf0, 0x00])]) {
+      for (let i = 0; i < 3; i++) {
+        const raw = await RawMqtt.open(h.mqttPort, 5);
+        raw.write(Buffer.concat([encode(connectPacket(5)), second]));
+        await raw.closed;
+      }
+    }
+    await settle('closed for a protocol error right after CONNECT', 0);
+    for (let i = 0; i < 3; i++) {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5, {
+        clientId: uniqueId('d'),
+        properties: { sessionExpiryInterval: 100 },
+      });
+      raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } } as Packet);
+      await raw.closed;
+    }
+    await settle('DISCONNECT setting the session expiry to 0', 0);
+    for (let i = 0; i < 2; i++) {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5, {
+        clientId: uniqueId('w'),
+        properties: { sessionExpiryInterval: 1 },
+        will: {
+          topic: 'will',
+          payload: Buffer.from('x'),
+          qos: 0,
+          retain: false,
+          properties: { willDelayInterval: 5 },
+        },
+      });
+      raw.destroy();
+    }
+    await settle('expiring sessions with delayed wills are held', 2);
+    await new Promise((r) => setTimeout(r, 1200));
+    await settle('their expiry ends them (and sends the wills)', 0);
+    const id = uniqueId('t');
+    const takers: RawMqtt[] = [];
+    for (let i = 0; i < 4; i++)
+      takers.push((await RawMqtt.connect(h.mqttPort, 5, { clientId: id, clean: i % 2 === 0 })).raw);
+    await settle('takeovers, clean or not, hold one session', 1);
+    const { raw: last } = await RawMqtt.connect(h.mqttPort, 5);
+    for (const raw of [...takers, last]) raw.destroy();
+    assert.equal(await metric(h, 'pulse_mqtt_sessions_refused_total'), 0);
+  });
 });

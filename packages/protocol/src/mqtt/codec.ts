@@ -138,6 +138,17 @@ class SharedParser {
     }
   }
 
+  /**
+   * The settings after a packet was read: the decoder's own, or the CONNECT packet itself,
+   * which the parser would otherwise hold (password, will) until the next packet of anyone.
+   */
+  takeSettings(): ParserSettings {
+    const internals = this.internals;
+    const settings = internals.settings;
+    internals.settings = DEFAULT_SETTINGS;
+    return settings;
+  }
+
   /** True when the parser holds no bytes of a packet (the next connection may use it). */
   get idle(): boolean {
     const internals = this.internals;
@@ -160,8 +171,8 @@ class SharedParser {
   }
 }
 
-const shared = new SharedParser();
 const DEFAULT_SETTINGS: ParserSettings = { protocolVersion: 4 };
+const shared = new SharedParser();
 
 /**
  * Parses whole MQTT control packets (from PacketSplitter), one decoder per connection: it
@@ -204,7 +215,7 @@ export class MqttDecoder {
       }
       return error ?? new Error(parsed ? 'packet not read to its end' : 'incomplete packet');
     }
-    this.learnSettings(shared.internals.settings);
+    this.learnSettings(shared.takeSettings());
     shared.result = undefined;
     // mqtt-packet reads a packet identifier cut to one byte as -1 instead of failing.
     const id = (parsed as { messageId?: number }).messageId;
