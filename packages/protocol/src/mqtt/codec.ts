@@ -155,8 +155,11 @@ class SharedParser {
     return internals._stateCounter === 0 && internals._list.length === 0;
   }
 
+  /** A new parser for the next packet; what the failed one read is let go too. */
   reset(): void {
     this.parser = undefined;
+    this.result = undefined;
+    this.error = undefined;
   }
 
   private newParser(): Parser {
