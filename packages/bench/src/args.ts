@@ -157,6 +157,8 @@ export interface BenchOptions {
   devicesRounds: number;
   /** l3: publications per second. */
   lowLoadRate: number;
+  /** l3 rounds: every l3 target once per round, rounds one after another; medians count. */
+  lowLoadReps: number;
   /** Pin servers to CPU 0 and the generator to the other CPUs (needs ≥ 2 CPUs and taskset). */
   pin: boolean;
   /** Write the table into the doc (null: only for a full run). */
@@ -213,6 +215,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --devices N          l2 devices, one QoS 1 publication each per 100 ms (default 1000)
   --devices-rounds N   l2 publications per device (default 30: 3 s)
   --low-load-rate N    l3 publications per second (default 1000)
+  --low-load-reps N    l3 rounds, each running every target once; the median counts (default 3, --quick 1)
   --pin / --no-pin     pin each server to CPU 0 and the generator to the other CPUs (default on)
   --write / --no-write write the table into docs/BENCHMARKS.md (default: only for a full run)
   --doc FILE           write the table into FILE instead
@@ -332,6 +335,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       devices: { type: 'string' },
       'devices-rounds': { type: 'string' },
       'low-load-rate': { type: 'string' },
+      'low-load-reps': { type: 'string' },
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       'pair-nap-ms': { type: 'string' },
@@ -384,6 +388,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     devices: int(values.devices, 1000, 'devices'),
     devicesRounds: int(values['devices-rounds'], 30, 'devices-rounds'),
     lowLoadRate: int(values['low-load-rate'], 1000, 'low-load-rate'),
+    lowLoadReps: int(values['low-load-reps'], quick ? 1 : 3, 'low-load-reps', 1),
     pin: values['no-pin'] ? false : (values.pin ?? true),
     write: values['no-write'] ? false : (values.write ?? null),
     doc: values.doc ?? null,

@@ -76,6 +76,7 @@ export interface RunSettings {
   devices?: number;
   devicesRounds?: number;
   lowLoadRate?: number;
+  lowLoadReps?: number;
   placement: string;
   /** File system of the directory d1's stores live in (fsync on tmpfs would be free). */
   dataFs?: string;

@@ -292,6 +292,7 @@ async function main(): Promise<void> {
       devices: o.devices,
       devicesRounds: o.devicesRounds,
       lowLoadRate: o.lowLoadRate,
+      lowLoadReps: o.lowLoadReps,
       placement: place.description,
       generatorCores: place.generatorCores,
       durationSec: 0,

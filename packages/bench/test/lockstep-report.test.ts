@@ -40,6 +40,24 @@ function run(qos: 0 | 1 | 2, received: number, spanMs: number, serverCpuMicros: 
   };
 }
 
+/** A run's settings with the figures every test shares, and its own. */
+function settings(own: Partial<RunSettings>): RunSettings {
+  return {
+    date: '2026-12-03T00:00:00Z',
+    node: 'v20',
+    machine: '2 cores',
+    procs: 2,
+    warmupMs: 1000,
+    measureMs: 3000,
+    payloadSize: 64,
+    natsProcs: 1,
+    mqttPayloadSize: 128,
+    placement: 'pinned',
+    durationSec: 10,
+    ...own,
+  } as RunSettings;
+}
+
 describe('lock-step section', () => {
   it('parses the clients’ report lines and refuses malformed ones', () => {
     const sub = parseSubReport(SUB);
@@ -78,24 +96,71 @@ describe('lock-step section', () => {
     assert.equal(summarizeL1(runs, 1), null);
   });
 
+  it('renders l3 rounds: the round of median p50, the range, medians in the bars and rounds won', () => {
+    const measured = (p50Micros: number, p99Micros: number) =>
+      ({
+        deliveriesPerSec: 1000,
+        p50Micros,
+        p99Micros,
+        latencySamples: 3000,
+        serverCpu: 0.05,
+        otherCpu: 0,
+      }) as never;
+    const round = (p50: number, p99: number) => ({ p50Micros: p50, p99Micros: p99 });
+    const lowLoad = (rounds: [number, number][]) => {
+      const sorted = [...rounds].sort((a, b) => a[0] - b[0]);
+      const median = sorted[Math.floor((sorted.length - 1) / 2)] as [number, number];
+      return {
+        ok: true as const,
+        value: {
+          protocol: 'mqtt' as const,
+          rate: 1000,
+          result: measured(median[0], median[1]),
+          check: { expected: 3000, received: 3000 },
+          rounds: rounds.map(([a, b]) => round(a, b)),
+        },
+      };
+    };
+    const r: BenchResults = {
+      settings: settings({ command: 'npm run bench -- --only l3', lowLoadRate: 1000, lowLoadReps: 3 }),
+      targets: {},
+      lockstep: {
+        l3: {
+          // Pulse: 90, 120, 100 µs (median 100); Mosquitto: 95, 110, 130 (median 110): lower in 2 of 3.
+          'mqtt-pulse': lowLoad([
+            [90, 300],
+            [120, 1500],
+            [100, 400],
+          ]),
+          'mqtt-mosquitto-persist': lowLoad([
+            [95, 200],
+            [110, 250],
+            [130, 260],
+          ]),
+        },
+      },
+    };
+    const md = renderLockstep(r);
+    assert.match(md, /3 rounds, each running every target once/);
+    assert.match(
+      md,
+      /\| Pulse MQTT \| 1,000 \| \*\*100 µs\*\* \(90\.0 µs–120 µs\) \| 400 µs \|.* 0\.91× \/ 1\.60× \|/,
+    );
+    assert.match(
+      md,
+      /p50 ≤ Mosquitto persist's \| 100 µs vs 110 µs \(lower or equal in 2 of 3 rounds\) \| pass/,
+    );
+    // The p99 bar takes the median of the rounds' p99 (300, 1500, 400), not the worst.
+    assert.match(md, /Pulse MQTT: p99 < 1 ms \| 400 µs \| pass/);
+  });
+
   it('renders l1 with ratios against Mosquitto, the bars, and failures as rows', () => {
     const r: BenchResults = {
-      settings: {
+      settings: settings({
         command: 'npm run bench -- --only lockstep',
-        date: '2026-12-03T00:00:00Z',
-        node: 'v20',
-        machine: '2 cores',
-        procs: 2,
-        warmupMs: 1000,
-        measureMs: 3000,
-        payloadSize: 64,
-        natsProcs: 1,
-        mqttPayloadSize: 128,
-        placement: 'pinned',
         lockstepCount: 10000,
         lockstepReps: 1,
-        durationSec: 10,
-      } as RunSettings,
+      }),
       targets: {},
       lockstep: {
         l1: {

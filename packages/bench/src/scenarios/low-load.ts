@@ -24,6 +24,11 @@ export interface LowLoadRun {
   rate: number;
   result: Measurement;
   check: DeliveryCheck;
+  /**
+   * With several rounds (--low-load-reps): each round's p50 and p99, in round order; `result`
+   * and `check` are then the round of median p50. Absent from single-round records.
+   */
+  rounds?: { p50Micros: number; p99Micros: number }[];
 }
 
 /**

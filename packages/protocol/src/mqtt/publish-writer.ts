@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+
 /** What a PUBLISH without properties carries (MQTT 5: an empty property list). */
 export interface BarePublish {
   topic: string;

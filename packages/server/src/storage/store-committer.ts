@@ -13,8 +13,9 @@ export interface CommitStats {
 const IDLE_COMMIT_MS = 10;
 
 /**
- * When the store commits. `strict` and `balanced`: once per event-loop turn, just before that
- * turn's socket writes (group commit: every acknowledgement of the turn waits for one commit),
+ * When the store commits. `strict` and `balanced`: once per write batch, just before its socket
+ * writes (group commit: every acknowledgement of the batch waits for one commit; a turn has at
+ * most two batches, FlushScheduler),
  * and within 10 ms for writes no socket write follows. `fast`: every `flushIntervalMs`,
  * acknowledgements go out at once (a crash loses at most that interval).
  */

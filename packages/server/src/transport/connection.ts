@@ -108,14 +108,14 @@ export type CloseReason =
   | 'rate-limited';
 
 /**
- * A client socket with an outbound queue: writes of one turn go out in one `write`, and the
+ * A client socket with an outbound queue: writes of one batch go out in one `write`, and the
  * bytes waiting are bounded by a budget past which the slow-consumer policy applies. The
  * transport subclasses (WebSocket, raw TCP) add their own framing.
  */
 export abstract class Connection implements HeartbeatTarget, PausableInput {
   private queue: Buffer[] | undefined;
   private queuedBytes = 0;
-  /** The socket's own buffered bytes, sampled at the first enqueue of a turn. */
+  /** The socket's own buffered bytes, sampled at the first enqueue of a batch (FlushScheduler). */
   private socketBacklog = 0;
   private dirty = false;
   closing = false;
@@ -166,10 +166,13 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     this.touch();
     if (this.closing) return;
     currentInput.source = this;
+    const scheduler = this.env.scheduler;
+    scheduler.beginInput();
     try {
       this.parseInput(chunk);
     } finally {
       currentInput.source = undefined;
+      scheduler.endInput();
     }
   }
 
@@ -243,7 +246,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
   /** Sends the transport's own goodbye and closes. */
   abstract close(reason: CloseReason, message?: string): void;
 
-  /** Bytes waiting to be sent: this turn's queue plus what the socket has not written yet. */
+  /** Bytes waiting to be sent: this batch's queue plus what the socket has not written yet. */
   get outboundBytes(): number {
     return this.queuedBytes + (this.closed ? 0 : this.socket.writableLength);
   }
@@ -253,7 +256,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
   }
 
   /**
-   * Queues bytes for this turn's write. `droppable` data (publications) is dropped or
+   * Queues bytes for this batch's write. `droppable` data (publications) is dropped or
    * disconnects under the slow-consumer policy once over budget; replies to the client's
    * own requests are always queued, up to twice the budget.
    */
@@ -325,7 +328,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     const socket = this.socket;
     const onRoom = () => this.contain('drain', check);
     if (socket.writableNeedDrain) socket.once('drain', onRoom);
-    // This turn's queue is written after the current callbacks: look again then.
+    // The queue is written by the end of this turn (FlushScheduler): look again then.
     else if (this.outboundBytes > socket.writableLength) setImmediate(onRoom);
     // Written, not yet drained, below the socket's high-water mark: no 'drain' will come.
     else setTimeout(onRoom, ROOM_POLL_MS).unref();
@@ -388,7 +391,7 @@ export abstract class Connection implements HeartbeatTarget, PausableInput {
     this.socket.resume();
   }
 
-  /** Writes one turn's bytes: on the socket, or through an HTTP response (its chunked encoding). */
+  /** Writes one batch's bytes: on the socket, or through an HTTP response (its chunked encoding). */
   protected writeOut(data: Buffer): void {
     this.socket.write(data);
   }
