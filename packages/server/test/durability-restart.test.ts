@@ -8,7 +8,7 @@ import { MemoryStore } from '@pulse/core';
 import Database from 'better-sqlite3';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
 import { pino } from 'pino';
-import { defaultConfig, type PulseConfig } from '../src/config/index.js';
+import type { PulseConfig } from '../src/config/index.js';
 import { PulseServer } from '../src/server.js';
 import { SqliteStore } from '../src/storage/sqlite-store.js';
 import {
@@ -20,7 +20,7 @@ import {
   sleep,
   startServer,
 } from './helpers.js';
-import { eventually, RawMqtt } from './mqtt-helpers.js';
+import { eventually, mqttOnlyConfig, RawMqtt } from './mqtt-helpers.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -85,16 +85,6 @@ class Restartable {
       ...fields,
     });
   }
-}
-
-/** Loopback, MQTT on `mqttPort`, every other listener on a free port. */
-function mqttOnlyConfig(mqttPort: number): PulseConfig {
-  const config = defaultConfig();
-  Object.assign(config.server, { host: '127.0.0.1', port: 0 });
-  Object.assign(config.transport, { tcp_port: 0 });
-  Object.assign(config.metrics, { port: 0 });
-  Object.assign(config.mqtt, { port: mqttPort });
-  return config;
 }
 
 async function subscribe(raw: RawMqtt, topic: string, qos: 0 | 1 | 2): Promise<void> {

@@ -21,7 +21,7 @@ import {
   scrape,
   startServer,
 } from './helpers.js';
-import type { PulseConfig } from '../src/config/index.js';
+import { type PulseConfig, defaultConfig } from '../src/config/index.js';
 import type { PulseServerOptions } from '../src/server.js';
 
 export type MqttVersion = 3 | 4 | 5;
@@ -445,4 +445,14 @@ export function rawConnect(o: {
     lstr(o.clientId ?? uniqueId('raw')),
     o.payload ?? Buffer.alloc(0),
   );
+}
+
+/** Loopback, MQTT on `mqttPort`, every other listener on a free port. */
+export function mqttOnlyConfig(mqttPort: number): PulseConfig {
+  const config = defaultConfig();
+  Object.assign(config.server, { host: '127.0.0.1', port: 0 });
+  Object.assign(config.transport, { tcp_port: 0 });
+  Object.assign(config.metrics, { port: 0 });
+  Object.assign(config.mqtt, { port: mqttPort });
+  return config;
 }

@@ -84,8 +84,8 @@ export class ChannelOperations {
 
   /**
    * Commits what the store holds before an answer that is not a socket write acknowledges it
-   * (HTTP API); socket acknowledgements need no call, the write path commits before any write
-   * of a turn (FlushScheduler.beforeWrite). Throws when the store has failed.
+   * (HTTP API); socket acknowledgements need no call, the write path commits before each write
+   * batch (FlushScheduler.beforeWrite). Throws when the store has failed.
    */
   commitBeforeAnswer(): void {
     this.commit();

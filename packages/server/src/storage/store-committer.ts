@@ -9,7 +9,7 @@ export interface CommitStats {
   observe(seconds: number): void;
 }
 
-/** How often a turn's writes that no socket write carried are committed (strict, balanced). */
+/** How often writes that no socket write carried are committed (strict, balanced). */
 const IDLE_COMMIT_MS = 10;
 
 /**
@@ -28,7 +28,7 @@ export class StoreCommitter {
     private readonly flushIntervalMs: number,
     private readonly stats: CommitStats,
     private readonly log: Logger,
-    /** A commit failed: nothing of this turn may be acknowledged (the server stops). */
+    /** A commit failed: nothing of its batch may be acknowledged (the server stops). */
     private readonly onFailure: (err: Error) => void,
   ) {}
 
@@ -44,7 +44,7 @@ export class StoreCommitter {
     this.timer.unref();
   }
 
-  /** Before an acknowledgement that is not a socket write of this turn (an HTTP answer). */
+  /** Before an acknowledgement that is not a socket write (an HTTP answer). */
   readonly beforeAcknowledgement = (): void => {
     if (this.acksWaitForCommit) this.commit();
   };
@@ -62,7 +62,7 @@ export class StoreCommitter {
       this.store.commit();
       this.stats.commits++;
     } catch (err) {
-      // The turn's writes are not durable, and its acknowledgements are still unsent: the
+      // The batch's writes are not durable, and its acknowledgements are still unsent: the
       // server must not send them (fail-stop). Clients resend what was not acknowledged.
       this.stats.errors++;
       this.log.fatal({ err }, 'storage commit failed');
