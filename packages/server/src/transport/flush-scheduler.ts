@@ -81,8 +81,8 @@ export class FlushScheduler {
     const batch = this.dirty;
     this.dirty = this.spare;
     this.spare = batch;
-    const count = batch.length;
-    for (let i = 0; i < count; i++) {
+    // Length read every time: a flush that marked a connection again would not lose it.
+    for (let i = 0; i < batch.length; i++) {
       const connection = batch[i] as Flushable;
       try {
         connection.flush();
