@@ -1,19 +1,15 @@
-import type { Message } from '@pulse/core';
-import { FRAME_TYPE_IDS, type Frame, MAX_HEADER_SIZE, encodeFrame } from '@pulse/protocol';
+import type { Message, PresenceEvent } from '@pulse/core';
+import {
+  FRAME_TYPE_IDS,
+  type Frame,
+  MAX_HEADER_SIZE,
+  encodeFrame,
+  encodePublishFrame,
+} from '@pulse/protocol';
 import { NATIVE_RAW_SLOT } from '../encoding-slots.js';
 import type { Connection } from '../transport/connection.js';
 
-function toFrame(message: Message): Frame {
-  if (message.kind === 'publication') {
-    return {
-      type: 'publish',
-      channel: message.channel,
-      event: message.event,
-      payload: message.payload,
-      offset: message.offset,
-      epoch: message.epoch,
-    };
-  }
+function presenceFrame(message: PresenceEvent): Frame {
   return {
     type: 'presence',
     channel: message.channel,
@@ -37,7 +33,10 @@ export function nativeWireBytes(message: Message, connection: Connection): Buffe
   if (cached) return cached;
   let raw = message.encodings[NATIVE_RAW_SLOT];
   if (!raw) {
-    raw = encodeFrame(toFrame(message), MAX_HEADER_SIZE);
+    raw =
+      message.kind === 'publication'
+        ? encodePublishFrame(message, MAX_HEADER_SIZE)
+        : encodeFrame(presenceFrame(message), MAX_HEADER_SIZE);
     message.encodings[NATIVE_RAW_SLOT] = raw;
   }
   const view = connection.wrapNative(raw);
