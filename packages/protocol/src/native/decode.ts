@@ -8,6 +8,7 @@ import {
   type PresenceAction,
   type RecoverPosition,
 } from './frames.js';
+import { decodeHotPublish } from './hot-publish.js';
 import { msgpack } from './msgpack.js';
 import { plainMessagePackProblem } from './plain-msgpack.js';
 
@@ -193,6 +194,11 @@ function fromFields(f: Fields): Frame {
  * FrameError carrying the code and message to answer with; never throws.
  */
 export function decodeFrame(body: Uint8Array): Frame | FrameError {
+  return decodeHotPublish(body) ?? decodeFrameGeneric(body);
+}
+
+/** decodeFrame through msgpackr, for every frame: what decodeHotPublish must agree with. */
+export function decodeFrameGeneric(body: Uint8Array): Frame | FrameError {
   let value: unknown;
   try {
     if (body.length === 0) return new FrameError(ErrorCode.InvalidFrame, 'empty frame');
