@@ -58,6 +58,13 @@ export interface BrokerStats {
  * The router: subscriptions, fan-out and presence, independent of any wire format.
  * Every protocol adapter calls it; it calls `Subscriber.deliver` and nothing else.
  */
+/**
+ * The `check` of `publish` and `admit` for a caller that has already checked the name, against
+ * its protocol's rules and `checkNameLimits` (an MQTT PUBLISH, checked before its ACL): the
+ * checks are not run twice per message.
+ */
+export const namesChecked = (_channel: string): Refusal | undefined => undefined;
+
 export class Broker {
   private readonly index = new TopicIndex();
   private readonly sharedGroups = new Map<string, SharedGroup>();
@@ -211,8 +218,10 @@ export class Broker {
     publication: Publication,
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): Refusal | undefined {
-    const invalid = check(publication.channel) ?? this.checkNameLimits(publication.channel);
-    if (invalid) return invalid;
+    if (check !== namesChecked) {
+      const invalid = check(publication.channel) ?? this.checkNameLimits(publication.channel);
+      if (invalid) return invalid;
+    }
     if (this.overload !== undefined) {
       this.overloadRefusals++;
       return this.overload;

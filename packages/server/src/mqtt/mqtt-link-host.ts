@@ -34,7 +34,7 @@ export interface MqttLinkHost {
   /** A promise while the cluster engine does not hold this node's interest yet (a SUBACK waits). */
   interestInForce(): Promise<void> | undefined;
   /** Subscribers reached, or why the publication was refused. */
-  route(publication: Publication): number | Refusal | Promise<number | Refusal>;
+  route(publication: Publication, topicChecked?: boolean): number | Refusal | Promise<number | Refusal>;
   /** The user whose session holds `clientId`, if an authenticated one does. */
   sessionOwner(clientId: string): string | undefined;
   /** A CONNECT for `clientId` would start a session past mqtt.max_sessions (one held here is not new). */

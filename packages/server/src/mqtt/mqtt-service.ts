@@ -4,6 +4,7 @@ import {
   isServerChannel,
   type LoadedSession,
   MemoryRetainedStore,
+  namesChecked,
   Publication,
   publicationOf,
   Refusal,
@@ -190,7 +191,11 @@ export class MqttService implements MqttLinkHost {
    * publication), then the channel operations' publish (the router, which refuses everything
    * past limits.memory_limit, and the latency note). Returns the number of subscribers reached.
    */
-  route(publication: Publication): number | Refusal | Promise<number | Refusal> {
+  route(
+    publication: Publication,
+    /** The topic has passed `checkTopic` already (a client's PUBLISH): not checked again. */
+    topicChecked = false,
+  ): number | Refusal | Promise<number | Refusal> {
     // Past limits.memory_limit nothing is kept either.
     if (publication.retain && this.broker.overload === undefined) {
       const outcome = this.retain(publication);
@@ -199,7 +204,7 @@ export class MqttService implements MqttLinkHost {
         return new Refusal(ErrorCode.RateLimited, this.retainedFullMessage(outcome));
       }
     }
-    return this.channels.publish(publication, checkMqttTopic);
+    return this.channels.publish(publication, topicChecked ? namesChecked : checkMqttTopic);
   }
 
   private retainedFullMessage(outcome: 'full' | 'over_bytes'): string {
