@@ -50,3 +50,14 @@ test('a publish frame is the bytes msgpackr writes for it, with and without each
     if (Number.isSafeInteger(offset)) assert.equal(back.offset, offset);
   }
 });
+
+test('a lone surrogate is written as U+FFFD, valid UTF-8 (msgpackr writes bytes that are not UTF-8)', () => {
+  for (const channel of ['a\ud800b', '\udc00', `${'x'.repeat(40)}\ud83d`]) {
+    const frame = encodePublishFrame({ channel, payload: Buffer.of(1) });
+    const back = decodeFrame(frame.subarray(LENGTH_PREFIX_BYTES));
+    assert.ok(!(back instanceof FrameError) && back.type === 'publish');
+    assert.equal(back.channel, channel.replace(/[\ud800-\udfff]/g, '\ufffd'));
+    const library = encodeFrame({ type: 'publish', channel, payload: Buffer.of(1) });
+    assert.notDeepEqual(frame, library, 'msgpackr differs here: the test documents why');
+  }
+});

@@ -27,8 +27,10 @@ const uintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10
  * `headroom` free bytes in front: the frame every delivery of a publication copies
  * (native-encoding.ts in the server). The bytes are msgpackr's for the same frame
  * (test/native-publish-writer.test.ts compares them), keys in the same order, absent ones
- * left out; an offset that is not a 32-bit unsigned integer goes through msgpackr. msgpackr's
- * generic encoder was ~7 % of the server's CPU for a message travelling alone.
+ * left out; an offset that is not a 32-bit unsigned integer goes through msgpackr. One
+ * difference: a lone surrogate in a string (possible from a JSON client's "\ud800") becomes
+ * U+FFFD, valid UTF-8, where msgpackr writes the surrogate's three bytes, which are not UTF-8.
+ * msgpackr's generic encoder was ~7 % of the server's CPU for a message travelling alone.
  */
 export function encodePublishFrame(f: PublishFields, headroom = 0): Buffer {
   const { channel, event, payload, offset, epoch } = f;
