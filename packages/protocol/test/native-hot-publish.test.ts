@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeFrame, decodeFrameGeneric } from '../src/native/decode.js';
+import { decodeFrame, decodeFrameGeneric, FrameError } from '../src/native/decode.js';
 import { FRAME_TYPE_IDS } from '../src/native/frames.js';
 import { decodeHotPublish } from '../src/native/hot-publish.js';
 import { msgpack } from '../src/native/msgpack.js';
@@ -80,4 +80,62 @@ test('the hot path leaves duplicate keys, other keys, nil, string payloads and U
     assert.equal(decodeHotPublish(body), undefined);
     assert.deepEqual(decodeFrame(body), decodeFrameGeneric(body));
   }
+});
+
+test('edge forms: BOM, U+FFFD, NUL and surrogate bytes around msgpackr decoder switches, long headers, views at an offset', () => {
+  const str = (b: Buffer, form: number): Buffer => {
+    if (form === 0 && b.length < 32) return Buffer.concat([Buffer.of(0xa0 | b.length), b]);
+    const header = Buffer.alloc(form === 2 ? 3 : form === 3 ? 5 : 2);
+    header[0] = form === 2 ? 0xda : form === 3 ? 0xdb : 0xd9;
+    header.writeUIntBE(b.length, 1, header.length - 1);
+    return Buffer.concat([header, b]);
+  };
+  const key = (k: string) => Buffer.concat([Buffer.of(0xa0 | k.length), Buffer.from(k)]);
+  // Valid (BOM, U+FFFD, NUL, 4-byte) and ill-formed (CESU-8 surrogate, overlong NUL) pieces.
+  const pieces = [
+    [0xef, 0xbb, 0xbf],
+    [0xef, 0xbf, 0xbd],
+    [0x00],
+    [0xf0, 0x9d, 0x84, 0x9e],
+    [0xed, 0xa0, 0x80],
+    [0xc0, 0x80],
+  ];
+  let hot = 0;
+  for (const piece of pieces) {
+    // msgpackr decodes strings of up to 15, up to 64 and over 64 bytes differently, in JS or natively.
+    for (const filler of [0, 12, 13, 60, 61, 62, 63, 64, 65, 200]) {
+      const text = Buffer.concat([Buffer.from(piece), Buffer.alloc(filler, 0x61)]);
+      for (const form of [0, 1, 2, 3]) {
+        for (const where of ['channel', 'event']) {
+          const body = Buffer.concat([
+            Buffer.of(0x84),
+            key('type'),
+            Buffer.of(FRAME_TYPE_IDS.publish),
+            key('channel'),
+            where === 'channel' ? str(text, form) : Buffer.of(0xa1, 0x63),
+            key('event'),
+            where === 'event' ? str(text, form) : Buffer.of(0xa0),
+            key('payload'),
+            Buffer.of(0xc5, 0x00, 0x02, 7, 8),
+          ]);
+          // The same bytes as a view into a larger buffer, at an odd offset.
+          const view = Buffer.concat([Buffer.alloc(3, 0xc1), body, Buffer.alloc(5, 0xa1)]).subarray(
+            3,
+            3 + body.length,
+          );
+          for (const bytes of [body, view]) {
+            if (decodeHotPublish(bytes) !== undefined) hot++;
+            const mine = decodeFrame(bytes);
+            const theirs = decodeFrameGeneric(bytes);
+            assert.deepEqual(mine, theirs, bytes.toString('hex').slice(0, 120));
+            if (mine instanceof FrameError || mine.type !== 'publish') continue;
+            if (theirs instanceof FrameError || theirs.type !== 'publish') continue;
+            assert.equal(mine.payload.buffer, theirs.payload.buffer, 'the payload is a view of the body');
+            assert.equal(mine.payload.byteOffset, theirs.payload.byteOffset);
+          }
+        }
+      }
+    }
+  }
+  assert.ok(hot > 300, `the well-formed ones took the hot path (${hot})`);
 });
