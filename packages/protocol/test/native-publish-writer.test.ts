@@ -61,3 +61,17 @@ test('a lone surrogate is written as U+FFFD, valid UTF-8 (msgpackr writes bytes 
     assert.notDeepEqual(frame, library, 'msgpackr differs here: the test documents why');
   }
 });
+
+test('a null event or epoch goes through msgpackr (nil), rather than throwing', () => {
+  for (const f of [
+    { channel: 'a', event: null, payload: Buffer.of(1) },
+    { channel: 'a', epoch: null, payload: Buffer.of(1) },
+  ]) {
+    const fields = f as unknown as Parameters<typeof encodePublishFrame>[0];
+    const { channel, event, payload, offset, epoch } = fields;
+    assert.deepEqual(
+      encodePublishFrame(fields),
+      encodeFrame({ type: 'publish', channel, event, payload, offset, epoch } as never),
+    );
+  }
+});

@@ -34,7 +34,12 @@ const uintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10
  */
 export function encodePublishFrame(f: PublishFields, headroom = 0): Buffer {
   const { channel, event, payload, offset, epoch } = f;
-  if (offset !== undefined && !(Number.isInteger(offset) && offset >= 0 && offset <= 0xffff_ffff)) {
+  // null (msgpackr writes nil) is not a field the writer knows; no producer makes one today.
+  const unusual = event === null || epoch === null;
+  if (
+    unusual ||
+    (offset !== undefined && !(Number.isInteger(offset) && offset >= 0 && offset <= 0xffff_ffff))
+  ) {
     return encodeFrame({ type: 'publish', channel, event, payload, offset, epoch }, headroom);
   }
   const channelBytes = Buffer.byteLength(channel, 'utf8');
