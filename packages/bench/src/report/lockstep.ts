@@ -2,6 +2,7 @@
 import type { Qos } from '../generator/mqtt-packets.js';
 import { L1_TARGETS, L2_TARGETS, L3_RUNS, LOCKSTEP_LABELS, type L3Run } from '../lockstep-targets.js';
 import type { BenchResults, Outcome } from '../results.js';
+import { percentile, sortedCopy } from '../percentiles.js';
 import { type LockstepRun, lockstepFigures } from '../scenarios/lockstep.js';
 import type { LowLoadRun } from '../scenarios/low-load.js';
 import { DISTURBED_CPU } from '../scenarios/measure.js';
@@ -297,10 +298,10 @@ function renderL3(r: BenchResults, out: string[]): void {
 
 type Rounds = LowLoadRun['rounds'];
 
+/** The lower middle value (nearest-rank p50), as medianRound picks its round; undefined for none. */
 function medianOf(values: number[] | undefined): number | undefined {
   if (values === undefined || values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  return percentile(sortedCopy(values), 50);
 }
 
 /** "k of n rounds" in which the run's p50 was at most its peer's of the same round; '' for one round. */
