@@ -108,3 +108,6 @@ export interface Report extends Totals {
 }
 
 export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+/** Generator clients' WebSocket ping / MQTT PINGREQ period (MQTT clients announce a 60 s keep alive). */
+export const KEEPALIVE_MS = 15_000;

@@ -8,12 +8,18 @@ import type { Tally } from './dialect.js';
 import { LatencySamples, nowMicros } from './marker.js';
 import { connectMqtt, MqttClient } from './mqtt-client.js';
 import { MqttPublishLoop, publishRetained } from './mqtt-loop.js';
-import type { ConnectResult, ConnSpec, Reply, Report, Request, SubscribeResult, Totals } from './protocol.js';
+import {
+  type ConnectResult,
+  type ConnSpec,
+  KEEPALIVE_MS,
+  type Reply,
+  type Report,
+  type Request,
+  type SubscribeResult,
+  type Totals,
+} from './protocol.js';
 import { PublishLoop } from './publish-loop.js';
 import { OPCODE_PING } from './ws-frames.js';
-
-/** WebSocket ping / MQTT PINGREQ period (MQTT clients announce a 60 s keep alive). */
-const KEEPALIVE_MS = 15_000;
 
 const tally: Tally = { delivered: 0, closed: 0 };
 const samples = new LatencySamples();

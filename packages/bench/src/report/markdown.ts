@@ -212,6 +212,9 @@ export function renderMarkdown(r: BenchResults): string {
   return out.join('\n').trimEnd() + '\n';
 }
 
+const IDLE_NOTE =
+  "Fresh server: RSS after 15 s idle. With them: the highest RSS read every 250 ms over one of the clients' 15 s keep-alive periods, two periods after the burst (one reading 3 s after it with `--quick`). After a full GC: forced from outside, the connections still open.";
+
 /** RSS of the fresh server (15 s idle), with the connections, and after a full GC (node servers). */
 function idleTable(rows: [TargetName, Outcome<IdleResult>][], title: string): string[] {
   if (rows.length === 0) return [];
@@ -219,6 +222,8 @@ function idleTable(rows: [TargetName, Outcome<IdleResult>][], title: string): st
   head.push('heap after it', 'connect time', 'generator CPU');
   return [
     title,
+    '',
+    IDLE_NOTE,
     '',
     table(
       head,

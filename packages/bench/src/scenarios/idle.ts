@@ -7,8 +7,14 @@ import { shares } from './measure.js';
 
 export interface IdleOptions {
   connections: number;
-  /** How long to let the server settle before reading its RSS again. */
+  /** How long to let the server settle after the burst before it reads RSS again. */
   settleMs: number;
+  /**
+   * Then RSS is read every `sampleEveryMs` for this long and the highest reading counts: one
+   * period of the clients' keep-alive (15 s), so wherever its traffic falls the figure is the
+   * peak of a steady period, not a trough. 0 = one reading.
+   */
+  windowMs: number;
   /**
    * How long the fresh server idles before its first reading: V8's memory reducer shrinks a new
    * node process's heap about 8 s after start-up, so 15 s reads the idle steady state.
@@ -80,7 +86,7 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
     throw new Error(`${failed} connections failed: ${opened.find((r) => r.failed)?.firstError}`);
   ctx.log(`${o.connections} idle connections ready in ${connectMs.toFixed(0)} ms`);
   await sleep(o.settleMs);
-  const rssAfterKiB = ctx.server.rssKiB();
+  const rssAfterKiB = await peakRss(ctx, o.windowMs);
   let afterGc: IdleResult['afterGc'];
   if (NODE_TARGETS.has(ctx.target)) {
     const { heapUsedKiB } = await collectGarbage(ctx.server.pid);
@@ -99,6 +105,18 @@ export async function runIdle(ctx: ScenarioContext, o: IdleOptions): Promise<Idl
     afterGc,
     generatorCpu: generatorMicros / (connectMs * 1000),
   };
+}
+
+const SAMPLE_EVERY_MS = 250;
+
+/** The server's highest RSS over `windowMs` (one reading when 0). */
+async function peakRss(ctx: ScenarioContext, windowMs: number): Promise<number> {
+  let peak = ctx.server.rssKiB();
+  for (let waited = 0; waited < windowMs; waited += SAMPLE_EVERY_MS) {
+    await sleep(SAMPLE_EVERY_MS);
+    peak = Math.max(peak, ctx.server.rssKiB());
+  }
+  return peak;
 }
 
 /** The soft limit on open files that child processes inherit, or null when unknown. */
