@@ -155,6 +155,8 @@ export interface BenchOptions {
   /** l2: devices, and rounds of one publication each per 100 ms. */
   devices: number;
   devicesRounds: number;
+  /** l2: publications per device in the unmeasured run before it. */
+  devicesWarmupRounds: number;
   /** l3: publications per second. */
   lowLoadRate: number;
   /** l3 rounds: every l3 target once per round, rounds one after another; medians count. */
@@ -214,6 +216,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --lockstep-reps N    l1 runs per QoS, the median counts (default 3)
   --devices N          l2 devices, one QoS 1 publication each per 100 ms (default 1000)
   --devices-rounds N   l2 publications per device (default 30: 3 s)
+  --devices-warmup N   l2 publications per device in an unmeasured run first (default 30; 0 = none)
   --low-load-rate N    l3 publications per second (default 1000)
   --low-load-reps N    l3 rounds, each running every target once; the median counts (default 3, --quick 1)
   --pin / --no-pin     pin each server to CPU 0 and the generator to the other CPUs (default on)
@@ -334,6 +337,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       'lockstep-reps': { type: 'string' },
       devices: { type: 'string' },
       'devices-rounds': { type: 'string' },
+      'devices-warmup': { type: 'string' },
       'low-load-rate': { type: 'string' },
       'low-load-reps': { type: 'string' },
       pin: { type: 'boolean' },
@@ -387,6 +391,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     lockstepReps: int(values['lockstep-reps'], 3, 'lockstep-reps'),
     devices: int(values.devices, 1000, 'devices'),
     devicesRounds: int(values['devices-rounds'], 30, 'devices-rounds'),
+    devicesWarmupRounds: int(values['devices-warmup'], 30, 'devices-warmup', 0),
     lowLoadRate: int(values['low-load-rate'], 1000, 'low-load-rate'),
     lowLoadReps: int(values['low-load-reps'], quick ? 1 : 3, 'low-load-reps', 1),
     pin: values['no-pin'] ? false : (values.pin ?? true),

@@ -139,6 +139,7 @@ export async function runLockstepSection(
                 clients: o.devices,
                 intervalMs: 100,
                 rounds: o.devicesRounds,
+                warmupRounds: o.devicesWarmupRounds,
                 payloadSize: o.mqttPayloadSize,
               }),
           );

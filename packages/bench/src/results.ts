@@ -75,6 +75,8 @@ export interface RunSettings {
   lockstepReps?: number;
   devices?: number;
   devicesRounds?: number;
+  /** l2's unmeasured run first, publications per device (absent from records older than it). */
+  devicesWarmupRounds?: number;
   lowLoadRate?: number;
   lowLoadReps?: number;
   placement: string;

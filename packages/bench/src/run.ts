@@ -300,6 +300,7 @@ async function main(): Promise<void> {
       lockstepReps: o.lockstepReps,
       devices: o.devices,
       devicesRounds: o.devicesRounds,
+      devicesWarmupRounds: o.devicesWarmupRounds,
       lowLoadRate: o.lowLoadRate,
       lowLoadReps: o.lowLoadReps,
       placement: place.description,

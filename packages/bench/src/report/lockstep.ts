@@ -163,7 +163,10 @@ function renderL2(r: BenchResults, out: string[]): void {
       'synchronous python3 process on a schedule spread evenly over each 100 ms; the subscriber (QoS 1) reads ' +
       'one packet at a time and acknowledges each before the next. Latency: write → read, same monotonic clock. ' +
       '"publisher lag" is how far the devices process fell behind its own schedule at worst (when it is large, ' +
-      'the offered load was not offered).',
+      'the offered load was not offered).' +
+      (s.devicesWarmupRounds
+        ? ` An unmeasured run of ${s.devicesWarmupRounds} messages per device on connections of its own comes first, on the same server, as l1's and l3's warm-ups.`
+        : ''),
     '',
   );
   const peer = l2['mosquitto-persist'];
