@@ -127,15 +127,19 @@ export class MqttSession implements Subscriber {
   expiryInterval = 0;
   expiryTimer: LongTimer | undefined;
   /**
-   * QoS 1/2 messages sent and not yet acknowledged, by packet id. Made at the first and dropped
-   * at the last: an idle session carries no empty map (docs/BENCHMARKS.md, c2).
+   * QoS 1/2 messages sent and not yet acknowledged, by packet id. Made at the first, so a session
+   * that never received one carries no map (docs/BENCHMARKS.md, c2), and then kept: a client that
+   * acknowledges each message before the next would otherwise cost a new map per message.
    */
   private inflightById: Map<number, Inflight> | undefined;
   /** Messages waiting for the inflight window, the socket, or the client's return. */
   readonly queue: Outgoing[] = [];
   /** Bytes of `queue`, as `heldBytes` counts them. */
   queuedBytes = 0;
-  /** QoS 2 packet ids received and not yet released by PUBREL (awaitsRelease, holdForRelease, release). */
+  /**
+   * QoS 2 packet ids received and not yet released by PUBREL (awaitsRelease, holdForRelease,
+   * release). Made at the first, then kept, as `inflightById`.
+   */
   private incomingQos2: Set<number> | undefined;
   /** Set while the session is persistent (expiry interval above 0): its changes are stored. */
   journal: SessionJournal | undefined;
@@ -197,7 +201,6 @@ export class MqttSession implements Subscriber {
   /** PUBREL: frees the packet id; false if it was not held. */
   release(packetId: number): boolean {
     if (this.incomingQos2 === undefined || !this.incomingQos2.delete(packetId)) return false;
-    if (this.incomingQos2.size === 0) this.incomingQos2 = undefined;
     this.journal?.incomingQos2(packetId, false);
     return true;
   }
@@ -449,7 +452,7 @@ export class MqttSession implements Subscriber {
   }
 
   private forget(packetId: number): void {
-    if (this.inflightById?.delete(packetId) && this.inflightById.size === 0) this.inflightById = undefined;
+    this.inflightById?.delete(packetId);
     this.journal?.completed(packetId);
   }
 
