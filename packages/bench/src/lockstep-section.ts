@@ -1,13 +1,13 @@
 /**
- * The lock-step section (l1-l3): messages that travel alone. Pulse runs with its shipped defaults;
- * each target gets a fresh server per scenario. l1 and l2 drive synchronous python3 clients, l3 the
- * generator pool.
+ * The lock-step section (l1-l3): messages that travel alone. Pulse runs with its shipped defaults.
+ * l1's targets run side by side, their runs in turn (lockstep-l1.ts); l2's each get a fresh server;
+ * l3's a fresh server per round. l1 and l2 drive synchronous python3 clients, l3 the generator pool.
  */
 import type { BenchOptions } from './args.js';
 import type { TargetName } from './dialects/index.js';
 import type { GeneratorPool } from './generator/pool.js';
 import type { BenchResults, LockstepResults, Outcome } from './results.js';
-import { runLockstep } from './scenarios/lockstep.js';
+import { runL1 } from './lockstep-l1.js';
 import { type LowLoadRun, runLowLoad } from './scenarios/low-load.js';
 import { runManyDevices } from './scenarios/many-devices.js';
 import { syncClientsUnavailable } from './scenarios/sync-client.js';
@@ -97,28 +97,16 @@ export async function runLockstepSection(
     log: (line: string) => log(`${what}: ${line}`),
   });
   if (o.scenarios.includes('l1')) {
-    out.l1 = {};
-    for (const target of L1_TARGETS.filter(wanted)) {
-      const what = `${LOCKSTEP_LABELS[target]} (l1)`;
-      out.l1[target] = python
-        ? { ok: false, error: python }
-        : await withServer(
-            target,
-            'mqtt',
-            `${target}-l1`,
-            o,
-            workDir,
-            place,
-            (l) => log(`${what}: ${l}`),
-            (r) =>
-              runLockstep(sync(r, what), {
-                count: o.lockstepCount,
-                payloadSize: o.mqttPayloadSize,
-                qosLevels: o.mqttQos,
-                reps: o.lockstepReps,
-              }),
-          );
-    }
+    const targets = L1_TARGETS.filter(wanted);
+    const opts = {
+      count: o.lockstepCount,
+      payloadSize: o.mqttPayloadSize,
+      qosLevels: o.mqttQos,
+      reps: o.lockstepReps,
+    };
+    out.l1 = python
+      ? Object.fromEntries(targets.map((t) => [t, { ok: false, error: python }]))
+      : await runL1(targets, o, opts, workDir, place, log);
   }
   if (o.scenarios.includes('l2')) {
     out.l2 = {};

@@ -68,7 +68,9 @@ function renderL1(r: BenchResults, out: string[]): void {
       'below (the "waits" column). The subscriber reads one packet at a time (fixed header, then the rest) and ' +
       'writes its PUBACK (PUBREC, then PUBCOMP after PUBREL) before reading the next. Rate = arrived / time from ' +
       'the first publish to the last delivery; server CPU from /proc/PID/stat over the run, per delivered message. ' +
-      'Pulse runs with its shipped defaults (no flags but the listeners and `--log warn`).',
+      "Pulse runs with its shipped defaults (no flags but the listeners and `--log warn`). Every target's " +
+      'server is up for the whole scenario, each warmed by an unmeasured run per QoS, and the runs go round ' +
+      'the targets (QoS, then run, then target), so that a slow stretch of the machine falls on all alike.',
     '',
   );
   const mosquitto = l1['mosquitto-persist'];

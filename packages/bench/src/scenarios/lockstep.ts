@@ -97,16 +97,11 @@ export async function runSyncPair(
 }
 
 /**
- * Scenario (l1): lock-step MQTT 5, 1 → 1. The publisher writes all `count` PUBLISH packets back to
- * back (QoS 1/2 with packet ids, never waiting for an acknowledgement unless the broker's Receive
- * Maximum forces it); the subscriber reads one packet at a time and answers it before the next.
- * One unmeasured warm-up run per QoS, then `reps` runs per QoS, each on fresh connections and a
- * fresh topic.
+ * Scenario (l1)'s unmeasured warm-up on one server: a run per QoS (a fresh Node server spends its
+ * first thousands of messages compiling; the first measured QoS 0 run cost Pulse 3-4x the CPU
+ * per message of the next two).
  */
-export async function runLockstep(ctx: SyncContext, o: LockstepOptions): Promise<LockstepResult> {
-  const runs: LockstepRun[] = [];
-  // Unmeasured: a fresh Node server spends its first thousands of messages compiling (the first
-  // measured QoS 0 run cost Pulse 3-4x the CPU per message of the next two).
+export async function warmLockstep(ctx: SyncContext, o: LockstepOptions): Promise<void> {
   for (const qos of o.qosLevels) {
     const shared = ['--topic', `bench/l1/warmup/${qos}`, '--qos', String(qos), '--count', String(o.count)];
     await runSyncPair(
@@ -116,26 +111,35 @@ export async function runLockstep(ctx: SyncContext, o: LockstepOptions): Promise
       [...shared, ...['--client-id', `l1-warm-pub-${qos}`, '--payload', String(o.payloadSize)]],
     );
   }
-  for (const qos of o.qosLevels) {
-    for (let rep = 0; rep < o.reps; rep++) {
-      const topic = `bench/l1/qos${qos}/${rep}`;
-      const shared = ['--topic', topic, '--qos', String(qos), '--count', String(o.count)];
-      const w = await runSyncPair(
-        ctx,
-        [...shared, '--client-id', `l1-sub-${qos}-${rep}`, '--idle-timeout-ms', '1500'],
-        'pub',
-        [...shared, '--client-id', `l1-pub-${qos}-${rep}`, '--payload', String(o.payloadSize)],
-      );
-      const run: LockstepRun = { qos, ...w };
-      const f = lockstepFigures(run);
-      ctx.log(
-        `QoS ${qos} #${rep + 1}: ${Math.round(f.messagesPerSec).toLocaleString('en-US')} msgs/s, ` +
-          `${f.cpuPerMessageMicros.toFixed(1)} µs server CPU/msg, ${run.sub.received} of ${run.pub.sent} arrived` +
-          (run.pub.error ? ` (publisher: ${run.pub.error})` : '') +
-          (run.otherCpu >= 0.1 ? ` (other processes: ${Math.round(run.otherCpu * 100)} % CPU)` : ''),
-      );
-      runs.push(run);
-    }
-  }
-  return { count: o.count, payloadSize: o.payloadSize, runs };
+}
+
+/**
+ * One timed run of scenario (l1), lock-step MQTT 5, 1 → 1: the publisher writes all `count`
+ * PUBLISH packets back to back (QoS 1/2 with packet ids, never waiting for an acknowledgement
+ * unless the broker's Receive Maximum forces it); the subscriber reads one packet at a time and
+ * answers it before the next. Fresh connections and a fresh topic (numbered by `rep`).
+ */
+export async function runLockstepOnce(
+  ctx: SyncContext,
+  o: LockstepOptions,
+  qos: Qos,
+  rep: number,
+): Promise<LockstepRun> {
+  const topic = `bench/l1/qos${qos}/${rep}`;
+  const shared = ['--topic', topic, '--qos', String(qos), '--count', String(o.count)];
+  const w = await runSyncPair(
+    ctx,
+    [...shared, '--client-id', `l1-sub-${qos}-${rep}`, '--idle-timeout-ms', '1500'],
+    'pub',
+    [...shared, '--client-id', `l1-pub-${qos}-${rep}`, '--payload', String(o.payloadSize)],
+  );
+  const run: LockstepRun = { qos, ...w };
+  const f = lockstepFigures(run);
+  ctx.log(
+    `QoS ${qos} #${rep + 1}: ${Math.round(f.messagesPerSec).toLocaleString('en-US')} msgs/s, ` +
+      `${f.cpuPerMessageMicros.toFixed(1)} µs server CPU/msg, ${run.sub.received} of ${run.pub.sent} arrived` +
+      (run.pub.error ? ` (publisher: ${run.pub.error})` : '') +
+      (run.otherCpu >= 0.1 ? ` (other processes: ${Math.round(run.otherCpu * 100)} % CPU)` : ''),
+  );
+  return run;
 }

@@ -1,0 +1,98 @@
+/**
+ * Scenario (l1) on all its targets at once: every server is up for the whole scenario (each on
+ * CPU 0, idle when not driven), and the runs go round the targets (QoS, then rep, then target),
+ * so that a slow stretch of the machine's time falls on every target alike instead of on
+ * whichever target's runs it happened to meet.
+ */
+import type { BenchOptions } from './args.js';
+import type { TargetName } from './dialects/index.js';
+import { LOCKSTEP_LABELS, type L1Target } from './lockstep-targets.js';
+import type { Outcome } from './results.js';
+import {
+  type LockstepOptions,
+  type LockstepResult,
+  type LockstepRun,
+  runLockstepOnce,
+  type SyncContext,
+  warmLockstep,
+} from './scenarios/lockstep.js';
+import { launchDefaults, type RunningTarget, unavailable } from './targets/launch.js';
+
+interface Lane {
+  target: L1Target;
+  running: RunningTarget;
+  ctx: SyncContext;
+  runs: LockstepRun[];
+  error?: string;
+}
+
+export async function runL1(
+  targets: readonly L1Target[],
+  o: BenchOptions,
+  opts: LockstepOptions,
+  workDir: string,
+  placement: { server: string | null; generator: string | null },
+  log: (line: string) => void,
+): Promise<Partial<Record<L1Target, Outcome<LockstepResult>>>> {
+  const out: Partial<Record<L1Target, Outcome<LockstepResult>>> = {};
+  const lanes: Lane[] = [];
+  try {
+    for (const target of targets) {
+      const say = (line: string) => log(`${LOCKSTEP_LABELS[target]} (l1): ${line}`);
+      try {
+        const missing = unavailable(target as TargetName);
+        if (missing) throw new Error(missing);
+        const running = await launchDefaults(target, 'mqtt', {
+          host: o.host,
+          workDir,
+          tag: `${target}-l1`,
+          natsProcs: o.natsProcs,
+          cpus: placement.server,
+        });
+        say(`server pid ${running.server.pid} on port ${running.port}`);
+        const ctx: SyncContext = {
+          server: running.server,
+          host: o.host,
+          port: running.port,
+          clientCpus: placement.generator,
+          log: say,
+        };
+        lanes.push({ target, running, ctx, runs: [] });
+      } catch (err) {
+        say(`failed: ${(err as Error).message}`);
+        out[target] = { ok: false, error: (err as Error).message };
+      }
+    }
+    const step = async (lane: Lane, body: () => Promise<void>): Promise<void> => {
+      if (lane.error !== undefined) return;
+      try {
+        await body();
+      } catch (err) {
+        const server = lane.running.server;
+        lane.error = server.alive
+          ? (err as Error).message
+          : `${(err as Error).message}; the server died: ${server.logTail(3)}`;
+        lane.ctx.log(`failed: ${lane.error}`);
+      }
+    };
+    for (const lane of lanes) await step(lane, () => warmLockstep(lane.ctx, opts));
+    for (const qos of opts.qosLevels) {
+      for (let rep = 0; rep < opts.reps; rep++) {
+        for (const lane of lanes) {
+          await step(lane, async () => {
+            lane.runs.push(await runLockstepOnce(lane.ctx, opts, qos, rep));
+          });
+        }
+      }
+    }
+    for (const lane of lanes) {
+      out[lane.target] =
+        lane.error !== undefined
+          ? { ok: false, error: lane.error }
+          : { ok: true, value: { count: opts.count, payloadSize: opts.payloadSize, runs: lane.runs } };
+    }
+  } finally {
+    await Promise.all(lanes.map((lane) => lane.running.server.stop()));
+  }
+  return out;
+}
