@@ -55,6 +55,13 @@ test('a path that cannot be created is refused with one line', () => {
   assertOneLineError(start(['--sqlite', join(notADir, 'pulse.db')]), /plain-file/);
 });
 
+test('a path under a directory that cannot hold one (procfs) is one line, not a hang', () => {
+  assertOneLineError(
+    start(['--sqlite', '/proc/nope/pulse.db']),
+    /"\/proc\/nope\/pulse\.db".*cannot create directory.*ENOENT/,
+  );
+});
+
 test('a good database starts, and the wal engine maps to SQLite in wal_dir', async () => {
   const wal = spawnPulse([...OFF, '--storage-engine', 'wal', '--wal-dir', join(dir, 'wal')]);
   try {

@@ -851,6 +851,23 @@ describe('SqliteStore', () => {
     assert.match(openError(dir).message, /is a directory/);
   });
 
+  test(
+    'a directory under one that cannot hold it is refused at once (procfs), and a file in the way is ENOTDIR',
+    { timeout: 10_000 },
+    () => {
+      // Node's recursive mkdirSync never returns for /proc/nope/...: the server hung without a line.
+      const started = performance.now();
+      assert.match(
+        openError('/proc/nope/pulse/pulse.db').message,
+        /cannot create directory "\/proc\/nope\/pulse" \(ENOENT\)/,
+      );
+      assert.ok(performance.now() - started < 5000);
+      const dir = newDir();
+      writeFileSync(join(dir, 'file'), 'x');
+      assert.match(openError(join(dir, 'file', 'pulse.db')).message, /cannot create directory .*\(ENOTDIR\)/);
+    },
+  );
+
   test('a missing parent directory is created', () => {
     const path = join(newDir(), 'a', 'b', 'pulse.db');
     const store = SqliteStore.open(path, 'strict');

@@ -1,8 +1,9 @@
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { CommitPolicy } from '@pulse/core';
 import type Database from 'better-sqlite3';
+import { makeDirectory } from './make-directory.js';
 import { PULSE_APPLICATION_ID, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 
 /** A store file that cannot be used; the message is one line naming the path and the cause. */
@@ -42,7 +43,7 @@ const SYNCHRONOUS: Record<CommitPolicy, number> = { strict: 2, balanced: 1, fast
 export function openDatabase(path: string, policy: CommitPolicy): Database.Database {
   const dir = dirname(path);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
   } catch (err) {
     const cause = codeOf(err) || (err instanceof Error ? err.message : String(err));
     throw new StoreOpenError(path, `cannot create directory ${JSON.stringify(dir)} (${cause})`, {
