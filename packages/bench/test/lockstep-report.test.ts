@@ -191,4 +191,14 @@ describe('lock-step section', () => {
     assert.deepEqual(only('cluster-lockstep'), ['x2']);
     assert.throws(() => parseBenchArgs(['--lockstep-count', '70000']), /65535/);
   });
+
+  it("takes l2's warm-up as a count, 0 for none, and refuses a blank one", () => {
+    const warmup = (v: string) =>
+      (parseBenchArgs([`--devices-warmup=${v}`]) as { devicesWarmupRounds: number }).devicesWarmupRounds;
+    assert.equal((parseBenchArgs([]) as { devicesWarmupRounds: number }).devicesWarmupRounds, 30);
+    assert.equal(warmup('0'), 0);
+    assert.equal(warmup('12'), 12);
+    for (const bad of ['-1', '1.5', 'x', '', ' '])
+      assert.throws(() => warmup(bad), /--devices-warmup must be an integer ≥ 0/, JSON.stringify(bad));
+  });
 });

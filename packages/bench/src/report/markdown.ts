@@ -213,7 +213,7 @@ export function renderMarkdown(r: BenchResults): string {
 }
 
 const IDLE_NOTE =
-  "Fresh server: RSS after 15 s idle. With them: the highest RSS read every 250 ms over one of the clients' 15 s keep-alive periods, two periods after the burst (one reading 3 s after it with `--quick`). After a full GC: forced from outside, the connections still open.";
+  "Fresh server: RSS after 15 s idle. With them: the highest RSS read every 250 ms over one of the clients' 15 s keep-alive periods, two periods after the burst. With `--quick`, 3 s idle and one reading 3 s after the burst. After a full GC: forced from outside, the connections still open.";
 
 /** RSS of the fresh server (15 s idle), with the connections, and after a full GC (node servers). */
 function idleTable(rows: [TargetName, Outcome<IdleResult>][], title: string): string[] {
