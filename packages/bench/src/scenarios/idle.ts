@@ -10,7 +10,7 @@ export interface IdleOptions {
   /** How long to let the server settle after the burst before it reads RSS again. */
   settleMs: number;
   /**
-   * Then RSS is read every `sampleEveryMs` for this long and the highest reading counts: one
+   * Then RSS is read every 250 ms for this long and the highest reading counts: one
    * period of the clients' keep-alive (15 s), so wherever its traffic falls the figure is the
    * peak of a steady period, not a trough. 0 = one reading.
    */

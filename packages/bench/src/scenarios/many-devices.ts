@@ -39,7 +39,11 @@ export async function runManyDevices(ctx: SyncContext, o: ManyDevicesOptions): P
   // Unmeasured, as l1's and l3's warm-ups: a fresh Node server's first seconds of this load run
   // before its hot paths are compiled (a cold Pulse's p99 was 3-15 ms, its CPU per message a
   // third higher), and a server in production runs warm.
-  if (o.warmupRounds > 0) await devicesRun(ctx, o, o.warmupRounds, 'l2-warm');
+  if (o.warmupRounds > 0) {
+    await devicesRun(ctx, o, o.warmupRounds, 'l2-warm').catch((err: Error) => {
+      throw new Error(`the unmeasured warm-up run: ${err.message}`, { cause: err });
+    });
+  }
   const w = await devicesRun(ctx, o, o.rounds, 'l2');
   const sorted = sortedCopy(w.sub.samples);
   const spanSec = (w.sub.lastNs - w.pub.firstNs) / 1e9;
