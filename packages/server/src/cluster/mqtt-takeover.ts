@@ -21,6 +21,8 @@ export const MAX_TRANSFER_WAIT_MS = 10_000;
 const MAX_PENDING_CLAIMS = 10_000;
 /** Newer claims of another node held until this node's own claim of the same id is done. */
 const MAX_DEFERRED = 16;
+/** How far ahead of this node's clock another node's claim time is believed (ms). */
+const MAX_CLAIM_SKEW_MS = 10_000;
 
 /** What the takeover needs of the MQTT broker (MqttService). */
 export interface TakeoverHost {
@@ -88,13 +90,21 @@ type Send = (message: TakeoverMessage, to?: string) => void;
  * subscriptions, queue, messages in flight and the QoS 2 ids awaiting PUBREL, which this node
  * installs before the CONNACK (session present). Clean start ends the session where it is.
  * Two CONNECTs of one id on two nodes at once: the later claim (time, then node id) wins; the
- * earlier one completes first and is then taken over by it, so one session remains.
+ * earlier one completes first and is then taken over by it, so one session remains. "Later" is
+ * a Lamport order: a claim made here is stamped after every claim of another node seen here.
  */
 export class ClientIdTakeover implements ControlFeature {
   readonly types = TAKEOVER_TYPES;
   private readonly pending = new Map<string, Claim>();
   private readonly byId = new Map<string, Claim>();
   private readonly rules: TransferRules;
+  /**
+   * The latest time of another node's claim seen here (bounded by MAX_CLAIM_SKEW_MS ahead of
+   * this clock). A claim made here is stamped later than it: a node that answered "nothing here"
+   * to a claim and then claims the id itself (the same millisecond, a slower clock) must win
+   * against it, or the claimant, told "nothing here", keeps its session beside this one.
+   */
+  private lastForeignClaimT = 0;
   readonly stats = { claims: 0, handedOver: 0, received: 0, timeouts: 0, refused: 0, late: 0 };
 
   constructor(
@@ -114,7 +124,7 @@ export class ClientIdTakeover implements ControlFeature {
     const earlier = this.pending.get(clientId);
     if (earlier !== undefined) return earlier.done;
     if (!this.engineUp()) return undefined;
-    const stamp = { t: Date.now(), o: this.nodeId };
+    const stamp = { t: Math.max(Date.now(), this.lastForeignClaimT + 1), o: this.nodeId };
     const id = randomBytes(9).toString('base64url');
     const message: ClaimMessage = { y: 'mt', k: id, c: clientId, s: cleanStart, u: user, t: stamp.t };
     this.stats.claims++;
@@ -179,6 +189,9 @@ export class ClientIdTakeover implements ControlFeature {
   }
 
   private onClaim(origin: string, message: ClaimMessage): void {
+    if (message.t > this.lastForeignClaimT) {
+      this.lastForeignClaimT = Math.min(message.t, Date.now() + MAX_CLAIM_SKEW_MS);
+    }
     const mine = this.pending.get(message.c);
     if (mine !== undefined) {
       // Both nodes claim the id: the later claim wins. An earlier one is told there is nothing
