@@ -280,18 +280,21 @@ function qosLevels(raw: string | undefined): (0 | 1 | 2)[] {
   return [...new Set(levels as (0 | 1 | 2)[])].sort();
 }
 
+/** A flag's number; NaN for a blank one (Number('') is 0: `--devices-warmup=` must not quietly mean none). */
+function numberOf(raw: string): number {
+  return raw.trim() === '' ? Number.NaN : Number(raw);
+}
+
 function milliseconds(raw: string | undefined, fallback: number, name: string): number {
   if (raw === undefined) return fallback;
-  // Number('') is 0: `--devices-warmup=` must not quietly mean none.
-  const n = raw.trim() === '' ? Number.NaN : Number(raw);
+  const n = numberOf(raw);
   if (!(n >= 0 && n <= 1000)) throw new Error(`--${name} must be a number of ms in [0, 1000], got "${raw}"`);
   return n;
 }
 
 function int(raw: string | undefined, fallback: number, name: string, min = 1): number {
   if (raw === undefined) return fallback;
-  // Number('') is 0: `--devices-warmup=` must not quietly mean none.
-  const n = raw.trim() === '' ? Number.NaN : Number(raw);
+  const n = numberOf(raw);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
   return n;
 }

@@ -18,6 +18,7 @@ import {
   warmLockstep,
 } from './scenarios/lockstep.js';
 import { type LaunchOptions, launchDefaults, type RunningTarget, unavailable } from './targets/launch.js';
+import { failureWith } from './targets/server-process.js';
 
 interface Lane {
   target: L1Target;
@@ -103,10 +104,7 @@ export async function runL1(
       try {
         await body();
       } catch (err) {
-        const server = lane.running.server;
-        lane.error = server.alive
-          ? (err as Error).message
-          : `${(err as Error).message}; the server died: ${server.logTail(3)}`;
+        lane.error = failureWith(err, lane.running.server);
         lane.ctx.log(`failed: ${lane.error}`);
         // Now, not at the end: a server that failed may still be busy, on the CPU the other
         // targets' runs are measured on.

@@ -20,6 +20,7 @@ import {
   type SectionTarget,
 } from './lockstep-targets.js';
 import { launchDefaults, type Protocol, type RunningTarget, unavailable } from './targets/launch.js';
+import { failureWith } from './targets/server-process.js';
 
 export interface SectionPlacement {
   server: string | null;
@@ -50,8 +51,7 @@ async function withServer<T>(
     try {
       return { ok: true, value: await body(running) };
     } catch (err) {
-      if (!running.server.alive)
-        throw new Error(`${(err as Error).message}; the server died: ${running.server.logTail(3)}`);
+      if (!running.server.alive) throw new Error(failureWith(err, running.server));
       throw err;
     } finally {
       await running.server.stop();

@@ -255,3 +255,9 @@ export async function httpOk(url: string): Promise<boolean> {
   await res.arrayBuffer();
   return res.status === 200;
 }
+
+/** `err`'s message, with the server's last log lines when the server is gone (a run's failure). */
+export function failureWith(err: unknown, server: ServerProcess): string {
+  const message = (err as Error).message;
+  return server.alive ? message : `${message}; the server died: ${server.logTail(3)}`;
+}

@@ -16,6 +16,7 @@ import {
   checkRetainedMessage,
   entryOf,
   isNewer,
+  stampAfter,
   publicationOfEntry,
 } from './retained-messages.js';
 
@@ -83,7 +84,7 @@ export class RetainedSync implements ControlFeature {
   localChanged(publication: Publication): void {
     const channel = publication.channel;
     const current = this.stampOf(channel);
-    const stamp = { t: Math.max(Date.now(), current.t + 1), o: this.nodeId };
+    const stamp = stampAfter(current.t, this.nodeId);
     this.remember(channel, stamp, publication.payload.length === 0);
     this.send({ y: 'mr', e: entryOf(publication, stamp) });
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { InflightRecord, LoadedSession, QueuedRecord, Refusal, StoredSubscription } from '@pulse/core';
 import type { ClaimOutcome } from '../mqtt/mqtt-cluster-hooks.js';
 import type { ControlFeature, UncheckedControl } from './control-bus.js';
-import { type Stamp, isNewer } from './retained-messages.js';
+import { type Stamp, isNewer, stampAfter } from './retained-messages.js';
 import {
   type SessionHeader,
   TAKEOVER_TYPES,
@@ -124,7 +124,7 @@ export class ClientIdTakeover implements ControlFeature {
     const earlier = this.pending.get(clientId);
     if (earlier !== undefined) return earlier.done;
     if (!this.engineUp()) return undefined;
-    const stamp = { t: Math.max(Date.now(), this.lastForeignClaimT + 1), o: this.nodeId };
+    const stamp = stampAfter(this.lastForeignClaimT, this.nodeId);
     const id = randomBytes(9).toString('base64url');
     const message: ClaimMessage = { y: 'mt', k: id, c: clientId, s: cleanStart, u: user, t: stamp.t };
     this.stats.claims++;

@@ -18,6 +18,9 @@ export interface Stamp {
 
 export const isNewer = (a: Stamp, b: Stamp): boolean => a.t > b.t || (a.t === b.t && a.o > b.o);
 
+/** A stamp of node `o` newer than every one of time `t` or earlier: now, or just after `t` (Lamport). */
+export const stampAfter = (t: number, o: string): Stamp => ({ t: Math.max(Date.now(), t + 1), o });
+
 /** One channel's retained message (`d` empty: cleared), with its stamp. */
 export interface RetainedEntry {
   c: string;
