@@ -455,3 +455,37 @@ test('the fast path returns fresh objects whose payload is a view of the packet'
   assert.equal(a.payload.buffer, bytes.buffer);
   assert.equal(a.payload.byteOffset, bytes.byteOffset + bytes.length - 5);
 });
+
+test('a connection decoder reading topics again (RecentTopic) gives what mqtt-packet gives', () => {
+  const rng = new Rng(0x70b1c);
+  // Few topics, so that most PUBLISH packets repeat one: same bytes, same length with other
+  // bytes, one byte apart, ill-formed UTF-8, empty, and longer than what is remembered.
+  const pool = [
+    Buffer.from('sensors/1/t'),
+    Buffer.from('sensors/2/t'),
+    Buffer.from('sensors/1/T'),
+    Buffer.from('sensors/1/tt'),
+    Buffer.from('h\u00e9/\u{1f600}'),
+    Buffer.from([0x61, 0x2f, 0xc0, 0xaf]),
+    Buffer.from([0x61, 0x2f, 0xc0, 0xae]),
+    Buffer.alloc(0),
+    Buffer.from('x'.repeat(128)),
+    Buffer.from(`${'x'.repeat(128)}y`),
+    Buffer.from(`${'x'.repeat(128)}z`),
+  ];
+  for (const version of VERSIONS) {
+    const fast = connectedDecoder(version);
+    const reference = connectedDecoder(version, false);
+    for (let i = 0; i < 3000; i++) {
+      const topic = rng.pick(pool);
+      const qos = rng.int(3);
+      const parts = [u16(topic.length), topic];
+      if (qos > 0) parts.push(u16(rng.range(1, 65_535)));
+      if (version === 5) parts.push(Buffer.from([0]));
+      parts.push(rng.bytes(rng.range(0, 20)));
+      const bytes = packet(0x30 | (qos << 1), Buffer.concat(parts));
+      const context = `v${version} #${i} ${topic.toString('hex')}`;
+      sameOutcome(fast.decode(bytes), reference.decodeWithParser(bytes), context);
+    }
+  }
+});

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Packet, Parser } from 'mqtt-packet';
-import { decodeHotPacket } from './hot-packets.js';
+import { RecentTopic, decodeHotPacket } from './hot-packets.js';
 import { type UserPropertyLimits, scanProperties } from './property-scan.js';
 
 const NO_USER_PROPERTY_LIMITS: UserPropertyLimits = {
@@ -190,12 +190,13 @@ export class MqttDecoder {
   private settings: ParserSettings = DEFAULT_SETTINGS;
   /** The protocol version packets are read in (3 and 4 read alike). */
   private version = 4;
+  private readonly topics = new RecentTopic();
 
   constructor(private readonly userPropertyLimits: UserPropertyLimits = NO_USER_PROPERTY_LIMITS) {}
 
   /** Decodes one complete packet, or returns the parser's error. Never throws. */
   decode(packet: Buffer): Packet | Error {
-    const hot = decodeHotPacket(packet, this.version);
+    const hot = decodeHotPacket(packet, this.version, this.topics);
     if (hot !== undefined) return hot;
     return this.decodeWithParser(packet);
   }

@@ -59,7 +59,11 @@ function header(cmd: string, first: number, length: number): LibraryPacket {
  * The payload is a view of `bytes`, as mqtt-packet's is: the splitter hands out views of
  * received chunks (or of a buffer it joined), never of a buffer it reuses.
  */
-export function decodeHotPacket(bytes: Buffer, version: number): Packet | undefined {
+export function decodeHotPacket(
+  bytes: Buffer,
+  version: number,
+  topics: RecentTopic = NO_RECENT_TOPIC,
+): Packet | undefined {
   const end = bytes.length;
   const first = bytes[0];
   if (first === undefined || end < 2) return undefined;
@@ -77,7 +81,7 @@ export function decodeHotPacket(bytes: Buffer, version: number): Packet | undefi
   if (pos + length !== end) return undefined;
   switch (first >> 4) {
     case 3:
-      return decodePublish(bytes, first, pos, length, version === 5);
+      return decodePublish(bytes, first, pos, length, version === 5, topics);
     case 4:
       return first === 0x40
         ? decodeAck(bytes, 'puback', pos, length, version, PUBACK_PUBREC_REASONS)
@@ -101,6 +105,43 @@ export function decodeHotPacket(bytes: Buffer, version: number): Packet | undefi
   }
 }
 
+/** Topic names this long or shorter are remembered by RecentTopic. */
+const RECENT_TOPIC_BYTES = 128;
+
+/**
+ * The last topic name read on one connection, with its bytes: a client that publishes to the
+ * same topic again (a device, a sensor) gets the same string without decoding it, and the
+ * code after can tell it has checked that string already (MqttLink). One buffer of 128 bytes,
+ * made at the first PUBLISH and reused: a client changing topic every message costs a copy,
+ * not an allocation.
+ */
+export class RecentTopic {
+  private bytes: Buffer | undefined;
+  private length = -1;
+  private text = '';
+
+  read(packet: Buffer, start: number, end: number): string {
+    const length = end - start;
+    const bytes = this.bytes;
+    if (length === this.length && bytes !== undefined) {
+      let i = 0;
+      while (i < length && bytes[i] === packet[start + i]) i++;
+      if (i === length) return this.text;
+    }
+    // Ill-formed UTF-8 becomes U+FFFD, as in mqtt-packet (which decodes the same way).
+    const text = packet.toString('utf8', start, end);
+    if (length <= RECENT_TOPIC_BYTES && this !== NO_RECENT_TOPIC) {
+      this.bytes ??= Buffer.allocUnsafeSlow(RECENT_TOPIC_BYTES);
+      packet.copy(this.bytes, 0, start, end);
+      this.length = length;
+      this.text = text;
+    }
+    return text;
+  }
+}
+
+const NO_RECENT_TOPIC = new RecentTopic();
+
 /** PUBLISH (MQTT 5 §3.3): topic, packet identifier for QoS 1 and 2, and (v5) no properties. */
 function decodePublish(
   bytes: Buffer,
@@ -108,6 +149,7 @@ function decodePublish(
   start: number,
   length: number,
   v5: boolean,
+  topics: RecentTopic,
 ): Packet | undefined {
   const qos = (first >> 1) & 0x03;
   if (qos === 3) return undefined;
@@ -130,8 +172,7 @@ function decodePublish(
     pos++;
   }
   const packet = header('publish', first, length);
-  // Ill-formed UTF-8 becomes U+FFFD, as in mqtt-packet (which decodes the same way).
-  packet.topic = bytes.toString('utf8', topicStart, topicEnd);
+  packet.topic = topics.read(bytes, topicStart, topicEnd);
   if (qos > 0) packet.messageId = messageId;
   packet.payload = bytes.subarray(pos, end);
   return packet as Packet;

@@ -48,6 +48,28 @@ function generate(p: Publication, version: MqttVersion, qos: 0 | 1 | 2, retain: 
   return encodePacket(packet, version);
 }
 
+/**
+ * Takes a client's PUBLISH, as received, for the template `generate` would write for the same
+ * publication, when it is that packet byte for byte: DUP and RETAIN clear, the shortest
+ * Remaining Length, no properties (v5: an empty list). A message that travels alone to one
+ * subscriber is then written as it came, not encoded again. The topic needs no check: the
+ * publication's channel was decoded from these bytes, and a topic that would not encode back
+ * to them (ill-formed UTF-8, U+0000, a topic alias) was refused or carries properties.
+ */
+export function adoptReceivedPublish(p: Publication, bytes: Buffer, version: MqttVersion): void {
+  const qos = p.qos;
+  if (bytes[0] !== (0x30 | (qos << 1))) return;
+  let lengthBytes = 1;
+  while (lengthBytes < 5 && bytes[lengthBytes]! & 0x80) lengthBytes++;
+  const remaining = bytes.length - 1 - lengthBytes;
+  if (lengthBytes !== (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4)) return;
+  if (version === 5) {
+    const propertiesAt = packetIdOffset(bytes) + (qos > 0 ? 2 : 0);
+    if (bytes[propertiesAt] !== 0) return;
+  }
+  p.encodings[mqttPublishSlot(version === 5, qos, false)] = bytes;
+}
+
 /** Offset of the packet identifier in a PUBLISH: after the fixed header and the topic name. */
 function packetIdOffset(bytes: Buffer): number {
   let i = 1;
