@@ -456,7 +456,7 @@ test('the fast path returns fresh objects whose payload is a view of the packet'
   assert.equal(a.payload.byteOffset, bytes.byteOffset + bytes.length - 5);
 });
 
-test('a connection decoder reading topics again (RecentTopic) gives what mqtt-packet gives', () => {
+test('a connection decoder reading topics again (RecentName) gives what mqtt-packet gives', () => {
   const rng = new Rng(0x70b1c);
   // Few topics, so that most PUBLISH packets repeat one: same bytes, same length with other
   // bytes, one byte apart, ill-formed UTF-8, empty, and longer than what is remembered.

@@ -4,6 +4,7 @@ import { decodeFrame, decodeFrameGeneric, FrameError } from '../src/native/decod
 import { FRAME_TYPE_IDS } from '../src/native/frames.js';
 import { decodeHotPublish } from '../src/native/hot-publish.js';
 import { msgpack } from '../src/native/msgpack.js';
+import { RecentName } from '../src/recent-name.js';
 import { Rng } from './prng.js';
 
 const CHARS = ['a', 'Z', '.', ':', 'é', '€', '𝄞', '中', ' ', '0'];
@@ -138,4 +139,34 @@ test('edge forms: BOM, U+FFFD, NUL and surrogate bytes around msgpackr decoder s
     }
   }
   assert.ok(hot > 300, `the well-formed ones took the hot path (${hot})`);
+});
+
+test('a connection reading channels again (RecentName) decodes exactly as msgpackr, mutated frames included', () => {
+  const rng = new Rng(0xc4a77e1);
+  // Few channels: same bytes, same length with other bytes, non-ASCII, longer than remembered.
+  const pool = [
+    'room/1',
+    'room/2',
+    'Room/1',
+    'room/10',
+    'caf\u00e9/\u{1d11e}',
+    'x'.repeat(128),
+    `${'x'.repeat(128)}y`,
+  ];
+  const names = new RecentName();
+  for (let round = 0; round < 5000; round++) {
+    const fields = frameFields(rng);
+    fields.channel = rng.pick(pool);
+    let bytes = Buffer.from(msgpack.pack(fields));
+    if (rng.int(4) === 0) {
+      // A damaged channel string: a byte of it changed (ill-formed UTF-8 among others).
+      const at = bytes.indexOf(Buffer.from('channel')) + 8 + rng.int(4);
+      if (at < bytes.length) bytes[at] = rng.int(256);
+    } else if (rng.int(8) === 0) bytes = bytes.subarray(0, rng.int(bytes.length));
+    assert.deepEqual(
+      decodeFrame(bytes, names),
+      decodeFrameGeneric(bytes),
+      `round ${round}: ${bytes.toString('hex').slice(0, 120)}`,
+    );
+  }
 });

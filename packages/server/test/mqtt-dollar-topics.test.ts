@@ -110,3 +110,26 @@ test('wills on bridge state topics are accepted and published; a will on $SYS/..
     await endAll(watcher);
   });
 });
+
+test('one connection alternating an accepted topic with refused ones: each PUBLISH is judged on its own', async () => {
+  // MqttLink skips the topic checks for the topic it last let through (RecentName): a
+  // refused topic is never that one, and the accepted one stays accepted.
+  await withMqtt({}, async (h) => {
+    const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+    const sequence: [string, number][] = [
+      ['plain/ok', 0x10],
+      ['$SYS/x', 0x87],
+      ['plain/ok', 0x10],
+      ['$share/g/x', 0x87],
+      ['plain/ok', 0x10],
+      ['$SYS/y', 0x87],
+    ];
+    for (const [i, [topic, reason]] of sequence.entries()) {
+      raw.send(publish(topic, i + 1));
+      const ack = (await raw.next('puback')) as IPubackPacket;
+      assert.deepEqual([ack.messageId, ack.reasonCode], [i + 1, reason], topic);
+    }
+    raw.send(publish('plain/+', 50));
+    await raw.expectDisconnect(0x90);
+  });
+});

@@ -220,6 +220,31 @@ describe('native protocol errors', () => {
     ).ws.close();
   });
 
+  test('one connection publishing to a good channel between bad ones: each is judged on its own', async () => {
+    // The session skips the name checks for the channel it last let through (RecentName):
+    // a refused channel is never that one, and the good one stays good.
+    const raw = await RawWs.open(h.wsUrl);
+    const sequence: [string, number | undefined][] = [
+      ['room:checked', undefined],
+      ['$SYS/x', 1004],
+      ['room:checked', undefined],
+      ['room/+', 1002],
+      ['room:checked', undefined],
+      ['x'.repeat(257), 1002],
+      ['room:checked', undefined],
+      ['room/#', 1002],
+    ];
+    let frames = 0;
+    for (const [i, [channel, code]] of sequence.entries()) {
+      raw.send({ type: 'publish', id: i + 1, channel, payload: Buffer.from('x') });
+      const reply = (await raw.frame(++frames)) as { type: string; id: number; code?: number };
+      assert.equal(reply.id, i + 1, channel);
+      if (code === undefined) assert.equal(reply.type, 'ack', channel);
+      else assert.deepEqual([reply.type, reply.code], ['error', code], channel);
+    }
+    raw.ws.close();
+  });
+
   test('1006 RateLimited: too many subscriptions on one connection', async () => {
     const c = await wsClient(h);
     for (let i = 0; i < 3; i++) await c.subscribe(`limit:${i}`, () => {});

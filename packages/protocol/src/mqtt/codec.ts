@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Packet, Parser } from 'mqtt-packet';
-import { RecentTopic, decodeHotPacket } from './hot-packets.js';
+import { RecentName } from '../recent-name.js';
+import { decodeHotPacket } from './hot-packets.js';
 import { type UserPropertyLimits, scanProperties } from './property-scan.js';
 
 const NO_USER_PROPERTY_LIMITS: UserPropertyLimits = {
@@ -190,7 +191,7 @@ export class MqttDecoder {
   private settings: ParserSettings = DEFAULT_SETTINGS;
   /** The protocol version packets are read in (3 and 4 read alike). */
   private version = 4;
-  private readonly topics = new RecentTopic();
+  private readonly topics = new RecentName();
 
   constructor(private readonly userPropertyLimits: UserPropertyLimits = NO_USER_PROPERTY_LIMITS) {}
 

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Packet } from 'mqtt-packet';
+import type { RecentName } from '../recent-name.js';
 
 /**
  * The object mqtt-packet's parser fills in (its `packet.js`). Results are made of the same
@@ -59,11 +60,7 @@ function header(cmd: string, first: number, length: number): LibraryPacket {
  * The payload is a view of `bytes`, as mqtt-packet's is: the splitter hands out views of
  * received chunks (or of a buffer it joined), never of a buffer it reuses.
  */
-export function decodeHotPacket(
-  bytes: Buffer,
-  version: number,
-  topics: RecentTopic = NO_RECENT_TOPIC,
-): Packet | undefined {
+export function decodeHotPacket(bytes: Buffer, version: number, names?: RecentName): Packet | undefined {
   const end = bytes.length;
   const first = bytes[0];
   if (first === undefined || end < 2) return undefined;
@@ -81,7 +78,7 @@ export function decodeHotPacket(
   if (pos + length !== end) return undefined;
   switch (first >> 4) {
     case 3:
-      return decodePublish(bytes, first, pos, length, version === 5, topics);
+      return decodePublish(bytes, first, pos, length, version === 5, names);
     case 4:
       return first === 0x40
         ? decodeAck(bytes, 'puback', pos, length, version, PUBACK_PUBREC_REASONS)
@@ -105,43 +102,6 @@ export function decodeHotPacket(
   }
 }
 
-/** Topic names this long or shorter are remembered by RecentTopic. */
-const RECENT_TOPIC_BYTES = 128;
-
-/**
- * The last topic name read on one connection, with its bytes: a client that publishes to the
- * same topic again (a device, a sensor) gets the same string without decoding it, and the
- * code after can tell it has checked that string already (MqttLink). One buffer of 128 bytes,
- * made at the first PUBLISH and reused: a client changing topic every message costs a copy,
- * not an allocation.
- */
-export class RecentTopic {
-  private bytes: Buffer | undefined;
-  private length = -1;
-  private text = '';
-
-  read(packet: Buffer, start: number, end: number): string {
-    const length = end - start;
-    const bytes = this.bytes;
-    if (length === this.length && bytes !== undefined) {
-      let i = 0;
-      while (i < length && bytes[i] === packet[start + i]) i++;
-      if (i === length) return this.text;
-    }
-    // Ill-formed UTF-8 becomes U+FFFD, as in mqtt-packet (which decodes the same way).
-    const text = packet.toString('utf8', start, end);
-    if (length <= RECENT_TOPIC_BYTES && this !== NO_RECENT_TOPIC) {
-      this.bytes ??= Buffer.allocUnsafeSlow(RECENT_TOPIC_BYTES);
-      packet.copy(this.bytes, 0, start, end);
-      this.length = length;
-      this.text = text;
-    }
-    return text;
-  }
-}
-
-const NO_RECENT_TOPIC = new RecentTopic();
-
 /** PUBLISH (MQTT 5 §3.3): topic, packet identifier for QoS 1 and 2, and (v5) no properties. */
 function decodePublish(
   bytes: Buffer,
@@ -149,7 +109,7 @@ function decodePublish(
   start: number,
   length: number,
   v5: boolean,
-  topics: RecentTopic,
+  names: RecentName | undefined,
 ): Packet | undefined {
   const qos = (first >> 1) & 0x03;
   if (qos === 3) return undefined;
@@ -172,7 +132,13 @@ function decodePublish(
     pos++;
   }
   const packet = header('publish', first, length);
-  packet.topic = topics.read(bytes, topicStart, topicEnd);
+  let topic = names?.lookup(bytes, topicStart, topicEnd);
+  if (topic === undefined) {
+    // Ill-formed UTF-8 becomes U+FFFD, as in mqtt-packet (which decodes the same way).
+    topic = bytes.toString('utf8', topicStart, topicEnd);
+    names?.remember(bytes, topicStart, topicEnd, topic);
+  }
+  packet.topic = topic;
   if (qos > 0) packet.messageId = messageId;
   packet.payload = bytes.subarray(pos, end);
   return packet as Packet;

@@ -1,3 +1,4 @@
+import type { RecentName } from '../recent-name.js';
 import { ErrorCode } from './error-codes.js';
 import {
   FRAME_TYPE_IDS,
@@ -191,10 +192,11 @@ function fromFields(f: Fields): Frame {
 
 /**
  * Decodes one frame body (without its length prefix). Returns the typed frame, or a
- * FrameError carrying the code and message to answer with; never throws.
+ * FrameError carrying the code and message to answer with; never throws. `names`: the
+ * connection's RecentName, so that a channel published to again is not decoded again.
  */
-export function decodeFrame(body: Uint8Array): Frame | FrameError {
-  return decodeHotPublish(body) ?? decodeFrameGeneric(body);
+export function decodeFrame(body: Uint8Array, names?: RecentName): Frame | FrameError {
+  return decodeHotPublish(body, names) ?? decodeFrameGeneric(body);
 }
 
 /** decodeFrame through msgpackr, for every frame: what decodeHotPublish must agree with. */

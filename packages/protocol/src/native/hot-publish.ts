@@ -1,4 +1,5 @@
 import { Buffer, isUtf8 } from 'node:buffer';
+import type { RecentName } from '../recent-name.js';
 import { FRAME_TYPE_IDS, type PublishFrame } from './frames.js';
 
 /** Where the reader is in the body: one module-level cursor instead of a tuple per value. */
@@ -14,7 +15,7 @@ let at = 0;
  * msgpackr's decode, the plain-MessagePack scan and the field checks were ~8 % of the server's
  * CPU for a native message travelling alone.
  */
-export function decodeHotPublish(body: Uint8Array): PublishFrame | undefined {
+export function decodeHotPublish(body: Uint8Array, names?: RecentName): PublishFrame | undefined {
   // msgpackr's payload is a view of the body, of the body's own class: a Buffer here.
   if (!Buffer.isBuffer(body)) return undefined;
   const bytes = body;
@@ -44,7 +45,7 @@ export function decodeHotPublish(body: Uint8Array): PublishFrame | undefined {
       payload = readBin(bytes);
       if (payload === undefined) return undefined;
     } else {
-      const s = readStr(bytes);
+      const s = readStr(bytes, key === KEY_CHANNEL ? names : undefined);
       if (s === undefined) return undefined;
       if (key === KEY_CHANNEL) channel = s;
       else event = s;
@@ -121,7 +122,8 @@ function readLength(bytes: Buffer, first8: number): number | undefined {
   return n;
 }
 
-function readStr(bytes: Buffer): string | undefined {
+/** `names`: the connection's last channel name, which a string of the same bytes is. */
+function readStr(bytes: Buffer, names: RecentName | undefined): string | undefined {
   const b = bytes[at];
   if (b === undefined) return undefined;
   let length: number | undefined;
@@ -132,6 +134,8 @@ function readStr(bytes: Buffer): string | undefined {
   if (length === undefined || at + length > bytes.length) return undefined;
   const start = at;
   at += length;
+  const known = names?.lookup(bytes, start, at);
+  if (known !== undefined) return known;
   let ascii = true;
   for (let i = start; i < at; i++) {
     if ((bytes[i] as number) >= 0x80) {
@@ -141,7 +145,9 @@ function readStr(bytes: Buffer): string | undefined {
   }
   // Ill-formed UTF-8 is left to msgpackr, whose replacement of it is what decodeFrame returns.
   if (!ascii && !isUtf8(bytes.subarray(start, at))) return undefined;
-  return bytes.toString(ascii ? 'latin1' : 'utf8', start, at);
+  const text = bytes.toString(ascii ? 'latin1' : 'utf8', start, at);
+  names?.remember(bytes, start, at, text);
+  return text;
 }
 
 function readBin(bytes: Buffer): Uint8Array | undefined {

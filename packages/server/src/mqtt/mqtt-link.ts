@@ -564,7 +564,7 @@ export class MqttLink
     } else if (topic.length === 0) {
       return this.protocolError('empty topic name without a topic alias');
     }
-    // The decoder hands out the same string for the same topic bytes (RecentTopic): a topic
+    // The decoder hands out the same string for the same topic bytes (RecentName): a topic
     // that passed the checks below passes them again, and is not scanned again.
     const checked = topic === this.checkedTopic;
     // mqtt-packet turns ill-formed UTF-8 into U+FFFD; that and U+0000 are malformed (MQTT 5 §1.5.4).

@@ -1,5 +1,13 @@
 import { answer, answerSubscribe } from '../channels/answer-later.js';
-import { type HistoryPage, type Message, Publication, Refusal, type Subscriber } from '@pulse/core';
+import {
+  type HistoryPage,
+  type Message,
+  Publication,
+  Refusal,
+  type Subscriber,
+  checkPublishChannel,
+  namesChecked,
+} from '@pulse/core';
 import {
   ErrorCode,
   FRAME_TYPE_IDS,
@@ -12,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   PresenceAction,
   type PresenceFrame,
+  RecentName,
   type SubscribeFrame,
   decodeFrame,
   encodeFrame,
@@ -58,6 +67,10 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
   private readonly reader: FrameReader;
   /** Authentication state and held frames; undefined when auth and hooks are off. */
   private gate: SessionGate<Buffer> | undefined;
+  /** The last channel name decoded, made at the first frame (decodeFrame). */
+  private names: RecentName | undefined;
+  /** The last channel published to that passed the name checks: the decoder's same string. */
+  private checkedChannel: string | undefined;
 
   constructor(
     readonly id: string,
@@ -213,7 +226,8 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
       }
       return;
     }
-    const frame = decodeFrame(body);
+    this.names ??= new RecentName();
+    const frame = decodeFrame(body, this.names);
     if (frame instanceof FrameError) {
       this.sendError(frame.id, frame.code, frame.message);
       return;
@@ -269,13 +283,19 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
             `payload exceeds ${this.ctx.maxMessageSize} bytes`,
           );
         }
+        const channel = frame.channel;
+        if (channel !== this.checkedChannel) {
+          const refused = checkPublishChannel(channel) ?? channels.broker.checkNameLimits(channel);
+          if (refused) return this.sendError(id, refused.code, refused.message);
+          this.checkedChannel = channel;
+        }
         const publication = new Publication({
-          channel: frame.channel,
+          channel,
           payload: frame.payload,
           event: frame.event,
           publisher: this.id,
         });
-        return answer(channels.publish(publication), this, (result) => {
+        return answer(channels.publish(publication, namesChecked), this, (result) => {
           if (result instanceof Refusal) return this.sendError(id, result.code, result.message);
           if (frame.id !== undefined) this.send({ type: 'ack', id: frame.id });
         });
