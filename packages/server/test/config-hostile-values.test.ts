@@ -2,14 +2,15 @@
 // values a config file, the environment or a flag may hold: one readable error line each, never
 // a crash, never a value stored.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config/index.js';
 import { KEYS } from '../src/config/keys.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pulse-config-hostile-'));
+after(() => rmSync(root, { recursive: true, force: true }));
 /** A working directory without a pulse.toml. */
 const empty = mkdtempSync(join(root, 'empty-'));
 

@@ -2,15 +2,20 @@
 // process and used by real clients, are in seed-broker-toml.test.ts).
 import assert from 'node:assert/strict';
 import { at } from '@pulse/protocol/test/element';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ConfigError, type LoadResult, loadConfig } from '../src/config/index.js';
+
+/** The working directories the tests make, inside one removed at the end. */
+const root = mkdtempSync(join(tmpdir(), 'pulse-seed-config-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const newDir = (): string => mkdtempSync(join(root, 'dir-'));
 
 /** Loads a working directory holding `name` with `text`. */
 function load(name: string, text: string, argv: string[] = []): Extract<LoadResult, { kind: 'run' }> {
-  const dir = mkdtempSync(join(tmpdir(), 'pulse-seed-config-'));
+  const dir = newDir();
   writeFileSync(join(dir, name), text);
   const result = loadConfig(argv, {}, dir, '1.0.0');
   assert.equal(result.kind, 'run');
@@ -129,7 +134,7 @@ test('storage.commit_policy with the memory engine is accepted with a warning th
 });
 
 test("the seed's --worker-threads and MQTT_RS_WORKER_THREADS are accepted and ignored with a warning", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pulse-seed-config-'));
+  const dir = newDir();
   const result = loadConfig(
     ['--worker-threads', '8', '--port', '9000'],
     { MQTT_RS_WORKER_THREADS: '4' },

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { at } from '@pulse/protocol/test/element';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   ConfigError,
@@ -263,9 +263,13 @@ const DEFAULTS: SpecConfig = {
 /** The arrays of tables inside sections: TOML only, not keys. */
 const TABLE_PATHS = ['auth.users', 'auth.acl'];
 
+/** Every directory the tests make, inside one removed at the end. */
+const root = mkdtempSync(join(tmpdir(), 'pulse-config-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
 /** A fresh empty directory: no pulse.toml unless the test writes one. */
 function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'pulse-config-'));
+  return mkdtempSync(join(root, 'dir-'));
 }
 
 /** A directory holding `pulse.toml` with `text`. */

@@ -365,14 +365,18 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
   });
 
   test('an HTTP publisher feeding a reader past its budget is paused (its POST waits), and nothing is lost', async () => {
-    const h = await startServer({ limits: { max_outbound_bytes: 65_536 } });
+    // A body far larger than the budget plus the loopback socket buffers (several MB): with
+    // less, those buffers take it all while the reader is not reading, the POST is answered at
+    // once, and the only pauses are the sub-millisecond ones of a batch past the budget before
+    // it is written (which Date.now() may count as 0 ms).
+    const h = await startServer({ limits: { max_outbound_bytes: 65_536, max_http_body_bytes: 16_777_220 } });
     try {
       const reader = await RawWs.open(h.wsUrl);
       reader.send({ type: 'subscribe', id: 1, channel: 'step' });
       await reader.frame(1);
       const s = await RawHttpStream.open(h.httpUrl);
       await s.frame((f) => f.type === 'connected');
-      const count = 300;
+      const count = 5000;
       const body = Buffer.concat(
         Array.from({ length: count }, (_, i) =>
           framed({ type: 'publish', channel: 'step', payload: Buffer.alloc(2048, i % 256), event: `${i}` }),
@@ -380,17 +384,29 @@ describe('HTTP streaming: JWT, deadlines, admission, shutdown, CORS', () => {
       );
       const socket = (reader.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       socket.pause();
+      let answeredEarly = false;
       const answered = s.post(body);
+      void answered.then(() => {
+        answeredEarly = true;
+      });
+      // More than half the budget still unwritten between two turns: the socket buffers are
+      // full, and the publisher is paused until the reader has room again.
+      await until(() => h.server.outboundBytes() > 65_536 / 2, 'the reader to fall behind');
+      // Well under the default max_publisher_pause_ms (1 s): the reader does not stall.
       await sleep(300);
+      assert.equal(answeredEarly, false, 'the POST waits while the reader does not read');
       socket.resume();
       assert.equal((await answered).status, 204);
-      const frames = await reader.frames.waitFor(count + 2, 10_000);
+      const frames = await reader.frames.waitFor(count + 2, 20_000);
       assert.deepEqual(
         frames.slice(2).map((f: Frame) => (f as { event?: string }).event),
         Array.from({ length: count }, (_, i) => `${i}`),
       );
       const metrics = await scrape(h);
-      assert.ok(counterValue(metrics, 'pulse_publisher_paused_seconds_total{transport="http_stream"}') > 0);
+      // Paused for the 300 ms: far more than a batch's pauses before its write.
+      const paused = counterValue(metrics, 'pulse_publisher_paused_seconds_total{transport="http_stream"}');
+      assert.ok(paused >= 0.25, `paused for ${paused} s`);
+      assert.equal(counterValue(metrics, 'pulse_reader_stalls_total{transport="ws"}'), 0);
       assert.equal(counterValue(metrics, 'pulse_dropped_total{transport="ws"}'), 0);
       s.close();
       reader.ws.close();

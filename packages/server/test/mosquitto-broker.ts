@@ -55,6 +55,7 @@ export async function startMosquitto(config: string): Promise<MosquittoBroker> {
   for (let i = 0; !(await portOpen(port)); i++) {
     if (i > 100 || child.exitCode !== null) {
       await end('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
       throw new Error(`mosquitto did not start: ${output}`);
     }
     await sleep(50);

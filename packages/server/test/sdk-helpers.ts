@@ -171,8 +171,14 @@ export class KillablePulse {
 
   static async start(toml: string): Promise<KillablePulse> {
     const server = new KillablePulse(await freePort());
-    writeFileSync(join(server.dir, 'pulse.toml'), toml);
-    await server.start();
+    try {
+      writeFileSync(join(server.dir, 'pulse.toml'), toml);
+      await server.start();
+    } catch (err) {
+      // Not started: the caller has nothing to stop, so its directory goes here.
+      await server.stop();
+      throw err;
+    }
     return server;
   }
 

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,8 +81,16 @@ export async function startWorkers(natsUrl: string, extra: string[] = [], worker
     ...['--shutdown-drain-timeout-ms', '1000', ...extra],
   ];
   const proc = spawnPulse(args, {}, { cwd: dir, command: PULSE_BIN, readyOn: 'pulse workers listening' });
-  await proc.ready;
-  const [all] = await waitForLogs(proc, (l) => l.msg === 'pulse workers listening', 'all workers');
+  let all: LogLine | undefined;
+  try {
+    await proc.ready;
+    [all] = await waitForLogs(proc, (l) => l.msg === 'pulse workers listening', 'all workers');
+  } catch (err) {
+    // Not started: the caller gets no `dir` to remove.
+    await proc.kill();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const listening = logLines(proc).filter((l) => l.msg === 'pulse listening');
   const http = String(listening[0]?.http);
   return {

@@ -40,12 +40,13 @@ after(async () => {
 describe('pulse --workers 2 joined through nats-server', () => {
   let run: WorkersRun;
   let cert: string;
+  let certDir: string | undefined;
   /** Two native clients on the one TCP port, kept for the kill and SIGTERM tests. */
   let first: PulseClient;
   let second: PulseClient;
 
   before(async () => {
-    const certDir = mkdtempSync(join(tmpdir(), 'pulse-workers-cert-'));
+    certDir = mkdtempSync(join(tmpdir(), 'pulse-workers-cert-'));
     cert = join(certDir, 'cert.pem');
     const key = join(certDir, 'key.pem');
     execFileSync(
@@ -71,6 +72,7 @@ describe('pulse --workers 2 joined through nats-server', () => {
     second?.close();
     await run?.proc.kill();
     if (run) await rm(run.dir, { recursive: true, force: true });
+    if (certDir) await rm(certDir, { recursive: true, force: true });
   });
 
   test('both workers listen on every port, the same port from --port 0 in each; the primary has the metrics port', () => {
