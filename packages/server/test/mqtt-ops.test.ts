@@ -42,6 +42,7 @@ test('pulse_mqtt_* metrics count connections, sessions, packets, publishes, will
     assert.equal(v('pulse_mqtt_packets_out_total{type="connack"}'), 4);
     assert.equal(v('pulse_mqtt_packets_out_total{type="puback"}'), 1);
     assert.equal(v('pulse_mqtt_packets_out_total{type="pubrec"}'), 1);
+    assert.equal(v('pulse_mqtt_packets_out_total{type="publish"}'), 4);
     assert.equal(v('pulse_mqtt_publishes_in_total{qos="0"}'), 1);
     assert.equal(v('pulse_mqtt_publishes_in_total{qos="1"}'), 1);
     assert.equal(v('pulse_mqtt_publishes_in_total{qos="2"}'), 1);

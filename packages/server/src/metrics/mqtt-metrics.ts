@@ -34,6 +34,17 @@ export function mirroredCounters(
   }
 }
 
+/** Packets by type, with the PUBLISH packets the hot path counts by QoS only. */
+function withPublishes(
+  byType: ReadonlyMap<string, number>,
+  publishes: readonly number[],
+): [string, number][] {
+  const rows = [...byType];
+  const total = publishes.reduce((sum, n) => sum + n, 0);
+  if (total > 0) rows.push(['publish', total]);
+  return rows;
+}
+
 /** The MQTT broker's metrics, in the same registry as the rest (`pulse_mqtt_*`). */
 export function registerMqttMetrics(
   registry: Registry,
@@ -45,7 +56,7 @@ export function registerMqttMetrics(
     name: string,
     help: string,
     label: string,
-    pick: (m: MqttService) => Map<string, number>,
+    pick: (m: MqttService) => Iterable<[string, number]>,
   ) =>
     new Counter({
       name,
@@ -90,17 +101,11 @@ export function registerMqttMetrics(
     'Bytes (payload, topic and properties) of the retained messages clients keep (mqtt.max_retained_bytes)',
     (m) => m.retained.bytes,
   );
-  counterFromMap(
-    'pulse_mqtt_packets_in_total',
-    'MQTT packets received, by type',
-    'type',
-    (m) => m.stats.packetsIn,
+  counterFromMap('pulse_mqtt_packets_in_total', 'MQTT packets received, by type', 'type', (m) =>
+    withPublishes(m.stats.packetsIn, m.stats.publishesIn),
   );
-  counterFromMap(
-    'pulse_mqtt_packets_out_total',
-    'MQTT packets sent, by type',
-    'type',
-    (m) => m.stats.packetsOut,
+  counterFromMap('pulse_mqtt_packets_out_total', 'MQTT packets sent, by type', 'type', (m) =>
+    withPublishes(m.stats.packetsOut, m.stats.publishesOut),
   );
   counterFromMap(
     'pulse_mqtt_dropped_total',

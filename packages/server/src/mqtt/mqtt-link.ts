@@ -247,7 +247,8 @@ export class MqttLink
       }
       return this.disconnect(Reason.MalformedPacket, packet.message);
     }
-    this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
+    // PUBLISH packets in are counted by QoS only (onPublish); metrics add them to packets_in{type="publish"}.
+    if (packet.cmd !== 'publish') this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
     const session = this.session;
     if (session === undefined) {
       if (packet.cmd !== 'connect') return this.protocolError('the first packet must be CONNECT');

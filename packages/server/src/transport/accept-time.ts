@@ -1,24 +1,27 @@
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
 
-const acceptedAt = Symbol('pulse.acceptedAt');
+/**
+ * Beside the socket, not on it: a property Pulse adds gives its sockets more hidden classes than
+ * Node's own property reads (`socket._handle`, on every read and write) stay fast with.
+ */
+const acceptedAt = new WeakMap<Socket, number>();
 
 interface StampedSocket extends Socket {
-  [acceptedAt]?: number;
   /** The TCP socket under a TLS one (Node's TLSSocket keeps it here). */
   _parent?: StampedSocket | null;
 }
 
 function stamp(socket: StampedSocket): void {
-  socket[acceptedAt] = performance.now();
+  acceptedAt.set(socket, performance.now());
 }
 
 function forget(this: unknown, request: { socket: StampedSocket }): void {
   // A keep-alive socket that has served requests: a later upgrade's deadline counts from
   // the upgrade, not from when the socket was first accepted.
   const socket = request.socket;
-  socket[acceptedAt] = undefined;
-  if (socket._parent) socket._parent[acceptedAt] = undefined;
+  acceptedAt.delete(socket);
+  if (socket._parent) acceptedAt.delete(socket._parent);
 }
 
 /**
@@ -34,5 +37,5 @@ export function stampAccepts(server: Server): void {
 /** When `socket` (or the TCP socket under it) was accepted, by `performance.now()`; now if unknown. */
 export function acceptTime(socket: Socket): number {
   const s = socket as StampedSocket;
-  return s[acceptedAt] ?? s._parent?.[acceptedAt] ?? performance.now();
+  return acceptedAt.get(s) ?? (s._parent ? acceptedAt.get(s._parent) : undefined) ?? performance.now();
 }

@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Connection } from './connection.js';
 
-const owner = Symbol('pulse.connection');
-
-interface OwnedSocket extends Socket {
-  [owner]?: SocketOwner;
-}
+/**
+ * Each socket's connection, beside the socket rather than a property on it: a property Pulse
+ * adds gives its sockets more hidden classes than Node's own reads of `socket._handle` (on
+ * every read and write) stay fast with; they went megamorphic.
+ */
+const owners = new WeakMap<Socket, SocketOwner>();
 
 export interface SocketOwner {
   onSocketData(chunk: Buffer): void;
@@ -19,8 +20,8 @@ export interface SocketOwner {
 // Module-level listeners (the socket is `this`) instead of closures per connection:
 // three fewer function objects for every idle connection. An exception in one closes
 // that connection only; it never reaches the process.
-function onData(this: OwnedSocket, chunk: Buffer): void {
-  const target = this[owner];
+function onData(this: Socket, chunk: Buffer): void {
+  const target = owners.get(this);
   if (target === undefined) return;
   try {
     target.onSocketData(chunk);
@@ -28,8 +29,8 @@ function onData(this: OwnedSocket, chunk: Buffer): void {
     target.fail('data', err);
   }
 }
-function onEnd(this: OwnedSocket): void {
-  const target = this[owner];
+function onEnd(this: Socket): void {
+  const target = owners.get(this);
   if (target === undefined) return;
   try {
     target.onSocketEnded();
@@ -37,8 +38,8 @@ function onEnd(this: OwnedSocket): void {
     target.fail('close', err);
   }
 }
-function onClose(this: OwnedSocket): void {
-  const target = this[owner];
+function onClose(this: Socket): void {
+  const target = owners.get(this);
   if (target === undefined) return;
   try {
     target.onSocketClosed();
@@ -46,12 +47,12 @@ function onClose(this: OwnedSocket): void {
     target.fail('close', err);
   }
 }
-function onError(this: OwnedSocket): void {
+function onError(this: Socket): void {
   // 'close' follows every 'error'; the owner handles the cleanup there.
 }
 
 export function attachSocket(socket: Socket, target: SocketOwner & Connection): void {
-  (socket as OwnedSocket)[owner] = target;
+  owners.set(socket, target);
   socket.setNoDelay(true);
   socket.on('data', onData);
   socket.on('end', onEnd);
