@@ -13,8 +13,10 @@ import {
   RawMqtt,
   endAll,
   eventually,
+  lstr,
   mqttClient,
   mqttClientWithConnack,
+  rawPacket,
   refusedConnack,
   withMqtt,
   within,
@@ -338,6 +340,25 @@ test('MQTT 5: past messages_per_second PUBACK/PUBREC/SUBACK 0x97, UNSUBACK 0x80,
     raw.destroy();
     await endAll(sub);
   });
+});
+
+test('MQTT: PUBLISH packets past messages_per_second are counted in pulse_mqtt_packets_in_total{type="publish"} like the others received', async () => {
+  await withMqtt(
+    { mqtt: { sys_interval_ms: 0 }, limits: { messages_per_second: 2, rate_limit_disconnect_after: 100 } },
+    async (h) => {
+      const { raw } = await RawMqtt.connect(h.mqttPort, 5);
+      const publish = rawPacket(0x30, lstr('rl/in'), [0], Buffer.from('x')); // v5: no properties
+      for (let i = 0; i < 10; i++) raw.write(publish);
+      raw.send({ cmd: 'pingreq' });
+      await raw.next('pingresp');
+      const text = await scrape(h);
+      assert.equal(metricValue(text, limited('mqtt', 'messages')), 8, 'eight of the ten limited');
+      // Received packets, by type: the limited ones were received as much as the two let through.
+      assert.equal(metricValue(text, 'pulse_mqtt_packets_in_total{type="publish"}'), 10);
+      assert.equal(metricValue(text, 'pulse_mqtt_packets_in_total{type="pingreq"}'), 1);
+      raw.destroy();
+    },
+  );
 });
 
 test('MQTT 5: QoS 0 past the limit is dropped; repeated abuse gets DISCONNECT 0x96', async () => {

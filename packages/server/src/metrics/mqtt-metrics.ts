@@ -34,14 +34,10 @@ export function mirroredCounters(
   }
 }
 
-/** Packets by type, with the PUBLISH packets the hot path counts by QoS only. */
-function withPublishes(
-  byType: ReadonlyMap<string, number>,
-  publishes: readonly number[],
-): [string, number][] {
+/** Packets by type, with the PUBLISH packets the hot path counts apart from the Map. */
+function withPublishes(byType: ReadonlyMap<string, number>, publishes: number): [string, number][] {
   const rows = [...byType];
-  const total = publishes.reduce((sum, n) => sum + n, 0);
-  if (total > 0) rows.push(['publish', total]);
+  if (publishes > 0) rows.push(['publish', publishes]);
   return rows;
 }
 
@@ -102,10 +98,14 @@ export function registerMqttMetrics(
     (m) => m.retained.bytes,
   );
   counterFromMap('pulse_mqtt_packets_in_total', 'MQTT packets received, by type', 'type', (m) =>
-    withPublishes(m.stats.packetsIn, m.stats.publishesIn),
+    withPublishes(m.stats.packetsIn, m.stats.publishPacketsIn),
   );
   counterFromMap('pulse_mqtt_packets_out_total', 'MQTT packets sent, by type', 'type', (m) =>
-    withPublishes(m.stats.packetsOut, m.stats.publishesOut),
+    // PUBLISH packets out are counted by QoS only, when written (MqttLink.sendPublish).
+    withPublishes(
+      m.stats.packetsOut,
+      m.stats.publishesOut[0] + m.stats.publishesOut[1] + m.stats.publishesOut[2],
+    ),
   );
   counterFromMap(
     'pulse_mqtt_dropped_total',

@@ -247,8 +247,11 @@ export class MqttLink
       }
       return this.disconnect(Reason.MalformedPacket, packet.message);
     }
-    // PUBLISH packets in are counted by QoS only (onPublish); metrics add them to packets_in{type="publish"}.
-    if (packet.cmd !== 'publish') this.service.stats.count(this.service.stats.packetsIn, packet.cmd);
+    // Every packet read is counted here, before the rate limit and the checks; PUBLISH in a plain
+    // number rather than the Map (metrics add it to packets_in{type="publish"}).
+    const stats = this.service.stats;
+    if (packet.cmd === 'publish') stats.publishPacketsIn++;
+    else stats.count(stats.packetsIn, packet.cmd);
     const session = this.session;
     if (session === undefined) {
       if (packet.cmd !== 'connect') return this.protocolError('the first packet must be CONNECT');

@@ -1,6 +1,12 @@
 /** Counters of the MQTT broker; the metrics module reads them at scrape time. */
 export class MqttStats {
+  /** Packets received and read, by type, but PUBLISH (publishPacketsIn). */
   readonly packetsIn = new Map<string, number>();
+  /**
+   * PUBLISH packets received and read, whatever became of them (rate-limited, refused, routed):
+   * a plain number on the hot path; the metrics add it to packets_in{type="publish"}.
+   */
+  publishPacketsIn = 0;
   readonly packetsOut = new Map<string, number>();
   /** By QoS 0, 1, 2. */
   readonly publishesIn: [number, number, number] = [0, 0, 0];
