@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type Socket, connect } from 'node:net';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import {
   type MqttHarness,
   type MqttVersion,
+  RawMqtt,
   encode,
   lstr,
   rawConnect,
@@ -191,5 +194,54 @@ test('what is not the packet Pulse writes is written afresh: long Remaining Leng
     assert.equal(userAs4.length, 2 + 2 + topic.length + payload.length, 'no property bytes in 3.1.1');
 
     for (const c of [sub4, sub5, pub4, pub5]) c.socket.destroy();
+  });
+});
+
+test('a PUBLISH that came in one read with other packets is not delivered as a view of that read: a QoS 0 delivery waiting on a slow subscriber holds its own bytes', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const arrayBuffers = () => {
+    gc();
+    return process.memoryUsage().arrayBuffers;
+  };
+  // Deliveries wait in the subscriber's socket once the kernel's buffers are full: a budget
+  // above what fills them, and no publisher pause, so that every delivery is written.
+  const limits = { max_outbound_bytes: 64 * 1024 * 1024, max_publisher_pause_ms: 0 };
+  await withMqtt({ mqtt: { sys_interval_ms: 0 }, limits }, async (h) => {
+    const topic = 'fwd/slow';
+    const { raw: sub } = await RawMqtt.connect(h.mqttPort, 4);
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 0 }] });
+    await sub.next('suback');
+    sub.socket.pause();
+    const { raw: pub } = await RawMqtt.connect(h.mqttPort, 4);
+    pub.socket.setNoDelay(true);
+    const handled = async () => {
+      pub.send({ cmd: 'pingreq' });
+      await pub.next('pingresp');
+    };
+    // 15 MB to the subscriber, which reads nothing: more than loopback's socket buffers hold.
+    const filler = publishBytes({ first: 0x30, topic, payload: Buffer.alloc(60_000, 1) });
+    for (let i = 0; i < 256; i++) pub.write(filler);
+    await handled();
+    const before = arrayBuffers();
+    // Each read: a 13-byte PUBLISH for the subscriber, then 60 kB for a topic no one has.
+    const small = publishBytes({ first: 0x30, topic, payload: Buffer.from('s') });
+    const other = publishBytes({ first: 0x30, topic: 'fwd/nobody', payload: Buffer.alloc(60_000, 2) });
+    const sent = 100;
+    for (let i = 0; i < sent; i++) {
+      pub.write(Buffer.concat([small, other]));
+      await handled(); // so that the next one is another read
+    }
+    const grown = arrayBuffers() - before;
+    // 1.3 kB of deliveries; as views of the reads they were cut from, 6 MB of reads stay.
+    assert.ok(grown < 1_000_000, `${grown} bytes more held for ${sent} deliveries of ${small.length} bytes`);
+    sub.socket.resume();
+    const last = (await sub.packets.waitFor(1 + 256 + sent, 10_000)).slice(-sent);
+    assert.deepEqual(
+      last.map((p) => (p as IPublishPacket).payload.toString()),
+      Array(sent).fill('s'),
+    );
+    sub.destroy();
+    pub.destroy();
   });
 });

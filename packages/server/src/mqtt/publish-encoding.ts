@@ -55,8 +55,14 @@ function generate(p: Publication, version: MqttVersion, qos: 0 | 1 | 2, retain: 
  * subscriber is then written as it came, not encoded again. The topic needs no check: the
  * publication's channel was decoded from these bytes, and a topic that would not encode back
  * to them (ill-formed UTF-8, U+0000, a topic alias) was refused or carries properties.
+ *
+ * Only a packet that is most of the memory it is a view of (a read of its own, a WebSocket
+ * frame): a QoS 0 delivery is the template itself, and one waiting in a slow subscriber's
+ * socket would otherwise keep the whole read it was cut from, other packets included (64 kB
+ * for a 13-byte delivery, up to limits.max_outbound_bytes of them), where the budget counts 13.
  */
 export function adoptReceivedPublish(p: Publication, bytes: Buffer, version: MqttVersion): void {
+  if (bytes.buffer.byteLength > 2 * bytes.length) return;
   const qos = p.qos;
   if (bytes[0] !== (0x30 | (qos << 1))) return;
   let lengthBytes = 1;
