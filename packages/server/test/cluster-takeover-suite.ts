@@ -303,4 +303,48 @@ export function clusterTakeoverSuite(
       }
     });
   });
+
+  describe(`cluster over ${kind}-server: MQTT takeover through a node that has just joined`, () => {
+    let engineServer: DisposableServer;
+    let a: Node;
+    let writer: Awaited<ReturnType<typeof engineWriter>>;
+    // No "alive" from the nodes for the whole test: what a new node hears of them is their lists.
+    const cluster = () => ({ engine: kind, url: engineServer.url, presence_ttl_ms: 600_000 });
+
+    before(async () => {
+      engineServer = await startEngine();
+      a = await startNode(cluster());
+      writer = await engineWriter(engineServer.url);
+    });
+    after(async () => {
+      await writer?.close();
+      await a?.stop();
+      await engineServer?.dispose();
+    });
+
+    test('a CONNECT on a node that has heard of no other node yet waits: the session held elsewhere comes over, not handed to a claim no one waits for and lost', async () => {
+      const clientId = uniqueId('joined');
+      const old = await mqttClient(a.tcpUrl, { protocolVersion: 5, clientId, ...PERSISTENT });
+      await old.subscribeAsync('joined/t', { qos: 1 });
+      // A node says hello: A sends its list, and then no other for a second (LIST_MIN_INTERVAL_MS).
+      const lists = a.cluster.presence.listsSentAt.length;
+      writer.send('hello-node', { y: 'h' });
+      await eventually(() => a.cluster.presence.listsSentAt.length > lists, 'A answered the hello');
+      const l = await startNode(cluster());
+      try {
+        assert.deepEqual([...l.cluster.presence.peers()], [], 'L has heard of no node yet');
+        const started = Date.now();
+        const onL = await mqttClientWithConnack(l.tcpUrl, { protocolVersion: 5, clientId, ...PERSISTENT });
+        assert.equal(onL.connack.sessionPresent, true, 'the session came from A');
+        assert.ok(Date.now() - started < 1000, 'as soon as it came');
+        assert.equal((await within(old.gone, 3000, 'A’s client taken over'))?.reasonCode, 0x8e);
+        await assertOneSession([a, l], l, clientId, onL.client, 'joined/t');
+        await endAll(onL.client);
+      } finally {
+        writer.send('hello-node', { y: 'b' });
+        await endAll(old);
+        await l.stop();
+      }
+    });
+  });
 }

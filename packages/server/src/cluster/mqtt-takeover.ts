@@ -30,6 +30,13 @@ const MAX_CLAIM_SKEW_MS = 10_000;
  * such a claim has run out of time on its own node too.
  */
 const REMEMBERED_MS = MAX_TRANSFER_WAIT_MS;
+/**
+ * For this long after the engine (re)connects (ms), a CONNECT waits even with no other node heard
+ * of yet: they answer this node's hello with their member lists within it (after 50 ms, or up to
+ * 1 s when they sent one for another node just before), and a session one of them holds would be
+ * handed to a claim no one waits for, and lost.
+ */
+const JOIN_SETTLE_MS = 1000;
 
 /** What the takeover needs of the MQTT broker (MqttService). */
 export interface TakeoverHost {
@@ -87,6 +94,11 @@ interface Claim {
   readonly answered: Set<string>;
   /** Done (its CONNECT goes on); then remembered for REMEMBERED_MS. */
   doneAt: number | undefined;
+  /**
+   * Made just after joining, with no other node heard of: not done on answers before the end of
+   * JOIN_SETTLE_MS, then waiting for the nodes heard of by then.
+   */
+  settling: boolean;
   transfer: Transfer | undefined;
   outcome: ClaimOutcome;
   /** Newer claims of the same id by other nodes: answered once this one is done. */
@@ -128,6 +140,8 @@ export class ClientIdTakeover implements ControlFeature {
    * against it, or the claimant, told "nothing here", keeps its session beside this one.
    */
   private lastForeignClaimT = 0;
+  /** When the engine last (re)connected. */
+  private joinedAt = Number.NEGATIVE_INFINITY;
   readonly stats = { claims: 0, handedOver: 0, received: 0, timeouts: 0, refused: 0, late: 0 };
 
   constructor(
@@ -165,6 +179,7 @@ export class ClientIdTakeover implements ControlFeature {
       expected: new Set(this.peers()),
       answered: new Set(),
       doneAt: undefined,
+      settling: false,
       transfer: undefined,
       outcome: 'ok',
       deferred: [],
@@ -173,11 +188,13 @@ export class ClientIdTakeover implements ControlFeature {
       done,
     };
     this.byId.set(id, claim);
+    const sinceJoin = now - this.joinedAt;
+    claim.settling = claim.expected.size === 0 && sinceJoin < JOIN_SETTLE_MS;
     // Held here, or no one else to ask: no wait. The claim still goes out, so that a stale copy
     // elsewhere (a node back from the dead with its store) ends.
     if (
       this.host.sessions.has(clientId) ||
-      claim.expected.size === 0 ||
+      (claim.expected.size === 0 && !claim.settling) ||
       this.pending.size >= MAX_PENDING_CLAIMS
     ) {
       this.remember(claim, now);
@@ -185,7 +202,8 @@ export class ClientIdTakeover implements ControlFeature {
       return undefined;
     }
     this.pending.set(clientId, claim);
-    this.waitUntil(claim, this.limits.waitMs);
+    const waitMs = this.limits.waitMs;
+    this.waitUntil(claim, claim.settling ? Math.min(waitMs, JOIN_SETTLE_MS - sinceJoin) : waitMs);
     this.send(message);
     return done;
   }
@@ -212,6 +230,11 @@ export class ClientIdTakeover implements ControlFeature {
         this.onPart(origin, message);
         return undefined;
     }
+  }
+
+  /** The engine (re)connected: the other nodes are heard of again within JOIN_SETTLE_MS. */
+  connected(): void {
+    this.joinedAt = Date.now();
   }
 
   /** Stopping: CONNECTs waiting go on with what they have. */
@@ -286,6 +309,8 @@ export class ClientIdTakeover implements ControlFeature {
         records: 0,
       };
       claim.transfer = transfer;
+      // A session is coming: its parts set the wait from now on.
+      claim.settling = false;
     }
     // A second node handing over a copy (after a split): the first one's is kept.
     if (transfer.from !== origin || transfer.failed) return;
@@ -318,20 +343,30 @@ export class ClientIdTakeover implements ControlFeature {
 
   private waitUntil(claim: Claim, ms: number): void {
     clearTimeout(claim.timer);
-    claim.timer = setTimeout(
-      () => {
-        this.stats.timeouts++;
-        this.finish(claim);
-      },
-      Math.max(0, ms),
-    );
+    claim.timer = setTimeout(() => this.waitOver(claim), Math.max(0, ms));
     claim.timer.unref();
   }
 
-  private finishIfAllAnswered(claim: Claim): void {
-    if (claim.transfer !== undefined) return;
-    for (const node of claim.expected) if (!claim.answered.has(node)) return;
+  private waitOver(claim: Claim): void {
+    if (claim.settling) {
+      // The nodes there have answered this node's hello by now: wait for them as any claim does.
+      claim.settling = false;
+      for (const node of this.peers()) addNode(claim.expected, node);
+      if (this.allAnswered(claim)) return this.finish(claim);
+      const left = claim.startedAt + this.limits.waitMs - Date.now();
+      if (left > 0) return this.waitUntil(claim, left);
+    }
+    this.stats.timeouts++;
     this.finish(claim);
+  }
+
+  private allAnswered(claim: Claim): boolean {
+    for (const node of claim.expected) if (!claim.answered.has(node)) return false;
+    return true;
+  }
+
+  private finishIfAllAnswered(claim: Claim): void {
+    if (claim.transfer === undefined && !claim.settling && this.allAnswered(claim)) this.finish(claim);
   }
 
   private finish(claim: Claim): void {
