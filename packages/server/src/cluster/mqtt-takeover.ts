@@ -376,6 +376,8 @@ export class ClientIdTakeover implements ControlFeature {
     this.forgetDone(now);
     this.remember(claim, now);
     const transfer = claim.transfer;
+    // Remembered for REMEMBERED_MS, the claim does not keep the session's parts that long.
+    claim.transfer = undefined;
     if (transfer?.complete === true && transfer.header !== undefined) {
       this.stats.received++;
       this.host.adoptSession({
