@@ -54,9 +54,10 @@ export async function spawnNodeProcess(
   presenceTtlMs: number,
   mqttPort = 0,
   extraArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<NodeProcess> {
   const port = await freePort();
-  const process = spawnPulse([
+  const args = [
     ...extraArgs,
     '--port',
     String(port),
@@ -72,6 +73,7 @@ export async function spawnNodeProcess(
     kind,
     '--cluster-url',
     url,
-  ]);
+  ];
+  const process = spawnPulse(args, env);
   return { process, port, mqttPort, wsUrl: `ws://127.0.0.1:${port}/ws` };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { at } from '@pulse/protocol/test/element';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,20 @@ test('a path under a directory that cannot hold one (procfs) is one line, not a 
     start(['--sqlite', '/proc/nope/pulse.db']),
     /"\/proc\/nope\/pulse\.db".*cannot create directory.*ENOENT/,
   );
+});
+
+test('a symbolic link to nothing where the directory goes, and a path longer than the system takes, are one short line each', () => {
+  symlinkSync(join(dir, 'nothing'), join(dir, 'dangling'));
+  assertOneLineError(
+    start(['--sqlite', join(dir, 'dangling', 'pulse.db')]),
+    /cannot create directory ".*dangling" \(ENOENT\)$/,
+  );
+  // 100 KB of levels (a command line takes 128 KB): the line names the path cut short, once.
+  const long = join(dir, 'long', `${'a/'.repeat(50_000)}pulse.db`);
+  const result = start(['--sqlite', long]);
+  assertOneLineError(result, /\(\d+ characters\): cannot create directory .*\(ENAMETOOLONG\)$/);
+  assert.ok(result.stderr.length < 800, `${result.stderr.length} characters`);
+  assert.equal(existsSync(join(dir, 'long')), false, 'nothing left made');
 });
 
 test('a good database starts, and the wal engine maps to SQLite in wal_dir', async () => {

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -865,6 +875,48 @@ describe('SqliteStore', () => {
       const dir = newDir();
       writeFileSync(join(dir, 'file'), 'x');
       assert.match(openError(join(dir, 'file', 'pulse.db')).message, /cannot create directory .*\(ENOTDIR\)/);
+    },
+  );
+
+  test('symbolic links where the directory goes: one to nothing is ENOENT, a loop ELOOP (not "not writable"); one to a directory is followed', () => {
+    const dir = newDir();
+    symlinkSync(join(dir, 'nothing'), join(dir, 'dangling'));
+    symlinkSync('loop-b', join(dir, 'loop-a'));
+    symlinkSync('loop-a', join(dir, 'loop-b'));
+    mkdirSync(join(dir, 'real'));
+    symlinkSync('real', join(dir, 'link'));
+    assert.match(
+      openError(join(dir, 'dangling', 'pulse.db')).message,
+      /cannot create directory ".*dangling" \(ENOENT\)$/,
+    );
+    assert.match(openError(join(dir, 'dangling', 'sub', 'pulse.db')).message, /\(ENOENT\)$/);
+    assert.match(openError(join(dir, 'loop-a', 'pulse.db')).message, /cannot create directory .*\(ELOOP\)$/);
+    const store = SqliteStore.open(join(dir, 'link', 'sub', 'pulse.db'), 'strict');
+    store.close();
+    assert.ok(statSync(join(dir, 'real', 'sub', 'pulse.db')).isFile());
+  });
+
+  test(
+    'a path far longer than the system takes (400 KB of short levels) is refused at once, ENAMETOOLONG, in one short line',
+    { timeout: 20_000 },
+    () => {
+      // Made from the deepest level up, every level of it was looked at: 4 s for 120 KB, minutes for this.
+      const dir = newDir();
+      const path = `${dir}${'/a'.repeat(200_000)}/pulse.db`;
+      const started = performance.now();
+      let error: unknown;
+      try {
+        SqliteStore.open(path, 'balanced').close();
+      } catch (err) {
+        error = err;
+      }
+      assert.ok(performance.now() - started < 5000, `${Math.round(performance.now() - started)} ms`);
+      assert.ok(error instanceof StoreOpenError, String(error));
+      assert.match(error.message, /^storage: cannot open ".*a\/a\/pulse\.db" \(400\d+ characters\): /);
+      assert.match(error.message, /cannot create directory .*\(ENAMETOOLONG\)$/);
+      assert.ok(error.message.length < 800, `${error.message.length} characters`);
+      assert.ok(!error.message.includes('\n'));
+      assert.deepEqual(readdirSync(dir), [], 'the levels that could be made were removed');
     },
   );
 

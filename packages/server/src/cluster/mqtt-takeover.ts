@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { InflightRecord, LoadedSession, QueuedRecord, Refusal, StoredSubscription } from '@pulse/core';
 import type { ClaimOutcome } from '../mqtt/mqtt-cluster-hooks.js';
 import type { ControlFeature, UncheckedControl } from './control-bus.js';
+import { MAX_ORIGINS } from './origin-sequences.js';
 import { type Stamp, isNewer, stampAfter } from './retained-messages.js';
 import {
   type SessionHeader,
@@ -23,10 +24,25 @@ const MAX_PENDING_CLAIMS = 10_000;
 const MAX_DEFERRED = 16;
 /** How far ahead of this node's clock another node's claim time is believed (ms). */
 const MAX_CLAIM_SKEW_MS = 10_000;
+/**
+ * A claim made here is remembered this long once done (ms), at most MAX_PENDING_CLAIMS of them:
+ * an older claim of the same id that arrives meanwhile is answered as while it waited. Past it,
+ * such a claim has run out of time on its own node too.
+ */
+const REMEMBERED_MS = MAX_TRANSFER_WAIT_MS;
+/**
+ * For this long after the engine (re)connects (ms), a CONNECT waits even with no other node heard
+ * of yet: they answer this node's hello with their member lists within it (after 50 ms, or up to
+ * 1 s when they sent one for another node just before), and a session one of them holds would be
+ * handed to a claim no one waits for, and lost.
+ */
+const JOIN_SETTLE_MS = 1000;
 
 /** What the takeover needs of the MQTT broker (MqttService). */
 export interface TakeoverHost {
   readonly sessions: { has(clientId: string): boolean };
+  /** The authenticated user whose session holds `clientId`, if any. */
+  sessionOwner(clientId: string): string | undefined;
   releaseSession(
     clientId: string,
     cleanStart: boolean,
@@ -69,9 +85,20 @@ interface Claim {
   readonly clientId: string;
   readonly stamp: Stamp;
   readonly startedAt: number;
-  /** The nodes heard from recently (cluster presence): the claim is done once each has answered. */
+  /**
+   * The nodes heard from recently (cluster presence), and those whose older claim this one was
+   * told about: the claim is done once each has answered.
+   */
   readonly expected: Set<string>;
+  /** Nodes that answered (even after the claim was done): a claim of theirs since is newer. */
   readonly answered: Set<string>;
+  /** Done (its CONNECT goes on); then remembered for REMEMBERED_MS. */
+  doneAt: number | undefined;
+  /**
+   * Made just after joining, with no other node heard of: not done on answers before the end of
+   * JOIN_SETTLE_MS, then waiting for the nodes heard of by then.
+   */
+  settling: boolean;
   transfer: Transfer | undefined;
   outcome: ClaimOutcome;
   /** Newer claims of the same id by other nodes: answered once this one is done. */
@@ -89,14 +116,22 @@ type Send = (message: TakeoverMessage, to?: string) => void;
  * holds X's session disconnects its client (0x8E) and hands the session over, in parts: its
  * subscriptions, queue, messages in flight and the QoS 2 ids awaiting PUBREL, which this node
  * installs before the CONNACK (session present). Clean start ends the session where it is.
- * Two CONNECTs of one id on two nodes at once: the later claim (time, then node id) wins; the
- * earlier one completes first and is then taken over by it, so one session remains. "Later" is
- * a Lamport order: a claim made here is stamped after every claim of another node seen here.
+ * Two CONNECTs of one id on two nodes at once: the later claim wins; the earlier one completes
+ * first and is then taken over by it, so one session remains. "Later" (isLater): made after its
+ * node answered the other (messages of one node arrive in order), else the later stamp, a
+ * Lamport time (a claim made here is stamped after every claim of another node seen here), then
+ * the node id.
  */
 export class ClientIdTakeover implements ControlFeature {
   readonly types = TAKEOVER_TYPES;
+  /** By client id: the claim waiting, or done and its CONNECT not yet attached. */
   private readonly pending = new Map<string, Claim>();
+  /** By claim id: the claims waiting, and those done within REMEMBERED_MS. */
   private readonly byId = new Map<string, Claim>();
+  /** By client id: the last claim made here, done within REMEMBERED_MS. */
+  private readonly lastDone = new Map<string, Claim>();
+  /** The claims done within REMEMBERED_MS, the oldest first. */
+  private readonly done = new Map<string, Claim>();
   private readonly rules: TransferRules;
   /**
    * The latest time of another node's claim seen here (bounded by MAX_CLAIM_SKEW_MS ahead of
@@ -105,6 +140,8 @@ export class ClientIdTakeover implements ControlFeature {
    * against it, or the claimant, told "nothing here", keeps its session beside this one.
    */
   private lastForeignClaimT = 0;
+  /** When the engine last (re)connected. */
+  private joinedAt = Number.NEGATIVE_INFINITY;
   readonly stats = { claims: 0, handedOver: 0, received: 0, timeouts: 0, refused: 0, late: 0 };
 
   constructor(
@@ -124,17 +161,12 @@ export class ClientIdTakeover implements ControlFeature {
     const earlier = this.pending.get(clientId);
     if (earlier !== undefined) return earlier.done;
     if (!this.engineUp()) return undefined;
+    const now = Date.now();
+    this.forgetDone(now);
     const stamp = stampAfter(this.lastForeignClaimT, this.nodeId);
     const id = randomBytes(9).toString('base64url');
     const message: ClaimMessage = { y: 'mt', k: id, c: clientId, s: cleanStart, u: user, t: stamp.t };
     this.stats.claims++;
-    const expected = new Set(this.peers());
-    // Held here, or no one else to ask: no wait. The claim still goes out, so that a stale copy
-    // elsewhere (a node back from the dead with its store) ends.
-    if (this.host.sessions.has(clientId) || expected.size === 0 || this.pending.size >= MAX_PENDING_CLAIMS) {
-      this.send(message);
-      return undefined;
-    }
     let resolve: (outcome: ClaimOutcome) => void = () => {};
     const done = new Promise<ClaimOutcome>((r) => {
       resolve = r;
@@ -143,9 +175,11 @@ export class ClientIdTakeover implements ControlFeature {
       id,
       clientId,
       stamp,
-      startedAt: stamp.t,
-      expected,
+      startedAt: now,
+      expected: new Set(this.peers()),
       answered: new Set(),
+      doneAt: undefined,
+      settling: false,
       transfer: undefined,
       outcome: 'ok',
       deferred: [],
@@ -153,9 +187,23 @@ export class ClientIdTakeover implements ControlFeature {
       resolve,
       done,
     };
-    this.pending.set(clientId, claim);
     this.byId.set(id, claim);
-    this.waitUntil(claim, this.limits.waitMs);
+    const sinceJoin = now - this.joinedAt;
+    claim.settling = claim.expected.size === 0 && sinceJoin < JOIN_SETTLE_MS;
+    // Held here, or no one else to ask: no wait. The claim still goes out, so that a stale copy
+    // elsewhere (a node back from the dead with its store) ends.
+    if (
+      this.host.sessions.has(clientId) ||
+      (claim.expected.size === 0 && !claim.settling) ||
+      this.pending.size >= MAX_PENDING_CLAIMS
+    ) {
+      this.remember(claim, now);
+      this.send(message);
+      return undefined;
+    }
+    this.pending.set(clientId, claim);
+    const waitMs = this.limits.waitMs;
+    this.waitUntil(claim, claim.settling ? Math.min(waitMs, JOIN_SETTLE_MS - sinceJoin) : waitMs);
     this.send(message);
     return done;
   }
@@ -170,7 +218,8 @@ export class ClientIdTakeover implements ControlFeature {
       case 'mn': {
         const claim = this.byId.get(message.k);
         if (claim === undefined) return undefined;
-        claim.answered.add(origin);
+        addNode(claim.answered, origin);
+        if (claim.doneAt !== undefined) return undefined;
         if (message.r === 'owned') {
           claim.outcome = 'owned';
           this.finish(claim);
@@ -183,23 +232,42 @@ export class ClientIdTakeover implements ControlFeature {
     }
   }
 
+  /** The engine (re)connected: the other nodes are heard of again within JOIN_SETTLE_MS. */
+  connected(): void {
+    this.joinedAt = Date.now();
+  }
+
   /** Stopping: CONNECTs waiting go on with what they have. */
   close(): void {
-    for (const claim of [...this.byId.values()]) this.finish(claim);
+    for (const claim of [...this.pending.values()]) this.finish(claim);
   }
 
   private onClaim(origin: string, message: ClaimMessage): void {
+    const now = Date.now();
     if (message.t > this.lastForeignClaimT) {
-      this.lastForeignClaimT = Math.min(message.t, Date.now() + MAX_CLAIM_SKEW_MS);
+      this.lastForeignClaimT = Math.min(message.t, now + MAX_CLAIM_SKEW_MS);
     }
     const mine = this.pending.get(message.c);
     if (mine !== undefined) {
       // Both nodes claim the id: the later claim wins. An earlier one is told there is nothing
-      // here (this node has no session of it yet); a later one is answered when this one is done.
-      if (isNewer({ t: message.t, o: origin }, mine.stamp)) {
+      // here (this node has no session of it yet) and owes this one its answer; a later one is
+      // answered once this one is done and its CONNECT has the session.
+      if (this.isLater(origin, message, mine)) {
         if (mine.deferred.length < MAX_DEFERRED) mine.deferred.push({ origin, message });
-      } else this.send({ y: 'mn', k: message.k, r: 'none' }, origin);
-      return;
+        return;
+      }
+      addNode(mine.expected, origin);
+      return this.send({ y: 'mn', k: message.k, r: 'none' }, origin);
+    }
+    this.forgetDone(now);
+    const last = this.lastDone.get(message.c);
+    if (last?.expected.has(origin) === true && !this.isLater(origin, message, last)) {
+      // An earlier claim of a node that was asked, arriving after this node's claim was done:
+      // that node holds this node's claim until its own is done and then hands over (too late,
+      // dropped). Handing the session to it now would lose the session between the two.
+      const owner = this.host.sessionOwner(message.c);
+      const r = owner !== undefined && owner !== message.u ? 'owned' : 'none';
+      return this.send({ y: 'mn', k: message.k, r }, origin);
     }
     const result = this.host.releaseSession(message.c, message.s, message.u);
     if (typeof result === 'string') return this.send({ y: 'mn', k: message.k, r: result }, origin);
@@ -207,9 +275,19 @@ export class ClientIdTakeover implements ControlFeature {
     for (const part of sessionParts(message.k, result)) this.send(part, origin);
   }
 
+  /**
+   * Whether `message` of `origin` is a later claim than `mine`: made after `origin` answered
+   * `mine` (it had seen it, whatever the stamps say: a clock more than MAX_CLAIM_SKEW_MS ahead),
+   * else the later stamp (Lamport: after every claim `origin` had seen).
+   */
+  private isLater(origin: string, message: ClaimMessage, mine: Claim): boolean {
+    return mine.answered.has(origin) || isNewer({ t: message.t, o: origin }, mine.stamp);
+  }
+
   private onPart(origin: string, part: PartMessage): void {
     const claim = this.byId.get(part.k);
-    if (claim === undefined) {
+    if (claim !== undefined) addNode(claim.answered, origin);
+    if (claim === undefined || claim.doneAt !== undefined) {
       // Its claim ran out of time: the node that sent it has let it go (docs/CLUSTER.md).
       if (part.i === 0) this.stats.late++;
       return;
@@ -231,10 +309,11 @@ export class ClientIdTakeover implements ControlFeature {
         records: 0,
       };
       claim.transfer = transfer;
+      // A session is coming: its parts set the wait from now on.
+      claim.settling = false;
     }
     // A second node handing over a copy (after a split): the first one's is kept.
     if (transfer.from !== origin || transfer.failed) return;
-    claim.answered.add(origin);
     const size = partSize(part);
     transfer.bytes += size.bytes;
     transfer.records += size.records;
@@ -264,28 +343,41 @@ export class ClientIdTakeover implements ControlFeature {
 
   private waitUntil(claim: Claim, ms: number): void {
     clearTimeout(claim.timer);
-    claim.timer = setTimeout(
-      () => {
-        this.stats.timeouts++;
-        this.finish(claim);
-      },
-      Math.max(0, ms),
-    );
+    claim.timer = setTimeout(() => this.waitOver(claim), Math.max(0, ms));
     claim.timer.unref();
   }
 
-  private finishIfAllAnswered(claim: Claim): void {
-    if (claim.transfer !== undefined) return;
-    for (const node of claim.expected) if (!claim.answered.has(node)) return;
+  private waitOver(claim: Claim): void {
+    if (claim.settling) {
+      // The nodes there have answered this node's hello by now: wait for them as any claim does.
+      claim.settling = false;
+      for (const node of this.peers()) addNode(claim.expected, node);
+      if (this.allAnswered(claim)) return this.finish(claim);
+      const left = claim.startedAt + this.limits.waitMs - Date.now();
+      if (left > 0) return this.waitUntil(claim, left);
+    }
+    this.stats.timeouts++;
     this.finish(claim);
   }
 
+  private allAnswered(claim: Claim): boolean {
+    for (const node of claim.expected) if (!claim.answered.has(node)) return false;
+    return true;
+  }
+
+  private finishIfAllAnswered(claim: Claim): void {
+    if (claim.transfer === undefined && !claim.settling && this.allAnswered(claim)) this.finish(claim);
+  }
+
   private finish(claim: Claim): void {
-    if (this.byId.get(claim.id) !== claim) return;
+    if (claim.doneAt !== undefined) return;
     clearTimeout(claim.timer);
-    this.byId.delete(claim.id);
-    if (this.pending.get(claim.clientId) === claim) this.pending.delete(claim.clientId);
+    const now = Date.now();
+    this.forgetDone(now);
+    this.remember(claim, now);
     const transfer = claim.transfer;
+    // Remembered for REMEMBERED_MS, the claim does not keep the session's parts that long.
+    claim.transfer = undefined;
     if (transfer?.complete === true && transfer.header !== undefined) {
       this.stats.received++;
       this.host.adoptSession({
@@ -297,10 +389,35 @@ export class ClientIdTakeover implements ControlFeature {
       });
     }
     claim.resolve(claim.outcome);
-    if (claim.deferred.length === 0) return;
-    // After the CONNECT this claim held has attached (its continuation runs before this).
+    // The claim stands until the CONNECT it held has attached (its continuation runs before
+    // this): a claim read in the same turn (with the session's last part, say) waits for it
+    // like those deferred, or would take the session from under that CONNECT, which would then
+    // start a new one beside it.
     setImmediate(() => {
+      if (this.pending.get(claim.clientId) === claim) this.pending.delete(claim.clientId);
       for (const { origin, message } of claim.deferred) this.onClaim(origin, message);
     });
   }
+
+  /** `claim` is done: remembered, as the last claim of its id made here, for REMEMBERED_MS. */
+  private remember(claim: Claim, now: number): void {
+    claim.doneAt = now;
+    this.done.set(claim.id, claim);
+    this.lastDone.set(claim.clientId, claim);
+  }
+
+  /** Forgets the claims done more than REMEMBERED_MS ago, and the oldest past MAX_PENDING_CLAIMS. */
+  private forgetDone(now: number): void {
+    for (const [id, claim] of this.done) {
+      if (now - (claim.doneAt as number) < REMEMBERED_MS && this.done.size <= MAX_PENDING_CLAIMS) return;
+      this.done.delete(id);
+      this.byId.delete(id);
+      if (this.lastDone.get(claim.clientId) === claim) this.lastDone.delete(claim.clientId);
+    }
+  }
+}
+
+/** Adds a node to a claim's set, up to MAX_ORIGINS (a writer on the engine can name any number). */
+function addNode(nodes: Set<string>, node: string): void {
+  if (nodes.size < MAX_ORIGINS) nodes.add(node);
 }

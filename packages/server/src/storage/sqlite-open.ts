@@ -14,8 +14,17 @@ export class StoreOpenError extends Error {
     reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`storage: cannot open ${JSON.stringify(path)}: ${reason.replace(/\s+/g, ' ').trim()}`, options);
+    super(`storage: cannot open ${shownPath(path)}: ${reason.replace(/\s+/g, ' ').trim()}`, options);
   }
+}
+
+/** Characters of a path a message shows whole; a longer one (ENAMETOOLONG) is cut in the middle. */
+const MAX_SHOWN_PATH = 240;
+
+/** A path quoted for a message, a very long one cut so that the line stays one to read. */
+function shownPath(path: string): string {
+  if (path.length <= MAX_SHOWN_PATH) return JSON.stringify(path);
+  return `${JSON.stringify(`${path.slice(0, 160)}…${path.slice(-60)}`)} (${path.length} characters)`;
 }
 
 const require = createRequire(import.meta.url);
@@ -46,7 +55,7 @@ export function openDatabase(path: string, policy: CommitPolicy): Database.Datab
     makeDirectory(dir);
   } catch (err) {
     const cause = codeOf(err) || (err instanceof Error ? err.message : String(err));
-    throw new StoreOpenError(path, `cannot create directory ${JSON.stringify(dir)} (${cause})`, {
+    throw new StoreOpenError(path, `cannot create directory ${shownPath(dir)} (${cause})`, {
       cause: err,
     });
   }

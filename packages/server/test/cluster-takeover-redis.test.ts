@@ -1,0 +1,4 @@
+import { clusterTakeoverSuite } from './cluster-takeover-suite.js';
+import { startRedisServer } from './redis-server.js';
+
+clusterTakeoverSuite('redis', () => startRedisServer());
