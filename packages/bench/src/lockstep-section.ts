@@ -135,10 +135,13 @@ export async function runLockstepSection(
   }
   if (o.scenarios.includes('l3')) {
     // Rounds of every target in turn rather than all rounds of one target, so that a noisy
-    // stretch of the machine's time falls on every target of a round alike.
+    // stretch of the machine's time falls on every target of a round alike; each round starts
+    // one target further on, so that none is always the first after the generator's clients
+    // of the other protocol (or the first of the section).
     const rounds: Partial<Record<L3Run, Outcome<LowLoadRun>[]>> = {};
     for (let round = 1; round <= o.lowLoadReps; round++) {
-      for (const run of L3_RUNS) {
+      const shift = (round - 1) % L3_RUNS.length;
+      for (const run of [...L3_RUNS.slice(shift), ...L3_RUNS.slice(0, shift)]) {
         const protocol = run.startsWith('mqtt') ? 'mqtt' : 'ws';
         const target = run.slice(protocol.length + 1) as SectionTarget;
         if (!wanted(target)) continue;
