@@ -99,6 +99,14 @@ export class Broker {
     return this.sharedGroups.size;
   }
 
+  /** The name checks of `publish`: the protocol's rules (`check`), then the name limits. */
+  checkPublishName(
+    channel: string,
+    check: (channel: string) => Refusal | undefined = checkPublishChannel,
+  ): Refusal | undefined {
+    return check(channel) ?? this.checkNameLimits(channel);
+  }
+
   /**
    * Refuses a channel or filter longer than `limits.maxChannelLength` or deeper than
    * `limits.maxTopicLevels` (1002 / InvalidChannel): every protocol's names pass here.
@@ -219,7 +227,7 @@ export class Broker {
     check: (channel: string) => Refusal | undefined = checkPublishChannel,
   ): Refusal | undefined {
     if (check !== namesChecked) {
-      const invalid = check(publication.channel) ?? this.checkNameLimits(publication.channel);
+      const invalid = this.checkPublishName(publication.channel, check);
       if (invalid) return invalid;
     }
     if (this.overload !== undefined) {

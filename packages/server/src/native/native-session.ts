@@ -5,7 +5,6 @@ import {
   Publication,
   Refusal,
   type Subscriber,
-  checkPublishChannel,
   namesChecked,
 } from '@pulse/core';
 import {
@@ -285,7 +284,7 @@ export class NativeSession implements Subscriber, ConnectionHandler, FrameReader
         }
         const channel = frame.channel;
         if (channel !== this.checkedChannel) {
-          const refused = checkPublishChannel(channel) ?? channels.broker.checkNameLimits(channel);
+          const refused = channels.broker.checkPublishName(channel);
           if (refused) return this.sendError(id, refused.code, refused.message);
           this.checkedChannel = channel;
         }
